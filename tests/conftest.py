@@ -1,0 +1,32 @@
+"""Test-wide settings: no network, an isolated Hugging Face cache, one build per model."""
+
+import copy
+import functools
+import os
+import tempfile
+
+# Before anything imports huggingface_hub: never touch the network, never the user's cache.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="fakezoo-test-hf-")
+os.environ.setdefault("FAKEZOO_PROGRESS", "0")
+
+import pytest
+
+SMALL = {"vit_b_16": 32, "inception_v3": 75}  # smallest sizes each network accepts
+
+
+@functools.cache
+def _built(name: str, finetune: bool, image_size: int):
+    import fakezoo
+
+    return fakezoo.create(name, finetune=finetune, pretrained=False, image_size=image_size)
+
+
+@pytest.fixture
+def build():
+    """Return a fresh copy of a zoo model; each architecture is built once per session."""
+
+    def make(name: str, finetune: bool = True, image_size: int | None = None):
+        return copy.deepcopy(_built(name, finetune, image_size or SMALL.get(name, 64)))
+
+    return make
