@@ -1,0 +1,104 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from fakezoo.engine import TrainSettings, compute_trunk, train_fold
+from fakezoo.metrics import binary_metrics
+from fakezoo.zoo import split_trunk_tail
+
+
+def _easy_images(n: int, size: int, seed: int = 0):
+    """Real = dark, fake = bright, with noise: learnable in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    base = torch.where(labels[:, None, None, None] == 1, 170.0, 80.0)
+    noise = torch.randn(n, 3, size, size, generator=g) * 30
+    return (base + noise).clamp(0, 255).to(torch.uint8), labels
+
+
+@pytest.mark.parametrize(("name", "finetune"), [("mobilenet_v2", True), ("vgg16", False)])
+def test_tail_training_equals_full_model_training(build, name, finetune):
+    images, labels = _easy_images(24, 32)
+    train_idx, val_idx = np.arange(16), np.arange(16, 24)
+    settings = TrainSettings(epochs=2, batch_size=4, seed=3, cache_dtype=torch.float32)
+    template = build(name, finetune, image_size=32)
+
+    full_model = copy.deepcopy(template)
+    full = train_fold(full_model, images, labels, train_idx, val_idx, 1e-3, settings,
+                      device="cpu", full=True)
+    tail_model = copy.deepcopy(template)
+    feats = compute_trunk(tail_model, images, device="cpu", dtype=torch.float32, batch_size=7)
+    tail = train_fold(tail_model, feats, labels, train_idx, val_idx, 1e-3, settings,
+                      device="cpu")
+
+    np.testing.assert_allclose(tail.y_prob, full.y_prob, atol=1e-4)
+    assert tail.history == full.history
+    assert binary_metrics(tail.y_true, tail.y_pred, tail.y_prob) == binary_metrics(
+        full.y_true, full.y_pred, full.y_prob)
+    for (k, a), b in zip(tail_model.state_dict().items(), full_model.state_dict().values(),
+                         strict=True):
+        assert torch.allclose(a, b, atol=1e-4), k
+    # Training moved the tail's weights and nothing else.
+    trained = {n for n, p in template.named_parameters() if p.requires_grad}
+    for n, p in tail_model.named_parameters():
+        assert torch.equal(p, template.get_parameter(n)) != (n in trained), n
+
+
+def test_trunk_output_is_what_the_tail_consumes(build):
+    model = build("resnet50", False, image_size=32)
+    images, _ = _easy_images(5, 32)
+    feats = compute_trunk(model, images, device="cpu", dtype=torch.float32)
+    assert feats.shape == (5, 2048)
+    _, tail = split_trunk_tail(model)
+    with torch.no_grad():
+        x = model.preprocessing.normalize(images)
+        logits = model.eval()(x)
+        y = feats
+        for stage in tail:
+            y = stage.fn(y)
+    assert torch.allclose(y, logits, atol=1e-4)
+    half = compute_trunk(model, images, device="cpu")
+    assert half.dtype == torch.float16
+    assert torch.allclose(half.float(), feats, rtol=1e-2, atol=1e-2)
+
+
+def test_engine_learns_an_easy_problem(build):
+    images, labels = _easy_images(96, 32, seed=1)
+    order = np.random.default_rng(0).permutation(96)
+    model = build("mobilenet_v2", False, image_size=32)
+    feats = compute_trunk(model, images, device="cpu")
+    out = train_fold(model, feats, labels, order[:64], order[64:], 1e-2,
+                     TrainSettings(epochs=8, batch_size=16), device="cpu")
+    assert out.history[-1] >= 0.85
+    assert binary_metrics(out.y_true, out.y_pred, out.y_prob)["roc_auc"] >= 0.9
+
+
+def test_on_epoch_can_stop_training(build):
+    images, labels = _easy_images(12, 32)
+    model = build("mobilenet_v2", False, image_size=32)
+    feats = compute_trunk(model, images, device="cpu")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def hook(epoch, acc):
+        seen.append((epoch, acc))
+        raise Stop
+
+    with pytest.raises(Stop):
+        train_fold(model, feats, labels, np.arange(8), np.arange(8, 12), 1e-3,
+                   TrainSettings(epochs=5, batch_size=4), device="cpu", on_epoch=hook)
+    assert len(seen) == 1 and 0 <= seen[0][1] <= 1
+
+
+def test_bad_settings_and_augment_without_full_pass(build):
+    with pytest.raises(ValueError, match="optimizer='rmsprop'"):
+        TrainSettings(optimizer="rmsprop")
+    model = build("mobilenet_v2", False, image_size=32)
+    images, labels = _easy_images(4, 32)
+    with pytest.raises(ValueError, match="augment needs full=True"):
+        train_fold(model, images, labels, np.arange(2), np.arange(2, 4), 1e-3,
+                   TrainSettings(epochs=1), device="cpu", augment=lambda x: x)
