@@ -30,3 +30,12 @@ def build():
         return copy.deepcopy(_built(name, finetune, image_size or SMALL.get(name, 64)))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """A small demo dataset (12 real, 12 fake, 64x64 JPGs), made once per session."""
+    from fakezoo.data import make_demo_dataset
+
+    return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0,
+                             image_size=64)

@@ -1,0 +1,140 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import fakezoo
+from fakezoo.cv import CrossValidator, RunDirectoryError
+from fakezoo.data import DatasetError, decode_image, load_dataset
+
+SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
+                device="cpu", progress=False)
+
+
+def _without_timings(data: dict) -> dict:
+    data = dict(data)
+    data.pop("timings")
+    data["folds"] = [{k: v for k, v in f.items() if k != "seconds"} for f in data["folds"]]
+    return data
+
+
+@pytest.fixture(scope="module")
+def run_dir(demo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cv") / "run"
+    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3,
+                                   out_dir=out)
+    return out
+
+
+def test_run_directory_holds_folds_results_and_report(run_dir, demo_dir):
+    for k in (1, 2, 3):
+        cfg = json.loads((run_dir / f"fold_{k}" / "config.json").read_text())
+        assert cfg["architecture"] == "mobilenetv2_100"
+        assert cfg["fakezoo"]["model"] == "mobilenet_v2" and cfg["fakezoo"]["fold"] == k
+        assert cfg["fakezoo"]["labels"] == ["real", "fake"]
+        assert len(cfg["fakezoo"]["val_files_sha256"]) == 64
+        assert (run_dir / f"fold_{k}" / "model.safetensors").stat().st_size > 0
+    results = json.loads((run_dir / "results.json").read_text())
+    index = json.loads((run_dir / "config.json").read_text())
+    assert index["library_name"] == "fakezoo" and index["complete"] is True
+    assert index["metrics"]["accuracy"] == pytest.approx(
+        np.mean([f["metrics"]["accuracy"] for f in results["folds"]]))
+    val = sorted(p for f in results["folds"] for p in f["val_files"])
+    assert val == sorted(load_dataset(demo_dir).relpaths())  # each image validated once
+    text = (run_dir / "report.md").read_text()
+    assert "mean ± std" in text and "image size 32 instead of the seed's 224" in text
+    assert (run_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fold_weights_reload_strictly_and_reproduce_predictions(run_dir, demo_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    for fold in results["folds"]:
+        model = fakezoo.create("mobilenet_v2", pretrained=False, image_size=32)
+        state = load_file(str(run_dir / f"fold_{fold['fold']}" / "model.safetensors"))
+        model.load_state_dict(state, strict=True)
+        images = np.stack([decode_image(demo_dir / p, 32) for p in fold["val_files"]])
+        x = model.preprocessing.normalize(torch.from_numpy(images).permute(0, 3, 1, 2))
+        with torch.no_grad():
+            probs = model.eval()(x).softmax(1)[:, 1].numpy()
+        # The trunk's output was cached in float16, hence the tolerance.
+        np.testing.assert_allclose(probs, fold["y_prob"], atol=2e-3)
+
+
+def test_other_settings_on_an_existing_directory_are_refused(run_dir, demo_dir):
+    cv = CrossValidator(**SETTINGS)
+    with pytest.raises(RunDirectoryError, match="different: lr"):
+        cv.run("mobilenet_v2", demo_dir, finetune=True, lr=1e-3, out_dir=run_dir)
+
+
+def test_same_settings_resume_without_training(run_dir, demo_dir, monkeypatch):
+    before = json.loads((run_dir / "results.json").read_text())
+    monkeypatch.setattr(CrossValidator, "fit_fold", lambda *a, **k: pytest.fail("retrained"))
+    result = CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3,
+                                            out_dir=run_dir)
+    assert _without_timings(result.to_dict()) == _without_timings(before)
+
+
+KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from fakezoo.cv import CrossValidator
+    settings = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
+                    device="cpu", progress=False)
+
+    def kill_in_fold_two(fold, epoch, accuracy):
+        if fold == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    CrossValidator(**settings).run("mobilenet_v2", sys.argv[1], finetune=True, lr=3e-3,
+                                   out_dir=sys.argv[2], on_epoch=kill_in_fold_two)
+""")
+
+
+def test_killed_run_resumes_to_identical_results(run_dir, demo_dir, tmp_path, monkeypatch):
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(demo_dir), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert (out / "fold_1" / "config.json").exists()
+    assert not (out / "fold_2" / "config.json").exists() and not (out / "results.json").exists()
+    fold_one = (out / "fold_1" / "model.safetensors").stat().st_mtime_ns
+
+    trained = []
+    original = CrossValidator.fit_fold
+
+    def spy(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch=None):
+        trained.append(fold)
+        return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
+
+    monkeypatch.setattr(CrossValidator, "fit_fold", spy)
+    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
+    assert trained == [2, 3]
+    assert (out / "fold_1" / "model.safetensors").stat().st_mtime_ns == fold_one
+    resumed = json.loads((out / "results.json").read_text())
+    uninterrupted = json.loads((run_dir / "results.json").read_text())
+    assert _without_timings(resumed) == _without_timings(uninterrupted)
+
+
+def test_augmentation_falls_back_to_the_full_forward_pass(demo_dir, caplog):
+    flips = []
+
+    def flip(images):
+        flips.append(len(images))
+        return images.flip(-1)
+
+    with caplog.at_level("WARNING", logger="fakezoo"):
+        cv = CrossValidator(**{**SETTINGS, "epochs": 1}, augment=flip)
+    assert "runs the whole model on every step" in caplog.text
+    result = cv.run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3)
+    assert cv.trunk_images == 0 and sum(flips) == 3 * 16  # every training image, every fold
+    assert "random augmentation (the seed had none)" in result.deviations
+
+
+def test_too_few_images_fail_before_training(tmp_path, demo_dir):
+    subset = load_dataset(demo_dir).subsample(2, seed=0)
+    with pytest.raises(DatasetError):
+        CrossValidator(**SETTINGS).run("mobilenet_v2", subset, lr=1e-3)
