@@ -1,0 +1,153 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import optuna
+import pytest
+
+import fakezoo.cv
+from fakezoo.cv import CrossValidator
+from fakezoo.tune import make_storage, optuna_lr_search
+
+SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
+                device="cpu", progress=False)
+
+
+def test_seed_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkeypatch, tmp_path):
+    calls = []
+    original = fakezoo.cv.compute_trunk
+
+    def counting(model, images, **kwargs):
+        calls.append(len(images))
+        return original(model, images, **kwargs)
+
+    monkeypatch.setattr(fakezoo.cv, "compute_trunk", counting)
+    cv = CrossValidator(**SETTINGS)
+    found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=4,
+                             lr_range=(1e-4, 1e-2), cv=cv, pruner="none", out_dir=tmp_path)
+    assert 1e-4 <= found.best_lr <= 1e-2
+    assert calls == [24]  # 24 images, one trunk pass, for 4 trials x 3 folds + the final CV
+    assert len(found.trials) == 4 and all(t["state"] == "COMPLETE" for t in found.trials)
+    best = max(found.trials, key=lambda t: t["value"])
+    assert found.best_lr == best["lr"] and found.best_value == best["value"]
+    assert found.cv_result.lr == found.best_lr
+    assert found.cv_result.mean["accuracy"] == pytest.approx(best["value"])
+    assert (tmp_path / "trials.csv").read_text().count("\n") == 5
+    assert (tmp_path / "fold_3" / "model.safetensors").exists()
+
+
+def test_same_seed_same_search(demo_dir):
+    runs = [optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=3,
+                             cv=CrossValidator(**SETTINGS), seed=5) for _ in range(2)]
+    assert [t["lr"] for t in runs[0].trials] == [t["lr"] for t in runs[1].trials]
+    assert runs[0].cv_result.mean == runs[1].cv_result.mean
+
+
+def test_nested_protocol_never_trains_or_tunes_on_the_outer_fold(demo_dir, monkeypatch):
+    seen = []
+    original = CrossValidator.fit_fold
+
+    def spy(self, template, decoded, train_idx, val_idx, lr, fold=1, on_epoch=None):
+        seen.append((set(train_idx.tolist()), set(val_idx.tolist()), on_epoch is None))
+        return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
+
+    monkeypatch.setattr(CrossValidator, "fit_fold", spy)
+    cv = CrossValidator(**SETTINGS)
+    found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=2, cv=cv,
+                             protocol="nested", inner_splits=2, pruner="none")
+    outer = cv.make_folds(cv.decode(demo_dir, 32))
+    scored = [s for s in seen if s[2]]  # the outer scoring runs report no epochs to Optuna
+    inner = [s for s in seen if not s[2]]
+    assert len(scored) == 3 and len(inner) == 3 * 2 * 2  # 3 outer x 2 trials x 2 inner folds
+    for k, (train_idx, val_idx) in enumerate(outer):
+        assert scored[k][1] == set(val_idx.tolist())
+        for tr, va, _ in inner[k * 4:(k + 1) * 4]:
+            assert not (tr | va) & set(val_idx.tolist())
+            assert (tr | va) == set(train_idx.tolist())
+    assert len(found.fold_lrs) == 3
+    assert found.best_value == pytest.approx(np.mean(
+        [f.metrics["accuracy"] for f in found.cv_result.folds]))
+
+
+class PruneOdd(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return trial.number % 2 == 1
+
+
+def test_pruned_trials_are_recorded_and_never_win(demo_dir):
+    found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=4,
+                             cv=CrossValidator(**SETTINGS), pruner=PruneOdd())
+    states = {t["number"]: t["state"] for t in found.trials}
+    assert states == {0: "COMPLETE", 1: "PRUNED", 2: "COMPLETE", 3: "PRUNED"}
+    complete = [t for t in found.trials if t["state"] == "COMPLETE"]
+    assert found.best_lr == max(complete, key=lambda t: t["value"])["lr"]
+
+
+WORKER = textwrap.dedent("""
+    import os, sys
+    from fakezoo.cv import CrossValidator
+    from fakezoo.tune import optuna_lr_search
+    data, storage, n_trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    kill_at = int(os.environ.get("KILL_AT_FOLD", "0"))
+    calls = []
+    original = CrossValidator.fit_fold
+
+    def fit_fold(self, *args, **kwargs):
+        calls.append(1)
+        if kill_at and len(calls) == kill_at:
+            os.kill(os.getpid(), 9)
+        return original(self, *args, **kwargs)
+
+    CrossValidator.fit_fold = fit_fold
+    cv = CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False, image_size=32,
+                        device="cpu", progress=False)
+    optuna_lr_search("mobilenet_v2", data, finetune=False, n_trials=n_trials, cv=cv,
+                     storage=storage, study_name="shared", pruner="none")
+""")
+
+
+def _worker(demo_dir, storage, n_trials, **env):
+    import os
+
+    return subprocess.Popen([sys.executable, "-c", WORKER, str(demo_dir), str(storage),
+                             str(n_trials)], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_workers_share_one_journal_study(demo_dir, tmp_path):
+    journal = tmp_path / "search.log"
+    workers = [_worker(demo_dir, journal, 6) for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+    study = optuna.load_study(study_name="shared",
+                              storage=make_storage(journal))
+    done = [t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]
+    assert len(done) == 6
+    assert sorted(t.number for t in done) == sorted({t.number for t in done})
+    assert all(len(t.user_attrs["fold_accuracies"]) == 3 for t in done)
+
+
+def test_stopped_sqlite_study_resumes_and_completes(demo_dir, tmp_path):
+    db = tmp_path / "search.db"
+    killed = _worker(demo_dir, db, 4, KILL_AT_FOLD="5")  # dies inside trial 1
+    killed.communicate(timeout=300)
+    assert killed.returncode == -9
+    study = optuna.load_study(study_name="shared", storage=make_storage(db))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING"]
+    resumed = _worker(demo_dir, db, 4)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    study = optuna.load_study(study_name="shared", storage=make_storage(db))
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 4 and states[1] == "FAIL"
+
+
+def test_bad_arguments(demo_dir):
+    with pytest.raises(ValueError, match="protocol='best'"):
+        optuna_lr_search("mobilenet_v2", demo_dir, protocol="best")
+    with pytest.raises(ValueError, match="lr_range"):
+        optuna_lr_search("mobilenet_v2", demo_dir, lr_range=(1e-2, 1e-4))
+    with pytest.raises(ValueError, match=r"storage='study\.txt'"):
+        make_storage("study.txt")
