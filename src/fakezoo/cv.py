@@ -61,6 +61,7 @@ class FoldResult:
     val_files: list[str]
     y_true: list[int]
     y_prob: list[float]
+    lr: float | None = None  # set when folds were trained at different rates (nested search)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,10 +182,11 @@ def fold_config(model: torch.nn.Module, settings: dict, fold: FoldResult) -> dic
         },
         "fakezoo": {
             "version": __version__, "model": settings["model"],
-            "finetune": settings["finetune"], "trainable": settings["trainable"],
+            "finetune": model.finetune, "trainable": settings["trainable"],
             "preprocessing": pre.to_dict(), "labels": list(LABEL_NAMES),
             "fold": fold.fold, "n_splits": settings["n_splits"], "seed": settings["seed"],
-            "lr": settings["lr"], "epochs": settings["epochs"],
+            "lr": fold.lr if fold.lr is not None else settings["lr"],
+            "epochs": settings["epochs"],
             "batch_size": settings["batch_size"], "optimizer": settings["optimizer"],
             "n_train": fold.n_train, "n_val": fold.n_val,
             "val_files_sha256": hashlib.sha256("\n".join(fold.val_files).encode()).hexdigest(),
@@ -391,7 +393,7 @@ class CrossValidator:
         settings = self.settings(model_name, finetune, template.trainable, lr, decoded)
         out = Path(out_dir) if out_dir is not None else None
         if out is not None:
-            self._claim(out, settings, template)
+            self.claim_run_dir(out, settings, template)
 
         results: list[FoldResult] = []
         for k, (train_idx, val_idx) in enumerate(splits, start=1):
@@ -404,7 +406,7 @@ class CrossValidator:
             hook = None if on_epoch is None else (lambda e, a, k=k: on_epoch(k, e, a))
             model, fold = self.fit_fold(template, decoded, train_idx, val_idx, lr, k, hook)
             if out is not None:
-                self._save_fold(out, k, model, settings, fold)
+                self.save_fold(out, k, model, settings, fold)
             results.append(fold)
             m = fold.metrics
             logger.info("%s fold %d/%d: accuracy %.4f, F1 %.4f, AUC %s (%.1fs)", model_name, k,
@@ -418,7 +420,7 @@ class CrossValidator:
                           timings={"total_seconds": round(time.perf_counter() - started, 3),
                                    "trunk_images": self.trunk_images})
         if out is not None:
-            self._finish(out, result, template)
+            self.finish_run_dir(out, result, template)
         return result
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:
@@ -440,7 +442,8 @@ class CrossValidator:
         return notes
 
     # -- run directory --------------------------------------------------------------------
-    def _claim(self, out: Path, settings: dict, template: torch.nn.Module) -> None:
+    def claim_run_dir(self, out: Path, settings: dict, template: torch.nn.Module) -> None:
+        """Start a run directory, or check that an existing one has the same settings."""
         index = out / "config.json"
         if index.exists():
             previous = json.loads(index.read_text()).get("settings")
@@ -478,14 +481,16 @@ class CrossValidator:
         return FoldResult(**json.loads((folder / "predictions.json").read_text()))
 
     @staticmethod
-    def _save_fold(out: Path, k: int, model: torch.nn.Module, settings: dict,
-                   fold: FoldResult) -> None:
+    def save_fold(out: Path, k: int, model: torch.nn.Module, settings: dict,
+                  fold: FoldResult) -> None:
+        """Write ``fold_k/``: weights, predictions, then its config.json (the done marker)."""
         folder = out / f"fold_{k}"
         save_weights(model, folder / "model.safetensors")
         write_json(folder / "predictions.json", fold.to_dict())
         write_json(folder / "config.json", fold_config(model, settings, fold))  # written last
 
-    def _finish(self, out: Path, result: CVResult, template: torch.nn.Module) -> None:
+    def finish_run_dir(self, out: Path, result: CVResult, template: torch.nn.Module) -> None:
+        """Write results.json, report.md, plots and the completed index config.json."""
         data = result.to_dict()
         write_json(out / "results.json", data)
         atomic_write_text(out / "report.md", result.report())

@@ -62,6 +62,8 @@ def make_storage(storage: str | Path | optuna.storages.BaseStorage | None):
     if text.startswith("sqlite:///"):
         return RDBStorage(text)
     suffix = Path(text).suffix
+    if suffix in {".db", ".sqlite", ".sqlite3", ".log", ".journal", ".jsonl"}:
+        Path(text).parent.mkdir(parents=True, exist_ok=True)
     if suffix in {".db", ".sqlite", ".sqlite3"}:
         return RDBStorage(f"sqlite:///{Path(text).resolve()}")
     if suffix in {".log", ".journal", ".jsonl"}:
@@ -135,9 +137,10 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
             n_trials: int, lr_range: tuple[float, float], seed: int, pruner,
             progress: bool | None) -> optuna.Study:
     """Run (or join, or resume) one study of ``n_trials`` trials over ``folds``."""
-    shared = storage is not None
-    # One process is reproducible; workers sharing a study each get their own sampler seed.
-    sampler_seed = seed if not shared else seed + os.getpid()
+    # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
+    # database each get their own sampler seed, or they would all propose the same LRs.
+    shared = storage is not None and not _is_sqlite(storage)
+    sampler_seed = seed + os.getpid() if shared else seed
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=sampler_seed),
                                 pruner=_pruner(pruner), load_if_exists=True)
@@ -159,7 +162,7 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
         return float(np.mean(accuracies))
 
     done = (TrialState.COMPLETE, TrialState.PRUNED)
-    if isinstance(storage, RDBStorage) and storage.url.startswith("sqlite"):
+    if _is_sqlite(storage):
         # SQLite serves one process at a time: a trial left running was interrupted.
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -187,6 +190,10 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
                        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=done), log],
                        gc_after_trial=False, show_progress_bar=bool(progress))
     return study
+
+
+def _is_sqlite(storage) -> bool:
+    return isinstance(storage, RDBStorage) and storage.url.startswith("sqlite")
 
 
 class _SurplusTrial(Exception):
@@ -297,8 +304,7 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
             out: Path | None) -> LRSearchResult:
     labels = decoded.labels.numpy()
     groups = decoded.dataset.groups
-    studies, lrs, trials = [], [], []
-    fold_results = []
+    studies, lrs, trials, folds, models = [], [], [], [], []
     for k, (train_idx, val_idx) in enumerate(outer, start=1):
         inner = _make_folds(labels[train_idx], inner_splits, options["seed"],
                             None if groups is None else np.asarray(groups)[train_idx])
@@ -306,24 +312,28 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
         study = _search(cv, template, decoded, inner, study_name=f"{study_name}-outer{k}",
                         **options)
         lr = float(_best(study).params["lr"])
-        _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
+        model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
+        fold.lr = lr
         logger.info("outer fold %d: lr %.3g chosen on its training part; accuracy %.4f", k, lr,
                     fold.metrics["accuracy"])
         studies.append(study)
         lrs.append(lr)
         trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
-        fold_results.append(fold)
+        folds.append(fold)
+        models.append(model)
     geo_lr = float(math.exp(np.mean(np.log(lrs))))
     settings = cv.settings(model_name, finetune, template.trainable, geo_lr, decoded)
-    settings["lr_per_fold"] = lrs
     settings["protocol"] = "nested"
+    settings["lr_per_fold"] = lrs
     result = CVResult(model=model_name, finetune=template.finetune,
                       trainable=list(template.trainable), lr=geo_lr, settings=settings,
-                      folds=fold_results, deviations=cv.deviations(template, settings),
+                      folds=folds, deviations=cv.deviations(template, settings),
                       timings={"trunk_images": cv.trunk_images})
     if out is not None:
-        write_json(out / "results.json", result.to_dict())
-        atomic_write_text(out / "report.md", result.report())
+        cv.claim_run_dir(out, settings, template)
+        for k, (model, fold) in enumerate(zip(models, folds, strict=True), start=1):
+            cv.save_fold(out, k, model, settings, fold)
+        cv.finish_run_dir(out, result, template)
     return LRSearchResult(best_lr=geo_lr, best_value=float(result.mean["accuracy"]),
                           trials=trials, cv_result=result, study=studies, protocol="nested",
                           fold_lrs=lrs)

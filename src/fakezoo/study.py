@@ -1,0 +1,170 @@
+"""The whole study: the seed's 12 rows, each an LR search and a CV at the best LR.
+
+:func:`run_study` writes, under its output folder::
+
+    rows/{model}-{policy}/   the row's run directory, trials.csv and search.db (Optuna, SQLite)
+    study.md                 the seed-style table, the seed's numbers beside it, per-row blocks
+    study.csv, study.json    the table as data
+    study.png                a bar chart of the rows (with the ``plots`` extra)
+
+A finished row is never run again, and an interrupted row resumes its Optuna study, so a killed
+benchmark picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import report
+from .cv import CrossValidator, CVResult, atomic_write_text, write_json
+from .data import Dataset, load_dataset, make_demo_dataset
+from .tune import optuna_lr_search
+from .zoo import get_spec
+
+logger = logging.getLogger("fakezoo")
+
+__all__ = ["DEMO", "STUDY_ROWS", "StudyRow", "demo_cache_dir", "run_study"]
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One row of the seed's table: a model and its policy."""
+
+    model: str
+    finetune: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}-{'finetune' if self.finetune else 'head'}"
+
+
+STUDY_ROWS: tuple[StudyRow, ...] = tuple(StudyRow(m, f) for m, f in [
+    ("vgg16", False), ("vgg16", True), ("resnet50", False), ("resnet50", True),
+    ("mobilenet_v2", False), ("mobilenet_v2", True), ("densenet121", False),
+    ("densenet121", True), ("inception_v3", False), ("inception_v3", True),
+    ("resnet50_mlp", True), ("vit_b_16", True),
+])
+
+#: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
+#: initialisation, small inputs; a demonstration of the pipeline on a 2-core CPU, not a result.
+DEMO = {"n_per_class": 60, "demo_image_size": 96, "image_size": 64, "n_trials": 3,
+        "epochs": 3, "batch_size": 16, "pretrained": False, "lr_range": (1e-4, 1e-2)}
+
+
+def demo_cache_dir() -> Path:
+    """Where the demo dataset is generated: ``$FAKEZOO_CACHE`` or ``~/.cache/fakezoo``."""
+    base = os.environ.get("FAKEZOO_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fakezoo"
+    return Path(base)
+
+
+def _rows(models: Sequence[str] | None) -> list[StudyRow]:
+    if not models:
+        return list(STUDY_ROWS)
+    for name in models:
+        get_spec(name)  # unknown names fail here, listing the valid ones
+    return [row for row in STUDY_ROWS if row.model in models]
+
+
+def run_study(
+    data: str | Path | Dataset | None,
+    out_dir: str | Path,
+    *,
+    models: Sequence[str] | None = None,
+    n_trials: int = 20,
+    epochs: int = 3,
+    protocol: str = "seed",
+    lr_range: tuple[float, float] = (1e-5, 1e-2),
+    image_size: int | None = None,
+    pretrained: bool | str = True,
+    batch_size: int = 32,
+    n_splits: int = 3,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> list[dict]:
+    """Run the seed's study (or some of its rows) and write the tables.
+
+    Args:
+        data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
+            generated synthetic data (see :data:`DEMO`), whatever the other arguments say.
+        out_dir: where the rows and tables go; rerunning resumes.
+        models: restrict to these models' rows (default: all 12 rows).
+        n_trials, epochs, protocol, lr_range: the LR search (see
+            :func:`fakezoo.optuna_lr_search`).
+        image_size: override the seed's input sizes (raised to a model's minimum).
+        pretrained: ImageNet weights (the seed's setting) or ``False``.
+        batch_size, n_splits, seed, device, progress: as in :class:`fakezoo.CrossValidator`.
+
+    Returns:
+        The study table, one dict per row (see :func:`fakezoo.report.study_table`).
+
+    Example:
+        ```python
+        from fakezoo.study import run_study
+        table = run_study(None, "runs/demo")   # the 5-minute demonstration
+        ```
+    """
+    out = Path(out_dir)
+    demo = data is None
+    if demo:
+        logger.warning("No data given: running a DEMONSTRATION on synthetic images with random "
+                       "initial weights. Its numbers say nothing about real deepfakes.")
+        data = make_demo_dataset(demo_cache_dir() / "demo", DEMO["n_per_class"], seed=seed,
+                                 image_size=DEMO["demo_image_size"], progress=progress)
+        n_trials, epochs, image_size = DEMO["n_trials"], DEMO["epochs"], DEMO["image_size"]
+        pretrained, batch_size, lr_range = DEMO["pretrained"], DEMO["batch_size"], DEMO[
+            "lr_range"]
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    dataset.check_for_cv(n_splits)
+    rows = _rows(models)
+    results: list[dict] = []
+    started = time.perf_counter()
+    for i, row in enumerate(rows, start=1):
+        folder = out / "rows" / row.key
+        done = folder / "results.json"
+        if done.exists() and (folder / "trials.csv").exists():
+            logger.info("[%d/%d] %s: done earlier, loaded from %s", i, len(rows), row.key, folder)
+            results.append(json.loads(done.read_text()))
+            continue
+        logger.info("[%d/%d] %s: %d trials x %d folds x %d epochs", i, len(rows), row.key,
+                    n_trials, n_splits, epochs)
+        size = image_size and max(image_size, get_spec(row.model).min_image_size)
+        cv = CrossValidator(n_splits=n_splits, epochs=epochs, batch_size=batch_size, seed=seed,
+                            device=device, pretrained=pretrained, image_size=size,
+                            progress=progress)
+        found = optuna_lr_search(row.model, dataset, row.finetune, n_trials=n_trials,
+                                 lr_range=lr_range, protocol=protocol,
+                                 storage=folder / "search.db", seed=seed, cv=cv,
+                                 out_dir=folder)
+        results.append(found.cv_result.to_dict())
+    table = report.study_table(results)
+    _write_tables(out, table, [CVResult.from_dict(r) for r in results], demo,
+                  time.perf_counter() - started)
+    return table
+
+
+def _write_tables(out: Path, table: list[dict], results: list[CVResult], demo: bool,
+                  seconds: float) -> None:
+    title = "# fakezoo study" + (" (DEMONSTRATION on synthetic data)" if demo else "")
+    notes = ("> Demonstration: generated images, random initial weights, small inputs and few "
+             "trials. It shows the pipeline works; its numbers are not deepfake-detection "
+             "results and cannot be compared with the seed's.\n\n" if demo else "")
+    blocks = "\n\n".join(report.fold_block(r.to_dict()) for r in results)
+    text = (f"{title}\n\n{notes}## Performance for all models\n\n"
+            f"{report.table_markdown(table)}\n\n## Beside the seed's table\n\n"
+            f"{report.seed_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
+            f"Wall time of this invocation: {seconds:.0f} s.\n")
+    atomic_write_text(out / "study.md", text)
+    atomic_write_text(out / "study.csv", report.table_csv(table))
+    write_json(out / "study.json", {"demo": demo, "rows": table})
+    try:
+        report.plot_study(table, out / "study.png")
+    except ImportError:
+        logger.info("matplotlib is not installed: no study.png (pip install 'fakezoo[plots]').")

@@ -1,0 +1,99 @@
+import csv
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import fakezoo.study
+from fakezoo.study import STUDY_ROWS, run_study
+
+TINY = dict(n_trials=2, epochs=1, image_size=32, pretrained=False, batch_size=8,
+            device="cpu", progress=False)
+
+
+def test_the_study_has_the_seeds_twelve_rows():
+    assert len(STUDY_ROWS) == 12
+    assert sum(not r.finetune for r in STUDY_ROWS) == 5
+    assert {r.model for r in STUDY_ROWS if r.finetune} == set(fakezoo.list_models())
+
+
+def test_study_writes_seed_style_tables(demo_dir, tmp_path):
+    table = run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
+    assert [(r["model"], r["fine_tuning"]) for r in table] == [("MobileNet", "Without"),
+                                                             ("MobileNet", "With")]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "study.csv").read_text())))
+    assert len(rows) == 2
+    data = json.loads((tmp_path / "study.json").read_text())
+    assert data["demo"] is False and len(data["rows"]) == 2
+    text = (tmp_path / "study.md").read_text()
+    assert "Performance for all models" in text and "Beside the seed's table" in text
+    assert "70.39%" in text  # the seed's MobileNet "without" accuracy, side by side
+    for key in ("mobilenet_v2-head", "mobilenet_v2-finetune"):
+        assert (tmp_path / "rows" / key / "fold_3" / "model.safetensors").exists()
+        assert (tmp_path / "rows" / key / "trials.csv").exists()
+    assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_model_in_study_is_refused(demo_dir, tmp_path):
+    with pytest.raises(KeyError, match="Valid names"):
+        run_study(demo_dir, tmp_path, models=["resnet51"], **TINY)
+
+
+KILLED = textwrap.dedent("""
+    import os, sys
+    import fakezoo.study as study
+    original = study.optuna_lr_search
+    calls = []
+
+    def search(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second row starts: die like kill -9
+            os.kill(os.getpid(), 9)
+        return original(*args, **kwargs)
+
+    study.optuna_lr_search = search
+    study.run_study(sys.argv[1], sys.argv[2], models=["mobilenet_v2"], n_trials=2, epochs=1,
+                    image_size=32, pretrained=False, batch_size=8, device="cpu", progress=False)
+""")
+
+
+def test_killed_benchmark_resumes_without_redoing_finished_rows(demo_dir, tmp_path,
+                                                               monkeypatch):
+    proc = subprocess.run([sys.executable, "-c", KILLED, str(demo_dir), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert (tmp_path / "rows" / "mobilenet_v2-head" / "results.json").exists()
+    assert not (tmp_path / "study.md").exists()
+
+    rows_run = []
+    original = fakezoo.study.optuna_lr_search
+
+    def spy(model, dataset, finetune, **kwargs):
+        rows_run.append((model, finetune))
+        return original(model, dataset, finetune, **kwargs)
+
+    monkeypatch.setattr(fakezoo.study, "optuna_lr_search", spy)
+    table = run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
+    assert rows_run == [("mobilenet_v2", True)]
+    assert len(table) == 2
+
+
+def test_demo_study_says_it_is_a_demonstration(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("FAKEZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(fakezoo.study.DEMO, "n_per_class", 6)
+    monkeypatch.setitem(fakezoo.study.DEMO, "demo_image_size", 48)
+    monkeypatch.setitem(fakezoo.study.DEMO, "image_size", 32)
+    monkeypatch.setitem(fakezoo.study.DEMO, "n_trials", 1)
+    monkeypatch.setitem(fakezoo.study.DEMO, "epochs", 1)
+    with caplog.at_level("WARNING", logger="fakezoo"):
+        table = run_study(None, tmp_path / "out", models=["vit_b_16"], device="cpu",
+                          progress=False)
+    assert "DEMONSTRATION on synthetic images" in caplog.text
+    assert len(list((tmp_path / "cache" / "demo" / "fake").glob("*.jpg"))) == 6
+    assert table[0]["model"] == "VIT (Vision Transformer)"
+    text = (tmp_path / "out" / "study.md").read_text()
+    assert "DEMONSTRATION on synthetic data" in text
+    assert "random initialisation instead of ImageNet weights" in text
