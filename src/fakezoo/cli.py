@@ -1,0 +1,273 @@
+"""The ``fakezoo`` command line.
+
+Exit codes: 0 success, 1 an error (reported in one line, no traceback), 2 bad usage,
+3 ``predict`` finished but some inputs could not be read (each is reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
+    p.add_argument("data", help="folder with real/ and fake/ (or Kaggle splits), or a CSV")
+    p.add_argument("--model", required=True, help="zoo model (see `fakezoo models`)")
+    p.add_argument("--no-finetune", dest="finetune", action="store_false",
+                   help="train only the new head (the seed's 'without fine-tune' rows)")
+    if lr:
+        p.add_argument("--lr", type=float, required=True, help="learning rate")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per fold (default 3)")
+    p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0, help="seeds folds, init and batch order")
+    p.add_argument("--out", required=True, help="run directory to write (resumes if present)")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                   help="random initialisation instead of ImageNet weights")
+    p.add_argument("--weights", help="local .safetensors ImageNet weights instead of the Hub")
+    p.add_argument("--image-size", type=int,
+                   help="override the seed's input size (recorded as a deviation)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fakezoo", description="Tell real face images from deepfakes with the study's "
+        "seven ImageNet backbones: train, cross-validate, search the LR, publish, predict.")
+    parser.add_argument("--version", action="version", version=f"fakezoo {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", help="the zoo: architectures, sizes, freeze policies")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+
+    p = sub.add_parser("demo-data", help="write the synthetic demo dataset (no download)")
+    p.add_argument("dir", help="output folder (real/ and fake/ are created)")
+    p.add_argument("--n-per-class", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=256)
+
+    p = sub.add_parser("cv", help="cross-validate one model at one learning rate")
+    _add_training(p, lr=True)
+
+    p = sub.add_parser("tune", help="Optuna LR search, then CV at the best LR")
+    _add_training(p)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--protocol", choices=["seed", "nested"], default="seed",
+                   help="seed: LR chosen on the reported folds (optimistic); nested: unbiased")
+    p.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1e-2), metavar=("LOW",
+                                                                                      "HIGH"))
+    p.add_argument("--storage", help="study.db (SQLite), study.log (Journal, several local "
+                   "workers) or a postgresql:// / mysql:// URL (several machines)")
+    p.add_argument("--study", help="study name shared by workers")
+    p.add_argument("--pruner", choices=["median", "none"], default="median")
+
+    p = sub.add_parser("benchmark", help="the whole study: 12 rows, LR search + CV each")
+    p.add_argument("data", nargs="?", help="folder or CSV; omit for the 5-minute demo on "
+                   "synthetic data")
+    p.add_argument("--models", nargs="+", help="only these models' rows")
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--protocol", choices=["seed", "nested"], default="seed")
+    p.add_argument("--out", default="fakezoo-study", help="output folder (resumes if present)")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("predict", help="real or fake? for images, folders or lists")
+    p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help="run directory, Hub repo id or hf-hub:org/name@rev "
+                   "(default: $FAKEZOO_MODEL, else the library's default repo)")
+    p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("push", help="upload a run directory to the Hub as one commit")
+    p.add_argument("run_dir")
+    p.add_argument("repo_id", help="org/name")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--tag", help="create this tag on the commit")
+    p.add_argument("--message", help="commit message")
+    p.add_argument("--data-description", help="what the model was trained on, for the card")
+    p.add_argument("--license", default="other")
+
+    p = sub.add_parser("pull", help="download a run from the Hub (safetensors only)")
+    p.add_argument("repo_id", help="org/name or hf-hub:org/name@revision")
+    p.add_argument("--revision")
+    p.add_argument("--out", help="copy the run here (default: keep it in the Hub cache)")
+    return parser
+
+
+def _models(args) -> int:
+    from .zoo import create, get_spec, list_models
+
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        counts = {}
+        for finetune in (True, False):
+            model = create(name, finetune=finetune, pretrained=False)
+            counts[finetune] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        rows.append({"name": name, "architecture": spec.architecture,
+                     "weights": spec.pretrained_tag, "input_size": spec.image_size,
+                     "finetune_trains": list(spec.finetune), "head_trains": list(spec.head),
+                     "trainable_finetune": counts[True], "trainable_head": counts[False],
+                     "total_params": total})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(f"{'name':<14}{'timm weights':<34}{'input':>6}{'trainable (finetune)':>22}"
+          f"{'trainable (head)':>18}{'total':>13}")
+    for r in rows:
+        print(f"{r['name']:<14}{r['weights']:<34}{r['input_size']:>6}"
+              f"{r['trainable_finetune']:>22,}{r['trainable_head']:>18,}{r['total_params']:>13,}")
+    return EXIT_OK
+
+
+def _demo_data(args) -> int:
+    from .data import make_demo_dataset
+
+    root = make_demo_dataset(args.dir, args.n_per_class, seed=args.seed,
+                             image_size=args.image_size)
+    print(f"wrote {2 * args.n_per_class} images ({args.n_per_class} real, {args.n_per_class} "
+          f"fake) to {root}")
+    return EXIT_OK
+
+
+def _validator(args):
+    from .cv import CrossValidator
+
+    pretrained = args.weights or args.pretrained
+    return CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
+                          seed=args.seed, device=args.device, pretrained=pretrained,
+                          image_size=args.image_size)
+
+
+def _cv(args) -> int:
+    result = _validator(args).run(args.model, args.data, finetune=args.finetune, lr=args.lr,
+                                  out_dir=args.out)
+    print(result.report())
+    print(f"\nrun directory: {args.out}")
+    return EXIT_OK
+
+
+def _tune(args) -> int:
+    from .tune import optuna_lr_search
+
+    found = optuna_lr_search(args.model, args.data, args.finetune, n_trials=args.trials,
+                             lr_range=tuple(args.lr_range), protocol=args.protocol,
+                             storage=args.storage, study_name=args.study, seed=args.seed,
+                             pruner=args.pruner, cv=_validator(args), out_dir=args.out)
+    print(found.cv_result.report())
+    lrs = ", ".join(f"{lr:.3g}" for lr in found.fold_lrs)
+    print(f"\nbest lr: {found.best_lr:.4g}" + (f" (per outer fold: {lrs})" if lrs else ""))
+    print(f"run directory: {args.out} (trials in {Path(args.out) / 'trials.csv'})")
+    return EXIT_OK
+
+
+def _benchmark(args) -> int:
+    from .report import table_markdown
+    from .study import run_study
+
+    table = run_study(args.data, args.out, models=args.models, n_trials=args.trials,
+                      epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
+                      pretrained=args.pretrained, batch_size=args.batch_size, seed=args.seed,
+                      device=args.device)
+    if args.data is None:
+        print("DEMONSTRATION on synthetic data with random initial weights: these numbers say "
+              "nothing about real deepfakes.\n")
+    print(table_markdown(table))
+    print(f"\nfull report: {Path(args.out) / 'study.md'}")
+    return EXIT_OK
+
+
+def _predict(args) -> int:
+    from .predict import predict
+
+    items = []
+    for path in args.paths:
+        found = predict(path, model=args.model, device=args.device, batch_size=args.batch_size,
+                        threshold=args.threshold, revision=args.revision)
+        items += found if isinstance(found, list) else [found]
+    rows = [p.to_dict() for p in items]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["path", "label", "prob_fake", "fold_probs", "error"])
+        for r in rows:
+            folds = " ".join(f"{p:.6f}" for p in r["fold_probs"] or [])
+            prob = "" if r["prob_fake"] is None else f"{r['prob_fake']:.6f}"
+            writer.writerow([r["path"], r["label"] or "", prob, folds, r["error"] or ""])
+    else:
+        for r in rows:
+            verdict = (f"{r['label']:<5} {r['prob_fake']:.4f}" if r["error"] is None
+                       else f"ERROR {r['error']}")
+            print(f"{verdict}  {r['path']}")
+    failed = sum(r["error"] is not None for r in rows)
+    if failed:
+        print(f"{failed} of {len(rows)} inputs could not be read (see above).", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _push(args) -> int:
+    from .hub import push_to_hub
+
+    commit = push_to_hub(args.run_dir, args.repo_id, private=args.private, tag=args.tag,
+                         commit_message=args.message, data_description=args.data_description,
+                         license=args.license)
+    print(f"pushed {args.run_dir} to {args.repo_id} at commit {commit}")
+    return EXIT_OK
+
+
+def _pull(args) -> int:
+    from .hub import load_run, resolve_run
+
+    path, commit = resolve_run(args.repo_id, revision=args.revision)
+    load_run(path, device="cpu")  # validates the configs and loads every fold strictly
+    if args.out:
+        shutil.copytree(path, args.out, dirs_exist_ok=True)  # copies files, not cache links
+        path = Path(args.out)
+    print(f"{args.repo_id} at {commit or 'local'}: {path}")
+    return EXIT_OK
+
+
+COMMANDS = {"models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
+            "benchmark": _benchmark, "predict": _predict, "push": _push, "pull": _pull}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fakezoo`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s")
+    logging.getLogger("fakezoo").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"fakezoo {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
