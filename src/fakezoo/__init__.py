@@ -21,6 +21,8 @@ from .data import (
     make_folds,
     self_blend,
 )
+from .hub import load_run, push_to_hub
+from .predict import Detector, Prediction, load, predict
 from .tune import LRSearchResult, optuna_lr_search
 from .zoo import create, get_spec, list_models
 
@@ -28,14 +30,20 @@ __all__ = [
     "CVResult",
     "CrossValidator",
     "Dataset",
+    "Detector",
     "LRSearchResult",
+    "Prediction",
     "__version__",
     "create",
     "get_spec",
     "list_models",
+    "load",
     "load_dataset",
+    "load_run",
     "make_demo_dataset",
     "make_folds",
     "optuna_lr_search",
+    "predict",
+    "push_to_hub",
     "self_blend",
 ]
