@@ -17,7 +17,6 @@ where it stopped and gives the same results as an uninterrupted one.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -37,7 +36,7 @@ from .data import LABEL_NAMES, Dataset, DecodedImages, decode_dataset, load_data
 from .data import make_folds as _make_folds
 from .engine import TrainSettings, compute_trunk, resolve_device, train_fold
 from .metrics import binary_metrics, summarize_folds
-from .zoo import create, get_spec
+from .zoo import create, get_spec, split_trunk_tail
 
 logger = logging.getLogger("fakezoo")
 
@@ -259,7 +258,7 @@ class CrossValidator:
         self.num_workers = num_workers
         self.progress = progress
         self._decoded: dict[tuple, DecodedImages] = {}
-        self._models: dict[tuple, torch.nn.Module] = {}
+        self._models: dict[tuple, tuple[torch.nn.Module, dict]] = {}
         self._trunk: tuple[torch.nn.Module, DecodedImages, torch.Tensor] | None = None
         self.trunk_images = 0  # images run through a frozen trunk, for cost accounting
 
@@ -293,14 +292,30 @@ class CrossValidator:
     # -- models and the trunk cache -------------------------------------------------------
     def template(self, model_name: str, finetune: bool = True,
                  trainable: Sequence[str] | None = None) -> torch.nn.Module:
-        """The freshly initialised model each fold starts from (built once, then copied)."""
+        """The model every fold trains, built once (seeded) and kept on the device.
+
+        Before each fold, :meth:`fit_fold` puts the tail's initial weights back; the frozen
+        trunk never changes, so no fold needs a copy of the whole network.
+        """
         key = (model_name, finetune, tuple(trainable) if trainable is not None else None)
         if key not in self._models:
             torch.manual_seed(self.seed)
-            self._models = {key: create(model_name, finetune=finetune, pretrained=self.pretrained,
-                                        trainable=trainable, image_size=self.image_size,
-                                        normalization=self.normalization)}
-        return self._models[key]
+            model = create(model_name, finetune=finetune, pretrained=self.pretrained,
+                           trainable=trainable, image_size=self.image_size,
+                           normalization=self.normalization)
+            model.to(self.device, memory_format=torch.channels_last)
+            owned = tuple(o for stage in split_trunk_tail(model)[1] for o in stage.owns)
+            initial = {k: v.detach().clone() for k, v in model.state_dict().items()
+                       if any(k.startswith(o + ".") or k == o for o in owned)}
+            self._models = {key: (model, initial)}
+        return self._models[key][0]
+
+    def _reset_tail(self, template: torch.nn.Module) -> None:
+        for model, initial in self._models.values():
+            if model is template:
+                model.load_state_dict(initial, strict=False)
+                return
+        raise ValueError("fit_fold needs a model made by this CrossValidator's template().")
 
     def trunk_output(self, template: torch.nn.Module, decoded: DecodedImages) -> torch.Tensor:
         """The frozen trunk's output for every image, computed once and kept."""
@@ -310,7 +325,7 @@ class CrossValidator:
         self._trunk = None  # free the previous model's cache first
         start = time.perf_counter()
         features = compute_trunk(
-            copy.deepcopy(template), decoded.images, device=self.device,
+            template, decoded.images, device=self.device,
             batch_size=max(self.train.batch_size, 64), dtype=self.train.cache_dtype,
             amp=self.train.amp, progress=self.progress)
         self.trunk_images += len(decoded.images)
@@ -324,11 +339,17 @@ class CrossValidator:
                  train_idx: np.ndarray, val_idx: np.ndarray, lr: float, fold: int = 1,
                  on_epoch: Callable[[int, float], None] | None = None
                  ) -> tuple[torch.nn.Module, FoldResult]:
-        """Train a copy of ``template`` on ``train_idx`` and score it on ``val_idx``."""
+        """Train ``template``'s tail from its initial weights on ``train_idx``, score it on
+        ``val_idx``.
+
+        Returns the trained model (``template`` itself: save or copy it before the next fold)
+        and the fold's result.
+        """
         start = time.perf_counter()
         inputs = decoded.images if not self.cache_trunk else self.trunk_output(template,
                                                                                 decoded)
-        model = copy.deepcopy(template)
+        self._reset_tail(template)
+        model = template
         out = train_fold(model, inputs, decoded.labels, train_idx, val_idx, lr, self.train,
                          device=self.device, fold=fold, full=not self.cache_trunk,
                          augment=self.augment, on_epoch=on_epoch)
@@ -339,7 +360,7 @@ class CrossValidator:
             seconds=round(time.perf_counter() - start, 3), history=out.history,
             val_files=[relpaths[i] for i in val_idx], y_true=out.y_true.tolist(),
             y_prob=[float(p) for p in out.y_prob])
-        return model.cpu(), result
+        return model, result
 
     # -- the whole run --------------------------------------------------------------------
     def settings(self, model_name: str, finetune: bool, trainable: Sequence[str], lr: float,

@@ -304,7 +304,7 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
             out: Path | None) -> LRSearchResult:
     labels = decoded.labels.numpy()
     groups = decoded.dataset.groups
-    studies, lrs, trials, folds, models = [], [], [], [], []
+    studies, lrs, trials, folds, states = [], [], [], [], []
     for k, (train_idx, val_idx) in enumerate(outer, start=1):
         inner = _make_folds(labels[train_idx], inner_splits, options["seed"],
                             None if groups is None else np.asarray(groups)[train_idx])
@@ -314,13 +314,13 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
         lr = float(_best(study).params["lr"])
         model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
         fold.lr = lr
+        states.append({n: v.detach().cpu().clone() for n, v in model.state_dict().items()})
         logger.info("outer fold %d: lr %.3g chosen on its training part; accuracy %.4f", k, lr,
                     fold.metrics["accuracy"])
         studies.append(study)
         lrs.append(lr)
         trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
         folds.append(fold)
-        models.append(model)
     geo_lr = float(math.exp(np.mean(np.log(lrs))))
     settings = cv.settings(model_name, finetune, template.trainable, geo_lr, decoded)
     settings["protocol"] = "nested"
@@ -331,8 +331,9 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
                       timings={"trunk_images": cv.trunk_images})
     if out is not None:
         cv.claim_run_dir(out, settings, template)
-        for k, (model, fold) in enumerate(zip(models, folds, strict=True), start=1):
-            cv.save_fold(out, k, model, settings, fold)
+        for k, (state, fold) in enumerate(zip(states, folds, strict=True), start=1):
+            template.load_state_dict(state)  # each outer fold's trained weights, in turn
+            cv.save_fold(out, k, template, settings, fold)
         cv.finish_run_dir(out, result, template)
     return LRSearchResult(best_lr=geo_lr, best_value=float(result.mean["accuracy"]),
                           trials=trials, cv_result=result, study=studies, protocol="nested",
