@@ -113,21 +113,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _models(args) -> int:
-    from .zoo import create, get_spec, list_models
+    from .zoo import get_spec, list_models, parameter_counts
 
     rows = []
     for name in list_models():
         spec = get_spec(name)
-        counts = {}
-        for finetune in (True, False):
-            model = create(name, finetune=finetune, pretrained=False)
-            counts[finetune] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in model.parameters())
+        counts = parameter_counts(name)
         rows.append({"name": name, "architecture": spec.architecture,
                      "weights": spec.pretrained_tag, "input_size": spec.image_size,
                      "finetune_trains": list(spec.finetune), "head_trains": list(spec.head),
-                     "trainable_finetune": counts[True], "trainable_head": counts[False],
-                     "total_params": total})
+                     "trainable_finetune": counts["finetune"],
+                     "trainable_head": counts["head"], "total_params": counts["total"]})
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -199,11 +195,13 @@ def _benchmark(args) -> int:
 def _predict(args) -> int:
     from .predict import predict
 
-    items = []
-    for path in args.paths:
-        found = predict(path, model=args.model, device=args.device, batch_size=args.batch_size,
-                        threshold=args.threshold, revision=args.revision)
-        items += found if isinstance(found, list) else [found]
+    options = dict(model=args.model, device=args.device, batch_size=args.batch_size,
+                   threshold=args.threshold, revision=args.revision)
+    folders = [p for p in args.paths if Path(p).is_dir()]
+    files = [p for p in args.paths if not Path(p).is_dir()]
+    items = predict(files, **options) if files else []  # a list: bad files are reported
+    for folder in folders:
+        items += predict(folder, **options)
     rows = [p.to_dict() for p in items]
     if args.format == "json":
         print(json.dumps(rows, indent=2))

@@ -809,9 +809,7 @@ def _decode(source: Path | io.BytesIO, path: Path, image_size: int, max_pixels: 
                 if img.tell() != 0:  # animated images: always the first frame
                     img.seek(0)
                 img.load()
-                rgb = _to_rgb(_exif_transpose(img, path))
-                resized = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
-                return np.array(resized, dtype=np.uint8)
+                return image_to_array(img, image_size, path)
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as exc:
@@ -829,6 +827,25 @@ def _decode(source: Path | io.BytesIO, path: Path, image_size: int, max_pixels: 
         else:
             reason = f"corrupt or unsupported image data ({type(exc).__name__}: {message})"
         raise ImageDecodeError(path, reason) from None
+
+
+def image_to_array(img: Image.Image, image_size: int,
+                   path: str | os.PathLike[str] = "<PIL image>") -> np.ndarray:
+    """The steps of :func:`decode_image` after a file is open, for an image already in memory.
+
+    EXIF orientation, RGB conversion (see :func:`decode_image`), then a bilinear resize to
+    `(image_size, image_size)`; `path` only names the image in messages.
+
+    Example:
+        ```python
+        from PIL import Image
+        from fakezoo.data import image_to_array
+        image_to_array(Image.new("L", (40, 30)), 32).shape  # (32, 32, 3)
+        ```
+    """
+    rgb = _to_rgb(_exif_transpose(img, Path(path)))
+    return np.array(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR),
+                    dtype=np.uint8)
 
 
 def _exif_transpose(img: Image.Image, path: Path) -> Image.Image:

@@ -186,7 +186,8 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         model: a zoo model; its trainable parameters are optimised in place.
         inputs: the cached trunk output (``full=False``) or the uint8 images (``full=True``).
         labels: (N,) int64, 0 real, 1 fake.
-        train_idx, val_idx: indices into ``inputs``.
+        train_idx: indices into ``inputs`` to train on.
+        val_idx: indices into ``inputs`` to score.
         lr: learning rate.
         settings: epochs, batch size, optimiser and seed.
         fold: mixed into the seed, so each fold has its own batch order.

@@ -16,11 +16,15 @@ run, and a warning on the ``"fakezoo"`` logger counts them.
 
 Example:
     ```python
-    import fakezoo.predict as fp
+    import fakezoo
 
-    p = fp.predict("face.jpg", model="runs/resnet50")   # one Prediction
+    p = fakezoo.predict("face.jpg", model="runs/resnet50")   # one Prediction
     p.label, p.prob_fake, p.fold_probs
-    rows = fp.predict("photos/", model="runs/resnet50")  # one Prediction per image file
+    rows = fakezoo.predict("photos/", model="runs/resnet50")  # one Prediction per image file
+
+Note: ``fakezoo.predict`` is the function; ``import fakezoo.predict as m`` therefore binds the
+function too. Import names from the module instead: ``from fakezoo.predict import
+clear_cache``.
     ```
 """
 
@@ -46,9 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import hub
-from .data import IMAGE_EXTENSIONS, LABEL_NAMES, ImageDecodeError, decode_image
-from .data import _exif_transpose as _data_exif_transpose
-from .data import _to_rgb as _data_to_rgb
+from .data import IMAGE_EXTENSIONS, LABEL_NAMES, ImageDecodeError, decode_image, image_to_array
 from .engine import resolve_device, show_progress
 from .zoo import Preprocessing
 
@@ -551,9 +553,7 @@ def _check_item(item: Any) -> Any:
 def _pil_to_array(img: Image.Image, image_size: int) -> np.ndarray:
     """The steps of :func:`fakezoo.data.decode_image` after the file is open."""
     img.load()
-    rgb = _data_to_rgb(_data_exif_transpose(img, Path(_PIL_NAME)))
-    return np.array(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR),
-                    dtype=np.uint8)
+    return image_to_array(img, image_size, _PIL_NAME)
 
 
 def _decode_or_raise(item: Any, image_size: int) -> np.ndarray:

@@ -96,11 +96,17 @@ def run_study(
             generated synthetic data (see :data:`DEMO`), whatever the other arguments say.
         out_dir: where the rows and tables go; rerunning resumes.
         models: restrict to these models' rows (default: all 12 rows).
-        n_trials, epochs, protocol, lr_range: the LR search (see
-            :func:`fakezoo.optuna_lr_search`).
+        n_trials: Optuna trials per row.
+        epochs: epochs per fold.
+        protocol: ``"seed"`` or ``"nested"`` (see :func:`fakezoo.optuna_lr_search`).
+        lr_range: log-uniform LR search range.
         image_size: override the seed's input sizes (raised to a model's minimum).
         pretrained: ImageNet weights (the seed's setting) or ``False``.
-        batch_size, n_splits, seed, device, progress: as in :class:`fakezoo.CrossValidator`.
+        batch_size: images per step.
+        n_splits: folds.
+        seed: seeds folds, sampler and training.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        progress: progress bars (``None``: on a terminal only).
 
     Returns:
         The study table, one dict per row (see :func:`fakezoo.report.study_table`).

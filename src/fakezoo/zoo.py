@@ -32,6 +32,7 @@ __all__ = [
     "get_spec",
     "list_models",
     "model_stages",
+    "parameter_counts",
     "split_trunk_tail",
 ]
 
@@ -483,3 +484,28 @@ def create(
     model.trainable = names
     model.finetune = finetune if trainable is None else None
     return model
+
+
+def parameter_counts(name: str, device: str = "meta") -> dict[str, int]:
+    """Trainable parameters of a zoo model under both policies, and its total weights.
+
+    ``total`` counts every learnable weight, including the affine weights of frozen BatchNorm
+    layers (buffers once frozen), so it is the same for both policies. Models are built on the
+    ``meta`` device by default: no memory, no initialisation.
+
+    Example:
+        ```python
+        from fakezoo.zoo import parameter_counts
+        parameter_counts("mobilenet_v2")["head"]  # 2562: Linear(1280, 2)
+        ```
+    """
+    counts: dict[str, int] = {}
+    for finetune in (True, False):
+        with torch.device(device):
+            model = create(name, finetune=finetune, pretrained=False)
+        counts["finetune" if finetune else "head"] = sum(
+            p.numel() for p in model.parameters() if p.requires_grad)
+        frozen_bn = sum(m.weight.numel() + m.bias.numel() for m in model.modules()
+                        if type(m).__name__.startswith("FrozenBatchNorm"))
+        counts["total"] = sum(p.numel() for p in model.parameters()) + frozen_bn
+    return counts

@@ -1,0 +1,236 @@
+"""The documentation is current, its examples run, and the site builds.
+
+Convention for code in README.md and docs/*.md: every fenced block whose info string is
+``python`` is executed, unless its first non-blank line is a ``# needs: ...`` comment (for
+example ``# needs: network``, ``# needs: ImageNet weights``, ``# needs: Kaggle data``). The blocks
+of one file run in order in one namespace; all files run in one shared scratch folder, so a
+demo dataset or run directory made by one page is reused (not remade) by the next. Each page
+still creates everything it uses, so it also runs on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fakezoo
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = ["index", "models", "data", "cv", "tune", "hub", "cli", "study", "performance", "api"]
+EXAMPLE_FILES = ["README.md", *(f"docs/{p}.md" for p in PAGES)]
+TEST_COMMAND = "python -m pytest -q"
+
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)"
+    r"^(?P=indent)(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def code_blocks(text: str) -> list[tuple[int, str, str]]:
+    """``(line, info, code)`` of every fenced block, dedented."""
+    blocks = []
+    for m in _FENCE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 2
+        body = textwrap.dedent(m.group("body"))
+        blocks.append((line, m.group("info").strip(), body))
+    return blocks
+
+
+def runnable(info: str, code: str) -> bool:
+    if info.split(" ")[0] != "python":
+        return False
+    first = next((line.strip() for line in code.splitlines() if line.strip()), "")
+    return not first.startswith("# needs:")
+
+
+def _load_generator():
+    path = ROOT / "scripts" / "gen_models_doc.py"
+    spec = importlib.util.spec_from_file_location("gen_models_doc", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the generated models page ----------------------------------------------------------------
+
+def test_models_page_is_current():
+    ok, diff = _load_generator().check()
+    assert ok, f"docs/models.md is stale; run `python scripts/gen_models_doc.py`.\n{diff[:4000]}"
+
+
+# -- runnable examples --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("docs-examples")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from threads; on a busy shared machine they only spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_example_file_has_runnable_code():
+    for name in ["README.md", "docs/index.md", "docs/data.md", "docs/cv.md", "docs/tune.md",
+                 "docs/hub.md", "docs/cli.md", "docs/study.md"]:
+        blocks = code_blocks((ROOT / name).read_text(encoding="utf-8"))
+        assert any(runnable(info, code) for _, info, code in blocks), name
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_examples_run(name, scratch, monkeypatch, one_thread):
+    path = ROOT / name
+    if not path.is_file():
+        pytest.skip(f"{name} does not exist")
+    monkeypatch.chdir(scratch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FAKEZOO_PROGRESS", "0")
+    namespace: dict = {"__name__": f"docs_example_{path.stem}"}
+    logger = logging.getLogger("fakezoo")
+    level = logger.level  # `fakezoo.cli.main(["-q", ...])` in an example changes it
+    try:
+        for line, info, code in code_blocks(path.read_text(encoding="utf-8")):
+            if not runnable(info, code):
+                continue
+            where = f"{name}, code block at line {line}"
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out):
+                    exec(compile(code, where, "exec"), namespace)
+            except Exception as err:
+                raise AssertionError(f"{where} failed: {type(err).__name__}: {err}\n"
+                                     f"--- its output ---\n{out.getvalue()}") from err
+    finally:
+        logger.setLevel(level)
+
+
+# -- README and CI ------------------------------------------------------------------------------
+
+def test_readme_and_ci_use_the_same_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f'pip install -e ".[test]" && {TEST_COMMAND}' in readme
+    assert "pip install -e . && fakezoo benchmark" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(rf"^\s*{re.escape(TEST_COMMAND)}\b", ci, re.MULTILINE), ci
+    assert "set -euo pipefail" in ci
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+# -- facts the pages state, checked against the code --------------------------------------------
+
+def test_study_page_has_the_seed_table_as_printed():
+    from fakezoo.report import SEED_ROWS
+
+    page = (DOCS / "study.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| ")]
+    for seed in SEED_ROWS:
+        start = f"| {seed['model']} | {seed['fine_tuning']} | "
+        (line,) = [r for r in rows if r.startswith(start)]
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert float(cells[2]) == pytest.approx(seed["best_lr"], rel=1e-6), line
+        for i, key in enumerate(("accuracy", "precision", "recall", "f1"), start=3):
+            assert cells[i] == f"{100 * seed[key]:.2f}%", (line, key)
+
+
+def test_study_page_describes_the_demo_settings():
+    from fakezoo.study import DEMO, STUDY_ROWS
+
+    page = (DOCS / "study.md").read_text(encoding="utf-8")
+    (line,) = [r for r in page.splitlines() if r.startswith("| data | ")]
+    assert f"{DEMO['n_per_class']} real + {DEMO['n_per_class']} synthetic fake" in line
+    assert "{0}×{0}".format(DEMO["demo_image_size"]) in line
+    assert "| input size | {0}×{0} ".format(DEMO["image_size"]) in page
+    low, high = (f"{x:.0e}".replace("e-0", "e-") for x in DEMO["lr_range"])
+    assert f"| LR search | {DEMO['n_trials']} trials over `{low}`-`{high}` |" in page
+    assert f"| training | {DEMO['epochs']} epochs, batch size {DEMO['batch_size']} |" in page
+    assert DEMO["pretrained"] is False and "| weights | random initialisation |" in page
+    assert len(STUDY_ROWS) == 12
+
+
+# -- the CLI page documents the real parser ---------------------------------------------------
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    from fakezoo.cli import _parser
+
+    parser = _parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("fakezoo's parser has no subcommands")
+
+
+def test_cli_page_documents_every_subcommand_and_flag():
+    page = (DOCS / "cli.md").read_text(encoding="utf-8")
+    missing = []
+    for name, sub in _subcommands().items():
+        if f"fakezoo {name}" not in page:
+            missing.append(f"fakezoo {name}")
+        for action in sub._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help" and flag not in page:
+                    missing.append(f"fakezoo {name} {flag}")
+    assert not missing, f"docs/cli.md does not mention: {', '.join(missing)}"
+
+
+# -- the site -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "HF_HUB_OFFLINE": "1"}
+    # No -q: it would hide the warnings that --strict turns into errors.
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
+                           "-d", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def test_nav_lists_the_pages_in_order():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    nav = [next(iter(entry.values())) for entry in config["nav"]]
+    assert nav == [f"{p}.md" for p in PAGES]
+    assert config["plugins"][1]["mkdocstrings"]["handlers"]["python"]["paths"] == ["src"]
+
+
+def test_site_builds_strictly_with_every_page(site):
+    for page in PAGES:
+        html = site / ("index.html" if page == "index" else f"{page}/index.html")
+        assert html.is_file(), f"the site has no {html.relative_to(site)}"
+
+
+def test_api_page_lists_every_public_name(site):
+    html = (site / "api" / "index.html").read_text(encoding="utf-8")
+    missing = []
+    for name in fakezoo.__all__:
+        obj = getattr(fakezoo, name)
+        # A name can be shadowed by a submodule of the same name (fakezoo.predict): then its
+        # entry is the one in its own module.
+        anchors = {f"fakezoo.{name}", f"{getattr(obj, '__module__', 'fakezoo')}.{name}"}
+        if not any(f'id="{anchor}"' in html for anchor in anchors):
+            missing.append(name)
+    assert not missing, f"the API page has no entry for {missing}"
+    for module in ["zoo", "data", "engine", "cv", "tune", "metrics", "report", "hub", "predict",
+                   "study"]:
+        assert f'id="fakezoo.{module}"' in html, module
