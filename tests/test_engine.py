@@ -102,3 +102,21 @@ def test_bad_settings_and_augment_without_full_pass(build):
     with pytest.raises(ValueError, match="augment needs full=True"):
         train_fold(model, images, labels, np.arange(2), np.arange(2, 4), 1e-3,
                    TrainSettings(epochs=1), device="cpu", augment=lambda x: x)
+
+
+def test_trunk_outputs_beyond_float16_are_cached_in_float32(build, caplog):
+    model = build("inception_v3", False)  # random init: activations reach ~1e7
+    images, _ = _easy_images(2, 75)
+    with caplog.at_level("WARNING", logger="fakezoo"):
+        feats = compute_trunk(model, images, device="cpu")
+    assert feats.dtype == torch.float32 and torch.isfinite(feats).all()
+    assert "exceed the float16 range" in caplog.text
+
+
+def test_a_diverging_fold_stops_with_a_clear_error(build):
+    images, labels = _easy_images(12, 32)
+    model = build("mobilenet_v2", False, image_size=32)
+    feats = compute_trunk(model, images, device="cpu")
+    with pytest.raises(FloatingPointError, match=r"lr=1e\+30.*try a lower lr"):
+        train_fold(model, feats * 1e30, labels, np.arange(8), np.arange(8, 12), 1e30,
+                   TrainSettings(epochs=3, batch_size=4), device="cpu")

@@ -256,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     logging.getLogger("fakezoo").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    import optuna  # fakezoo logs each trial itself; keep Optuna's own lines for warnings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

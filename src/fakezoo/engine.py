@@ -147,7 +147,14 @@ def compute_trunk(model: nn.Module, images: torch.Tensor, *, device: str | torch
     with torch.inference_mode(), _autocast(device, amp):
         for start in range(0, len(images), batch_size):
             x = _to_model_input(model, images[start:start + batch_size], device)
-            out = _run(trunk, x).to(dtype)
+            out = _run(trunk, x)
+            if dtype == torch.float16 and out.abs().max() > torch.finfo(torch.float16).max:
+                # e.g. randomly initialised networks: keep the cache exact rather than inf.
+                logger.warning("%s: trunk outputs exceed the float16 range; caching them in "
+                               "float32 instead.", model.spec.name)
+                dtype = torch.float32
+                outputs = [o.to(dtype) for o in outputs]
+            out = out.to(dtype)
             if not outputs and device.type == "cuda":
                 free, _ = torch.cuda.mem_get_info(device)
                 need = out[0].numel() * out.element_size() * len(images)
@@ -254,6 +261,11 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
             with _autocast(device, settings.amp):
                 loss = loss_fn(forward(prepare(inputs[idx], train=True)).float(),
                                labels[idx.to(device)])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{model.spec.name} fold {fold}: the loss became {loss.item()} at lr={lr:g}"
+                    f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
+                    f"its inputs are out of range; try a lower lr.")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

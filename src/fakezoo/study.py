@@ -53,8 +53,8 @@ STUDY_ROWS: tuple[StudyRow, ...] = tuple(StudyRow(m, f) for m, f in [
 
 #: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
 #: initialisation, small inputs; a demonstration of the pipeline on a 2-core CPU, not a result.
-DEMO = {"n_per_class": 60, "demo_image_size": 96, "image_size": 64, "n_trials": 3,
-        "epochs": 3, "batch_size": 16, "pretrained": False, "lr_range": (1e-4, 1e-2)}
+DEMO = {"n_per_class": 40, "demo_image_size": 96, "image_size": 64, "n_trials": 3,
+        "epochs": 2, "batch_size": 16, "pretrained": False, "lr_range": (1e-4, 1e-2)}
 
 
 def demo_cache_dir() -> Path:

@@ -186,7 +186,9 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
 
     remaining = n_trials - len(study.get_trials(deepcopy=False, states=done))
     if remaining > 0:
-        study.optimize(objective_or_surplus, n_trials=remaining, catch=(_SurplusTrial,),
+        # A diverged trial (FloatingPointError) is recorded as failed and the search goes on.
+        study.optimize(objective_or_surplus, n_trials=remaining,
+                       catch=(_SurplusTrial, FloatingPointError),
                        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=done), log],
                        gc_after_trial=False, show_progress_bar=bool(progress))
     return study

@@ -1,0 +1,49 @@
+"""Smoke test of benchmarks/cv_speed.py: it runs end to end and reports what it promises."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cv_speed.py"
+NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+def test_cv_speed_smoke(tmp_path):
+    # Tiny settings; one torch thread, because 2 OpenMP threads on a busy 2-core machine can
+    # run many times slower than one.
+    command = [sys.executable, str(SCRIPT), "--model", "mobilenet_v2", "--no-finetune",
+               "--images-per-class", "8", "--source-size", "64", "--image-size", "32",
+               "--trials", "2", "--folds", "2", "--epochs", "1", "--workers", "0",
+               "--threads", "1", "--optuna-search", "--workdir", str(tmp_path),
+               "--json", str(tmp_path / "out.json")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+
+    ratio = re.search(rf"^ratio:\s+{NUMBER}x", out, re.MULTILINE)
+    assert ratio, out
+    assert float(ratio.group(1)) > 0
+
+    mean = re.search(rf"^accuracy, mean over trials: fakezoo {NUMBER}\s+plain {NUMBER}", out,
+                     re.MULTILINE)
+    best = re.search(rf"^accuracy, best trial:\s+fakezoo {NUMBER} \(lr [^)]+\)\s+"
+                     rf"plain {NUMBER}", out, re.MULTILINE)
+    assert mean and best, out
+    for value in (*mean.groups(), *best.groups()):
+        assert 0.0 <= float(value) <= 1.0
+
+    assert "same initial weights and trainable parameters: yes" in out
+    assert re.search(r"^optuna_lr_search .* same lrs as above: yes$", out, re.MULTILINE), out
+
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["ratio"] > 0
+    assert set(report["median_seconds"]) == {"fakezoo", "plain"}
+    assert abs(report["accuracy"]["plain"]["mean"] - float(mean.group(2))) < 1e-4
+    assert len(report["lrs"]) == 2
+    for way in ("fakezoo", "plain"):
+        folds = report["accuracy"][way]["folds"]
+        assert len(folds) == 2 and all(len(trial) == 2 for trial in folds)
