@@ -17,8 +17,11 @@ SMALL = {"vit_b_16": 32, "inception_v3": 75}  # smallest sizes each network acce
 
 @functools.cache
 def _built(name: str, finetune: bool, image_size: int):
+    import torch
+
     import fakezoo
 
+    torch.manual_seed(0)  # the same weights whatever order the tests run in
     return fakezoo.create(name, finetune=finetune, pretrained=False, image_size=image_size)
 
 
