@@ -310,6 +310,8 @@ def resolve_run(source: str | os.PathLike[str], *, revision: str | None = None
         folder, commit = resolve_run("runs/mobilenet_v2")   # (Path('runs/mobilenet_v2'), None)
         ```
     """
+    if isinstance(source, str) and source.startswith("~"):
+        source = Path(source).expanduser()
     if Path(str(source)).is_file():
         raise FileNotFoundError(f"'{source}' is a file: pass the run directory that holds "
                                 f"config.json and the fold_<k> folders.")
