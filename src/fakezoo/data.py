@@ -968,7 +968,8 @@ def _map_chunks(
     pool.shutdown(wait=True)
 
 
-def _show_progress(progress: bool | None) -> bool:
+def show_progress(progress: bool | None) -> bool:
+    """Progress bars: on when asked, else per $FAKEZOO_PROGRESS, else only on a terminal."""
     if progress is not None:
         return bool(progress)
     setting = os.environ.get("FAKEZOO_PROGRESS")
@@ -1060,7 +1061,7 @@ def decode_dataset(
     n_decoded = 0
     start = time.perf_counter()
     with tqdm(
-        total=n, desc="decode", unit="img", disable=not _show_progress(progress), leave=False
+        total=n, desc="decode", unit="img", disable=not show_progress(progress), leave=False
     ) as bar:
         args = (image_size, max_pixels, cache)
         for chunk, results in _map_chunks(_decode_chunk, chunks, args, workers):
@@ -1795,7 +1796,7 @@ def make_demo_dataset(
     chunk_size = 8 if workers <= 1 else max(1, min(32, math.ceil(len(jobs) / (workers * 4))))
     chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
     with tqdm(
-        total=len(jobs), desc="demo", unit="img", disable=not _show_progress(progress), leave=False
+        total=len(jobs), desc="demo", unit="img", disable=not show_progress(progress), leave=False
     ) as bar:
         args = (str(root), seed, image_size)
         for chunk, _ in _map_chunks(_write_demo_chunk, chunks, args, workers):

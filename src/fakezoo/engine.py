@@ -10,8 +10,6 @@ no longer holds and :func:`train_fold` runs the whole model on every step instea
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .data import show_progress
 from .zoo import Stage, split_trunk_tail
 
 logger = logging.getLogger("fakezoo")
@@ -40,15 +39,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def show_progress(progress: bool | None) -> bool:
-    """Progress bars are on by default only when stderr is a terminal."""
-    if progress is not None:
-        return progress
-    if os.environ.get("FAKEZOO_PROGRESS") is not None:
-        return os.environ["FAKEZOO_PROGRESS"] not in {"0", "false", "no"}
-    return sys.stderr.isatty()
 
 
 @dataclass

@@ -50,8 +50,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import hub
-from .data import IMAGE_EXTENSIONS, LABEL_NAMES, ImageDecodeError, decode_image, image_to_array
-from .engine import resolve_device, show_progress
+from .data import (
+    IMAGE_EXTENSIONS,
+    LABEL_NAMES,
+    ImageDecodeError,
+    decode_image,
+    image_to_array,
+    show_progress,
+)
+from .engine import resolve_device
 from .zoo import Preprocessing
 
 logger = logging.getLogger("fakezoo")
