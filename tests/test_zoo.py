@@ -63,6 +63,24 @@ def test_frozen_batchnorm_statistics_do_not_move_in_train_mode(build, name, fine
     assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
 
 
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
+def test_one_pass_frozen_batchnorm_matches_the_parent_classes(build, name):
+    model = build(name, False)
+    frozen = [m for m in model.modules() if type(m).__name__.startswith("FrozenBatchNorm")]
+    assert frozen and all(type(m).__module__ == "fakezoo.zoo" for m in frozen)
+    generator = torch.Generator().manual_seed(0)
+    for module in frozen:
+        for buffer in (module.weight, module.bias, module.running_mean):
+            buffer.copy_(torch.randn(buffer.shape, generator=generator))
+        module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+        parent = type(module).__mro__[1]
+        x = torch.randn(2, module.num_features, 5, 5, generator=generator, requires_grad=True)
+        ours, theirs = module(x), parent.forward(module, x)
+        torch.testing.assert_close(ours, theirs)
+        ours.sum().backward()  # gradients reach the input (needed when augmenting)
+        assert x.grad is not None and x.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("name", list(POLICIES))
 def test_stages_reproduce_the_forward_pass_and_own_every_parameter(build, name):
     model = build(name, True).eval()

@@ -16,9 +16,12 @@ from pathlib import Path
 import timm
 import torch
 from safetensors.torch import load_file
+from timm.layers.norm_act import FrozenBatchNormAct2d as _TimmFrozenBatchNormAct2d
 from timm.utils.model import freeze
 from torch import nn
+from torch.nn import functional as F
 from torchvision import transforms
+from torchvision.ops.misc import FrozenBatchNorm2d as _TorchvisionFrozenBatchNorm2d
 
 from ._download import download_file
 
@@ -361,11 +364,39 @@ def _frozen_modules(model: nn.Module, trainable: Sequence[str]) -> tuple[list[st
     return modules, params
 
 
+class FrozenBatchNorm2d(_TorchvisionFrozenBatchNorm2d):
+    """torchvision's frozen BatchNorm, computed in one pass with ``F.batch_norm``.
+
+    The same buffers and state dict; about twice as fast on a CPU as the two-pass
+    ``x * scale + bias`` of the parent class, which matters in the frozen trunk.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=False, eps=self.eps)
+
+
+class FrozenBatchNormAct2d(_TimmFrozenBatchNormAct2d):
+    """timm's frozen BatchNorm + activation, with the one-pass normalisation above."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                         training=False, eps=self.eps)
+        return self.act(self.drop(x))
+
+
+_ONE_PASS = {_TorchvisionFrozenBatchNorm2d: FrozenBatchNorm2d,
+             _TimmFrozenBatchNormAct2d: FrozenBatchNormAct2d}
+
+
 def _apply_policy(model: nn.Module, trainable: Sequence[str]) -> None:
     modules, params = _frozen_modules(model, trainable)
     if modules:
         # Frozen BatchNorm layers become FrozenBatchNorm2d: their statistics never move.
         freeze(model, modules, include_bn_running_stats=True)
+        for module in model.modules():
+            # The subclasses add no state, only a faster forward.
+            module.__class__ = _ONE_PASS.get(type(module), type(module))
     for name in params:
         model.get_parameter(name).requires_grad_(False)
 
