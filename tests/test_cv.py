@@ -79,6 +79,32 @@ def test_same_settings_resume_without_training(run_dir, demo_dir, monkeypatch):
     assert _without_timings(result.to_dict()) == _without_timings(before)
 
 
+def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
+        run_dir, demo_dir, tmp_path, monkeypatch):
+    out = tmp_path / "metrics-only"
+    result = CrossValidator(**SETTINGS, save_weights=False).run(
+        "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
+    before = json.loads((run_dir / "results.json").read_text())
+    assert _without_timings(result.to_dict()) == _without_timings(before)
+    assert not list(out.rglob("*.safetensors"))
+    assert (out / "fold_3" / "config.json").exists() and (out / "report.md").exists()
+    with pytest.raises(fakezoo.hub.RunFormatError, match="--save-weights"):
+        fakezoo.load_run(out)
+
+    # Asking for weights later retrains the folds that have none, rather than skip them.
+    trained = []
+    original = CrossValidator.fit_fold
+
+    def spy(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch=None):
+        trained.append(fold)
+        return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
+
+    monkeypatch.setattr(CrossValidator, "fit_fold", spy)
+    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
+    assert trained == [1, 2, 3]
+    assert len(fakezoo.load_run(out).folds) == 3
+
+
 KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
     from fakezoo.cv import CrossValidator

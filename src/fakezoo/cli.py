@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--save-weights", action=argparse.BooleanOptionalAction, default=None,
+                   help="write every row's fold weights (default: yes with DATA, no for the "
+                        "demo)")
 
     p = sub.add_parser("predict", help="real or fake? for images, folders or lists")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
@@ -183,7 +186,7 @@ def _benchmark(args) -> int:
     table = run_study(args.data, args.out, models=args.models, n_trials=args.trials,
                       epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
                       pretrained=args.pretrained, batch_size=args.batch_size, seed=args.seed,
-                      device=args.device)
+                      device=args.device, save_weights=args.save_weights)
     if args.data is None:
         print("DEMONSTRATION on synthetic data with random initial weights: these numbers say "
               "nothing about real deepfakes.\n")

@@ -219,6 +219,8 @@ class CrossValidator:
         progress: progress bars; ``None`` shows them on a terminal only.
         amp: autocast on CUDA.
         cache_dtype: storage type of the cached trunk output.
+        save_weights: write each fold's ``model.safetensors`` into run directories. ``False``
+            keeps metrics and predictions only (a run that cannot be loaded or pushed).
 
     Example:
         ```python
@@ -237,7 +239,7 @@ class CrossValidator:
                  cache_trunk: bool = True, weight_decay: float = 0.0,
                  cache_dir: str | Path | None = None, num_workers: int | None = None,
                  progress: bool | None = None, amp: bool = True,
-                 cache_dtype: torch.dtype = torch.float16):
+                 cache_dtype: torch.dtype = torch.float16, save_weights: bool = True):
         if n_splits < 2:
             raise ValueError(f"n_splits={n_splits}: cross-validation needs at least 2 folds.")
         self.n_splits = n_splits
@@ -257,6 +259,7 @@ class CrossValidator:
         self.cache_dir = cache_dir
         self.num_workers = num_workers
         self.progress = progress
+        self.save_weights = save_weights
         self._decoded: dict[tuple, DecodedImages] = {}
         self._models: dict[tuple, tuple[torch.nn.Module, dict]] = {}
         self._trunk: tuple[torch.nn.Module, DecodedImages, torch.Tensor] | None = None
@@ -493,20 +496,20 @@ class CrossValidator:
             "settings": settings,
         }
 
-    @staticmethod
-    def _load_fold(out: Path, k: int) -> FoldResult | None:
+    def _load_fold(self, out: Path, k: int) -> FoldResult | None:
         folder = out / f"fold_{k}"
-        needed = [folder / n for n in ("model.safetensors", "predictions.json", "config.json")]
+        names = ("model.safetensors",) * self.save_weights + ("predictions.json", "config.json")
+        needed = [folder / n for n in names]
         if not all(p.exists() for p in needed):
             return None
         return FoldResult(**json.loads((folder / "predictions.json").read_text()))
 
-    @staticmethod
-    def save_fold(out: Path, k: int, model: torch.nn.Module, settings: dict,
+    def save_fold(self, out: Path, k: int, model: torch.nn.Module, settings: dict,
                   fold: FoldResult) -> None:
         """Write ``fold_k/``: weights, predictions, then its config.json (the done marker)."""
         folder = out / f"fold_{k}"
-        save_weights(model, folder / "model.safetensors")
+        if self.save_weights:
+            save_weights(model, folder / "model.safetensors")
         write_json(folder / "predictions.json", fold.to_dict())
         write_json(folder / "config.json", fold_config(model, settings, fold))  # written last
 

@@ -404,7 +404,9 @@ def _weights_path(folder: Path) -> Path:
         raise RunFormatError(f"'{folder}' has {', '.join(pickles)} but no model.safetensors: "
                              f"fakezoo loads safetensors only and never pickles (they can run "
                              f"code). Convert the weights to safetensors first.")
-    raise RunFormatError(f"'{path}' is missing: each fold needs its model.safetensors.")
+    raise RunFormatError(f"'{path}' is missing: each fold needs its model.safetensors. Runs made "
+                         f"with save_weights=False (the `fakezoo benchmark` demo's default) "
+                         f"keep metrics only; rerun with --save-weights to keep the weights.")
 
 
 def _build(cfg: dict, where: str) -> torch.nn.Module:

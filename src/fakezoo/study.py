@@ -88,6 +88,7 @@ def run_study(
     seed: int = 0,
     device: str = "auto",
     progress: bool | None = None,
+    save_weights: bool | None = None,
 ) -> list[dict]:
     """Run the seed's study (or some of its rows) and write the tables.
 
@@ -107,6 +108,8 @@ def run_study(
         seed: seeds folds, sampler and training.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         progress: progress bars (``None``: on a terminal only).
+        save_weights: write every row's fold weights (``None``: yes on your data, no for the
+            demo, whose random-weight models are not worth its ~5 GB).
 
     Returns:
         The study table, one dict per row (see :func:`fakezoo.report.study_table`).
@@ -119,6 +122,7 @@ def run_study(
     """
     out = Path(out_dir)
     demo = data is None
+    save_weights = not demo if save_weights is None else save_weights
     if demo:
         logger.warning("No data given: running a DEMONSTRATION on synthetic images with random "
                        "initial weights. Its numbers say nothing about real deepfakes.")
@@ -144,7 +148,7 @@ def run_study(
         size = image_size and max(image_size, get_spec(row.model).min_image_size)
         cv = CrossValidator(n_splits=n_splits, epochs=epochs, batch_size=batch_size, seed=seed,
                             device=device, pretrained=pretrained, image_size=size,
-                            progress=progress)
+                            progress=progress, save_weights=save_weights)
         found = optuna_lr_search(row.model, dataset, row.finetune, n_trials=n_trials,
                                  lr_range=lr_range, protocol=protocol,
                                  storage=folder / "search.db", seed=seed, cv=cv,
