@@ -30,6 +30,10 @@ script checks that fakezoo's own folds are the same ones.
 CrossValidator and the same trials. It cross-validates once more at the best rate, so it is shown
 on its own line and not used for the ratio.
 
+``--step-ratio`` also times one training step (forward, backward, Adam) on one batch both
+ways: the whole model on images, and the tail on the trunk's output. Their ratio bounds what
+caching can gain when training steps dominate the search (the fine-tune policies).
+
 Pretrained weights cannot be downloaded on every machine, so ``--no-pretrained`` (random
 initialisation) is the default: the work, and so the wall time, is the same; accuracies are then
 near chance and only show that both ways learn the same. ``--weights model.safetensors`` loads a
@@ -75,6 +79,7 @@ from fakezoo.cv import CrossValidator
 from fakezoo.data import LABEL_NAMES, load_dataset, make_demo_dataset, make_folds
 from fakezoo.engine import resolve_device
 from fakezoo.tune import optuna_lr_search
+from fakezoo.zoo import split_trunk_tail
 
 WAYS = ("fakezoo", "plain")
 
@@ -125,6 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--optuna-search", action="store_true",
                         help="also time fakezoo.optuna_lr_search(pruner='none') (not used for "
                              "the ratio: it adds a final CV at the best rate)")
+    parser.add_argument("--step-ratio", action="store_true",
+                        help="also time one training step, whole model vs tail (medians of 5)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the demo images here (reused when rerun); default: a "
                              "temporary folder")
@@ -292,6 +299,55 @@ def run_plain(root: Path, lrs: list[float], folds: list[tuple[np.ndarray, np.nda
     return {"seconds": time.perf_counter() - start, "accuracies": accuracies}
 
 
+def step_seconds(args: argparse.Namespace, device: torch.device, repeats: int = 5
+                 ) -> dict[str, float]:
+    """Median time of one training step on one batch: whole model vs the tail alone.
+
+    Example:
+        ```python
+        step_seconds(parse_args(["--image-size", "32"]), torch.device("cpu"))
+        ```
+    """
+    model = plain_model(args).to(device)
+    trunk, tail = split_trunk_tail(model)
+    generator = torch.Generator().manual_seed(args.seed)
+    size = args.image_size
+    images = (torch.rand(args.batch_size, 3, size, size, generator=generator) * 2 - 1).to(device)
+    labels = torch.arange(args.batch_size, device=device) % 2
+    model.eval()
+    with torch.no_grad():
+        features = images
+        for stage in trunk:
+            features = stage.fn(features)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def whole() -> torch.Tensor:
+        return model(images)
+
+    def tail_only() -> torch.Tensor:
+        x = features.contiguous(memory_format=torch.channels_last) if features.ndim == 4 \
+            else features
+        for stage in tail:
+            x = stage.fn(x)
+        return x
+
+    times: dict[str, list[float]] = {"whole": [], "tail": []}
+    for r in range(repeats + 1):  # the first round warms up
+        for name, forward in (("whole", whole), ("tail", tail_only)):
+            model.train()
+            _sync(device)
+            start = time.perf_counter()
+            loss = loss_fn(forward(), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            _sync(device)
+            if r:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 # -- setup, checks and the report -------------------------------------------------------------
 def fold_plan(root: Path, args: argparse.Namespace):
     """fakezoo's folds, as relative paths and as indices into ImageFolder's samples."""
@@ -444,6 +500,12 @@ def main(argv: list[str] | None = None) -> dict:
     if not all(stable.values()):
         print("note:     accuracies changed between repeats: "
               + ", ".join(way for way in ways if not stable[way]))
+    steps = step_seconds(args, device) if args.step_ratio else None
+    if steps:
+        print(f"one step (batch {args.batch_size}, median of 5): whole model "
+              f"{steps['whole']:.3f} s, tail {steps['tail']:.3f} s, "
+              f"{steps['whole'] / steps['tail']:.1f}x: the most caching can gain where training "
+              f"steps dominate")
     if searches:
         s = searches[-1]
         same = all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(s["lrs"], lrs, strict=True))
@@ -460,7 +522,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": times, "median_seconds": medians, "ratio": ratio,
         "accuracy": {way: {**summary[way], "folds": results[way][-1]["accuracies"],
                            "stable_across_repeats": stable[way]} for way in ways},
-        "optuna_lr_search": searches,
+        "optuna_lr_search": searches, "step_seconds": steps,
     }
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ def test_cv_speed_smoke(tmp_path):
     command = [sys.executable, str(SCRIPT), "--model", "mobilenet_v2", "--no-finetune",
                "--images-per-class", "8", "--source-size", "64", "--image-size", "32",
                "--trials", "2", "--folds", "2", "--epochs", "1", "--workers", "0",
-               "--threads", "1", "--optuna-search", "--workdir", str(tmp_path),
+               "--threads", "1", "--optuna-search", "--step-ratio", "--workdir", str(tmp_path),
                "--json", str(tmp_path / "out.json")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -39,7 +39,12 @@ def test_cv_speed_smoke(tmp_path):
     assert "same initial weights and trainable parameters: yes" in out
     assert re.search(r"^optuna_lr_search .* same lrs as above: yes$", out, re.MULTILINE), out
 
+    step = re.search(rf"^one step .*whole model {NUMBER} s, tail {NUMBER} s, {NUMBER}x", out,
+                     re.MULTILINE)
+    assert step, out
     report = json.loads((tmp_path / "out.json").read_text())
+    assert abs(report["step_seconds"]["whole"] - float(step.group(1))) <= 5e-4
+    assert report["step_seconds"]["tail"] > 0
     assert report["ratio"] > 0
     assert set(report["median_seconds"]) == {"fakezoo", "plain"}
     assert abs(report["accuracy"]["plain"]["mean"] - float(mean.group(2))) < 1e-4
