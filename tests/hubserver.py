@@ -54,6 +54,7 @@ class Commit:
 class Repo:
     repo_id: str
     private: bool
+    gated: bool = False
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -115,10 +116,15 @@ class FakeHub:
 
     # -- state helpers for tests ---------------------------------------------------------------
     def add_repo(self, repo_id: str, files: dict[str, bytes], *, private: bool = False,
-                 tag: str | None = None) -> str:
-        """Create a repo holding ``files`` in one commit on ``main``; return the commit id."""
+                 gated: bool = False, tag: str | None = None) -> str:
+        """Create a repo holding ``files`` in one commit on ``main``; return the commit id.
+
+        A gated repo answers 403 ``GatedRepo`` to requests without the token, as the Hub does
+        before a user accepts its conditions.
+        """
         with self.lock:
             repo = self._create(repo_id, private)
+            repo.gated = gated
             oid = self._commit(repo, "main", "add files", files, [])
             if tag:
                 repo.tags[tag] = oid
@@ -217,6 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self.fake.repos.get(repo_id)
         if repo is None or (repo.private and not self._authorized()):
             raise HubError(404, "Repository not found", "RepoNotFound")
+        if repo.gated and not self._authorized():
+            raise HubError(403, f"Access to model {repo_id} is restricted. You must have access "
+                                f"to it and be authenticated to access it.", "GatedRepo")
         return repo
 
     def _commit_of(self, repo: Repo, rev: str) -> Commit:

@@ -22,7 +22,7 @@ from huggingface_hub import ModelCard, constants
 from safetensors.torch import load_file, save_file
 
 from fakezoo import hub
-from fakezoo._download import HubFileNotFoundError, HubUnavailableError
+from fakezoo._download import HubFileNotFoundError, HubUnavailableError, hub_reachable
 from fakezoo.hub import HubAuthError, RunFormatError
 
 REPO = "fakezoo-test/mobilenet-head"
@@ -421,7 +421,7 @@ def test_unreachable_cold_cache_fails_fast(monkeypatch):
     assert time.perf_counter() - start < 1.0
 
 
-def test_missing_repo_and_revision(online):
+def test_missing_or_gated_repo_and_missing_revision(online):
     with pytest.raises(HubFileNotFoundError, match="does not exist"):
         hub.load_run("fakezoo-test/no-such-repo")
     with pytest.raises(HubFileNotFoundError, match="no-such-tag"):
@@ -429,6 +429,28 @@ def test_missing_repo_and_revision(online):
     with pytest.raises(HubFileNotFoundError, match="does not exist"):
         hub.load_run(REPO, revision="0" * 40)
 
+    online.add_repo("fakezoo-test/gated", {"config.json": b"{}"}, gated=True)
+    with pytest.raises(HubFileNotFoundError, match=r"gated repository.*HF_TOKEN"):
+        hub.load_run("fakezoo-test/gated")
+
+
+def test_reachability_probe_goes_through_a_configured_proxy(monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+                 "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as proxy:  # listens, so a connection to it opens
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        live = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+        hidden = "https://hub.invalid"  # unreachable without the proxy
+        assert not hub_reachable(hidden)
+        monkeypatch.setenv("https_proxy", live)
+        assert hub_reachable(hidden)
+        monkeypatch.setenv("no_proxy", "hub.invalid")  # bypassed: probed directly again
+        assert not hub_reachable(hidden)
+    monkeypatch.delenv("no_proxy")
+    monkeypatch.setenv("https_proxy", _dead_endpoint())
+    assert not hub_reachable(hidden)
 
 def test_foreign_repos_are_refused_and_pickles_never_fetched(online, run_dir):
     online.add_repo("other/bert-like", {

@@ -12,10 +12,12 @@ import socket
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import getproxies, proxy_bypass
 
 from huggingface_hub import constants, hf_hub_download, snapshot_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
+    GatedRepoError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -41,7 +43,9 @@ def _endpoint() -> str:
 def hub_reachable(endpoint: str | None = None, timeout: float = 0.75) -> bool:
     """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds.
 
-    DNS lookups cannot be given a timeout, so the probe runs in a daemon thread.
+    Behind a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, unless ``NO_PROXY`` names the host) the
+    proxy is probed instead. DNS lookups cannot be given a timeout, so the probe runs in a
+    daemon thread.
 
     Example:
         ```python
@@ -50,6 +54,9 @@ def hub_reachable(endpoint: str | None = None, timeout: float = 0.75) -> bool:
         ```
     """
     url = urlparse(endpoint or _endpoint())
+    proxy = getproxies().get(url.scheme)
+    if proxy and not proxy_bypass(url.hostname or ""):
+        url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
     host = url.hostname or ""
     port = url.port or (443 if url.scheme == "https" else 80)
     ok: list[bool] = []
@@ -74,6 +81,10 @@ def _unavailable(what: str, hint: str) -> HubUnavailableError:
 
 
 def _not_found(what: str, err: Exception) -> HubFileNotFoundError:
+    if isinstance(err, GatedRepoError):
+        return HubFileNotFoundError(
+            f"{what} is in a gated repository: accept its conditions on the Hub's page for it, "
+            f"then log in (`hf auth login`) or set HF_TOKEN.")
     return HubFileNotFoundError(f"{what} does not exist on the Hub ({err.__class__.__name__}). "
                                 f"Check the repo id, the revision and your access token.")
 
