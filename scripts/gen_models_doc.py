@@ -129,7 +129,8 @@ Everything outside the trained modules is frozen in every sense:
   layer whose parameters merely have `requires_grad=False`. (VGG-16 has no BatchNorm, and
   ViT's LayerNorm keeps no running statistics.) fakezoo's subclasses of these
   (`fakezoo.zoo.FrozenBatchNorm2d`, `fakezoo.zoo.FrozenBatchNormAct2d`) compute the same
-  thing in one pass with `F.batch_norm`, about twice as fast on a CPU.
+  thing in one pass with `F.batch_norm`, about twice as fast on a CPU
+  ([Performance](performance.md#frozen-batchnorm-in-one-pass)).
 
 BatchNorm layers inside the trained modules stay ordinary BatchNorm layers and keep updating
 their statistics in training. Because the frozen part never changes, its output for an image

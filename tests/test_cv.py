@@ -79,8 +79,22 @@ def test_same_settings_resume_without_training(run_dir, demo_dir, monkeypatch):
     assert _without_timings(result.to_dict()) == _without_timings(before)
 
 
+@pytest.fixture
+def trained_folds(monkeypatch) -> list[int]:
+    """The fold numbers that CrossValidator.fit_fold trains from now on, in order."""
+    trained = []
+    original = CrossValidator.fit_fold
+
+    def spy(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch=None):
+        trained.append(fold)
+        return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
+
+    monkeypatch.setattr(CrossValidator, "fit_fold", spy)
+    return trained
+
+
 def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
-        run_dir, demo_dir, tmp_path, monkeypatch):
+        run_dir, demo_dir, tmp_path, trained_folds):
     out = tmp_path / "metrics-only"
     result = CrossValidator(**SETTINGS, save_weights=False).run(
         "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
@@ -92,16 +106,9 @@ def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
         fakezoo.load_run(out)
 
     # Asking for weights later retrains the folds that have none, rather than skip them.
-    trained = []
-    original = CrossValidator.fit_fold
-
-    def spy(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch=None):
-        trained.append(fold)
-        return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
-
-    monkeypatch.setattr(CrossValidator, "fit_fold", spy)
+    trained_folds.clear()
     CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
-    assert trained == [1, 2, 3]
+    assert trained_folds == [1, 2, 3]
     assert len(fakezoo.load_run(out).folds) == 3
 
 
@@ -120,7 +127,7 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
-def test_killed_run_resumes_to_identical_results(run_dir, demo_dir, tmp_path, monkeypatch):
+def test_killed_run_resumes_to_identical_results(run_dir, demo_dir, tmp_path, trained_folds):
     out = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(demo_dir), str(out)],
                           capture_output=True, text=True, timeout=300)
@@ -129,16 +136,8 @@ def test_killed_run_resumes_to_identical_results(run_dir, demo_dir, tmp_path, mo
     assert not (out / "fold_2" / "config.json").exists() and not (out / "results.json").exists()
     fold_one = (out / "fold_1" / "model.safetensors").stat().st_mtime_ns
 
-    trained = []
-    original = CrossValidator.fit_fold
-
-    def spy(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch=None):
-        trained.append(fold)
-        return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
-
-    monkeypatch.setattr(CrossValidator, "fit_fold", spy)
     CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
-    assert trained == [2, 3]
+    assert trained_folds == [2, 3]
     assert (out / "fold_1" / "model.safetensors").stat().st_mtime_ns == fold_one
     resumed = json.loads((out / "results.json").read_text())
     uninterrupted = json.loads((run_dir / "results.json").read_text())
