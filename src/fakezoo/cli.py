@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -46,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         "seven ImageNet backbones: train, cross-validate, search the LR, publish, predict.")
     parser.add_argument("--version", action="version", version=f"fakezoo {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks (also FAKEZOO_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="the zoo: architectures, sizes, freeze policies")
@@ -165,8 +169,17 @@ def _cv(args) -> int:
     return EXIT_OK
 
 
+def _quiet_optuna() -> None:
+    """fakezoo logs each trial itself; keep Optuna's own lines for warnings."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def _tune(args) -> int:
     from .tune import optuna_lr_search
+
+    _quiet_optuna()
 
     found = optuna_lr_search(args.model, args.data, args.finetune, n_trials=args.trials,
                              lr_range=tuple(args.lr_range), protocol=args.protocol,
@@ -183,6 +196,7 @@ def _benchmark(args) -> int:
     from .report import table_markdown
     from .study import run_study
 
+    _quiet_optuna()
     table = run_study(args.data, args.out, models=args.models, n_trials=args.trials,
                       epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
                       pretrained=args.pretrained, batch_size=args.batch_size, seed=args.seed,
@@ -253,22 +267,50 @@ COMMANDS = {"models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune
             "benchmark": _benchmark, "predict": _predict, "push": _push, "pull": _pull}
 
 
+def _user_message(err: BaseException) -> str | None:
+    """The one-line message for an expected failure, or None for a bug (shown in full)."""
+    from ._optional import install_hint
+
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        return f"{err.name} is not installed; to use this, run: {install_hint(err.name)}"
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" while writing {err.filename}" if err.filename else ""
+        return (f"the disk is full{where}. Free some space (or choose another --out) and run "
+                "the same command again: finished work is kept.")
+    if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        where = err.filename or "the output folder"
+        return f"cannot write {where}: {err.strerror}. Choose a writable --out."
+    if isinstance(err, (OSError, ValueError, KeyError, RuntimeError, ImportError)):
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        lines = str(message).strip().splitlines() or [type(err).__name__]
+        return lines[0] if len(lines) <= 2 else f"{lines[0]} (--debug shows the details)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fakezoo`` command; returns the exit code."""
+    """Entry point of the ``fakezoo`` command; returns the exit code.
+
+    Expected failures (bad input, missing extras, unreachable services, a full disk, Ctrl-C)
+    print one line and return 1 (130 for Ctrl-C); ``--debug`` or ``FAKEZOO_DEBUG=1`` shows
+    the full traceback instead.
+    """
     args = _parser().parse_args(argv)
+    debug = args.debug or os.environ.get("FAKEZOO_DEBUG", "").lower() not in ("", "0", "false")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     logging.getLogger("fakezoo").setLevel(logging.WARNING if args.quiet else logging.INFO)
-    import optuna  # fakezoo logs each trial itself; keep Optuna's own lines for warnings
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        if debug:
+            raise
+        print(f"fakezoo {args.command}: interrupted. Finished work is kept; run the same "
+              "command again to resume.", file=sys.stderr)
         return 130
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    except Exception as err:
+        message = None if debug else _user_message(err)
+        if message is None:
+            raise
         print(f"fakezoo {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 

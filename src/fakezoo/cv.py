@@ -17,6 +17,7 @@ where it stopped and gives the same results as an uninterrupted one.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -32,6 +33,7 @@ import torch
 from safetensors.torch import save_file
 
 from . import __version__, report
+from ._optional import install_hint, missing_once
 from .data import LABEL_NAMES, Dataset, DecodedImages, decode_dataset, load_dataset, load_folds
 from .data import make_folds as _make_folds
 from .engine import TrainSettings, compute_trunk, resolve_device, train_fold
@@ -134,8 +136,12 @@ def _atomic(path: Path, write: Callable[[str], None]) -> None:
         write(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if "os error 28" in str(err) and not isinstance(err, OSError):  # safetensors' Rust I/O
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
+        if isinstance(err, OSError) and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
 
 
@@ -523,6 +529,8 @@ class CrossValidator:
             report.plot_confusion_matrix(data, out / "confusion_matrix.png")
             report.plot_roc(data, out / "roc.png")
         except ImportError:
-            logger.info("matplotlib is not installed: no plots (pip install 'fakezoo[plots]').")
+            if missing_once("matplotlib", "plots"):  # once per process, not per row
+                logger.info("matplotlib is not installed: no plots (%s).",
+                            install_hint("matplotlib"))
         except ValueError as err:  # e.g. no fold has both classes, so no ROC curve
             logger.warning("No plots for %s: %s", out, err)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import report
+from ._optional import install_hint, missing_once
 from .cv import CrossValidator, CVResult, atomic_write_text, write_json
 from .data import Dataset, load_dataset, make_demo_dataset
 from .tune import optuna_lr_search
@@ -177,4 +178,6 @@ def _write_tables(out: Path, table: list[dict], results: list[CVResult], demo: b
     try:
         report.plot_study(table, out / "study.png")
     except ImportError:
-        logger.info("matplotlib is not installed: no study.png (pip install 'fakezoo[plots]').")
+        if missing_once("matplotlib", "plots"):  # once per process, not per row
+            logger.info("matplotlib is not installed: no plots (%s).",
+                        install_hint("matplotlib"))
