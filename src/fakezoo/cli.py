@@ -103,6 +103,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("crop", help="face dataset from photos/videos (needs fakezoo[faces])")
+    p.add_argument("src", help="folder with real/ and fake/ (photos and/or videos), or a CSV")
+    p.add_argument("dst", help="output folder: real/, fake/, manifest.csv, report.csv "
+                   "(resumes if present)")
+    p.add_argument("--frames", type=int, default=16, help="evenly spaced frames per video")
+    p.add_argument("--all-faces", action="store_true", help="every face, not only the largest")
+    p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
+    p.add_argument("--min-score", type=float, default=0.9, help="smallest detector score")
+    p.add_argument("--margin", type=float, default=0.25, help="context around the face box, "
+                   "as a fraction of its side")
+    p.add_argument("--size", type=int, default=256, help="output crop side in px")
+    p.add_argument("--no-square", dest="square", action="store_false",
+                   help="keep the box's aspect before resizing (default: square region)")
+    p.add_argument("--workers", type=int, help="sources processed at once")
+    p.add_argument("--device", default="cpu", help="face detector device (cpu, cuda, ...)")
+
     p = sub.add_parser("push", help="upload a run directory to the Hub as one commit")
     p.add_argument("run_dir")
     p.add_argument("repo_id", help="org/name")
@@ -241,6 +257,18 @@ def _predict(args) -> int:
     return EXIT_OK
 
 
+def _crop(args) -> int:
+    from .faces import CropPolicy, crop_dataset
+
+    report = crop_dataset(args.src, args.dst, frames=args.frames, all_faces=args.all_faces,
+                          min_size=args.min_size, min_score=args.min_score,
+                          policy=CropPolicy(args.margin, args.square, args.size),
+                          workers=args.workers, device=args.device)
+    print(report.summary())
+    print(f"train on it with groups kept in folds: fakezoo cv {report.manifest} ...")
+    return EXIT_OK
+
+
 def _push(args) -> int:
     from .hub import push_to_hub
 
@@ -264,7 +292,8 @@ def _pull(args) -> int:
 
 
 COMMANDS = {"models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
-            "benchmark": _benchmark, "predict": _predict, "push": _push, "pull": _pull}
+            "benchmark": _benchmark, "predict": _predict, "crop": _crop, "push": _push,
+            "pull": _pull}
 
 
 def _user_message(err: BaseException) -> str | None:

@@ -1,0 +1,77 @@
+"""Faces in the wild: find faces in photos and video frames and crop them like the training data.
+
+The study's models were trained on tight square face crops. :mod:`fakezoo.faces` turns whole
+photos and videos into such crops:
+
+- :func:`detect` finds faces (MTCNN from ``facenet-pytorch``, whose weights ship in its wheel,
+  so nothing is downloaded); a :class:`Face` has a box, a score and five landmarks.
+- :class:`CropPolicy` and :func:`crop` cut one face out: margin, square, output size. The policy
+  is written next to a face dataset and into each run trained on it, so prediction crops the
+  way the training data was cropped.
+- :func:`sample_frames` decodes evenly spaced video frames with PyAV, one at a time.
+- :func:`crop_dataset` (``fakezoo crop SRC DST``) builds a face dataset from photos and videos.
+
+Needs the ``faces`` extra: ``pip install "fakezoo[faces]"``. Importing this package is cheap;
+torch, facenet-pytorch and PyAV load on first use.
+
+Example:
+    ```python
+    # needs: a photo with a face
+    from fakezoo import faces
+    image = faces.load_image("photo.jpg")
+    for face in faces.detect(image):
+        patch = faces.crop(image, face)          # (256, 256, 3) uint8
+    ```
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "VIDEO_EXTENSIONS",
+    "CropPolicy",
+    "CropReport",
+    "Face",
+    "FaceDetector",
+    "FacesError",
+    "VideoDecodeError",
+    "crop",
+    "crop_dataset",
+    "detect",
+    "is_video",
+    "load_image",
+    "sample_frames",
+]
+
+_WHERE = {
+    "DEFAULT_POLICY": "policy",
+    "CropPolicy": "policy",
+    "crop": "policy",
+    "Face": "detector",
+    "FaceDetector": "detector",
+    "detect": "detector",
+    "FacesError": "image",
+    "load_image": "image",
+    "VIDEO_EXTENSIONS": "video",
+    "VideoDecodeError": "video",
+    "is_video": "video",
+    "sample_frames": "video",
+    "CropReport": "dataset",
+    "crop_dataset": "dataset",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fakezoo.faces' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,351 @@
+"""``fakezoo crop SRC DST``: turn photos and videos into a face dataset in fakezoo's layout.
+
+Output, all under ``DST``:
+
+- ``[split/]real/*.png`` and ``[split/]fake/*.png``: one crop per kept face (lossless PNG, so
+  training decodes exactly the pixels that :func:`fakezoo.faces.crop` produced);
+- ``manifest.csv``: one row per crop, ``path,label,group[,split],source,frame,face,x0,y0,x1,
+  y1,score``; load it with ``load_dataset("DST/manifest.csv")`` (or ``fakezoo cv
+  DST/manifest.csv``) to keep each video's frames, and each photo's faces, in one fold;
+- ``report.csv``: one row per source, ``source,label,status,faces,frames,frames_without_face,
+  crops,detail`` with status ``ok``, ``several_faces``, ``no_face`` or ``undecodable``;
+- ``crop.json``: the crop policy and settings. A second run with the same settings resumes:
+  sources already in ``report.csv`` are skipped. Other settings are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..data import (
+    IMAGE_EXTENSIONS,
+    LABEL_NAMES,
+    ImageDecodeError,
+    _find_layout,
+    _is_hidden,
+    load_dataset,
+    show_progress,
+)
+from .detector import Face, FaceDetector, default_detector
+from .image import FacesError, load_image
+from .policy import DEFAULT_POLICY, CropPolicy, crop
+from .video import VIDEO_EXTENSIONS, VideoDecodeError, is_video, sample_frames
+
+__all__ = ["CropReport", "crop_dataset", "select_faces"]
+
+SETTINGS_FILE = "crop.json"
+MANIFEST_FILE = "manifest.csv"
+REPORT_FILE = "report.csv"
+_FORMAT = "fakezoo.faces"
+_MANIFEST_COLUMNS = ["path", "label", "group", "split", "source", "frame", "face",
+                     "x0", "y0", "x1", "y1", "score"]
+_REPORT_COLUMNS = ["source", "label", "status", "faces", "frames", "frames_without_face",
+                   "crops", "detail"]
+_FRAME_BATCH = 8  # video frames per MTCNN call
+
+
+@dataclass
+class CropReport:
+    """What :func:`crop_dataset` did. Lists hold source paths relative to ``src``."""
+
+    dst: Path
+    sources: int = 0
+    resumed: int = 0
+    crops: int = 0
+    several_faces: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+    undecodable: list[str] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> Path:
+        return self.dst / MANIFEST_FILE
+
+    def summary(self) -> str:
+        return (f"{self.crops} face crops from {self.sources - self.resumed} sources "
+                f"({self.resumed} already done) in {self.dst}: {len(self.no_face)} without a "
+                f"face, {len(self.several_faces)} with several, {len(self.undecodable)} "
+                f"undecodable (see {self.dst / REPORT_FILE})")
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    rel: str
+    label: int
+    group: str | None
+    split: str | None
+
+
+def select_faces(faces: list[Face], all_faces: bool, min_size: float,
+                 min_score: float) -> tuple[list[Face], int]:
+    """Faces passing `min_size` and `min_score`, largest first; only the largest unless
+    `all_faces`. Also returns how many passed (to report several faces)."""
+    kept = [f for f in faces if f.size >= min_size and f.score >= min_score]
+    return (kept if all_faces else kept[:1]), len(kept)
+
+
+def crop_dataset(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    frames: int = 16,
+    all_faces: bool = False,
+    min_size: float = 40,
+    min_score: float = 0.9,
+    policy: CropPolicy = DEFAULT_POLICY,
+    workers: int | None = None,
+    device: Any = "cpu",
+    progress: bool | None = None,
+    detector: FaceDetector | None = None,
+) -> CropReport:
+    """Detect and crop the faces of every photo and video under `src` into `dst`.
+
+    Args:
+        src: A folder with ``real/`` and ``fake/`` sub-folders (split folders allowed, as in
+            :func:`fakezoo.load_dataset`) holding photos and/or videos, or a CSV
+            ``path,label[,group]``; a CSV group replaces the default group (the source file).
+        dst: Output folder (created; resumed if it holds a run with the same settings).
+        frames: Evenly spaced frames taken from each video.
+        all_faces: Keep every face instead of the largest per photo or frame.
+        min_size: Smallest kept face, shorter box side in pixels.
+        min_score: Smallest kept detector score.
+        policy: The crop policy, written to ``crop.json`` and later into each run's config.
+        workers: Sources decoded and detected at once (threads); default ``min(4, cpus)``.
+        device: Device of the face detector.
+        progress: Progress bar (default: ``$FAKEZOO_PROGRESS``, else only on a terminal).
+        detector: A :class:`FaceDetector` to use instead of the shared one.
+
+    Returns:
+        A :class:`CropReport`.
+
+    Example:
+        ```python
+        # needs: the faces extra and a folder of photos/videos
+        from fakezoo.faces import crop_dataset
+        report = crop_dataset("clips/", "faces/", frames=8)
+        print(report.summary())
+        ```
+    """
+    from tqdm.auto import tqdm
+
+    root, out = Path(src).expanduser().absolute(), Path(dst).expanduser().absolute()
+    sources, missing = _discover(root)
+    settings = {"format": _FORMAT, "version": 1, "policy": policy.to_dict(), "frames": frames,
+                "all_faces": all_faces, "min_size": min_size, "min_score": min_score,
+                "detector": "mtcnn (facenet-pytorch)"}
+    done = _prepare(out, settings)
+    det = detector or default_detector(device)
+    report = CropReport(dst=out, sources=len(sources) + len(missing))
+    todo = [s for s in sources if s.rel not in done]
+    report.resumed = len(sources) - len(todo)
+    has_split = any(s.split for s in sources)
+    n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
+    with _Writers(out, has_split) as writers, ThreadPoolExecutor(n_workers) as pool, \
+            tqdm(total=len(todo), unit="file", desc="crop",
+                 disable=not show_progress(progress)) as bar:
+        for rel, reason in missing:
+            if rel not in done:
+                writers.report({"source": rel, "status": "undecodable", "detail": reason})
+                report.undecodable.append(rel)
+        for source, (rows, status) in _ordered(pool, todo, n_workers, lambda s: _process(
+                s, out, det, policy, frames, all_faces, min_size, min_score)):
+            writers.write(rows, status)
+            report.crops += len(rows)
+            kind = status["status"]
+            if kind != "ok":
+                getattr(report, kind).append(source.rel)
+            bar.update()
+    return report
+
+
+def _ordered(pool: ThreadPoolExecutor, items: list[_Source], window: int,
+             fn: Any) -> Iterator[tuple[_Source, Any]]:
+    """`fn` over `items` on `pool`, at most 2 x `window` in flight, results in order."""
+    pending: deque[tuple[_Source, Future]] = deque()
+    it = iter(items)
+    for item in it:
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= 2 * window:
+            break
+    while pending:
+        item, future = pending.popleft()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append((nxt, pool.submit(fn, nxt)))
+        yield item, future.result()
+
+
+def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
+    if not root.exists():
+        raise FacesError(f"crop source does not exist: {root}")
+    if root.is_file():
+        ds = load_dataset(root)
+        rels = ds.relpaths()
+        sources = [_Source(p, rel, int(lab), None if ds.groups is None else str(g),
+                           None if ds.splits is None else ds.splits[i])
+                   for i, (p, rel, lab, g) in enumerate(zip(
+                       ds.paths, rels, ds.labels,
+                       ds.groups if ds.groups is not None else [None] * len(ds), strict=True))]
+        return sources, [(str(s.path), s.reason) for s in ds.skipped]
+    sources = []
+    wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+    for split, label, folder in _find_layout(root):
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+            for name in sorted(filenames):
+                if not _is_hidden(name) and name.lower().endswith(wanted):
+                    path = Path(dirpath, name)
+                    sources.append(_Source(path, path.relative_to(root).as_posix(), label,
+                                           None, split))
+    if not sources:
+        raise FacesError(f"found no photos or videos under the class folders of {root} "
+                         f"(looked for {', '.join(wanted)})")
+    return sources, []
+
+
+def _prepare(out: Path, settings: dict[str, Any]) -> set[str]:
+    """Create `out` or check that it holds a run with the same settings; the finished sources."""
+    out.mkdir(parents=True, exist_ok=True)
+    settings_path = out / SETTINGS_FILE
+    if settings_path.exists():
+        old = json.loads(settings_path.read_text(encoding="utf-8"))
+        differ = sorted(k for k in settings.keys() | old.keys() if settings.get(k) != old.get(k))
+        if differ:
+            raise FacesError(
+                f"{out} was cropped with other settings ({', '.join(differ)} differ: "
+                f"{ {k: old.get(k) for k in differ} }); use the same settings to resume, or "
+                "another output folder")
+    else:
+        tmp = settings_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(settings_path)
+    done = set()
+    report_path = out / REPORT_FILE
+    if report_path.exists():
+        with report_path.open(newline="", encoding="utf-8") as handle:
+            done = {row["source"] for row in csv.DictReader(handle)}
+    manifest = out / MANIFEST_FILE
+    if manifest.exists():  # drop crops of sources that did not finish (resume after a crash)
+        with manifest.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = [r for r in reader if r["source"] in done]
+        _write_csv(manifest, list(reader.fieldnames or _MANIFEST_COLUMNS), rows)
+    return done
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+class _Writers:
+    """Appends manifest rows, then the source's report row (so a report row means done)."""
+
+    def __init__(self, out: Path, has_split: bool) -> None:
+        self.out = out
+        self.columns = [c for c in _MANIFEST_COLUMNS if has_split or c != "split"]
+
+    def __enter__(self) -> _Writers:
+        self._files, self._writers = [], []
+        for name, columns in ((MANIFEST_FILE, self.columns), (REPORT_FILE, _REPORT_COLUMNS)):
+            path = self.out / name
+            new = not path.exists()
+            handle = path.open("a", newline="", encoding="utf-8")
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            self._files.append(handle)
+            self._writers.append(writer)
+        return self
+
+    def report(self, row: dict[str, Any]) -> None:
+        self._writers[1].writerow(row)
+        self._files[1].flush()
+
+    def write(self, rows: list[dict[str, Any]], status: dict[str, Any]) -> None:
+        self._writers[0].writerows(rows)
+        self._files[0].flush()
+        self.report(status)
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._files:
+            handle.close()
+
+
+def _frames_of(source: _Source, n_frames: int) -> Iterator[list[tuple[int | None, np.ndarray]]]:
+    """Batches of `(frame index or None for a photo, RGB array)`."""
+    if not is_video(source.path):
+        yield [(None, load_image(source.path))]
+        return
+    batch: list[tuple[int | None, np.ndarray]] = []
+    for index, frame in sample_frames(source.path, n_frames):
+        batch.append((index, frame))
+        if len(batch) == _FRAME_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, n_frames: int,
+             all_faces: bool, min_size: float, min_score: float
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    label = LABEL_NAMES[source.label]
+    folder = out / source.split / label if source.split else out / label
+    stem = source.rel.replace("/", "__")
+    status = {"source": source.rel, "label": label, "faces": 0, "frames": 0,
+              "frames_without_face": 0, "crops": 0, "detail": ""}
+    rows: list[dict[str, Any]] = []
+    several = False
+    try:
+        for batch in _frames_of(source, n_frames):
+            found = det.detect_batch([image for _, image in batch])
+            for (index, image), faces in zip(batch, found, strict=True):
+                kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
+                status["frames"] += 1
+                status["faces"] += n_ok
+                status["frames_without_face"] += not kept
+                several |= n_ok > 1
+                for k, face in enumerate(kept):
+                    name = f"{stem}__f{index:06d}_{k}.png" if index is not None else \
+                        f"{stem}__{k}.png"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(crop(image, face, policy)).save(folder / name)
+                    rows.append(_manifest_row(out, folder / name, label, source, index, k, face))
+    except (ImageDecodeError, VideoDecodeError) as exc:
+        status.update(status="undecodable", detail=getattr(exc, "reason", str(exc)))
+        return [], status
+    status["crops"] = len(rows)
+    if not rows:
+        status.update(status="no_face", detail=f"no face with score >= {min_score} and size "
+                      f">= {min_size} px in {status['frames']} image(s)")
+    elif several:
+        status.update(status="several_faces",
+                      detail="all kept" if all_faces else "kept the largest per image")
+    else:
+        status["status"] = "ok"
+    return rows, status
+
+
+def _manifest_row(out: Path, path: Path, label: str, source: _Source, index: int | None,
+                  k: int, face: Face) -> dict[str, Any]:
+    x0, y0, x1, y1 = (round(v, 1) for v in face.box)
+    return {"path": path.relative_to(out).as_posix(), "label": label,
+            "group": source.group or source.rel, "split": source.split or "",
+            "source": source.rel, "frame": "" if index is None else index, "face": k,
+            "x0": x0, "y0": y0, "x1": x1, "y1": y1, "score": round(face.score, 4)}

@@ -1,0 +1,230 @@
+"""Faces in the wild: a real detector (MTCNN) on a real face photo placed, rotated and tiled."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+av = pytest.importorskip("av")
+pytest.importorskip("facenet_pytorch")
+skdata = pytest.importorskip("skimage.data")
+
+from fakezoo import load_dataset  # noqa: E402
+from fakezoo.faces import (  # noqa: E402
+    CropPolicy,
+    FacesError,
+    crop,
+    crop_dataset,
+    detect,
+    load_image,
+    sample_frames,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """MTCNN's many small ops gain nothing from threads; on a busy machine they only spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# The astronaut photo scaled to SIDE px and pasted at OFFSET on a CANVAS (w, h).
+SIDE = 320
+OFFSET = (140, 30)
+CANVAS = (520, 380)
+TOL = 6  # pixels
+VIDEO_SIZE = (320, 240)
+VIDEO_SIDE = 200
+
+
+def astronaut(side: int) -> np.ndarray:
+    img = Image.fromarray(skdata.astronaut()).resize((side, side), Image.Resampling.BILINEAR)
+    return np.asarray(img)
+
+
+def placed(canvas=CANVAS, side=SIDE, offset=OFFSET) -> np.ndarray:
+    out = np.full((canvas[1], canvas[0], 3), 90, np.uint8)
+    out[offset[1]:offset[1] + side, offset[0]:offset[0] + side] = astronaut(side)
+    return out
+
+
+def save_with_exif_rotation(upright: np.ndarray, path: Path) -> None:
+    """Store the image turned on its side, with EXIF orientation 6 saying how to turn it back."""
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, exif=exif, quality=95)
+
+
+def no_face(size=(200, 160)) -> np.ndarray:
+    x = np.linspace(0, 255, size[0], dtype=np.float32)
+    y = np.linspace(0, 120, size[1], dtype=np.float32)[:, None]
+    return np.stack([np.broadcast_to(x, (size[1], size[0])), np.broadcast_to(y, (size[1],
+                     size[0])), np.full((size[1], size[0]), 60.0)], -1).astype(np.uint8)
+
+
+def write_video(path: Path, n_frames: int = 12, step: int = 6) -> list[int]:
+    """A short mpeg4 video of the astronaut moving right; returns each frame's x offset."""
+    face = astronaut(VIDEO_SIDE)
+    xs = [10 + step * i for i in range(n_frames)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = *VIDEO_SIZE, "yuv420p"
+        stream.options = {"qscale": "2"}
+        for x in xs:
+            frame = np.full((VIDEO_SIZE[1], VIDEO_SIZE[0], 3), 90, np.uint8)
+            frame[20:20 + VIDEO_SIDE, x:x + VIDEO_SIDE] = face
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return xs
+
+
+@pytest.fixture(scope="module")
+def reference_box() -> np.ndarray:
+    """Where MTCNN puts the face in the astronaut photo at SIDE px (offset 0)."""
+    faces = detect(astronaut(SIDE))
+    assert len(faces) == 1
+    box = np.array(faces[0].box)
+    # the issue's reference: about (181, 62)-(268, 172) in the 512 px original
+    assert np.allclose(box * 512 / SIDE, [181, 62, 268, 172], atol=12)
+    return box
+
+
+def test_offcentre_exif_rotated_face_is_found_where_it_was_placed(tmp_path, reference_box):
+    upright = placed()
+    path = tmp_path / "rotated.jpg"
+    save_with_exif_rotation(upright, path)
+    assert Image.open(path).size == (CANVAS[1], CANVAS[0])  # stored sideways
+    image = load_image(path)
+    assert image.shape == (CANVAS[1], CANVAS[0], 3)  # upright after EXIF
+    faces = detect(image)
+    assert len(faces) == 1
+    expected = reference_box + np.array([OFFSET[0], OFFSET[1], OFFSET[0], OFFSET[1]])
+    assert np.abs(np.array(faces[0].box) - expected).max() <= TOL
+    assert faces[0].score > 0.95
+    assert faces[0].landmarks is not None and len(faces[0].landmarks) == 5
+    (lx, ly), (rx, _) = faces[0].landmarks[:2]
+    assert lx < rx and faces[0].box[1] < ly < faces[0].box[3]
+
+
+def test_two_faces_and_no_face():
+    two = np.concatenate([placed(), placed()], axis=1)
+    faces = detect(two)
+    assert len(faces) == 2
+    xs = sorted(f.box[0] for f in faces)
+    assert abs((xs[1] - xs[0]) - CANVAS[0]) <= TOL
+    assert detect(no_face()) == []
+
+
+def test_crop_policy_region_and_padding():
+    policy = CropPolicy(margin=0.25, square=True, size=64)
+    assert policy.region((100, 50, 180, 150)) == (65, 25, 215, 175)
+    image = np.full((100, 100, 3), 200, np.uint8)
+    patch = crop(image, (-20, -20, 40, 40), policy)  # region leaves the image: black padding
+    assert patch.shape == (64, 64, 3) and patch.dtype == np.uint8
+    assert patch[0, 0].tolist() == [0, 0, 0] and patch[-1, -1].tolist() == [200, 200, 200]
+    assert CropPolicy.from_dict(policy.to_dict()) == policy
+    with pytest.raises(ValueError, match="margin"):
+        CropPolicy(margin=-1)
+
+
+def test_video_frames_are_evenly_spaced_and_follow_the_face(tmp_path):
+    path = tmp_path / "clip.mp4"
+    xs = write_video(path)
+    got = list(sample_frames(path, 4))
+    assert [i for i, _ in got] == [0, 4, 7, 11]
+    assert all(f.shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3) for _, f in got)
+    lefts = [detect(frame)[0].box[0] for _, frame in got]
+    moved = [xs[i] - xs[0] for i, _ in got]
+    assert np.abs(np.array(lefts) - lefts[0] - moved).max() <= TOL
+
+
+def test_weights_load_with_weights_only():
+    import facenet_pytorch
+    import torch
+
+    data = Path(facenet_pytorch.__file__).parent / "data"
+    for name in ("pnet.pt", "rnet.pt", "onet.pt"):
+        state = torch.load(data / name, weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("mixed")
+    (root / "real").mkdir()
+    (root / "fake").mkdir()
+    save_with_exif_rotation(placed(), root / "real" / "rotated.jpg")
+    Image.fromarray(np.concatenate([placed(), placed()], axis=1)).save(root / "real" / "two.png")
+    write_video(root / "real" / "clip.mp4", n_frames=8)
+    write_video(root / "fake" / "clip2.avi", n_frames=8)
+    Image.fromarray(no_face()).save(root / "fake" / "empty.png")
+    (root / "fake" / "broken.jpg").write_bytes(b"not a jpeg")
+    (root / "fake" / "broken.mp4").write_bytes(b"not a video either")
+    return root
+
+
+def test_crop_dataset_writes_crops_manifest_and_report(tmp_path, mixed_folder):
+    dst = tmp_path / "faces"
+    policy = CropPolicy(size=64)
+    report = crop_dataset(mixed_folder, dst, frames=3, min_size=30, policy=policy, workers=2)
+    assert report.sources == 7 and report.resumed == 0
+    assert report.no_face == ["fake/empty.png"]
+    assert sorted(report.undecodable) == ["fake/broken.jpg", "fake/broken.mp4"]
+    assert report.several_faces == ["real/two.png"]
+    assert report.crops == 1 + 1 + 3 + 3  # largest face of each photo, 3 frames per video
+    with (dst / "report.csv").open() as f:
+        statuses = {r["source"]: r["status"] for r in csv.DictReader(f)}
+    assert statuses == {"real/rotated.jpg": "ok", "real/two.png": "several_faces",
+                        "real/clip.mp4": "ok", "fake/clip2.avi": "ok", "fake/empty.png": "no_face",
+                        "fake/broken.jpg": "undecodable", "fake/broken.mp4": "undecodable"}
+    assert json.loads((dst / "crop.json").read_text())["policy"]["size"] == 64
+    with (dst / "manifest.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == report.crops
+    video_rows = [r for r in rows if r["source"] == "real/clip.mp4"]
+    assert [r["frame"] for r in video_rows] == ["0", "4", "7"]
+    for row in rows:
+        assert Image.open(dst / row["path"]).size == (64, 64)
+    # the crop stored for a photo is the crop of the detected face in the decoded photo
+    row = next(r for r in rows if r["source"] == "real/rotated.jpg")
+    image = load_image(mixed_folder / "real" / "rotated.jpg")
+    stored = np.asarray(Image.open(dst / row["path"]))
+    assert np.array_equal(stored, crop(image, detect(image)[0], policy))
+    # the manifest is a dataset with one group per video / photo
+    ds = load_dataset(dst / "manifest.csv")
+    assert len(ds) == report.crops and ds.groups is not None
+    assert len(set(ds.groups)) == 4
+    # a second run resumes: nothing left to do; other settings are refused
+    again = crop_dataset(mixed_folder, dst, frames=3, min_size=30, policy=policy)
+    assert again.resumed == 7 and again.crops == 0
+    with pytest.raises(FacesError, match="frames"):
+        crop_dataset(mixed_folder, dst, frames=5, min_size=30, policy=policy)
+
+
+def test_cli_crop_all_faces(tmp_path, mixed_folder, capsys):
+    from fakezoo.cli import main
+
+    src = tmp_path / "src"
+    for label, name in (("real", "two.png"), ("fake", "rotated.jpg")):
+        (src / label).mkdir(parents=True)
+        (src / label / name).write_bytes((mixed_folder / "real" / name).read_bytes())
+    out = tmp_path / "out"
+    assert main(["crop", str(src), str(out), "--all-faces", "--size", "32"]) == 0
+    assert "3 face crops from 2 sources" in capsys.readouterr().out
+    with (out / "manifest.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["label"], r["face"]) for r in rows) == [
+        ("fake", "0"), ("real", "0"), ("real", "1")]
+    assert Image.open(out / rows[0]["path"]).size == (32, 32)
