@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from ..data import (
@@ -33,18 +32,17 @@ from ..data import (
     LABEL_NAMES,
     ImageDecodeError,
     _find_layout,
-    _is_hidden,
     load_dataset,
     show_progress,
 )
-from .detector import Face, FaceDetector, default_detector
-from .image import FacesError, load_image
-from .policy import DEFAULT_POLICY, CropPolicy, crop
-from .video import VIDEO_EXTENSIONS, VideoDecodeError, is_video, sample_frames
+from .detector import FaceDetector, default_detector
+from .image import FacesError
+from .policy import DEFAULT_POLICY, SETTINGS_FILE, CropPolicy
+from .sources import FaceCrop, face_crops, list_media
+from .video import VIDEO_EXTENSIONS, VideoDecodeError
 
-__all__ = ["CropReport", "crop_dataset", "select_faces"]
+__all__ = ["CropReport", "crop_dataset"]
 
-SETTINGS_FILE = "crop.json"
 MANIFEST_FILE = "manifest.csv"
 REPORT_FILE = "report.csv"
 _FORMAT = "fakezoo.faces"
@@ -52,7 +50,6 @@ _MANIFEST_COLUMNS = ["path", "label", "group", "split", "source", "frame", "face
                      "x0", "y0", "x1", "y1", "score"]
 _REPORT_COLUMNS = ["source", "label", "status", "faces", "frames", "frames_without_face",
                    "crops", "detail"]
-_FRAME_BATCH = 8  # video frames per MTCNN call
 
 
 @dataclass
@@ -85,14 +82,6 @@ class _Source:
     label: int
     group: str | None
     split: str | None
-
-
-def select_faces(faces: list[Face], all_faces: bool, min_size: float,
-                 min_score: float) -> tuple[list[Face], int]:
-    """Faces passing `min_size` and `min_score`, largest first; only the largest unless
-    `all_faces`. Also returns how many passed (to report several faces)."""
-    kept = [f for f in faces if f.size >= min_size and f.score >= min_score]
-    return (kept if all_faces else kept[:1]), len(kept)
 
 
 def crop_dataset(
@@ -198,19 +187,11 @@ def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
                        ds.paths, rels, ds.labels,
                        ds.groups if ds.groups is not None else [None] * len(ds), strict=True))]
         return sources, [(str(s.path), s.reason) for s in ds.skipped]
-    sources = []
-    wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
-    for split, label, folder in _find_layout(root):
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
-            for name in sorted(filenames):
-                if not _is_hidden(name) and name.lower().endswith(wanted):
-                    path = Path(dirpath, name)
-                    sources.append(_Source(path, path.relative_to(root).as_posix(), label,
-                                           None, split))
+    sources = [_Source(path, path.relative_to(root).as_posix(), label, None, split)
+               for split, label, folder in _find_layout(root) for path in list_media(folder)]
     if not sources:
         raise FacesError(f"found no photos or videos under the class folders of {root} "
-                         f"(looked for {', '.join(wanted)})")
+                         f"(looked for {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
     return sources, []
 
 
@@ -287,21 +268,6 @@ class _Writers:
             handle.close()
 
 
-def _frames_of(source: _Source, n_frames: int) -> Iterator[list[tuple[int | None, np.ndarray]]]:
-    """Batches of `(frame index or None for a photo, RGB array)`."""
-    if not is_video(source.path):
-        yield [(None, load_image(source.path))]
-        return
-    batch: list[tuple[int | None, np.ndarray]] = []
-    for index, frame in sample_frames(source.path, n_frames):
-        batch.append((index, frame))
-        if len(batch) == _FRAME_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, n_frames: int,
              all_faces: bool, min_size: float, min_score: float
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -313,20 +279,20 @@ def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, 
     rows: list[dict[str, Any]] = []
     several = False
     try:
-        for batch in _frames_of(source, n_frames):
-            found = det.detect_batch([image for _, image in batch])
-            for (index, image), faces in zip(batch, found, strict=True):
-                kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
+        for batch in face_crops(source.path, det, policy, frames=n_frames, all_faces=all_faces,
+                                min_size=min_size, min_score=min_score):
+            for index, crops in batch:
                 status["frames"] += 1
-                status["faces"] += n_ok
-                status["frames_without_face"] += not kept
-                several |= n_ok > 1
-                for k, face in enumerate(kept):
-                    name = f"{stem}__f{index:06d}_{k}.png" if index is not None else \
-                        f"{stem}__{k}.png"
+                status["frames_without_face"] += not crops
+                if crops:
+                    status["faces"] += crops[0].n_faces
+                    several |= crops[0].n_faces > 1
+                for c in crops:
+                    name = f"{stem}__f{index:06d}_{c.index}.png" if index is not None else \
+                        f"{stem}__{c.index}.png"
                     folder.mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(crop(image, face, policy)).save(folder / name)
-                    rows.append(_manifest_row(out, folder / name, label, source, index, k, face))
+                    Image.fromarray(c.pixels).save(folder / name)
+                    rows.append(_manifest_row(out, folder / name, label, source, c))
     except (ImageDecodeError, VideoDecodeError) as exc:
         status.update(status="undecodable", detail=getattr(exc, "reason", str(exc)))
         return [], status
@@ -342,10 +308,11 @@ def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, 
     return rows, status
 
 
-def _manifest_row(out: Path, path: Path, label: str, source: _Source, index: int | None,
-                  k: int, face: Face) -> dict[str, Any]:
-    x0, y0, x1, y1 = (round(v, 1) for v in face.box)
+def _manifest_row(out: Path, path: Path, label: str, source: _Source,
+                  c: FaceCrop) -> dict[str, Any]:
+    x0, y0, x1, y1 = (round(v, 1) for v in c.face.box)
     return {"path": path.relative_to(out).as_posix(), "label": label,
             "group": source.group or source.rel, "split": source.split or "",
-            "source": source.rel, "frame": "" if index is None else index, "face": k,
-            "x0": x0, "y0": y0, "x1": x1, "y1": y1, "score": round(face.score, 4)}
+            "source": source.rel, "frame": "" if c.frame is None else c.frame,
+            "face": c.index, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+            "score": round(c.face.score, 4)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +13,11 @@ from PIL import Image
 
 from .detector import Face
 
-__all__ = ["DEFAULT_POLICY", "POLICY_VERSION", "CropPolicy", "crop"]
+__all__ = ["DEFAULT_POLICY", "POLICY_VERSION", "SETTINGS_FILE", "CropPolicy", "crop",
+           "recorded_policy"]
+
+SETTINGS_FILE = "crop.json"
+"""Written by ``fakezoo crop`` next to the face dataset: the policy and the crop settings."""
 
 POLICY_VERSION = 1
 """Version of the crop arithmetic; part of a policy's dict so old datasets are told apart."""
@@ -93,3 +100,18 @@ def crop(image: np.ndarray, face: Face | tuple[float, float, float, float],
     patch = Image.fromarray(image).crop(region)  # PIL pads outside the image with black
     patch = patch.resize((policy.size, policy.size), Image.Resampling.BILINEAR)
     return np.asarray(patch, dtype=np.uint8)
+
+
+def recorded_policy(root: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The crop policy (dict form) of a face dataset made by ``fakezoo crop`` in `root`, or
+    ``None`` when `root` has no ``crop.json``. Training records it in the run's config as
+    ``face_crop``; ``predict(..., faces=True)`` crops with it."""
+    path = Path(root) / SETTINGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        policy = json.loads(path.read_text(encoding="utf-8"))["policy"]
+        return CropPolicy.from_dict(policy).to_dict()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a crop settings file written by fakezoo crop "
+                         f"({type(exc).__name__}: {exc}); remove it or re-crop") from exc

@@ -1,0 +1,94 @@
+"""Photos and videos as streams of upright RGB images, and their faces cropped (one code path
+for ``fakezoo crop`` and ``predict(..., faces=True)``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..data import IMAGE_EXTENSIONS
+from .detector import Face, FaceDetector
+from .image import load_image, pil_to_array
+from .policy import CropPolicy, crop
+from .video import VIDEO_EXTENSIONS, is_video, sample_frames
+
+__all__ = ["FRAME_BATCH", "FaceCrop", "face_crops", "image_batches", "list_media",
+           "select_faces"]
+
+FRAME_BATCH = 8
+"""Video frames sent through the face detector at once."""
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """One face of one photo or video frame: where it is and its pixels under a policy."""
+
+    frame: int | None  # None for a photo
+    index: int  # face number in its photo/frame, largest first
+    face: Face
+    pixels: np.ndarray  # (size, size, 3) uint8
+    n_faces: int  # faces that passed the filters in this photo/frame
+
+
+def list_media(folder: str | os.PathLike[str]) -> list[Path]:
+    """Photos and videos under `folder`, recursively, sorted; hidden names left out."""
+    wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(Path(dirpath, n) for n in filenames
+                     if not n.startswith(".") and n.lower().endswith(wanted))
+    return sorted(found)
+
+
+def image_batches(item: Any, frames: int, batch: int = FRAME_BATCH
+                  ) -> Iterator[list[tuple[int | None, np.ndarray]]]:
+    """Batches of `(frame index, or None for a photo; (H, W, 3) uint8)` for a photo path, a
+    PIL image, or a video path (`frames` evenly spaced frames, streamed)."""
+    if isinstance(item, Image.Image):
+        yield [(None, pil_to_array(item))]
+        return
+    if not is_video(item):
+        yield [(None, load_image(item))]
+        return
+    pending: list[tuple[int | None, np.ndarray]] = []
+    for index, frame in sample_frames(item, frames):
+        pending.append((index, frame))
+        if len(pending) == batch:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def select_faces(faces: list[Face], all_faces: bool, min_size: float,
+                 min_score: float) -> tuple[list[Face], int]:
+    """Faces passing `min_size` and `min_score`, largest first; only the largest unless
+    `all_faces`. Also returns how many passed (to report several faces)."""
+    kept = [f for f in faces if f.size >= min_size and f.score >= min_score]
+    return (kept if all_faces else kept[:1]), len(kept)
+
+
+def face_crops(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames: int = 16,
+               all_faces: bool = True, min_size: float = 0, min_score: float = 0.9,
+               ) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
+    """For each batch of :func:`image_batches`: every photo/frame with its kept face crops
+    (an empty list when none passed).
+
+    Raises:
+        fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
+    """
+    for batch in image_batches(item, frames):
+        found = detector.detect_batch([image for _, image in batch])
+        out = []
+        for (index, image), faces in zip(batch, found, strict=True):
+            kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
+            out.append((index, [FaceCrop(index, k, face, crop(image, face, policy), n_ok)
+                                for k, face in enumerate(kept)]))
+        yield out
