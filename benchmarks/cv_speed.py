@@ -3,9 +3,9 @@
 Both ways do the same work, in one process: the same demo images, model, freeze policy, folds,
 learning rates, epochs, batch size, optimiser (Adam) and loss (cross-entropy).
 
-* **fakezoo**: a fresh :class:`fakezoo.cv.CrossValidator` (no on-disk cache) decodes every image
-  once, runs the frozen trunk once per image (the first ``fit_fold`` does it) and trains only the
-  tail, for every fold of every trial, with ``CrossValidator.fit_fold``. The clock runs from
+* **fakezoo**: a fresh :class:`fakezoo.train.cv.CrossValidator` (no on-disk cache) decodes every
+  image once, runs the frozen trunk once per image (the first ``fit_fold`` does it) and trains only
+  the tail, for every fold of every trial, with ``CrossValidator.fit_fold``. The clock runs from
   ``load_dataset`` to the last fold, so decoding and the trunk pass are included.
 * **plain**: what the seed's notebook does: ``torchvision.datasets.ImageFolder`` with
   ``Resize((S, S))``, ``ToTensor()``, ``Normalize([0.5]*3, [0.5]*3)``, so PIL decodes and resizes
@@ -75,11 +75,12 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 import fakezoo
-from fakezoo.cv import CrossValidator
-from fakezoo.data import LABEL_NAMES, load_dataset, make_demo_dataset, make_folds
-from fakezoo.engine import resolve_device
-from fakezoo.tune import optuna_lr_search
-from fakezoo.zoo import split_trunk_tail
+from fakezoo.data import LABEL_NAMES, load_dataset, make_folds
+from fakezoo.models.stages import split_trunk_tail
+from fakezoo.synth.demo import make_demo_dataset
+from fakezoo.train.cv import CrossValidator
+from fakezoo.train.engine import resolve_device
+from fakezoo.train.tune import optuna_lr_search
 
 WAYS = ("fakezoo", "plain")
 

@@ -2,14 +2,14 @@
 
 What is compared, in one process, on the same files and the same fold models:
 
-* **fakezoo**: ``fakezoo.predict.predict(folder, model=run_dir)``: batches of ``--batch-size``,
-  decoded by a thread pool while the models run on the previous batch, ``inference_mode``, and
-  on CUDA bf16 autocast with channels_last.
+* **fakezoo**: ``fakezoo.inference.api.predict(folder, model=run_dir)``: batches of
+  ``--batch-size``, decoded by a thread pool while the models run on the previous batch,
+  ``inference_mode``, and on CUDA bf16 autocast with channels_last.
 * **plain loop**: what one writes by hand: for each file, ``PIL.Image.open(...).convert("RGB")``,
   ``model.transform`` (torchvision Resize/ToTensor/Normalize), then a forward pass of that one
   image through each fold model under ``torch.no_grad()`` in fp32.
 
-The run directory is made quickly by :class:`fakezoo.cv.CrossValidator` with
+The run directory is made quickly by :class:`fakezoo.train.cv.CrossValidator` with
 ``pretrained=False``, ``finetune=False`` and one epoch on the demo images: its weights are
 nearly random, which does not matter for speed, and it is a real run directory in the format
 ``fakezoo.hub.load_run`` reads. Both methods are warmed up first (the one-liner's first call
@@ -42,11 +42,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fakezoo.cv import CrossValidator
-from fakezoo.data import load_dataset, make_demo_dataset
-from fakezoo.engine import resolve_device
-from fakezoo.hub import load_run
-from fakezoo.predict import clear_cache, predict
+from fakezoo.data import load_dataset
+from fakezoo.inference.api import clear_cache, predict
+from fakezoo.runs.loader import load_run
+from fakezoo.synth.demo import make_demo_dataset
+from fakezoo.train.cv import CrossValidator
+from fakezoo.train.engine import resolve_device
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

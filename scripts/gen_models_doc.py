@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import fakezoo
+from fakezoo.models.build import parameter_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "models.md"
@@ -128,8 +129,8 @@ Everything outside the trained modules is frozen in every sense:
   fixed buffers: calling `model.train()` does not make them move, unlike a plain BatchNorm
   layer whose parameters merely have `requires_grad=False`. (VGG-16 has no BatchNorm, and
   ViT's LayerNorm keeps no running statistics.) fakezoo's subclasses of these
-  (`fakezoo.zoo.FrozenBatchNorm2d`, `fakezoo.zoo.FrozenBatchNormAct2d`) compute the same
-  thing in one pass with `F.batch_norm`, about twice as fast on a CPU
+  (`fakezoo.models.freeze.FrozenBatchNorm2d`, `fakezoo.models.freeze.FrozenBatchNormAct2d`) compute
+  the same thing in one pass with `F.batch_norm`, about twice as fast on a CPU
   ([Performance](performance.md#frozen-batchnorm-in-one-pass)).
 
 BatchNorm layers inside the trained modules stay ordinary BatchNorm layers and keep updating
@@ -204,6 +205,7 @@ and `model.preprocessing.normalize` does the same on uint8 tensors.
 ```python
 import fakezoo
 import timm
+from fakezoo.errors import WeightsError
 from safetensors.torch import save_file
 
 # Stand-in for a file you downloaded elsewhere, e.g. with
@@ -214,7 +216,7 @@ model = fakezoo.create("mobilenet_v2", pretrained="mobilenetv2_100.safetensors",
 
 try:
     fakezoo.create("mobilenet_v2", pretrained="weights.pth")
-except fakezoo.zoo.WeightsError as err:
+except WeightsError as err:
     print(err)   # ... fakezoo loads weights from .safetensors files only ...
 ```
 
@@ -229,7 +231,7 @@ model = fakezoo.create("resnet50", finetune=True)       # timm/resnet50.tv_in1k
 
 def render(device: str = "meta") -> str:
     """The full text of ``docs/models.md``."""
-    rows = [(fakezoo.get_spec(n), fakezoo.zoo.parameter_counts(n, device))
+    rows = [(fakezoo.get_spec(n), parameter_counts(n, device))
             for n in fakezoo.list_models()]
     lines = [HEADER, "## Overview", "", *_summary_table(rows), "",
              "## Freeze policies", "", *_policy_table(rows), "", "## Per model", ""]

@@ -38,7 +38,7 @@ def build():
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     """A small demo dataset (12 real, 12 fake, 64x64 JPGs), made once per session."""
-    from fakezoo.data import make_demo_dataset
+    from fakezoo.synth.demo import make_demo_dataset
 
     return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0,
                              image_size=64)

@@ -9,8 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 import fakezoo
-from fakezoo.cv import CrossValidator, RunDirectoryError
 from fakezoo.data import DatasetError, decode_image, load_dataset
+from fakezoo.errors import RunDirectoryError
+from fakezoo.train.cv import CrossValidator
 
 SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
                 device="cpu", progress=False)
@@ -114,7 +115,7 @@ def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
 
 KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
-    from fakezoo.cv import CrossValidator
+    from fakezoo.train.cv import CrossValidator
     settings = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
                     device="cpu", progress=False)
 

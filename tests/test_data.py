@@ -16,21 +16,21 @@ import pytest
 import torch
 from PIL import Image
 
-from fakezoo import data
 from fakezoo.data import (
     Dataset,
     DatasetError,
     ImageDecodeError,
     SkippedFile,
+    cache,
     decode_dataset,
     decode_image,
     load_dataset,
     load_folds,
-    make_demo_dataset,
     make_folds,
     save_folds,
-    self_blend,
 )
+from fakezoo.synth.blend import self_blend
+from fakezoo.synth.demo import make_demo_dataset
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -287,12 +287,12 @@ def test_parallel_decode_matches_serial(tmp_path, monkeypatch):
 
     pools = []
 
-    class CountingPool(data.ProcessPoolExecutor):
+    class CountingPool(cache.ProcessPoolExecutor):
         def __init__(self, *args, **kwargs):
             pools.append(kwargs.get("max_workers"))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(data, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(cache, "ProcessPoolExecutor", CountingPool)
     parallel = decode_dataset(dataset, 16, num_workers=2, progress=False)
 
     assert pools == [2]

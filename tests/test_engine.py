@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from fakezoo.engine import TrainSettings, compute_trunk, train_fold
 from fakezoo.metrics import binary_metrics
-from fakezoo.zoo import split_trunk_tail
+from fakezoo.models.stages import split_trunk_tail
+from fakezoo.train.engine import TrainSettings, compute_trunk, train_fold
 
 
 def _easy_images(n: int, size: int, seed: int = 0):

@@ -1,12 +1,13 @@
 """fakezoo.predict: the fold ensemble on paths, folders, PIL images and tensors."""
 
 import csv
+import importlib
 import io
 import json
 import logging
 import shutil
-import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +17,16 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import fakezoo
-import fakezoo.hub
-from fakezoo.cv import CrossValidator
-from fakezoo.data import ImageDecodeError, decode_image, load_dataset, make_demo_dataset
-from fakezoo.predict import (
-    DEFAULT_MODEL,
-    MODEL_ENV,
-    Detector,
-    Prediction,
-    clear_cache,
-    load,
-    predict,
-)
-from fakezoo.zoo import Preprocessing
+import fakezoo.runs.loader
+from fakezoo.data import ImageDecodeError, decode_image, load_dataset
+from fakezoo.inference.api import DEFAULT_MODEL, MODEL_ENV, clear_cache, load, predict
+from fakezoo.inference.detector import Detector
+from fakezoo.inference.prediction import Prediction
+from fakezoo.models.registry import Preprocessing
+from fakezoo.synth.demo import make_demo_dataset
+from fakezoo.train.cv import CrossValidator
 
 SIZE = 32
-# the module, whatever `fakezoo.predict` is bound to in the package namespace
-predict_module = sys.modules["fakezoo.predict"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -347,13 +341,13 @@ def test_detector_from_plain_models(reference, demo):
 
 def test_one_liner_loads_the_run_once(run_dir, demo, monkeypatch):
     calls = []
-    real_load_run = fakezoo.hub.load_run
+    real_load_run = fakezoo.runs.loader.load_run
 
     def counting(*args, **kwargs):
         calls.append(args)
         return real_load_run(*args, **kwargs)
 
-    monkeypatch.setattr(fakezoo.hub, "load_run", counting)
+    monkeypatch.setattr(fakezoo.runs.loader, "load_run", counting)
     clear_cache()
     paths = sorted(demo.rglob("*.jpg"))[:4]
     first = [predict(p, model=run_dir, device="cpu") for p in paths]
@@ -400,5 +394,8 @@ def test_default_model_offline_fails_fast_and_clearly(demo, monkeypatch, no_netw
 
 def test_predict_module_has_the_documented_names():
     assert DEFAULT_MODEL == "fakezoo/resnet50-deepfake"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        predict_module = importlib.import_module("fakezoo.predict")  # the old path, one release
     for name in ("Detector", "Prediction", "load", "predict", "clear_cache"):
         assert name in predict_module.__all__

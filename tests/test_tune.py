@@ -6,9 +6,10 @@ import numpy as np
 import optuna
 import pytest
 
-import fakezoo.cv
-from fakezoo.cv import CrossValidator
-from fakezoo.tune import make_storage, optuna_lr_search
+import fakezoo.train.cv
+from fakezoo.train.cv import CrossValidator
+from fakezoo.train.storage import make_storage
+from fakezoo.train.tune import optuna_lr_search
 
 SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
                 device="cpu", progress=False)
@@ -16,13 +17,13 @@ SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size
 
 def test_seed_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkeypatch, tmp_path):
     calls = []
-    original = fakezoo.cv.compute_trunk
+    original = fakezoo.train.cv.compute_trunk
 
     def counting(model, images, **kwargs):
         calls.append(len(images))
         return original(model, images, **kwargs)
 
-    monkeypatch.setattr(fakezoo.cv, "compute_trunk", counting)
+    monkeypatch.setattr(fakezoo.train.cv, "compute_trunk", counting)
     cv = CrossValidator(**SETTINGS)
     found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=4,
                              lr_range=(1e-4, 1e-2), cv=cv, pruner="none", out_dir=tmp_path)
@@ -86,8 +87,8 @@ def test_pruned_trials_are_recorded_and_never_win(demo_dir):
 
 WORKER = textwrap.dedent("""
     import os, sys
-    from fakezoo.cv import CrossValidator
-    from fakezoo.tune import optuna_lr_search
+    from fakezoo.train.cv import CrossValidator
+    from fakezoo.train.tune import optuna_lr_search
     data, storage, n_trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
     kill_at = int(os.environ.get("KILL_AT_FOLD", "0"))
     calls = []

@@ -9,7 +9,8 @@ from safetensors.torch import save_file
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import fakezoo
-from fakezoo.zoo import UnknownModelError, WeightsError, model_stages, split_trunk_tail
+from fakezoo.errors import UnknownModelError, WeightsError
+from fakezoo.models.stages import model_stages, split_trunk_tail
 
 # DESIGN.md's freeze-policy table, transcribed independently of zoo.py.
 POLICIES = {
@@ -67,7 +68,7 @@ def test_frozen_batchnorm_statistics_do_not_move_in_train_mode(build, name, fine
 def test_one_pass_frozen_batchnorm_matches_the_parent_classes(build, name):
     model = build(name, False)
     frozen = [m for m in model.modules() if type(m).__name__.startswith("FrozenBatchNorm")]
-    assert frozen and all(type(m).__module__ == "fakezoo.zoo" for m in frozen)
+    assert frozen and all(type(m).__module__ == "fakezoo.models.freeze" for m in frozen)
     generator = torch.Generator().manual_seed(0)
     for module in frozen:
         for buffer in (module.weight, module.bias, module.running_mean):

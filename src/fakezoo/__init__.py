@@ -11,20 +11,19 @@ Example:
     ```
 """
 
-__version__ = "0.1.0"
-
-from .cv import CrossValidator, CVResult
-from .data import (
-    Dataset,
-    load_dataset,
-    make_demo_dataset,
-    make_folds,
-    self_blend,
-)
-from .hub import load_run, push_to_hub
-from .predict import Detector, Prediction, load, predict
-from .tune import LRSearchResult, optuna_lr_search
-from .zoo import create, get_spec, list_models
+from ._version import __version__
+from .data import Dataset, load_dataset, make_folds
+from .hub.push import push_to_hub
+from .inference.api import load, predict
+from .inference.detector import Detector
+from .inference.prediction import Prediction
+from .models.build import create
+from .models.registry import get_spec, list_models
+from .runs.loader import load_run
+from .synth.blend import self_blend
+from .synth.demo import make_demo_dataset
+from .train.cv import CrossValidator, CVResult
+from .train.tune import LRSearchResult, optuna_lr_search
 
 __all__ = [
     "CVResult",

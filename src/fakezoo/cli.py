@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import FakezooError
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
@@ -41,7 +43,7 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="fakezoo", description="Tell real face images from deepfakes with the study's "
@@ -136,7 +138,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _models(args) -> int:
-    from .zoo import get_spec, list_models, parameter_counts
+    from .models.build import parameter_counts
+    from .models.registry import get_spec, list_models
 
     rows = []
     for name in list_models():
@@ -159,7 +162,7 @@ def _models(args) -> int:
 
 
 def _demo_data(args) -> int:
-    from .data import make_demo_dataset
+    from .synth.demo import make_demo_dataset
 
     root = make_demo_dataset(args.dir, args.n_per_class, seed=args.seed,
                              image_size=args.image_size)
@@ -169,7 +172,7 @@ def _demo_data(args) -> int:
 
 
 def _validator(args):
-    from .cv import CrossValidator
+    from .train.cv import CrossValidator
 
     pretrained = args.weights or args.pretrained
     return CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
@@ -193,7 +196,7 @@ def _quiet_optuna() -> None:
 
 
 def _tune(args) -> int:
-    from .tune import optuna_lr_search
+    from .train.tune import optuna_lr_search
 
     _quiet_optuna()
 
@@ -209,7 +212,7 @@ def _tune(args) -> int:
 
 
 def _benchmark(args) -> int:
-    from .report import table_markdown
+    from .report.text import table_markdown
     from .study import run_study
 
     _quiet_optuna()
@@ -226,7 +229,7 @@ def _benchmark(args) -> int:
 
 
 def _predict(args) -> int:
-    from .predict import predict
+    from .inference.api import predict
 
     options = dict(model=args.model, device=args.device, batch_size=args.batch_size,
                    threshold=args.threshold, revision=args.revision)
@@ -270,7 +273,7 @@ def _crop(args) -> int:
 
 
 def _push(args) -> int:
-    from .hub import push_to_hub
+    from .hub.push import push_to_hub
 
     commit = push_to_hub(args.run_dir, args.repo_id, private=args.private, tag=args.tag,
                          commit_message=args.message, data_description=args.data_description,
@@ -280,7 +283,7 @@ def _push(args) -> int:
 
 
 def _pull(args) -> int:
-    from .hub import load_run, resolve_run
+    from .runs.loader import load_run, resolve_run
 
     path, commit = resolve_run(args.repo_id, revision=args.revision)
     load_run(path, device="cpu")  # validates the configs and loads every fold strictly
@@ -309,7 +312,7 @@ def _user_message(err: BaseException) -> str | None:
     if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         where = err.filename or "the output folder"
         return f"cannot write {where}: {err.strerror}. Choose a writable --out."
-    if isinstance(err, (OSError, ValueError, KeyError, RuntimeError, ImportError)):
+    if isinstance(err, (FakezooError, OSError, ValueError, KeyError, RuntimeError, ImportError)):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         lines = str(message).strip().splitlines() or [type(err).__name__]
         return lines[0] if len(lines) <= 2 else f"{lines[0]} (--debug shows the details)"

@@ -21,12 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import report
-from ._optional import install_hint, missing_once
-from .cv import CrossValidator, CVResult, atomic_write_text, write_json
-from .data import Dataset, load_dataset, make_demo_dataset
-from .tune import optuna_lr_search
-from .zoo import get_spec
+from ._io import atomic_write_text, write_json
+from .data import Dataset, load_dataset
+from .models.registry import get_spec
+from .report import plots
+from .report import text as tables
+from .synth.demo import make_demo_dataset
+from .train.cv import CrossValidator, CVResult
+from .train.tune import optuna_lr_search
 
 logger = logging.getLogger("fakezoo")
 
@@ -155,7 +157,7 @@ def run_study(
                                  storage=folder / "search.db", seed=seed, cv=cv,
                                  out_dir=folder)
         results.append(found.cv_result.to_dict())
-    table = report.study_table(results)
+    table = tables.study_table(results)
     _write_tables(out, table, [CVResult.from_dict(r) for r in results], demo,
                   time.perf_counter() - started)
     return table
@@ -167,17 +169,15 @@ def _write_tables(out: Path, table: list[dict], results: list[CVResult], demo: b
     notes = ("> Demonstration: generated images, random initial weights, small inputs and few "
              "trials. It shows the pipeline works; its numbers are not deepfake-detection "
              "results and cannot be compared with the seed's.\n\n" if demo else "")
-    blocks = "\n\n".join(report.fold_block(r.to_dict()) for r in results)
+    blocks = "\n\n".join(tables.fold_block(r.to_dict()) for r in results)
     text = (f"{title}\n\n{notes}## Performance for all models\n\n"
-            f"{report.table_markdown(table)}\n\n## Beside the seed's table\n\n"
-            f"{report.seed_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
+            f"{tables.table_markdown(table)}\n\n## Beside the seed's table\n\n"
+            f"{tables.seed_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
             f"Wall time of this invocation: {seconds:.0f} s.\n")
     atomic_write_text(out / "study.md", text)
-    atomic_write_text(out / "study.csv", report.table_csv(table))
+    atomic_write_text(out / "study.csv", tables.table_csv(table))
     write_json(out / "study.json", {"demo": demo, "rows": table})
     try:
-        report.plot_study(table, out / "study.png")
+        plots.plot_study(table, out / "study.png")
     except ImportError:
-        if missing_once("matplotlib", "plots"):  # once per process, not per row
-            logger.info("matplotlib is not installed: no plots (%s).",
-                        install_hint("matplotlib"))
+        plots.note_no_matplotlib()

@@ -1,7 +1,7 @@
-"""Sharing cross-validation runs on the Hugging Face Hub, and loading them back.
+"""Reading, checking and loading run directories, local or pulled from the Hugging Face Hub.
 
-A run directory written by :meth:`fakezoo.cv.CrossValidator.run` is pushed as one commit with a
-generated model card, and pulled back at a pinned revision. Loading is deliberately narrow:
+A run directory written by :meth:`fakezoo.train.cv.CrossValidator.run` is pushed as one commit with
+a generated model card, and pulled back at a pinned revision. Loading is deliberately narrow:
 
 * only ``config.json``, ``results.json``, ``report.md``, ``README.md`` and each fold's
   ``config.json`` and ``model.safetensors`` are ever downloaded;
@@ -25,33 +25,26 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ._download import HubFileNotFoundError, HubUnavailableError, download_snapshot
-from .zoo import SEED_MEAN, SEED_STD, Preprocessing, UnknownModelError, create, get_spec
+from ..errors import RunFormatError, UnknownModelError
+from ..hub.download import download_snapshot
+from ..models.build import create
+from ..models.registry import SEED_MEAN, SEED_STD, Preprocessing, get_spec
 
 __all__ = [
     "PULL_PATTERNS",
-    "PUSH_PATTERNS",
     "FoldModel",
-    "HubAuthError",
-    "HubFileNotFoundError",
-    "HubUnavailableError",
     "LoadedRun",
-    "RunFormatError",
     "load_fold",
     "load_run",
-    "model_card",
-    "push_to_hub",
     "read_run",
     "resolve_run",
 ]
+
 
 PULL_PATTERNS = ["config.json", "results.json", "report.md", "README.md",
                  "fold_*/config.json", "fold_*/model.safetensors"]
 """The only files :func:`resolve_run` downloads from a Hub repo."""
 
-PUSH_PATTERNS = ["config.json", "results.json", "report.md", "*.png",
-                 "fold_*/model.safetensors", "fold_*/config.json", "fold_*/predictions.json"]
-"""The only files :func:`push_to_hub` uploads from a run directory (plus ``README.md``)."""
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy",
                    ".npz", ".h5", ".msgpack")
@@ -61,38 +54,6 @@ _FOLD_RE = re.compile(r"fold_[1-9][0-9]{0,3}")
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95})?")
 _PULL_HINT = ("Run once with network access to fill the local Hugging Face cache, or pass a "
               "local run directory.")
-
-
-class RunFormatError(ValueError):
-    """Not a fakezoo run, or content fakezoo refuses to load or push.
-
-    Raised for a missing or malformed ``config.json``, an unknown model, architecture or
-    trainable module, weights that are not safetensors, weights that do not fit the model, and
-    file or fold names that would leave the run directory.
-
-    Example:
-        ```python
-        from fakezoo.hub import RunFormatError, load_run
-        try:
-            load_run("some-org/not-a-fakezoo-model")
-        except RunFormatError as err:
-            print(err)   # Not a fakezoo run: ...
-        ```
-    """
-
-
-class HubAuthError(RuntimeError):
-    """No Hugging Face token, or the Hub refused it: pushing needs one with write access.
-
-    Example:
-        ```python
-        from fakezoo.hub import HubAuthError, push_to_hub
-        try:
-            push_to_hub("runs/resnet50", "my-org/fakezoo-resnet50")
-        except HubAuthError as err:
-            print(err)   # ... run `hf auth login`, set HF_TOKEN, or pass token=...
-        ```
-    """
 
 
 @dataclass
@@ -180,7 +141,7 @@ def _floats3(value: Any, where: str) -> tuple[float, float, float]:
 
 
 def _check_model(cfg: dict, where: str) -> Any:
-    """The :class:`fakezoo.zoo.ModelSpec` a config names; it must match the architecture."""
+    """The :class:`~fakezoo.models.registry.ModelSpec` a config names (and its architecture)."""
     name = cfg.get("model")
     if not isinstance(name, str):
         raise RunFormatError(f"{where}: 'model' must be a fakezoo model name, got {name!r}.")
@@ -485,7 +446,7 @@ def load_fold(root: str | os.PathLike[str], fold: str, *, index: dict | None = N
         fold.model.preprocessing.image_size
         ```
     """
-    from .engine import resolve_device
+    from ..train.engine import resolve_device
 
     root = Path(root)
     index = read_run(root) if index is None else index
@@ -533,332 +494,3 @@ def load_run(source: str | os.PathLike[str], *, revision: str | None = None,
     names = _select_folds(cfg, path, folds)
     loaded = [load_fold(path, name, index=cfg, device=device) for name in names]
     return LoadedRun(path=path, config=cfg, folds=loaded, revision=commit)
-
-
-# -- pushing -----------------------------------------------------------------------------------
-
-_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
-_DEMO_FILE = re.compile(r"(real|fake)/(real|fake)_\d{5}\.jpg")
-
-
-def _allowed_in_cache(path: Path, root: Path) -> bool:
-    """A file (or link) inside the run directory, or a link into the Hugging Face cache."""
-    from huggingface_hub import constants
-
-    target = path.resolve()
-    return any(target.is_relative_to(base) for base in
-               (root.resolve(), Path(constants.HF_HUB_CACHE).resolve()))
-
-
-def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
-    """Validate a run directory for pushing; return its config and ``(path_in_repo, file)``."""
-    cfg = read_run(root)
-    if cfg.get("complete") is not True:
-        raise RunFormatError(f"'{root}' is an incomplete run (config.json has complete="
-                             f"{cfg.get('complete')!r}). Run the same CrossValidator settings "
-                             f"again with out_dir='{root}' to finish it (it resumes), then push.")
-    pickles = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                     if p.suffix.lower() in PICKLE_SUFFIXES)
-    if pickles:
-        raise RunFormatError(f"'{root}' contains {', '.join(pickles[:5])}: fakezoo shares "
-                             f"safetensors weights only and never pickles (they can run code "
-                             f"when loaded). Remove these files before pushing.")
-    if not (root / "results.json").is_file():
-        raise RunFormatError(f"'{root}' has no results.json: not a finished fakezoo run.")
-    wanted = [("config.json", True), ("results.json", True), ("report.md", False)]
-    wanted += [(p.name, False) for p in sorted(root.glob("*.png"))]
-    for fold in cfg["folds"]:
-        folder = _inside(root, fold)
-        _fold_config(root, fold, cfg)
-        weights = _weights_path(folder)
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(weights), framework="pt") as handle:
-                handle.keys()
-        except (SafetensorError, OSError) as err:
-            raise RunFormatError(f"Cannot read '{weights}' as safetensors: {err}") from err
-        wanted += [(f"{fold}/model.safetensors", True), (f"{fold}/config.json", True),
-                   (f"{fold}/predictions.json", False)]
-    files = []
-    for name, required in wanted:
-        path = root / name
-        if not path.is_file():
-            if required:
-                raise RunFormatError(f"'{path}' is missing.")
-            continue
-        if not _allowed_in_cache(path, root):
-            raise RunFormatError(f"'{path}' links to '{path.resolve()}', outside the run "
-                                 f"directory: refusing to upload it.")
-        files.append((name, path))
-    return cfg, files
-
-
-def _policy(cfg: dict) -> str:
-    if cfg.get("finetune") is True:
-        return "fine-tuned (the seed's last layers)"
-    if cfg.get("finetune") is False:
-        return "head only (frozen backbone)"
-    return "custom freeze policy"
-
-
-def _finite(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _eval_results(results: dict, dataset: str) -> list:
-    from huggingface_hub import EvalResult
-
-    def result(metric: str, value: float, split: str, name: str) -> EvalResult:
-        return EvalResult(task_type="image-classification", task_name="Deepfake detection",
-                          dataset_type="custom", dataset_name=dataset, dataset_split=split,
-                          metric_type=metric, metric_value=float(value),
-                          metric_name=f"{metric} ({name})")
-
-    folds = results.get("folds") or []
-    out = []
-    mean = (results.get("summary") or {}).get("mean") or {}
-    for metric in _METRICS:
-        if _finite(mean.get(metric)):
-            out.append(result(metric, mean[metric], "cv_mean", f"mean of {len(folds)} folds"))
-    for fold in folds:
-        k = fold.get("fold")
-        for metric in _METRICS:
-            value = (fold.get("metrics") or {}).get(metric)
-            if _finite(value):
-                out.append(result(metric, value, f"fold_{k}", f"fold {k}"))
-    return out
-
-
-def _looks_like_demo(results: dict, data_description: str | None) -> bool:
-    text = (data_description or "").lower()
-    if "demo" in text or "synthetic" in text or "procedural" in text:
-        return True
-    files = [f for fold in results.get("folds") or [] for f in fold.get("val_files") or []]
-    return bool(files) and all(_DEMO_FILE.fullmatch(f) for f in files)
-
-
-def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
-               data_description: str | None = None, license: str = "other") -> str:
-    """The ``README.md`` model card of a run: YAML metadata with model-index, then Markdown.
-
-    The metadata carries ``library_name: fakezoo``, the license, tags, ``pipeline_tag``, the
-    ImageNet ``base_model`` when the run started from one, and a ``model-index`` with accuracy,
-    F1, precision, recall and ROC-AUC for the cross-validation mean (split ``cv_mean``) and
-    each fold (split ``fold_<k>``). The body has the CV table, the training details, usage and
-    limitations.
-
-    Args:
-        run_dir: a finished run directory.
-        repo_id: the Hub repo the card is for, e.g. ``"my-org/fakezoo-resnet50"``.
-        data_description: what the model was trained on, in your words (also names the
-            dataset in the model-index; ``"custom"`` when not given).
-        license: an SPDX-like Hub license id (``"other"`` by default).
-
-    Returns:
-        The card text; ``huggingface_hub.ModelCard(text)`` parses it.
-
-    Example:
-        ```python
-        from fakezoo.hub import model_card
-        text = model_card("runs/resnet50", "my-org/fakezoo-resnet50",
-                          data_description="10k faces from our own capture, 50% GAN fakes")
-        print(text[:200])
-        ```
-    """
-    from huggingface_hub import ModelCardData
-
-    from . import report
-
-    root = Path(run_dir)
-    cfg = read_run(root)
-    results = _read_json(root / "results.json", "the run's results")
-    search = (_read_json(root / "search.json", "LR search")
-              if (root / "search.json").is_file() else None)
-    spec = get_spec(cfg["model"])
-    settings = cfg.get("settings") or results.get("settings") or {}
-    description = (data_description or "").strip()
-    dataset = description.splitlines()[0][:80] if description else "custom"
-    display = report.display_name(cfg["model"])
-    folds = results.get("folds") or []
-    mean = (results.get("summary") or {}).get("mean") or cfg.get("metrics") or {}
-    pre = cfg["preprocessing"]
-
-    data = ModelCardData(
-        library_name="fakezoo", license=license, pipeline_tag="image-classification",
-        tags=["deepfake-detection", "image-classification", "fakezoo", "timm",
-              spec.architecture],
-        base_model=f"timm/{cfg['weights']}" if cfg.get("weights") else None,
-        metrics=list(_METRICS), model_name=repo_id,
-        eval_results=_eval_results(results, dataset) or None,
-    )
-
-    def num(key: str) -> str:
-        value = mean.get(key)
-        return f"{value:.4f}" if _finite(value) else "n/a"
-
-    init = settings.get("pretrained", bool(cfg.get("weights")))
-    if cfg.get("weights"):
-        weights = f"ImageNet weights `{cfg['weights']}` (timm)"
-    elif isinstance(init, str):  # a local .safetensors file: name it, not its path
-        weights = f"the author's own weights file `{Path(init).name}`"
-    else:
-        weights = "random initialisation (no pretrained weights)"
-    lines = [
-        f"# {display} deepfake detector: {_policy(cfg)}", "",
-        f"A real-vs-fake face image classifier: **{display}** (timm `{spec.architecture}`), "
-        f"trained with fakezoo and evaluated by "
-        f"{len(folds)}-fold stratified cross-validation. The repo holds one model per fold "
-        f"(`fold_<k>/model.safetensors` with its `config.json`); fakezoo averages their "
-        f"probabilities. Labels: `0` = {cfg['labels'][0]}, `1` = {cfg['labels'][1]}.", "",
-        f"Mean over folds: accuracy **{num('accuracy')}**, F1 {num('f1')}, "
-        f"ROC-AUC {num('roc_auc')}.", "",
-        "## Cross-validation results", "",
-        report.fold_block(results).replace("### ", "### Per fold: ", 1).rstrip(), "",
-        "## Training details", "",
-        f"- **Data**: {description or 'not described by the author.'}",
-        f"- **Model**: {display}, timm `{spec.architecture}`, started from {weights}.",
-        f"- **Policy**: {_policy(cfg)}; trained modules: "
-        f"{', '.join(f'`{m}`' for m in cfg['trainable'])} (everything else frozen).",
-        f"- **Preprocessing**: resize to {pre['image_size']}×{pre['image_size']} (bilinear), "
-        f"normalize with mean {pre['mean']} and std {pre['std']}.",
-        f"- **Optimisation**: {settings.get('optimizer', 'adam')}, learning rate "
-        f"{float(cfg['lr']):.6g}, {settings.get('epochs', '?')} epoch(s), batch size "
-        f"{settings.get('batch_size', '?')}.",
-        f"- **Cross-validation**: {cfg['n_splits']} stratified folds, split seed "
-        f"{cfg.get('split_seed')}.",
-    ]
-    if search:
-        trials = search.get("trials") or []
-        lines.append(f"- **Learning-rate search**: {len(trials)} Optuna trials, "
-                     f"protocol `{search.get('protocol')}`, best LR "
-                     f"{float(search.get('best_lr', cfg['lr'])):.6g}.")
-    if settings.get("protocol") == "nested":
-        lrs = ", ".join(f"{float(v):.3g}" for v in settings.get("lr_per_fold") or [])
-        lines.append(f"- **Learning-rate search**: nested, each outer fold's LR chosen by an "
-                     f"inner CV on its training part ({lrs}); the LR above is their "
-                     f"geometric mean.")
-    lines += [
-        "", "## How to use", "",
-        "```python", "import fakezoo", "",
-        f'run = fakezoo.load("{repo_id}")            # all folds, safetensors only',
-        f'result = fakezoo.predict("face.jpg", model="{repo_id}")',
-        "```", "",
-        "From the command line:", "",
-        "```bash", f"fakezoo predict face.jpg --model {repo_id}", "```", "",
-        f"Pin a revision for reproducible results: `\"{repo_id}@<tag or commit>\"`. Loading "
-        "rebuilds each fold from fakezoo's own model definitions and reads only "
-        "`model.safetensors`: nothing from the repo is imported, executed or unpickled.", "",
-        "## Limitations", "",
-        "- The numbers are cross-validation estimates on the author's data, not a test on "
-        "independent data: expect lower accuracy on faces, generators and image pipelines "
-        "the training data did not cover.",
-    ]
-    if search and search.get("protocol") == "seed":
-        lines.append("- The learning rate was chosen on the same folds that are reported "
-                     "(the seed study's protocol), so these numbers are optimistic.")
-    if _looks_like_demo(results, data_description):
-        lines.append("- **Trained on synthetic demo data** (fakezoo's procedural faces): this "
-                     "model is a demonstration and does not detect real deepfakes.")
-    if init is False:
-        lines.append("- Trained from a random initialisation, not from ImageNet weights.")
-    lines.append("- A deepfake detector's output is evidence, not proof: do not use it alone "
-                 "for decisions about people.")
-    body = "\n".join(lines) + "\n"
-    return f"---\n{data.to_yaml()}\n---\n\n{body}"
-
-
-def _token(token: str | None) -> str:
-    from huggingface_hub import get_token
-
-    token = token or get_token()
-    if not token:
-        raise HubAuthError("Pushing to the Hugging Face Hub needs a token with write access: "
-                           "run `hf auth login`, set HF_TOKEN, or pass token=...")
-    return token
-
-
-def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool = False,
-                token: str | None = None, commit_message: str | None = None,
-                tag: str | None = None, data_description: str | None = None,
-                license: str = "other", endpoint: str | None = None) -> str:
-    """Upload a finished run directory to a Hub model repo as one commit, with a model card.
-
-    Uploads only ``config.json``, ``results.json``, ``report.md``, the ``*.png`` plots and each
-    fold's ``model.safetensors``, ``config.json`` and ``predictions.json``, plus a generated
-    ``README.md`` (:func:`model_card`). Refuses incomplete runs, runs holding pickled weights
-    and directories that are not fakezoo runs, before any network access.
-
-    Args:
-        run_dir: the run directory written by :meth:`fakezoo.cv.CrossValidator.run`.
-        repo_id: ``"org/name"``; the repo is created if needed (an existing repo keeps its
-            visibility).
-        private: create the repo private.
-        token: a Hub token with write access (default: ``HF_TOKEN`` or the saved login).
-        commit_message: defaults to a summary of the run.
-        tag: also create this tag on the new commit, e.g. ``"v1"``.
-        data_description: what the model was trained on, for the model card.
-        license: the card's license id.
-        endpoint: another Hub endpoint (default: ``HF_ENDPOINT`` or huggingface.co).
-
-    Returns:
-        The commit id (40 hex digits); pin it with ``load_run(repo_id, revision=commit)``.
-
-    Raises:
-        RunFormatError: not a fakezoo run, incomplete, or holding pickles.
-        HubAuthError: no token, or the Hub refused it.
-        HubUnavailableError: offline or the endpoint cannot be reached.
-
-    Example:
-        ```python
-        from fakezoo.hub import push_to_hub
-        commit = push_to_hub("runs/resnet50", "my-org/fakezoo-resnet50", tag="v1",
-                             data_description="FaceForensics++ c23 frames, 3-fold CV")
-        ```
-    """
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from ._download import _offline, hub_reachable
-
-    root = Path(run_dir)
-    cfg, files = _push_files(root)
-    token = _token(token)
-    card = model_card(root, repo_id, data_description=data_description, license=license)
-    if _offline():
-        raise HubUnavailableError("Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
-                                  "HF_HUB_OFFLINE=0) on a machine with network access.")
-    api = HfApi(endpoint=endpoint, token=token)
-    if not hub_reachable(api.endpoint):
-        raise HubUnavailableError(f"Cannot push: {api.endpoint} cannot be reached. Check the "
-                                  f"network connection (or the endpoint) and try again.")
-    mean = cfg.get("metrics") or {}
-    message = commit_message or (
-        f"fakezoo: {cfg['model']} {_policy(cfg)}, {len(cfg['folds'])}-fold CV"
-        + (f" (accuracy {mean['accuracy']:.4f})" if _finite(mean.get("accuracy")) else ""))
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
-                  for name, path in files]
-    operations.append(CommitOperationAdd(path_in_repo="README.md",
-                                         path_or_fileobj=card.encode("utf-8")))
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        commit = api.create_commit(repo_id, operations, commit_message=message,
-                                   repo_type="model")
-    except HfHubHTTPError as err:
-        status = err.response.status_code if err.response is not None else None
-        if status in (401, 403):
-            raise HubAuthError(f"The Hub refused the token for '{repo_id}' (HTTP {status}): "
-                               f"use a token with write access to that namespace (`hf auth "
-                               f"login`, HF_TOKEN or token=...).") from err
-        raise
-    if tag:
-        try:
-            api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="model")
-        except HfHubHTTPError as err:
-            if err.response is not None and err.response.status_code == 409:
-                raise ValueError(f"Tag '{tag}' already exists in '{repo_id}'. The run was "
-                                 f"pushed as commit {commit.oid} without the tag; choose "
-                                 f"another tag and create it on that commit.") from err
-            raise
-    return commit.oid

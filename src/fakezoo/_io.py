@@ -1,0 +1,62 @@
+"""Atomic file writes and JSON, for every file fakezoo writes.
+
+A file is written to a temporary file in the same folder, flushed to disk (``fsync``) and moved
+onto its name, so a reader (or a run resumed after ``kill -9`` or a power cut) sees either the
+whole old file or the whole new one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "read_json", "write_json"]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *,
+                 durable: bool = True) -> None:
+    """Call ``write(handle)`` on a temporary file and move it onto ``path`` when it returns.
+
+    ``durable=False`` skips the ``fsync``: only for files that are checked when read and can
+    be made again (cache entries).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:  # say which file (full disk...)
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2) -> None:
+    """Write ``data`` as JSON (and a final newline) to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a UTF-8 JSON file; raises ``OSError``, ``UnicodeDecodeError`` or ``ValueError``."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

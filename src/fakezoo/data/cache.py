@@ -1,0 +1,284 @@
+"""Decoding a whole dataset once, in parallel, into one uint8 tensor, skipping (never
+crashing on) broken files, with an optional on-disk cache of decoded images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._io import atomic_write
+from .._progress import show_progress
+from ..errors import DatasetError, ImageDecodeError
+from .dataset import Dataset, SkippedFile
+from .decode import (
+    DECODER_VERSION,
+    DEFAULT_MAX_PIXELS,
+    _check_image_size,
+    _check_readable_file,
+    _decode,
+    _read_bytes,
+)
+from .discovery import _log_skipped
+
+if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
+    import torch
+
+__all__ = ["DecodedImages", "decode_dataset"]
+
+
+logger = logging.getLogger(__name__)
+
+
+_POOL_MIN_FILES = 64  # below this, decode in-process: starting a pool costs more than it saves
+
+
+@dataclass
+class DecodedImages:
+    """A dataset decoded into memory, ready for the model.
+
+    Attributes:
+        images: `(N, 3, S, S)` uint8 tensor, channels first, contiguous.
+        labels: `(N,)` int64 tensor.
+        dataset: The dataset restricted to the images that decoded, in the same order as
+            `images`; its `skipped` list also holds the files that failed to decode.
+        image_size: The side `S` the images were resized to.
+        n_decoded: How many files were decoded in this call (the rest came from the cache).
+
+    Example:
+        ```python
+        decoded = decode_dataset(load_dataset("faces/"), 224)
+        x = decoded.images[:8].float().div(255)  # (8, 3, 224, 224)
+        ```
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    dataset: Dataset
+    image_size: int
+    n_decoded: int
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"DecodedImages(n={len(self)}, image_size={self.image_size}, "
+            f"n_decoded={self.n_decoded}, skipped={len(self.dataset.skipped)})"
+        )
+
+
+def _cache_folder(cache_dir: str | os.PathLike[str], image_size: int) -> Path:
+    return Path(cache_dir).expanduser() / f"decoded-v{DECODER_VERSION}-{image_size}px"
+
+
+def _decode_one(
+    path: Path, image_size: int, max_pixels: int, cache: Path | None
+) -> tuple[np.ndarray | None, str | None, bool]:
+    """Return `(array, None, decoded_now)` or `(None, reason, False)`; never raises."""
+    try:
+        if cache is None:
+            _check_readable_file(path)
+            return _decode(path, path, image_size, max_pixels), None, True
+        data = _read_bytes(path)
+        entry = cache / f"{hashlib.sha256(data).hexdigest()}.npy"
+        if entry.is_file():
+            try:
+                arr = np.load(entry, allow_pickle=False)
+                if arr.dtype == np.uint8 and arr.shape == (image_size, image_size, 3):
+                    return arr, None, False
+            except (OSError, ValueError, EOFError):
+                pass  # a damaged cache entry is decoded again and overwritten
+        arr = _decode(io.BytesIO(data), path, image_size, max_pixels)
+        try:
+            atomic_write(entry, lambda handle: np.save(handle, arr, allow_pickle=False),
+                         durable=False)  # checked when read; decoded again if damaged
+        except OSError as exc:
+            logger.debug("cannot write cache entry %s: %s", entry, exc)
+        return arr, None, True
+    except ImageDecodeError as exc:
+        return None, exc.reason, False
+    except Exception as exc:  # never let one file stop a dataset
+        return None, f"unexpected error ({type(exc).__name__}: {exc})", False
+
+
+def _decode_chunk(
+    jobs: list[tuple[int, str]], image_size: int, max_pixels: int, cache: str | None
+) -> list[tuple[int, np.ndarray | None, str | None, bool]]:
+    cache_path = None if cache is None else Path(cache)
+    return [(i, *_decode_one(Path(p), image_size, max_pixels, cache_path)) for i, p in jobs]
+
+
+def _map_chunks(
+    fn: Callable[..., Any], chunks: list[Any], args: tuple[Any, ...], workers: int
+) -> Iterator[tuple[Any, Any]]:
+    """Yield `(chunk, fn(chunk, *args))`, in worker processes when `workers > 1`."""
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield chunk, fn(chunk, *args)
+        return
+    pool = None
+    try:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)))
+        futures = {pool.submit(fn, chunk, *args): chunk for chunk in chunks}
+    except (OSError, NotImplementedError, RuntimeError) as exc:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        logger.warning("cannot start worker processes (%s); working in this process", exc)
+        for chunk in chunks:
+            yield chunk, fn(chunk, *args)
+        return
+    try:
+        for future in as_completed(futures):
+            chunk = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker died (e.g. killed for memory): redo it here
+                logger.warning(
+                    "a worker process failed (%s: %s); redoing its %d items in this process",
+                    type(exc).__name__,
+                    exc,
+                    len(chunk),
+                )
+                result = fn(chunk, *args)
+            yield chunk, result
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _resolve_workers(num_workers: int | None) -> int:
+    return (os.cpu_count() or 1) if num_workers is None else int(num_workers)
+
+
+def decode_dataset(
+    dataset: Dataset,
+    image_size: int,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    num_workers: int | None = None,
+    progress: bool | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DecodedImages:
+    """Decode every image of `dataset` once with [`decode_image`][fakezoo.data.decode.decode_image].
+
+    Files are decoded in worker processes (in this process for `num_workers <= 1` or fewer than
+    64 files). A file that fails is skipped with its reason and never stops the run; a summary
+    of skipped files is logged as a warning. Keep the returned object to reuse the decoded
+    images across folds and trials.
+
+    With `cache_dir`, each decoded image is also stored as `.npy` under a key made of the
+    SHA-256 of the file's bytes, `image_size` and
+    [`DECODER_VERSION`][fakezoo.data.decode.DECODER_VERSION], so a later call (any process, any
+    path to the same bytes) loads instead of decoding; a changed file gets a new key and is decoded
+    again.
+
+    Args:
+        dataset: The images to decode.
+        image_size: Output side `S` in pixels.
+        cache_dir: Optional folder for the on-disk cache (created if needed).
+        num_workers: Worker processes; default `os.cpu_count()`.
+        progress: Show a progress bar; `None` shows one only when stderr is a terminal
+            (`$FAKEZOO_PROGRESS=0`/`1` overrides).
+        max_pixels: Largest accepted `width * height` (see `decode_image`).
+
+    Returns:
+        The decoded images, labels and the dataset restricted to the files that decoded.
+
+    Raises:
+        DatasetError: If the dataset is empty or no file could be decoded.
+
+    Example:
+        ```python
+        decoded = decode_dataset(load_dataset("faces/"), 224, cache_dir="cache/")
+        decoded.images.shape  # torch.Size([1000, 3, 224, 224])
+        decoded.dataset.skipped  # files that could not be decoded, with reasons
+        ```
+    """
+    import torch
+
+    image_size = _check_image_size(image_size)
+    n = len(dataset)
+    if n == 0:
+        raise DatasetError(f"nothing to decode: the dataset from {dataset.root} is empty")
+    cache = None
+    if cache_dir is not None:
+        cache_path = _cache_folder(cache_dir, image_size)
+        try:
+            cache_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot create cache_dir {cache_path} ({exc.strerror or exc}); pass a writable "
+                "folder or cache_dir=None"
+            ) from exc
+        if not os.access(cache_path, os.W_OK):
+            raise ValueError(f"cache_dir {cache_path} is not writable; pass another cache_dir")
+        cache = str(cache_path)
+
+    workers = _resolve_workers(num_workers)
+    if n < _POOL_MIN_FILES:
+        workers = 1
+    jobs = [(i, str(p)) for i, p in enumerate(dataset.paths)]
+    chunk_size = 16 if workers <= 1 else max(1, min(64, math.ceil(n / (workers * 8))))
+    chunks = [jobs[i : i + chunk_size] for i in range(0, n, chunk_size)]
+
+    out = np.empty((n, 3, image_size, image_size), dtype=np.uint8)
+    ok = np.zeros(n, dtype=bool)
+    reasons: dict[int, str] = {}
+    n_decoded = 0
+    start = time.perf_counter()
+    with tqdm(
+        total=n, desc="decode", unit="img", disable=not show_progress(progress), leave=False
+    ) as bar:
+        args = (image_size, max_pixels, cache)
+        for chunk, results in _map_chunks(_decode_chunk, chunks, args, workers):
+            for i, arr, reason, fresh in results:
+                if arr is None:
+                    reasons[i] = reason or "unknown error"
+                else:
+                    out[i] = arr.transpose(2, 0, 1)
+                    ok[i] = True
+                    n_decoded += int(fresh)
+            bar.update(len(chunk))
+
+    kept = np.flatnonzero(ok)
+    new_skipped = [SkippedFile(dataset.paths[i], reasons[i]) for i in sorted(reasons)]
+    if new_skipped:
+        _log_skipped(new_skipped, f"of {n} files that could not be decoded")
+    if kept.size == 0:
+        examples = "; ".join(f"{s.path}: {s.reason}" for s in new_skipped[:3])
+        raise DatasetError(f"none of the {n} files could be decoded ({examples})")
+    for j, i in enumerate(kept):  # compact in place: no second copy of the whole array
+        if i != j:
+            out[j] = out[i]
+    images = torch.from_numpy(out[: kept.size])
+    subset = dataset.subset(kept)
+    subset.skipped = [*dataset.skipped, *new_skipped]
+    logger.info(
+        "decoded %d images at %dpx (%d from cache, %d skipped) in %.1fs",
+        kept.size,
+        image_size,
+        kept.size - n_decoded,
+        len(new_skipped),
+        time.perf_counter() - start,
+    )
+    return DecodedImages(
+        images=images,
+        labels=torch.from_numpy(subset.labels.copy()),
+        dataset=subset,
+        image_size=image_size,
+        n_decoded=n_decoded,
+    )

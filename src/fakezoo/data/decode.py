@@ -1,0 +1,199 @@
+"""Decoding one image: *the* image transform used for training and for prediction.
+
+PIL decode, EXIF rotation, RGB conversion and a bilinear resize (identical to
+torchvision's `Resize((S, S))` on a PIL image).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageDecodeError
+
+if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
+    pass
+
+__all__ = ["DECODER_VERSION", "DEFAULT_MAX_PIXELS", "decode_image"]
+
+
+logger = logging.getLogger(__name__)
+
+
+DEFAULT_MAX_PIXELS = 89_478_485
+"""Largest `width * height` decoded by default (PIL's own decompression-bomb limit)."""
+
+DECODER_VERSION = 1
+"""Version of the decode transform; part of every cache key. Bump it when decoding changes."""
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+
+def decode_image(
+    path: str | os.PathLike[str], image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decode one image file exactly as fakezoo does for training and prediction.
+
+    Steps: open with PIL; refuse images whose declared `width * height` exceeds `max_pixels`
+    before any pixel is read (decompression-bomb guard); take the first frame of an animated
+    image; load all pixel data (a truncated file is an error, not a grey patch); apply the EXIF
+    orientation; convert to RGB; resize to `(image_size, image_size)` with PIL's bilinear filter
+    (the same as torchvision's `Resize((S, S))` on a PIL image).
+
+    Colour conversion: alpha is dropped (the colour under a transparent pixel is kept, like
+    torchvision's default loader, which calls `convert("RGB")`); palette images with
+    transparency go through RGBA; 16-bit images (`I;16*`) keep their top 8 bits (`value >> 8`);
+    32-bit integer images (`I`) are treated as 16-bit when their maximum exceeds 255; float
+    images (`F`) are scaled by 255 when their values lie in [0, 1], else clipped to [0, 255].
+
+    Args:
+        path: The image file.
+        image_size: Output side `S` in pixels.
+        max_pixels: Largest accepted `width * height`. PIL's global `Image.MAX_IMAGE_PIXELS`
+            still applies on top (twice that raises in PIL itself).
+
+    Returns:
+        `(S, S, 3)` uint8 array.
+
+    Raises:
+        ImageDecodeError: If the file is missing, empty, unreadable, not an image, truncated,
+            too large or in an unsupported mode. The message names the file and the reason.
+
+    Example:
+        ```python
+        arr = decode_image("faces/real/0001.jpg", 224)
+        arr.shape, arr.dtype  # ((224, 224, 3), dtype('uint8'))
+        ```
+    """
+    image_size = _check_image_size(image_size)
+    file = Path(path)
+    _check_readable_file(file)
+    return _decode(file, file, image_size, max_pixels)
+
+
+def _check_image_size(image_size: int) -> int:
+    if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 1:
+        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+    return int(image_size)
+
+
+def _check_readable_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageDecodeError(path, "file not found") from None
+    except PermissionError:
+        raise ImageDecodeError(path, "permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise ImageDecodeError(path, "is a directory, not an image file")
+    if info.st_size == 0:
+        raise ImageDecodeError(path, "empty file (0 bytes)")
+
+
+def _read_bytes(path: Path) -> bytes:
+    _check_readable_file(path)
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise ImageDecodeError(path, "permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def _decode(source: Path | io.BytesIO, path: Path, image_size: int, max_pixels: int) -> np.ndarray:
+    """Decode `source` (a path or the file's bytes); `path` is only used in messages."""
+    try:
+        with warnings.catch_warnings():
+            # PIL warns between MAX_IMAGE_PIXELS and twice that; `max_pixels` decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageDecodeError(
+                        path,
+                        f"the image declares {width}x{height} = {width * height:,} pixels, more "
+                        f"than max_pixels={max_pixels:,} (possible decompression bomb); pass a "
+                        "larger max_pixels if the file is genuine",
+                    )
+                if img.tell() != 0:  # animated images: always the first frame
+                    img.seek(0)
+                img.load()
+                return image_to_array(img, image_size, path)
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(path, f"{exc} (possible decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            path, "not a recognised image format (the file is corrupt or not an image)"
+        ) from None
+    except PermissionError:
+        raise ImageDecodeError(path, "permission denied; check the file's permissions") from None
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, EOFError, ...
+        message = str(exc) or type(exc).__name__
+        if "truncated" in message.lower():
+            reason = f"truncated image data ({message})"
+        else:
+            reason = f"corrupt or unsupported image data ({type(exc).__name__}: {message})"
+        raise ImageDecodeError(path, reason) from None
+
+
+def image_to_array(img: Image.Image, image_size: int,
+                   path: str | os.PathLike[str] = "<PIL image>") -> np.ndarray:
+    """The steps of :func:`decode_image` after a file is open, for an image already in memory.
+
+    EXIF orientation, RGB conversion (see :func:`decode_image`), then a bilinear resize to
+    `(image_size, image_size)`; `path` only names the image in messages.
+
+    Example:
+        ```python
+        from PIL import Image
+        from fakezoo.data import image_to_array
+        image_to_array(Image.new("L", (40, 30)), 32).shape  # (32, 32, 3)
+        ```
+    """
+    rgb = _to_rgb(_exif_transpose(img, Path(path)))
+    return np.array(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR),
+                    dtype=np.uint8)
+
+
+def _exif_transpose(img: Image.Image, path: Path) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception as exc:  # a broken EXIF block should not lose an otherwise good image
+        logger.debug("ignoring unreadable EXIF orientation of %s: %s", path, exc)
+        return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(img).astype(np.int64)
+        if mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = np.clip(values, 0, 65535) >> 8
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+            values = values * 255.0
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8)).convert("RGB")
+    if (mode == "P" and "transparency" in img.info) or mode in ("LA", "La", "PA", "RGBa"):
+        img = img.convert("RGBA")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"unsupported image mode {mode!r}") from exc

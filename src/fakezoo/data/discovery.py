@@ -1,0 +1,347 @@
+"""Finding labelled images: a `real/` + `fake/` folder layout (Kaggle-style split folders
+included) or a CSV file of `path,label[,group]`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DatasetError
+from .dataset import _SPLIT_ORDER, IMAGE_EXTENSIONS, Dataset, SkippedFile, _split_rank
+
+if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
+    pass
+
+__all__ = ["load_dataset"]
+
+
+logger = logging.getLogger(__name__)
+
+
+_REAL_DIR_NAMES = frozenset({"real", "0_real", "real_images", "original", "genuine", "authentic"})
+_FAKE_DIR_NAMES = frozenset(
+    {"fake", "1_fake", "fake_images", "manipulated", "deepfake", "df", "synthetic"}
+)
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "test": "test",
+    "testing": "test",
+}
+_LABEL_WORDS = {
+    "0": 0,
+    "1": 1,
+    **dict.fromkeys(_REAL_DIR_NAMES, 0),
+    **dict.fromkeys(_FAKE_DIR_NAMES, 1),
+}
+_LAYOUT_HELP = """\
+Expected one of these layouts (folder names are case-insensitive):
+  {root}/real/...  and  {root}/fake/...   (images found recursively)
+      'real' may also be named 0_real, real_images, original, genuine or authentic;
+      'fake' may also be named 1_fake, fake_images, manipulated, deepfake, df or synthetic
+  {root}/train/real, {root}/train/fake, {root}/validation/real, ...   (Kaggle style;
+      also Train, training, val, valid, test, testing; splits are merged unless split= is given)
+  a .csv file with the columns path,label[,group] (label: real/fake or 0/1)"""
+
+
+_SKIPPED_SHOWN = 5
+
+
+def load_dataset(
+    source: str | os.PathLike[str],
+    *,
+    n_per_class: int | None = None,
+    seed: int = 0,
+    split: str | None = None,
+) -> Dataset:
+    """Find the labelled images of a folder layout or a CSV file.
+
+    Folders: class folders are matched by name, case-insensitively (`real`, `0_real`,
+    `real_images`, `original`, `genuine`, `authentic`; `fake`, `1_fake`, `fake_images`,
+    `manipulated`, `deepfake`, `df`, `synthetic`), either directly under `source` or under split
+    folders (`train`/`training`, `val`/`valid`/`validation`, `test`/`testing`), optionally inside
+    one or two wrapper folders. Images are found recursively and sorted; hidden files and files
+    without an image extension are ignored. Files that fail to decode are skipped later by
+    `decode_dataset`.
+
+    CSV: columns `path` and `label` (headers case-insensitive), optional `group` and `split`.
+    Labels are `real`/`fake` or `0`/`1`; paths are relative to the CSV's folder or absolute.
+    Missing files are listed in `skipped` with the reason "file not found".
+
+    Args:
+        source: A folder or a `.csv` file.
+        n_per_class: If given, draw this many images per class at random (see `seed`).
+        seed: Seed for `n_per_class`.
+        split: Keep only this split (`"train"`, `"validation"`, `"test"` or an alias such as
+            `"val"`). By default all splits are merged and each item's split is kept in
+            `Dataset.splits`.
+
+    Returns:
+        The `Dataset`.
+
+    Raises:
+        DatasetError: If the layout is not recognised, no images are found, the CSV is
+            malformed, or `split` is not present.
+
+    Example:
+        ```python
+        ds = load_dataset("Dataset/")  # Dataset/Train/Real, Dataset/Validation/Fake, ...
+        train = load_dataset("Dataset/", split="train")
+        csv_ds = load_dataset("labels.csv", n_per_class=500, seed=0)
+        ```
+    """
+    path = Path(source).expanduser().absolute()
+    wanted = None if split is None else _canonical_split(split)
+    if not path.exists():
+        raise DatasetError(f"dataset path does not exist: {path}")
+    if path.is_file():
+        if path.suffix.lower() != ".csv":
+            raise DatasetError(
+                f"{path} is a file but not a .csv file; pass a dataset folder or a CSV file with "
+                "the columns path,label[,group]"
+            )
+        dataset = _load_csv(path, wanted)
+    else:
+        dataset = _load_folder(path, wanted)
+    counts = dataset.class_counts()
+    logger.info(
+        "found %d images (%d real, %d fake) in %s",
+        len(dataset),
+        counts["real"],
+        counts["fake"],
+        path,
+    )
+    if n_per_class is not None:
+        dataset = dataset.subsample(n_per_class, seed=seed)
+    return dataset
+
+
+def _canonical_split(name: str) -> str:
+    canonical = _SPLIT_ALIASES.get(str(name).strip().lower())
+    if canonical is None:
+        raise ValueError(
+            f"unknown split {name!r}; use one of {', '.join(_SPLIT_ORDER)} "
+            f"(aliases: {', '.join(sorted(_SPLIT_ALIASES))})"
+        )
+    return canonical
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise DatasetError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+    return [p for p in entries if not _is_hidden(p.name) and p.is_dir()]
+
+
+def _class_dirs(folder: Path) -> list[tuple[int, Path]]:
+    found = []
+    for sub in _subdirs(folder):
+        name = sub.name.lower()
+        if name in _REAL_DIR_NAMES:
+            found.append((0, sub))
+        elif name in _FAKE_DIR_NAMES:
+            found.append((1, sub))
+    return found
+
+
+def _find_layout(root: Path) -> list[tuple[str | None, int, Path]]:
+    """Return `(split or None, label, class folder)` for every class folder of the layout."""
+    folder = root
+    for _ in range(3):  # the layout itself, or inside up to two single wrapper folders
+        classes = _class_dirs(folder)
+        splits = [
+            (canonical, sub)
+            for sub in _subdirs(folder)
+            if (canonical := _SPLIT_ALIASES.get(sub.name.lower())) and _class_dirs(sub)
+        ]
+        if classes and splits:
+            raise DatasetError(
+                f"{folder} has both class folders ({', '.join(d.name for _, d in classes)}) and "
+                f"split folders ({', '.join(d.name for _, d in splits)}); move the class folders "
+                "into a split folder or point load_dataset at one of them"
+            )
+        if classes:
+            return [(None, label, sub) for label, sub in classes]
+        if splits:
+            return [(name, label, cls) for name, sub in splits for label, cls in _class_dirs(sub)]
+        subs = _subdirs(folder)
+        if len(subs) != 1:
+            break
+        folder = subs[0]
+    found = ", ".join(p.name for p in _subdirs(root)) or "no sub-folders"
+    raise DatasetError(
+        f"cannot find real/fake class folders in {root} (found: {found}).\n"
+        + _LAYOUT_HELP.format(root=root)
+    )
+
+
+def _list_images(folder: Path) -> list[Path]:
+    def on_error(exc: OSError) -> None:
+        logger.warning("cannot list %s (%s); its images are left out", exc.filename, exc.strerror)
+
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        found.extend(
+            Path(dirpath, name)
+            for name in filenames
+            if not _is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+    return found
+
+
+def _load_folder(root: Path, split: str | None) -> Dataset:
+    entries = _find_layout(root)
+    has_splits = entries[0][0] is not None
+    if split is not None:
+        if not has_splits:
+            raise DatasetError(
+                f"split={split!r} was given but {root} has no split folders (train, validation, "
+                "test); leave split out, or use a layout like root/train/real"
+            )
+        available = sorted({s for s, _, _ in entries if s is not None}, key=_split_rank)
+        if split not in available:
+            raise DatasetError(f"{root} has no {split!r} split; found: {', '.join(available)}")
+        entries = [e for e in entries if e[0] == split]
+    items = []
+    for split_name, label, class_dir in entries:
+        items.extend((path, label, split_name) for path in _list_images(class_dir))
+    if not items:
+        folders = ", ".join(str(d.relative_to(root)) for _, _, d in entries)
+        raise DatasetError(
+            f"found the class folders {folders} in {root} but no images in them "
+            f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    items.sort(key=lambda item: item[0].relative_to(root).as_posix())
+    return Dataset(
+        root=root,
+        paths=[p for p, _, _ in items],
+        labels=np.array([label for _, label, _ in items], dtype=np.int64),
+        splits=[s for _, _, s in items] if has_splits else None,  # type: ignore[misc]
+    )
+
+
+def _load_csv(csv_path: Path, split: str | None) -> Dataset:
+    root = csv_path.parent
+    paths: list[Path] = []
+    labels: list[int] = []
+    groups: list[str] = []
+    splits: list[str] = []
+    skipped: list[SkippedFile] = []
+    first_line: dict[str, int] = {}
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise DatasetError(
+                    f"{csv_path} is empty; it needs a header row with the columns path,label"
+                )
+            columns = {name.strip().lower(): i for i, name in enumerate(header)}
+            missing = [c for c in ("path", "label") if c not in columns]
+            if missing:
+                raise DatasetError(
+                    f"{csv_path} has no {' or '.join(missing)} column (header: "
+                    f"{', '.join(header)}); the CSV needs the columns path,label[,group]"
+                )
+            has_group = "group" in columns
+            has_split = "split" in columns
+            if split is not None and not has_split:
+                raise DatasetError(
+                    f"split={split!r} was given but {csv_path} has no split column; leave split "
+                    "out or add a split column (train/validation/test)"
+                )
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+
+                def cell(name: str, row: list[str] = row) -> str:
+                    i = columns.get(name)
+                    return row[i].strip() if i is not None and i < len(row) else ""
+
+                raw_path, raw_label = cell("path"), cell("label")
+                if not raw_path:
+                    raise DatasetError(f"{csv_path}, line {line}: the path is empty")
+                label = _LABEL_WORDS.get(raw_label.lower())
+                if label is None:
+                    raise DatasetError(
+                        f"{csv_path}, line {line}: label {raw_label!r} is not one of "
+                        "real, fake, 0, 1"
+                    )
+                row_split = None
+                if has_split:
+                    raw_split = cell("split")
+                    row_split = _SPLIT_ALIASES.get(raw_split.lower())
+                    if row_split is None:
+                        raise DatasetError(
+                            f"{csv_path}, line {line}: split {raw_split!r} is not one of "
+                            f"{', '.join(_SPLIT_ORDER)}"
+                        )
+                    if split is not None and row_split != split:
+                        continue
+                group = cell("group")
+                if has_group and not group:
+                    raise DatasetError(
+                        f"{csv_path}, line {line}: the group is empty; give every row a group "
+                        "or remove the group column"
+                    )
+                path = Path(raw_path).expanduser()
+                path = Path(os.path.normpath(path if path.is_absolute() else root / path))
+                key = str(path)
+                if key in first_line:
+                    raise DatasetError(
+                        f"{csv_path}, line {line}: {raw_path} is listed twice (first on line "
+                        f"{first_line[key]}); list each file once"
+                    )
+                first_line[key] = line
+                if not path.is_file():
+                    reason = "not a file" if path.exists() else "file not found"
+                    skipped.append(SkippedFile(path, reason))
+                    continue
+                paths.append(path)
+                labels.append(label)
+                groups.append(group)
+                if row_split is not None:
+                    splits.append(row_split)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{csv_path} is not UTF-8 text ({exc}); save it as UTF-8 CSV") from exc
+    except csv.Error as exc:
+        raise DatasetError(f"{csv_path} is not a valid CSV file: {exc}") from exc
+    if skipped:
+        _log_skipped(skipped, f"files listed in {csv_path}")
+    if not paths:
+        extra = ""
+        if skipped:
+            extra = f" ({len(skipped)} listed files are missing, e.g. {skipped[0].path})"
+        raise DatasetError(f"{csv_path} lists no existing image files{extra}")
+    return Dataset(
+        root=root,
+        paths=paths,
+        labels=np.array(labels, dtype=np.int64),
+        groups=np.array(groups) if has_group else None,
+        splits=splits if has_split else None,
+        skipped=skipped,
+    )
+
+
+def _log_skipped(skipped: Sequence[SkippedFile], what: str) -> None:
+    lines = "\n".join(f"  {s.path}: {s.reason}" for s in skipped[:_SKIPPED_SHOWN])
+    more = len(skipped) - _SKIPPED_SHOWN
+    tail = f"\n  ... and {more} more (see Dataset.skipped)" if more > 0 else ""
+    logger.warning("skipped %d %s:\n%s%s", len(skipped), what, lines, tail)

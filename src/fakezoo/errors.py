@@ -1,0 +1,132 @@
+"""fakezoo's exceptions: one base, :class:`FakezooError`, for all of them.
+
+Each exception also keeps the builtin parent it always had (``ValueError``, ``KeyError``,
+``RuntimeError``, ``FileNotFoundError``), so ``except ValueError`` and friends keep working.
+
+Example:
+    ```python
+    import fakezoo
+    from fakezoo.errors import FakezooError
+
+    try:
+        fakezoo.get_spec("resnet5O")
+    except FakezooError as err:
+        print(err)   # Unknown model 'resnet5O'. Did you mean 'resnet50'? ...
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DatasetError",
+    "FakezooError",
+    "HubAuthError",
+    "HubFileNotFoundError",
+    "HubUnavailableError",
+    "ImageDecodeError",
+    "RunDirectoryError",
+    "RunFormatError",
+    "UnknownModelError",
+    "WeightsError",
+]
+
+
+class FakezooError(Exception):
+    """Base class of every exception fakezoo raises on purpose."""
+
+
+class UnknownModelError(FakezooError, KeyError):
+    """A model name, or a module name in a freeze policy, that fakezoo does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class WeightsError(FakezooError, RuntimeError):
+    """Pretrained weights could not be found, downloaded or loaded."""
+
+
+class DatasetError(FakezooError, ValueError):
+    """The dataset cannot be used as given.
+
+    Raised for an unknown folder layout, a malformed CSV file, an empty or single-class dataset,
+    a class with too few images for the requested folds or subsample, or a folds file that does
+    not match the dataset. The message says what was found and what to do.
+
+    Example:
+        ```python
+        try:
+            ds = load_dataset("photos/")
+        except DatasetError as err:
+            print(err)  # shows the expected layouts
+        ```
+    """
+
+
+class ImageDecodeError(FakezooError, ValueError):
+    """One file could not be decoded; `path` names the file and `reason` says why.
+
+    Example:
+        ```python
+        try:
+            decode_image("broken.jpg", 224)
+        except ImageDecodeError as err:
+            print(err.path, err.reason)
+        ```
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot decode {self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+class RunDirectoryError(FakezooError, RuntimeError):
+    """An output directory holds a run made with other settings."""
+
+
+class RunFormatError(FakezooError, ValueError):
+    """Not a fakezoo run, or content fakezoo refuses to load or push.
+
+    Raised for a missing or malformed ``config.json``, an unknown model, architecture or
+    trainable module, weights that are not safetensors, weights that do not fit the model, and
+    file or fold names that would leave the run directory.
+
+    Example:
+        ```python
+        from fakezoo.hub import RunFormatError, load_run
+        try:
+            load_run("some-org/not-a-fakezoo-model")
+        except RunFormatError as err:
+            print(err)   # Not a fakezoo run: ...
+        ```
+    """
+
+
+class HubAuthError(FakezooError, RuntimeError):
+    """No Hugging Face token, or the Hub refused it: pushing needs one with write access.
+
+    Example:
+        ```python
+        from fakezoo.hub import HubAuthError, push_to_hub
+        try:
+            push_to_hub("runs/resnet50", "my-org/fakezoo-resnet50")
+        except HubAuthError as err:
+            print(err)   # ... run `hf auth login`, set HF_TOKEN, or pass token=...
+        ```
+    """
+
+
+class HubUnavailableError(FakezooError, RuntimeError):
+    """The Hub cannot be reached (offline, or no network) and the file is not cached."""
+
+
+class HubFileNotFoundError(FakezooError, FileNotFoundError):
+    """The repository, revision or file does not exist on the Hub."""

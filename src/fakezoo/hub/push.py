@@ -1,0 +1,168 @@
+"""Pushing a run directory to the Hugging Face Hub as one commit with a model card.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from safetensors import SafetensorError
+
+from ..errors import HubAuthError, HubUnavailableError, RunFormatError
+from ..runs.loader import PICKLE_SUFFIXES, _fold_config, _inside, _weights_path, read_run
+from .card import _finite, _policy, model_card
+
+__all__ = ["PUSH_PATTERNS", "push_to_hub"]
+
+
+PUSH_PATTERNS = ["config.json", "results.json", "report.md", "*.png",
+                 "fold_*/model.safetensors", "fold_*/config.json", "fold_*/predictions.json"]
+"""The only files :func:`push_to_hub` uploads from a run directory (plus ``README.md``)."""
+
+
+def _allowed_in_cache(path: Path, root: Path) -> bool:
+    """A file (or link) inside the run directory, or a link into the Hugging Face cache."""
+    from huggingface_hub import constants
+
+    target = path.resolve()
+    return any(target.is_relative_to(base) for base in
+               (root.resolve(), Path(constants.HF_HUB_CACHE).resolve()))
+
+
+def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
+    """Validate a run directory for pushing; return its config and ``(path_in_repo, file)``."""
+    cfg = read_run(root)
+    if cfg.get("complete") is not True:
+        raise RunFormatError(f"'{root}' is an incomplete run (config.json has complete="
+                             f"{cfg.get('complete')!r}). Run the same CrossValidator settings "
+                             f"again with out_dir='{root}' to finish it (it resumes), then push.")
+    pickles = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                     if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise RunFormatError(f"'{root}' contains {', '.join(pickles[:5])}: fakezoo shares "
+                             f"safetensors weights only and never pickles (they can run code "
+                             f"when loaded). Remove these files before pushing.")
+    if not (root / "results.json").is_file():
+        raise RunFormatError(f"'{root}' has no results.json: not a finished fakezoo run.")
+    wanted = [("config.json", True), ("results.json", True), ("report.md", False)]
+    wanted += [(p.name, False) for p in sorted(root.glob("*.png"))]
+    for fold in cfg["folds"]:
+        folder = _inside(root, fold)
+        _fold_config(root, fold, cfg)
+        weights = _weights_path(folder)
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(weights), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as err:
+            raise RunFormatError(f"Cannot read '{weights}' as safetensors: {err}") from err
+        wanted += [(f"{fold}/model.safetensors", True), (f"{fold}/config.json", True),
+                   (f"{fold}/predictions.json", False)]
+    files = []
+    for name, required in wanted:
+        path = root / name
+        if not path.is_file():
+            if required:
+                raise RunFormatError(f"'{path}' is missing.")
+            continue
+        if not _allowed_in_cache(path, root):
+            raise RunFormatError(f"'{path}' links to '{path.resolve()}', outside the run "
+                                 f"directory: refusing to upload it.")
+        files.append((name, path))
+    return cfg, files
+
+
+def _token(token: str | None) -> str:
+    from huggingface_hub import get_token
+
+    token = token or get_token()
+    if not token:
+        raise HubAuthError("Pushing to the Hugging Face Hub needs a token with write access: "
+                           "run `hf auth login`, set HF_TOKEN, or pass token=...")
+    return token
+
+
+def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool = False,
+                token: str | None = None, commit_message: str | None = None,
+                tag: str | None = None, data_description: str | None = None,
+                license: str = "other", endpoint: str | None = None) -> str:
+    """Upload a finished run directory to a Hub model repo as one commit, with a model card.
+
+    Uploads only ``config.json``, ``results.json``, ``report.md``, the ``*.png`` plots and each
+    fold's ``model.safetensors``, ``config.json`` and ``predictions.json``, plus a generated
+    ``README.md`` (:func:`model_card`). Refuses incomplete runs, runs holding pickled weights
+    and directories that are not fakezoo runs, before any network access.
+
+    Args:
+        run_dir: the run directory written by :meth:`fakezoo.train.cv.CrossValidator.run`.
+        repo_id: ``"org/name"``; the repo is created if needed (an existing repo keeps its
+            visibility).
+        private: create the repo private.
+        token: a Hub token with write access (default: ``HF_TOKEN`` or the saved login).
+        commit_message: defaults to a summary of the run.
+        tag: also create this tag on the new commit, e.g. ``"v1"``.
+        data_description: what the model was trained on, for the model card.
+        license: the card's license id.
+        endpoint: another Hub endpoint (default: ``HF_ENDPOINT`` or huggingface.co).
+
+    Returns:
+        The commit id (40 hex digits); pin it with ``load_run(repo_id, revision=commit)``.
+
+    Raises:
+        RunFormatError: not a fakezoo run, incomplete, or holding pickles.
+        HubAuthError: no token, or the Hub refused it.
+        HubUnavailableError: offline or the endpoint cannot be reached.
+
+    Example:
+        ```python
+        from fakezoo.hub import push_to_hub
+        commit = push_to_hub("runs/resnet50", "my-org/fakezoo-resnet50", tag="v1",
+                             data_description="FaceForensics++ c23 frames, 3-fold CV")
+        ```
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .download import _offline, hub_reachable
+
+    root = Path(run_dir)
+    cfg, files = _push_files(root)
+    token = _token(token)
+    card = model_card(root, repo_id, data_description=data_description, license=license)
+    if _offline():
+        raise HubUnavailableError("Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
+                                  "HF_HUB_OFFLINE=0) on a machine with network access.")
+    api = HfApi(endpoint=endpoint, token=token)
+    if not hub_reachable(api.endpoint):
+        raise HubUnavailableError(f"Cannot push: {api.endpoint} cannot be reached. Check the "
+                                  f"network connection (or the endpoint) and try again.")
+    mean = cfg.get("metrics") or {}
+    message = commit_message or (
+        f"fakezoo: {cfg['model']} {_policy(cfg)}, {len(cfg['folds'])}-fold CV"
+        + (f" (accuracy {mean['accuracy']:.4f})" if _finite(mean.get("accuracy")) else ""))
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
+                  for name, path in files]
+    operations.append(CommitOperationAdd(path_in_repo="README.md",
+                                         path_or_fileobj=card.encode("utf-8")))
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        commit = api.create_commit(repo_id, operations, commit_message=message,
+                                   repo_type="model")
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status in (401, 403):
+            raise HubAuthError(f"The Hub refused the token for '{repo_id}' (HTTP {status}): "
+                               f"use a token with write access to that namespace (`hf auth "
+                               f"login`, HF_TOKEN or token=...).") from err
+        raise
+    if tag:
+        try:
+            api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="model")
+        except HfHubHTTPError as err:
+            if err.response is not None and err.response.status_code == 409:
+                raise ValueError(f"Tag '{tag}' already exists in '{repo_id}'. The run was "
+                                 f"pushed as commit {commit.oid} without the tag; choose "
+                                 f"another tag and create it on that commit.") from err
+            raise
+    return commit.oid

@@ -1,0 +1,171 @@
+"""The one-liner: load a run (once per process) and predict.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..runs import loader
+from ..train.engine import resolve_device
+from .detector import Detector
+from .prediction import Prediction
+
+__all__ = ["DEFAULT_MODEL", "MODEL_ENV", "clear_cache", "load", "predict"]
+
+
+DEFAULT_MODEL = "fakezoo/resnet50-deepfake"
+"""The Hub repo :func:`predict` uses when neither ``model=`` nor ``$FAKEZOO_MODEL`` is set."""
+
+MODEL_ENV = "FAKEZOO_MODEL"
+"""Environment variable naming the default model (a run directory or a Hub id)."""
+
+
+_CACHE_SIZE = 4
+_CACHE: OrderedDict[tuple, Detector] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def load(
+    source: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    folds: str | int | list[int] = "all",
+    device: str | torch.device = "auto",
+    threshold: float = 0.5,
+) -> Detector:
+    """Load a trained run as a :class:`Detector` (``fakezoo.load``).
+
+    Args:
+        source: A local run directory, a Hub repo id ``"org/name"`` or
+            ``"hf-hub:org/name@revision"``.
+        revision: Hub branch, tag or commit to pin.
+        folds: ``"all"``, one fold number or a list of them.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
+        threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
+
+    Returns:
+        A new :class:`Detector` (not cached; see :func:`predict` for the cached one-liner).
+
+    Raises:
+        fakezoo.hub.RunFormatError: The directory or repo is not a fakezoo run.
+        Whatever :func:`fakezoo.hub.load_run` raises when the Hub cannot be reached.
+
+    Example:
+        ```python
+        import fakezoo
+        det = fakezoo.load("runs/resnet50", device="cpu")
+        det("face.jpg").label
+        ```
+    """
+    run = loader.load_run(source, revision=revision, folds=folds, device=device)
+    return Detector.from_run(run, threshold=threshold)
+
+
+def _cache_key(source: str | os.PathLike[str], revision: str | None, device: torch.device,
+               folds: Any) -> tuple:
+    folds_key = tuple(folds) if isinstance(folds, list | tuple) else folds
+    text = os.fspath(source)
+    local = Path(text).expanduser()
+    if local.is_dir():
+        # a run retrained in the same folder must not be served from the cache
+        index = local / "config.json"
+        stamp = index.stat().st_mtime_ns if index.is_file() else None
+        return ("local", str(local.resolve()), stamp, revision, str(device), folds_key)
+    return ("hub", text, revision, str(device), folds_key)
+
+
+def _cached_detector(source: str | os.PathLike[str], revision: str | None,
+                     device: str | torch.device, folds: Any) -> Detector:
+    resolved = resolve_device(device)
+    key = _cache_key(source, revision, resolved, folds)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        detector = load(source, revision=revision, folds=folds, device=resolved)
+        _CACHE[key] = detector
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return detector
+
+
+def clear_cache() -> None:
+    """Forget the detectors that :func:`predict` keeps loaded (frees their memory).
+
+    Example:
+        ```python
+        from fakezoo.inference.api import clear_cache
+        clear_cache()
+        ```
+    """
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def predict(
+    inputs: Any,
+    model: Detector | str | os.PathLike[str] | None = None,
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 32,
+    threshold: float | None = None,
+    progress: bool | None = None,
+    revision: str | None = None,
+    folds: str | int | list[int] = "all",
+    num_workers: int | None = None,
+) -> Prediction | list[Prediction]:
+    """Real or fake? The one-liner: load a run (once per process) and predict.
+
+    Args:
+        inputs: An image path, a folder, a list of paths, a PIL image or a tensor; see
+            :meth:`Detector.predict` for what each returns.
+        model: A :class:`Detector`, a local run directory, a Hub id ``"org/name"`` or
+            ``"hf-hub:org/name@revision"``. Default: ``$FAKEZOO_MODEL`` if set, else
+            :data:`DEFAULT_MODEL`. Loaded runs are kept in a small process-wide cache keyed
+            by (source, revision, device, folds), so calling this in a loop loads the weights
+            once; :func:`clear_cache` empties it.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ...; ignored when ``model`` is a
+            Detector.
+        batch_size: Images per forward pass.
+        threshold: ``prob_fake >= threshold`` is labelled ``"fake"``; ``None`` uses the
+            detector's own threshold, which is 0.5 for runs loaded here.
+        progress: A progress bar; ``None`` shows one on a terminal for long runs.
+        revision: Hub branch, tag or commit to pin (ignored when ``model`` is a Detector).
+        folds: ``"all"``, one fold number or a list of them (ignored when ``model`` is a
+            Detector).
+        num_workers: Decoding threads (see :meth:`Detector.predict`).
+
+    Returns:
+        One :class:`Prediction` for a single image, else a list.
+
+    Example:
+        ```python
+        import fakezoo
+        fakezoo.predict("face.jpg", model="runs/resnet50").label
+        for path in paths:  # the run is loaded once
+            print(fakezoo.predict(path, model="runs/resnet50").prob_fake)
+        ```
+    """
+    if isinstance(model, Detector):
+        detector = model
+    else:
+        source = model
+        if source is None:
+            source = os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+        try:
+            detector = _cached_detector(source, revision, device, folds)
+        except Exception as err:
+            if model is None:
+                origin = (f"${MODEL_ENV}" if os.environ.get(MODEL_ENV)
+                          else f"the default model (no model= given and ${MODEL_ENV} unset)")
+                err.add_note(f"fakezoo.predict tried {origin}: '{source}'. Pass "
+                             f"model='path/to/run_dir' or a Hub id, or set ${MODEL_ENV}.")
+            raise
+    return detector.predict(inputs, batch_size=batch_size, threshold=threshold,
+                            progress=progress, num_workers=num_workers)

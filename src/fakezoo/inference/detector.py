@@ -1,0 +1,449 @@
+"""The fold ensemble: a trained run's fold models as one detector, on files, folders or tensors.
+
+A run directory (or a Hub repo made from one) holds one model per cross-validation fold.
+:class:`Detector` runs all of them and averages their fake probabilities; :func:`predict` is the
+one-liner that loads a run (once per process, see :func:`clear_cache`) and predicts.
+
+Images go through exactly the steps used in training:
+:func:`fakezoo.data.decode_image` (PIL decode, EXIF rotation, RGB, bilinear resize to the
+model's size) and then :meth:`fakezoo.models.registry.Preprocessing.normalize`.
+
+Folders and lists are streamed: paths are decoded ``batch_size`` at a time by a thread pool
+(PIL releases the GIL while it decodes and resizes), and the next batch is decoded while the
+models run on the current one, so memory stays bounded whatever the number of images. A file
+that cannot be decoded gives a :class:`Prediction` with ``error`` set instead of stopping the
+run, and a warning on the ``"fakezoo"`` logger counts them.
+
+Example:
+    ```python
+    import fakezoo
+
+    p = fakezoo.predict("face.jpg", model="runs/resnet50")   # one Prediction
+    p.label, p.prob_fake, p.fold_probs
+    rows = fakezoo.predict("photos/", model="runs/resnet50")  # one Prediction per image file
+    ```
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
+from ..models.registry import Preprocessing
+from ..runs.loader import LoadedRun
+from ..train.engine import resolve_device
+from .prediction import Prediction
+from .stream import (
+    _bar,
+    _decode_or_raise,
+    _item_path,
+    _list_image_files,
+    _prefetched,
+    _to_batch,
+    _warn_errors,
+)
+
+__all__ = ["CPU_FORWARD_BATCH", "Detector"]
+
+
+logger = logging.getLogger("fakezoo")
+
+
+CPU_FORWARD_BATCH = 8
+"""Images per forward pass on a CPU (see ``Detector(forward_batch_size=...)``)."""
+
+
+class Detector:
+    """The fold models of a run as an ensemble: mean of the folds' fake probabilities.
+
+    Args:
+        models: One trained two-class model per fold (logit 1 is "fake").
+        preprocessing: The models' :class:`~fakezoo.models.registry.Preprocessing`, or its dict form
+            (``{"image_size", "mean", "std"}``, as in a run's ``config.json``).
+        config: The run's index ``config.json`` (kept as ``detector.config``).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...; the models are
+            moved there.
+        threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
+        amp: On CUDA, run under bf16 autocast (fp16 where bf16 is not supported) with
+            channels_last inputs. Ignored on CPU, where everything runs in fp32.
+        forward_batch_size: Most images per forward pass of one fold model. ``None``: the
+            whole batch on a GPU, and :data:`CPU_FORWARD_BATCH` (8) on a CPU, where larger
+            batches only lose cache locality (up to twice slower for mobilenet_v2 at 224 px,
+            measured with ``benchmarks/predict_speed.py``).
+
+    Example:
+        ```python
+        import fakezoo
+        from fakezoo.inference.detector import Detector
+        models = [fakezoo.create("resnet50", pretrained=False, image_size=64).eval()
+                  for _ in range(3)]
+        det = Detector(models, models[0].preprocessing, device="cpu")
+        det.predict("face.jpg").prob_fake
+        ```
+    """
+
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        preprocessing: Preprocessing | dict,
+        *,
+        config: dict | None = None,
+        device: str | torch.device = "auto",
+        threshold: float = 0.5,
+        amp: bool = True,
+        fold_names: Sequence[str] | None = None,
+        forward_batch_size: int | None = None,
+    ) -> None:
+        models = list(models)
+        if not models:
+            raise ValueError("Detector needs at least one fold model.")
+        if fold_names is not None and len(fold_names) != len(models):
+            raise ValueError(f"{len(fold_names)} fold names for {len(models)} models.")
+        self.preprocessing = _as_preprocessing(preprocessing)
+        self.config = dict(config or {})
+        labels = tuple(self.config.get("labels") or LABEL_NAMES)
+        if len(labels) != 2:
+            raise ValueError(f"Detector handles two classes (real, fake); the run has {labels}.")
+        self.labels: tuple[str, str] = (str(labels[0]), str(labels[1]))
+        self.threshold = _check_threshold(threshold)
+        self.amp = amp
+        if forward_batch_size is not None and forward_batch_size < 1:
+            raise ValueError(f"forward_batch_size must be positive, got {forward_batch_size}")
+        self.forward_batch_size = forward_batch_size
+        self.device = resolve_device(device)
+        self.fold_names = list(fold_names or [f"fold_{k}" for k in range(1, len(models) + 1)])
+        memory = torch.channels_last if self.device.type == "cuda" else torch.preserve_format
+        self.models = [m.eval().to(self.device, memory_format=memory) for m in models]
+
+    @classmethod
+    def from_run(
+        cls,
+        run: LoadedRun,
+        *,
+        device: str | torch.device | None = None,
+        threshold: float = 0.5,
+        amp: bool = True,
+    ) -> Detector:
+        """Build a detector from a run loaded by :func:`fakezoo.hub.load_run`.
+
+        Args:
+            run: The loaded run; its fold models become the ensemble.
+            device: Where to run; ``None`` keeps the device the run was loaded on.
+            threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
+            amp: bf16 autocast and channels_last on CUDA (see :class:`Detector`).
+
+        Example:
+            ```python
+            from fakezoo.hub import load_run
+            from fakezoo.inference.detector import Detector
+            det = Detector.from_run(load_run("runs/resnet50", device="cpu"))
+            ```
+        """
+        if not run.folds:
+            raise ValueError(f"The run at {run.path} has no fold models.")
+        models = [f.model for f in run.folds]
+        if device is None:
+            first = next(models[0].parameters(), None)
+            device = first.device if first is not None else "cpu"
+        preprocessing = run.config.get("preprocessing")
+        if preprocessing is None:
+            preprocessing = getattr(models[0], "preprocessing", None)
+        if preprocessing is None:
+            raise ValueError(f"The run at {run.path} has no 'preprocessing' in its config.json.")
+        preprocessing = _as_preprocessing(preprocessing)
+        for fold in run.folds:
+            own = getattr(fold.model, "preprocessing", None)
+            if own is not None and _as_preprocessing(own) != preprocessing:
+                raise ValueError(f"{fold.fold} of the run at {run.path} was trained with "
+                                 f"{own}, the run's config.json says {preprocessing}: the "
+                                 f"folds of one ensemble must share their preprocessing.")
+        return cls(models, preprocessing, config=run.config, device=device,
+                   threshold=threshold, amp=amp, fold_names=[str(f.fold) for f in run.folds])
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def image_size(self) -> int:
+        """Side ``S`` of the square model input."""
+        return self.preprocessing.image_size
+
+    @property
+    def n_folds(self) -> int:
+        """Number of fold models in the ensemble."""
+        return len(self.models)
+
+    def __repr__(self) -> str:
+        name = self.config.get("model", type(self.models[0]).__name__)
+        return (f"Detector({name}, folds={self.n_folds}, image_size={self.image_size}, "
+                f"device={self.device}, threshold={self.threshold})")
+
+    # -- tensors ----------------------------------------------------------------------------
+    def predict_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """Fake probabilities of every fold model for a batch of model-sized images.
+
+        Args:
+            images: ``(N, 3, S, S)`` with ``S = detector.image_size``, either ``uint8`` pixels
+                (already resized; they are normalised here) or floating point already
+                normalised with the run's mean and std (what ``model.transform`` gives).
+
+        Returns:
+            ``(N, n_folds)`` float32 tensor on the CPU; ``.mean(1)`` is the ensemble's
+            ``prob_fake``.
+
+        Raises:
+            ValueError: Wrong number of dimensions, channels-last layout, wrong size or
+                dtype; the message gives the expected shape.
+
+        Example:
+            ```python
+            import torch
+            x = torch.randint(0, 256, (4, 3, 224, 224), dtype=torch.uint8)
+            det.predict_tensor(x).shape  # torch.Size([4, 3]) for a 3-fold run
+            ```
+        """
+        self._check_tensor(images, batched=True)
+        return self._forward(images)
+
+    def _check_tensor(self, images: Any, batched: bool) -> None:
+        s = self.image_size
+        want = f"(N, 3, {s}, {s})" if batched else f"(3, {s}, {s}) or (N, 3, {s}, {s})"
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor {want}, got {type(images).__name__}")
+        shape = tuple(images.shape)
+        ndims = (4,) if batched else (3, 4)
+        if images.ndim not in ndims:
+            raise ValueError(f"expected an image tensor of shape {want}, got {shape}")
+        if shape[-3] != 3:
+            if shape[-1] == 3:
+                fix = "permute(0, 3, 1, 2)" if images.ndim == 4 else "permute(2, 0, 1)"
+                raise ValueError(f"expected channels first {want}, got {shape}, which looks "
+                                 f"channels-last (H, W, 3): use images.{fix}")
+            raise ValueError(f"expected 3 colour channels {want}, got {shape}; convert "
+                             f"grayscale with images.expand(-1, 3, -1, -1) for (N, 1, H, W)")
+        if shape[-2:] != (s, s):
+            raise ValueError(
+                f"expected {want} at the model's size {s}x{s}, got {shape}. Tensors are not "
+                f"resized: pass file paths or PIL images (resized exactly as in training), or "
+                f"resize with PIL's bilinear filter to {s}x{s} first")
+        if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
+            raise ValueError(f"expected uint8 pixels or a normalised float tensor, got "
+                             f"{images.dtype}")
+
+    def _autocast(self):
+        if self.device.type != "cuda" or not self.amp:
+            return nullcontext()
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, S, S)`` uint8 or normalised float -> ``(N, n_folds)`` CPU fake probs."""
+        if len(images) == 0:
+            return torch.empty(0, self.n_folds)
+        cuda = self.device.type == "cuda"
+        x = images.to(self.device, non_blocking=cuda)
+        x = self.preprocessing.normalize(x) if x.dtype == torch.uint8 else x.float()
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        step = self.forward_batch_size or (len(x) if cuda else CPU_FORWARD_BATCH)
+        with torch.inference_mode(), self._autocast():
+            probs = [torch.cat([model(part).float().softmax(dim=1)[:, 1]
+                                for part in x.split(step)])
+                     for model in self.models]
+        return torch.stack(probs, dim=1).cpu()
+
+    # -- images -----------------------------------------------------------------------------
+    def predict(
+        self,
+        inputs: Any,
+        *,
+        batch_size: int = 32,
+        threshold: float | None = None,
+        progress: bool | None = None,
+        num_workers: int | None = None,
+    ) -> Prediction | list[Prediction]:
+        """Predict real/fake for images given as paths, a folder, PIL images or tensors.
+
+        Args:
+            inputs: What to score:
+
+                * a path to an image file -> one :class:`Prediction` (a missing file raises
+                  ``FileNotFoundError``, an undecodable one
+                  :class:`~fakezoo.data.ImageDecodeError`; both name the file);
+                * a directory -> a list, one entry per file with an image extension
+                  (``fakezoo.data.IMAGE_EXTENSIONS``, any case) found recursively, in sorted
+                  path order; hidden files and folders (names starting with ``.``) are left
+                  out and symbolic links to folders are not followed;
+                * a list, tuple or other iterable of paths and/or PIL images -> a list in the
+                  same order, streamed;
+                * a PIL image -> one :class:`Prediction` with ``path=None``; it goes through the
+                  same EXIF rotation, RGB conversion and bilinear resize as a file (its
+                  current frame is used);
+                * a ``torch.Tensor`` ``(3, S, S)`` -> one Prediction, or ``(N, 3, S, S)`` -> a
+                  list; ``uint8`` pixels already resized to the model's size ``S``, or floats
+                  already normalised (see :meth:`predict_tensor`). Tensors are never resized.
+
+                In a folder or list, a file that cannot be decoded gives a Prediction with
+                ``error`` set and ``label=None``; the others are still scored and a warning on
+                the ``"fakezoo"`` logger says how many were skipped.
+            batch_size: Images per forward pass; also bounds memory (two batches of decoded
+                images at most).
+            threshold: Overrides ``detector.threshold`` for this call.
+            progress: A progress bar; ``None`` shows one on a terminal for more than one
+                batch (``$FAKEZOO_PROGRESS`` overrides).
+            num_workers: Decoding threads; ``None``: ``os.cpu_count()`` with a GPU, else the
+                cores that torch's threads leave free (at least one); ``0`` decodes in the
+                calling thread.
+
+        Returns:
+            One :class:`Prediction` for a single image, else a list.
+
+        Example:
+            ```python
+            det = fakezoo.load("runs/resnet50")
+            det.predict("face.jpg").label           # 'real' or 'fake'
+            rows = det.predict("photos/", batch_size=64)
+            bad = [r for r in rows if r.error]
+            ```
+        """
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = int(batch_size)
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+
+        if isinstance(inputs, torch.Tensor):
+            return self._predict_tensor_input(inputs, batch_size, threshold, progress)
+        if isinstance(inputs, Image.Image):
+            return self._predict_single(inputs, threshold)
+        if isinstance(inputs, str | os.PathLike):
+            path = Path(inputs)
+            if path.is_dir():
+                files = _list_image_files(path)
+                if not files:
+                    logger.warning("no image files (%s) found in %s", ", ".join(
+                        IMAGE_EXTENSIONS), path)
+                return self._predict_stream(files, len(files), batch_size, threshold,
+                                            progress, num_workers)
+            if not path.exists():
+                raise FileNotFoundError(errno.ENOENT, "no such image file or directory",
+                                        str(inputs))
+            return self._predict_single(inputs, threshold)
+        if isinstance(inputs, np.ndarray):
+            raise TypeError("numpy arrays are not accepted: pass file paths, PIL images "
+                            "(Image.fromarray(arr)) or a torch tensor (N, 3, S, S) "
+                            "(torch.from_numpy(arr).permute(0, 3, 1, 2) for (N, H, W, 3))")
+        if isinstance(inputs, Iterable) and not isinstance(inputs, bytes | bytearray | dict):
+            total = len(inputs) if isinstance(inputs, Sequence) else None
+            return self._predict_stream(inputs, total, batch_size, threshold, progress,
+                                        num_workers)
+        raise TypeError(f"cannot predict on a {type(inputs).__name__}: pass an image path, a "
+                        f"folder, a list of paths, a PIL image or a torch tensor")
+
+    __call__ = predict
+
+    def _decode_workers(self) -> int:
+        """All cores on a GPU machine; on a CPU, the cores torch's own threads leave free.
+
+        On a CPU the forward passes use ``torch.get_num_threads()`` cores; more decoding
+        threads than the cores left over would only preempt them (and OpenMP threads that
+        wait on each other slow down badly when preempted). At least one thread is kept, so
+        the next batch still decodes while the models run.
+        """
+        cores = os.cpu_count() or 1
+        if self.device.type == "cuda":
+            return cores
+        return max(1, cores - torch.get_num_threads())
+
+    def _prediction(self, path: str | None, fold_probs: torch.Tensor,
+                    threshold: float) -> Prediction:
+        probs = [float(p) for p in fold_probs.tolist()]
+        prob = float(np.mean(probs))
+        label = self.labels[1] if prob >= threshold else self.labels[0]
+        return Prediction(path=path, label=label, prob_fake=prob, fold_probs=probs)
+
+    def _predict_single(self, item: Any, threshold: float) -> Prediction:
+        batch = _to_batch([_decode_or_raise(item, self.image_size)])
+        return self._prediction(_item_path(item), self._forward(batch)[0], threshold)
+
+    def _predict_tensor_input(self, images: torch.Tensor, batch_size: int, threshold: float,
+                              progress: bool | None) -> Prediction | list[Prediction]:
+        self._check_tensor(images, batched=False)
+        if images.ndim == 3:
+            return self._prediction(None, self._forward(images.unsqueeze(0))[0], threshold)
+        out: list[Prediction] = []
+        with _bar(len(images), batch_size, progress) as bar:
+            for start in range(0, len(images), batch_size):
+                probs = self._forward(images[start:start + batch_size])
+                out.extend(self._prediction(None, p, threshold) for p in probs)
+                bar.update(len(probs))
+        return out
+
+    def _predict_stream(self, items: Iterable[Any], total: int | None, batch_size: int,
+                        threshold: float, progress: bool | None,
+                        num_workers: int | None) -> list[Prediction]:
+        size = self.image_size
+        workers = self._decode_workers() if num_workers is None else int(num_workers)
+        out: list[Prediction] = []
+        errors: list[Prediction] = []
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="fakezoo-decode") if workers > 0 \
+            else None
+        try:
+            with _bar(total, batch_size, progress) as bar:
+                for chunk, decoded in _prefetched(items, batch_size, size, pool):
+                    ok = [(i, arr) for i, (arr, _) in enumerate(decoded) if arr is not None]
+                    probs = None
+                    if ok:
+                        batch = _to_batch([arr for _, arr in ok])
+                        if self.device.type == "cuda":
+                            batch = batch.pin_memory()
+                        probs = dict(zip((i for i, _ in ok), self._forward(batch), strict=True))
+                    for i, (item, (_, reason)) in enumerate(zip(chunk, decoded, strict=True)):
+                        if reason is not None:
+                            pred = Prediction(_item_path(item), None, None, None, error=reason)
+                            errors.append(pred)
+                        else:
+                            pred = self._prediction(_item_path(item), probs[i], threshold)
+                        out.append(pred)
+                    bar.update(len(chunk))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        if errors:
+            _warn_errors(errors, len(out))
+        return out
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _as_preprocessing(pre: Preprocessing | dict) -> Preprocessing:
+    if isinstance(pre, Preprocessing):
+        return pre
+    if isinstance(pre, dict):
+        interpolation = pre.get("interpolation", "bilinear")
+        resize = pre.get("resize", "square")
+        if interpolation != "bilinear" or resize != "square":
+            raise ValueError(f"unsupported preprocessing {pre}: fakezoo resizes to a square "
+                             f"with a bilinear filter")
+        try:
+            return Preprocessing(int(pre["image_size"]), tuple(pre.get("mean", (0.5,) * 3)),
+                                 tuple(pre.get("std", (0.5,) * 3)))
+        except KeyError as err:
+            raise ValueError(f"preprocessing {pre} has no 'image_size'") from err
+    raise TypeError(f"preprocessing must be a fakezoo.models.registry.Preprocessing or a dict, got "
+                    f"{type(pre).__name__}")
+
+
+def _check_threshold(threshold: float) -> float:
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold must lie in [0, 1], got {threshold!r}")
+    return value

@@ -1,0 +1,171 @@
+"""Building a zoo model: the timm network, its weights, its freeze policy and preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import timm
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from ..errors import WeightsError
+from ..hub.download import download_file
+from .freeze import _apply_policy, _check_module_names
+from .registry import SEED_MEAN, SEED_STD, ModelSpec, Preprocessing, get_spec
+
+__all__ = ["create", "parameter_counts"]
+
+
+class MLPHead(nn.Sequential):
+    """The extra head layer of ``resnet50_mlp``: Linear, ReLU, Linear."""
+
+    def __init__(self, in_features: int, hidden: int, num_classes: int):
+        super().__init__(OrderedDict(
+            fc1=nn.Linear(in_features, hidden), act=nn.ReLU(inplace=True),
+            fc2=nn.Linear(hidden, num_classes),
+        ))
+
+
+def _weights_file(spec: ModelSpec, pretrained: bool | str | Path) -> Path:
+    if pretrained is True:
+        hint = (f"Download it on a machine with network access (e.g. "
+                f"`hf download {spec.hf_hub_id} model.safetensors`) and pass "
+                f"pretrained='path/to/model.safetensors', or use pretrained=False.")
+        try:
+            return download_file(spec.hf_hub_id, "model.safetensors", hint=hint)
+        except (RuntimeError, FileNotFoundError) as err:
+            raise WeightsError(f"ImageNet weights {spec.pretrained_tag} for '{spec.name}': "
+                               f"{err}") from err
+    path = Path(pretrained)
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"pretrained='{path}': fakezoo loads weights from .safetensors files "
+                           f"only (pickled .pth/.bin files can run code). Convert it with "
+                           f"safetensors.torch.save_file(torch.load(f, weights_only=True), ...).")
+    if not path.is_file():
+        raise WeightsError(f"pretrained='{path}': no such file.")
+    return path
+
+
+def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str]) -> None:
+    """Load every weight but the classification head from a safetensors file, strictly."""
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for bad files
+        raise WeightsError(f"Cannot read '{path}' as safetensors: {err}") from err
+
+    def skipped(key: str) -> bool:
+        return any(key.startswith(prefix) for prefix in skip)
+
+    state = {k: v for k, v in state.items() if not skipped(k)}
+    own = {k for k in model.state_dict() if not skipped(k)}
+    missing = sorted(own - set(state))
+    unexpected = sorted(set(state) - own)
+    if missing or unexpected:
+        raise WeightsError(f"'{path}' does not match {model.spec.name} "
+                           f"({model.spec.architecture}): missing keys {missing[:5]}, "
+                           f"unexpected keys {unexpected[:5]}.")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise WeightsError(f"'{path}' does not fit {model.spec.name}: {err}") from err
+
+
+def create(
+    name: str,
+    finetune: bool = True,
+    pretrained: bool | str | Path = True,
+    num_classes: int = 2,
+    trainable: Sequence[str] | None = None,
+    *,
+    image_size: int | None = None,
+    normalization: str = "seed",
+) -> nn.Module:
+    """Build a zoo model with its freeze policy and preprocessing.
+
+    Args:
+        name: one of :func:`list_models`.
+        finetune: ``True`` trains the seed's "last N layers" (see the models page),
+            ``False`` trains only the new classification head.
+        pretrained: ``True`` loads ImageNet weights from the Hugging Face Hub (through the
+            local cache), a path loads a local ``.safetensors`` file (all but the head,
+            strictly), ``False`` keeps the random initialisation.
+        num_classes: outputs of the new head (2: real, fake).
+        trainable: your own policy, a list of module names to train; overrides ``finetune``.
+        image_size: input size; defaults to the seed's (224, or 299 for Inception).
+        normalization: ``"seed"`` for ``Normalize([0.5]*3, [0.5]*3)``, ``"pretrained"`` for the
+            weights' own mean and std.
+
+    Returns:
+        A timm ``nn.Module`` with ``model.spec`` (:class:`ModelSpec`), ``model.preprocessing``
+        (:class:`Preprocessing`), ``model.transform`` (a torchvision transform for PIL images),
+        ``model.trainable`` (the trained module names) and ``model.finetune``.
+
+    Example:
+        ```python
+        import fakezoo
+        model = fakezoo.create("resnet50", finetune=True, pretrained=False)
+        model.trainable             # ('layer4', 'fc')
+        model.preprocessing.image_size  # 224
+        ```
+    """
+    spec = get_spec(name)
+    if normalization not in {"seed", "pretrained"}:
+        raise ValueError(f"normalization='{normalization}': use 'seed' or 'pretrained'.")
+    size = image_size or spec.image_size
+    if size < spec.min_image_size or size % spec.patch_size:
+        raise ValueError(f"image_size={size} does not fit {name}: it needs at least "
+                         f"{spec.min_image_size} pixels and a multiple of {spec.patch_size}.")
+    kwargs = {"img_size": size} if spec.architecture.startswith("vit_") else {}
+    head_classes = 0 if spec.hidden else num_classes
+    model = timm.create_model(spec.architecture, pretrained=False, num_classes=head_classes,
+                              **kwargs)
+    model.spec = spec
+    classifier = model.pretrained_cfg["classifier"]
+    classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    if pretrained is not False and pretrained is not None:
+        skip = tuple(c + "." for c in classifier) + spec.ignore_keys
+        _load_backbone(model, _weights_file(spec, pretrained), skip)
+    if spec.hidden:
+        model.fc = MLPHead(model.num_features, spec.hidden, num_classes)
+        model.num_classes = num_classes
+
+    names = tuple(trainable) if trainable is not None else spec.trainable(finetune)
+    _check_module_names(model, names, "trainable")
+    _apply_policy(model, names)
+
+    cfg = model.pretrained_cfg
+    mean, std = (SEED_MEAN, SEED_STD) if normalization == "seed" else (cfg["mean"], cfg["std"])
+    model.preprocessing = Preprocessing(size, tuple(mean), tuple(std))
+    model.transform = model.preprocessing.transform()
+    model.trainable = names
+    model.finetune = finetune if trainable is None else None
+    return model
+
+
+def parameter_counts(name: str, device: str = "meta") -> dict[str, int]:
+    """Trainable parameters of a zoo model under both policies, and its total weights.
+
+    ``total`` counts every learnable weight, including the affine weights of frozen BatchNorm
+    layers (buffers once frozen), so it is the same for both policies. Models are built on the
+    ``meta`` device by default: no memory, no initialisation.
+
+    Example:
+        ```python
+        from fakezoo.models.build import parameter_counts
+        parameter_counts("mobilenet_v2")["head"]  # 2562: Linear(1280, 2)
+        ```
+    """
+    counts: dict[str, int] = {}
+    for finetune in (True, False):
+        with torch.device(device):
+            model = create(name, finetune=finetune, pretrained=False)
+        counts["finetune" if finetune else "head"] = sum(
+            p.numel() for p in model.parameters() if p.requires_grad)
+        frozen_bn = sum(m.weight.numel() + m.bias.numel() for m in model.modules()
+                        if type(m).__name__.startswith("FrozenBatchNorm"))
+        counts["total"] = sum(p.numel() for p in model.parameters()) + frozen_bn
+    return counts

@@ -1,0 +1,94 @@
+"""Freeze policies: which modules train, and one-pass frozen BatchNorm for the rest.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import torch
+from timm.layers.norm_act import FrozenBatchNormAct2d as _TimmFrozenBatchNormAct2d
+from timm.utils.model import freeze
+from torch import nn
+from torch.nn import functional as F
+from torchvision.ops.misc import FrozenBatchNorm2d as _TorchvisionFrozenBatchNorm2d
+
+from ..errors import UnknownModelError
+
+
+def _check_module_names(model: nn.Module, names: Sequence[str], argument: str) -> None:
+    known = {n for n, _ in model.named_modules() if n} | {n for n, _ in model.named_parameters()}
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" Close matches: {', '.join(close)}." if close else ""
+            top = ", ".join(n for n, _ in model.named_children())
+            raise UnknownModelError(
+                f"{argument}: '{name}' is not a module of {model.spec.name}.{hint} "
+                f"Top-level modules: {top}. Nested modules use dots, e.g. 'blocks.11'.")
+
+
+def _frozen_modules(model: nn.Module, trainable: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Modules and direct parameters to freeze: everything not inside a trainable name."""
+
+    def inside(name: str) -> bool:
+        return any(name == t or name.startswith(t + ".") for t in trainable)
+
+    def above(name: str) -> bool:
+        return any(t.startswith(name + ".") for t in trainable) or name == ""
+
+    modules, params = [], []
+
+    def walk(prefix: str, module: nn.Module) -> None:
+        for pname, _ in module.named_parameters(recurse=False):
+            full = f"{prefix}{pname}"
+            if not inside(full):
+                params.append(full)
+        for cname, child in module.named_children():
+            full = f"{prefix}{cname}"
+            if inside(full):
+                continue
+            if above(full):
+                walk(full + ".", child)
+            else:
+                modules.append(full)
+
+    walk("", model)
+    return modules, params
+
+
+class FrozenBatchNorm2d(_TorchvisionFrozenBatchNorm2d):
+    """torchvision's frozen BatchNorm, computed in one pass with ``F.batch_norm``.
+
+    The same buffers and state dict; about twice as fast on a CPU as the two-pass
+    ``x * scale + bias`` of the parent class, which matters in the frozen trunk.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=False, eps=self.eps)
+
+
+class FrozenBatchNormAct2d(_TimmFrozenBatchNormAct2d):
+    """timm's frozen BatchNorm + activation, with the one-pass normalisation above."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                         training=False, eps=self.eps)
+        return self.act(self.drop(x))
+
+
+_ONE_PASS = {_TorchvisionFrozenBatchNorm2d: FrozenBatchNorm2d,
+             _TimmFrozenBatchNormAct2d: FrozenBatchNormAct2d}
+
+
+def _apply_policy(model: nn.Module, trainable: Sequence[str]) -> None:
+    modules, params = _frozen_modules(model, trainable)
+    if modules:
+        # Frozen BatchNorm layers become FrozenBatchNorm2d: their statistics never move.
+        freeze(model, modules, include_bn_running_stats=True)
+        for module in model.modules():
+            # The subclasses add no state, only a faster forward.
+            module.__class__ = _ONE_PASS.get(type(module), type(module))
+    for name in params:
+        model.get_parameter(name).requires_grad_(False)

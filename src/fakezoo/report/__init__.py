@@ -1,0 +1,43 @@
+"""Seed-style reports, study tables and plots from cross-validation results.
+
+Everything here works on plain dicts: the ``CVResult.to_dict()`` shape::
+
+    {"model": "resnet50", "finetune": True, "lr": 0.00084, "epochs": 3, "n_splits": 3,
+     "seed": 0, "image_size": 224, "pretrained": True,
+     "folds": [{"fold": 1, "metrics": <binary_metrics dict>, "n_train": ..., "n_val": ...,
+                "seconds": ..., "y_true": [...], "y_prob": [...]}, ...],
+     "summary": <summarize_folds dict>,
+     "deviations": ["image_size 64 instead of 224", ...]}
+
+``summary`` is recomputed from the folds when it is missing, and every other setting is optional.
+
+Plots need the optional ``plots`` extra (``pip install 'fakezoo[plots]'``). Matplotlib is imported
+only inside the plotting functions, and figures are drawn on an Agg canvas directly, without
+pyplot, so the caller's matplotlib backend and global figure state are left alone.
+"""
+
+from .plots import plot_confusion_matrix, plot_roc, plot_study
+from .seed import DISPLAY_NAMES, SEED_ROWS, display_name
+from .text import (
+    cv_report,
+    fold_block,
+    seed_comparison_markdown,
+    study_table,
+    table_csv,
+    table_markdown,
+)
+
+__all__ = [
+    "DISPLAY_NAMES",
+    "SEED_ROWS",
+    "cv_report",
+    "display_name",
+    "fold_block",
+    "plot_confusion_matrix",
+    "plot_roc",
+    "plot_study",
+    "seed_comparison_markdown",
+    "study_table",
+    "table_csv",
+    "table_markdown",
+]

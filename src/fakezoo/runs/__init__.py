@@ -1,0 +1,2 @@
+"""Run directories: reading, checking and loading them (:mod:`~fakezoo.runs.loader`).
+"""

@@ -1,0 +1,270 @@
+"""Training one fold: run the frozen trunk once, cache its output, train only the tail.
+
+The seed's preprocessing has no random augmentation and everything before the first trainable
+module is frozen, so the trunk's output for an image never changes. :func:`compute_trunk`
+runs it once per image (eval mode, autocast and channels_last on GPUs) and
+:func:`train_fold` trains the tail on that cache for every epoch. With augmentation the cache
+no longer holds and :func:`train_fold` runs the whole model on every step instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._progress import show_progress
+from ..models.stages import Stage, split_trunk_tail
+
+__all__ = ["FoldOutput", "TrainSettings", "compute_trunk", "resolve_device", "train_fold"]
+
+
+logger = logging.getLogger("fakezoo")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` is CUDA when present, else CPU; anything else goes to ``torch.device``.
+
+    Example:
+        ```python
+        from fakezoo.train.engine import resolve_device
+        resolve_device("cpu")  # device(type='cpu')
+        ```
+    """
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class TrainSettings:
+    """How a fold is trained. The defaults follow the seed: Adam and cross-entropy.
+
+    Attributes:
+        epochs: passes over the training part of a fold.
+        batch_size: images per optimisation step.
+        optimizer: ``"adam"`` (the seed's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        weight_decay: optimiser weight decay.
+        seed: seeds the head initialisation and the batch order of every fold.
+        cache_dtype: storage type of the cached trunk output (half precision by default).
+        amp: autocast on CUDA (bf16 where supported, else fp16); ignored on CPU.
+        progress: progress bars; ``None`` shows them on a terminal only.
+    """
+
+    epochs: int = 3
+    batch_size: int = 32
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    seed: int = 0
+    cache_dtype: torch.dtype = torch.float16
+    amp: bool = True
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in {"adam", "adamw", "sgd"}:
+            raise ValueError(f"optimizer='{self.optimizer}': use 'adam', 'adamw' or 'sgd'.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs={self.epochs} and batch_size={self.batch_size} must be "
+                             f"at least 1.")
+
+
+@dataclass
+class FoldOutput:
+    """What one trained fold predicts on its validation part."""
+
+    y_true: np.ndarray
+    y_prob: np.ndarray
+    history: list[float] = field(default_factory=list)  # validation accuracy after each epoch
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return (self.y_prob >= 0.5).astype(np.int64)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if device.type != "cuda" or not amp:
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _run(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
+    for stage in stages:
+        x = stage.fn(x)
+    return x
+
+
+def _to_model_input(model: nn.Module, images: torch.Tensor, device: torch.device,
+                    augment: Callable | None = None) -> torch.Tensor:
+    images = images.to(device, non_blocking=True)
+    if augment is not None:
+        images = augment(images)
+    x = model.preprocessing.normalize(images)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def compute_trunk(model: nn.Module, images: torch.Tensor, *, device: str | torch.device = "auto",
+                  batch_size: int = 64, dtype: torch.dtype = torch.float16, amp: bool = True,
+                  progress: bool | None = None, keep_on_device: bool | None = None
+                  ) -> torch.Tensor:
+    """Run a model's frozen trunk once over uint8 images (N, 3, S, S) and return its output.
+
+    The trunk is everything before the first stage with a trainable parameter. Its output is
+    returned in ``dtype``, on the GPU when it fits in a third of the free memory, else on the
+    CPU.
+
+    Example:
+        ```python
+        import fakezoo, torch
+        from fakezoo.train.engine import compute_trunk
+        model = fakezoo.create("resnet50", finetune=False, pretrained=False, image_size=64)
+        images = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+        compute_trunk(model, images, device="cpu").shape  # torch.Size([4, 2048])
+        ```
+    """
+    device = resolve_device(device)
+    trunk, _ = split_trunk_tail(model)
+    model.eval().to(device, memory_format=torch.channels_last)
+    outputs: list[torch.Tensor] = []
+    bar = tqdm(total=len(images), desc=f"{model.spec.name}: frozen trunk", unit="img",
+               disable=not show_progress(progress), leave=False)
+    store = torch.device("cpu")
+    with torch.inference_mode(), _autocast(device, amp):
+        for start in range(0, len(images), batch_size):
+            x = _to_model_input(model, images[start:start + batch_size], device)
+            out = _run(trunk, x)
+            if dtype == torch.float16 and out.abs().max() > torch.finfo(torch.float16).max:
+                # e.g. randomly initialised networks: keep the cache exact rather than inf.
+                logger.warning("%s: trunk outputs exceed the float16 range; caching them in "
+                               "float32 instead.", model.spec.name)
+                dtype = torch.float32
+                outputs = [o.to(dtype) for o in outputs]
+            out = out.to(dtype)
+            if not outputs and device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(device)
+                need = out[0].numel() * out.element_size() * len(images)
+                fits = need < free / 3 if keep_on_device is None else keep_on_device
+                store = device if fits else store
+            outputs.append(out.to(store).contiguous())
+            bar.update(len(x))
+    bar.close()
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def _optimizer(params: list[nn.Parameter], lr: float, settings: TrainSettings):
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=settings.weight_decay)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=settings.weight_decay)
+
+
+def _train_mode(model: nn.Module, trunk: Sequence[Stage]) -> None:
+    """Train mode for the tail; the frozen trunk stays in eval mode (dropout off)."""
+    model.train()
+    for stage in trunk:
+        if isinstance(stage.fn, nn.Module):
+            stage.fn.eval()
+
+
+def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+               train_idx: np.ndarray, val_idx: np.ndarray, lr: float, settings: TrainSettings, *,
+               device: str | torch.device = "auto", fold: int = 0, full: bool = False,
+               augment: Callable | None = None,
+               on_epoch: Callable[[int, float], None] | None = None) -> FoldOutput:
+    """Train one fold and predict its validation part.
+
+    Args:
+        model: a zoo model; its trainable parameters are optimised in place.
+        inputs: the cached trunk output (``full=False``) or the uint8 images (``full=True``).
+        labels: (N,) int64, 0 real, 1 fake.
+        train_idx: indices into ``inputs`` to train on.
+        val_idx: indices into ``inputs`` to score.
+        lr: learning rate.
+        settings: epochs, batch size, optimiser and seed.
+        fold: mixed into the seed, so each fold has its own batch order.
+        full: run the whole model on every step (needed with ``augment``).
+        augment: a callable on uint8 image batches, applied to training batches only.
+        on_epoch: called with (epoch, validation accuracy) after each epoch; it may raise
+            (Optuna's pruning does) to stop the fold.
+
+    Example:
+        ```python
+        import fakezoo, numpy as np, torch
+        from fakezoo.train.engine import TrainSettings, compute_trunk, train_fold
+        model = fakezoo.create("resnet50", finetune=False, pretrained=False, image_size=64)
+        images = torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8)
+        labels = torch.tensor([0, 1] * 4)
+        feats = compute_trunk(model, images, device="cpu")
+        out = train_fold(model, feats, labels, np.arange(6), np.arange(6, 8), 1e-3,
+                         TrainSettings(epochs=1), device="cpu")
+        out.y_prob.shape  # (2,)
+        ```
+    """
+    if augment is not None and not full:
+        raise ValueError("augment needs full=True: augmented images change the trunk's output.")
+    device = resolve_device(device)
+    model.to(device, memory_format=torch.channels_last)
+    trunk, tail = split_trunk_tail(model)
+    if not tail:
+        raise ValueError(f"{model.spec.name} has no trainable parameters: nothing to train.")
+    forward = model if full else (lambda x: _run(tail, x))
+
+    def prepare(batch: torch.Tensor, train: bool) -> torch.Tensor:
+        if full:
+            return _to_model_input(model, batch, device, augment if train else None)
+        return batch.to(device, non_blocking=True).float()
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _optimizer(params, lr, settings)
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(settings.seed * 1000 + fold)
+    labels = labels.to(device)
+    train_idx = torch.as_tensor(train_idx, dtype=torch.long)
+    val_idx = torch.as_tensor(val_idx, dtype=torch.long)
+
+    def predict() -> np.ndarray:
+        model.eval()
+        probs = []
+        with torch.inference_mode(), _autocast(device, settings.amp):
+            for start in range(0, len(val_idx), settings.batch_size * 2):
+                idx = val_idx[start:start + settings.batch_size * 2]
+                logits = forward(prepare(inputs[idx], train=False)).float()
+                probs.append(logits.softmax(dim=1)[:, 1].cpu())
+        return torch.cat(probs).numpy()
+
+    y_true = labels[val_idx.to(device)].cpu().numpy()
+    history: list[float] = []
+    steps = settings.epochs * -(-len(train_idx) // settings.batch_size)
+    bar = tqdm(total=steps, desc=f"{model.spec.name} fold {fold}", unit="step",
+               disable=not show_progress(settings.progress), leave=False)
+    for epoch in range(settings.epochs):
+        _train_mode(model, trunk)
+        order = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start:start + settings.batch_size]
+            with _autocast(device, settings.amp):
+                loss = loss_fn(forward(prepare(inputs[idx], train=True)).float(),
+                               labels[idx.to(device)])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{model.spec.name} fold {fold}: the loss became {loss.item()} at lr={lr:g}"
+                    f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
+                    f"its inputs are out of range; try a lower lr.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.update(1)
+        y_prob = predict()
+        history.append(float(((y_prob >= 0.5) == y_true).mean()))
+        bar.set_postfix(val_acc=f"{history[-1]:.3f}")
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1])
+    bar.close()
+    return FoldOutput(y_true=y_true, y_prob=y_prob, history=history)

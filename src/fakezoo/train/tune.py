@@ -1,0 +1,305 @@
+"""The learning-rate search: the seed's protocol, a nested protocol, and shared studies.
+
+``protocol="seed"`` reproduces the study: every trial runs the k-fold CV at one learning rate and
+scores the mean validation accuracy; the best LR's CV is then reported. Because the LR is
+chosen on the same folds that are reported, those numbers are optimistic.
+
+``protocol="nested"`` is unbiased: for each outer fold the LR is searched with an inner CV on
+the outer training part only, and the outer fold is scored once, at the LR chosen for it.
+
+Trials train only the tail of the model; the frozen trunk runs once per image for the whole
+search (see :mod:`fakezoo.train.engine`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from .._io import atomic_write_text, write_json
+from ..data.cache import DecodedImages
+from ..data.dataset import Dataset
+from ..data.folds import make_folds as _make_folds
+from .cv import CrossValidator, CVResult
+from .storage import _is_sqlite, make_storage
+
+__all__ = ["LRSearchResult", "optuna_lr_search"]
+
+
+logger = logging.getLogger("fakezoo")
+
+
+@dataclass
+class LRSearchResult:
+    """What :func:`optuna_lr_search` found.
+
+    Attributes:
+        best_lr: the chosen learning rate (seed protocol), or the geometric mean of the
+            per-fold choices (nested protocol).
+        best_value: the best trial's mean validation accuracy (seed), or the outer folds' mean
+            accuracy (nested).
+        trials: one dict per trial: number, lr, value, state, fold accuracies (and the outer
+            fold, for the nested protocol).
+        cv_result: the CV at the best LR (seed) or the outer folds, each scored once (nested).
+        study: the Optuna study (seed) or the list of per-fold studies (nested).
+        protocol: ``"seed"`` or ``"nested"``.
+        fold_lrs: the LR chosen for each outer fold (nested protocol only).
+    """
+
+    best_lr: float
+    best_value: float
+    trials: list[dict]
+    cv_result: CVResult
+    study: optuna.Study | list[optuna.Study]
+    protocol: str
+    fold_lrs: list[float] = field(default_factory=list)
+
+    def trials_csv(self) -> str:
+        """The trials as CSV text (one row per trial)."""
+        buffer = io.StringIO()
+        keys = ["study", "number", "lr", "value", "state", "fold_accuracies"]
+        writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        for trial in self.trials:
+            row = dict(trial)
+            row["fold_accuracies"] = " ".join(f"{a:.4f}" for a in trial["fold_accuracies"])
+            writer.writerow(row)
+        return buffer.getvalue()
+
+    def to_dict(self) -> dict:
+        return {"protocol": self.protocol, "best_lr": self.best_lr,
+                "best_value": self.best_value, "fold_lrs": self.fold_lrs,
+                "trials": self.trials, "cv": self.cv_result.to_dict()}
+
+
+def _pruner(pruner) -> optuna.pruners.BasePruner:
+    if pruner is None or pruner == "none":
+        return optuna.pruners.NopPruner()
+    if pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    raise ValueError(f"pruner={pruner!r}: use 'median', 'none' or an optuna pruner.")
+
+
+def _trial_rows(study: optuna.Study) -> list[dict]:
+    return [{"study": study.study_name, "number": t.number, "lr": t.params.get("lr"),
+             "value": t.value, "state": t.state.name,
+             "fold_accuracies": t.user_attrs.get("fold_accuracies", [])}
+            for t in study.get_trials(deepcopy=False)]
+
+
+def _search(cv: CrossValidator, template, decoded: DecodedImages,
+            folds: Sequence[tuple[np.ndarray, np.ndarray]], *, study_name: str, storage,
+            n_trials: int, lr_range: tuple[float, float], seed: int, pruner,
+            progress: bool | None) -> optuna.Study:
+    """Run (or join, or resume) one study of ``n_trials`` trials over ``folds``."""
+    # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
+    # database each get their own sampler seed, or they would all propose the same LRs.
+    shared = storage is not None and not _is_sqlite(storage)
+    sampler_seed = seed + os.getpid() if shared else seed
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                pruner=_pruner(pruner), load_if_exists=True)
+    epochs = cv.train.epochs
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("lr", lr_range[0], lr_range[1], log=True)
+        accuracies = []
+        for k, (train_idx, val_idx) in enumerate(folds):
+            def report(epoch: int, accuracy: float, k: int = k) -> None:
+                trial.report(accuracy, k * epochs + epoch)
+                if trial.should_prune():
+                    trial.set_user_attr("fold_accuracies", accuracies)
+                    raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: {accuracy:.3f}")
+
+            _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1, report)
+            accuracies.append(fold.metrics["accuracy"])
+        trial.set_user_attr("fold_accuracies", accuracies)
+        return float(np.mean(accuracies))
+
+    done = (TrialState.COMPLETE, TrialState.PRUNED)
+    if _is_sqlite(storage):
+        # SQLite serves one process at a time: a trial left running was interrupted.
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            logger.info("%s trial %d was interrupted; it will be run again", study_name, t.number)
+
+    def objective_or_surplus(trial: optuna.Trial) -> float:
+        # Workers sharing a study may ask for the last trial at the same moment; the later
+        # one gives its trial back unrun, so the study ends with exactly n_trials.
+        ahead = [t for t in study.get_trials(deepcopy=False, states=(*done, TrialState.RUNNING))
+                 if t.number < trial.number]
+        if len(ahead) >= n_trials:
+            study.stop()
+            raise _SurplusTrial(f"trial {trial.number}: the study already has {n_trials}")
+        return objective(trial)
+
+    def log(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state in done:
+            logger.info("%s trial %d %s: lr=%.3g, mean accuracy %s", study_name, trial.number,
+                        trial.state.name.lower(), trial.params["lr"],
+                        "-" if trial.value is None else f"{trial.value:.4f}")
+
+    remaining = n_trials - len(study.get_trials(deepcopy=False, states=done))
+    if remaining > 0:
+        # A diverged trial (FloatingPointError) is recorded as failed and the search goes on.
+        study.optimize(objective_or_surplus, n_trials=remaining,
+                       catch=(_SurplusTrial, FloatingPointError),
+                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=done), log],
+                       gc_after_trial=False, show_progress_bar=bool(progress))
+    return study
+
+
+class _SurplusTrial(Exception):
+    """Raised for a trial asked after the study already had all its trials."""
+
+
+def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise RuntimeError(f"Study '{study.study_name}' has no complete trial (all pruned or "
+                           f"failed). Run more trials or use pruner='none'.")
+    return max(complete, key=lambda t: (t.value, -t.number))
+
+
+def optuna_lr_search(
+    model_name: str,
+    dataset: str | Path | Dataset | DecodedImages,
+    finetune: bool = True,
+    n_trials: int = 20,
+    lr_range: tuple[float, float] = (1e-5, 1e-2),
+    epochs: int | None = None,
+    protocol: str = "seed",
+    storage: str | Path | optuna.storages.BaseStorage | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    pruner: str | optuna.pruners.BasePruner | None = "median",
+    cv: CrossValidator | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    inner_splits: int | None = None,
+    trainable: Sequence[str] | None = None,
+    progress: bool | None = None,
+) -> LRSearchResult:
+    """Choose the learning rate with Optuna, as the seed did, or without its optimism.
+
+    Args:
+        model_name: one of :func:`fakezoo.list_models`.
+        dataset: a folder or CSV path, a Dataset, or decoded images.
+        finetune: the seed's "with fine-tune" policy, or head only.
+        n_trials: trials in total (for the nested protocol: per outer fold). Workers sharing a
+            storage and study name stop when the study has this many.
+        lr_range: log-uniform search range.
+        epochs: epochs per fold (default: the CrossValidator's).
+        protocol: ``"seed"`` (LR chosen on the reported folds: optimistic) or ``"nested"``
+            (LR chosen inside each outer training part: unbiased).
+        storage: ``None`` (memory), a SQLite or Journal file, or a database URL; see
+            :func:`make_storage`.
+        study_name: shared by workers; defaults to ``"{model}-{policy}-{protocol}"``.
+        seed: seeds the folds, the TPE sampler and training.
+        pruner: ``"median"`` (stop trials whose per-epoch validation accuracy falls below the
+            median of earlier trials), ``"none"``, or an Optuna pruner.
+        cv: the CrossValidator to train with (default: ``CrossValidator(seed=seed)``).
+        out_dir: write the best run's directory (seed protocol: the CV at the best LR; nested:
+            the outer folds) and ``trials.csv`` here.
+        inner_splits: inner folds of the nested protocol (default: the CV's ``n_splits``).
+        trainable: a custom freeze policy.
+        progress: progress bars.
+
+    Example:
+        ```python
+        import fakezoo
+        cv = fakezoo.CrossValidator(epochs=2, pretrained=False, image_size=64, device="cpu")
+        found = fakezoo.optuna_lr_search("mobilenet_v2", "demo", finetune=False, n_trials=4, cv=cv)
+        found.best_lr, found.cv_result.mean["accuracy"]
+        ```
+    """
+    if protocol not in {"seed", "nested"}:
+        raise ValueError(f"protocol='{protocol}': use 'seed' or 'nested'.")
+    low, high = lr_range
+    if not 0 < low < high:
+        raise ValueError(f"lr_range={lr_range}: need 0 < low < high.")
+    if n_trials < 1:
+        raise ValueError(f"n_trials={n_trials}: need at least one trial.")
+    cv = cv or CrossValidator(seed=seed, progress=progress)
+    if epochs is not None:
+        cv.train.epochs = epochs
+    storage = make_storage(storage)
+    policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
+    study_name = study_name or f"{model_name}-{policy}-{protocol}"
+    template = cv.template(model_name, finetune, trainable)
+    decoded = cv.decode(dataset, template.preprocessing.image_size)
+    outer = cv.make_folds(decoded)
+    options = dict(storage=storage, n_trials=n_trials, lr_range=(low, high), seed=seed,
+                   pruner=pruner, progress=progress)
+    out = Path(out_dir) if out_dir is not None else None
+
+    if protocol == "seed":
+        study = _search(cv, template, decoded, outer, study_name=study_name, **options)
+        best = _best(study)
+        lr = float(best.params["lr"])
+        logger.info("%s: best lr %.3g (mean accuracy %.4f); cross-validating at it",
+                    study_name, lr, best.value)
+        result = cv.run(model_name, decoded, finetune, lr, out, trainable=trainable, folds=outer)
+        found = LRSearchResult(best_lr=lr, best_value=float(best.value),
+                               trials=_trial_rows(study), cv_result=result, study=study,
+                               protocol="seed")
+    else:
+        found = _nested(cv, model_name, finetune, trainable, template, decoded, outer,
+                        study_name, inner_splits or cv.n_splits, options, out)
+    if out is not None:
+        atomic_write_text(out / "trials.csv", found.trials_csv())
+        write_json(out / "search.json", {k: v for k, v in found.to_dict().items() if k != "cv"})
+    return found
+
+
+def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, template,
+            decoded: DecodedImages, outer, study_name: str, inner_splits: int, options: dict,
+            out: Path | None) -> LRSearchResult:
+    labels = decoded.labels.numpy()
+    groups = decoded.dataset.groups
+    studies, lrs, trials, folds, states = [], [], [], [], []
+    for k, (train_idx, val_idx) in enumerate(outer, start=1):
+        inner = _make_folds(labels[train_idx], inner_splits, options["seed"],
+                            None if groups is None else np.asarray(groups)[train_idx])
+        inner = [(train_idx[a], train_idx[b]) for a, b in inner]  # back to global indices
+        study = _search(cv, template, decoded, inner, study_name=f"{study_name}-outer{k}",
+                        **options)
+        lr = float(_best(study).params["lr"])
+        model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
+        fold.lr = lr
+        states.append({n: v.detach().cpu().clone() for n, v in model.state_dict().items()})
+        logger.info("outer fold %d: lr %.3g chosen on its training part; accuracy %.4f", k, lr,
+                    fold.metrics["accuracy"])
+        studies.append(study)
+        lrs.append(lr)
+        trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
+        folds.append(fold)
+    geo_lr = float(math.exp(np.mean(np.log(lrs))))
+    settings = cv.settings(model_name, finetune, template.trainable, geo_lr, decoded)
+    settings["protocol"] = "nested"
+    settings["lr_per_fold"] = lrs
+    result = CVResult(model=model_name, finetune=template.finetune,
+                      trainable=list(template.trainable), lr=geo_lr, settings=settings,
+                      folds=folds, deviations=cv.deviations(template, settings),
+                      timings={"trunk_images": cv.trunk_images})
+    if out is not None:
+        cv.claim_run_dir(out, settings, template)
+        for k, (state, fold) in enumerate(zip(states, folds, strict=True), start=1):
+            template.load_state_dict(state)  # each outer fold's trained weights, in turn
+            cv.save_fold(out, k, template, settings, fold)
+        cv.finish_run_dir(out, result, template)
+    return LRSearchResult(best_lr=geo_lr, best_value=float(result.mean["accuracy"]),
+                          trials=trials, cv_result=result, study=studies, protocol="nested",
+                          fold_lrs=lrs)
