@@ -29,7 +29,7 @@ import fakezoo
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = ["index", "models", "data", "cv", "tune", "hub", "cli", "faces", "study", "performance",
-         "api"]
+         "design", "api"]
 EXAMPLE_FILES = ["README.md", *(f"docs/{p}.md" for p in PAGES)]
 TEST_COMMAND = "python -m pytest -q"
 
@@ -239,11 +239,11 @@ def test_api_page_lists_every_public_name(site):
         if not any(f'id="{anchor}"' in html for anchor in anchors):
             missing.append(name)
     assert not missing, f"the API page has no entry for {missing}"
-    for module in ["errors", "models.registry", "models.build", "models.freeze", "models.stages",
-                   "data", "data.discovery", "data.dataset", "data.decode", "data.cache",
-                   "data.folds", "synth.blend", "synth.demo", "train.engine", "train.cv",
-                   "train.tune", "train.storage", "metrics", "runs.loader", "hub", "hub.download",
-                   "hub.push", "hub.card", "inference.prediction", "inference.detector",
-                   "inference.api", "report", "report.seed", "report.text", "report.plots",
-                   "study"]:
+    for module in ["errors", "models.registry", "models.preprocessing", "models.build",
+                   "models.freeze", "models.stages", "data", "data.discovery", "data.dataset",
+                   "data.decode", "data.cache", "data.folds", "synth.blend", "synth.demo",
+                   "train.engine", "train.cv", "train.tune", "train.storage", "metrics",
+                   "runs.loader", "hub", "hub.download", "hub.push", "hub.card",
+                   "inference.prediction", "inference.detector", "inference.api", "report",
+                   "report.seed", "report.text", "report.plots", "study"]:
         assert f'id="fakezoo.{module}"' in html, module

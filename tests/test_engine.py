@@ -120,3 +120,19 @@ def test_a_diverging_fold_stops_with_a_clear_error(build):
     with pytest.raises(FloatingPointError, match=r"lr=1e\+30.*try a lower lr"):
         train_fold(model, feats * 1e30, labels, np.arange(8), np.arange(8, 12), 1e30,
                    TrainSettings(epochs=3, batch_size=4), device="cpu")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("adam", lambda p: torch.optim.Adam(p, lr=1e-3, weight_decay=0.0)),
+    ("adamw", lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01)),
+    ("sgd", lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, weight_decay=0.0)),
+])
+def test_timm_builds_the_same_optimiser_as_torch(name, expected):
+    from fakezoo.train.engine import _optimizer
+
+    settings = TrainSettings(optimizer=name, weight_decay=0.01 if name == "adamw" else 0.0)
+    ours = _optimizer([torch.nn.Parameter(torch.zeros(3))], 1e-3, settings)
+    plain = expected([torch.nn.Parameter(torch.zeros(3))])
+    assert type(ours) is type(plain)
+    assert ([{k: v for k, v in g.items() if k != "params"} for g in ours.param_groups]
+            == [{k: v for k, v in g.items() if k != "params"} for g in plain.param_groups])

@@ -80,6 +80,52 @@ def test_no_module_imports_the_package_root():
     assert not offenders, offenders
 
 
+# The data flow, upstream first (docs/design.md): a module imports only from its own step or an
+# earlier one. Shims of old paths (zoo, cv, ...), cli and the package root may import anything.
+FLOW = [
+    {"errors", "_io", "_device", "_progress", "_version", "_optional", "_moved", "hub.download"},
+    {"metrics", "models"},
+    {"data"},
+    {"synth"},
+    {"report"},
+    {"train"},
+    {"runs"},
+    {"hub"},
+    {"inference"},
+    {"study"},
+]
+
+
+def _step(module: str) -> int | None:
+    """The index in FLOW of a dotted module name below fakezoo (None: not a step)."""
+    for i, names in enumerate(FLOW):
+        if module in names or module.split(".")[0] in names:
+            return i
+    return None
+
+
+def test_imports_follow_the_data_flow():
+    upstream = []
+    for path in _modules():
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        me = _step(".".join(parts))
+        if me is None or (path.name == "__init__.py" and len(parts) == 1):
+            continue
+        package = parts if path.name == "__init__.py" else parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.level:
+                continue
+            base = list(package[:len(package) - node.level + 1])
+            targets = [".".join([*base, node.module])] if node.module else [
+                ".".join([*base, alias.name]) for alias in node.names]
+            for target in targets:
+                step = _step(target)
+                if step is not None and step > me:
+                    upstream.append(f"{'/'.join(parts)}:{node.lineno} imports {target}")
+    assert not upstream, upstream
+
+
 def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
     builtin = {"UnknownModelError": KeyError, "WeightsError": RuntimeError,
                "DatasetError": ValueError, "ImageDecodeError": ValueError,
@@ -144,7 +190,7 @@ def test_old_names_are_the_new_objects():
 def test_predict_stays_callable_after_the_module_of_that_name_is_imported(monkeypatch):
     import fakezoo.inference.api as api
     from fakezoo.inference.detector import Detector
-    from fakezoo.models.registry import Preprocessing
+    from fakezoo.models.preprocessing import Preprocessing
 
     monkeypatch.setattr(fakezoo, "predict", api.predict)
     module, _ = _fresh_import("fakezoo.predict", monkeypatch)
@@ -158,3 +204,17 @@ def test_predict_stays_callable_after_the_module_of_that_name_is_imported(monkey
     via_module = fakezoo.predict(image, model=detector)
     via_function = api.predict(image, model=detector)
     assert via_module.prob_fake == via_function.prob_fake
+
+
+def test_one_rule_for_hidden_files_in_training_and_prediction(tmp_path):
+    from fakezoo.data.discovery import list_images
+
+    for name in ["b.jpg", "a.PNG", ".c.jpg", ".cache/d.jpg", "__MACOSX/._b.jpg", "__MACOSX/e.jpg",
+                 "sub/f.jpeg", "notes.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == [
+        "a.PNG", "b.jpg", "sub/f.jpeg"]
+    from fakezoo.inference import detector
+
+    assert detector._list_image_files is list_images  # the Detector lists folders the same way

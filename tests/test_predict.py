@@ -22,7 +22,7 @@ from fakezoo.data import ImageDecodeError, decode_image, load_dataset
 from fakezoo.inference.api import DEFAULT_MODEL, MODEL_ENV, clear_cache, load, predict
 from fakezoo.inference.detector import Detector
 from fakezoo.inference.prediction import Prediction
-from fakezoo.models.registry import Preprocessing
+from fakezoo.models.preprocessing import Preprocessing
 from fakezoo.synth.demo import make_demo_dataset
 from fakezoo.train.cv import CrossValidator
 

@@ -1,21 +1,33 @@
-"""Whether to show progress bars: one rule for every module of fakezoo."""
+"""Progress bars: tqdm's own rule, with fakezoo's ``progress=`` and ``$FAKEZOO_PROGRESS`` on top."""
 
 from __future__ import annotations
 
 import os
-import sys
 
-__all__ = ["show_progress"]
+__all__ = ["tqdm_disable"]
 
 
-def show_progress(progress: bool | None) -> bool:
-    """Progress bars: on when asked, else per $FAKEZOO_PROGRESS, else only on a terminal."""
+def tqdm_disable(progress: bool | None) -> bool | None:
+    """The ``disable=`` to give tqdm for a ``progress=`` argument.
+
+    ``progress`` when given; else ``$FAKEZOO_PROGRESS`` (an alias kept for old scripts: ``0``,
+    ``false`` or ``no`` hide the bars, anything else shows them); else ``$TQDM_DISABLE``; else
+    ``None``, tqdm's own rule: bars only when stderr is a terminal.
+
+    Example:
+        ```python
+        from tqdm.auto import tqdm
+        from fakezoo._progress import tqdm_disable
+        bar = tqdm(total=3, disable=tqdm_disable(False))  # hidden
+        ```
+    """
     if progress is not None:
-        return bool(progress)
-    setting = os.environ.get("FAKEZOO_PROGRESS")
-    if setting is not None:
-        return setting.strip().lower() not in {"0", "false", "no"}
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+        return not progress
+    alias = os.environ.get("FAKEZOO_PROGRESS")
+    if alias is not None:
+        return alias.strip().lower() in {"0", "false", "no"}
+    if "TQDM_DISABLE" in os.environ:
+        # tqdm reads $TQDM_DISABLE once, at import, and an explicit disable= overrides it; this
+        # is its own reading (bool of the string) at call time.
+        return bool(os.environ["TQDM_DISABLE"])
+    return None

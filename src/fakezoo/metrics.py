@@ -18,12 +18,15 @@ written with :func:`json.dumps` as is. Metrics that are undefined (ROC-AUC, EER 
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
     average_precision_score,
+    balanced_accuracy_score,
     confusion_matrix,
     precision_recall_fscore_support,
     roc_auc_score,
@@ -35,6 +38,7 @@ __all__ = [
     "METRIC_NAMES",
     "binary_metrics",
     "equal_error_rate",
+    "is_missing",
     "metrics_from_confusion",
     "roc_points",
     "summarize_folds",
@@ -238,16 +242,17 @@ def binary_metrics(y_true: Any, y_pred: Any, y_prob: Any = None) -> dict[str, An
     precision, recall, f1, _ = precision_recall_fscore_support(
         yt, yp, labels=list(LABELS), average="weighted", zero_division=0
     )
-    support = cm.sum(axis=1)
-    present = support > 0
-    per_class_recall = np.diag(cm)[present] / support[present]
+    present = cm.sum(axis=1) > 0
+    with warnings.catch_warnings():  # one class absent from y_true: the mean of the other recall
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = balanced_accuracy_score(yt, yp)
 
     out: dict[str, Any] = {
         "accuracy": float(np.trace(cm) / cm.sum()),
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
-        "balanced_accuracy": float(per_class_recall.mean()),
+        "balanced_accuracy": float(balanced),
         "confusion_matrix": [[int(v) for v in row] for row in cm],
         "n": len(yt),
     }
@@ -304,8 +309,18 @@ def metrics_from_confusion(cm: Sequence[Sequence[int]]) -> dict[str, Any]:
     return binary_metrics(y_true, y_pred)
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def is_missing(value: Any) -> bool:
+    """Whether a metric value is absent: ``None``, NaN, or anything else that is not a finite
+    number (``True``/``False`` included). Reports print it as ``n/a``; summaries skip it.
+
+    Example:
+        ```python
+        from fakezoo.metrics import is_missing
+        assert is_missing(None) and is_missing(float("nan")) and not is_missing(0.5)
+        ```
+    """
+    return (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value))
 
 
 def summarize_folds(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -346,7 +361,7 @@ def summarize_folds(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
     mean: dict[str, float | None] = {}
     std: dict[str, float | None] = {}
     for name in METRIC_NAMES:
-        values = [float(f[name]) for f in folds if not _is_missing(f.get(name))]
+        values = [float(f[name]) for f in folds if not is_missing(f.get(name))]
         if values:
             mean[name] = float(np.mean(values))
             std[name] = float(np.std(values))  # population std, ddof=0

@@ -26,6 +26,7 @@ from .data import Dataset, load_dataset
 from .models.registry import get_spec
 from .report import plots
 from .report import text as tables
+from .report.seed import SEED_ROWS
 from .synth.demo import make_demo_dataset
 from .train.cv import CrossValidator, CVResult
 from .train.tune import optuna_lr_search
@@ -47,12 +48,9 @@ class StudyRow:
         return f"{self.model}-{'finetune' if self.finetune else 'head'}"
 
 
-STUDY_ROWS: tuple[StudyRow, ...] = tuple(StudyRow(m, f) for m, f in [
-    ("vgg16", False), ("vgg16", True), ("resnet50", False), ("resnet50", True),
-    ("mobilenet_v2", False), ("mobilenet_v2", True), ("densenet121", False),
-    ("densenet121", True), ("inception_v3", False), ("inception_v3", True),
-    ("resnet50_mlp", True), ("vit_b_16", True),
-])
+#: The rows of the seed's final table, in its order (from :data:`fakezoo.report.SEED_ROWS`).
+STUDY_ROWS: tuple[StudyRow, ...] = tuple(StudyRow(row["model_id"], row["finetune"])
+                                         for row in SEED_ROWS)
 
 #: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
 #: initialisation, small inputs; a demonstration of the pipeline on a 2-core CPU, not a result.

@@ -6,6 +6,7 @@ __all__, __getattr__ = forward(
     "fakezoo.zoo",
     [
         "fakezoo.models.registry",
+        "fakezoo.models.preprocessing",
         "fakezoo.models.build",
         "fakezoo.models.stages",
         "fakezoo.models.freeze",

@@ -64,7 +64,6 @@ __all__ = [
 _MOVED = {
     "make_demo_dataset": "fakezoo.synth.demo",
     "self_blend": "fakezoo.synth.blend",
-    "show_progress": "fakezoo._progress",
 }
 
 

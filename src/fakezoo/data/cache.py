@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
-from .._progress import show_progress
+from .._progress import tqdm_disable
 from ..errors import DatasetError, ImageDecodeError
 from .dataset import Dataset, SkippedFile
 from .decode import (
@@ -241,7 +241,7 @@ def decode_dataset(
     n_decoded = 0
     start = time.perf_counter()
     with tqdm(
-        total=n, desc="decode", unit="img", disable=not show_progress(progress), leave=False
+        total=n, desc="decode", unit="img", disable=tqdm_disable(progress), leave=False
     ) as bar:
         args = (image_size, max_pixels, cache)
         for chunk, results in _map_chunks(_decode_chunk, chunks, args, workers):

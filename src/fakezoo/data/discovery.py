@@ -19,7 +19,7 @@ from .dataset import _SPLIT_ORDER, IMAGE_EXTENSIONS, Dataset, SkippedFile, _spli
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     pass
 
-__all__ = ["load_dataset"]
+__all__ = ["is_hidden", "list_images", "load_dataset"]
 
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,9 @@ def _canonical_split(name: str) -> str:
     return canonical
 
 
-def _is_hidden(name: str) -> bool:
+def is_hidden(name: str) -> bool:
+    """Names never read as data: dot files and folders, and the ``__MACOSX`` folder of resource
+    forks that a zip made on a Mac carries."""
     return name.startswith(".") or name == "__MACOSX"
 
 
@@ -145,7 +147,7 @@ def _subdirs(folder: Path) -> list[Path]:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise DatasetError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-    return [p for p in entries if not _is_hidden(p.name) and p.is_dir()]
+    return [p for p in entries if not is_hidden(p.name) and p.is_dir()]
 
 
 def _class_dirs(folder: Path) -> list[tuple[int, Path]]:
@@ -190,19 +192,21 @@ def _find_layout(root: Path) -> list[tuple[str | None, int, Path]]:
     )
 
 
-def _list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted by path, hidden names left out.
+
+    A subfolder that cannot be listed is skipped with a warning. (``os.walk`` rather than
+    ``glob``: it prunes hidden folders before entering them and reports unreadable ones.)
+    """
     def on_error(exc: OSError) -> None:
         logger.warning("cannot list %s (%s); its images are left out", exc.filename, exc.strerror)
 
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
-        found.extend(
-            Path(dirpath, name)
-            for name in filenames
-            if not _is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-    return found
+        dirnames[:] = [d for d in dirnames if not is_hidden(d)]
+        found.extend(Path(dirpath, name) for name in filenames
+                     if not is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(found)
 
 
 def _load_folder(root: Path, split: str | None) -> Dataset:
@@ -220,7 +224,7 @@ def _load_folder(root: Path, split: str | None) -> Dataset:
         entries = [e for e in entries if e[0] == split]
     items = []
     for split_name, label, class_dir in entries:
-        items.extend((path, label, split_name) for path in _list_images(class_dir))
+        items.extend((path, label, split_name) for path in list_images(class_dir))
     if not items:
         folders = ", ".join(str(d.relative_to(root)) for _, _, d in entries)
         raise DatasetError(

@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
-from typing import Any
 
+from ..metrics import METRIC_NAMES, is_missing
 from ..models.registry import get_spec
 from ..runs.loader import _read_json, read_run
 
 __all__ = ["model_card"]
 
 
-_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
 _DEMO_FILE = re.compile(r"(real|fake)/(real|fake)_\d{5}\.jpg")
 
 
@@ -25,11 +23,6 @@ def _policy(cfg: dict) -> str:
     if cfg.get("finetune") is False:
         return "head only (frozen backbone)"
     return "custom freeze policy"
-
-
-def _finite(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
 
 
 def _eval_results(results: dict, dataset: str) -> list:
@@ -44,14 +37,14 @@ def _eval_results(results: dict, dataset: str) -> list:
     folds = results.get("folds") or []
     out = []
     mean = (results.get("summary") or {}).get("mean") or {}
-    for metric in _METRICS:
-        if _finite(mean.get(metric)):
+    for metric in METRIC_NAMES:
+        if not is_missing(mean.get(metric)):
             out.append(result(metric, mean[metric], "cv_mean", f"mean of {len(folds)} folds"))
     for fold in folds:
         k = fold.get("fold")
-        for metric in _METRICS:
+        for metric in METRIC_NAMES:
             value = (fold.get("metrics") or {}).get(metric)
-            if _finite(value):
+            if not is_missing(value):
                 out.append(result(metric, value, f"fold_{k}", f"fold {k}"))
     return out
 
@@ -115,13 +108,13 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         tags=["deepfake-detection", "image-classification", "fakezoo", "timm",
               spec.architecture],
         base_model=f"timm/{cfg['weights']}" if cfg.get("weights") else None,
-        metrics=list(_METRICS), model_name=repo_id,
+        metrics=list(METRIC_NAMES), model_name=repo_id,
         eval_results=_eval_results(results, dataset) or None,
     )
 
     def num(key: str) -> str:
         value = mean.get(key)
-        return f"{value:.4f}" if _finite(value) else "n/a"
+        return f"{value:.4f}" if not is_missing(value) else "n/a"
 
     init = settings.get("pretrained", bool(cfg.get("weights")))
     if cfg.get("weights"):

@@ -26,6 +26,8 @@ from huggingface_hub.errors import (
 from ..errors import HubFileNotFoundError, HubUnavailableError
 
 
+# Read at call time (a test or a long-lived process may change them); huggingface_hub.constants
+# holds the values seen when huggingface_hub was first imported.
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").upper() in {"1", "ON", "YES", "TRUE"}
 

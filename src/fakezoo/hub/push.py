@@ -8,9 +8,11 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
+from .._version import __version__
 from ..errors import HubAuthError, HubUnavailableError, RunFormatError
+from ..metrics import is_missing
 from ..runs.loader import PICKLE_SUFFIXES, _fold_config, _inside, _weights_path, read_run
-from .card import _finite, _policy, model_card
+from .card import _policy, model_card
 
 __all__ = ["PUSH_PATTERNS", "push_to_hub"]
 
@@ -133,14 +135,15 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
     if _offline():
         raise HubUnavailableError("Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
                                   "HF_HUB_OFFLINE=0) on a machine with network access.")
-    api = HfApi(endpoint=endpoint, token=token)
+    api = HfApi(endpoint=endpoint, token=token, library_name="fakezoo",
+                library_version=__version__)  # the Hub's user agent names fakezoo
     if not hub_reachable(api.endpoint):
         raise HubUnavailableError(f"Cannot push: {api.endpoint} cannot be reached. Check the "
                                   f"network connection (or the endpoint) and try again.")
     mean = cfg.get("metrics") or {}
     message = commit_message or (
         f"fakezoo: {cfg['model']} {_policy(cfg)}, {len(cfg['folds'])}-fold CV"
-        + (f" (accuracy {mean['accuracy']:.4f})" if _finite(mean.get("accuracy")) else ""))
+        + (f" (accuracy {mean['accuracy']:.4f})" if not is_missing(mean.get("accuracy")) else ""))
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
                   for name, path in files]
     operations.append(CommitOperationAdd(path_in_repo="README.md",

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
+from .._device import resolve_device
 from ..runs import loader
-from ..train.engine import resolve_device
 from .detector import Detector
 from .prediction import Prediction
 

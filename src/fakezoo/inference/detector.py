@@ -6,7 +6,7 @@ one-liner that loads a run (once per process, see :func:`clear_cache`) and predi
 
 Images go through exactly the steps used in training:
 :func:`fakezoo.data.decode_image` (PIL decode, EXIF rotation, RGB, bilinear resize to the
-model's size) and then :meth:`fakezoo.models.registry.Preprocessing.normalize`.
+model's size) and then :meth:`fakezoo.models.preprocessing.Preprocessing.normalize`.
 
 Folders and lists are streamed: paths are decoded ``batch_size`` at a time by a thread pool
 (PIL releases the GIL while it decodes and resizes), and the next batch is decoded while the
@@ -31,7 +31,6 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +39,16 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .._device import autocast, resolve_device
 from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
-from ..models.registry import Preprocessing
+from ..data.discovery import list_images as _list_image_files
+from ..models.preprocessing import Preprocessing
 from ..runs.loader import LoadedRun
-from ..train.engine import resolve_device
 from .prediction import Prediction
 from .stream import (
     _bar,
     _decode_or_raise,
     _item_path,
-    _list_image_files,
     _prefetched,
     _to_batch,
     _warn_errors,
@@ -70,8 +69,8 @@ class Detector:
 
     Args:
         models: One trained two-class model per fold (logit 1 is "fake").
-        preprocessing: The models' :class:`~fakezoo.models.registry.Preprocessing`, or its dict form
-            (``{"image_size", "mean", "std"}``, as in a run's ``config.json``).
+        preprocessing: The models' :class:`~fakezoo.models.preprocessing.Preprocessing`, or
+            its dict form (``{"image_size", "mean", "std"}``, as in a run's ``config.json``).
         config: The run's index ``config.json`` (kept as ``detector.config``).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...; the models are
             moved there.
@@ -241,10 +240,7 @@ class Detector:
                              f"{images.dtype}")
 
     def _autocast(self):
-        if self.device.type != "cuda" or not self.amp:
-            return nullcontext()
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return autocast(self.device, self.amp)
 
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(N, 3, S, S)`` uint8 or normalised float -> ``(N, n_folds)`` CPU fake probs."""
@@ -438,8 +434,8 @@ def _as_preprocessing(pre: Preprocessing | dict) -> Preprocessing:
                                  tuple(pre.get("std", (0.5,) * 3)))
         except KeyError as err:
             raise ValueError(f"preprocessing {pre} has no 'image_size'") from err
-    raise TypeError(f"preprocessing must be a fakezoo.models.registry.Preprocessing or a dict, got "
-                    f"{type(pre).__name__}")
+    raise TypeError(f"preprocessing must be a fakezoo.models.preprocessing.Preprocessing or a "
+                    f"dict, got {type(pre).__name__}")
 
 
 def _check_threshold(threshold: float) -> float:

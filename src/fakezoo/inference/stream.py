@@ -10,7 +10,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .._progress import show_progress
-from ..data.dataset import IMAGE_EXTENSIONS
+from .._progress import tqdm_disable
 from ..data.decode import decode_image, image_to_array
 from ..errors import ImageDecodeError
 from .prediction import Prediction
@@ -29,24 +27,6 @@ logger = logging.getLogger("fakezoo")
 
 _ERRORS_SHOWN = 5
 _PIL_NAME = "<PIL image>"
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def _list_image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted by path; hidden names left out."""
-    def on_error(exc: OSError) -> None:
-        logger.warning("cannot list %s (%s); its images are left out", exc.filename,
-                       exc.strerror)
-
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
-        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
-        found.extend(Path(dirpath, name) for name in filenames
-                     if not _is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS))
-    return sorted(found)
 
 
 def _to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
@@ -117,11 +97,10 @@ def _prefetched(items: Iterable[Any], batch_size: int, image_size: int,
 
 
 def _bar(total: int | None, batch_size: int, progress: bool | None) -> tqdm:
-    show = show_progress(progress)
+    disable = tqdm_disable(progress)
     if progress is None and total is not None and total <= batch_size:
-        show = False  # a single batch needs no bar
-    return tqdm(total=total, desc="fakezoo predict", unit="img", disable=not show,
-                leave=False)
+        disable = True  # a single batch needs no bar
+    return tqdm(total=total, desc="fakezoo predict", unit="img", disable=disable, leave=False)
 
 
 def _warn_errors(errors: list[Prediction], total: int) -> None:

@@ -15,7 +15,8 @@ from torch import nn
 from ..errors import WeightsError
 from ..hub.download import download_file
 from .freeze import _apply_policy, _check_module_names
-from .registry import SEED_MEAN, SEED_STD, ModelSpec, Preprocessing, get_spec
+from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing
+from .registry import ModelSpec, get_spec
 
 __all__ = ["create", "parameter_counts"]
 

@@ -12,16 +12,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-import torch
-from torchvision import transforms
-
 from ..errors import UnknownModelError
 
-__all__ = ["ModelSpec", "Preprocessing", "get_spec", "list_models"]
-
-
-SEED_MEAN = (0.5, 0.5, 0.5)
-SEED_STD = (0.5, 0.5, 0.5)
+__all__ = ["ModelSpec", "get_spec", "list_models"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +32,7 @@ class ModelSpec:
         seed_wording: how the seed describes the fine-tuned layers.
         policy_note: how fakezoo reads that wording.
         hidden: width of the extra hidden head layer, for ``resnet50_mlp``.
+        display_name: the name the seed study prints for the model, e.g. ``"ResNet-50"``.
     """
 
     name: str
@@ -54,6 +48,7 @@ class ModelSpec:
     ignore_keys: tuple[str, ...] = field(default=(), repr=False)
     min_image_size: int = 32
     patch_size: int = 1
+    display_name: str = ""
 
     @property
     def pretrained_tag(self) -> str:
@@ -78,6 +73,7 @@ _SPECS: dict[str, ModelSpec] = {
             finetune=("layer4", "fc"), head=("fc",),
             seed_wording="last two layers",
             policy_note="the last residual stage and the classifier",
+            display_name="ResNet-50",
         ),
         ModelSpec(
             "densenet121", "densenet121", "tv_in1k", 224,
@@ -87,6 +83,7 @@ _SPECS: dict[str, ModelSpec] = {
             seed_wording="last five blocks",
             policy_note="the last five children of `features` and the classifier",
             expand=("features",),
+            display_name="DenseNet-121",
         ),
         ModelSpec(
             "vgg16", "vgg16", "tv_in1k", 224,
@@ -94,6 +91,7 @@ _SPECS: dict[str, ModelSpec] = {
             seed_wording="last two layers",
             policy_note="the last two fully connected layers",
             expand=("features", "pre_logits", "head"),
+            display_name="VGG16",
         ),
         ModelSpec(
             "inception_v3", "inception_v3", "tv_in1k", 299,
@@ -102,6 +100,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="the last three Inception blocks and the classifier",
             ignore_keys=("AuxLogits.",),  # torchvision weights carry the unused auxiliary head
             min_image_size=75,
+            display_name="Inception",
         ),
         ModelSpec(
             "mobilenet_v2", "mobilenetv2_100", "ra_in1k", 224,
@@ -111,6 +110,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="torchvision's `features[-5:]` (blocks 5-6, the 1x1 head conv and its "
                         "norm) and the classifier",
             expand=("blocks",),
+            display_name="MobileNet",
         ),
         ModelSpec(
             "vit_b_16", "vit_base_patch16_224", "augreg_in1k", 224,
@@ -119,6 +119,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="the last encoder block, the final norm and the head",
             patch_size=16,
             expand=("blocks",),
+            display_name="VIT (Vision Transformer)",
         ),
         ModelSpec(
             "resnet50_mlp", "resnet50", "tv_in1k", 224,
@@ -127,6 +128,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="the last residual stage and the two-layer head "
                         "(Linear 2048→512, ReLU, Linear 512→classes)",
             hidden=512,
+            display_name="ResNet-50 (1 Layer)",
         ),
     ]
 }
@@ -159,40 +161,3 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(f"Unknown model '{name}'.{hint} "
                                 f"Valid names: {', '.join(_SPECS)}.")
     return _SPECS[name]
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """The seed's preprocessing: resize to a square, to tensor, normalize.
-
-    Example:
-        ```python
-        from fakezoo.models.registry import Preprocessing
-        pre = Preprocessing(image_size=224)
-        tf = pre.transform()          # for PIL images
-        # pre.normalize(uint8_batch)  # for (N, 3, S, S) uint8 tensors, same result
-        ```
-    """
-
-    image_size: int
-    mean: tuple[float, float, float] = SEED_MEAN
-    std: tuple[float, float, float] = SEED_STD
-
-    def transform(self) -> transforms.Compose:
-        """A torchvision transform from a PIL image to a normalized float tensor."""
-        size = (self.image_size, self.image_size)
-        return transforms.Compose([
-            transforms.Resize(size, interpolation=transforms.InterpolationMode.BILINEAR),
-            transforms.ToTensor(),
-            transforms.Normalize(self.mean, self.std),
-        ])
-
-    def normalize(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Turn already-resized uint8 images (N, 3, S, S) into the model's input."""
-        mean = torch.tensor(self.mean, device=images.device, dtype=dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=images.device, dtype=dtype).view(1, 3, 1, 1)
-        return (images.to(dtype) / 255 - mean) / std
-
-    def to_dict(self) -> dict:
-        return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                "interpolation": "bilinear", "resize": "square"}

@@ -12,8 +12,9 @@ Everything here works on plain dicts: the ``CVResult.to_dict()`` shape::
 ``summary`` is recomputed from the folds when it is missing, and every other setting is optional.
 
 Plots need the optional ``plots`` extra (``pip install 'fakezoo[plots]'``). Matplotlib is imported
-only inside the plotting functions, and figures are drawn on an Agg canvas directly, without
-pyplot, so the caller's matplotlib backend and global figure state are left alone.
+only inside the plotting functions, and figures are drawn on their own Agg canvas (scikit-learn's
+``ConfusionMatrixDisplay`` and ``RocCurveDisplay`` draw onto those axes), never as pyplot
+figures, so the caller's matplotlib backend and global figure state are left alone.
 """
 
 from .plots import plot_confusion_matrix, plot_roc, plot_study

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .._optional import install_hint, missing_once
-from ..metrics import roc_points
-from .text import _count, _missing, _summary, _title
+from ..metrics import is_missing, roc_points
+from .text import _count, _summary, _title
 
 logger = logging.getLogger("fakezoo")
 
@@ -24,7 +24,7 @@ def note_no_matplotlib() -> None:
 
 
 def _new_figure(figsize: tuple[float, float]):
-    """A matplotlib Figure on an Agg canvas, without touching pyplot or the global backend."""
+    """A matplotlib Figure on its own Agg canvas: no pyplot figure, the global backend untouched."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -71,27 +71,17 @@ def plot_confusion_matrix(result: dict[str, Any], path: str | Path) -> Path:
         ```
     """
     import numpy as np
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = np.asarray(_summary(result)["confusion_matrix_mean"], dtype=float)
     fig = _new_figure((4.6, 4.0))
     ax = fig.add_subplot()
-    image = ax.imshow(cm, cmap="Blues", vmin=0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    shown = ConfusionMatrixDisplay(cm, display_labels=["real", "fake"]).plot(
+        ax=ax, cmap="Blues", colorbar=True)
     row_sums = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, row_sums, out=np.zeros_like(cm), where=row_sums > 0)
-    threshold = cm.max() / 2 if cm.max() > 0 else 1
-    for i in range(2):
-        for j in range(2):
-            ax.text(
-                j,
-                i,
-                f"{_count(cm[i, j])}\n({100 * share[i, j]:.1f}%)",
-                ha="center",
-                va="center",
-                color="white" if cm[i, j] > threshold else "black",
-            )
-    ax.set_xticks([0, 1], labels=["real", "fake"])
-    ax.set_yticks([0, 1], labels=["real", "fake"])
+    for (i, j), text in np.ndenumerate(shown.text_):  # mean count and share of the true class
+        text.set_text(f"{_count(cm[i, j])}\n({100 * share[i, j]:.1f}%)")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     n_folds = _summary(result)["n_folds"]
@@ -127,7 +117,7 @@ def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
             assert out.stat().st_size > 1000
         ```
     """
-    import numpy as np
+    from sklearn.metrics import RocCurveDisplay, auc
 
     curves = []
     for i, fold in enumerate(result.get("folds") or []):
@@ -135,16 +125,15 @@ def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
         if y_true is None or y_prob is None or len(y_true) == 0 or len(set(y_true)) < 2:
             continue
         fpr, tpr, _ = roc_points(y_true, y_prob)
-        auc = float(np.trapezoid(tpr, fpr))
-        curves.append((fold.get("fold", i + 1), fpr, tpr, auc))
+        curves.append((fold.get("fold", i + 1), fpr, tpr, float(auc(fpr, tpr))))
     if not curves:
         raise ValueError("no fold has y_true/y_prob with both classes; cannot plot a ROC curve")
 
     fig = _new_figure((5.0, 4.6))
     ax = fig.add_subplot()
-    for fold_id, fpr, tpr, auc in curves:
-        ax.plot(fpr, tpr, lw=1.6, label=f"fold {fold_id} (AUC = {auc:.4f})")
-    ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
+    for n, (fold_id, fpr, tpr, area) in enumerate(curves, start=1):
+        RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=area).plot(
+            ax=ax, name=f"fold {fold_id}", plot_chance_level=n == len(curves))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false positive rate (real called fake)")
@@ -186,7 +175,7 @@ def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
         raise ValueError("table is empty; nothing to plot")
 
     def values(key: str) -> np.ndarray:
-        return np.array([np.nan if _missing(r.get(key)) else 100 * float(r[key]) for r in table])
+        return np.array([np.nan if is_missing(r.get(key)) else 100 * float(r[key]) for r in table])
 
     def errors(key: str) -> np.ndarray | None:
         err = values(key)  # nan (no bar) where a row has no std

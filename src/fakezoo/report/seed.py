@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models.registry import get_spec, list_models
+
 __all__ = ["DISPLAY_NAMES", "SEED_ROWS", "display_name"]
 
 
-#: fakezoo model names -> the names the seed study uses in its final table.
-DISPLAY_NAMES: dict[str, str] = {
-    "vgg16": "VGG16",
-    "resnet50": "ResNet-50",
-    "mobilenet_v2": "MobileNet",
-    "densenet121": "DenseNet-121",
-    "inception_v3": "Inception",
-    "resnet50_mlp": "ResNet-50 (1 Layer)",
-    "vit_b_16": "VIT (Vision Transformer)",
-}
+#: fakezoo model names -> the names the seed study uses in its final table (``ModelSpec``'s).
+DISPLAY_NAMES: dict[str, str] = {name: get_spec(name).display_name for name in list_models()}
 
 
 def _seed_row(

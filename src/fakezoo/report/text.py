@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..metrics import METRIC_NAMES, summarize_folds
+from ..metrics import METRIC_NAMES, is_missing, summarize_folds
 from .seed import SEED_ROWS, display_name
 
 __all__ = [
@@ -27,20 +26,16 @@ __all__ = [
 _NA = "n/a"
 
 
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
 def _f4(x: Any) -> str:
-    return _NA if _missing(x) else f"{float(x):.4f}"
+    return _NA if is_missing(x) else f"{float(x):.4f}"
 
 
 def _pct(x: Any) -> str:
-    return _NA if _missing(x) else f"{100 * float(x):.2f}%"
+    return _NA if is_missing(x) else f"{100 * float(x):.2f}%"
 
 
 def _lr(x: Any) -> str:
-    return _NA if _missing(x) else f"{float(x):.2e}"
+    return _NA if is_missing(x) else f"{float(x):.2e}"
 
 
 def _count(x: float) -> str:
@@ -117,13 +112,13 @@ def fold_block(result: dict[str, Any]) -> str:
     folds = result.get("folds") or []
     lines = [f"### {_title(result)}", ""]
     lr = result.get("lr")
-    lines += [f"Learning rate: {_NA if _missing(lr) else f'{float(lr):.6g}'}", ""]
+    lines += [f"Learning rate: {_NA if is_missing(lr) else f'{float(lr):.6g}'}", ""]
 
     present = [
         (key, label)
         for key, label in _FOLD_COLUMNS
-        if any(not _missing(f.get("metrics", {}).get(key)) for f in folds)
-        or not _missing(summary["mean"].get(key))
+        if any(not is_missing(f.get("metrics", {}).get(key)) for f in folds)
+        or not is_missing(summary["mean"].get(key))
     ]
     header = ["fold", "n", *(label for _, label in present), "confusion matrix"]
     lines.append("| " + " | ".join(header) + " |")
@@ -139,7 +134,7 @@ def fold_block(result: dict[str, Any]) -> str:
     mean, std = summary["mean"], summary["std"]
     cells = ["mean ± std", ""]
     for key, _ in present:
-        cells.append(_NA if _missing(mean.get(key)) else f"{_f4(mean[key])} ± {_f4(std[key])}")
+        cells.append(_NA if is_missing(mean.get(key)) else f"{_f4(mean[key])} ± {_f4(std[key])}")
     cells.append(_matrix_inline(summary["confusion_matrix_mean"]))
     lines.append("| " + " | ".join(cells) + " |")
 
@@ -207,7 +202,7 @@ def cv_report(result: dict[str, Any]) -> str:
             }[_fine_tuning(result)],
         ),
         ("trainable modules", ", ".join(f"`{t}`" for t in result.get("trainable") or []) or None),
-        ("learning rate", _NA if _missing(result.get("lr")) else f"{float(result['lr']):.6g}"),
+        ("learning rate", _NA if is_missing(result.get("lr")) else f"{float(result['lr']):.6g}"),
         ("epochs", result.get("epochs")),
         ("folds", result.get("n_splits", summary["n_folds"])),
         ("seed", result.get("seed")),
@@ -305,9 +300,9 @@ def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _acc_mean_std(row: dict[str, Any]) -> str:
     acc, std = row.get("accuracy"), row.get("accuracy_std")
-    if _missing(acc):
+    if is_missing(acc):
         return _NA
-    if _missing(std):
+    if is_missing(std):
         return _pct(acc)
     return f"{100 * acc:.2f} ± {100 * std:.2f}%"
 
@@ -415,7 +410,7 @@ def seed_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
         for key in ("accuracy", "precision", "recall", "f1"):
             cells += [_pct(row.get(key)), _pct(s.get(key))]
         acc, seed_acc = row.get("accuracy"), s.get("accuracy")
-        if _missing(acc) or _missing(seed_acc):
+        if is_missing(acc) or is_missing(seed_acc):
             delta = _NA
         else:  # round first and add 0.0 so that a tiny negative gap prints "+0.00", not "-0.00"
             delta = f"{round(100 * (acc - seed_acc), 2) + 0.0:+.2f}"

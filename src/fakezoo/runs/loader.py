@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ..errors import RunFormatError, UnknownModelError
 from ..hub.download import download_snapshot
 from ..models.build import create
-from ..models.registry import SEED_MEAN, SEED_STD, Preprocessing, get_spec
+from ..models.preprocessing import SEED_MEAN, SEED_STD, Preprocessing
+from ..models.registry import get_spec
 
 __all__ = [
     "PULL_PATTERNS",
@@ -51,7 +54,6 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib",
 """Weight formats fakezoo refuses: they can run code when loaded, or are not safetensors."""
 
 _FOLD_RE = re.compile(r"fold_[1-9][0-9]{0,3}")
-_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95})?")
 _PULL_HINT = ("Run once with network access to fill the local Hugging Face cache, or pass a "
               "local run directory.")
 
@@ -286,9 +288,11 @@ def resolve_run(source: str | os.PathLike[str], *, revision: str | None = None
                              f"directory '{path}'.")
         return path, None
     repo, rev = _parse_source(str(source), revision)
-    if not _REPO_RE.fullmatch(repo) or ".." in repo:
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as err:
         raise FileNotFoundError(f"'{source}' is neither a run directory nor a Hub repo id "
-                                f"('org/name', 'hf-hub:org/name@revision').")
+                                f"('org/name', 'hf-hub:org/name@revision').") from err
     folder = download_snapshot(repo, revision=rev, allow_patterns=PULL_PATTERNS,
                                hint=_PULL_HINT)
     commit = folder.name if re.fullmatch(r"[0-9a-f]{40}", folder.name) else None
@@ -446,7 +450,7 @@ def load_fold(root: str | os.PathLike[str], fold: str, *, index: dict | None = N
         fold.model.preprocessing.image_size
         ```
     """
-    from ..train.engine import resolve_device
+    from .._device import resolve_device
 
     root = Path(root)
     index = read_run(root) if index is None else index

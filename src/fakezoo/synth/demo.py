@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
-from .._progress import show_progress
+from .._progress import tqdm_disable
 from .._version import __version__
 from ..data.cache import _map_chunks, _resolve_workers
 from ..data.dataset import LABEL_NAMES
@@ -296,7 +296,7 @@ def make_demo_dataset(
     chunk_size = 8 if workers <= 1 else max(1, min(32, math.ceil(len(jobs) / (workers * 4))))
     chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
     with tqdm(
-        total=len(jobs), desc="demo", unit="img", disable=not show_progress(progress), leave=False
+        total=len(jobs), desc="demo", unit="img", disable=tqdm_disable(progress), leave=False
     ) as bar:
         args = (str(root), seed, image_size)
         for chunk, _ in _map_chunks(_write_demo_chunk, chunks, args, workers):

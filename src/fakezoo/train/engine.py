@@ -11,35 +11,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from timm.optim import create_optimizer_v2
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._progress import show_progress
+from .._device import autocast, resolve_device
+from .._progress import tqdm_disable
 from ..models.stages import Stage, split_trunk_tail
 
 __all__ = ["FoldOutput", "TrainSettings", "compute_trunk", "resolve_device", "train_fold"]
 
 
 logger = logging.getLogger("fakezoo")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when present, else CPU; anything else goes to ``torch.device``.
-
-    Example:
-        ```python
-        from fakezoo.train.engine import resolve_device
-        resolve_device("cpu")  # device(type='cpu')
-        ```
-    """
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -87,13 +74,6 @@ class FoldOutput:
         return (self.y_prob >= 0.5).astype(np.int64)
 
 
-def _autocast(device: torch.device, amp: bool):
-    if device.type != "cuda" or not amp:
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def _run(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
     for stage in stages:
         x = stage.fn(x)
@@ -133,9 +113,9 @@ def compute_trunk(model: nn.Module, images: torch.Tensor, *, device: str | torch
     model.eval().to(device, memory_format=torch.channels_last)
     outputs: list[torch.Tensor] = []
     bar = tqdm(total=len(images), desc=f"{model.spec.name}: frozen trunk", unit="img",
-               disable=not show_progress(progress), leave=False)
+               disable=tqdm_disable(progress), leave=False)
     store = torch.device("cpu")
-    with torch.inference_mode(), _autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp):
         for start in range(0, len(images), batch_size):
             x = _to_model_input(model, images[start:start + batch_size], device)
             out = _run(trunk, x)
@@ -157,12 +137,14 @@ def compute_trunk(model: nn.Module, images: torch.Tensor, *, device: str | torch
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
+# timm's names: its "sgd" is Nesterov SGD, "momentum" the plain SGD with momentum the seed uses.
+_TIMM_OPTIMIZERS = {"adam": "adam", "adamw": "adamw", "sgd": "momentum"}
+
+
 def _optimizer(params: list[nn.Parameter], lr: float, settings: TrainSettings):
-    if settings.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=settings.weight_decay)
-    if settings.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=settings.weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=settings.weight_decay)
+    """The same optimiser as ``torch.optim.Adam/AdamW/SGD(momentum=0.9)``, built by timm."""
+    return create_optimizer_v2(params, opt=_TIMM_OPTIMIZERS[settings.optimizer],
+                               lr=lr, weight_decay=settings.weight_decay, momentum=0.9)
 
 
 def _train_mode(model: nn.Module, trunk: Sequence[Stage]) -> None:
@@ -232,7 +214,7 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     def predict() -> np.ndarray:
         model.eval()
         probs = []
-        with torch.inference_mode(), _autocast(device, settings.amp):
+        with torch.inference_mode(), autocast(device, settings.amp):
             for start in range(0, len(val_idx), settings.batch_size * 2):
                 idx = val_idx[start:start + settings.batch_size * 2]
                 logits = forward(prepare(inputs[idx], train=False)).float()
@@ -243,13 +225,13 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     history: list[float] = []
     steps = settings.epochs * -(-len(train_idx) // settings.batch_size)
     bar = tqdm(total=steps, desc=f"{model.spec.name} fold {fold}", unit="step",
-               disable=not show_progress(settings.progress), leave=False)
+               disable=tqdm_disable(settings.progress), leave=False)
     for epoch in range(settings.epochs):
         _train_mode(model, trunk)
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
         for start in range(0, len(order), settings.batch_size):
             idx = order[start:start + settings.batch_size]
-            with _autocast(device, settings.amp):
+            with autocast(device, settings.amp):
                 loss = loss_fn(forward(prepare(inputs[idx], train=True)).float(),
                                labels[idx.to(device)])
             if not torch.isfinite(loss):

@@ -166,6 +166,8 @@ class _SurplusTrial(Exception):
 
 
 def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    # Not study.best_trial: it breaks ties by completion order (in memory, Journal) or not at all
+    # (RDB); this takes the lowest trial number, the same on every storage and worker count.
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError(f"Study '{study.study_name}' has no complete trial (all pruned or "
