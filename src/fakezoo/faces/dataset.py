@@ -27,14 +27,10 @@ from typing import Any
 
 from PIL import Image
 
-from ..data import (
-    IMAGE_EXTENSIONS,
-    LABEL_NAMES,
-    ImageDecodeError,
-    _find_layout,
-    load_dataset,
-    show_progress,
-)
+from .._progress import tqdm_disable
+from ..data import IMAGE_EXTENSIONS, LABEL_NAMES, load_dataset
+from ..data.discovery import _find_layout
+from ..errors import ImageDecodeError
 from .detector import FaceDetector, default_detector
 from .image import FacesError
 from .policy import DEFAULT_POLICY, SETTINGS_FILE, CropPolicy
@@ -142,7 +138,7 @@ def crop_dataset(
     n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
     with _Writers(out, has_split) as writers, ThreadPoolExecutor(n_workers) as pool, \
             tqdm(total=len(todo), unit="file", desc="crop",
-                 disable=not show_progress(progress)) as bar:
+                 disable=tqdm_disable(progress)) as bar:
         for rel, reason in missing:
             if rel not in done:
                 writers.report({"source": rel, "status": "undecodable", "detail": reason})

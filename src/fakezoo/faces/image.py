@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..data import DEFAULT_MAX_PIXELS, ImageDecodeError, _check_readable_file, _to_rgb
+from ..data.decode import DEFAULT_MAX_PIXELS, _check_readable_file, _to_rgb
+from ..errors import ImageDecodeError
 
 __all__ = ["FacesError", "load_image"]
 
