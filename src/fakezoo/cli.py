@@ -138,13 +138,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _models(args) -> int:
-    from .models.build import parameter_counts
     from .models.registry import get_spec, list_models
 
     rows = []
     for name in list_models():
         spec = get_spec(name)
-        counts = parameter_counts(name)
+        finetune, head, total = spec.param_counts  # static: no torch needed to list the zoo
+        counts = {"finetune": finetune, "head": head, "total": total}
         rows.append({"name": name, "architecture": spec.architecture,
                      "weights": spec.pretrained_tag, "input_size": spec.image_size,
                      "finetune_trains": list(spec.finetune), "head_trains": list(spec.head),

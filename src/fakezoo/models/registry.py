@@ -33,6 +33,9 @@ class ModelSpec:
         policy_note: how fakezoo reads that wording.
         hidden: width of the extra hidden head layer, for ``resnet50_mlp``.
         display_name: the name the seed study prints for the model, e.g. ``"ResNet-50"``.
+        param_counts: parameters trained with ``finetune=True``, with ``finetune=False``, and
+            in all; precomputed so that listing the zoo needs no torch (a test checks them
+            against the built models).
     """
 
     name: str
@@ -49,6 +52,7 @@ class ModelSpec:
     min_image_size: int = 32
     patch_size: int = 1
     display_name: str = ""
+    param_counts: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def pretrained_tag(self) -> str:
@@ -74,6 +78,7 @@ _SPECS: dict[str, ModelSpec] = {
             seed_wording="last two layers",
             policy_note="the last residual stage and the classifier",
             display_name="ResNet-50",
+            param_counts=(14_968_834, 4_098, 23_512_130),
         ),
         ModelSpec(
             "densenet121", "densenet121", "tv_in1k", 224,
@@ -84,6 +89,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="the last five children of `features` and the classifier",
             expand=("features",),
             display_name="DenseNet-121",
+            param_counts=(5_658_370, 2_050, 6_955_906),
         ),
         ModelSpec(
             "vgg16", "vgg16", "tv_in1k", 224,
@@ -92,6 +98,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="the last two fully connected layers",
             expand=("features", "pre_logits", "head"),
             display_name="VGG16",
+            param_counts=(16_789_506, 8_194, 134_268_738),
         ),
         ModelSpec(
             "inception_v3", "inception_v3", "tv_in1k", 299,
@@ -101,6 +108,7 @@ _SPECS: dict[str, ModelSpec] = {
             ignore_keys=("AuxLogits.",),  # torchvision weights carry the unused auxiliary head
             min_image_size=75,
             display_name="Inception",
+            param_counts=(12_823_810, 4_098, 21_789_666),
         ),
         ModelSpec(
             "mobilenet_v2", "mobilenetv2_100", "ra_in1k", 224,
@@ -111,6 +119,7 @@ _SPECS: dict[str, ModelSpec] = {
                         "norm) and the classifier",
             expand=("blocks",),
             display_name="MobileNet",
+            param_counts=(1_683_906, 2_562, 2_226_434),
         ),
         ModelSpec(
             "vit_b_16", "vit_base_patch16_224", "augreg_in1k", 224,
@@ -120,6 +129,7 @@ _SPECS: dict[str, ModelSpec] = {
             patch_size=16,
             expand=("blocks",),
             display_name="VIT (Vision Transformer)",
+            param_counts=(7_090_946, 1_538, 85_800_194),
         ),
         ModelSpec(
             "resnet50_mlp", "resnet50", "tv_in1k", 224,
@@ -129,6 +139,7 @@ _SPECS: dict[str, ModelSpec] = {
                         "(Linear 2048→512, ReLU, Linear 512→classes)",
             hidden=512,
             display_name="ResNet-50 (1 Layer)",
+            param_counts=(16_014_850, 1_050_114, 24_558_146),
         ),
     ]
 }
