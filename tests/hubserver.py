@@ -1,9 +1,9 @@
 """A small in-memory Hugging Face Hub for tests, served on loopback by the stdlib.
 
-It implements the part of the Hub HTTP API that ``huggingface_hub`` uses to create a repo,
-commit files (preupload, LFS batch + basic upload + verify, NDJSON commit), tag a commit, read
-repo info and trees, and download files, so that tests run the real client code end to end.
-Every request is recorded in :attr:`FakeHub.requests`.
+It implements the part of the Hub HTTP API that ``huggingface_hub`` uses to create a repo and
+branches, commit files (preupload, LFS batch + basic upload + verify, NDJSON commit), tag a
+commit, read repo info and trees, and download files, so that tests run the real client code
+end to end. Every request is recorded in :attr:`FakeHub.requests`.
 
 Example:
     ```python
@@ -35,6 +35,25 @@ GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 def git_hash(data: bytes) -> str:
     """The git blob id of ``data`` (what the Hub reports as a file's ``oid``)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def connect(mp, endpoint: str) -> None:
+    """Point huggingface_hub (and fakezoo, and timm through it) at ``endpoint``, online.
+
+    ``mp`` is a ``pytest.MonkeyPatch``: the constants huggingface_hub reads at import time are
+    patched too, and everything is undone with it.
+    """
+    from huggingface_hub import constants
+
+    mp.setenv("HF_HUB_OFFLINE", "0")
+    mp.setattr(constants, "HF_HUB_OFFLINE", False)
+    mp.setenv("HF_ENDPOINT", endpoint)
+    mp.setattr(constants, "ENDPOINT", endpoint)
+    mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+               endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    mp.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS, not Xet
+    mp.setattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", True)
+    mp.delenv("HF_TOKEN", raising=False)
 
 
 def is_lfs(path: str, size: int) -> bool:
@@ -158,6 +177,7 @@ _ROUTES = [
     ("POST", re.compile(rf"/api/models/{_REPO}/preupload/(?P<rev>[^/]+)"), "preupload"),
     ("POST", re.compile(rf"/api/models/{_REPO}/commit/(?P<rev>[^/]+)"), "commit"),
     ("POST", re.compile(rf"/api/models/{_REPO}/tag/(?P<rev>[^/]+)"), "tag"),
+    ("POST", re.compile(rf"/api/models/{_REPO}/branch/(?P<branch>[^/]+)"), "branch"),
     ("GET", re.compile(rf"/api/models/{_REPO}(?:/revision/(?P<rev>[^/]+))?"), "info"),
     ("GET", re.compile(rf"/api/models/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.+))?"), "tree"),
     ("POST", re.compile(rf"/{_REPO}\.git/info/lfs/objects/batch"), "lfs_batch"),
@@ -379,6 +399,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(409, f"Tag {tag} already exists")
         repo_obj.tags[tag] = commit.oid
         self._reply({"tag": tag, "oid": commit.oid})
+
+    def do_branch(self, query, repo: str, branch: str) -> None:
+        start = self._json().get("startingPoint") or "main"  # read the body before any error
+        repo_obj = self._repo(repo, write=True)
+        name = unquote(branch)
+        if not re.fullmatch(r"[\w.\-]+", name):
+            raise HubError(400, f"invalid branch name {name!r}")
+        if name in repo_obj.branches or name in repo_obj.tags:
+            raise HubError(409, f"Reference refs/heads/{name} already exists")
+        repo_obj.branches[name] = self._commit_of(repo_obj, start).oid
+        self._reply({"success": True})
 
     def do_info(self, query, repo: str, rev: str = "main") -> None:
         repo_obj = self._repo(repo)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hubserver import FakeHub
+from hubserver import FakeHub, connect
 from huggingface_hub import ModelCard, constants
 from safetensors.torch import load_file, save_file
 
@@ -81,15 +81,7 @@ def run_dir(tmp_path_factory, demo_data) -> Path:
 
 def _online(mp: pytest.MonkeyPatch, endpoint: str) -> None:
     """Let fakezoo and huggingface_hub (which read these at import) talk to ``endpoint``."""
-    mp.setenv("HF_HUB_OFFLINE", "0")
-    mp.setattr(constants, "HF_HUB_OFFLINE", False)
-    mp.setenv("HF_ENDPOINT", endpoint)
-    mp.setattr(constants, "ENDPOINT", endpoint)
-    mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-               endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    mp.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS, not Xet
-    mp.setattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", True)
-    mp.delenv("HF_TOKEN", raising=False)
+    connect(mp, endpoint)
 
 
 def _offline(mp: pytest.MonkeyPatch) -> None:
@@ -304,8 +296,11 @@ def test_push_with_a_wrong_token(run_dir, online):
 
 def test_push_makes_one_commit_with_the_run_and_a_card(fake_hub, run_dir):
     repo = fake_hub.repos[REPO]
-    assert repo.api_commits == [fake_hub.pushed_commit]  # exactly one commit, the returned one
-    assert repo.tags == {"v1": fake_hub.pushed_commit}
+    folds = [repo.branches[f"fold-{k}"] for k in (1, 2, 3)]
+    # one commit on main, the returned one; then one per fold branch (see the timm test)
+    assert repo.api_commits == [fake_hub.pushed_commit, *folds]
+    assert repo.tags == {"v1": fake_hub.pushed_commit,
+                         **{f"v1-fold-{k}": oid for k, oid in enumerate(folds, start=1)}}
     commit = repo.commits[fake_hub.pushed_commit]
     assert set(commit.changed) == PUSHED
     assert not any(n.endswith(hub.PICKLE_SUFFIXES) for n in commit.files)
@@ -316,7 +311,7 @@ def test_push_makes_one_commit_with_the_run_and_a_card(fake_hub, run_dir):
     paths = [p for _, p in fake_hub.push_requests]
     assert f"/{REPO}.git/info/lfs/objects/batch" in paths
     uploads = [p for m, p in fake_hub.push_requests if m == "PUT"]
-    assert len(uploads) == 5  # 3 safetensors + 2 png, one PUT each
+    assert len(uploads) == 5  # 3 safetensors + 2 png, one PUT each (fold branches reuse them)
     assert sum(p.endswith("/commit/main") for _, p in fake_hub.push_requests) == 1
     card = ModelCard(commit.files["README.md"].decode())
     assert card.data.library_name == "fakezoo"
@@ -486,10 +481,61 @@ def test_repo_with_escaping_fold_name_is_refused(online, run_dir):
 
 def test_pushing_the_same_run_again_is_a_no_op_and_tags_are_not_moved(online, run_dir):
     repo = online.repos[REPO]
+    commits, tags = list(repo.api_commits), dict(repo.tags)
     commit = hub.push_to_hub(run_dir, REPO, token=online.token, endpoint=online.endpoint,
                              data_description="fakezoo demo faces (synthetic)")
-    assert commit == online.pushed_commit and repo.api_commits == [commit]
+    assert commit == online.pushed_commit and repo.api_commits == commits  # fold branches too
     with pytest.raises(ValueError, match=f"'v1' already exists.*{commit}"):
         hub.push_to_hub(run_dir, REPO, token=online.token, endpoint=online.endpoint, tag="v1",
                         data_description="fakezoo demo faces (synthetic)")
-    assert repo.tags == {"v1": commit} and repo.api_commits == [commit]
+    assert repo.tags == tags and tags["v1"] == commit and repo.api_commits == commits
+
+
+# -- plain timm, one fold per branch ------------------------------------------------------------
+
+def test_plain_timm_loads_every_fold_branch_with_fakezoos_logits(online, local_run):
+    import timm
+
+    repo = online.repos[REPO]
+    x = torch.randn(3, 3, 32, 32)
+    for k, fold in enumerate(local_run.folds, start=1):
+        branch = f"fold-{k}"
+        head = repo.commits[repo.branches[branch]]
+        assert set(head.files) == {".gitattributes", "README.md", "config.json",
+                                   "model.safetensors"}
+        assert head.files["model.safetensors"] == (local_run.path / fold.fold /
+                                                   "model.safetensors").read_bytes()
+        before = len(online.requests)
+        model = timm.create_model(f"hf-hub:{REPO}@{branch}", pretrained=True).eval()
+        fetched = [p for _, p in online.requests[before:]]
+        assert f"/{REPO}/resolve/{branch}/model.safetensors" in fetched
+        assert not any(p.endswith(".bin") for p in fetched)  # safetensors, never a pickle
+        assert model.pretrained_cfg["label_names"] == ["real", "fake"]
+        assert tuple(model.pretrained_cfg["input_size"]) == (3, 32, 32)
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), fold.model(x), atol=1e-5, rtol=1e-4)
+        card = ModelCard(head.files["README.md"].decode())
+        assert card.data.library_name == "timm" and f"@{branch}" in card.text
+    pinned = timm.create_model(f"hf-hub:{REPO}@v1-fold-2", pretrained=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(pinned(x), local_run.folds[1].model(x), atol=1e-5,
+                                   rtol=1e-4)
+    main_card = repo.commits[online.pushed_commit].files["README.md"].decode()
+    assert f'timm.create_model("hf-hub:{REPO}@fold-1", pretrained=True)' in main_card
+
+
+def test_the_card_says_timm_cannot_build_resnet50_mlp(run_dir, tmp_path):
+    from fakezoo.hub.timm_folds import timm_config, timm_loadable
+
+    run = _copy_run(run_dir, tmp_path)
+    _edit_json(run / "config.json", lambda c: c.update(model="resnet50_mlp",
+                                                        architecture="resnet50"))
+    card = hub.model_card(run, "org/mlp")
+    assert "Plain timm cannot build this model" in card and 'fakezoo.load("org/mlp")' in card
+    assert "@fold-1" not in card
+    assert not timm_loadable("resnet50_mlp") and timm_loadable("vit_b_16")
+    vit = {"architecture": "vit_base_patch16_224", "pretrained_cfg": {"input_size": [3, 224, 224]},
+           "fakezoo": {"preprocessing": {"image_size": 64}, "labels": ["real", "fake"]}}
+    cfg = timm_config(vit)
+    assert cfg["model_args"] == {"img_size": 64} and cfg["pretrained_cfg"]["input_size"] == [
+        3, 64, 64]

@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
+    p.add_argument("--explain", metavar="DIR", help="also write a Grad-CAM overlay (NAME.cam.png) "
+                   "and the raw map (NAME.cam.npy) per image to DIR (needs fakezoo[explain])")
 
     p = sub.add_parser("crop", help="face dataset from photos/videos (needs fakezoo[faces])")
     p.add_argument("src", help="folder with real/ and fake/ (photos and/or videos), or a CSV")
@@ -134,6 +136,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("repo_id", help="org/name or hf-hub:org/name@revision")
     p.add_argument("--revision")
     p.add_argument("--out", help="copy the run here (default: keep it in the Hub cache)")
+
+    p = sub.add_parser("app", help="a web page to try a run in the browser (fakezoo[app])")
+    p.add_argument("--model", help="run directory, Hub repo id or hf-hub:org/name@rev "
+                   "(default: $FAKEZOO_MODEL, else the library's default repo)")
+    p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--max-file-size", default="20mb",
+                   help="largest upload, e.g. 20mb (default) or a number of bytes")
+    p.add_argument("--queue-size", type=int, default=32,
+                   help="requests that may wait for the models (default 32)")
+    p.add_argument("--device", default="auto")
     return parser
 
 
@@ -228,6 +243,27 @@ def _benchmark(args) -> int:
     return EXIT_OK
 
 
+def _model_source(args) -> str:
+    import os
+
+    from .inference.api import DEFAULT_MODEL, MODEL_ENV
+
+    return args.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def _explained(args) -> list:
+    from .explain import explain_to_folder
+    from .inference.api import load
+
+    detector = load(_model_source(args), revision=args.revision, device=args.device,
+                    threshold=args.threshold)
+    done = explain_to_folder(detector, args.paths, args.explain,
+                             batch_size=min(args.batch_size, 8))
+    written = sum(png is not None for _, png in done)
+    print(f"wrote {written} heatmap overlays and raw maps to {args.explain}", file=sys.stderr)
+    return [e.prediction for e, _ in done]
+
+
 def _predict(args) -> int:
     from .inference.api import predict
 
@@ -235,9 +271,12 @@ def _predict(args) -> int:
                    threshold=args.threshold, revision=args.revision)
     folders = [p for p in args.paths if Path(p).is_dir()]
     files = [p for p in args.paths if not Path(p).is_dir()]
-    items = predict(files, **options) if files else []  # a list: bad files are reported
-    for folder in folders:
-        items += predict(folder, **options)
+    if args.explain:
+        items = _explained(args)
+    else:
+        items = predict(files, **options) if files else []  # a list: bad files are reported
+        for folder in folders:
+            items += predict(folder, **options)
     rows = [p.to_dict() for p in items]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -294,7 +333,17 @@ def _pull(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
+def _app(args) -> int:
+    from .app import launch
+
+    size = int(args.max_file_size) if args.max_file_size.isdigit() else args.max_file_size
+    launch(_model_source(args), host=args.host, port=args.port, max_file_size=size,
+           queue_size=args.queue_size, revision=args.revision, device=args.device,
+           quiet=args.quiet)
+    return EXIT_OK
+
+
+COMMANDS = {"app": _app, "models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
             "benchmark": _benchmark, "predict": _predict, "crop": _crop, "push": _push,
             "pull": _pull}
 

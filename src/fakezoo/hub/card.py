@@ -10,6 +10,7 @@ from pathlib import Path
 from ..metrics import METRIC_NAMES, is_missing
 from ..models.registry import get_spec
 from ..runs.loader import _read_json, read_run
+from .timm_folds import timm_usage
 
 __all__ = ["model_card"]
 
@@ -168,6 +169,7 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         f"Pin a revision for reproducible results: `\"{repo_id}@<tag or commit>\"`. Loading "
         "rebuilds each fold from fakezoo's own model definitions and reads only "
         "`model.safetensors`: nothing from the repo is imported, executed or unpickled.", "",
+        *timm_usage(repo_id, cfg), "",
         "## Limitations", "",
         "- The numbers are cross-validation estimates on the author's data, not a test on "
         "independent data: expect lower accuracy on faces, generators and image pipelines "

@@ -13,6 +13,7 @@ from ..errors import HubAuthError, HubUnavailableError, RunFormatError
 from ..metrics import is_missing
 from ..runs.loader import PICKLE_SUFFIXES, _fold_config, _inside, _weights_path, read_run
 from .card import _policy, model_card
+from .timm_folds import push_fold_branches
 
 __all__ = ["PUSH_PATTERNS", "push_to_hub"]
 
@@ -88,7 +89,8 @@ def _token(token: str | None) -> str:
 def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool = False,
                 token: str | None = None, commit_message: str | None = None,
                 tag: str | None = None, data_description: str | None = None,
-                license: str = "other", endpoint: str | None = None) -> str:
+                license: str = "other", endpoint: str | None = None,
+                fold_branches: bool = True) -> str:
     """Upload a finished run directory to a Hub model repo as one commit, with a model card.
 
     Uploads only ``config.json``, ``results.json``, ``report.md``, the ``*.png`` plots and each
@@ -107,6 +109,10 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
         data_description: what the model was trained on, for the model card.
         license: the card's license id.
         endpoint: another Hub endpoint (default: ``HF_ENDPOINT`` or huggingface.co).
+        fold_branches: also put each fold at the root of a branch ``fold-<k>`` (tagged
+            ``<tag>-fold-<k>`` with ``tag``), where plain timm loads it:
+            ``timm.create_model("hf-hub:org/name@fold-2", pretrained=True)`` (see
+            :mod:`fakezoo.hub.timm_folds`; not for ``resnet50_mlp``, which timm cannot build).
 
     Returns:
         The commit id (40 hex digits); pin it with ``load_run(repo_id, revision=commit)``.
@@ -168,4 +174,6 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
                                  f"pushed as commit {commit.oid} without the tag; choose "
                                  f"another tag and create it on that commit.") from err
             raise
+    if fold_branches:
+        push_fold_branches(api, repo_id, root, cfg, commit.oid, tag=tag)
     return commit.oid

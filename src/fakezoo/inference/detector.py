@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ from .stream import (
     _to_batch,
     _warn_errors,
 )
+
+if TYPE_CHECKING:
+    from ..explain import Explanation
 
 __all__ = ["CPU_FORWARD_BATCH", "Detector"]
 
@@ -346,6 +349,31 @@ class Detector:
                         f"folder, a list of paths, a PIL image or a torch tensor")
 
     __call__ = predict
+
+    def explain(self, image: Any, *, target: str = "fake",
+                threshold: float | None = None) -> Explanation:
+        """A Grad-CAM map of one image, averaged over the folds (``fakezoo[explain]``).
+
+        Args:
+            image: An image path, a PIL image or a ``(3, S, S)`` uint8 tensor.
+            target: The class to explain: ``"fake"`` (default), ``"real"`` or
+                ``"predicted"``.
+            threshold: ``prob_fake >= threshold`` is labelled fake; ``None``: the detector's.
+
+        Returns:
+            A :class:`fakezoo.explain.Explanation`: the prediction, the mean ``heatmap``
+            (``(S, S)`` in [0, 1]), each fold's map, ``overlay()`` and ``save(dir, name)``.
+
+        Example:
+            ```python
+            e = det.explain("face.jpg")
+            e.prediction.prob_fake, e.heatmap.shape
+            e.save("explanations", "face")   # face.png (overlay) and face.npy (the map)
+            ```
+        """
+        from ..explain import explain
+
+        return explain(self, image, target=target, threshold=threshold)
 
     def _decode_workers(self) -> int:
         """All cores on a GPU machine; on a CPU, the cores torch's own threads leave free.

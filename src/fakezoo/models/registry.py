@@ -36,6 +36,8 @@ class ModelSpec:
         param_counts: parameters trained with ``finetune=True``, with ``finetune=False``, and
             in all; precomputed so that listing the zoo needs no torch (a test checks them
             against the built models).
+        cam_layer: the module that :mod:`fakezoo.explain` takes Grad-CAM maps at: the last
+            convolutional stage, or for ViT the last block's input norm (its patch tokens).
     """
 
     name: str
@@ -53,6 +55,7 @@ class ModelSpec:
     patch_size: int = 1
     display_name: str = ""
     param_counts: tuple[int, int, int] = (0, 0, 0)
+    cam_layer: str = ""
 
     @property
     def pretrained_tag(self) -> str:
@@ -79,6 +82,7 @@ _SPECS: dict[str, ModelSpec] = {
             policy_note="the last residual stage and the classifier",
             display_name="ResNet-50",
             param_counts=(14_968_834, 4_098, 23_512_130),
+            cam_layer="layer4",
         ),
         ModelSpec(
             "densenet121", "densenet121", "tv_in1k", 224,
@@ -90,6 +94,7 @@ _SPECS: dict[str, ModelSpec] = {
             expand=("features",),
             display_name="DenseNet-121",
             param_counts=(5_658_370, 2_050, 6_955_906),
+            cam_layer="features.norm5",
         ),
         ModelSpec(
             "vgg16", "vgg16", "tv_in1k", 224,
@@ -99,6 +104,7 @@ _SPECS: dict[str, ModelSpec] = {
             expand=("features", "pre_logits", "head"),
             display_name="VGG16",
             param_counts=(16_789_506, 8_194, 134_268_738),
+            cam_layer="features.29",
         ),
         ModelSpec(
             "inception_v3", "inception_v3", "tv_in1k", 299,
@@ -109,6 +115,7 @@ _SPECS: dict[str, ModelSpec] = {
             min_image_size=75,
             display_name="Inception",
             param_counts=(12_823_810, 4_098, 21_789_666),
+            cam_layer="Mixed_7c",
         ),
         ModelSpec(
             "mobilenet_v2", "mobilenetv2_100", "ra_in1k", 224,
@@ -120,6 +127,7 @@ _SPECS: dict[str, ModelSpec] = {
             expand=("blocks",),
             display_name="MobileNet",
             param_counts=(1_683_906, 2_562, 2_226_434),
+            cam_layer="bn2",
         ),
         ModelSpec(
             "vit_b_16", "vit_base_patch16_224", "augreg_in1k", 224,
@@ -130,6 +138,7 @@ _SPECS: dict[str, ModelSpec] = {
             expand=("blocks",),
             display_name="VIT (Vision Transformer)",
             param_counts=(7_090_946, 1_538, 85_800_194),
+            cam_layer="blocks.11.norm1",
         ),
         ModelSpec(
             "resnet50_mlp", "resnet50", "tv_in1k", 224,
@@ -140,6 +149,7 @@ _SPECS: dict[str, ModelSpec] = {
             hidden=512,
             display_name="ResNet-50 (1 Layer)",
             param_counts=(16_014_850, 1_050_114, 24_558_146),
+            cam_layer="layer4",
         ),
     ]
 }

@@ -1,0 +1,371 @@
+"""Where does the ensemble see a fake? Grad-CAM maps averaged over the fold models.
+
+Each fold model of a :class:`~fakezoo.inference.detector.Detector` gets a Grad-CAM map (from
+the maintained `grad-cam <https://github.com/jacobgil/pytorch-grad-cam>`_ package, ``pip
+install 'fakezoo[explain]'``) at the layer its :class:`~fakezoo.models.registry.ModelSpec`
+names in ``cam_layer``: the last convolutional stage, or for ViT the input norm of the last
+block, whose patch tokens are reshaped to a grid. Grad-CAM scales each fold's map to [0, 1];
+the explanation's ``heatmap`` is their mean, at the model's input size.
+
+The map explains the ``"fake"`` class by default (``target="predicted"`` explains the class
+the ensemble chose, ``"real"`` the real class). Images go through exactly the steps used in
+training and prediction, so ``explanation.prediction`` equals :func:`fakezoo.predict`'s.
+
+Example:
+    ```python
+    import fakezoo
+    det = fakezoo.load("runs/resnet50", device="cpu")
+    e = det.explain("face.jpg")
+    e.prediction.label, e.heatmap.shape      # ('fake', (224, 224))
+    png, npy = e.save("explanations/", "face")
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ._optional import install_hint
+from .data.decode import decode_image, image_to_array
+from .errors import ImageDecodeError
+from .inference.prediction import Prediction
+
+if TYPE_CHECKING:
+    from .inference.detector import Detector
+
+__all__ = ["DISPLAY_SIZE", "TARGETS", "Explanation", "cam_layer", "explain", "explain_many",
+           "explain_to_folder",
+           "overlay"]
+
+TARGETS = ("fake", "real", "predicted")
+"""What a map can explain: one class for every image, or each image's predicted class."""
+
+DISPLAY_SIZE = 256
+"""Side of the image under the overlay (at least the model's input size)."""
+
+_LOCK = threading.Lock()  # the hooks grad-cam puts on a model must not overlap
+
+
+@dataclass
+class Explanation:
+    """A prediction with the Grad-CAM map that explains it.
+
+    Attributes:
+        prediction: The ensemble's :class:`~fakezoo.inference.prediction.Prediction` for the
+            image; its ``error`` is set (and the arrays are ``None``) when the image could not
+            be read.
+        heatmap: ``(S, S)`` float32 in [0, 1], the mean of the folds' maps at the model's
+            input size ``S`` (1 where the explained class draws most on the image).
+        fold_heatmaps: ``(n_folds, S, S)`` float32, each fold's own map.
+        image: ``(D, D, 3)`` uint8, the image as the model saw it (square, resized), at the
+            display size ``D = max(S, DISPLAY_SIZE)``; the overlay is drawn on it.
+        layer: The module the maps were taken at (``ModelSpec.cam_layer``).
+        target: The class explained: ``"fake"``, ``"real"``, or the predicted label when
+            ``target="predicted"``.
+
+    Example:
+        ```python
+        e = detector.explain("face.jpg")
+        rgb = e.overlay()          # (D, D, 3) uint8, heatmap over the image
+        e.save("out/", "face")     # out/face.png and out/face.npy
+        ```
+    """
+
+    prediction: Prediction
+    heatmap: np.ndarray | None
+    fold_heatmaps: np.ndarray | None
+    image: np.ndarray | None
+    layer: str
+    target: str
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the image was read and explained."""
+        return self.prediction.error is None
+
+    def overlay(self, alpha: float = 0.5) -> np.ndarray:
+        """The heatmap drawn over the image (``(D, D, 3)`` uint8 RGB, jet colour map).
+
+        Args:
+            alpha: Weight of the heatmap against the image, in [0, 1].
+        """
+        if not self.ok:
+            raise ValueError(f"no overlay: {self.prediction.path}: {self.prediction.error}")
+        return overlay(self.image, self.heatmap, alpha=alpha)
+
+    def save(self, out_dir: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+        """Write ``out_dir/name.png`` (the overlay) and ``out_dir/name.npy`` (``heatmap``).
+
+        Returns:
+            The two paths. Folders are created as needed.
+        """
+        folder = Path(out_dir)
+        png, npy = folder / f"{name}.png", folder / f"{name}.npy"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(self.overlay()).save(png)
+        np.save(npy, self.heatmap.astype(np.float32), allow_pickle=False)
+        return png, npy
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Draw a [0, 1] heatmap over an RGB uint8 image (the heatmap is resized to the image).
+
+    Example:
+        ```python
+        import numpy as np
+        from fakezoo.explain import overlay
+        overlay(np.zeros((64, 64, 3), np.uint8), np.eye(32, dtype=np.float32)).shape
+        ```
+    """
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+    height, width = image.shape[:2]
+    heat = np.asarray(heatmap, dtype=np.float32)
+    if heat.shape != (height, width):
+        heat = np.asarray(Image.fromarray(heat, mode="F").resize((width, height),
+                                                                 Image.Resampling.BILINEAR))
+    rgb = image.astype(np.float32) / 255.0
+    return show_cam_on_image(rgb, np.clip(heat, 0.0, 1.0), use_rgb=True, image_weight=1 - alpha)
+
+
+def cam_layer(model: nn.Module) -> tuple[str, nn.Module]:
+    """The name and module a zoo model is explained at (its spec's ``cam_layer``).
+
+    Example:
+        ```python
+        import fakezoo
+        from fakezoo.explain import cam_layer
+        cam_layer(fakezoo.create("resnet50", pretrained=False))[0]   # 'layer4'
+        ```
+    """
+    spec = getattr(model, "spec", None)
+    name = getattr(spec, "cam_layer", "")
+    if not name:
+        raise ValueError(f"{type(model).__name__} has no Grad-CAM layer: explanations need a "
+                         f"fakezoo zoo model (fakezoo.create or fakezoo.load), whose ModelSpec "
+                         f"names cam_layer.")
+    return name, model.get_submodule(name)
+
+
+def _reshape_for(model: nn.Module):
+    """ViT tokens ``(N, prefix + h*w, C)`` -> ``(N, C, h, w)``; ``None`` for CNNs."""
+    if not model.spec.architecture.startswith("vit_"):
+        return None
+    prefix = int(getattr(model, "num_prefix_tokens", 1))
+    grid = tuple(model.patch_embed.grid_size)
+
+    def reshape(tokens: torch.Tensor) -> torch.Tensor:
+        patches = tokens[:, prefix:, :]
+        return patches.reshape(len(patches), *grid, patches.shape[-1]).permute(0, 3, 1, 2)
+
+    return reshape
+
+
+def _fold_maps(model: nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndarray:
+    """One fold's Grad-CAM maps, ``(N, S, S)`` float32 in [0, 1]."""
+    try:
+        from pytorch_grad_cam import GradCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(f"explanations need the grad-cam package: "
+                                  f"{install_hint('pytorch_grad_cam')}", name=err.name) from err
+    _, layer = cam_layer(model)
+    # The trunk is frozen (no parameter needs a gradient there), so the input carries the
+    # gradient through to the target layer.
+    cam = GradCAM(model=model, target_layers=[layer], reshape_transform=_reshape_for(model))
+    cam.compute_input_gradient = True  # BaseCAM's option, not passed on by GradCAM
+    try:
+        with torch.enable_grad():
+            maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes])
+    finally:
+        cam.activations_and_grads.release()
+        model.zero_grad(set_to_none=True)
+    return np.nan_to_num(np.asarray(maps, dtype=np.float32))
+
+
+def _check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r}: use one of {', '.join(TARGETS)}.")
+    return target
+
+
+def _display(item: Any, size: int, model_image: np.ndarray) -> np.ndarray:
+    if size == model_image.shape[0]:
+        return model_image
+    if isinstance(item, Image.Image):
+        return image_to_array(item, size)
+    if isinstance(item, str | os.PathLike):
+        return decode_image(item, size)
+    return np.asarray(Image.fromarray(model_image).resize((size, size),
+                                                          Image.Resampling.BILINEAR))
+
+
+def _decode(item: Any, size: int) -> np.ndarray:
+    if isinstance(item, Image.Image):
+        try:
+            item.load()
+            return image_to_array(item, size)
+        except Exception as exc:
+            raise ImageDecodeError("<PIL image>", f"{type(exc).__name__}: {exc}") from exc
+    if isinstance(item, torch.Tensor):
+        if item.dtype != torch.uint8 or tuple(item.shape) != (3, size, size):
+            raise ValueError(f"expected a uint8 image tensor of shape (3, {size}, {size}), got "
+                             f"{item.dtype} {tuple(item.shape)}")
+        return item.permute(1, 2, 0).numpy()
+    if isinstance(item, str | os.PathLike):
+        return decode_image(item, size)
+    raise TypeError(f"cannot explain a {type(item).__name__}: pass an image path, a PIL image "
+                    f"or a (3, S, S) uint8 tensor")
+
+
+def _explain_batch(detector: Detector, items: list[Any], arrays: list[np.ndarray],
+                   target: str, threshold: float, display_size: int) -> list[Explanation]:
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    probs = detector.predict_tensor(batch)
+    preds = []
+    for item, fold_probs in zip(items, probs, strict=True):
+        values = [float(p) for p in fold_probs.tolist()]
+        prob = float(np.mean(values))
+        label = detector.labels[1] if prob >= threshold else detector.labels[0]
+        path = os.fspath(item) if isinstance(item, str | os.PathLike) else None
+        preds.append(Prediction(path=path, label=label, prob_fake=prob, fold_probs=values))
+    if target == "predicted":
+        classes = [detector.labels.index(p.label) for p in preds]
+    else:
+        classes = [0 if target == "real" else 1] * len(preds)
+    x = detector.preprocessing.normalize(batch.to(detector.device))
+    with _LOCK:
+        folds = np.stack([_fold_maps(m, x, classes) for m in detector.models], axis=1)
+    layer = cam_layer(detector.models[0])[0]
+    size = max(detector.image_size, display_size)
+    return [Explanation(prediction=pred, heatmap=folds[i].mean(axis=0), fold_heatmaps=folds[i],
+                        image=_display(items[i], size, arrays[i]), layer=layer,
+                        target=detector.labels[classes[i]])
+            for i, pred in enumerate(preds)]
+
+
+def explain(detector: Detector, image: Any, *, target: str = "fake",
+            threshold: float | None = None, display_size: int = DISPLAY_SIZE) -> Explanation:
+    """Explain one image with a detector's folds (what :meth:`Detector.explain` calls).
+
+    Args:
+        detector: The fold ensemble.
+        image: An image path, a PIL image, or a ``(3, S, S)`` uint8 tensor at the model's size.
+        target: ``"fake"`` (default), ``"real"`` or ``"predicted"``.
+        threshold: ``prob_fake >= threshold`` is labelled fake; ``None``: the detector's.
+        display_size: Side of the image under the overlay (at least the model's size).
+
+    Raises:
+        FileNotFoundError, fakezoo.errors.ImageDecodeError: The image cannot be read (the
+            message names it).
+        ImportError: grad-cam is not installed (``pip install 'fakezoo[explain]'``).
+    """
+    _check_target(target)
+    threshold = detector.threshold if threshold is None else float(threshold)
+    array = _decode(image, detector.image_size)
+    return _explain_batch(detector, [image], [array], target, threshold, display_size)[0]
+
+
+def explain_many(detector: Detector, items: Iterable[Any], *, target: str = "fake",
+                 threshold: float | None = None, batch_size: int = 8,
+                 display_size: int = DISPLAY_SIZE) -> Iterator[Explanation]:
+    """Explain images one batch at a time; an unreadable one gives an explanation with
+    ``prediction.error`` set (and no maps) instead of stopping the others.
+
+    Example:
+        ```python
+        from fakezoo.explain import explain_many
+        for e in explain_many(detector, ["a.jpg", "b.jpg"]):
+            print(e.prediction.path, e.prediction.label if e.ok else e.prediction.error)
+        ```
+    """
+    _check_target(target)
+    threshold = detector.threshold if threshold is None else float(threshold)
+    chunk: list[Any] = []
+
+    def flush() -> Iterator[Explanation]:
+        good: list[tuple[Any, np.ndarray]] = []
+        out: list[Explanation | Any] = []
+        for item in chunk:
+            try:
+                good.append((item, _decode(item, detector.image_size)))
+                out.append(None)
+            except (OSError, ValueError, TypeError) as err:
+                reason = err.reason if isinstance(err, ImageDecodeError) else str(err)
+                path = os.fspath(item) if isinstance(item, str | os.PathLike) else None
+                out.append(Explanation(Prediction(path, None, None, None, error=reason),
+                                       None, None, None, "", target))
+        done = iter(_explain_batch(detector, [g[0] for g in good], [g[1] for g in good],
+                                   target, threshold, display_size)) if good else iter(())
+        for entry in out:
+            yield next(done) if entry is None else entry
+        chunk.clear()
+
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= batch_size:
+            yield from flush()
+    if chunk:
+        yield from flush()
+
+
+def _output_names(inputs: list[str]) -> list[tuple[str, str]]:
+    """``(image path, output name)``: a folder's images keep their path below the folder."""
+    from .data.discovery import list_images
+
+    pairs: list[tuple[str, str]] = []
+    for given in inputs:
+        root = Path(given)
+        if root.is_dir():
+            pairs += [(str(p), p.relative_to(root).with_suffix("").as_posix())
+                      for p in list_images(root)]
+        else:
+            pairs.append((given, root.stem))
+    taken: dict[str, int] = {}
+    named = []
+    for path, name in pairs:
+        count = taken.get(name, 0) + 1
+        taken[name] = count
+        named.append((path, name if count == 1 else f"{name}-{count}"))
+    return named
+
+
+def explain_to_folder(detector: Detector, inputs: list[str], out_dir: str | os.PathLike[str],
+                      *, target: str = "fake", threshold: float | None = None,
+                      batch_size: int = 8) -> list[tuple[Explanation, Path | None]]:
+    """Explain image files and folders; write ``NAME.cam.png`` and ``NAME.cam.npy`` per image.
+
+    ``NAME`` is a file's stem, or for a folder's images their path below the folder (so
+    ``photos/a/x.jpg`` given as ``photos`` gives ``out_dir/a/x.cam.png``); a repeated name gets
+    ``-2``, ``-3``... Unreadable images are reported in their explanation and skipped.
+
+    Returns:
+        ``(explanation, png path or None)`` per image, in input order.
+
+    Example:
+        ```python
+        from fakezoo.explain import explain_to_folder
+        for e, png in explain_to_folder(detector, ["photos/"], "explanations/"):
+            print(e.prediction.path, png)
+        ```
+    """
+    named = _output_names(list(inputs))
+    out = []
+    explained = explain_many(detector, (p for p, _ in named), target=target,
+                             threshold=threshold, batch_size=batch_size)
+    for (_, name), e in zip(named, explained, strict=True):
+        png = e.save(out_dir, f"{name}.cam")[0] if e.ok else None
+        out.append((e, png))
+    return out
