@@ -40,7 +40,7 @@ DECODER_VERSION = 1
 
 
 def decode_image(
-    path: str | os.PathLike[str], image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str], image_size: int | None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
     """Decode one image file exactly as fakezoo does for training and prediction.
 
@@ -58,7 +58,8 @@ def decode_image(
 
     Args:
         path: The image file.
-        image_size: Output side `S` in pixels.
+        image_size: Output side `S` in pixels; `None` keeps the image's own size (every step
+            but the resize; `fakezoo.evaluate` perturbs such images before resizing them).
         max_pixels: Largest accepted `width * height`. PIL's global `Image.MAX_IMAGE_PIXELS`
             still applies on top (twice that raises in PIL itself).
 
@@ -75,7 +76,7 @@ def decode_image(
         arr.shape, arr.dtype  # ((224, 224, 3), dtype('uint8'))
         ```
     """
-    image_size = _check_image_size(image_size)
+    image_size = None if image_size is None else _check_image_size(image_size)
     file = Path(path)
     _check_readable_file(file)
     return _decode(file, file, image_size, max_pixels)
@@ -112,7 +113,8 @@ def _read_bytes(path: Path) -> bytes:
         raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
 
 
-def _decode(source: Path | io.BytesIO, path: Path, image_size: int, max_pixels: int) -> np.ndarray:
+def _decode(source: Path | io.BytesIO, path: Path, image_size: int | None, max_pixels: int
+            ) -> np.ndarray:
     """Decode `source` (a path or the file's bytes); `path` is only used in messages."""
     try:
         with warnings.catch_warnings():
@@ -150,12 +152,13 @@ def _decode(source: Path | io.BytesIO, path: Path, image_size: int, max_pixels: 
         raise ImageDecodeError(path, reason) from None
 
 
-def image_to_array(img: Image.Image, image_size: int,
+def image_to_array(img: Image.Image, image_size: int | None,
                    path: str | os.PathLike[str] = "<PIL image>") -> np.ndarray:
     """The steps of :func:`decode_image` after a file is open, for an image already in memory.
 
     EXIF orientation, RGB conversion (see :func:`decode_image`), then a bilinear resize to
-    `(image_size, image_size)`; `path` only names the image in messages.
+    `(image_size, image_size)` (no resize for `image_size=None`); `path` only names the image in
+    messages.
 
     Example:
         ```python
@@ -165,8 +168,9 @@ def image_to_array(img: Image.Image, image_size: int,
         ```
     """
     rgb = _to_rgb(_exif_transpose(img, Path(path)))
-    return np.array(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR),
-                    dtype=np.uint8)
+    if image_size is not None:
+        rgb = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    return np.array(rgb, dtype=np.uint8)
 
 
 def _exif_transpose(img: Image.Image, path: Path) -> Image.Image:

@@ -1,0 +1,408 @@
+"""``fakezoo.evaluate``: score trained runs on new labelled data, clean and perturbed.
+
+One call decodes the data once, then for each run and each condition (clean, then every
+perturbation) makes one prediction pass through the run's
+:class:`~fakezoo.inference.detector.Detector`, which returns every fold model's P(fake) for a
+batch at once; the ensemble is their mean. The metrics are those of :mod:`fakezoo.metrics`, at
+two thresholds that never look at the test data:
+
+* ``"0.5"``: the plain decision rule;
+* ``"cv_eer"``: the equal-error-rate threshold chosen on the run's own out-of-fold CV
+  predictions (pooled over folds for the ensemble; each fold model's own validation images for
+  that fold), applied unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fakezoo.data import Dataset, DatasetError, load_dataset
+
+from .images import DecodedSet, decode_native, model_batches
+from .perturb import Perturbation, parse_perturbations
+from .source import EvalRunError, RunSource, expand_runs, open_run
+from .stats import bootstrap_ci, calibration, eer_threshold, group_scores, scored_metrics
+
+logger = logging.getLogger("fakezoo")
+
+__all__ = ["CLEAN", "EvalResult", "EvalSuite", "evaluate", "evaluate_many"]
+
+#: The name of the unperturbed condition.
+CLEAN = "clean"
+
+
+@dataclass
+class EvalResult:
+    """One run scored on one dataset, clean and under each perturbation.
+
+    Attributes:
+        run: The source run: ``source``, ``name``, ``model``, ``fingerprint``, ``cv_mean`` /
+            ``cv_std`` (its own cross-validation summary), ``folds``...
+        data: The evaluation data: ``source``, ``n``, ``class_counts``, ``skipped`` (each
+            ``{"path", "reason"}``) and ``groups`` (whether video/identity groups were used).
+        thresholds: ``{"0.5": 0.5, "cv_eer": t}`` for the ensemble and ``"folds"``:
+            ``{"fold_1": {"0.5": 0.5, "cv_eer": t1}, ...}``; every ``cv_eer`` threshold comes
+            from the run's CV predictions.
+        conditions: One dict per condition (``"clean"`` first, then e.g. ``"jpeg:50"``) with
+            ``ensemble`` and ``folds`` metrics at each threshold, ``ci`` (bootstrap intervals
+            of the ensemble's ROC-AUC and accuracy), ``calibration`` (ECE and reliability
+            bins), ``groups`` (video-level metrics, or ``None``) and
+            ``test_eer_threshold`` (picked on this test data: shown only to measure threshold
+            drift, never used for a reported number).
+        predictions: ``paths``, ``y_true``, ``groups``, and per condition ``prob`` (ensemble
+            P(fake)) and ``fold_probs`` (``n x k``).
+        settings: ``bootstrap``, ``seed``, ``perturb``, ``batch_size``, ``device``.
+
+    Example:
+        ```python
+        result = fakezoo.evaluate("runs/resnet50", "other_faces/", perturb="jpeg:50")
+        result.metric("roc_auc"), result.metric("accuracy", condition="jpeg:50")
+        result.save("eval/")   # evaluate.md, evaluate.json, CSVs and plots
+        ```
+    """
+
+    run: dict
+    data: dict
+    thresholds: dict
+    conditions: list[dict]
+    predictions: dict
+    settings: dict
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def condition_names(self) -> list[str]:
+        return [c["name"] for c in self.conditions]
+
+    def condition(self, name: str = CLEAN) -> dict:
+        for cond in self.conditions:
+            if cond["name"] == name:
+                return cond
+        raise KeyError(f"no condition {name!r}; this result has {self.condition_names}")
+
+    def metric(self, name: str, *, condition: str = CLEAN, threshold: str = "cv_eer",
+               model: str = "ensemble", level: str = "image") -> Any:
+        """One number, e.g. ``result.metric("accuracy", condition="jpeg:50")``.
+
+        Args:
+            name: A key of :func:`fakezoo.metrics.binary_metrics` (``accuracy``, ``f1``,
+                ``roc_auc``, ``eer``, ``confusion_matrix``...) or ``"ece"``.
+            condition: ``"clean"`` or a perturbation name.
+            threshold: ``"cv_eer"`` (default) or ``"0.5"``.
+            model: ``"ensemble"`` or a fold name such as ``"fold_1"``.
+            level: ``"image"``, or ``"group"`` for video-level metrics.
+        """
+        cond = self.condition(condition)
+        if name == "ece":
+            return cond["calibration"]["ece"]
+        if level == "group":
+            if cond["groups"] is None:
+                raise KeyError("no group-level metrics: the data has no groups")
+            return cond["groups"][threshold][name]
+        block = cond["ensemble"] if model == "ensemble" else cond["folds"][model]
+        return block[threshold][name]
+
+    def to_dict(self) -> dict:
+        return {"run": self.run, "data": self.data, "thresholds": self.thresholds,
+                "conditions": self.conditions, "predictions": self.predictions,
+                "settings": self.settings, "timings": self.timings}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalResult:
+        return cls(**{k: data[k] for k in ("run", "data", "thresholds", "conditions",
+                                           "predictions", "settings")},
+                   timings=data.get("timings", {}))
+
+    def save(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write the report (see :meth:`EvalSuite.save`) for this run alone."""
+        return EvalSuite([self]).save(out_dir)
+
+
+@dataclass
+class EvalSuite:
+    """Several runs scored on the same data, for a "train on A, test on B" table.
+
+    Attributes:
+        results: One :class:`EvalResult` per run, in the order given.
+        skipped_runs: Runs that could not be scored, each ``{"run", "reason"}``.
+    """
+
+    results: list[EvalResult]
+    skipped_runs: list[dict] = field(default_factory=list)
+
+    def table(self) -> list[dict]:
+        """One row per run: clean metrics at the CV threshold, intervals, robustness."""
+        from .report import comparison_table
+
+        return comparison_table(self)
+
+    def save(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write ``evaluate.md``, ``evaluate.json``, ``metrics.csv``, ``comparison.csv``,
+        ``robustness.csv``, ``predictions/<run>.csv`` and, with matplotlib, the reliability
+        and robustness plots into ``out_dir``; returns ``out_dir``."""
+        from .report import write_report
+
+        return write_report(self, Path(out_dir))
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+def _read_group_column(csv_path: Path, column: str) -> dict[str, str]:
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fields = {name.strip().lower(): name for name in reader.fieldnames or []}
+        if column.lower() not in fields or "path" not in fields:
+            raise DatasetError(f"groups={column!r}: {csv_path} has no {column!r} column "
+                               f"(columns: {', '.join(reader.fieldnames or [])})")
+        key, col = fields["path"], fields[column.lower()]
+        out = {}
+        for row in reader:
+            path = Path(row[key].strip()).expanduser()
+            path = path if path.is_absolute() else csv_path.parent / path
+            out[os.path.normpath(path)] = row[col].strip()
+    return out
+
+
+def _with_groups(dataset: Dataset, source: Any, groups: Any) -> Dataset:
+    if groups is None:
+        return dataset
+    if isinstance(groups, str):
+        path = Path(os.fspath(source)) if isinstance(source, str | os.PathLike) else None
+        if path is None or path.suffix.lower() != ".csv":
+            raise DatasetError(f"groups={groups!r} names a CSV column, but the data is not a "
+                               f"CSV file ({source!r}); pass the data as a CSV with that column "
+                               f"or pass one group per image")
+        mapping = _read_group_column(path.expanduser().absolute(), groups)
+        values = [mapping.get(os.path.normpath(p)) for p in dataset.paths]
+        missing = [str(p) for p, v in zip(dataset.paths, values, strict=True) if not v]
+        if missing:
+            raise DatasetError(f"groups={groups!r}: {len(missing)} rows have an empty group, "
+                               f"e.g. {missing[0]}; give every row a group")
+        return _regroup(dataset, np.asarray(values))
+    values = np.asarray(list(groups))
+    if values.shape != (len(dataset),):
+        raise DatasetError(f"groups holds {values.size} entries for {len(dataset)} images; "
+                           f"give one group per image, in load_dataset's order")
+    return _regroup(dataset, values)
+
+
+def _regroup(dataset: Dataset, groups: np.ndarray) -> Dataset:
+    return Dataset(root=dataset.root, paths=dataset.paths, labels=dataset.labels, groups=groups,
+                   splits=dataset.splits, skipped=dataset.skipped)
+
+
+def prepare_data(data: Any, groups: Any = None, num_workers: int | None = None
+                 ) -> tuple[DecodedSet, dict]:
+    """Load (if a path) and decode the evaluation data once; describe it for the report."""
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    dataset = _with_groups(dataset, data, groups)
+    decoded = decode_native(dataset, num_workers)
+    if len(decoded.images) == 0:
+        raise DatasetError(f"no image of {dataset.root} could be decoded "
+                           f"({len(decoded.skipped)} skipped, e.g. "
+                           f"{decoded.skipped[0].path}: {decoded.skipped[0].reason})")
+    ds = decoded.dataset
+    info = {
+        "source": os.fspath(data) if isinstance(data, str | os.PathLike) else str(ds.root),
+        "name": _data_name(data, ds),
+        "root": str(ds.root), "n": len(ds), "class_counts": ds.class_counts(),
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in decoded.skipped],
+        "groups": ds.groups is not None,
+        "n_groups": None if ds.groups is None else len(set(map(str, ds.groups))),
+    }
+    return decoded, info
+
+
+def _data_name(data: Any, ds: Dataset) -> str:
+    if isinstance(data, str | os.PathLike):
+        path = Path(os.fspath(data))
+        return path.stem if path.suffix.lower() == ".csv" else path.name
+    return ds.root.name
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+def _workers(run: RunSource) -> int:
+    import torch
+
+    cores = os.cpu_count() or 1
+    if run.detector.device.type == "cuda":
+        return cores
+    return max(1, cores - torch.get_num_threads())
+
+
+def _pass(run: RunSource, decoded: DecodedSet, perturbation: Perturbation | None,
+          batch_size: int, seed: int) -> np.ndarray:
+    """One prediction pass: ``(n, k)`` fold probabilities."""
+    import torch
+
+    fn = None if perturbation is None else (
+        lambda img, i: perturbation(img, seed=seed, index=i))
+    det = run.detector
+    parts = [det.predict_tensor(torch.from_numpy(batch))
+             for batch in model_batches(decoded.images, det.image_size, batch_size, fn,
+                                        _workers(run))]
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+def _at_thresholds(y: np.ndarray, p: np.ndarray, thresholds: dict[str, float]) -> dict:
+    return {name: scored_metrics(y, p, t) for name, t in thresholds.items()}
+
+
+def _score_condition(name: str, perturbation: Perturbation | None, fold_probs: np.ndarray,
+                     y: np.ndarray, groups: np.ndarray | None, thresholds: dict,
+                     fold_names: list[str], bootstrap: int, seed: int) -> dict:
+    prob = fold_probs.mean(axis=1)
+    main = {"0.5": 0.5, "cv_eer": thresholds["cv_eer"]}
+    cond: dict[str, Any] = {
+        "name": name,
+        "kind": None if perturbation is None else perturbation.kind,
+        "strength": None if perturbation is None else perturbation.strength,
+        "ensemble": _at_thresholds(y, prob, main),
+        "folds": {f: _at_thresholds(y, fold_probs[:, j], thresholds["folds"][f])
+                  for j, f in enumerate(fold_names)},
+        "ci": bootstrap_ci(y, prob, main, n_resamples=bootstrap, seed=seed),
+        "calibration": calibration(y, prob),
+        "mean_prob_fake": {"real": _mean(prob[y == 0]), "fake": _mean(prob[y == 1])},
+        "test_eer_threshold": eer_threshold(y, prob) if len(np.unique(y)) == 2 else None,
+        "groups": None,
+    }
+    if groups is not None:
+        ids, gy, gp, mixed = group_scores(groups, y, prob)
+        cond["groups"] = {"n_groups": len(ids), "mixed_groups": mixed, "aggregate": "mean",
+                          **_at_thresholds(gy, gp, main)} if ids else None
+    return cond
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def _score_run(run: RunSource, decoded: DecodedSet, data_info: dict,
+               perturbations: list[Perturbation], bootstrap: int, seed: int,
+               batch_size: int) -> EvalResult:
+    cv = run.cv_thresholds()
+    fold_names = list(run.detector.fold_names)
+    thresholds = {"0.5": 0.5, "cv_eer": cv["ensemble"],
+                  "folds": {f: {"0.5": 0.5, "cv_eer": cv["folds"][f]} for f in fold_names},
+                  "n_cv_predictions": cv["n_cv_predictions"]}
+    ds = decoded.dataset
+    y = ds.labels
+    groups = ds.groups
+    conditions, probs, fold_probs, timings = [], {}, {}, {}
+    for perturbation in [None, *perturbations]:
+        name = CLEAN if perturbation is None else perturbation.name
+        start = time.perf_counter()
+        fp = _pass(run, decoded, perturbation, batch_size, seed)
+        timings[name] = round(time.perf_counter() - start, 3)
+        logger.info("%s on %s [%s]: %d images in %.1fs", run.name, data_info["name"], name,
+                    len(y), timings[name])
+        conditions.append(_score_condition(name, perturbation, fp, y, groups, thresholds,
+                                           fold_names, bootstrap, seed))
+        probs[name] = [float(v) for v in fp.mean(axis=1)]
+        fold_probs[name] = [[float(v) for v in row] for row in fp]
+    predictions = {"paths": ds.relpaths(), "y_true": [int(v) for v in y],
+                   "groups": None if groups is None else [str(g) for g in groups],
+                   "prob": probs, "fold_probs": fold_probs}
+    settings = {"bootstrap": bootstrap, "seed": seed,
+                "perturb": [p.name for p in perturbations], "batch_size": batch_size,
+                "device": str(run.detector.device)}
+    return EvalResult(run=run.info(), data=data_info, thresholds=thresholds,
+                      conditions=conditions, predictions=predictions, settings=settings,
+                      timings={"seconds_per_condition": timings})
+
+
+def evaluate_many(runs: Iterable[str | os.PathLike[str]], data: str | os.PathLike[str] | Dataset,
+                  *, perturb: str | Sequence[str | Perturbation] | None = None,
+                  bootstrap: int = 1000, seed: int = 0, groups: Any = None,
+                  device: str = "auto", batch_size: int = 32,
+                  num_workers: int | None = None) -> EvalSuite:
+    """Score several runs (or the rows of a study directory) on the same data.
+
+    The data is decoded once for all runs. A study directory (``fakezoo benchmark --out``)
+    stands for all its rows; rows saved without weights are skipped and listed in
+    ``skipped_runs``. Arguments as in :func:`evaluate`.
+
+    Example:
+        ```python
+        suite = fakezoo.evaluate_many(["runs/a", "runs/b"], "other_faces/")
+        suite.table()        # one row per run
+        suite.save("eval/")
+        ```
+    """
+    sources, skipped = expand_runs(list(runs))
+    if not sources:
+        raise EvalRunError("no run to evaluate" + (f": every row was skipped ({skipped[0]})"
+                                                   if skipped else ""))
+    perturbations = parse_perturbations(perturb)
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap={bootstrap}: give a number of resamples >= 0")
+    decoded, data_info = prepare_data(data, groups, num_workers)
+    if decoded.skipped:
+        logger.warning("skipped %d files of %s that could not be used (listed in the report)",
+                       len(decoded.skipped), data_info["source"])
+    results = []
+    for source in sources:
+        run = open_run(source, device=device)
+        results.append(_score_run(run, decoded, data_info, perturbations, bootstrap, seed,
+                                  batch_size))
+    return EvalSuite(results, skipped)
+
+
+def evaluate(run: str | os.PathLike[str], data: str | os.PathLike[str] | Dataset, *,
+             perturb: str | Sequence[str | Perturbation] | None = None,
+             bootstrap: int = 1000, seed: int = 0, groups: Any = None,
+             device: str = "auto", batch_size: int = 32,
+             num_workers: int | None = None) -> EvalResult:
+    """Score a trained run on new labelled data (``fakezoo.evaluate``).
+
+    Args:
+        run: A run directory or a Hub repo id (``"org/name"``, ``"org/name@rev"``). It must
+            hold its out-of-fold CV predictions (``results.json``), on which the ``cv_eer``
+            threshold is chosen. For several runs or a study directory use
+            :func:`evaluate_many`.
+        data: Any layout :func:`fakezoo.load_dataset` reads (class folders, Kaggle splits, a
+            CSV), e.g. a face dataset written by ``fakezoo crop``, or a
+            :class:`~fakezoo.data.Dataset`.
+        perturb: Perturbations to re-score under, e.g. ``"jpeg:90,75,50 blur:1,2"`` or
+            ``["jpeg:50", "noise:0.02"]`` (see :mod:`fakezoo.evaluate.perturb`).
+        bootstrap: Resamples for the 95% intervals of ROC-AUC and accuracy (0: none).
+        seed: Seeds the bootstrap and the noise perturbation.
+        groups: Video or identity groups for video-level metrics: ``None`` uses the data's
+            own (a CSV ``group`` column), a string names another column of the data's CSV, or
+            a sequence gives one group per image in :func:`fakezoo.load_dataset`'s order.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        batch_size: Images per prediction batch.
+        num_workers: Decoding threads (default: all cores).
+
+    Returns:
+        An :class:`EvalResult`.
+
+    Raises:
+        fakezoo.evaluate.source.EvalRunError: The run stores no CV predictions (older runs),
+            or ``run`` is a study directory.
+        fakezoo.data.DatasetError: The data cannot be read.
+
+    Example:
+        ```python
+        import fakezoo
+        res = fakezoo.evaluate("runs/mobilenet", "faces_b/", perturb="jpeg:50", bootstrap=200)
+        print(res.metric("roc_auc"), res.metric("roc_auc", condition="jpeg:50"))
+        ```
+    """
+    path = Path(os.fspath(run)).expanduser()
+    if path.is_dir() and (path / "rows").is_dir() and not (path / "config.json").is_file():
+        raise EvalRunError(f"'{run}' is a study directory: use fakezoo.evaluate_many([...]) "
+                           f"(or `fakezoo evaluate {run} DATA --out DIR`) to score its rows.")
+    suite = evaluate_many([run], data, perturb=perturb, bootstrap=bootstrap, seed=seed,
+                          groups=groups, device=device, batch_size=batch_size,
+                          num_workers=num_workers)
+    return suite.results[0]
