@@ -28,8 +28,8 @@ import fakezoo
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ["index", "models", "data", "cv", "tune", "hub", "cli", "faces", "explain", "app", "study",
-         "performance", "design", "api"]
+PAGES = ["index", "models", "data", "cv", "tune", "hub", "cli", "faces", "explain", "app",
+         "evaluate", "study", "performance", "design", "api"]
 EXAMPLE_FILES = ["README.md", *(f"docs/{p}.md" for p in PAGES)]
 TEST_COMMAND = "python -m pytest -q"
 
@@ -92,7 +92,7 @@ def one_thread():
 
 def test_every_example_file_has_runnable_code():
     for name in ["README.md", "docs/index.md", "docs/data.md", "docs/cv.md", "docs/tune.md",
-                 "docs/hub.md", "docs/cli.md", "docs/study.md"]:
+                 "docs/hub.md", "docs/cli.md", "docs/evaluate.md", "docs/study.md"]:
         blocks = code_blocks((ROOT / name).read_text(encoding="utf-8"))
         assert any(runnable(info, code) for _, info, code in blocks), name
 

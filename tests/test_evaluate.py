@@ -309,6 +309,31 @@ def test_save_writes_every_file(result, tmp_path):
     assert len(preds) == 20 and "prob_fake[jpeg:50]" in preds[0]
 
 
+def test_the_cli_writes_every_file(dirs, tmp_path, capsys):
+    from fakezoo.cli import main
+
+    out = tmp_path / "cli"
+    code = main(["-q", "evaluate", str(dirs["run"]), str(dirs["test"]), "--out", str(out),
+                 "--perturb", "jpeg:50", "blur:1", "--bootstrap", "50", "--seed", "3",
+                 "--device", "cpu", "--batch-size", "8"])
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "| run |" in printed.out and "evaluate.md" in printed.out
+    assert "1 files" in printed.err
+    for name in [*REPORT_FILES, "predictions/run.csv", "reliability_run.png",
+                 "robustness_run.png"]:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    payload = json.loads((out / "evaluate.json").read_text())
+    (run,) = payload["runs"]
+    assert run["settings"]["perturb"] == ["jpeg:50", "blur:1"]
+    assert run["conditions"][0]["ci"]["n_resamples"] == 50 and run["settings"]["seed"] == 3
+    robust = list(csv.DictReader((out / "robustness.csv").open()))
+    assert [r["condition"] for r in robust] == ["clean", "jpeg:50", "blur:1"]
+    assert main(["-q", "evaluate", str(dirs["run"]), str(dirs["test"]), "--out", str(out),
+                 "--perturb", "sharpen:2"]) == 1
+    assert "unknown perturbation 'sharpen'" in capsys.readouterr().err
+
+
 def test_a_study_directory_gives_one_comparison_table(dirs, tmp_path):
     study = tmp_path / "study"
     for row in ("mobilenet_v2-head", "mobilenet_v2-finetune", "resnet50-head"):

@@ -22,6 +22,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .data import Dataset, load_dataset, make_folds
+    from .evaluate.api import EvalResult, EvalSuite, evaluate, evaluate_many
     from .hub.push import push_to_hub
     from .inference.api import load, predict
     from .inference.detector import Detector
@@ -40,9 +41,13 @@ _EXPORTS = {
     "CrossValidator": "train.cv",
     "Dataset": "data",
     "Detector": "inference.detector",
+    "EvalResult": "evaluate.api",
+    "EvalSuite": "evaluate.api",
     "LRSearchResult": "train.tune",
     "Prediction": "inference.prediction",
     "create": "models.build",
+    "evaluate": "evaluate.api",
+    "evaluate_many": "evaluate.api",
     "get_spec": "models.registry",
     "list_models": "models.registry",
     "load": "inference.api",
@@ -61,10 +66,14 @@ __all__ = [  # a literal, for tools that read it statically
     "CrossValidator",
     "Dataset",
     "Detector",
+    "EvalResult",
+    "EvalSuite",
     "LRSearchResult",
     "Prediction",
     "__version__",
     "create",
+    "evaluate",
+    "evaluate_many",
     "get_spec",
     "list_models",
     "load",

@@ -123,6 +123,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="sources processed at once")
     p.add_argument("--device", default="cpu", help="face detector device (cpu, cuda, ...)")
 
+    p = sub.add_parser("evaluate", help="score runs on new labelled data, clean and perturbed "
+                       "(cross-dataset, robustness)")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="run directories, Hub ids (org/name[@rev]) or study directories")
+    p.add_argument("data", metavar="DATA", help="labelled folder or CSV to score the runs on")
+    p.add_argument("--out", required=True, help="folder for evaluate.md, JSON, CSVs and plots")
+    p.add_argument("--perturb", nargs="+", metavar="KIND:VALUES",
+                   help="also score under perturbations, e.g. jpeg:90,75,50 blur:1,2 "
+                        "resize:0.5 noise:0.02 (after the positional arguments)")
+    p.add_argument("--bootstrap", type=int, default=1000,
+                   help="resamples for the 95%% intervals of ROC-AUC and accuracy (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the bootstrap and the noise")
+    p.add_argument("--groups", metavar="COLUMN",
+                   help="CSV column with video/identity ids for video-level metrics "
+                        "(default: the CSV's group column, if any)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+
     p = sub.add_parser("push", help="upload a run directory to the Hub as one commit")
     p.add_argument("run_dir")
     p.add_argument("repo_id", help="org/name")
@@ -311,6 +329,25 @@ def _crop(args) -> int:
     return EXIT_OK
 
 
+def _evaluate(args) -> int:
+    from .evaluate import evaluate_many
+    from .evaluate.report import comparison_markdown
+
+    suite = evaluate_many(args.runs, args.data, perturb=args.perturb, bootstrap=args.bootstrap,
+                          seed=args.seed, groups=args.groups, device=args.device,
+                          batch_size=args.batch_size)
+    out = suite.save(args.out)
+    print(comparison_markdown(suite))
+    data = suite.results[0].data
+    if data["skipped"]:
+        print(f"{len(data['skipped'])} files of {data['source']} could not be used (listed in "
+              f"the report).", file=sys.stderr)
+    for skipped in suite.skipped_runs:
+        print(f"not evaluated: {skipped['run']}: {skipped['reason']}", file=sys.stderr)
+    print(f"\nreport: {Path(out) / 'evaluate.md'}")
+    return EXIT_OK
+
+
 def _push(args) -> int:
     from .hub.push import push_to_hub
 
@@ -344,8 +381,8 @@ def _app(args) -> int:
 
 
 COMMANDS = {"app": _app, "models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
-            "benchmark": _benchmark, "predict": _predict, "crop": _crop, "push": _push,
-            "pull": _pull}
+            "benchmark": _benchmark, "predict": _predict, "crop": _crop, "evaluate": _evaluate,
+            "push": _push, "pull": _pull}
 
 
 def _user_message(err: BaseException) -> str | None:

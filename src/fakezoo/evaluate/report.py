@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["comparison_table", "metrics_rows", "plot_reliability", "plot_robustness",
-           "robustness_rows", "write_report"]
+__all__ = ["comparison_markdown", "comparison_table", "metrics_rows", "plot_reliability",
+           "plot_robustness", "predictions_csv", "robustness_rows", "write_report"]
 
 _NA = "n/a"
 _THRESHOLDS = ("0.5", "cv_eer")
@@ -165,7 +165,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _comparison_md(suite: EvalSuite) -> str:
+def comparison_markdown(suite: EvalSuite) -> str:
+    """The comparison table (one row per run) as Markdown, as at the top of evaluate.md."""
     header = ["Run", "Model", "Fine-Tuning", "CV accuracy (own data)", "Accuracy @0.5",
               "Accuracy @CV-EER [95% CI]", "F1 @CV-EER", "Balanced acc.", "ROC-AUC [95% CI]",
               "EER", "AP", "ECE"]
@@ -271,7 +272,7 @@ def _markdown(suite: EvalSuite, names: list[str], plots: dict[str, list[str]]) -
               "predictions, never on this data. Metrics: accuracy and the study's weighted "
               "precision/recall/F1 (scikit-learn, `average=\"weighted\"`), balanced accuracy, "
               "ROC-AUC, EER and AP of the fold ensemble (mean P(fake)).", "",
-              "## Comparison", "", _comparison_md(suite), ""]
+              "## Comparison", "", comparison_markdown(suite), ""]
     if suite.skipped_runs:
         lines += ["Runs not evaluated:", ""]
         lines += [f"- `{s['run']}`: {s['reason']}" for s in suite.skipped_runs]
