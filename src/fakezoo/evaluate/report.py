@@ -345,7 +345,10 @@ def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
             plot_robustness(res, out / f"robustness_{name}.png")
             made.append(f"robustness_{name}.png")
     except ImportError:
-        logger.info("matplotlib is not installed: no plots (pip install 'fakezoo[plots]').")
+        from fakezoo._optional import install_hint, missing_once
+
+        if missing_once("matplotlib", "plots"):
+            logger.info("matplotlib is not installed: no plots (%s).", install_hint("matplotlib"))
     return made
 
 
