@@ -345,10 +345,9 @@ def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
             plot_robustness(res, out / f"robustness_{name}.png")
             made.append(f"robustness_{name}.png")
     except ImportError:
-        from fakezoo._optional import install_hint, missing_once
+        from fakezoo.report.plots import note_no_matplotlib
 
-        if missing_once("matplotlib", "plots"):
-            logger.info("matplotlib is not installed: no plots (%s).", install_hint("matplotlib"))
+        note_no_matplotlib()
     return made
 
 
