@@ -237,7 +237,7 @@ def test_jpeg_10_lowers_confidence_on_high_frequency_fakes(tmp_path):
 
 
 def test_clean_images_are_decoded_once(dirs, monkeypatch, tmp_path):
-    import fakezoo.evaluate.images as images
+    from fakezoo.evaluate import images
 
     calls = []
     real = images.decode_image
