@@ -352,3 +352,32 @@ def test_a_study_directory_gives_one_comparison_table(dirs, tmp_path):
     assert md.count("## Comparison") == 1 and "resnet50-head" in md
     with pytest.raises(EvalRunError, match="study directory"):
         evaluate(study, dirs["test"], device="cpu")
+
+
+def test_push_eval_adds_the_cross_dataset_results_to_the_card(result, dirs, tmp_path,
+                                                                monkeypatch, capsys):
+    from huggingface_hub import ModelCard
+
+    from fakezoo.cli import main
+    from fakezoo.hub.card import model_card
+
+    out = result.save(tmp_path / "eval")
+    card = ModelCard(model_card(dirs["run"], "org/name", evaluations=[out]))
+    got = {(r.dataset_name, r.dataset_split, r.metric_type): r.metric_value
+           for r in card.data.eval_results}
+    assert got[("test", "test", "roc_auc")] == pytest.approx(result.metric("roc_auc"))
+    assert got[("test", "test", "accuracy")] == pytest.approx(result.metric("accuracy"))
+    assert got[("test", "test, jpeg:50", "roc_auc")] == pytest.approx(
+        result.metric("roc_auc", condition="jpeg:50"))
+    assert ("custom", "cv_mean", "accuracy") in got  # the CV results stay
+    assert "## Cross-dataset evaluation" in card.text and "| test | jpeg:50 | 20 |" in card.text
+    # Another run's evaluation is refused, before any network access or token check.
+    other = shutil.copytree(dirs["run"], tmp_path / "other")
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["settings"]["data_sha256"] = "0" * 64
+    (other / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert main(["push", str(other), "org/x", "--eval", str(out)]) == 1
+    assert "holds no results for the run" in capsys.readouterr().err
+    assert main(["push", str(dirs["run"]), "org/x", "--eval", str(out)]) == 1
+    assert "token" in capsys.readouterr().err

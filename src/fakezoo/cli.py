@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="commit message")
     p.add_argument("--data-description", help="what the model was trained on, for the card")
     p.add_argument("--license", default="other")
+    p.add_argument("--eval", dest="evaluations", action="append", metavar="DIR",
+                   help="a `fakezoo evaluate --out` folder: add its results for this run to "
+                        "the card's model-index (repeatable)")
 
     p = sub.add_parser("pull", help="download a run from the Hub (safetensors only)")
     p.add_argument("repo_id", help="org/name or hf-hub:org/name@revision")
@@ -353,7 +356,7 @@ def _push(args) -> int:
 
     commit = push_to_hub(args.run_dir, args.repo_id, private=args.private, tag=args.tag,
                          commit_message=args.message, data_description=args.data_description,
-                         license=args.license)
+                         license=args.license, evaluations=args.evaluations)
     print(f"pushed {args.run_dir} to {args.repo_id} at commit {commit}")
     return EXIT_OK
 

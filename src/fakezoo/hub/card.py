@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..metrics import METRIC_NAMES, is_missing
@@ -59,7 +60,8 @@ def _looks_like_demo(results: dict, data_description: str | None) -> bool:
 
 
 def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
-               data_description: str | None = None, license: str = "other") -> str:
+               data_description: str | None = None, license: str = "other",
+               evaluations: Sequence[str | os.PathLike[str]] | None = None) -> str:
     """The ``README.md`` model card of a run: YAML metadata with model-index, then Markdown.
 
     The metadata carries ``library_name: fakezoo``, the license, tags, ``pipeline_tag``, the
@@ -89,9 +91,11 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
     from huggingface_hub import ModelCardData
 
     from ..report import seed, text
+    from . import evals
 
     root = Path(run_dir)
     cfg = read_run(root)
+    cross = evals.read_evaluations(evaluations or [], root)
     results = _read_json(root / "results.json", "the run's results")
     search = (_read_json(root / "search.json", "LR search")
               if (root / "search.json").is_file() else None)
@@ -110,7 +114,7 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
               spec.architecture],
         base_model=f"timm/{cfg['weights']}" if cfg.get("weights") else None,
         metrics=list(METRIC_NAMES), model_name=repo_id,
-        eval_results=_eval_results(results, dataset) or None,
+        eval_results=(_eval_results(results, dataset) + evals.eval_results(cross)) or None,
     )
 
     def num(key: str) -> str:
@@ -158,8 +162,11 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         lines.append(f"- **Learning-rate search**: nested, each outer fold's LR chosen by an "
                      f"inner CV on its training part ({lrs}); the LR above is their "
                      f"geometric mean.")
+    lines.append("")
+    if cross:
+        lines += evals.card_section(cross)
     lines += [
-        "", "## How to use", "",
+        "## How to use", "",
         "```python", "import fakezoo", "",
         f'run = fakezoo.load("{repo_id}")            # all folds, safetensors only',
         f'result = fakezoo.predict("face.jpg", model="{repo_id}")',
@@ -171,9 +178,10 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         "`model.safetensors`: nothing from the repo is imported, executed or unpickled.", "",
         *timm_usage(repo_id, cfg), "",
         "## Limitations", "",
-        "- The numbers are cross-validation estimates on the author's data, not a test on "
-        "independent data: expect lower accuracy on faces, generators and image pipelines "
-        "the training data did not cover.",
+        "- The numbers are cross-validation estimates on the author's data"
+        + (", and tests on the datasets named above" if cross else ", not a test on "
+           "independent data") + ": expect lower accuracy on faces, generators and image "
+        "pipelines the data did not cover.",
     ]
     if search and search.get("protocol") == "seed":
         lines.append("- The learning rate was chosen on the same folds that are reported "

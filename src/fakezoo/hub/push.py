@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -90,7 +91,8 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
                 token: str | None = None, commit_message: str | None = None,
                 tag: str | None = None, data_description: str | None = None,
                 license: str = "other", endpoint: str | None = None,
-                fold_branches: bool = True) -> str:
+                fold_branches: bool = True,
+                evaluations: Sequence[str | os.PathLike[str]] | None = None) -> str:
     """Upload a finished run directory to a Hub model repo as one commit, with a model card.
 
     Uploads only ``config.json``, ``results.json``, ``report.md``, the ``*.png`` plots and each
@@ -113,6 +115,8 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
             ``<tag>-fold-<k>`` with ``tag``), where plain timm loads it:
             ``timm.create_model("hf-hub:org/name@fold-2", pretrained=True)`` (see
             :mod:`fakezoo.hub.timm_folds`; not for ``resnet50_mlp``, which timm cannot build).
+        evaluations: ``fakezoo evaluate --out`` folders whose results for this run go into
+            the card's model-index (under each evaluation dataset's name) and body.
 
     Returns:
         The commit id (40 hex digits); pin it with ``load_run(repo_id, revision=commit)``.
@@ -136,8 +140,9 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
 
     root = Path(run_dir)
     cfg, files = _push_files(root)
+    card = model_card(root, repo_id, data_description=data_description, license=license,
+                      evaluations=evaluations)  # checks the evaluations before any request
     token = _token(token)
-    card = model_card(root, repo_id, data_description=data_description, license=license)
     if _offline():
         raise HubUnavailableError("Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
                                   "HF_HUB_OFFLINE=0) on a machine with network access.")

@@ -1,0 +1,132 @@
+"""Cross-dataset results for the model card: a run's entries in ``fakezoo evaluate`` output.
+
+``fakezoo push RUN ORG/NAME --eval DIR`` reads ``DIR/evaluate.json`` (written by
+:mod:`fakezoo.evaluate`), finds this run's results in it and adds them to the card's
+model-index under the evaluation dataset's name, beside the cross-validation results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunFormatError
+from ..metrics import is_missing
+from ..runs.loader import _read_json, read_run
+
+__all__ = ["card_section", "eval_results", "read_evaluations"]
+
+_METRICS = ("accuracy", "f1", "precision", "recall", "balanced_accuracy", "roc_auc", "eer",
+            "average_precision")
+_PERTURBED_METRICS = ("accuracy", "roc_auc")
+_FORMAT = "fakezoo.evaluate"
+
+
+def _same_run(entry: dict, root: Path, cfg: dict) -> bool:
+    run = entry.get("run") or {}
+    try:
+        if run.get("path") and Path(run["path"]).resolve() == root.resolve():
+            return True
+    except OSError:
+        pass
+    settings = cfg.get("settings") or {}
+    own = cfg.get("fingerprint") or settings.get("fingerprint") or settings.get("data_sha256")
+    theirs = (run.get("fingerprint") or {}).get("value")
+    return (bool(own) and theirs == own and run.get("model") == cfg.get("model")
+            and run.get("lr") == cfg.get("lr"))
+
+
+def read_evaluations(eval_dirs: Sequence[str | os.PathLike[str]],
+                     run_dir: str | os.PathLike[str]) -> list[dict]:
+    """This run's results in ``fakezoo evaluate`` output folders.
+
+    Each folder's ``evaluate.json`` must hold an entry for ``run_dir``: the same directory, or
+    a copy of it (the same model, learning rate and fingerprint).
+
+    Returns:
+        One dict per folder: ``dataset`` (the evaluation data's name), ``n``, ``skipped``,
+        ``threshold`` (the run's CV-EER threshold), ``clean`` (the ensemble's metrics at that
+        threshold), ``ci`` (bootstrap intervals) and ``perturbed`` (``{condition: metrics}``).
+
+    Raises:
+        RunFormatError: A folder has no ``evaluate.json``, it is not a ``fakezoo evaluate``
+            report, or none of its runs is this run.
+
+    Example:
+        ```python
+        from fakezoo.hub.evals import read_evaluations
+        (ev,) = read_evaluations(["eval/"], "runs/resnet50")
+        ev["dataset"], ev["clean"]["roc_auc"]
+        ```
+    """
+    root = Path(run_dir)
+    cfg = read_run(root)
+    out = []
+    for folder in eval_dirs:
+        path = Path(folder) / "evaluate.json"
+        data = _read_json(path, "the evaluation")
+        if data.get("format") != _FORMAT:
+            raise RunFormatError(f"{path} is not a `fakezoo evaluate` report (format "
+                                 f"{data.get('format')!r}).")
+        entries = [e for e in data.get("runs") or [] if _same_run(e, root, cfg)]
+        if not entries:
+            scored = ", ".join(str((e.get("run") or {}).get("source", "?"))
+                               for e in data.get("runs") or [])
+            raise RunFormatError(f"{path} holds no results for the run '{root}' (it scored: "
+                                 f"{scored or 'nothing'}). Evaluate this run with `fakezoo "
+                                 f"evaluate {root} DATA --out DIR` and pass that DIR.")
+        entry = entries[0]
+        conditions = entry["conditions"]
+        out.append({"dataset": entry["data"]["name"], "n": entry["data"]["n"],
+                    "skipped": len(entry["data"]["skipped"]),
+                    "threshold": entry["thresholds"]["cv_eer"],
+                    "clean": conditions[0]["ensemble"]["cv_eer"],
+                    "ci": conditions[0].get("ci") or {},
+                    "perturbed": {c["name"]: c["ensemble"]["cv_eer"] for c in conditions[1:]}})
+    return out
+
+
+def eval_results(evaluations: Sequence[dict]) -> list:
+    """``huggingface_hub.EvalResult`` entries: split ``test`` for the clean data, ``test,
+    <perturbation>`` for each perturbed condition; the ensemble at the CV-EER threshold."""
+    from huggingface_hub import EvalResult
+
+    out = []
+    for ev in evaluations:
+        blocks = [("test", ev["clean"], _METRICS)]
+        blocks += [(f"test, {name}", m, _PERTURBED_METRICS) for name, m in
+                   ev["perturbed"].items()]
+        for split, metrics, names in blocks:
+            for metric in names:
+                if not is_missing(metrics.get(metric)):
+                    out.append(EvalResult(
+                        task_type="image-classification", task_name="Deepfake detection",
+                        dataset_type="custom", dataset_name=ev["dataset"], dataset_split=split,
+                        metric_type=metric, metric_value=float(metrics[metric]),
+                        metric_name=f"{metric} (cross-dataset, ensemble, CV-EER threshold)"))
+    return out
+
+
+def card_section(evaluations: Sequence[dict]) -> list[str]:
+    """The card's "Cross-dataset evaluation" section, as lines of Markdown."""
+
+    def f(value: Any) -> str:
+        return "n/a" if is_missing(value) else f"{value:.4f}"
+
+    lines = ["## Cross-dataset evaluation", "",
+             "Scored with `fakezoo evaluate` on data the model was not trained on, at the "
+             "threshold chosen on its own cross-validation predictions (the equal-error-rate "
+             "point), never on the test data.", "",
+             "| Dataset | Condition | Images | Accuracy | F1 | ROC-AUC | EER |",
+             "|---|---|---|---|---|---|---|"]
+    for ev in evaluations:
+        ci = ev["ci"].get("roc_auc")
+        auc = f(ev["clean"].get("roc_auc")) + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+        lines.append(f"| {ev['dataset']} | clean | {ev['n']} | {f(ev['clean'].get('accuracy'))}"
+                     f" | {f(ev['clean'].get('f1'))} | {auc} | {f(ev['clean'].get('eer'))} |")
+        for name, m in ev["perturbed"].items():
+            lines.append(f"| {ev['dataset']} | {name} | {ev['n']} | {f(m.get('accuracy'))} | "
+                         f"{f(m.get('f1'))} | {f(m.get('roc_auc'))} | {f(m.get('eer'))} |")
+    return [*lines, ""]
