@@ -278,6 +278,12 @@ def test_grouped_metrics_aggregate_by_group(dirs, tmp_path):
                     num_workers=1)
     assert res2.condition()["groups"]["n_groups"] == 6
     assert res2.metric("roc_auc", level="group") is not None
+    # A `fakezoo crop` output folder: its manifest.csv gives the groups (source files).
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    shutil.copy(csv_path, crops / "manifest.csv")
+    res3 = evaluate(dirs["run"], crops, bootstrap=0, device="cpu", num_workers=1)
+    assert res3.data["name"] == "crops" and res3.condition()["groups"]["n_groups"] == 10
 
 
 def test_group_scores_leave_out_groups_with_both_labels():

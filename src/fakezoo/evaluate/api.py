@@ -199,9 +199,23 @@ def _regroup(dataset: Dataset, groups: np.ndarray) -> Dataset:
                    splits=dataset.splits, skipped=dataset.skipped)
 
 
+def _crop_manifest(data: Any) -> Path | None:
+    """``DST/manifest.csv`` when ``data`` is a face dataset written by ``fakezoo crop``: it
+    gives each crop its group (the source photo or video), for video-level metrics."""
+    if not isinstance(data, str | os.PathLike):
+        return None
+    manifest = Path(os.fspath(data)).expanduser() / "manifest.csv"
+    return manifest if manifest.is_file() and manifest.parent.is_dir() else None
+
+
 def prepare_data(data: Any, groups: Any = None, num_workers: int | None = None
                  ) -> tuple[DecodedSet, dict]:
     """Load (if a path) and decode the evaluation data once; describe it for the report."""
+    manifest = _crop_manifest(data)
+    if manifest is not None:
+        logger.info("%s is a face dataset from `fakezoo crop`: reading %s (groups = source "
+                    "files)", data, manifest)
+        data = manifest
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     dataset = _with_groups(dataset, data, groups)
     decoded = decode_native(dataset, num_workers)
@@ -224,7 +238,9 @@ def prepare_data(data: Any, groups: Any = None, num_workers: int | None = None
 def _data_name(data: Any, ds: Dataset) -> str:
     if isinstance(data, str | os.PathLike):
         path = Path(os.fspath(data))
-        return path.stem if path.suffix.lower() == ".csv" else path.name
+        if path.suffix.lower() != ".csv":
+            return path.name
+        return path.parent.name if path.stem == "manifest" else path.stem
     return ds.root.name
 
 
