@@ -86,7 +86,7 @@ FLOW = [
     {"errors", "_io", "_device", "_progress", "_version", "_optional", "_moved", "hub.download"},
     {"metrics", "models"},
     {"data"},
-    {"synth"},
+    {"faces", "synth"},
     {"report"},
     {"train"},
     {"runs"},

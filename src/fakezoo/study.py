@@ -13,7 +13,6 @@ benchmark picks up where it stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_write_text, write_json
+from ._io import atomic_write_text, read_json, write_json
 from .data import Dataset, load_dataset
 from .models.registry import get_spec
 from .report import plots
@@ -142,7 +141,7 @@ def run_study(
         done = folder / "results.json"
         if done.exists() and (folder / "trials.csv").exists():
             logger.info("[%d/%d] %s: done earlier, loaded from %s", i, len(rows), row.key, folder)
-            results.append(json.loads(done.read_text()))
+            results.append(read_json(done))
             continue
         logger.info("[%d/%d] %s: %d trials x %d folds x %d epochs", i, len(rows), row.key,
                     n_trials, n_splits, epochs)

@@ -27,6 +27,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from .._io import read_json
 from ..errors import RunFormatError, UnknownModelError
 from ..hub.download import download_snapshot
 from ..models.build import create
@@ -113,7 +114,7 @@ def _read_json(path: Path, what: str) -> dict:
         raise RunFormatError(f"Not a fakezoo run: '{path}' is missing ({what}). A run directory "
                              f"is written by fakezoo's CrossValidator.run(..., out_dir=DIR).")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RunFormatError(f"'{path}' is not valid JSON: {err}") from err
     if not isinstance(data, dict):
