@@ -122,14 +122,15 @@ def create(
                          f"{spec.min_image_size} pixels and a multiple of {spec.patch_size}.")
     kwargs = {"img_size": size} if spec.architecture.startswith("vit_") else {}
     head_classes = 0 if spec.hidden else num_classes
+    # Find (or fail to find) the weights before spending seconds on a random initialisation.
+    weights = None if pretrained is False or pretrained is None else _weights_file(spec, pretrained)
     model = timm.create_model(spec.architecture, pretrained=False, num_classes=head_classes,
                               **kwargs)
     model.spec = spec
     classifier = model.pretrained_cfg["classifier"]
     classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
-    if pretrained is not False and pretrained is not None:
-        skip = tuple(c + "." for c in classifier) + spec.ignore_keys
-        _load_backbone(model, _weights_file(spec, pretrained), skip)
+    if weights is not None:
+        _load_backbone(model, weights, tuple(c + "." for c in classifier) + spec.ignore_keys)
     if spec.hidden:
         model.fc = MLPHead(model.num_features, spec.hidden, num_classes)
         model.num_classes = num_classes
