@@ -12,7 +12,6 @@ a generated model card, and pulled back at a pinned revision. Loading is deliber
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -115,7 +114,7 @@ def _read_json(path: Path, what: str) -> dict:
                              f"is written by fakezoo's CrossValidator.run(..., out_dir=DIR).")
     try:
         data = read_json(path)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # not UTF-8, or not JSON
         raise RunFormatError(f"'{path}' is not valid JSON: {err}") from err
     if not isinstance(data, dict):
         raise RunFormatError(f"'{path}' must hold a JSON object, not {type(data).__name__}.")
