@@ -1,0 +1,134 @@
+"""The run schema: records round-trip, validation refuses what it must, the fingerprint diffs."""
+
+import copy
+
+import pytest
+
+from fakezoo.runs.schema import (
+    LABELS,
+    Fingerprint,
+    FoldConfig,
+    RunConfig,
+    RunFormatError,
+    RunMismatchError,
+    check_same,
+    files_digest,
+)
+
+PRE = {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear",
+       "resize": "square"}
+
+
+def fingerprint(**changes) -> Fingerprint:
+    base = Fingerprint(
+        data_sha256="a" * 64, n_images=24, folds=(files_digest(["x"]), files_digest(["y"])),
+        model="mobilenet_v2", trainable=("classifier",), weights="random", weights_sha256=None,
+        image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, epochs=1, batch_size=8,
+        optimizer="adam", weight_decay=0.0, seed=0, lr=1e-3)
+    return base.replace(**changes)
+
+
+def run_config(**changes) -> RunConfig:
+    cfg = RunConfig(model="mobilenet_v2", architecture="mobilenetv2_100", finetune=False,
+                    trainable=["classifier"], preprocessing=dict(PRE),
+                    folds=["fold_1", "fold_2"], lr=1e-3, complete=True,
+                    settings={"epochs": 1}, fingerprint=fingerprint(), split_seed=0)
+    for k, v in changes.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def fold_config(k: int = 1) -> FoldConfig:
+    return FoldConfig(fold=k, model="mobilenet_v2", architecture="mobilenetv2_100",
+                      finetune=False, trainable=["classifier"], preprocessing=dict(PRE),
+                      lr=1e-3, n_train=12, n_val=12, val_files_sha256=files_digest(["x"]),
+                      metrics={"accuracy": 0.5}, settings={"epochs": 1, "seed": 0},
+                      fingerprint=fingerprint())
+
+
+def test_fingerprint_round_trips_through_json_types():
+    fp = fingerprint(lr_range=(1e-4, 1e-2), n_trials=3, protocol="seed")
+    data = fp.to_dict()
+    assert isinstance(data["folds"], list) and isinstance(data["lr_range"], list)
+    assert Fingerprint.from_dict(data) == fp and Fingerprint.from_dict(data).sha256 == fp.sha256
+
+
+def test_fingerprint_diff_names_each_field_old_and_new():
+    old, new = fingerprint(), fingerprint(epochs=3, n_images=18, lr=1e-2)
+    assert old.diff(new) == [("n_images", 24, 18), ("epochs", 1, 3), ("lr", 1e-3, 1e-2)]
+    with pytest.raises(RunMismatchError) as info:
+        check_same(old, new, "'runs/x'", "Use another --out, or --overwrite.")
+    text = str(info.value)
+    assert "epochs: 1 → 3" in text and "n_images: 24 → 18" in text and "--overwrite" in text
+    assert [d[0] for d in info.value.differences] == ["n_images", "epochs", "lr"]
+    check_same(old, fingerprint(), "'runs/x'", "")  # equal: silent
+
+
+def test_fold_digests_are_shortened_in_messages():
+    old = fingerprint()
+    new = fingerprint(folds=(files_digest(["x", "y"]), files_digest(["z"]), files_digest([])))
+    with pytest.raises(RunMismatchError, match=r"folds: 2 folds \[.{8}, .{8}\] → 3 folds"):
+        check_same(old, new, "run", "")
+
+
+def test_old_fingerprints_read_with_defaults_and_unknown_fields_are_refused():
+    data = fingerprint().to_dict()
+    del data["cache_dtype"]
+    assert Fingerprint.from_dict(data).cache_dtype == "float16"
+    with pytest.raises(RunFormatError, match="unknown fingerprint fields"):
+        Fingerprint.from_dict({**data, "warp_drive": 1})
+    del data["model"]
+    with pytest.raises(RunFormatError, match="incomplete fingerprint"):
+        Fingerprint.from_dict(data)
+
+
+def test_run_config_round_trips_and_lists_the_trained_folds():
+    cfg = run_config(folds=["fold_1", "fold_2", "fold_3", "fold_4", "fold_5"])
+    data = cfg.to_dict()
+    assert data["n_splits"] == 5 and data["labels"] == list(LABELS)
+    assert RunConfig.from_dict(data) == cfg
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d.update(labels=["fake", "real"]), "labels must be exactly"),
+    (lambda d: d.update(labels=["real", "fake", "other"]), "labels must be exactly"),
+    (lambda d: d.update(folds=["fold_1", "fold_1"]), "lists a fold twice"),
+    (lambda d: d.update(folds=["../fold_1"]), "not of the form"),
+    (lambda d: d.update(n_splits=3), "n_splits=3 but 'folds' lists 2"),
+    (lambda d: d["preprocessing"].pop("std"), "preprocessing.std"),
+    (lambda d: d["preprocessing"].pop("interpolation"), "preprocessing.interpolation"),
+    (lambda d: d["preprocessing"].update(std=[0.5, 0.0, 0.5]), "must be positive"),
+    (lambda d: d.update(library_name="transformers"), "Not a fakezoo run"),
+    (lambda d: d.update(schema_version=99), "newer than this fakezoo"),
+    (lambda d: d["fingerprint"].update(extra=1), "unknown fingerprint fields"),
+])
+def test_run_config_validation_refuses(edit, match):
+    data = copy.deepcopy(run_config().to_dict())
+    edit(data)
+    with pytest.raises(RunFormatError, match=match):
+        RunConfig.from_dict(data)
+
+
+def test_fold_config_round_trips_and_checks_against_its_run():
+    fold = fold_config(2)
+    data = fold.to_dict()
+    assert data["pretrained_cfg"]["label_names"] == ["real", "fake"]
+    back = FoldConfig.from_dict(data)
+    assert back == fold
+    run = run_config()
+    run.check_fold(back, "fold_2", "fold_2/config.json")
+    with pytest.raises(RunFormatError, match="sits in 'fold_1'"):
+        run.check_fold(back, "fold_1", "fold_1/config.json")
+    other = FoldConfig.from_dict(data)
+    other.fingerprint = fingerprint(epochs=5)
+    with pytest.raises(RunFormatError, match="differs from the run's in epochs"):
+        run.check_fold(other, "fold_2", "x")
+    other.fingerprint = fingerprint(lr=0.5)  # nested search: a fold's own lr is fine
+    run.check_fold(other, "fold_2", "x")
+
+
+def test_fold_config_refuses_swapped_labels():
+    data = fold_config().to_dict()
+    data["fakezoo"]["labels"] = ["fake", "real"]
+    with pytest.raises(RunFormatError, match="swapped"):
+        FoldConfig.from_dict(data)
