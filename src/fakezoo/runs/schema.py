@@ -1,0 +1,515 @@
+"""The run-directory format: typed records, their validation, and the run fingerprint.
+
+This module is the only place that knows what a run directory holds::
+
+    out_dir/
+      config.json              RunConfig: the index (model, preprocessing, labels, the folds
+                               actually trained, mean metrics, fingerprint)
+      results.json             CVResult.to_dict() plus the fingerprint
+      report.md, *.png         for people
+      fold_<k>/config.json     FoldConfig: timm ``local-dir:`` fields plus a ``fakezoo``
+                               section with the fold's settings and fingerprint; written last,
+                               so its presence marks the fold finished
+      fold_<k>/predictions.json  the fold's out-of-fold predictions: ``val_files``,
+                               ``y_true``, ``y_prob`` (and metrics, history)
+      fold_<k>/model.safetensors the fold's weights (absent for ``save_weights=False``)
+
+A :class:`Fingerprint` names everything that changes a number. Two runs are "the same run"
+exactly when their fingerprints are equal; :meth:`Fingerprint.diff` lists the fields that
+differ, so a refusal can say ``epochs: 1 → 3``. Adding a field is one line here (with a
+default, which older runs are read with) plus the line that fills it in.
+
+Nothing here imports torch: reading and checking a run is plain data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FOLD_CONFIG",
+    "INDEX",
+    "LABELS",
+    "NUMERICS_VERSION",
+    "PREDICTIONS",
+    "RESULTS",
+    "SCHEMA_VERSION",
+    "WEIGHTS",
+    "Fingerprint",
+    "FoldConfig",
+    "RunConfig",
+    "RunFormatError",
+    "RunMismatchError",
+    "check_labels",
+    "check_preprocessing",
+    "check_same",
+    "file_sha256",
+    "files_digest",
+    "fold_name",
+    "mismatch_message",
+]
+
+SCHEMA_VERSION = 2
+"""Version of the run-directory format written by this fakezoo (1: before fingerprints)."""
+
+NUMERICS_VERSION = 1
+"""Bumped whenever fakezoo changes how a number is computed for the same settings (training
+loop, decoding, metrics). It is a fingerprint field, so a run is never resumed across it."""
+
+LABELS = ("real", "fake")
+"""Class names in logit order: 0 real, 1 fake. Every run must say exactly this."""
+
+INDEX = "config.json"
+RESULTS = "results.json"
+FOLD_CONFIG = "config.json"
+PREDICTIONS = "predictions.json"
+WEIGHTS = "model.safetensors"
+
+_FOLD_RE = re.compile(r"fold_([1-9][0-9]{0,3})")
+
+
+class RunFormatError(ValueError):
+    """Not a fakezoo run, or content fakezoo refuses to load or push."""
+
+
+class RunMismatchError(RuntimeError):
+    """A run directory or stored study holds a run with another fingerprint."""
+
+    def __init__(self, message: str, differences: Sequence[tuple[str, Any, Any]] = ()):
+        super().__init__(message)
+        self.differences = list(differences)
+
+
+def fold_name(k: int) -> str:
+    """``fold_<k>``, the folder of fold ``k`` (1-based)."""
+    return f"fold_{int(k)}"
+
+
+def files_digest(relpaths: Iterable[str]) -> str:
+    """SHA-256 of a set of relative paths (sorted, one per line): a fold's validation set."""
+    return hashlib.sha256("\n".join(sorted(relpaths)).encode()).hexdigest()
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, remembered per (path, size, mtime) for the process."""
+    p = Path(path)
+    info = p.stat()
+    key = (str(p.resolve()), info.st_size, info.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        digest = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+# -- the fingerprint ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything that changes a run's numbers, as named fields.
+
+    Data and folds:
+        data_sha256: digest of the sorted (relative path, file SHA-256, label) triples.
+        n_images: images in the data.
+        folds: each fold's validation-file digest (:func:`files_digest`), in fold order.
+    Model:
+        model, trainable, weights (``"random"``, ``"timm:<tag>"`` or ``"file:<name>"``),
+        weights_sha256, image_size, mean, std.
+    Training:
+        epochs, batch_size, optimizer, weight_decay, seed, lr (``None`` when a search picks
+        it), augment.
+    Numerics:
+        cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"`` or ``"fp16+scaler"``: what ran,
+        not what was asked), device_type, numerics_version.
+    Search (``None`` outside a search):
+        lr_range, n_trials, protocol, sampler, pruner, inner_splits.
+    """
+
+    data_sha256: str
+    n_images: int
+    folds: tuple[str, ...]
+    model: str
+    trainable: tuple[str, ...]
+    weights: str
+    weights_sha256: str | None
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    epochs: int
+    batch_size: int
+    optimizer: str
+    weight_decay: float
+    seed: int
+    lr: float | None
+    augment: str | None = None
+    cache_dtype: str = "float16"
+    cache_trunk: bool = True
+    amp: str = "off"
+    device_type: str = "cpu"
+    numerics_version: int = NUMERICS_VERSION
+    lr_range: tuple[float, float] | None = None
+    n_trials: int | None = None
+    protocol: str | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    inner_splits: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("folds", "trainable", "mean", "std", "lr_range"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        if self.lr is not None:
+            object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "weight_decay", float(self.weight_decay))
+
+    def replace(self, **changes: Any) -> Fingerprint:
+        """A copy with some fields changed (e.g. ``lr=None`` for the search's study)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, in field order."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "fingerprint") -> Fingerprint:
+        """Read a stored fingerprint; unknown keys are refused, missing optional ones take
+        their defaults (the value every older run had)."""
+        if not isinstance(data, Mapping):
+            raise RunFormatError(f"{where}: expected an object, got {data!r}.")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise RunFormatError(f"{where}: unknown fingerprint fields {unknown}; the run was "
+                                 f"written by a newer fakezoo. Upgrade fakezoo to read it.")
+        try:
+            return cls(**dict(data))
+        except TypeError as err:
+            raise RunFormatError(f"{where}: incomplete fingerprint ({err}).") from err
+
+    @property
+    def sha256(self) -> str:
+        """One digest of every field (canonical JSON), for quick equality checks."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def diff(self, new: Fingerprint) -> list[tuple[str, Any, Any]]:
+        """``(field, old, new)`` for every field where ``new`` differs from this one."""
+        old_d, new_d = self.to_dict(), new.to_dict()
+        return [(k, old_d[k], new_d[k]) for k in old_d if old_d[k] != new_d[k]]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _short(field_name: str, value: Any) -> str:
+    if field_name == "folds" and isinstance(value, list):
+        return f"{len(value)} folds [{', '.join(str(v)[:8] for v in value)}]"
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value):
+        return value[:12] + "…"
+    if value is None:
+        return "none"
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def mismatch_message(what: str, differences: Sequence[tuple[str, Any, Any]],
+                     ways_out: str) -> str:
+    """``what`` holds other settings: one ``field: old → new`` line each, then the ways out."""
+    lines = "\n".join(f"  {name}: {_short(name, old)} → {_short(name, new)}"
+                      for name, old, new in differences)
+    return (f"{what} was made with other settings; fakezoo never reuses results from other "
+            f"data or settings. Differences (stored → asked):\n{lines}\n{ways_out}")
+
+
+def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_out: str) -> None:
+    """Raise :class:`RunMismatchError` unless ``stored == asked``."""
+    differences = ([("fingerprint", None, asked.sha256)] if stored is None
+                   else stored.diff(asked))
+    if differences:
+        raise RunMismatchError(mismatch_message(what, differences, ways_out), differences)
+
+
+# -- validation helpers -------------------------------------------------------------------------
+
+def _floats3(value: Any, where: str) -> tuple[float, float, float]:
+    ok = (isinstance(value, list | tuple) and len(value) == 3
+          and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in value))
+    if not ok:
+        raise RunFormatError(f"{where}: expected three finite numbers, got {value!r}.")
+    return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def check_preprocessing(pre: Any, where: str) -> dict:
+    """A complete preprocessing record: size, mean, std, bilinear square resize."""
+    if not isinstance(pre, dict):
+        raise RunFormatError(f"{where}: 'preprocessing' must be an object, got {pre!r}.")
+    size = pre.get("image_size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
+        raise RunFormatError(f"{where}: preprocessing.image_size must be an integer in "
+                             f"[1, 4096], got {size!r}.")
+    mean = _floats3(pre.get("mean"), f"{where}: preprocessing.mean")
+    std = _floats3(pre.get("std"), f"{where}: preprocessing.std")
+    if min(std) <= 0:
+        raise RunFormatError(f"{where}: preprocessing.std must be positive, got {list(std)}.")
+    for key, want in (("interpolation", "bilinear"), ("resize", "square")):
+        if pre.get(key) != want:
+            raise RunFormatError(f"{where}: preprocessing.{key} must be '{want}' (the only "
+                                 f"resize fakezoo trains with), got {pre.get(key)!r}; the "
+                                 f"preprocessing record is incomplete or foreign.")
+    return {"image_size": size, "mean": list(mean), "std": list(std),
+            "interpolation": "bilinear", "resize": "square"}
+
+
+def check_labels(labels: Any, where: str) -> list[str]:
+    """Exactly ``["real", "fake"]``: logit 0 is real, logit 1 is fake."""
+    if labels != list(LABELS):
+        raise RunFormatError(f"{where}: labels must be exactly {list(LABELS)} (logit 0 real, "
+                             f"logit 1 fake), got {labels!r}. fakezoo refuses runs whose labels "
+                             f"are swapped or renamed: their predictions would be inverted.")
+    return list(LABELS)
+
+
+def check_trainable(value: Any, where: str) -> list[str]:
+    if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+        raise RunFormatError(f"{where}: 'trainable' must be a non-empty list of module names, "
+                             f"got {value!r}.")
+    return list(value)
+
+
+def fold_number(name: Any, where: str) -> int:
+    """``k`` of a ``fold_<k>`` name; anything else is refused (it could leave the run)."""
+    match = _FOLD_RE.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        raise RunFormatError(f"{where}: fold name {name!r} is not of the form 'fold_<k>': "
+                             f"refusing it.")
+    return int(match.group(1))
+
+
+def _fingerprint_or_none(value: Any, where: str) -> Fingerprint | None:
+    return None if value is None else Fingerprint.from_dict(value, f"{where}: fingerprint")
+
+
+def _int(value: Any, where: str, name: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise RunFormatError(f"{where}: '{name}' must be an integer >= {low}, got {value!r}.")
+    return value
+
+
+# -- the records --------------------------------------------------------------------------------
+
+@dataclass
+class FoldConfig:
+    """A fold's ``config.json``: what was trained, how, and on which validation files.
+
+    ``to_dict`` writes the timm ``local-dir:`` fields (``architecture``, ``num_classes``,
+    ``pretrained_cfg``) beside the ``fakezoo`` section, so timm can read the folder too.
+    """
+
+    fold: int
+    model: str
+    architecture: str
+    finetune: bool | None
+    trainable: list[str]
+    preprocessing: dict
+    lr: float
+    n_train: int
+    n_val: int
+    val_files_sha256: str
+    metrics: dict
+    settings: dict
+    fingerprint: Fingerprint | None
+    version: str = ""
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+
+    @property
+    def name(self) -> str:
+        return fold_name(self.fold)
+
+    def to_dict(self) -> dict:
+        pre = self.preprocessing
+        return {
+            "architecture": self.architecture,
+            "num_classes": 2,
+            "pretrained_cfg": {
+                "input_size": [3, pre["image_size"], pre["image_size"]],
+                "interpolation": "bilinear", "mean": list(pre["mean"]), "std": list(pre["std"]),
+                "crop_pct": 1.0, "num_classes": 2, "label_names": list(self.labels),
+            },
+            "fakezoo": {
+                "schema_version": SCHEMA_VERSION, "version": self.version,
+                "model": self.model, "finetune": self.finetune,
+                "trainable": list(self.trainable), "preprocessing": dict(pre),
+                "labels": list(self.labels), "fold": self.fold, "lr": self.lr,
+                **{k: v for k, v in self.settings.items() if k not in _FOLD_OWN},
+                "n_train": self.n_train, "n_val": self.n_val,
+                "val_files_sha256": self.val_files_sha256, "metrics": self.metrics,
+                "fingerprint": None if self.fingerprint is None else self.fingerprint.to_dict(),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "fold config.json") -> FoldConfig:
+        if not isinstance(data, dict):
+            raise RunFormatError(f"{where}: must hold a JSON object.")
+        fz = data.get("fakezoo")
+        if not isinstance(fz, dict):
+            raise RunFormatError(f"Not a fakezoo fold: {where} has no 'fakezoo' section.")
+        num_classes = data.get("num_classes", 2)
+        labels = check_labels(fz.get("labels"), where)
+        if num_classes != 2:
+            raise RunFormatError(f"{where}: num_classes={num_classes!r}; fakezoo runs have two "
+                                 f"classes {labels}.")
+        finetune = fz.get("finetune")
+        if finetune not in (True, False, None):
+            raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
+        if not isinstance(fz.get("model"), str):
+            raise RunFormatError(f"{where}: 'model' must be a fakezoo model name.")
+        lr = fz.get("lr")
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise RunFormatError(f"{where}: 'lr' must be a positive number, got {lr!r}.")
+        settings = {k: v for k, v in fz.items() if k not in _FOLD_OWN and k != "schema_version"}
+        return cls(
+            fold=_int(fz.get("fold"), where, "fold", 1), model=fz["model"],
+            architecture=str(data.get("architecture", "")), finetune=finetune,
+            trainable=check_trainable(fz.get("trainable"), where),
+            preprocessing=check_preprocessing(fz.get("preprocessing"), where),
+            lr=float(lr), n_train=_int(fz.get("n_train", 0), where, "n_train"),
+            n_val=_int(fz.get("n_val", 0), where, "n_val"),
+            val_files_sha256=str(fz.get("val_files_sha256", "")),
+            metrics=dict(fz.get("metrics") or {}), settings=settings,
+            fingerprint=_fingerprint_or_none(fz.get("fingerprint"), where),
+            version=str(fz.get("version", "")), labels=labels)
+
+
+_FOLD_OWN = frozenset({"version", "model", "finetune", "trainable", "preprocessing", "labels",
+                       "fold", "lr", "n_train", "n_val", "val_files_sha256", "metrics",
+                       "fingerprint"})
+
+
+@dataclass
+class RunConfig:
+    """A run's index ``config.json``.
+
+    Attributes:
+        folds: the folds actually trained (``fold_<k>`` names), whatever ``n_splits`` was.
+        complete: every fold in ``folds`` is finished and ``results.json`` is written.
+        settings: the human-readable settings (epochs, optimizer, ...).
+        fingerprint: see :class:`Fingerprint`; ``None`` only for runs written before it
+            existed (they load, but never resume).
+    """
+
+    model: str
+    architecture: str
+    finetune: bool | None
+    trainable: list[str]
+    preprocessing: dict
+    folds: list[str]
+    lr: float
+    complete: bool
+    settings: dict
+    fingerprint: Fingerprint | None
+    weights: str | None = None
+    split_seed: int | None = None
+    metrics: dict | None = None
+    metrics_std: dict | None = None
+    fakezoo_version: str = ""
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.folds)
+
+    def to_dict(self) -> dict:
+        return {
+            "library_name": "fakezoo", "schema_version": self.schema_version,
+            "fakezoo_version": self.fakezoo_version, "model": self.model,
+            "architecture": self.architecture, "weights": self.weights,
+            "finetune": self.finetune, "trainable": list(self.trainable),
+            "preprocessing": dict(self.preprocessing), "labels": list(self.labels),
+            "n_splits": len(self.folds), "split_seed": self.split_seed, "lr": self.lr,
+            "folds": list(self.folds), "complete": self.complete, "metrics": self.metrics,
+            "metrics_std": self.metrics_std, "settings": self.settings,
+            "fingerprint": None if self.fingerprint is None else self.fingerprint.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "config.json") -> RunConfig:
+        if not isinstance(data, dict):
+            raise RunFormatError(f"{where}: must hold a JSON object.")
+        if data.get("library_name") != "fakezoo":
+            raise RunFormatError(f"Not a fakezoo run: {where} has library_name="
+                                 f"{data.get('library_name')!r} (expected 'fakezoo').")
+        version = data.get("schema_version", 1)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise RunFormatError(f"{where}: schema_version {version!r} is newer than this "
+                                 f"fakezoo reads ({SCHEMA_VERSION}); upgrade fakezoo.")
+        if not isinstance(data.get("model"), str):
+            raise RunFormatError(f"{where}: 'model' must be a fakezoo model name, got "
+                                 f"{data.get('model')!r}.")
+        folds = data.get("folds")
+        if not (isinstance(folds, list) and folds):
+            raise RunFormatError(f"{where}: 'folds' must be a non-empty list, got {folds!r}.")
+        numbers = [fold_number(f, where) for f in folds]
+        if len(set(numbers)) != len(numbers):
+            raise RunFormatError(f"{where}: 'folds' lists a fold twice: {folds!r}.")
+        n_splits = data.get("n_splits", len(folds))
+        if n_splits != len(folds):
+            raise RunFormatError(f"{where}: n_splits={n_splits!r} but 'folds' lists "
+                                 f"{len(folds)} folds {folds}; the index is inconsistent.")
+        finetune = data.get("finetune")
+        if finetune not in (True, False, None):
+            raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
+        lr = data.get("lr")
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise RunFormatError(f"{where}: 'lr' must be a positive number, got {lr!r}.")
+        return cls(
+            model=data["model"], architecture=str(data.get("architecture", "")),
+            finetune=finetune, trainable=check_trainable(data.get("trainable"), where),
+            preprocessing=check_preprocessing(data.get("preprocessing"), where),
+            folds=list(folds), lr=float(lr), complete=data.get("complete") is True,
+            settings=dict(data.get("settings") or {}),
+            fingerprint=_fingerprint_or_none(data.get("fingerprint"), where),
+            weights=data.get("weights"), split_seed=data.get("split_seed"),
+            metrics=data.get("metrics"), metrics_std=data.get("metrics_std"),
+            fakezoo_version=str(data.get("fakezoo_version", "")),
+            labels=check_labels(data.get("labels"), where), schema_version=version)
+
+    def check_fold(self, fold: FoldConfig, name: str, where: str) -> None:
+        """A fold config must belong to this run: same name, model, preprocessing, labels
+        and fingerprint (the lr may differ per fold in a nested search)."""
+        if fold.name != name:
+            raise RunFormatError(f"{where}: says it is fold {fold.fold} but sits in '{name}'.")
+        if fold.model != self.model:
+            raise RunFormatError(f"{where}: model '{fold.model}' differs from the run's "
+                                 f"'{self.model}'.")
+        if fold.preprocessing != self.preprocessing:
+            raise RunFormatError(f"{where}: preprocessing {fold.preprocessing} differs from "
+                                 f"the run's {self.preprocessing}; every fold of a run must "
+                                 f"share it.")
+        if fold.labels != self.labels:
+            raise RunFormatError(f"{where}: labels {fold.labels} differ from the run's.")
+        if (self.fingerprint is not None and fold.fingerprint is not None
+                and fold.fingerprint.replace(lr=self.fingerprint.lr) != self.fingerprint):
+            names = [d[0] for d in self.fingerprint.diff(
+                fold.fingerprint.replace(lr=self.fingerprint.lr))]
+            raise RunFormatError(f"{where}: its fingerprint differs from the run's in "
+                                 f"{', '.join(names)}; the fold comes from another run.")

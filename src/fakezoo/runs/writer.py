@@ -1,0 +1,158 @@
+"""Writing run directories: claim (or refuse), one fold at a time, then the finished index.
+
+:class:`RunWriter` is what :class:`~fakezoo.train.cv.CrossValidator` writes through. Every
+file is written atomically and a fold's ``config.json`` is written last, so a run killed at
+any point holds only whole files, and a fold folder with a config is finished.
+
+A directory is resumed only when its stored :class:`~fakezoo.runs.schema.Fingerprint`
+equals the one asked for; anything else is refused before any work with the differing
+fields named, unless ``overwrite=True`` removes the old run first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write, atomic_write_text, read_json, write_json
+from .schema import (
+    FOLD_CONFIG,
+    INDEX,
+    PREDICTIONS,
+    RESULTS,
+    WEIGHTS,
+    Fingerprint,
+    FoldConfig,
+    RunConfig,
+    RunFormatError,
+    check_same,
+    fold_name,
+)
+
+logger = logging.getLogger("fakezoo")
+
+__all__ = ["RunWriter", "remove_run"]
+
+#: Names fakezoo writes at the top of a run directory (or a study row's folder).
+RUN_FILES = frozenset({INDEX, RESULTS, "report.md", "trials.csv", "search.json", "search.db",
+                       "confusion_matrix.png", "roc.png"})
+
+
+def _ours(entry: Path) -> bool:
+    name = entry.name
+    return (name in RUN_FILES or name.startswith(".") or name.endswith(".png")
+            or (entry.is_dir() and name.startswith("fold_")))
+
+
+def remove_run(root: str | os.PathLike[str], what: str = "run") -> None:
+    """Delete a run directory that fakezoo wrote (``overwrite=True``).
+
+    Refuses a folder holding files fakezoo did not write, so a mistyped ``--out`` never
+    deletes someone's data.
+    """
+    root = Path(root)
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise RunFormatError(f"'{root}' is a file, not a {what} directory; choose another out.")
+    foreign = sorted(p.name for p in root.iterdir() if not _ours(p))
+    if foreign:
+        raise RunFormatError(f"overwrite: '{root}' holds files fakezoo did not write "
+                             f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
+                             f"yourself or choose another out directory.")
+    logger.warning("overwrite: removing the old %s in %s", what, root)
+    shutil.rmtree(root)
+
+
+class RunWriter:
+    """Writes one run directory.
+
+    Args:
+        root: the run directory.
+        fingerprint: the run's fingerprint; an existing directory must hold the same one.
+        save_weights: write ``model.safetensors`` per fold (a fold without it is not
+            finished when weights are asked for).
+        ways_out: what the user can do on a mismatch (names the CLI flags or arguments).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], fingerprint: Fingerprint, *,
+                 save_weights: bool = True,
+                 ways_out: str = "Use another out_dir, or pass overwrite=True to remove the "
+                                 "old run first."):
+        self.root = Path(root)
+        self.fingerprint = fingerprint
+        self.save_weights = save_weights
+        self.ways_out = ways_out
+
+    # -- claiming ---------------------------------------------------------------------------
+    def stored_fingerprint(self) -> Fingerprint | None | bool:
+        """The fingerprint in the directory's index; ``False`` when there is no index."""
+        index = self.root / INDEX
+        if not index.is_file():
+            return False
+        try:
+            return RunConfig.from_dict(read_json(index), str(index)).fingerprint
+        except (ValueError, OSError) as err:
+            raise RunFormatError(f"'{index}' cannot be resumed ({err}). {self.ways_out}"
+                                 ) from err
+
+    def claim(self, index: RunConfig, *, overwrite: bool = False) -> None:
+        """Start the run directory, or check that it holds this very run.
+
+        Raises:
+            RunMismatchError: the directory holds a run with another fingerprint (the message
+                lists each differing field, old → new, and the ways out).
+        """
+        if overwrite:
+            remove_run(self.root)
+        stored = self.stored_fingerprint()
+        if stored is not False:
+            check_same(stored, self.fingerprint, f"'{self.root}'", self.ways_out)
+            return
+        write_json(self.root / INDEX, index.to_dict())
+
+    # -- folds ------------------------------------------------------------------------------
+    def fold_folder(self, k: int) -> Path:
+        return self.root / fold_name(k)
+
+    def finished_fold(self, k: int, expected_val_sha256: str) -> dict | None:
+        """The stored predictions of fold ``k`` when it is finished and belongs to this run,
+        else ``None`` (it is trained again)."""
+        folder = self.fold_folder(k)
+        names = (WEIGHTS,) * self.save_weights + (PREDICTIONS, FOLD_CONFIG)
+        if not all((folder / n).is_file() for n in names):
+            return None
+        where = str(folder / FOLD_CONFIG)
+        cfg = FoldConfig.from_dict(read_json(folder / FOLD_CONFIG), where)
+        stored = cfg.fingerprint
+        if stored is not None:  # the lr of a fold may differ from the run's (nested search)
+            stored = stored.replace(lr=self.fingerprint.lr)
+        check_same(stored, self.fingerprint, where, self.ways_out)
+        if cfg.val_files_sha256 != expected_val_sha256:
+            raise RunFormatError(f"{where}: its validation files differ from fold {k} of this "
+                                 f"run; the folder was copied from another run. "
+                                 f"{self.ways_out}")
+        return read_json(folder / PREDICTIONS)
+
+    def write_fold(self, k: int, config: FoldConfig, predictions: dict,
+                   write_weights: Callable[[Any], None] | None = None) -> None:
+        """Write ``fold_k/``: weights, predictions, then its config.json (the done marker).
+
+        ``write_weights(handle)`` writes the safetensors bytes to an open file.
+        """
+        folder = self.fold_folder(k)
+        if self.save_weights and write_weights is not None:
+            atomic_write(folder / WEIGHTS, write_weights)
+        write_json(folder / PREDICTIONS, predictions)
+        write_json(folder / FOLD_CONFIG, config.to_dict())  # written last
+
+    # -- finishing --------------------------------------------------------------------------
+    def finish(self, index: RunConfig, results: dict, report: str) -> None:
+        """Write results.json (with the fingerprint), report.md and the completed index."""
+        write_json(self.root / RESULTS, {**results, "fingerprint": self.fingerprint.to_dict()})
+        atomic_write_text(self.root / "report.md", report)
+        write_json(self.root / INDEX, index.to_dict())
