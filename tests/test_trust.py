@@ -120,7 +120,7 @@ def test_overwrite_never_deletes_foreign_files(tmp_path, demo_dir):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
-    with pytest.raises(RunFormatError, match="thesis.tex"):
+    with pytest.raises(RunFormatError, match=r"thesis\.tex"):
         _cv().run("mobilenet_v2", demo_dir, finetune=False, lr=LR, out_dir=out, overwrite=True)
     assert (out / "thesis.tex").read_text() == "precious"
 

@@ -7,6 +7,7 @@ whole old file or the whole new one, never a partial one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "read_json", "write_json"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "file_sha256", "read_json",
+           "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *,
@@ -60,3 +62,20 @@ def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2) -> N
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a UTF-8 JSON file; raises ``OSError``, ``UnicodeDecodeError`` or ``ValueError``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, remembered for the process per (path, inode, size, mtime)."""
+    p = Path(path)
+    info = p.stat()
+    key = (os.fspath(p.resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(p, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]

@@ -33,7 +33,11 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0, help="seeds folds, init and batch order")
-    p.add_argument("--out", required=True, help="run directory to write (resumes if present)")
+    p.add_argument("--out", required=True, help="run directory to write (resumes only the "
+                   "very same run: same data, folds, model and settings)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="remove an existing run in --out (for tune: and the stored --study) "
+                        "first, instead of refusing one made with other data or settings")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                    help="random initialisation instead of ImageNet weights")
     p.add_argument("--weights", help="local .safetensors ImageNet weights instead of the Hub")
@@ -85,7 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--protocol", choices=["seed", "nested"], default="seed")
-    p.add_argument("--out", default="fakezoo-study", help="output folder (resumes if present)")
+    p.add_argument("--out", default="fakezoo-study", help="output folder (resumes only the very "
+                   "same study: same data and settings)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="remove the old study in --out first, instead of refusing one made "
+                        "with other data or settings")
     p.add_argument("--image-size", type=int)
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false")
     p.add_argument("--batch-size", type=int, default=32)
@@ -106,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--explain", metavar="DIR", help="also write a Grad-CAM overlay (NAME.cam.png) "
                    "and the raw map (NAME.cam.npy) per image to DIR (needs fakezoo[explain])")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="predict with the finished folds of an unfinished run (else an error)")
 
     p = sub.add_parser("crop", help="face dataset from photos/videos (needs fakezoo[faces])")
     p.add_argument("src", help="folder with real/ and fake/ (photos and/or videos), or a CSV")
@@ -218,7 +228,7 @@ def _validator(args):
 
 def _cv(args) -> int:
     result = _validator(args).run(args.model, args.data, finetune=args.finetune, lr=args.lr,
-                                  out_dir=args.out)
+                                  out_dir=args.out, overwrite=args.overwrite)
     print(result.report())
     print(f"\nrun directory: {args.out}")
     return EXIT_OK
@@ -239,7 +249,8 @@ def _tune(args) -> int:
     found = optuna_lr_search(args.model, args.data, args.finetune, n_trials=args.trials,
                              lr_range=tuple(args.lr_range), protocol=args.protocol,
                              storage=args.storage, study_name=args.study, seed=args.seed,
-                             pruner=args.pruner, cv=_validator(args), out_dir=args.out)
+                             pruner=args.pruner, cv=_validator(args), out_dir=args.out,
+                             overwrite=args.overwrite)
     print(found.cv_result.report())
     lrs = ", ".join(f"{lr:.3g}" for lr in found.fold_lrs)
     print(f"\nbest lr: {found.best_lr:.4g}" + (f" (per outer fold: {lrs})" if lrs else ""))
@@ -255,7 +266,8 @@ def _benchmark(args) -> int:
     table = run_study(args.data, args.out, models=args.models, n_trials=args.trials,
                       epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
                       pretrained=args.pretrained, batch_size=args.batch_size, seed=args.seed,
-                      device=args.device, save_weights=args.save_weights)
+                      device=args.device, save_weights=args.save_weights,
+                      overwrite=args.overwrite)
     if args.data is None:
         print("DEMONSTRATION on synthetic data with random initial weights: these numbers say "
               "nothing about real deepfakes.\n")
@@ -289,7 +301,8 @@ def _predict(args) -> int:
     from .inference.api import predict
 
     options = dict(model=args.model, device=args.device, batch_size=args.batch_size,
-                   threshold=args.threshold, revision=args.revision)
+                   threshold=args.threshold, revision=args.revision,
+                   allow_partial=args.allow_partial)
     folders = [p for p in args.paths if Path(p).is_dir()]
     files = [p for p in args.paths if not Path(p).is_dir()]
     if args.explain:

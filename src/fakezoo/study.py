@@ -8,24 +8,29 @@
     study.png                a bar chart of the rows (with the ``plots`` extra)
 
 A finished row is never run again, and an interrupted row resumes its Optuna study, so a killed
-benchmark picks up where it stopped.
+benchmark picks up where it stopped. Both happen only for the very same row: each row's stored
+study and run carry a fingerprint of the data, folds, model and settings, and a rerun with
+anything else is refused (naming the fields) unless ``overwrite=True`` starts over.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_write_text, read_json, write_json
+from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
+from .errors import RunFormatError
 from .models.registry import get_spec
 from .report import plots
 from .report import text as tables
 from .report.seed import SEED_ROWS
+from .runs.schema import RunMismatchError, mismatch_message
 from .synth.demo import make_demo_dataset
 from .train.cv import CrossValidator, CVResult
 from .train.tune import optuna_lr_search
@@ -89,6 +94,7 @@ def run_study(
     device: str = "auto",
     progress: bool | None = None,
     save_weights: bool | None = None,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Run the seed's study (or some of its rows) and write the tables.
 
@@ -110,6 +116,10 @@ def run_study(
         progress: progress bars (``None``: on a terminal only).
         save_weights: write every row's fold weights (``None``: yes on your data, no for the
             demo, whose random-weight models are not worth its ~5 GB).
+        overwrite: remove the old study in ``out_dir`` first. Without it, rerunning resumes
+            only when every row's fingerprint (data, folds, model, settings, search) equals
+            the stored one; otherwise :class:`~fakezoo.runs.schema.RunMismatchError` names
+            the fields that differ, before any work.
 
     Returns:
         The study table, one dict per row (see :func:`fakezoo.report.study_table`).
@@ -134,30 +144,53 @@ def run_study(
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     dataset.check_for_cv(n_splits)
     rows = _rows(models)
+    if overwrite:
+        _remove_study(out)
     results: list[dict] = []
     started = time.perf_counter()
     for i, row in enumerate(rows, start=1):
         folder = out / "rows" / row.key
-        done = folder / "results.json"
-        if done.exists() and (folder / "trials.csv").exists():
-            logger.info("[%d/%d] %s: done earlier, loaded from %s", i, len(rows), row.key, folder)
-            results.append(read_json(done))
-            continue
         logger.info("[%d/%d] %s: %d trials x %d folds x %d epochs", i, len(rows), row.key,
                     n_trials, n_splits, epochs)
         size = image_size and max(image_size, get_spec(row.model).min_image_size)
         cv = CrossValidator(n_splits=n_splits, epochs=epochs, batch_size=batch_size, seed=seed,
                             device=device, pretrained=pretrained, image_size=size,
                             progress=progress, save_weights=save_weights)
-        found = optuna_lr_search(row.model, dataset, row.finetune, n_trials=n_trials,
-                                 lr_range=lr_range, protocol=protocol,
-                                 storage=folder / "search.db", seed=seed, cv=cv,
-                                 out_dir=folder)
+        # A finished row resumes without a trial or a fold trained: its stored study and run
+        # are reused only when their fingerprints equal this row's.
+        try:
+            found = optuna_lr_search(row.model, dataset, row.finetune, n_trials=n_trials,
+                                     lr_range=lr_range, protocol=protocol,
+                                     storage=folder / "search.db", seed=seed, cv=cv,
+                                     out_dir=folder)
+        except RunMismatchError as err:
+            raise RunMismatchError(mismatch_message(
+                f"Study row '{row.key}' in '{folder}'", err.differences, WAYS_OUT),
+                err.differences) from None
         results.append(found.cv_result.to_dict())
     table = tables.study_table(results)
     _write_tables(out, table, [CVResult.from_dict(r) for r in results], demo,
                   time.perf_counter() - started)
     return table
+
+
+WAYS_OUT = ("Use another --out / out_dir, or --overwrite / overwrite=True to remove the old "
+            "study first.")
+_STUDY_FILES = frozenset({"rows", "study.md", "study.csv", "study.json", "study.png"})
+
+
+def _remove_study(out: Path) -> None:
+    """``overwrite=True``: delete a study folder fakezoo wrote, and nothing else."""
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir()
+                     if p.name not in _STUDY_FILES and not p.name.startswith("."))
+    if foreign:
+        raise RunFormatError(f"overwrite: '{out}' holds files fakezoo did not write "
+                             f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
+                             f"yourself or choose another --out.")
+    logger.warning("overwrite: removing the old study in %s", out)
+    shutil.rmtree(out)
 
 
 def _write_tables(out: Path, table: list[dict], results: list[CVResult], demo: bool,
@@ -173,7 +206,8 @@ def _write_tables(out: Path, table: list[dict], results: list[CVResult], demo: b
             f"Wall time of this invocation: {seconds:.0f} s.\n")
     atomic_write_text(out / "study.md", text)
     atomic_write_text(out / "study.csv", tables.table_csv(table))
-    write_json(out / "study.json", {"demo": demo, "rows": table})
+    rows = [dict(row, fingerprint=r.fingerprint) for row, r in zip(table, results, strict=True)]
+    write_json(out / "study.json", {"demo": demo, "rows": rows})
     try:
         plots.plot_study(table, out / "study.png")
     except ImportError:

@@ -176,6 +176,21 @@ class Dataset:
                     out.append(path.as_posix())
         return out
 
+    def sha256(self) -> list[str]:
+        """SHA-256 of each file's bytes, in item order (remembered per file for the process).
+
+        Used for the run fingerprint (the data is its files' content, not their names) and by
+        `make_folds(content=...)` to keep identical files in one fold.
+
+        Example:
+            ```python
+            ds.sha256()[0]  # '9f86d08...'
+            ```
+        """
+        from .._io import file_sha256
+
+        return [file_sha256(p) for p in self.paths]
+
     def class_counts(self) -> dict[str, int]:
         """Count the images of each class.
 

@@ -20,7 +20,7 @@ from .dataset import Dataset, _check_cv
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     pass
 
-__all__ = ["load_folds", "make_folds", "save_folds"]
+__all__ = ["Folds", "load_folds", "make_folds", "save_folds"]
 
 
 logger = logging.getLogger(__name__)
@@ -35,35 +35,111 @@ _FOLDS_FORMAT_VERSION = 1
 # --------------------------------------------------------------------------------------------
 
 
+class Folds(list):
+    """The ``(train_idx, val_idx)`` pairs of :func:`make_folds`, plus what it grouped.
+
+    Attributes:
+        duplicates: files whose bytes equal another file's, kept in one fold with it (0 when
+            no ``content`` was given).
+    """
+
+    duplicates: int = 0
+
+
+def _duplicate_groups(y: np.ndarray, content: Sequence[str], names: Sequence[str] | None,
+                      groups: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+    """Merge the groups of items with identical bytes; refuse the same bytes under both labels.
+
+    Returns the merged group id per item (``None`` when nothing needs grouping) and how many
+    items share their bytes with another.
+    """
+    digests = list(content)
+    if len(digests) != len(y):
+        raise ValueError(f"content must have one digest per label: {len(digests)} vs {len(y)}")
+    by_digest: dict[str, list[int]] = {}
+    for i, digest in enumerate(digests):
+        by_digest.setdefault(digest, []).append(i)
+    shared = [members for members in by_digest.values() if len(members) > 1]
+    label = names if names is not None else [f"item {i}" for i in range(len(y))]
+    clashes = [m for m in shared if len(set(y[m].tolist())) > 1]
+    if clashes:
+        lines = "; ".join(" = ".join(f"{label[i]} ({'fake' if y[i] else 'real'})" for i in m)
+                          for m in clashes[:5])
+        raise DatasetError(
+            f"{len(clashes)} image(s) have identical bytes under both labels: {lines}. The "
+            "same picture cannot be both real and fake: fix the labels or remove the copies"
+        )
+    n_dup = sum(len(m) for m in shared)
+    if not shared:
+        return groups, 0
+    # Union of the given groups and the duplicate sets: one id per connected component.
+    parent = list(range(len(y)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(members: Sequence[int]) -> None:
+        root = find(members[0])
+        for j in members[1:]:
+            parent[find(j)] = root
+
+    for members in shared:
+        union(members)
+    if groups is not None:
+        first: dict[Any, int] = {}
+        for i, g in enumerate(groups.tolist()):
+            if g in first:
+                union([first[g], i])
+            else:
+                first[g] = i
+    return np.array([find(i) for i in range(len(y))]), n_dup
+
+
 def make_folds(
     labels: Sequence[int] | np.ndarray,
     n_splits: int = 3,
     seed: int = 0,
     groups: Sequence[Any] | np.ndarray | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    *,
+    content: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+) -> Folds:
     """Split items into seeded stratified folds (stratified *group* folds when `groups` given).
 
     Uses scikit-learn's `StratifiedKFold(n_splits, shuffle=True, random_state=seed)`, or
     `StratifiedGroupKFold` with the same arguments when `groups` is given, so that no group
     (identity, video) is on both sides of a split.
 
+    With `content` (one digest of each file's bytes, e.g. `Dataset.sha256()`), files with
+    identical bytes form a group and always land in the same fold; the same bytes under both
+    labels is a `DatasetError` naming the files. The number of files grouped this way is
+    logged and kept in `folds.duplicates`. Without duplicates the folds are exactly those
+    without `content`.
+
     Args:
         labels: One label (0 real, 1 fake) per item.
         n_splits: Number of folds.
         seed: Shuffling seed; the same seed always gives the same folds.
         groups: Optional group id per item.
+        content: Optional digest of each item's bytes, to keep identical files together.
+        names: Names of the items for messages (e.g. `Dataset.relpaths()`).
 
     Returns:
-        One `(train_idx, val_idx)` pair of sorted int64 index arrays per fold. Every item is in
-        exactly one validation set.
+        A :class:`Folds` list: one `(train_idx, val_idx)` pair of sorted int64 index arrays per
+        fold. Every item is in exactly one validation set.
 
     Raises:
-        DatasetError: If a class has fewer than `n_splits` items, there is one class only, or
-            there are fewer than `n_splits` groups.
+        DatasetError: If a class has fewer than `n_splits` items, there is one class only,
+            there are fewer than `n_splits` groups, or identical bytes carry both labels.
 
     Example:
         ```python
-        folds = make_folds(ds.labels, n_splits=3, seed=0)
+        folds = make_folds(ds.labels, n_splits=3, seed=0, content=ds.sha256(),
+                           names=ds.relpaths())
+        folds.duplicates  # files kept in one fold with an identical copy
         for train_idx, val_idx in folds:
             train, val = ds.subset(train_idx), ds.subset(val_idx)
         ```
@@ -81,6 +157,12 @@ def make_folds(
         g = np.asarray(groups)
         if g.shape != y.shape:
             raise ValueError(f"groups must have one entry per label: {g.shape} vs {y.shape}")
+    n_dup = 0
+    if content is not None:
+        g, n_dup = _duplicate_groups(y, content, names, g)
+        if n_dup:
+            logger.info("make_folds: %d files have an identical copy; each set of copies is "
+                        "kept in one fold", n_dup)
     _check_cv(y, n_splits, g)
     x = np.zeros((len(y), 1))
     if g is None:
@@ -94,7 +176,9 @@ def make_folds(
             f"the groups are too few or too uneven for n_splits={n_splits} (a fold came out "
             "empty); lower n_splits"
         )
-    return folds
+    out = Folds(folds)
+    out.duplicates = n_dup
+    return out
 
 
 def _as_folds(folds: Iterable[tuple[Any, Any]], n: int) -> list[tuple[np.ndarray, np.ndarray]]:

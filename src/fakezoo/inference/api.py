@@ -38,6 +38,7 @@ def load(
     folds: str | int | list[int] = "all",
     device: str | torch.device = "auto",
     threshold: float = 0.5,
+    allow_partial: bool = False,
 ) -> Detector:
     """Load a trained run as a :class:`Detector` (``fakezoo.load``).
 
@@ -48,6 +49,8 @@ def load(
         folds: ``"all"``, one fold number or a list of them.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
         threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
+        allow_partial: load the finished folds of an unfinished run (with one warning);
+            without it an unfinished run is an error naming its missing folds.
 
     Returns:
         A new :class:`Detector` (not cached; see :func:`predict` for the cached one-liner).
@@ -63,32 +66,34 @@ def load(
         det("face.jpg").label
         ```
     """
-    run = loader.load_run(source, revision=revision, folds=folds, device=device)
+    run = loader.load_run(source, revision=revision, folds=folds, device=device,
+                          allow_partial=allow_partial)
     return Detector.from_run(run, threshold=threshold)
 
 
 def _cache_key(source: str | os.PathLike[str], revision: str | None, device: torch.device,
-               folds: Any) -> tuple:
+               folds: Any, allow_partial: bool) -> tuple:
     folds_key = tuple(folds) if isinstance(folds, list | tuple) else folds
     text = os.fspath(source)
     local = Path(text).expanduser()
     if local.is_dir():
-        # a run retrained in the same folder must not be served from the cache
-        index = local / "config.json"
-        stamp = index.stat().st_mtime_ns if index.is_file() else None
-        return ("local", str(local.resolve()), stamp, revision, str(device), folds_key)
-    return ("hub", text, revision, str(device), folds_key)
+        # Keyed on the content of the index and of every fold's config and weights: a fold
+        # finished later, or a run retrained in the same folder, is never served stale.
+        return ("local", str(local.resolve()), loader.run_digest(local), revision,
+                str(device), folds_key, allow_partial)
+    return ("hub", text, revision, str(device), folds_key, allow_partial)
 
 
 def _cached_detector(source: str | os.PathLike[str], revision: str | None,
-                     device: str | torch.device, folds: Any) -> Detector:
+                     device: str | torch.device, folds: Any, allow_partial: bool) -> Detector:
     resolved = resolve_device(device)
-    key = _cache_key(source, revision, resolved, folds)
+    key = _cache_key(source, revision, resolved, folds, allow_partial)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-        detector = load(source, revision=revision, folds=folds, device=resolved)
+        detector = load(source, revision=revision, folds=folds, device=resolved,
+                        allow_partial=allow_partial)
         _CACHE[key] = detector
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -119,6 +124,7 @@ def predict(
     revision: str | None = None,
     folds: str | int | list[int] = "all",
     num_workers: int | None = None,
+    allow_partial: bool = False,
 ) -> Prediction | list[Prediction]:
     """Real or fake? The one-liner: load a run (once per process) and predict.
 
@@ -128,8 +134,10 @@ def predict(
         model: A :class:`Detector`, a local run directory, a Hub id ``"org/name"`` or
             ``"hf-hub:org/name@revision"``. Default: ``$FAKEZOO_MODEL`` if set, else
             :data:`DEFAULT_MODEL`. Loaded runs are kept in a small process-wide cache keyed
-            by (source, revision, device, folds), so calling this in a loop loads the weights
-            once; :func:`clear_cache` empties it.
+            by (source, revision, device, folds) and, for a local run, the content of its
+            index and of every fold's config and weights, so calling this in a loop loads
+            the weights once and a fold finished later is seen; :func:`clear_cache` empties
+            it.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ...; ignored when ``model`` is a
             Detector.
         batch_size: Images per forward pass.
@@ -140,6 +148,8 @@ def predict(
         folds: ``"all"``, one fold number or a list of them (ignored when ``model`` is a
             Detector).
         num_workers: Decoding threads (see :meth:`Detector.predict`).
+        allow_partial: predict with the finished folds of an unfinished run (see
+            :func:`load`).
 
     Returns:
         One :class:`Prediction` for a single image, else a list.
@@ -159,7 +169,7 @@ def predict(
         if source is None:
             source = os.environ.get(MODEL_ENV) or DEFAULT_MODEL
         try:
-            detector = _cached_detector(source, revision, device, folds)
+            detector = _cached_detector(source, revision, device, folds, allow_partial)
         except Exception as err:
             if model is None:
                 origin = (f"${MODEL_ENV}" if os.environ.get(MODEL_ENV)

@@ -191,13 +191,20 @@ class Detector:
                 f"device={self.device}, threshold={self.threshold})")
 
     # -- tensors ----------------------------------------------------------------------------
-    def predict_tensor(self, images: torch.Tensor) -> torch.Tensor:
+    def predict_tensor(self, images: torch.Tensor, *, normalized: bool | None = None
+                       ) -> torch.Tensor:
         """Fake probabilities of every fold model for a batch of model-sized images.
 
         Args:
             images: ``(N, 3, S, S)`` with ``S = detector.image_size``, either ``uint8`` pixels
                 (already resized; they are normalised here) or floating point already
                 normalised with the run's mean and std (what ``model.transform`` gives).
+            normalized: for float input: ``True`` says it is normalised (no check),
+                ``False`` says it is in [0, 1] (``ToTensor()`` output; it is normalised
+                here). ``None`` (default) accepts floats that can be normalised images and
+                refuses those that plainly are not: no value below 0 (``ToTensor()`` output,
+                or 0-255 pixels as floats) or values outside what the run's mean and std
+                can give.
 
         Returns:
             ``(N, n_folds)`` float32 tensor on the CPU; ``.mean(1)`` is the ensemble's
@@ -215,7 +222,31 @@ class Detector:
             ```
         """
         self._check_tensor(images, batched=True)
-        return self._forward(images)
+        return self._forward(self._model_input(images, normalized))
+
+    def _model_input(self, images: torch.Tensor, normalized: bool | None) -> torch.Tensor:
+        """uint8 pixels, or floats normalised with the run's mean and std; see
+        :meth:`predict_tensor` for ``normalized``."""
+        if images.dtype == torch.uint8 or normalized is True or len(images) == 0:
+            return images
+        pre = self.preprocessing
+        mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+        std = torch.tensor(pre.std).view(1, 3, 1, 1)
+        lo, hi = (float(v) for v in torch.aminmax(images.detach().float()))
+        if normalized is False:
+            if lo < 0 or hi > 1:
+                raise ValueError(f"normalized=False expects floats in [0, 1] (ToTensor() "
+                                 f"output); these range over [{lo:.3g}, {hi:.3g}]")
+            return (images.float() - mean.to(images.device)) / std.to(images.device)
+        low, high = float(((0 - mean) / std).min()), float(((1 - mean) / std).max())
+        if lo >= 0 or lo < low - 1e-3 or hi > high + 1e-3:
+            raise ValueError(
+                f"these float images range over [{lo:.3g}, {hi:.3g}]; images normalised with "
+                f"the run's mean {list(pre.mean)} and std {list(pre.std)} lie in "
+                f"[{low:.3g}, {high:.3g}] and have values below 0. Pass uint8 pixels, "
+                f"normalized=False for ToTensor() output in [0, 1], or normalized=True if "
+                f"they really are normalised")
+        return images
 
     def _check_tensor(self, images: Any, batched: bool) -> None:
         s = self.image_size
@@ -403,11 +434,13 @@ class Detector:
                               progress: bool | None) -> Prediction | list[Prediction]:
         self._check_tensor(images, batched=False)
         if images.ndim == 3:
-            return self._prediction(None, self._forward(images.unsqueeze(0))[0], threshold)
+            return self._prediction(None, self._forward(self._model_input(
+                images.unsqueeze(0), None))[0], threshold)
         out: list[Prediction] = []
         with _bar(len(images), batch_size, progress) as bar:
             for start in range(0, len(images), batch_size):
-                probs = self._forward(images[start:start + batch_size])
+                probs = self._forward(self._model_input(images[start:start + batch_size],
+                                                        None))
                 out.extend(self._prediction(None, p, threshold) for p in probs)
                 bar.update(len(probs))
         return out

@@ -18,7 +18,7 @@ from .freeze import _apply_policy, _check_module_names
 from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing
 from .registry import ModelSpec, get_spec
 
-__all__ = ["create", "parameter_counts"]
+__all__ = ["create", "parameter_counts", "weights_file"]
 
 
 class MLPHead(nn.Sequential):
@@ -49,6 +49,12 @@ def _weights_file(spec: ModelSpec, pretrained: bool | str | Path) -> Path:
     if not path.is_file():
         raise WeightsError(f"pretrained='{path}': no such file.")
     return path
+
+
+def weights_file(spec: ModelSpec, pretrained: bool | str | Path) -> Path:
+    """The local safetensors file that ``create(..., pretrained=pretrained)`` loads (from the
+    Hugging Face cache for ``True``); the run fingerprint records its SHA-256."""
+    return _weights_file(spec, pretrained)
 
 
 def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str]) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchvision import transforms
 
-__all__ = ["SEED_MEAN", "SEED_STD", "Preprocessing"]
+__all__ = ["SEED_MEAN", "SEED_STD", "DecodeTransform", "Preprocessing"]
 
 SEED_MEAN = (0.5, 0.5, 0.5)
 SEED_STD = (0.5, 0.5, 0.5)
@@ -30,14 +29,12 @@ class Preprocessing:
     mean: tuple[float, float, float] = SEED_MEAN
     std: tuple[float, float, float] = SEED_STD
 
-    def transform(self) -> transforms.Compose:
-        """A torchvision transform from a PIL image to a normalized float tensor."""
-        size = (self.image_size, self.image_size)
-        return transforms.Compose([
-            transforms.Resize(size, interpolation=transforms.InterpolationMode.BILINEAR),
-            transforms.ToTensor(),
-            transforms.Normalize(self.mean, self.std),
-        ])
+    def transform(self) -> DecodeTransform:
+        """PIL image -> normalised ``(3, S, S)`` float tensor, through the decode path that
+        training and prediction use (EXIF rotation, RGB conversion, bilinear resize, see
+        :func:`fakezoo.data.decode.image_to_array`): the same image gives the same tensor
+        everywhere."""
+        return DecodeTransform(self)
 
     def normalize(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Turn already-resized uint8 images (N, 3, S, S) into the model's input."""
@@ -48,3 +45,26 @@ class Preprocessing:
     def to_dict(self) -> dict:
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
                 "interpolation": "bilinear", "resize": "square"}
+
+
+@dataclass(frozen=True)
+class DecodeTransform:
+    """``model.transform``: a PIL image to the model's normalised input tensor.
+
+    Example:
+        ```python
+        from PIL import Image
+        import fakezoo
+        model = fakezoo.create("resnet50", pretrained=False, image_size=64)
+        x = model.transform(Image.new("RGBA", (80, 60)))   # (3, 64, 64), RGBA is fine
+        ```
+    """
+
+    preprocessing: Preprocessing
+
+    def __call__(self, img) -> torch.Tensor:
+        from ..data.decode import image_to_array
+
+        img.load()
+        pixels = image_to_array(img, self.preprocessing.image_size)
+        return self.preprocessing.normalize(torch.from_numpy(pixels).permute(2, 0, 1)[None])[0]

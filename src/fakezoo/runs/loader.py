@@ -12,6 +12,8 @@ a generated model card, and pulled back at a pinned revision. Loading is deliber
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import os
 import re
@@ -26,12 +28,15 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .._io import read_json
+from .._io import file_sha256, read_json
 from ..errors import RunFormatError, UnknownModelError
 from ..hub.download import download_snapshot
 from ..models.build import create
 from ..models.preprocessing import SEED_MEAN, SEED_STD, Preprocessing
 from ..models.registry import get_spec
+from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig
+
+logger = logging.getLogger("fakezoo")
 
 __all__ = [
     "PULL_PATTERNS",
@@ -41,6 +46,7 @@ __all__ = [
     "load_run",
     "read_run",
     "resolve_run",
+    "run_digest",
 ]
 
 
@@ -159,27 +165,6 @@ def _check_model(cfg: dict, where: str) -> Any:
     return spec
 
 
-def _check_preprocessing(pre: Any, where: str) -> dict:
-    if not isinstance(pre, dict):
-        raise RunFormatError(f"{where}: 'preprocessing' must be an object, got {pre!r}.")
-    size = pre.get("image_size")
-    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
-        raise RunFormatError(f"{where}: preprocessing.image_size must be an integer in "
-                             f"[1, 4096], got {size!r}.")
-    _floats3(pre.get("mean"), f"{where}: preprocessing.mean")
-    std = _floats3(pre.get("std"), f"{where}: preprocessing.std")
-    if min(std) <= 0:
-        raise RunFormatError(f"{where}: preprocessing.std must be positive, got {std}.")
-    return pre
-
-
-def _check_trainable(value: Any, where: str) -> list[str]:
-    if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
-        raise RunFormatError(f"{where}: 'trainable' must be a non-empty list of module names, "
-                             f"got {value!r}.")
-    return value
-
-
 def read_run(path: str | os.PathLike[str]) -> dict:
     """Read and validate a run directory's root ``config.json``.
 
@@ -204,26 +189,32 @@ def read_run(path: str | os.PathLike[str]) -> dict:
     root = Path(path)
     if not root.is_dir():
         raise RunFormatError(f"'{root}' is not a directory: expected a fakezoo run directory.")
-    where = str(root / "config.json")
-    cfg = _read_json(root / "config.json", "the run's index")
-    if cfg.get("library_name") != "fakezoo":
-        raise RunFormatError(f"Not a fakezoo run: {where} has library_name="
-                             f"{cfg.get('library_name')!r} (expected 'fakezoo').")
+    where = str(root / INDEX)
+    cfg = _read_json(root / INDEX, "the run's index")
+    RunConfig.from_dict(cfg, where)  # labels, folds, preprocessing, fingerprint...
     _check_model(cfg, where)
-    _check_trainable(cfg.get("trainable"), where)
-    _check_preprocessing(cfg.get("preprocessing"), where)
-    labels = cfg.get("labels")
-    if not (isinstance(labels, list) and len(labels) >= 2
-            and all(isinstance(v, str) for v in labels)):
-        raise RunFormatError(f"{where}: 'labels' must be a list of class names, got {labels!r}.")
-    folds = cfg.get("folds")
-    if not (isinstance(folds, list) and folds):
-        raise RunFormatError(f"{where}: 'folds' must be a non-empty list, got {folds!r}.")
-    if len(set(map(str, folds))) != len(folds):
-        raise RunFormatError(f"{where}: 'folds' lists a fold twice: {folds!r}.")
-    for fold in folds:
+    for fold in cfg["folds"]:
         _inside(root, fold)
     return cfg
+
+
+def run_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a local run's content: its index and every fold's config and weights.
+
+    A fold finished later, or weights replaced, give another digest (weights are hashed once
+    per file version, see :func:`fakezoo._io.file_sha256`).
+    """
+    root = Path(path)
+    digest = hashlib.sha256()
+    for name in (INDEX, *sorted(str(p.relative_to(root)) for p in root.glob(f"fold_*/{INDEX}"))):
+        file = root / name
+        digest.update(f"{name}\n".encode())
+        if file.is_file():
+            digest.update(file.read_bytes())
+            weights = file.parent / WEIGHTS
+            if name != INDEX and weights.is_file():
+                digest.update(file_sha256(weights).encode())
+    return digest.hexdigest()
 
 
 # -- resolving a source -------------------------------------------------------------------------
@@ -307,55 +298,57 @@ def resolve_run(source: str | os.PathLike[str], *, revision: str | None = None
 
 # -- loading -----------------------------------------------------------------------------------
 
-def _select_folds(cfg: dict, root: Path, folds: str | int | Sequence[int]) -> list[str]:
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _select_folds(cfg: dict, root: Path, folds: str | int | Sequence[int],
+                  allow_partial: bool = False) -> list[str]:
+    """The folds to load: all the run lists (the folds actually trained), or those asked
+    for. Folds without a ``config.json`` are unfinished: an error naming them, unless
+    ``allow_partial`` (then they are left out, with one warning)."""
     names: list[str] = list(cfg["folds"])
     if isinstance(folds, str):
         if folds != "all":
             raise ValueError(f"folds={folds!r}: use 'all', a fold number or a list of them.")
-        if cfg.get("complete") is False:  # a fold's config.json is written last
-            names = [n for n in names if (root / n / "config.json").is_file()]
-            if not names:
-                raise RunFormatError(f"'{root}' is an incomplete run with no finished fold.")
-        return names
-    wanted = [folds] if isinstance(folds, int) else list(folds)
-    if not wanted:
-        raise ValueError("folds=[]: give at least one fold number.")
-    chosen = []
-    for k in wanted:
-        if isinstance(k, bool) or not isinstance(k, int) or f"fold_{k}" not in names:
-            raise ValueError(f"folds={folds!r}: fold {k!r} is not in this run "
-                             f"(folds 1..{len(names)}).")
-        chosen.append(f"fold_{k}")
-    return chosen
+        chosen = names
+    else:
+        wanted = [folds] if isinstance(folds, int) else list(folds)
+        if not wanted:
+            raise ValueError("folds=[]: give at least one fold number.")
+        chosen = []
+        for k in wanted:
+            if isinstance(k, bool) or not isinstance(k, int) or f"fold_{k}" not in names:
+                raise ValueError(f"folds={folds!r}: fold {k!r} is not in this run "
+                                 f"(folds 1..{len(names)}).")
+            chosen.append(f"fold_{k}")
+    missing = [n for n in chosen if not (root / n / FOLD_CONFIG).is_file()]
+    if not missing:
+        return chosen
+    finished = [n for n in chosen if n not in missing]
+    if not allow_partial or not finished:
+        raise RunFormatError(
+            f"'{root}' is an unfinished run: {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not finished (finished: "
+            f"{', '.join(finished) or 'none'}). Finish it by running the same command again "
+            f"(it resumes), or pass allow_partial=True (--allow-partial) to use the "
+            f"finished folds only.")
+    key = (str(root.resolve()), tuple(missing))
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning("'%s' is an unfinished run: using %s only (%s missing), as "
+                       "allow_partial=True asks.", root, ", ".join(finished), ", ".join(missing))
+    return finished
 
 
 def _fold_config(root: Path, fold: str, index: dict) -> dict:
     folder = _inside(root, fold)
-    path = folder / "config.json"
+    path = folder / FOLD_CONFIG
     where = str(path)
     cfg = _read_json(path, f"the config of {fold}")
-    fz = cfg.get("fakezoo")
-    if not isinstance(fz, dict):
-        raise RunFormatError(f"Not a fakezoo fold: {where} has no 'fakezoo' section.")
-    spec = _check_model({"model": fz.get("model"), "architecture": cfg.get("architecture")},
-                        where)
-    if spec.name != index["model"]:
-        raise RunFormatError(f"{where}: model '{spec.name}' differs from the run's "
-                             f"'{index['model']}'.")
-    _check_trainable(fz.get("trainable"), where)
-    pre = _check_preprocessing(fz.get("preprocessing"), where)
-    root_pre = index["preprocessing"]
-    if any(pre.get(k) != root_pre.get(k) for k in ("image_size", "mean", "std")):
-        raise RunFormatError(f"{where}: preprocessing {pre} differs from the run's "
-                             f"{root_pre}; every fold of a run must share it.")
-    if fz.get("finetune") not in (True, False, None):
-        raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
-    labels = fz.get("labels", index["labels"])
-    num_classes = cfg.get("num_classes", 2)
-    if labels != index["labels"] or not (isinstance(num_classes, int)
-                                         and num_classes == len(labels) >= 2):
-        raise RunFormatError(f"{where}: num_classes={num_classes!r} and labels {labels!r} "
-                             f"do not match each other or the run's labels {index['labels']}.")
+    record = FoldConfig.from_dict(cfg, where)
+    _check_model({"model": record.model, "architecture": cfg.get("architecture")}, where)
+    run = RunConfig.from_dict(index, str(root / INDEX))
+    run.check_fold(record, fold, where)
     return cfg
 
 
@@ -462,8 +455,8 @@ def load_fold(root: str | os.PathLike[str], fold: str, *, index: dict | None = N
 
 
 def load_run(source: str | os.PathLike[str], *, revision: str | None = None,
-             folds: str | int | Sequence[int] = "all", device: str | torch.device = "auto"
-             ) -> LoadedRun:
+             folds: str | int | Sequence[int] = "all", device: str | torch.device = "auto",
+             allow_partial: bool = False) -> LoadedRun:
     """Load a run's fold models from a local run directory or a Hub repo.
 
     Each fold is rebuilt from its validated ``config.json`` with ``pretrained=False`` (the
@@ -475,6 +468,8 @@ def load_run(source: str | os.PathLike[str], *, revision: str | None = None,
         revision: the Hub revision (branch, tag or commit hash) to pin.
         folds: ``"all"``, a fold number (1-based) or a list of them.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``...
+        allow_partial: load the finished folds of an unfinished run (one warning); without
+            it, an unfinished run is a :class:`RunFormatError` naming the missing folds.
 
     Returns:
         A :class:`LoadedRun` with the eval-mode models and the commit they come from.
@@ -495,6 +490,6 @@ def load_run(source: str | os.PathLike[str], *, revision: str | None = None,
     """
     path, commit = resolve_run(source, revision=revision)
     cfg = read_run(path)
-    names = _select_folds(cfg, path, folds)
+    names = _select_folds(cfg, path, folds, allow_partial)
     loaded = [load_fold(path, name, index=cfg, device=device) for name in names]
     return LoadedRun(path=path, config=cfg, folds=loaded, revision=commit)

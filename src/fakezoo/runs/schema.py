@@ -2,24 +2,18 @@
 
 This module is the only place that knows what a run directory holds::
 
-    out_dir/
-      config.json              RunConfig: the index (model, preprocessing, labels, the folds
-                               actually trained, mean metrics, fingerprint)
-      results.json             CVResult.to_dict() plus the fingerprint
-      report.md, *.png         for people
-      fold_<k>/config.json     FoldConfig: timm ``local-dir:`` fields plus a ``fakezoo``
-                               section with the fold's settings and fingerprint; written last,
-                               so its presence marks the fold finished
-      fold_<k>/predictions.json  the fold's out-of-fold predictions: ``val_files``,
-                               ``y_true``, ``y_prob`` (and metrics, history)
-      fold_<k>/model.safetensors the fold's weights (absent for ``save_weights=False``)
+    out_dir/config.json            RunConfig: the index (model, preprocessing, labels, the
+                                   folds actually trained, mean metrics, fingerprint)
+    out_dir/results.json           CVResult.to_dict(), with the fingerprint
+    out_dir/fold_<k>/config.json   FoldConfig (timm ``local-dir:`` fields plus a ``fakezoo``
+                                   section); written last, so it marks the fold finished
+    out_dir/fold_<k>/predictions.json  out-of-fold predictions: val_files, y_true, y_prob
+    out_dir/fold_<k>/model.safetensors the fold's weights (absent with save_weights=False)
 
-A :class:`Fingerprint` names everything that changes a number. Two runs are "the same run"
-exactly when their fingerprints are equal; :meth:`Fingerprint.diff` lists the fields that
-differ, so a refusal can say ``epochs: 1 → 3``. Adding a field is one line here (with a
-default, which older runs are read with) plus the line that fills it in.
-
-Nothing here imports torch: reading and checking a run is plain data.
+A :class:`Fingerprint` names everything that changes a number; two runs are "the same run"
+exactly when their fingerprints are equal, and :meth:`Fingerprint.diff` says which fields
+differ. Adding a field is one line (with the default older runs are read with) plus the line
+that fills it in. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -28,12 +22,12 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from ..errors import RunDirectoryError, RunFormatError
 
 __all__ = [
     "FOLD_CONFIG",
@@ -52,7 +46,7 @@ __all__ = [
     "check_labels",
     "check_preprocessing",
     "check_same",
-    "file_sha256",
+    "data_digest",
     "files_digest",
     "fold_name",
     "mismatch_message",
@@ -77,12 +71,11 @@ WEIGHTS = "model.safetensors"
 _FOLD_RE = re.compile(r"fold_([1-9][0-9]{0,3})")
 
 
-class RunFormatError(ValueError):
-    """Not a fakezoo run, or content fakezoo refuses to load or push."""
+class RunMismatchError(RunDirectoryError):
+    """A run directory or stored study holds a run with another fingerprint.
 
-
-class RunMismatchError(RuntimeError):
-    """A run directory or stored study holds a run with another fingerprint."""
+    ``differences`` lists ``(field, stored value, asked value)`` for every differing field.
+    """
 
     def __init__(self, message: str, differences: Sequence[tuple[str, Any, Any]] = ()):
         super().__init__(message)
@@ -99,21 +92,14 @@ def files_digest(relpaths: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(relpaths)).encode()).hexdigest()
 
 
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+def data_digest(relpaths: Sequence[str], sha256s: Sequence[str],
+                labels: Sequence[int]) -> str:
+    """The data's digest: SHA-256 of the sorted (relative path, file SHA-256, label) triples.
 
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, remembered per (path, size, mtime) for the process."""
-    p = Path(path)
-    info = p.stat()
-    key = (str(p.resolve()), info.st_size, info.st_mtime_ns)
-    if key not in _FILE_DIGESTS:
-        digest = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _FILE_DIGESTS[key] = digest.hexdigest()
-    return _FILE_DIGESTS[key]
+    Renaming, editing, adding, removing or relabelling any file changes it."""
+    triples = sorted(zip(relpaths, sha256s, (int(v) for v in labels), strict=True))
+    text = "".join(f"{p}\t{h}\t{v}\n" for p, h, v in triples)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # -- the fingerprint ----------------------------------------------------------------------------
@@ -339,9 +325,7 @@ class FoldConfig:
     version: str = ""
     labels: list[str] = field(default_factory=lambda: list(LABELS))
 
-    @property
-    def name(self) -> str:
-        return fold_name(self.fold)
+    name = property(lambda self: fold_name(self.fold), doc="``fold_<k>``")
 
     def to_dict(self) -> dict:
         pre = self.preprocessing

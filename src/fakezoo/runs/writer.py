@@ -89,7 +89,7 @@ class RunWriter:
         self.ways_out = ways_out
 
     # -- claiming ---------------------------------------------------------------------------
-    def stored_fingerprint(self) -> Fingerprint | None | bool:
+    def stored_fingerprint(self) -> Fingerprint | bool | None:
         """The fingerprint in the directory's index; ``False`` when there is no index."""
         index = self.root / INDEX
         if not index.is_file():

@@ -17,151 +17,52 @@ where it stopped and gives the same results as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import save
 
-from .._io import atomic_write, atomic_write_text, write_json
+from .._io import file_sha256
 from .._version import __version__
-from ..data import LABEL_NAMES, Dataset, DecodedImages, decode_dataset, load_dataset, load_folds
+from ..data import Dataset, DecodedImages, decode_dataset, load_dataset, load_folds
 from ..data import make_folds as _make_folds
-from ..errors import RunDirectoryError
-from ..metrics import binary_metrics, summarize_folds
-from ..models.build import create
+from ..metrics import binary_metrics
+from ..models.build import create, weights_file
 from ..models.registry import get_spec
 from ..models.stages import split_trunk_tail
-from ..report import plots, text
-from .engine import TrainSettings, compute_trunk, resolve_device, train_fold
+from ..report import plots
+from ..runs.schema import Fingerprint, FoldConfig, RunConfig, data_digest, files_digest
+from ..runs.writer import RunWriter
+from .engine import TrainSettings, amp_mode, compute_trunk, resolve_device, train_fold
+from .results import CVResult, FoldResult
 
 __all__ = ["CVResult", "CrossValidator", "FoldResult"]
 
 logger = logging.getLogger("fakezoo")
 
 
-@dataclass
-class FoldResult:
-    """One fold's metrics and validation predictions."""
-
-    fold: int
-    metrics: dict
-    n_train: int
-    n_val: int
-    seconds: float
-    history: list[float]
-    val_files: list[str]
-    y_true: list[int]
-    y_prob: list[float]
-    lr: float | None = None  # set when folds were trained at different rates (nested search)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class CVResult:
-    """The outcome of :meth:`CrossValidator.run`: per-fold metrics and their summary.
-
-    Example:
-        ```python
-        result = cv.run("resnet50", data, lr=1e-3)
-        result.mean["accuracy"], result.std["accuracy"]
-        print(result.report())   # the seed's per-fold block and averages, as Markdown
-        ```
-    """
-
-    model: str
-    finetune: bool | None
-    trainable: list[str]
-    lr: float
-    settings: dict
-    folds: list[FoldResult]
-    timings: dict = field(default_factory=dict)
-    deviations: list[str] = field(default_factory=list)
-
-    @property
-    def summary(self) -> dict:
-        """Mean and std of every metric across folds, and the mean confusion matrix."""
-        return summarize_folds([f.metrics for f in self.folds])
-
-    @property
-    def mean(self) -> dict:
-        return self.summary["mean"]
-
-    @property
-    def std(self) -> dict:
-        return self.summary["std"]
-
-    @property
-    def confusion_matrix_mean(self) -> list[list[float]]:
-        return self.summary["confusion_matrix_mean"]
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model, "finetune": self.finetune, "trainable": self.trainable,
-            "lr": self.lr, **{k: self.settings[k] for k in
-                              ("epochs", "n_splits", "seed", "image_size", "pretrained")},
-            "settings": self.settings, "folds": [f.to_dict() for f in self.folds],
-            "summary": self.summary, "deviations": self.deviations, "timings": self.timings,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CVResult:
-        return cls(model=data["model"], finetune=data["finetune"], trainable=data["trainable"],
-                   lr=data["lr"], settings=data["settings"],
-                   folds=[FoldResult(**f) for f in data["folds"]],
-                   timings=data.get("timings", {}), deviations=data.get("deviations", []))
-
-    def report(self) -> str:
-        """The run's ``report.md``: per-fold block, mean ± std and mean confusion matrix."""
-        return text.cv_report(self.to_dict())
-
-
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """Save a model's state dict as safetensors, atomically."""
+def _weights_writer(model: torch.nn.Module) -> Callable[[Any], None]:
+    """``write(handle)`` for the safetensors bytes of a model's state dict."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     data = save(state, metadata={"format": "pt"})  # the bytes save_file would write
-    atomic_write(path, lambda handle: handle.write(data))
+    return lambda handle: handle.write(data)
 
 
-def _fingerprint(paths: Sequence[str], labels: Sequence[int]) -> str:
-    digest = hashlib.sha256()
-    for path, label in zip(paths, labels, strict=True):
-        digest.update(f"{path}\t{int(label)}\n".encode())
-    return digest.hexdigest()
+def _callable_name(fn: Callable | None) -> str | None:
+    """A name for a callable that is the same in every process (repr holds an address)."""
+    if fn is None:
+        return None
+    kind = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{getattr(kind, '__module__', '?')}.{kind.__qualname__}"
 
 
-def fold_config(model: torch.nn.Module, settings: dict, fold: FoldResult) -> dict:
-    """A fold's ``config.json``: timm ``local-dir:`` fields plus what fakezoo needs."""
-    pre = model.preprocessing
-    return {
-        "architecture": model.spec.architecture,
-        "num_classes": 2,
-        "pretrained_cfg": {
-            "input_size": [3, pre.image_size, pre.image_size], "interpolation": "bilinear",
-            "mean": list(pre.mean), "std": list(pre.std), "crop_pct": 1.0,
-            "num_classes": 2, "label_names": list(LABEL_NAMES),
-        },
-        "fakezoo": {
-            "version": __version__, "model": settings["model"],
-            "finetune": model.finetune, "trainable": settings["trainable"],
-            "preprocessing": pre.to_dict(), "labels": list(LABEL_NAMES),
-            "fold": fold.fold, "n_splits": settings["n_splits"], "seed": settings["seed"],
-            "lr": fold.lr if fold.lr is not None else settings["lr"],
-            "epochs": settings["epochs"],
-            "batch_size": settings["batch_size"], "optimizer": settings["optimizer"],
-            "n_train": fold.n_train, "n_val": fold.n_val,
-            "val_files_sha256": hashlib.sha256("\n".join(fold.val_files).encode()).hexdigest(),
-            "metrics": fold.metrics,
-        },
-    }
+WAYS_OUT = ("Use another --out / out_dir, or --overwrite / overwrite=True to remove the old run "
+            "first.")
 
 
 class CrossValidator:
@@ -246,7 +147,8 @@ class CrossValidator:
             return dataset
         if not isinstance(dataset, Dataset):
             dataset = load_dataset(dataset)
-        key = (_fingerprint(dataset.relpaths(), dataset.labels), str(dataset.root), image_size)
+        key = (data_digest(dataset.relpaths(), dataset.sha256(), dataset.labels),
+               str(dataset.root), image_size)
         if key not in self._decoded:
             dataset.check_for_cv(self.n_splits)
             self._decoded = {k: v for k, v in self._decoded.items() if k[2] != image_size}
@@ -258,9 +160,11 @@ class CrossValidator:
         return decoded
 
     def make_folds(self, decoded: DecodedImages) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The seeded stratified (group) folds of the decoded images."""
-        return _make_folds(decoded.labels.numpy(), self.n_splits, self.seed,
-                           decoded.dataset.groups)
+        """The seeded stratified (group) folds of the decoded images; files with identical
+        bytes are kept in one fold (and the same bytes under both labels is an error)."""
+        ds = decoded.dataset
+        return _make_folds(decoded.labels.numpy(), self.n_splits, self.seed, ds.groups,
+                           content=ds.sha256(), names=ds.relpaths())
 
     # -- models and the trunk cache -------------------------------------------------------
     def template(self, model_name: str, finetune: bool = True,
@@ -337,28 +241,75 @@ class CrossValidator:
 
     # -- the whole run --------------------------------------------------------------------
     def settings(self, model_name: str, finetune: bool, trainable: Sequence[str], lr: float,
-                 decoded: DecodedImages) -> dict:
-        """Everything that determines a run's numbers; a run directory must match it."""
+                 decoded: DecodedImages, n_folds: int | None = None) -> dict:
+        """The run's settings in words (``config.json``'s ``settings``, the report)."""
         spec = get_spec(model_name)
         pretrained = self.pretrained if isinstance(self.pretrained, bool) else str(
             self.pretrained)
+        ds = decoded.dataset
         return {
             "model": model_name, "finetune": finetune, "trainable": list(trainable),
             "lr": float(lr), "epochs": self.train.epochs, "batch_size": self.train.batch_size,
             "optimizer": self.train.optimizer, "weight_decay": self.train.weight_decay,
-            "n_splits": self.n_splits, "seed": self.seed,
+            "n_splits": n_folds or self.n_splits, "seed": self.seed,
             "image_size": decoded.image_size, "seed_image_size": spec.image_size,
             "pretrained": pretrained, "normalization": self.normalization,
-            "augment": None if self.augment is None else repr(self.augment),
-            "data_sha256": _fingerprint(decoded.dataset.relpaths(), decoded.dataset.labels),
+            "augment": _callable_name(self.augment),
+            "cache_dtype": str(self.train.cache_dtype).removeprefix("torch."),
+            "cache_trunk": self.cache_trunk, "amp": amp_mode(self.device, self.train.amp),
+            "device": str(self.device),
+            "data_sha256": data_digest(ds.relpaths(), ds.sha256(), ds.labels),
             "n_images": len(decoded.images),
         }
+
+    def _weights_source(self, template: torch.nn.Module) -> tuple[str, str | None]:
+        if self.pretrained is False or self.pretrained is None:
+            return "random", None
+        path = weights_file(template.spec, self.pretrained)
+        if self.pretrained is True:
+            return f"timm:{template.spec.pretrained_tag}", file_sha256(path)
+        return f"file:{Path(path).name}", file_sha256(path)
+
+    def fingerprint(self, template: torch.nn.Module, decoded: DecodedImages,
+                    folds: Sequence[tuple[np.ndarray, np.ndarray]], lr: float | None,
+                    **search: Any) -> Fingerprint:
+        """Everything that changes this run's numbers (see :class:`~fakezoo.runs.schema.
+        Fingerprint`); ``search`` adds the fields of an LR search."""
+        ds = decoded.dataset
+        relpaths = ds.relpaths()
+        pre = template.preprocessing
+        weights, weights_sha256 = self._weights_source(template)
+        return Fingerprint(
+            data_sha256=data_digest(relpaths, ds.sha256(), ds.labels),
+            n_images=len(decoded.images),
+            folds=tuple(files_digest(relpaths[i] for i in val) for _, val in folds),
+            model=template.spec.name, trainable=tuple(template.trainable), weights=weights,
+            weights_sha256=weights_sha256, image_size=pre.image_size, mean=pre.mean,
+            std=pre.std, epochs=self.train.epochs, batch_size=self.train.batch_size,
+            optimizer=self.train.optimizer, weight_decay=self.train.weight_decay,
+            seed=self.seed, lr=None if lr is None else float(lr),
+            augment=_callable_name(self.augment),
+            cache_dtype=str(self.train.cache_dtype).removeprefix("torch."),
+            cache_trunk=self.cache_trunk, amp=amp_mode(self.device, self.train.amp),
+            device_type=self.device.type, **search)
+
+    def splits(self, decoded: DecodedImages,
+               folds: str | Path | Sequence[tuple[np.ndarray, np.ndarray]] | None = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The folds a run trains: ``folds`` as given (a list or a save_folds file), else
+        :meth:`make_folds`."""
+        if folds is None:
+            return self.make_folds(decoded)
+        if isinstance(folds, str | Path):
+            return load_folds(folds, decoded.dataset)
+        return [(np.asarray(tr), np.asarray(va)) for tr, va in folds]
 
     def run(self, model_name: str, dataset: str | Path | Dataset | DecodedImages,
             finetune: bool = True, lr: float = 1e-3, out_dir: str | Path | None = None, *,
             trainable: Sequence[str] | None = None,
             folds: str | Path | list[tuple[np.ndarray, np.ndarray]] | None = None,
-            on_epoch: Callable[[int, int, float], None] | None = None) -> CVResult:
+            on_epoch: Callable[[int, int, float], None] | None = None,
+            overwrite: bool = False, search: dict | None = None) -> CVResult:
         """Cross-validate one model and policy at one learning rate.
 
         Args:
@@ -366,11 +317,18 @@ class CrossValidator:
             dataset: a folder or CSV path, a :class:`~fakezoo.data.Dataset`, or decoded images.
             finetune: the seed's "with fine-tune" policy (``True``) or head only (``False``).
             lr: learning rate.
-            out_dir: write the run directory here; an existing one with the same settings
-                resumes, skipping finished folds.
+            out_dir: write the run directory here. An existing one resumes (finished folds
+                are loaded, not trained again) only when its fingerprint equals this run's;
+                otherwise :class:`~fakezoo.runs.schema.RunMismatchError` names the fields
+                that differ, before any training.
             trainable: your own freeze policy (module names to train).
-            folds: precomputed folds, or a file written by :func:`fakezoo.data.save_folds`.
+            folds: precomputed folds, or a file written by :func:`fakezoo.data.save_folds`;
+                all of them are trained, whatever ``n_splits`` says.
             on_epoch: called with (fold, epoch, validation accuracy) after every epoch.
+            overwrite: remove an existing run in ``out_dir`` first (only files fakezoo
+                wrote; anything else is refused).
+            search: the fingerprint fields of the LR search that chose ``lr`` (set by
+                :func:`fakezoo.optuna_lr_search`).
 
         Returns:
             A :class:`CVResult`.
@@ -378,29 +336,27 @@ class CrossValidator:
         started = time.perf_counter()
         template = self.template(model_name, finetune, trainable)
         decoded = self.decode(dataset, template.preprocessing.image_size)
-        if folds is None:
-            splits = self.make_folds(decoded)
-        elif isinstance(folds, str | Path):
-            splits = load_folds(folds, decoded.dataset)
-        else:
-            splits = folds
-        settings = self.settings(model_name, finetune, template.trainable, lr, decoded)
-        out = Path(out_dir) if out_dir is not None else None
-        if out is not None:
-            self.claim_run_dir(out, settings, template)
+        splits = self.splits(decoded, folds)
+        fingerprint = self.fingerprint(template, decoded, splits, lr, **(search or {}))
+        settings = self.settings(model_name, finetune, template.trainable, lr, decoded,
+                                 len(splits))
+        writer = None
+        if out_dir is not None:
+            writer = self.claim_run_dir(Path(out_dir), fingerprint, template, settings,
+                                        len(splits), overwrite=overwrite)
 
         results: list[FoldResult] = []
         for k, (train_idx, val_idx) in enumerate(splits, start=1):
-            done = self._load_fold(out, k) if out is not None else None
+            done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
             if done is not None:
                 logger.info("%s fold %d/%d: already done, loaded from %s", model_name, k,
-                            len(splits), out / f"fold_{k}")
-                results.append(done)
+                            len(splits), writer.fold_folder(k))
+                results.append(FoldResult(**done))
                 continue
             hook = None if on_epoch is None else (lambda e, a, k=k: on_epoch(k, e, a))
             model, fold = self.fit_fold(template, decoded, train_idx, val_idx, lr, k, hook)
-            if out is not None:
-                self.save_fold(out, k, model, settings, fold)
+            if writer is not None:
+                self.save_fold(writer, model, settings, fold)
             results.append(fold)
             m = fold.metrics
             logger.info("%s fold %d/%d: accuracy %.4f, F1 %.4f, AUC %s (%.1fs)", model_name, k,
@@ -412,9 +368,10 @@ class CrossValidator:
                           trainable=list(template.trainable), lr=float(lr), settings=settings,
                           folds=results, deviations=self.deviations(template, settings),
                           timings={"total_seconds": round(time.perf_counter() - started, 3),
-                                   "trunk_images": self.trunk_images})
-        if out is not None:
-            self.finish_run_dir(out, result, template)
+                                   "trunk_images": self.trunk_images},
+                          fingerprint=fingerprint.to_dict())
+        if writer is not None:
+            self.finish_run_dir(writer, result, template)
         return result
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:
@@ -435,60 +392,52 @@ class CrossValidator:
             notes.append(f"custom policy: trains {', '.join(settings['trainable'])}")
         return notes
 
-    # -- run directory --------------------------------------------------------------------
-    def claim_run_dir(self, out: Path, settings: dict, template: torch.nn.Module) -> None:
-        """Start a run directory, or check that an existing one has the same settings."""
-        index = out / "config.json"
-        if index.exists():
-            previous = json.loads(index.read_text()).get("settings")
-            if previous != settings:
-                changed = sorted(k for k in set(settings) | set(previous or {})
-                                 if (previous or {}).get(k) != settings.get(k))
-                raise RunDirectoryError(
-                    f"'{out}' holds a run with other settings (different: {', '.join(changed)})."
-                    f" Use another out_dir, or delete '{out}' to start over.")
-            return
-        write_json(index, self._index(settings, template, None))
-
-    def _index(self, settings: dict, template: torch.nn.Module, result: CVResult | None) -> dict:
+    # -- run directory (written through fakezoo.runs) ----------------------------------------
+    def _index(self, template: torch.nn.Module, settings: dict, fingerprint: Fingerprint,
+               n_folds: int, result: CVResult | None) -> RunConfig:
         spec = template.spec
-        return {
-            "library_name": "fakezoo", "fakezoo_version": __version__,
-            "model": spec.name, "architecture": spec.architecture,
-            "weights": spec.pretrained_tag if settings["pretrained"] is True else None,
-            "finetune": template.finetune, "trainable": list(template.trainable),
-            "preprocessing": template.preprocessing.to_dict(), "labels": list(LABEL_NAMES),
-            "n_splits": settings["n_splits"], "split_seed": settings["seed"],
-            "lr": settings["lr"], "folds": [f"fold_{k}" for k in range(1, self.n_splits + 1)],
-            "complete": result is not None,
-            "metrics": result.mean if result is not None else None,
-            "metrics_std": result.std if result is not None else None,
-            "settings": settings,
-        }
+        return RunConfig(
+            model=spec.name, architecture=spec.architecture,
+            weights=spec.pretrained_tag if settings["pretrained"] is True else None,
+            finetune=template.finetune, trainable=list(template.trainable),
+            preprocessing=template.preprocessing.to_dict(),
+            folds=[f"fold_{k}" for k in range(1, n_folds + 1)], lr=settings["lr"],
+            complete=result is not None, settings=settings, fingerprint=fingerprint,
+            split_seed=settings["seed"], fakezoo_version=__version__,
+            metrics=result.mean if result is not None else None,
+            metrics_std=result.std if result is not None else None)
 
-    def _load_fold(self, out: Path, k: int) -> FoldResult | None:
-        folder = out / f"fold_{k}"
-        names = ("model.safetensors",) * self.save_weights + ("predictions.json", "config.json")
-        needed = [folder / n for n in names]
-        if not all(p.exists() for p in needed):
-            return None
-        return FoldResult(**json.loads((folder / "predictions.json").read_text()))
+    def claim_run_dir(self, out: Path, fingerprint: Fingerprint, template: torch.nn.Module,
+                      settings: dict, n_folds: int, *, overwrite: bool = False,
+                      ways_out: str = WAYS_OUT) -> RunWriter:
+        """Start a run directory, or check that an existing one holds this very run."""
+        writer = RunWriter(out, fingerprint, save_weights=self.save_weights, ways_out=ways_out)
+        writer.claim(self._index(template, settings, fingerprint, n_folds, None),
+                     overwrite=overwrite)
+        return writer
 
-    def save_fold(self, out: Path, k: int, model: torch.nn.Module, settings: dict,
+    def save_fold(self, writer: RunWriter, model: torch.nn.Module, settings: dict,
                   fold: FoldResult) -> None:
         """Write ``fold_k/``: weights, predictions, then its config.json (the done marker)."""
-        folder = out / f"fold_{k}"
-        if self.save_weights:
-            save_weights(model, folder / "model.safetensors")
-        write_json(folder / "predictions.json", fold.to_dict())
-        write_json(folder / "config.json", fold_config(model, settings, fold))  # written last
+        config = FoldConfig(
+            fold=fold.fold, model=model.spec.name, architecture=model.spec.architecture,
+            finetune=model.finetune, trainable=list(model.trainable),
+            preprocessing=model.preprocessing.to_dict(),
+            lr=fold.lr if fold.lr is not None else settings["lr"], n_train=fold.n_train,
+            n_val=fold.n_val, val_files_sha256=files_digest(fold.val_files),
+            metrics=fold.metrics, fingerprint=writer.fingerprint, version=__version__,
+            settings={k: settings[k] for k in ("n_splits", "seed", "epochs", "batch_size",
+                                               "optimizer")})
+        writer.write_fold(fold.fold, config, fold.to_dict(), _weights_writer(model))
 
-    def finish_run_dir(self, out: Path, result: CVResult, template: torch.nn.Module) -> None:
+    def finish_run_dir(self, writer: RunWriter, result: CVResult,
+                       template: torch.nn.Module) -> None:
         """Write results.json, report.md, plots and the completed index config.json."""
         data = result.to_dict()
-        write_json(out / "results.json", data)
-        atomic_write_text(out / "report.md", result.report())
-        write_json(out / "config.json", self._index(result.settings, template, result))
+        fingerprint = writer.fingerprint
+        writer.finish(self._index(template, result.settings, fingerprint, len(result.folds),
+                                  result), data, result.report())
+        out = writer.root
         try:
             plots.plot_confusion_matrix(data, out / "confusion_matrix.png")
             plots.plot_roc(data, out / "roc.png")

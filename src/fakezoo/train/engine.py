@@ -19,11 +19,12 @@ from timm.optim import create_optimizer_v2
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._device import autocast, resolve_device
+from .._device import amp_mode, autocast, resolve_device
 from .._progress import tqdm_disable
 from ..models.stages import Stage, split_trunk_tail
 
-__all__ = ["FoldOutput", "TrainSettings", "compute_trunk", "resolve_device", "train_fold"]
+__all__ = ["FoldOutput", "TrainSettings", "amp_mode", "compute_trunk", "resolve_device",
+           "train_fold"]
 
 
 logger = logging.getLogger("fakezoo")
@@ -40,7 +41,8 @@ class TrainSettings:
         weight_decay: optimiser weight decay.
         seed: seeds the head initialisation and the batch order of every fold.
         cache_dtype: storage type of the cached trunk output (half precision by default).
-        amp: autocast on CUDA (bf16 where supported, else fp16); ignored on CPU.
+        amp: autocast on CUDA: bf16 where supported, else fp16 with a ``GradScaler``
+            (see :func:`amp_mode`); ignored on CPU.
         progress: progress bars; ``None`` shows them on a terminal only.
     """
 
@@ -206,6 +208,9 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _optimizer(params, lr, settings)
     loss_fn = nn.CrossEntropyLoss()
+    # fp16 autocast needs loss scaling, or small gradients underflow to zero (bf16 does not).
+    scaler = (torch.amp.GradScaler("cuda") if amp_mode(device, settings.amp) == "fp16+scaler"
+              else None)
     generator = torch.Generator().manual_seed(settings.seed * 1000 + fold)
     labels = labels.to(device)
     train_idx = torch.as_tensor(train_idx, dtype=torch.long)
@@ -240,8 +245,13 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
                     f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
                     f"its inputs are out of range; try a lower lr.")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:  # skips the step when the scaled gradients overflowed, then rescales
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
             bar.update(1)
         y_prob = predict()
         history.append(float(((y_prob >= 0.5) == y_true).mean()))

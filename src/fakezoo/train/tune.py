@@ -17,7 +17,6 @@ import csv
 import io
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,9 @@ from .._io import atomic_write_text, write_json
 from ..data.cache import DecodedImages
 from ..data.dataset import Dataset
 from ..data.folds import make_folds as _make_folds
-from .cv import CrossValidator, CVResult
+from ..runs.schema import Fingerprint, check_same
+from ..runs.writer import RunWriter, remove_run
+from .cv import CrossValidator, CVResult, FoldResult
 from .storage import _is_sqlite, make_storage
 
 __all__ = ["LRSearchResult", "optuna_lr_search"]
@@ -99,18 +100,74 @@ def _trial_rows(study: optuna.Study) -> list[dict]:
             for t in study.get_trials(deepcopy=False)]
 
 
+WAYS_OUT = ("Use a new --study name (study_name=...) or another --storage, a new --out / "
+            "out_dir, or --overwrite / overwrite=True to delete the stored study and run first.")
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class _PerTrialTPE(optuna.samplers.BaseSampler):
+    """TPE whose randomness for a trial depends only on the study seed and the trials before it.
+
+    Each trial gets a fresh ``TPESampler(seed=seed + k)``, where ``k`` counts the trials that
+    finished before it (complete, pruned, or failed by diverging). A trial killed midway and
+    retried therefore draws what it would have drawn, from the same history, so a resumed
+    search proposes the learning rates of an uninterrupted one. Workers sharing a study use
+    the trial number instead, so no two of them propose the same rate.
+    """
+
+    def __init__(self, seed: int, shared: bool = False):
+        self.seed, self.shared = seed, shared
+        self._tpe = optuna.samplers.TPESampler(seed=seed)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.shared:
+            k = trial.number
+        else:
+            k = sum(1 for t in study.get_trials(deepcopy=False) if t.number < trial.number
+                    and (t.state in _FINISHED or t.user_attrs.get("diverged")))
+        self._tpe = optuna.samplers.TPESampler(seed=self.seed + k)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self._tpe.after_trial(study, trial, state, values)
+
+
+def _claim_study(study: optuna.Study, fingerprint: Fingerprint, storage) -> None:
+    """Record the search's fingerprint in a new study, or check a stored study's."""
+    stored = study.user_attrs.get("fingerprint")
+    if stored is None and not study.get_trials(deepcopy=False):
+        study.set_user_attr("fingerprint", fingerprint.to_dict())
+        return
+    where = f"Study '{study.study_name}'" + (f" in {getattr(storage, 'url', storage)}"
+                                             if storage is not None else "")
+    check_same(None if stored is None else Fingerprint.from_dict(stored, where), fingerprint,
+               where, WAYS_OUT)
+
+
 def _search(cv: CrossValidator, template, decoded: DecodedImages,
             folds: Sequence[tuple[np.ndarray, np.ndarray]], *, study_name: str, storage,
             n_trials: int, lr_range: tuple[float, float], seed: int, pruner,
-            progress: bool | None) -> optuna.Study:
-    """Run (or join, or resume) one study of ``n_trials`` trials over ``folds``."""
+            progress: bool | None, fingerprint: Fingerprint) -> optuna.Study:
+    """Run (or join, or resume) one study of ``n_trials`` trials over ``folds``.
+
+    A stored study is resumed only when its fingerprint equals ``fingerprint``.
+    """
     # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
-    # database each get their own sampler seed, or they would all propose the same LRs.
+    # database draw per trial number, or they would all propose the same LRs.
     shared = storage is not None and not _is_sqlite(storage)
-    sampler_seed = seed + os.getpid() if shared else seed
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                sampler=_PerTrialTPE(seed, shared=shared),
                                 pruner=_pruner(pruner), load_if_exists=True)
+    _claim_study(study, fingerprint, storage)
     epochs = cv.train.epochs
 
     def objective(trial: optuna.Trial) -> float:
@@ -123,12 +180,15 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
                     trial.set_user_attr("fold_accuracies", accuracies)
                     raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: {accuracy:.3f}")
 
-            _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1, report)
+            try:
+                _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1, report)
+            except FloatingPointError:
+                trial.set_user_attr("diverged", True)  # finished, as failed: not retried
+                raise
             accuracies.append(fold.metrics["accuracy"])
         trial.set_user_attr("fold_accuracies", accuracies)
         return float(np.mean(accuracies))
 
-    done = (TrialState.COMPLETE, TrialState.PRUNED)
     if _is_sqlite(storage):
         # SQLite serves one process at a time: a trial left running was interrupted.
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -138,7 +198,8 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
     def objective_or_surplus(trial: optuna.Trial) -> float:
         # Workers sharing a study may ask for the last trial at the same moment; the later
         # one gives its trial back unrun, so the study ends with exactly n_trials.
-        ahead = [t for t in study.get_trials(deepcopy=False, states=(*done, TrialState.RUNNING))
+        ahead = [t for t in study.get_trials(deepcopy=False,
+                                             states=(*_FINISHED, TrialState.RUNNING))
                  if t.number < trial.number]
         if len(ahead) >= n_trials:
             study.stop()
@@ -146,19 +207,50 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
         return objective(trial)
 
     def log(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state in done:
+        if trial.state in _FINISHED:
             logger.info("%s trial %d %s: lr=%.3g, mean accuracy %s", study_name, trial.number,
                         trial.state.name.lower(), trial.params["lr"],
                         "-" if trial.value is None else f"{trial.value:.4f}")
 
-    remaining = n_trials - len(study.get_trials(deepcopy=False, states=done))
+    remaining = n_trials - len(study.get_trials(deepcopy=False, states=_FINISHED))
     if remaining > 0:
         # A diverged trial (FloatingPointError) is recorded as failed and the search goes on.
         study.optimize(objective_or_surplus, n_trials=remaining,
                        catch=(_SurplusTrial, FloatingPointError),
-                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=done), log],
+                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=_FINISHED),
+                                  log],
                        gc_after_trial=False, show_progress_bar=bool(progress))
     return study
+
+
+def _pruner_name(pruner) -> str:
+    if pruner is None or isinstance(pruner, str):
+        return str(pruner or "none")
+    return type(pruner).__name__
+
+
+def _start_over(out: Path | None, storage, names: Sequence[str]) -> None:
+    """``overwrite=True``: remove the old run directory and the stored studies."""
+    if out is not None:
+        remove_run(out, "run")
+    if storage is None:
+        return
+    for name in names:
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+            logger.warning("overwrite: deleted study '%s'", name)
+        except KeyError:
+            pass
+
+
+def _check_out_dir(out: Path | None, fingerprint: Fingerprint) -> None:
+    """Before any trial: a run in ``out`` must come from this very search (any lr)."""
+    if out is None:
+        return
+    stored = RunWriter(out, fingerprint).stored_fingerprint()
+    if stored is not False:
+        check_same(None if stored is None else stored.replace(lr=None), fingerprint,
+                   f"'{out}'", WAYS_OUT)
 
 
 class _SurplusTrial(Exception):
@@ -193,6 +285,7 @@ def optuna_lr_search(
     inner_splits: int | None = None,
     trainable: Sequence[str] | None = None,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> LRSearchResult:
     """Choose the learning rate with Optuna, as the seed did, or without its optimism.
 
@@ -218,6 +311,10 @@ def optuna_lr_search(
         inner_splits: inner folds of the nested protocol (default: the CV's ``n_splits``).
         trainable: a custom freeze policy.
         progress: progress bars.
+        overwrite: delete the stored study (and the run in ``out_dir``) first. Without it, a
+            stored study or run made with another fingerprint (other data, folds, model,
+            epochs, lr range, trials, protocol...) is refused before any trial, naming the
+            fields that differ.
 
     Example:
         ```python
@@ -237,15 +334,25 @@ def optuna_lr_search(
     cv = cv or CrossValidator(seed=seed, progress=progress)
     if epochs is not None:
         cv.train.epochs = epochs
-    storage = make_storage(storage)
     policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
     study_name = study_name or f"{model_name}-{policy}-{protocol}"
     template = cv.template(model_name, finetune, trainable)
     decoded = cv.decode(dataset, template.preprocessing.image_size)
     outer = cv.make_folds(decoded)
-    options = dict(storage=storage, n_trials=n_trials, lr_range=(low, high), seed=seed,
-                   pruner=pruner, progress=progress)
+    inner_splits = inner_splits or cv.n_splits
     out = Path(out_dir) if out_dir is not None else None
+    if overwrite:
+        names = [study_name] if protocol == "seed" else [
+            f"{study_name}-outer{k}" for k in range(1, len(outer) + 1)]
+        _start_over(out, make_storage(storage), names)
+    storage = make_storage(storage)
+    search = dict(lr_range=(low, high), n_trials=n_trials, protocol=protocol,
+                  sampler=f"tpe-per-trial(seed={seed})", pruner=_pruner_name(pruner),
+                  inner_splits=inner_splits if protocol == "nested" else None)
+    fingerprint = cv.fingerprint(template, decoded, outer, None, **search)
+    _check_out_dir(out, fingerprint)
+    options = dict(storage=storage, n_trials=n_trials, lr_range=(low, high), seed=seed,
+                   pruner=pruner, progress=progress, fingerprint=fingerprint)
 
     if protocol == "seed":
         study = _search(cv, template, decoded, outer, study_name=study_name, **options)
@@ -253,13 +360,14 @@ def optuna_lr_search(
         lr = float(best.params["lr"])
         logger.info("%s: best lr %.3g (mean accuracy %.4f); cross-validating at it",
                     study_name, lr, best.value)
-        result = cv.run(model_name, decoded, finetune, lr, out, trainable=trainable, folds=outer)
+        result = cv.run(model_name, decoded, finetune, lr, out, trainable=trainable, folds=outer,
+                        search=search)
         found = LRSearchResult(best_lr=lr, best_value=float(best.value),
                                trials=_trial_rows(study), cv_result=result, study=study,
                                protocol="seed")
     else:
         found = _nested(cv, model_name, finetune, trainable, template, decoded, outer,
-                        study_name, inner_splits or cv.n_splits, options, out)
+                        study_name, inner_splits, options, out)
     if out is not None:
         atomic_write_text(out / "trials.csv", found.trials_csv())
         write_json(out / "search.json", {k: v for k, v in found.to_dict().items() if k != "cv"})
@@ -271,37 +379,48 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
             out: Path | None) -> LRSearchResult:
     labels = decoded.labels.numpy()
     groups = decoded.dataset.groups
-    studies, lrs, trials, folds, states = [], [], [], [], []
+    fingerprint: Fingerprint = options["fingerprint"]
+    settings = cv.settings(model_name, finetune, template.trainable, 1.0, decoded, len(outer))
+    settings["protocol"] = "nested"
+    writer = None
+    if out is not None:  # claimed before any work; each outer fold is written when done
+        writer = cv.claim_run_dir(out, fingerprint, template, settings, len(outer),
+                                  ways_out=WAYS_OUT)
+    studies, lrs, trials, folds = [], [], [], []
     for k, (train_idx, val_idx) in enumerate(outer, start=1):
         inner = _make_folds(labels[train_idx], inner_splits, options["seed"],
                             None if groups is None else np.asarray(groups)[train_idx])
         inner = [(train_idx[a], train_idx[b]) for a, b in inner]  # back to global indices
-        study = _search(cv, template, decoded, inner, study_name=f"{study_name}-outer{k}",
-                        **options)
-        lr = float(_best(study).params["lr"])
-        model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
-        fold.lr = lr
-        states.append({n: v.detach().cpu().clone() for n, v in model.state_dict().items()})
+        done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
+        study = None  # a finished fold's study is only read back when it was stored
+        if done is None or options["storage"] is not None:
+            study = _search(cv, template, decoded, inner,
+                            study_name=f"{study_name}-outer{k}", **options)
+        if done is not None:
+            fold = FoldResult(**done)
+            lr = float(fold.lr)
+        else:
+            lr = float(_best(study).params["lr"])
+            model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
+            fold.lr = lr
+            if writer is not None:
+                cv.save_fold(writer, model, {**settings, "lr": lr}, fold)
         logger.info("outer fold %d: lr %.3g chosen on its training part; accuracy %.4f", k, lr,
                     fold.metrics["accuracy"])
-        studies.append(study)
         lrs.append(lr)
-        trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
+        if study is not None:
+            studies.append(study)
+            trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
         folds.append(fold)
     geo_lr = float(math.exp(np.mean(np.log(lrs))))
-    settings = cv.settings(model_name, finetune, template.trainable, geo_lr, decoded)
-    settings["protocol"] = "nested"
-    settings["lr_per_fold"] = lrs
+    settings.update(lr=geo_lr, lr_per_fold=lrs)
     result = CVResult(model=model_name, finetune=template.finetune,
                       trainable=list(template.trainable), lr=geo_lr, settings=settings,
                       folds=folds, deviations=cv.deviations(template, settings),
-                      timings={"trunk_images": cv.trunk_images})
-    if out is not None:
-        cv.claim_run_dir(out, settings, template)
-        for k, (state, fold) in enumerate(zip(states, folds, strict=True), start=1):
-            template.load_state_dict(state)  # each outer fold's trained weights, in turn
-            cv.save_fold(out, k, template, settings, fold)
-        cv.finish_run_dir(out, result, template)
+                      timings={"trunk_images": cv.trunk_images},
+                      fingerprint=fingerprint.to_dict())
+    if writer is not None:
+        cv.finish_run_dir(writer, result, template)
     return LRSearchResult(best_lr=geo_lr, best_value=float(result.mean["accuracy"]),
                           trials=trials, cv_result=result, study=studies, protocol="nested",
                           fold_lrs=lrs)

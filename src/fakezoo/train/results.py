@@ -1,0 +1,91 @@
+"""What a cross-validation gives: per-fold results and their summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..metrics import summarize_folds
+from ..report import text
+
+__all__ = ["CVResult", "FoldResult"]
+
+
+@dataclass
+class FoldResult:
+    """One fold's metrics and validation predictions."""
+
+    fold: int
+    metrics: dict
+    n_train: int
+    n_val: int
+    seconds: float
+    history: list[float]
+    val_files: list[str]
+    y_true: list[int]
+    y_prob: list[float]
+    lr: float | None = None  # set when folds were trained at different rates (nested search)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CVResult:
+    """The outcome of :meth:`CrossValidator.run`: per-fold metrics and their summary.
+
+    Example:
+        ```python
+        result = cv.run("resnet50", data, lr=1e-3)
+        result.mean["accuracy"], result.std["accuracy"]
+        print(result.report())   # the seed's per-fold block and averages, as Markdown
+        ```
+    """
+
+    model: str
+    finetune: bool | None
+    trainable: list[str]
+    lr: float
+    settings: dict
+    folds: list[FoldResult]
+    timings: dict = field(default_factory=dict)
+    deviations: list[str] = field(default_factory=list)
+    fingerprint: dict | None = None  # Fingerprint.to_dict(): what these numbers depend on
+
+    @property
+    def summary(self) -> dict:
+        """Mean and std of every metric across folds, and the mean confusion matrix."""
+        return summarize_folds([f.metrics for f in self.folds])
+
+    @property
+    def mean(self) -> dict:
+        return self.summary["mean"]
+
+    @property
+    def std(self) -> dict:
+        return self.summary["std"]
+
+    @property
+    def confusion_matrix_mean(self) -> list[list[float]]:
+        return self.summary["confusion_matrix_mean"]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "finetune": self.finetune, "trainable": self.trainable,
+            "lr": self.lr, **{k: self.settings[k] for k in
+                              ("epochs", "n_splits", "seed", "image_size", "pretrained")},
+            "settings": self.settings, "folds": [f.to_dict() for f in self.folds],
+            "summary": self.summary, "deviations": self.deviations, "timings": self.timings,
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CVResult:
+        return cls(model=data["model"], finetune=data["finetune"], trainable=data["trainable"],
+                   lr=data["lr"], settings=data["settings"],
+                   folds=[FoldResult(**f) for f in data["folds"]],
+                   timings=data.get("timings", {}), deviations=data.get("deviations", []),
+                   fingerprint=data.get("fingerprint"))
+
+    def report(self) -> str:
+        """The run's ``report.md``: per-fold block, mean ± std and mean confusion matrix."""
+        return text.cv_report(self.to_dict())
