@@ -217,11 +217,11 @@ def _short(field_name: str, value: Any) -> str:
 
 def mismatch_message(what: str, differences: Sequence[tuple[str, Any, Any]],
                      ways_out: str) -> str:
-    """``what`` holds other settings: one ``field: old → new`` line each, then the ways out."""
-    lines = "\n".join(f"  {name}: {_short(name, old)} → {_short(name, new)}"
-                      for name, old, new in differences)
-    return (f"{what} was made with other settings; fakezoo never reuses results from other "
-            f"data or settings. Differences (stored → asked):\n{lines}\n{ways_out}")
+    """One line: ``what`` holds other settings, each ``field: stored → asked``, the ways out."""
+    changes = "; ".join(f"{name}: {_short(name, old)} → {_short(name, new)}"
+                        for name, old, new in differences)
+    return (f"{what} was made with other data or settings, and fakezoo never reuses such "
+            f"results. Differences (stored → asked): {changes}. {ways_out}")
 
 
 def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_out: str) -> None:
