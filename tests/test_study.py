@@ -1,9 +1,6 @@
 import csv
 import io
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -40,45 +37,6 @@ def test_study_writes_seed_style_tables(demo_dir, tmp_path):
 def test_unknown_model_in_study_is_refused(demo_dir, tmp_path):
     with pytest.raises(KeyError, match="Valid names"):
         run_study(demo_dir, tmp_path, models=["resnet51"], **TINY)
-
-
-KILLED = textwrap.dedent("""
-    import os, sys
-    import fakezoo.study as study
-    original = study.optuna_lr_search
-    calls = []
-
-    def search(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # the second row starts: die like kill -9
-            os.kill(os.getpid(), 9)
-        return original(*args, **kwargs)
-
-    study.optuna_lr_search = search
-    study.run_study(sys.argv[1], sys.argv[2], models=["mobilenet_v2"], n_trials=2, epochs=1,
-                    image_size=32, pretrained=False, batch_size=8, device="cpu", progress=False)
-""")
-
-
-def test_killed_benchmark_resumes_without_redoing_finished_rows(demo_dir, tmp_path,
-                                                               monkeypatch):
-    proc = subprocess.run([sys.executable, "-c", KILLED, str(demo_dir), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr
-    assert (tmp_path / "rows" / "mobilenet_v2-head" / "results.json").exists()
-    assert not (tmp_path / "study.md").exists()
-
-    rows_run = []
-    original = fakezoo.study.optuna_lr_search
-
-    def spy(model, dataset, finetune, **kwargs):
-        rows_run.append((model, finetune))
-        return original(model, dataset, finetune, **kwargs)
-
-    monkeypatch.setattr(fakezoo.study, "optuna_lr_search", spy)
-    table = run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
-    assert rows_run == [("mobilenet_v2", True)]
-    assert len(table) == 2
 
 
 def test_demo_study_says_it_is_a_demonstration(tmp_path, monkeypatch, caplog):

@@ -32,25 +32,25 @@ def small_dir(demo_dir, tmp_path_factory):
 def test_search_on_other_data_and_settings_is_refused(demo_dir, small_dir, tmp_path):
     storage = tmp_path / "search.db"
     first = fakezoo.optuna_lr_search(
-        "mobilenet_v2", demo_dir, finetune=False, n_trials=2, storage=storage,
+        "mobilenet_v2", demo_dir, finetune=False, n_trials=1, storage=storage,
         study_name="s", pruner="none", cv=fakezoo.CrossValidator(**SETTINGS))
     stored = optuna.load_study(study_name="s", storage=f"sqlite:///{storage}")
-    assert stored.user_attrs["fingerprint"]["n_trials"] == 2
+    assert stored.user_attrs["fingerprint"]["n_trials"] == 1
     assert stored.user_attrs["fingerprint"]["lr"] is None
     with pytest.raises(RunMismatchError) as info:
         fakezoo.optuna_lr_search(
-            "mobilenet_v2", small_dir, finetune=False, n_trials=2, storage=storage,
+            "mobilenet_v2", small_dir, finetune=False, n_trials=1, storage=storage,
             study_name="s", pruner="none", lr_range=(1e-2, 1e-1),
             cv=fakezoo.CrossValidator(**{**SETTINGS, "epochs": 2}))
     text = str(info.value)
     for named in ("n_images: 24 → 18", "epochs: 1 → 2", "lr_range: [1e-05, 0.01] → [0.01, 0.1]",
                   "--study", "--overwrite"):
         assert named in text
-    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{storage}").trials) == 2
+    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{storage}").trials) == 1
 
     # overwrite=True starts the study again: the lr now lies in B's range.
     found = fakezoo.optuna_lr_search(
-        "mobilenet_v2", small_dir, finetune=False, n_trials=2, storage=storage,
+        "mobilenet_v2", small_dir, finetune=False, n_trials=1, storage=storage,
         study_name="s", pruner="none", lr_range=(1e-2, 1e-1), overwrite=True,
         cv=fakezoo.CrossValidator(**{**SETTINGS, "epochs": 2}))
     assert 1e-2 <= found.best_lr <= 1e-1 and found.best_lr != first.best_lr
@@ -71,10 +71,10 @@ def test_tune_cli_refuses_another_search_on_the_same_storage(demo_dir, small_dir
 
 
 def test_study_on_other_data_and_epochs_is_refused(demo_dir, small_dir, tmp_path):
-    run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
+    run_study(demo_dir, tmp_path, models=["resnet50_mlp"], **TINY)
     before = json.loads((tmp_path / "study.json").read_text())
     with pytest.raises(RunMismatchError) as info:
-        run_study(small_dir, tmp_path, models=["mobilenet_v2"], **{**TINY, "epochs": 3})
+        run_study(small_dir, tmp_path, models=["resnet50_mlp"], **{**TINY, "epochs": 3})
     text = str(info.value)
     assert "n_images: 24 → 18" in text and "epochs: 1 → 3" in text and "--overwrite" in text
     assert json.loads((tmp_path / "study.json").read_text()) == before
@@ -83,7 +83,7 @@ def test_study_on_other_data_and_epochs_is_refused(demo_dir, small_dir, tmp_path
 
 
 def test_benchmark_cli_refuses_then_overwrites(demo_dir, small_dir, tmp_path, capsys):
-    argv = ["-q", "benchmark", "--models", "mobilenet_v2", "--trials", "1", "--epochs", "1",
+    argv = ["-q", "benchmark", "--models", "resnet50_mlp", "--trials", "1", "--epochs", "1",
             "--batch-size", "8", "--no-pretrained", "--image-size", "32", "--device", "cpu",
             "--out", str(tmp_path)]
     assert main([*argv, str(demo_dir)]) == EXIT_OK
