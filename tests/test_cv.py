@@ -68,7 +68,7 @@ def test_fold_weights_reload_strictly_and_reproduce_predictions(run_dir, demo_di
 
 def test_other_settings_on_an_existing_directory_are_refused(run_dir, demo_dir):
     cv = CrossValidator(**SETTINGS)
-    with pytest.raises(RunDirectoryError, match="lr: 0.003 → 0.001"):
+    with pytest.raises(RunDirectoryError, match=r"lr: 0\.003 → 0\.001"):
         cv.run("mobilenet_v2", demo_dir, finetune=True, lr=1e-3, out_dir=run_dir)
 
 
