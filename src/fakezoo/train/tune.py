@@ -230,9 +230,11 @@ def _pruner_name(pruner) -> str:
 
 
 def _start_over(out: Path | None, storage, names: Sequence[str]) -> None:
-    """``overwrite=True``: remove the old run directory and the stored studies."""
+    """``overwrite=True``: remove the old run directory, then the stored studies (a storage
+    file inside ``out`` goes with it)."""
     if out is not None:
         remove_run(out, "run")
+    storage = make_storage(storage)
     if storage is None:
         return
     for name in names:
@@ -344,7 +346,7 @@ def optuna_lr_search(
     if overwrite:
         names = [study_name] if protocol == "seed" else [
             f"{study_name}-outer{k}" for k in range(1, len(outer) + 1)]
-        _start_over(out, make_storage(storage), names)
+        _start_over(out, storage, names)
     storage = make_storage(storage)
     search = dict(lr_range=(low, high), n_trials=n_trials, protocol=protocol,
                   sampler=f"tpe-per-trial(seed={seed})", pruner=_pruner_name(pruner),
