@@ -16,11 +16,13 @@ learning rates, epochs, batch size, optimiser (Adam) and loss (cross-entropy).
   whole model in fp32 on every step; Adam over the trainable parameters; validation accuracy
   once, after the last epoch (fakezoo also scores after every epoch: this favours the plain way).
 
-The learning rates are a fixed list, the same for both ways: the first ``--trials`` values that
-``optuna.samplers.TPESampler(seed=--seed)`` proposes on ``--lr-range`` (log scale). TPE's first
-ten proposals are random and do not depend on the results, so for up to ten trials these are
-exactly the rates ``fakezoo.optuna_lr_search(seed=--seed)`` tries; beyond that TPE would adapt
-to each way's results and the two searches would no longer do the same work.
+The learning rates are a fixed list, the same for both ways: for trial ``k``, the first value
+that ``optuna.samplers.TPESampler(seed=--seed + k)`` proposes on ``--lr-range`` (log scale);
+``fakezoo.optuna_lr_search`` seeds each trial that way, so that a resumed search proposes what
+an uninterrupted one would. TPE's first ten proposals are random and do not depend on the
+results, so for up to ten trials these are exactly the rates ``optuna_lr_search(seed=--seed)``
+tries; beyond that TPE would adapt to each way's results and the two searches would no longer
+do the same work.
 
 The folds are fakezoo's seeded stratified folds (``fakezoo.data.make_folds``); the plain way gets
 the very same images in each fold (ImageFolder's samples are matched by relative path) and the
@@ -160,10 +162,10 @@ def draw_lrs(n_trials: int, lr_range: tuple[float, float], seed: int) -> list[fl
         draw_lrs(4, (1e-4, 1e-2), 0)  # four rates, the same on every call
         ```
     """
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
-    return [study.ask().suggest_float("lr", lr_range[0], lr_range[1], log=True)
-            for _ in range(n_trials)]
+    return [optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed + k))
+            .ask().suggest_float("lr", lr_range[0], lr_range[1], log=True)
+            for k in range(n_trials)]
 
 
 def _sync(device: torch.device) -> None:
@@ -437,8 +439,9 @@ def main(argv: list[str] | None = None) -> dict:
               f"{args.trials} trials x {args.folds} folds x {args.epochs} epochs, batch "
               f"{args.batch_size}, Adam; pretrained="
               f"{args.weights if args.weights else args.pretrained}")
-        print(f"lrs:      {', '.join(f'{lr:.3g}' for lr in lrs)}  (TPESampler(seed={args.seed})'s "
-              f"first proposals on [{args.lr_range[0]:g}, {args.lr_range[1]:g}])")
+        print(f"lrs:      {', '.join(f'{lr:.3g}' for lr in lrs)}  (for trial k, "
+              f"TPESampler(seed={args.seed} + k)'s first proposal on "
+              f"[{args.lr_range[0]:g}, {args.lr_range[1]:g}])")
         print(f"plain:    ImageFolder + DataLoader(num_workers={args.workers}), PIL decode every "
               f"epoch, fp32, whole model every step, model re-created per fold")
         print("fakezoo:  CrossValidator.fit_fold: decode once, frozen trunk once, train the "
