@@ -71,7 +71,8 @@ def test_cv_prints_the_report_and_resumes(capsys, cv_run, demo_dir):
     assert code == EXIT_OK and "mean ± std" in out
     code, _, err = run(capsys, "cv", str(demo_dir), "--model", "mobilenet_v2", "--lr", "1e-3",
                        "--out", str(cv_run), *TINY)
-    assert code == EXIT_ERROR and "other settings" in err and "Traceback" not in err
+    assert code == EXIT_ERROR and "other data or settings" in err and "Traceback" not in err
+    assert 'trainable: ["classifier"] → [' in err and "--overwrite" in err
 
 
 def test_clear_errors_for_bad_input(capsys, tmp_path):
