@@ -196,15 +196,11 @@ class Detector:
         """Fake probabilities of every fold model for a batch of model-sized images.
 
         Args:
-            images: ``(N, 3, S, S)`` with ``S = detector.image_size``, either ``uint8`` pixels
-                (already resized; they are normalised here) or floating point already
-                normalised with the run's mean and std (what ``model.transform`` gives).
-            normalized: for float input: ``True`` says it is normalised (no check),
-                ``False`` says it is in [0, 1] (``ToTensor()`` output; it is normalised
-                here). ``None`` (default) accepts floats that can be normalised images and
-                refuses those that plainly are not: no value below 0 (``ToTensor()`` output,
-                or 0-255 pixels as floats) or values outside what the run's mean and std
-                can give.
+            images: ``(N, 3, S, S)``, ``S = detector.image_size``: resized ``uint8`` pixels
+                or floats normalised with the run's mean and std (``model.transform``'s).
+            normalized: for floats: ``True`` (normalised, unchecked), ``False`` ([0, 1],
+                ``ToTensor()`` output, normalised here) or ``None``: refuse floats that plainly
+                are not normalised (nothing below 0, or outside the run's mean/std range).
 
         Returns:
             ``(N, n_folds)`` float32 tensor on the CPU; ``.mean(1)`` is the ensemble's
@@ -225,13 +221,11 @@ class Detector:
         return self._forward(self._model_input(images, normalized))
 
     def _model_input(self, images: torch.Tensor, normalized: bool | None) -> torch.Tensor:
-        """uint8 pixels, or floats normalised with the run's mean and std; see
-        :meth:`predict_tensor` for ``normalized``."""
+        """uint8 pixels, or floats normalised with the run's mean and std."""
         if images.dtype == torch.uint8 or normalized is True or len(images) == 0:
             return images
         pre = self.preprocessing
-        mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
-        std = torch.tensor(pre.std).view(1, 3, 1, 1)
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (pre.mean, pre.std))
         lo, hi = (float(v) for v in torch.aminmax(images.detach().float()))
         if normalized is False:
             if lo < 0 or hi > 1:
