@@ -61,15 +61,20 @@ def freeze_like_the_study(model: nn.Module, trainable: tuple[str, ...]) -> None:
 
 def notebook_loop(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                   train_idx: np.ndarray, val_idx: np.ndarray, *, lr: float, epochs: int,
-                  batch_size: int, order_seed: int, dropout_seed: int) -> np.ndarray:
+                  batch_size: int, order_seed: int, dropout_seed: int,
+                  channels_last: bool = False) -> np.ndarray:
     """Train on ``train_idx`` and return P(fake) on ``val_idx``.
 
     Batches come from a shuffling DataLoader whose generator is seeded with ``order_seed``
     each epoch, drawing ``torch.randperm`` over the training part; dropout masks come from
-    torch's global generator, seeded once with ``dropout_seed``.
+    torch's global generator, seeded once with ``dropout_seed``. ``channels_last`` only
+    changes the memory layout (and so the rounding of the convolutions).
     """
     normalize = torchvision.transforms.Normalize([0.5] * 3, [0.5] * 3)
     x = normalize(images.float() / 255)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)
     train = TensorDataset(x[train_idx], labels[train_idx])
     order = torch.Generator().manual_seed(order_seed)
 

@@ -44,6 +44,7 @@ __all__ = [
     "convert_file",
     "torchvision_to_timm",
     "transform_input_normalization",
+    "weights_label",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -189,7 +190,7 @@ def _resample_pos_embed(posemb: torch.Tensor, like: torch.Tensor) -> torch.Tenso
         return posemb
     from timm.layers import resample_abs_pos_embed
 
-    side = int(round((like.shape[1] - 1) ** 0.5))
+    side = round((like.shape[1] - 1) ** 0.5)
     return resample_abs_pos_embed(posemb, new_size=[side, side], num_prefix_tokens=1)
 
 
@@ -281,3 +282,14 @@ def fetch_from_url(name: str, *, offline: bool, reachable) -> Path:
         return convert_file(name, part, target)
     finally:
         part.unlink(missing_ok=True)
+
+
+def weights_label(spec, weights: str) -> str:
+    """How a run names its ImageNet weights: a timm tag (``resnet50.tv_in1k``), or
+    ``torchvision:<enum member>`` where timm has no port of torchvision's file."""
+    if weights != "torchvision":
+        return spec.pretrained_tag
+    info = TORCHVISION_WEIGHTS[spec.name]
+    if info.hub_tag is not None:
+        return f"{spec.architecture}.{info.hub_tag}"
+    return f"torchvision:{info.torchvision_name}"
