@@ -132,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep the box's aspect before resizing (default: square region)")
     p.add_argument("--workers", type=int, help="sources processed at once")
     p.add_argument("--device", default="cpu", help="face detector device (cpu, cuda, ...)")
+    p = sub.add_parser("export", help="write a run as one self-contained ONNX file (shared "
+                       "trunk once, fold tails), checked against fakezoo.predict")
+    p.add_argument("run", help="run directory, Hub repo id or hf-hub:org/name@rev")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--out", help="file to write (default: ./<run name>.onnx)")
+    p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
+    p.add_argument("--check-images", help="folder of images for the check (default: four "
+                   "random images)")
+    p.add_argument("--atol", type=float, default=1e-4,
+                   help="largest accepted probability difference (default 1e-4)")
 
     p = sub.add_parser("evaluate", help="score runs on new labelled data, clean and perturbed "
                        "(cross-dataset, robustness)")
@@ -364,6 +374,40 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
+def _export(args) -> int:
+    from .inference.api import load
+    from .inference.export import export_onnx
+
+    detector = load(args.run, revision=args.revision, device="cpu")
+    images = None
+    if args.check_images:
+        images = _check_images(args.check_images, detector.image_size)
+    out = Path(args.out or f"{Path(str(args.run).split('@')[0].rstrip('/')).name}.onnx")
+    try:
+        done = export_onnx(detector, out, check_images=images, atol=args.atol)
+    except ModuleNotFoundError as err:
+        print(f"fakezoo export: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {done.path} ({args.format}): {detector.n_folds} folds, {done.trunk_passes} "
+          f"trunk pass(es); checked on {done.checked} images, largest probability "
+          f"difference from fakezoo.predict {done.max_diff:.1e} (limit {args.atol:g})")
+    return EXIT_OK
+
+
+def _check_images(folder: str, image_size: int):
+    import numpy as np
+    import torch
+
+    from .data.decode import decode_image
+    from .data.discovery import list_images
+
+    files = list_images(Path(folder))[:64]
+    if not files:
+        raise ValueError(f"--check-images {folder}: no image files found there")
+    arrays = np.stack([decode_image(f, image_size) for f in files])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+
+
 def _push(args) -> int:
     from .hub.push import push_to_hub
 
@@ -398,7 +442,7 @@ def _app(args) -> int:
 
 COMMANDS = {"app": _app, "models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
             "benchmark": _benchmark, "predict": _predict, "crop": _crop, "evaluate": _evaluate,
-            "push": _push, "pull": _pull}
+            "export": _export, "push": _push, "pull": _pull}
 
 
 def _user_message(err: BaseException) -> str | None:

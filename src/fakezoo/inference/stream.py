@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -58,42 +54,6 @@ def _decode_or_raise(item: Any, image_size: int) -> np.ndarray:
         return _pil_to_array(item, image_size)
     except Exception as exc:
         raise ImageDecodeError(_PIL_NAME, f"{type(exc).__name__}: {exc}") from exc
-
-
-def _decode_quietly(item: Any, image_size: int) -> tuple[np.ndarray | None, str | None]:
-    try:
-        return _decode_or_raise(item, image_size), None
-    except ImageDecodeError as exc:
-        return None, exc.reason
-    except Exception as exc:  # one bad file never stops a folder
-        return None, f"unexpected error ({type(exc).__name__}: {exc})"
-
-
-def _prefetched(items: Iterable[Any], batch_size: int, image_size: int,
-                pool: ThreadPoolExecutor | None
-                ) -> Iterator[tuple[list[Any], list[tuple[np.ndarray | None, str | None]]]]:
-    """Yield ``(chunk, decoded)``; the next chunk decodes while the caller uses this one."""
-    iterator = iter(items)
-
-    def next_chunk() -> list[Any]:
-        return [_check_item(item) for item in islice(iterator, batch_size)]
-
-    if pool is None:
-        while chunk := next_chunk():
-            yield chunk, [_decode_quietly(item, image_size) for item in chunk]
-        return
-    pending: deque[tuple[list[Any], list[Future]]] = deque()
-
-    def submit() -> None:
-        chunk = next_chunk()
-        if chunk:
-            pending.append((chunk, [pool.submit(_decode_quietly, x, image_size) for x in chunk]))
-
-    submit()
-    while pending:
-        submit()  # at most two chunks in flight: the one handed out and the next
-        chunk, futures = pending.popleft()
-        yield chunk, [f.result() for f in futures]
 
 
 def _bar(total: int | None, batch_size: int, progress: bool | None) -> tqdm:

@@ -1,0 +1,201 @@
+"""``fakezoo export``: a run as one self-contained ONNX file, checked against ``fakezoo.predict``.
+
+The file holds the whole ensemble as one graph: uint8 pixels in, the normalisation, each
+shared frozen trunk once, every fold's tail, and the fold and mean fake probabilities out.
+Everything needed to prepare an input is in the model's metadata (``metadata_props``):
+image size, resize filter, mean and std, labels, fold names and the decision threshold.
+:func:`export_onnx` runs the exported file with ONNX Runtime on check images and refuses to
+keep it unless its probabilities equal the Detector's within ``atol``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._version import __version__
+from ..errors import FakezooError
+from .ensemble import FoldEnsemble
+
+__all__ = ["EXPORT_FORMATS", "ExportCheckError", "Exported", "export_onnx", "onnx_metadata",
+           "run_onnx"]
+
+EXPORT_FORMATS = ("onnx",)
+"""Formats ``fakezoo export`` writes."""
+
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("fold_probs", "prob_fake")
+
+
+class ExportCheckError(FakezooError, RuntimeError):
+    """The exported file does not give the Detector's probabilities; it was not kept."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`export_onnx` wrote and how well it matched.
+
+    Attributes:
+        path: the ``.onnx`` file.
+        max_diff: largest difference between its and the Detector's fold probabilities on
+            the check images.
+        checked: number of check images.
+        trunk_passes: trunk passes in the graph (1 when every fold shares its trunk).
+    """
+
+    path: Path
+    max_diff: float
+    checked: int
+    trunk_passes: int
+
+
+class _Graph(nn.Module):
+    """uint8 ``(N, 3, S, S)`` -> (fold probabilities ``(N, k)``, their mean ``(N,)``)."""
+
+    def __init__(self, ensemble: FoldEnsemble, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.ensemble = ensemble
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (images.float() / 255 - self.mean) / self.std
+        probs = self.ensemble(x)
+        return probs, probs.mean(dim=1)
+
+
+def onnx_metadata(detector: Any) -> dict[str, str]:
+    """The metadata written into the exported file (all values are strings)."""
+    pre = detector.preprocessing
+    groups = [[detector.fold_names[i] for i in g.folds] for g in detector.ensemble.groups]
+    return {
+        "fakezoo_version": __version__,
+        "model": str(detector.config.get("model", "")),
+        "input": f"{INPUT_NAME}: uint8 RGB (N, 3, {pre.image_size}, {pre.image_size}), the "
+                 f"image resized to a square with PIL's bilinear filter; normalisation is in "
+                 f"the graph",
+        "preprocessing": json.dumps(pre.to_dict()),
+        "outputs": "fold_probs: (N, folds) fake probability of each fold model; prob_fake: "
+                   "(N,) their mean",
+        "labels": json.dumps(list(detector.labels)),
+        "threshold": repr(detector.threshold),
+        "fold_names": json.dumps(detector.fold_names),
+        "shared_trunks": json.dumps(groups),
+        "run_config": json.dumps(detector.config, default=str),
+    }
+
+
+def run_onnx(path: str | os.PathLike[str], images: np.ndarray | torch.Tensor,
+             threads: int | None = None) -> np.ndarray:
+    """Fold probabilities ``(N, k)`` of an exported file on uint8 ``(N, 3, S, S)`` images.
+
+    Example:
+        ```python
+        # needs: an exported file
+        from fakezoo.inference.export import run_onnx
+        run_onnx("resnet50.onnx", images).mean(axis=1)   # prob_fake
+        ```
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    array = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    return session.run([OUTPUT_NAMES[0]], {INPUT_NAME: array})[0]
+
+
+def _check_images(detector: Any, images: torch.Tensor | None) -> torch.Tensor:
+    if images is not None:
+        return images
+    size = detector.image_size
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (4, 3, size, size), dtype=torch.uint8, generator=generator)
+
+
+def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
+                check_images: torch.Tensor | None = None, atol: float = 1e-4) -> Exported:
+    """Write the Detector's ensemble as one ONNX file and check it against the Detector.
+
+    Args:
+        detector: a :class:`~fakezoo.inference.detector.Detector` (its folds, preprocessing,
+            labels and threshold go into the file).
+        path: the ``.onnx`` file to write (its folder is created).
+        opset: ONNX opset.
+        check_images: uint8 ``(N, 3, S, S)`` images for the check; default four random ones.
+        atol: largest accepted difference between the file's and the Detector's
+            probabilities.
+
+    Returns:
+        An :class:`Exported`: the path, the largest difference found, and more.
+
+    Raises:
+        ExportCheckError: the file's probabilities differ from the Detector's by more than
+            ``atol`` (the file is removed).
+        ModuleNotFoundError: onnx or onnxruntime is missing (``pip install "fakezoo[onnx]"``).
+
+    Example:
+        ```python
+        # needs: a run directory
+        import fakezoo
+        from fakezoo.inference.export import export_onnx
+        export_onnx(fakezoo.load("runs/resnet50", device="cpu"), "resnet50.onnx").max_diff
+        ```
+    """
+    try:
+        import onnx
+        import onnxruntime  # noqa: F401
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(f"fakezoo export --format onnx needs onnx and onnxruntime: "
+                                  f'pip install "fakezoo[onnx]" ({err})') from err
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pre = detector.preprocessing
+    models = [_on_cpu(m) for m in detector.models]
+    ensemble = FoldEnsemble(models).eval()
+    graph = _Graph(ensemble, pre.mean, pre.std).eval()
+    example = _check_images(detector, None)
+    tmp = path.with_name(path.name + ".tmp")
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(graph, (example,), os.fspath(tmp), input_names=[INPUT_NAME],
+                          output_names=list(OUTPUT_NAMES), opset_version=opset,
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAMES[0]: {0: "batch"},
+                                        OUTPUT_NAMES[1]: {0: "batch"}}, dynamo=False)
+    proto = onnx.load(os.fspath(tmp))
+    for key, value in onnx_metadata(detector).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "fakezoo"
+    proto.doc_string = "fakezoo fold ensemble (shared frozen trunk, fold tails)"
+    onnx.save(proto, os.fspath(tmp))
+    images = _check_images(detector, check_images)
+    expected = detector.predict_tensor(images).numpy()
+    got = run_onnx(tmp, images)
+    diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+    if not diff <= atol:
+        tmp.unlink(missing_ok=True)
+        raise ExportCheckError(f"the ONNX export of {detector!r} gives probabilities up to "
+                               f"{diff:.2e} away from fakezoo.predict's (limit {atol:g}); "
+                               f"nothing was written to {path}.")
+    os.replace(tmp, path)
+    return Exported(path, diff, len(images), ensemble.trunk_passes)
+
+
+def _on_cpu(model: nn.Module) -> nn.Module:
+    """The model itself when it is on the CPU in float32, else a CPU float32 copy."""
+    first = next(model.parameters(), None)
+    if first is None or (first.device.type == "cpu" and first.dtype == torch.float32):
+        return model
+    return copy.deepcopy(model).float().cpu()
