@@ -8,15 +8,10 @@ Images go through exactly the steps used in training:
 :func:`fakezoo.data.decode_image` (PIL decode, EXIF rotation, RGB, bilinear resize to the
 model's size) and then :meth:`fakezoo.models.preprocessing.Preprocessing.normalize`.
 
-The folds of a run share their frozen trunk (everything before the first trainable module),
-so the Detector checks that on the weights and runs each shared trunk once per batch and only
-the fold tails after it (:mod:`~fakezoo.inference.ensemble`); on a CPU a faster engine may
-run the trunk (:mod:`~fakezoo.models.backends`).
-
-Folders and lists are streamed (:mod:`~fakezoo.inference.pipeline`): a thread pool decodes the
-next items (PIL releases the GIL while it decodes and resizes) while the model runs on the
-current batch, so memory stays bounded whatever the number of images. A file
-that cannot be decoded gives a :class:`Prediction` with ``error`` set instead of stopping the
+Folds that share their frozen trunk run it once per batch, then their tails
+(:mod:`~fakezoo.inference.ensemble`, :mod:`~fakezoo.models.backends`). Inputs stream through
+:mod:`~fakezoo.inference.pipeline`, decoded ahead in threads, in bounded memory. A file that
+cannot be decoded gives a :class:`Prediction` with ``error`` set instead of stopping the
 run, and a warning on the ``"fakezoo"`` logger counts them.
 
 Example:
@@ -86,20 +81,15 @@ class Detector:
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...; the models are
             moved there.
         threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
-        amp: On CUDA, run under bf16 autocast (fp16 where bf16 is not supported). Ignored
-            on CPU, where everything runs in fp32. Models and inputs are channels_last on
-            every device.
+        amp: bf16 autocast on CUDA (fp16 without bf16); CPU runs fp32. channels_last always.
         forward_batch_size: Most images per forward pass of one fold model. ``None``: the
             whole batch on a GPU, and :data:`CPU_FORWARD_BATCH` (8) on a CPU, where larger
             batches only lose cache locality (up to twice slower for mobilenet_v2 at 224 px,
             measured with ``benchmarks/predict_speed.py``).
-        share_trunk: Run each frozen trunk that folds share (equal weights and buffers,
-            checked here) once per batch, then the fold tails; ``False`` runs every fold
-            model whole. Both give the same probabilities.
-        backend: What runs the shared trunks: ``"torch"``, ``"onnxruntime"`` (CPU, needs
-            the ``onnx`` extra) or ``"auto"``: ONNX Runtime on a CPU for the architectures
-            where it was measured faster (:data:`~fakezoo.models.backends.ORT_FASTER`)
-            when it is installed, else PyTorch.
+        share_trunk: Run each trunk that folds share (equal weights, checked) once per
+            batch; ``False`` runs each fold whole. Same probabilities.
+        backend: What runs the trunks: ``"torch"``, ``"onnxruntime"`` or ``"auto"``
+            (:func:`~fakezoo.models.backends.choose_backend`).
 
     Example:
         ```python
@@ -144,9 +134,7 @@ class Detector:
         self.forward_batch_size = forward_batch_size
         self.device = resolve_device(device)
         self.fold_names = list(fold_names or [f"fold_{k}" for k in range(1, len(models) + 1)])
-        # channels_last on the CPU too: 1.5-1.9x faster frozen trunks (docs/performance.md)
-        self.models = [m.eval().to(self.device, memory_format=torch.channels_last)
-                       for m in models]
+        self.models = [m.eval().to(self.device, memory_format=torch.channels_last) for m in models]
         self.ensemble = FoldEnsemble(self.models, share=share_trunk)
         spec = getattr(self.models[0], "spec", None)
         self.backend = choose_backend(backend, self.device, getattr(spec, "architecture", None))
