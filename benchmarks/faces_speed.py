@@ -12,7 +12,9 @@ What is measured, in one process, on images built here from ``skimage.data.astro
 * **video frames/s**: ``sample_frames`` (PyAV, streamed) + detection + crop of ``--frames``
   frames of a generated clip, batched as above, against plain: PyAV decodes every frame to
   PIL and ``MTCNN.detect`` runs on the sampled ones one by one.
-* with ``--model RUN``, also ``fakezoo.predict(clip, faces=True)`` end to end (frames/s).
+* **end to end**: ``fakezoo.predict(clip, faces=True, frames=...)``: decode, detect, crop and
+  the fold ensemble (``--model RUN``, else 3 folds of ``--arch`` at 224 px with random
+  weights, which does not change the speed), in sampled frames/s.
 
 Every timing is the median of ``--repeats`` runs after a warm-up. Usage:
     ```bash
@@ -97,7 +99,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="images per MTCNN call")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
-    parser.add_argument("--model", help="a run directory: also time predict(clip, faces=True)")
+    parser.add_argument("--model", help="a run directory for the end-to-end timing")
+    parser.add_argument("--arch", default="mobilenet_v2", help="without --model: 3 random folds")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -163,14 +166,20 @@ def main() -> None:
     for what, n, fz, plain in rows:
         print(f"{what}/s (detect + crop, {CANVAS[0]}x{CANVAS[1]}): fakezoo {n / fz:.2f}  plain "
               f"{n / plain:.2f}  ratio: {plain / fz:.2f}x")
-    if args.model:
-        import fakezoo
+    import fakezoo
 
-        def predict_video() -> None:
-            fakezoo.predict(str(clip), model=args.model, faces=True, frames=args.frames)
+    model = args.model
+    if model is None:
+        folds = [fakezoo.create(args.arch, pretrained=False).eval() for _ in range(3)]
+        model = fakezoo.Detector(folds, folds[0].preprocessing, device="cpu")
 
-        seconds = timed(predict_video, args.repeats)
-        print(f"predict(video, faces=True) end to end: {args.frames / seconds:.2f} frames/s")
+    def predict_video() -> None:
+        p = fakezoo.predict(str(clip), model=model, faces=True, frames=args.frames)
+        assert p.error is None and len(p.frames) == args.frames
+
+    seconds = timed(predict_video, args.repeats)
+    print(f"predict(video, faces=True) end to end ({args.model or f'3 x {args.arch}'}): "
+          f"{args.frames / seconds:.2f} frames/s")
 
 
 if __name__ == "__main__":

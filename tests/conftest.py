@@ -42,3 +42,15 @@ def demo_dir(tmp_path_factory):
 
     return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0,
                              image_size=64)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures(...)``): tiny
+    models and MTCNN's many small ops gain nothing from threads; on a busy machine they spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -38,16 +38,7 @@ from fakezoo.faces import (  # noqa: E402
     sample_frames,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """MTCNN's many small ops gain nothing from threads; on a busy machine they only spin."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="real or fake? for images, folders or lists")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--faces", action="store_true", help="find and score each face of whole "
+                   "photos and videos (needs fakezoo[faces])")
+    p.add_argument("--frames", type=int, default=16, help="with --faces: frames per video")
     p.add_argument("--model", help="run directory, Hub repo id or hf-hub:org/name@rev "
                    "(default: $FAKEZOO_MODEL, else the library's default repo)")
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
@@ -313,6 +316,8 @@ def _predict(args) -> int:
     options = dict(model=args.model, device=args.device, batch_size=args.batch_size,
                    threshold=args.threshold, revision=args.revision,
                    allow_partial=args.allow_partial)
+    if args.faces:
+        options.update(faces=True, frames=args.frames)
     folders = [p for p in args.paths if Path(p).is_dir()]
     files = [p for p in args.paths if not Path(p).is_dir()]
     if args.explain:
@@ -326,16 +331,20 @@ def _predict(args) -> int:
         print(json.dumps(rows, indent=2))
     elif args.format == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(["path", "label", "prob_fake", "fold_probs", "error"])
+        writer.writerow(["path", "label", "prob_fake", "fold_probs", "error"]
+                        + (["faces", "frames"] if args.faces else []))
         for r in rows:
             folds = " ".join(f"{p:.6f}" for p in r["fold_probs"] or [])
             prob = "" if r["prob_fake"] is None else f"{r['prob_fake']:.6f}"
-            writer.writerow([r["path"], r["label"] or "", prob, folds, r["error"] or ""])
+            extra = ([len(r.get("faces") or []), len(r.get("frames") or [])] if args.faces
+                     else [])
+            writer.writerow([r["path"], r["label"] or "", prob, folds, r["error"] or "",
+                             *extra])
     else:
         for r in rows:
             verdict = (f"{r['label']:<5} {r['prob_fake']:.4f}" if r["error"] is None
                        else f"ERROR {r['error']}")
-            print(f"{verdict}  {r['path']}")
+            print(f"{verdict}  {r['path']}{_faces_note(r)}")
     failed = sum(r["error"] is not None for r in rows)
     if failed:
         print(f"{failed} of {len(rows)} inputs could not be read (see above).", file=sys.stderr)
@@ -406,6 +415,15 @@ def _check_images(folder: str, image_size: int):
         raise ValueError(f"--check-images {folder}: no image files found there")
     arrays = np.stack([decode_image(f, image_size) for f in files])
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+
+
+def _faces_note(row: dict) -> str:
+    if row.get("faces"):
+        return f"  ({len(row['faces'])} face{'s' * (len(row['faces']) > 1)}, max shown)"
+    if row.get("frames"):
+        scored = sum(f["prob_fake"] is not None for f in row["frames"])
+        return f"  ({len(row['frames'])} frames, {scored} with a face, mean shown)"
+    return ""
 
 
 def _push(args) -> int:

@@ -28,8 +28,8 @@ from typing import Any
 from PIL import Image
 
 from .._progress import tqdm_disable
-from ..data import IMAGE_EXTENSIONS, LABEL_NAMES, load_dataset
-from ..data.discovery import _find_layout
+from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
+from ..data.discovery import _find_layout, load_dataset
 from ..errors import ImageDecodeError
 from .detector import FaceDetector, default_detector
 from .image import FacesError

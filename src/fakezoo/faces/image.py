@@ -11,12 +11,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..data.decode import DEFAULT_MAX_PIXELS, _check_readable_file, _to_rgb
-from ..errors import ImageDecodeError
+from ..errors import FakezooError, ImageDecodeError
 
 __all__ = ["FacesError", "load_image"]
 
 
-class FacesError(ValueError):
+class FacesError(FakezooError, ValueError):
     """A face-related step failed for one input; the message names the file and the reason."""
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data import IMAGE_EXTENSIONS
+from ..data.dataset import IMAGE_EXTENSIONS
 from .detector import Face, FaceDetector
 from .image import load_image, pil_to_array
 from .policy import CropPolicy, crop

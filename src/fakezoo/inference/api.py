@@ -125,6 +125,8 @@ def predict(
     folds: str | int | list[int] = "all",
     num_workers: int | None = None,
     allow_partial: bool = False,
+    faces: bool = False,
+    frames: int | None = None,
 ) -> Prediction | list[Prediction]:
     """Real or fake? The one-liner: load a run (once per process) and predict.
 
@@ -150,6 +152,8 @@ def predict(
         num_workers: Decoding threads (see :meth:`Detector.predict`).
         allow_partial: predict with the finished folds of an unfinished run (see
             :func:`load`).
+        faces: Detect and crop faces first; photos and videos (see :meth:`Detector.predict`).
+        frames: With ``faces=True``, frames sampled per video (default 16).
 
     Returns:
         One :class:`Prediction` for a single image, else a list.
@@ -178,4 +182,5 @@ def predict(
                              f"model='path/to/run_dir' or a Hub id, or set ${MODEL_ENV}.")
             raise
     return detector.predict(inputs, batch_size=batch_size, threshold=threshold,
-                            progress=progress, num_workers=num_workers)
+                            progress=progress, num_workers=num_workers, faces=faces,
+                            frames=frames)

@@ -304,6 +304,8 @@ class Detector:
         threshold: float | None = None,
         progress: bool | None = None,
         num_workers: int | None = None,
+        faces: bool = False,
+        frames: int | None = None,
     ) -> Prediction | list[Prediction]:
         """Predict real/fake for images given as paths, a folder, PIL images or tensors.
 
@@ -337,6 +339,8 @@ class Detector:
             num_workers: Decoding threads; ``None``: ``os.cpu_count()`` with a GPU, else the
                 cores that torch's threads leave free (at least one); ``0`` decodes in the
                 calling thread.
+            faces: Score each face of photos and videos (see :mod:`fakezoo.inference.faces`).
+            frames: With ``faces=True``, frames sampled per video (default 16).
 
         Returns:
             One :class:`Prediction` for a single image, else a list.
@@ -353,6 +357,11 @@ class Detector:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        if faces:
+            from .faces import predict_faces
+
+            return predict_faces(self, inputs, batch_size=batch_size, threshold=threshold,
+                                 progress=progress, frames=frames)
 
         if isinstance(inputs, torch.Tensor):
             return self._predict_tensor_input(inputs, batch_size, threshold, progress)

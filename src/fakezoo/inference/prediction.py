@@ -19,7 +19,16 @@ class Prediction:
             when the image could not be decoded.
         prob_fake: Mean of the folds' fake probabilities; ``None`` on error.
         fold_probs: Each fold model's fake probability, in fold order; ``None`` on error.
-        error: Why the image could not be decoded, else ``None``.
+        error: Why the image could not be decoded (or, with ``faces=True``, ``"no face
+            found"``), else ``None``.
+        faces: With ``faces=True`` on a photo: one
+            :class:`~fakezoo.inference.faces.FacePrediction` per face (box, detector score,
+            prob_fake, label, fold_probs), largest first; ``prob_fake`` is then the
+            **maximum** over the faces. ``None`` otherwise.
+        frames: With ``faces=True`` on a video: one
+            :class:`~fakezoo.inference.faces.FramePrediction` per sampled frame (its faces
+            and the max over them); ``prob_fake`` is then the **mean** over the frames that
+            have a face. ``None`` otherwise.
 
     Example:
         ```python
@@ -36,6 +45,8 @@ class Prediction:
     prob_fake: float | None
     fold_probs: list[float] | None
     error: str | None = None
+    faces: list[Any] | None = None
+    frames: list[Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,5 +65,12 @@ class Prediction:
                 writer.writeheader()
                 writer.writerows(r.to_dict() for r in rows)
             ```
+
+        ``faces`` and ``frames`` appear only when set (``predict(..., faces=True)``), so
+        plain predictions stay one flat row.
         """
-        return asdict(self)
+        out = asdict(self)
+        for key in ("faces", "frames"):
+            if out[key] is None:
+                del out[key]
+        return out

@@ -244,9 +244,12 @@ class CrossValidator:
                  decoded: DecodedImages, n_folds: int | None = None) -> dict:
         """The run's settings in words (``config.json``'s ``settings``, the report)."""
         spec = get_spec(model_name)
+        from ..faces.policy import recorded_policy
+
         pretrained = self.pretrained if isinstance(self.pretrained, bool) else str(
             self.pretrained)
         ds = decoded.dataset
+        face_crop = recorded_policy(decoded.dataset.root)  # a dataset made by `fakezoo crop`
         return {
             "model": model_name, "finetune": finetune, "trainable": list(trainable),
             "lr": float(lr), "epochs": self.train.epochs, "batch_size": self.train.batch_size,
@@ -260,6 +263,7 @@ class CrossValidator:
             "device": str(self.device),
             "data_sha256": data_digest(ds.relpaths(), ds.sha256(), ds.labels),
             "n_images": len(decoded.images),
+            **({"face_crop": face_crop} if face_crop else {}),
         }
 
     def _weights_source(self, template: torch.nn.Module) -> tuple[str, str | None]:
