@@ -43,10 +43,10 @@ def no_face(size=(200, 160)) -> np.ndarray:
                      size[0])), np.full((size[1], size[0]), 60.0)], -1).astype(np.uint8)
 
 
-def write_video(path: Path, n_frames: int = 12, step: int = 6) -> list[int]:
+def write_video(path: Path, n_frames: int = 12, step: int = 6, start: int = 10) -> list[int]:
     """A short mpeg4 video of the astronaut moving right; returns each frame's x offset."""
     face = astronaut(VIDEO_SIDE)
-    xs = [10 + step * i for i in range(n_frames)]
+    xs = [start + step * i for i in range(n_frames)]
     with _av().open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = *VIDEO_SIZE, "yuv420p"

@@ -42,10 +42,10 @@ def trained(tmp_path_factory) -> dict:
     """Videos and photos -> `fakezoo crop` -> `fakezoo cv` on its manifest (2 folds)."""
     tmp = tmp_path_factory.mktemp("faces-run")
     src = tmp / "src"
-    for label in ("real", "fake"):
+    for k, label in enumerate(("real", "fake")):
         (src / label).mkdir(parents=True)
-        for name in ("a.mp4", "b.avi"):
-            write_video(src / label / name, n_frames=6, step=8)
+        for j, name in enumerate(("a.mp4", "b.avi")):  # different pictures in every video
+            write_video(src / label / name, n_frames=6, step=8, start=2 + 3 * (2 * k + j))
     save_with_exif_rotation(placed(), src / "real" / "photo.jpg")
     Image.fromarray(placed()).save(src / "fake" / "photo.png")
     dst = tmp / "faces"
