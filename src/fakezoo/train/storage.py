@@ -1,51 +1,315 @@
-"""Optuna storages for the LR search: in memory, SQLite, Journal file, or a shared database.
+"""Optuna storages for the learning-rate search: files, databases, heartbeats, crash recovery.
+
+:func:`make_storage` turns a path or URL into an Optuna storage:
+
+- SQLite (``*.db``): one process at a time.
+- A Journal file (``*.log``): several worker processes on one machine.
+- PostgreSQL or MySQL (``postgresql://...``, ``mysql://...``): workers on many machines.
+
+Workers that share a study must survive each other's crashes. Every running trial sends a
+heartbeat every ``heartbeat_interval(grace_period)`` seconds; a trial whose last heartbeat is
+older than ``grace_period`` seconds is *stale*: its worker died. A stale trial is marked
+``FAIL`` and its learning rate is queued again (:func:`retry_trial`), so the next worker to ask
+for a trial, a survivor or a newly started one, runs the same learning rate again.
+
+- Databases use Optuna's own heartbeat (``RDBStorage(heartbeat_interval=..., grace_period=...,
+  heartbeat_stale_trial_callback=retry_trial)``).
+- Journal files have no heartbeat in Optuna, so fakezoo keeps its own *lease*: a thread writes
+  the time into the running trial's user attribute ``fakezoo_heartbeat``
+  (:func:`keep_alive`), and :func:`recover_stale_trials` fails trials whose lease has expired.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import random
+import threading
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["make_storage"]
+from ..errors import FakezooError
+
+logger = logging.getLogger("fakezoo")
+
+__all__ = ["DEFAULT_GRACE_PERIOD", "LeasedJournalStorage", "StorageError", "heartbeat_interval",
+           "make_storage", "recover_stale_trials", "retry_trial"]
+
+DEFAULT_GRACE_PERIOD = 60  # seconds without a heartbeat before a running trial is declared dead
+MAX_RETRIES = 3            # a learning rate whose trial keeps dying is retried this many times
+HEARTBEAT = "fakezoo_heartbeat"   # Journal lease: time of the last heartbeat (user attribute)
+WORKER = "fakezoo_worker"         # host:pid of the worker that ran the trial
+RETRY_OF = "fakezoo_retry_of"     # the number of the trial whose learning rate this one reruns
+RETRIES = "fakezoo_retries"       # how many times this learning rate has been rerun
+EXTRAS = {"postgresql": "postgres", "mysql": "mysql"}      # fakezoo's extra for each database
+DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql"}    # the driver module that it installs
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+FILE_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".log": "journal",
+                 ".journal": "journal", ".jsonl": "journal"}
 
 
-def make_storage(storage: str | Path | optuna.storages.BaseStorage | None):
+class StorageError(FakezooError, RuntimeError):
+    """A study's storage cannot be used: a bad URL, a missing driver, an unreachable server."""
+
+
+def has_heartbeat(storage) -> bool:
+    """Whether a dead worker's running trials can be told from a live worker's."""
+    return isinstance(storage, LeasedJournalStorage) or (
+        isinstance(storage, RDBStorage) and storage.heartbeat_interval is not None)
+
+
+def heartbeat_interval(grace_period: int) -> int:
+    """Seconds between two heartbeats of a running trial: a quarter of the grace period."""
+    return max(1, int(grace_period) // 4)
+
+
+class LeasedJournalStorage(JournalStorage):
+    """A Journal storage whose running trials hold a lease (fakezoo's heartbeat).
+
+    Optuna's heartbeat exists only for databases; see :func:`keep_alive`.
+    """
+
+    def __init__(self, path: str | Path, grace_period: int = DEFAULT_GRACE_PERIOD):
+        super().__init__(JournalFileBackend(str(path)))
+        self.grace_period = int(grace_period)
+        self.heartbeat_interval = heartbeat_interval(grace_period)
+
+
+def make_storage(storage: str | Path | optuna.storages.BaseStorage | None, *,
+                 grace_period: int = DEFAULT_GRACE_PERIOD):
     """Turn a path or URL into one of Optuna's storages.
 
     - ``None``: in memory (one process).
     - ``"study.db"`` / ``"sqlite:///study.db"``: SQLite, one process at a time; resumable.
     - ``"study.log"`` / ``"study.journal"``: a Journal file, for several processes on one
-      machine.
-    - ``"postgresql://..."`` / ``"mysql://..."``: a database shared by several machines, with a
-      heartbeat so the trials of a dead worker are marked failed and retried.
+      machine, with fakezoo's lease as heartbeat.
+    - ``"postgresql://user@host:5432/db"`` (driver: psycopg 3, ``pip install
+      "fakezoo[postgres]"``) / ``"mysql://..."`` (driver: PyMySQL, ``pip install
+      "fakezoo[mysql]"``): a database shared by many machines, with Optuna's heartbeat.
+
+    Args:
+        storage: the path, URL or storage object (returned as it is).
+        grace_period: seconds without a heartbeat after which a running trial is declared
+            dead, failed and its learning rate queued again. Heartbeats are sent every
+            quarter of it. It must be longer than any pause of a live worker.
+
+    Raises:
+        StorageError: a URL that names no known database, a driver that is not installed,
+            a server that cannot be reached or refuses the login.
 
     Example:
         ```python
         from fakezoo.train.storage import make_storage
-        storage = make_storage("search.log")  # JournalStorage for several local workers
+        storage = make_storage("search.log")  # a Journal file for several local workers
         ```
     """
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):
         return storage
+    if int(grace_period) < 1:
+        raise ValueError(f"grace_period={grace_period}: need at least 1 second.")
     text = str(storage)
-    if text.startswith(("postgresql", "mysql")):
-        return RDBStorage(text, heartbeat_interval=60, grace_period=180,
-                          failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
-    if text.startswith("sqlite:///"):
-        return RDBStorage(text)
-    suffix = Path(text).suffix
-    if suffix in {".db", ".sqlite", ".sqlite3", ".log", ".journal", ".jsonl"}:
-        Path(text).parent.mkdir(parents=True, exist_ok=True)
-    if suffix in {".db", ".sqlite", ".sqlite3"}:
-        return RDBStorage(f"sqlite:///{Path(text).resolve()}")
-    if suffix in {".log", ".journal", ".jsonl"}:
-        return JournalStorage(JournalFileBackend(str(Path(text).resolve())))
-    raise ValueError(f"storage='{storage}': use a .db/.sqlite file (SQLite), a .log/.journal file "
-                     f"(Journal, several local workers) or a postgresql:// or mysql:// URL.")
+    if "://" in text:
+        return _database(text, int(grace_period))
+    kind = FILE_SUFFIXES.get(Path(text).suffix)
+    if kind is None:
+        raise ValueError(f"storage='{storage}': use a .db/.sqlite file (SQLite), a .log/.journal "
+                         f"file (Journal, several local workers) or a postgresql:// or mysql:// "
+                         f"URL.")
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "sqlite":
+        return RDBStorage(f"sqlite:///{path}")
+    return LeasedJournalStorage(path, grace_period)
+
+
+def _database(text: str, grace_period: int) -> RDBStorage:
+    from sqlalchemy import exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(text)
+    except (exc.ArgumentError, ValueError) as err:
+        raise ValueError(f"storage='{text}' is not a database URL ({err}); use "
+                         f"postgresql://user:password@host:5432/dbname") from None
+    backend = url.get_backend_name()
+    shown = url.render_as_string(hide_password=True)
+    if backend == "sqlite":
+        return RDBStorage(url.render_as_string(hide_password=False))
+    if backend not in EXTRAS:
+        hint = "; write postgresql://" if backend == "postgres" else ""
+        raise ValueError(f"storage='{shown}': fakezoo supports postgresql://, mysql:// and "
+                         f"sqlite:/// URLs, not '{url.drivername}://'{hint}.")
+    if url.drivername == "mysql":  # the driver that fakezoo's mysql extra installs
+        url = url.set(drivername="mysql+pymysql")
+    engine_kwargs = {"connect_args": {"connect_timeout": 10}}
+    where = f"{url.host or 'localhost'}:{url.port or DEFAULT_PORTS[backend]}"
+    delay = 0.2
+    for attempt in range(8):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url.render_as_string(hide_password=False),
+                                  engine_kwargs=engine_kwargs,
+                                  heartbeat_interval=heartbeat_interval(grace_period),
+                                  grace_period=grace_period,
+                                  heartbeat_stale_trial_callback=retry_trial)
+        except (ImportError, exc.NoSuchModuleError) as err:
+            raise StorageError(_driver_message(shown, url, err)) from None
+        except exc.OperationalError as err:
+            raise StorageError(_connection_message(shown, where, err)) from None
+        except (exc.IntegrityError, exc.ProgrammingError, exc.InternalError,
+                optuna.exceptions.StorageInternalError) as err:
+            # Another worker is creating Optuna's tables at this moment: wait, then join.
+            if attempt == 7:
+                raise StorageError(f"storage='{shown}': could not create or join Optuna's "
+                                   f"tables: {_first_line(err)}") from None
+            logger.debug("storage %s: tables being created by another worker (%s); retrying",
+                         shown, _first_line(err))
+            time.sleep(delay * (1 + random.random()))
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _first_line(err: BaseException) -> str:
+    cause = getattr(err, "orig", None) or err.__cause__ or err
+    args = getattr(cause, "args", ())
+    message = args[-1] if len(args) == 2 and isinstance(args[0], int) else cause  # (code, text)
+    text = str(message).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+def _driver_message(shown: str, url, err: BaseException) -> str:
+    backend = url.get_backend_name()
+    missing = (getattr(err.__cause__, "name", None) or getattr(err, "name", None)
+               or url.get_driver_name())
+    hint = f'pip install "fakezoo[{EXTRAS[backend]}]"'
+    if missing.split(".")[0] != DRIVERS[backend]:  # a driver named in the URL, not ours
+        hint = f"pip install {missing.split('.')[0]}, or use {backend}:// and {hint}"
+    return f"storage='{shown}': the {backend} driver '{missing}' is not installed: {hint}"
+
+
+def _connection_message(shown: str, where: str, err: BaseException) -> str:
+    detail = _first_line(err)
+    lowered = str(getattr(err, "orig", err)).lower()
+    if any(s in lowered for s in ("refused", "timeout", "timed out", "could not translate",
+                                  "name or service not known", "no route", "can't connect",
+                                  "unreachable")):
+        return (f"storage='{shown}': cannot reach the database server at {where} ({detail}). "
+                f"Is the server running, and are the host and port right?")
+    return f"storage='{shown}': the server at {where} refused: {detail}"
+
+
+# -- recovering from dead workers ----------------------------------------------------------
+def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a dead worker's learning rate again, as a new waiting trial.
+
+    Called with each trial that was failed as stale (Optuna calls it for databases, through
+    ``heartbeat_stale_trial_callback``). The new trial holds the same parameters, and user
+    attributes that name the first trial of the chain (``fakezoo_retry_of``) and count the
+    retries (``fakezoo_retries``); after :data:`MAX_RETRIES` the learning rate is given up
+    and the next trial samples a new one.
+    """
+    retries = int(trial.user_attrs.get(RETRIES, 0))
+    if not trial.params or retries >= MAX_RETRIES:
+        logger.warning("%s trial %d: its worker died%s; a new learning rate will be sampled.",
+                       study.study_name, trial.number,
+                       "" if not trial.params else f" {retries + 1} times at this learning rate")
+        return
+    first = int(trial.user_attrs.get(RETRY_OF, trial.number))
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs={RETRY_OF: first, RETRIES: retries + 1}))
+    lr = trial.params.get("lr")
+    logger.warning("%s trial %d%s stopped sending heartbeats (its worker died); it is marked "
+                   "failed and its learning rate will be run again.", study.study_name,
+                   trial.number, "" if lr is None else f" (lr={lr:.3g})")
+
+
+def _lease_expired(trial: FrozenTrial, grace_period: int, now: float) -> bool:
+    last = trial.user_attrs.get(HEARTBEAT)
+    if last is None and trial.datetime_start is not None:
+        last = trial.datetime_start.timestamp()  # killed before its first heartbeat
+    return last is not None and now - float(last) > grace_period
+
+
+def recover_stale_trials(study: optuna.Study, storage) -> list[int]:
+    """Fail the running trials of dead workers and queue their learning rates again.
+
+    Databases: Optuna's heartbeat decides. Journal files: fakezoo's lease. Other storages
+    have no shared workers and nothing to do. Returns the numbers of the failed trials.
+    """
+    if isinstance(storage, RDBStorage) and storage.heartbeat_interval is not None:
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # calls retry_trial for each
+        after = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        return sorted(t.number for t in after if t.number not in before)
+    if not isinstance(storage, LeasedJournalStorage):
+        return []
+    failed = []
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _lease_expired(trial, storage.grace_period, now):
+            continue
+        try:
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it (and queued the retry) first
+        failed.append(trial.number)
+        retry_trial(study, storage.get_trial(trial._trial_id))
+    return failed
 
 
 def _is_sqlite(storage) -> bool:
     return isinstance(storage, RDBStorage) and storage.url.startswith("sqlite")
+
+
+def fail_interrupted(study: optuna.Study, storage) -> list[int]:
+    """SQLite serves one process at a time: a trial left running was interrupted."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed.append(trial.number)
+        retry_trial(study, storage.get_trial(trial._trial_id))
+    return failed
+
+
+@contextlib.contextmanager
+def keep_alive(trial: optuna.Trial, storage) -> Iterator[None]:
+    """While the block runs, renew the trial's lease (Journal files only).
+
+    Databases need nothing here: Optuna's own heartbeat thread runs in ``study.optimize``.
+    """
+    if not isinstance(storage, LeasedJournalStorage):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                trial.set_user_attr(HEARTBEAT, time.time())
+            except optuna.exceptions.UpdateFinishedTrialError:
+                logger.warning("trial %d was declared dead by another worker (no heartbeat for "
+                               "%d s); its result will be dropped.", trial.number,
+                               storage.grace_period)
+                return
+            if stop.wait(storage.heartbeat_interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"fakezoo-lease-{trial.number}", daemon=True)
+    trial.set_user_attr(HEARTBEAT, time.time())
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
