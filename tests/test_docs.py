@@ -178,9 +178,9 @@ def test_study_page_describes_the_demo_settings():
 # -- the CLI page documents the real parser ---------------------------------------------------
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    from fakezoo.cli import _parser
+    from fakezoo.cli_parser import build_parser
 
-    parser = _parser()
+    parser = build_parser()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)

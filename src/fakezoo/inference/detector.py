@@ -312,21 +312,14 @@ class Detector:
         Args:
             inputs: What to score:
 
-                * a path to an image file -> one :class:`Prediction` (a missing file raises
-                  ``FileNotFoundError``, an undecodable one
-                  :class:`~fakezoo.data.ImageDecodeError`; both name the file);
-                * a directory -> a list, one entry per file with an image extension
-                  (``fakezoo.data.IMAGE_EXTENSIONS``, any case) found recursively, in sorted
-                  path order; hidden files and folders (names starting with ``.``) are left
-                  out and symbolic links to folders are not followed;
-                * a list, tuple or other iterable of paths and/or PIL images -> a list in the
-                  same order, streamed;
-                * a PIL image -> one :class:`Prediction` with ``path=None``; it goes through the
-                  same EXIF rotation, RGB conversion and bilinear resize as a file (its
-                  current frame is used);
-                * a ``torch.Tensor`` ``(3, S, S)`` -> one Prediction, or ``(N, 3, S, S)`` -> a
-                  list; ``uint8`` pixels already resized to the model's size ``S``, or floats
-                  already normalised (see :meth:`predict_tensor`). Tensors are never resized.
+                * an image file -> one :class:`Prediction` (a missing or undecodable file
+                  raises an error that names it);
+                * a directory -> a list, one entry per image file found recursively, sorted;
+                  hidden files and folders are left out, folder links not followed;
+                * an iterable of paths and/or PIL images -> a list in the same order, streamed;
+                * a PIL image -> one :class:`Prediction` with ``path=None``, decoded like a file;
+                * a ``torch.Tensor`` ``(3, S, S)`` or ``(N, 3, S, S)``: ``uint8`` pixels at the
+                  model's size, or normalised floats (see :meth:`predict_tensor`); never resized.
 
                 In a folder or list, a file that cannot be decoded gives a Prediction with
                 ``error`` set and ``label=None``; the others are still scored and a warning on
@@ -336,9 +329,8 @@ class Detector:
             threshold: Overrides ``detector.threshold`` for this call.
             progress: A progress bar; ``None`` shows one on a terminal for more than one
                 batch (``$FAKEZOO_PROGRESS`` overrides).
-            num_workers: Decoding threads; ``None``: ``os.cpu_count()`` with a GPU, else the
-                cores that torch's threads leave free (at least one); ``0`` decodes in the
-                calling thread.
+            num_workers: Decoding threads; ``None``: all cores with a GPU, else those torch's
+                threads leave free; ``0`` decodes in the calling thread.
             faces: Score each face of photos and videos (see :mod:`fakezoo.inference.faces`).
             frames: With ``faces=True``, frames sampled per video (default 16).
 

@@ -11,14 +11,13 @@ starts from exactly the study's weights:
 | vgg16 | ``VGG16_Weights.IMAGENET1K_V1`` | Hub ``timm/vgg16.tv_in1k`` |
 | densenet121 | ``DenseNet121_Weights.IMAGENET1K_V1`` | Hub ``timm/densenet121.tv_in1k`` |
 | inception_v3 | ``Inception_V3_Weights.IMAGENET1K_V1`` | Hub ``timm/inception_v3.tv_in1k`` |
-| mobilenet_v2 | ``MobileNet_V2_Weights.IMAGENET1K_V1`` | torchvision's URL, converted once |
-| vit_b_16 | ``ViT_B_16_Weights.IMAGENET1K_V1`` | torchvision's URL, converted once |
+| mobilenet_v2 | ``MobileNet_V2_Weights.IMAGENET1K_V1`` | your ``.pth``, converted once |
+| vit_b_16 | ``ViT_B_16_Weights.IMAGENET1K_V1`` | your ``.pth``, converted once |
 
 The Hub tags are timm's ports of the same files (already in timm names, safetensors). For the two
-models timm has no port of, the ``.pth`` file is downloaded from torchvision's URL, its SHA-256
-prefix checked as torchvision does, read with ``torch.load(weights_only=True)`` (torch's
-restricted loader for untrusted checkpoints: tensors and containers only, no code), converted
-and stored as safetensors; every later load reads that safetensors file.
+models timm has no port of, fakezoo downloads nothing itself: it never unpickles a downloaded
+file. :func:`convert_file` turns a ``.pth`` file that you obtained and trust (its SHA-256 prefix
+checked as torchvision does) into a timm-named safetensors file, once; fakezoo loads only that.
 
 Inception-v3: torchvision's model built with these weights has ``transform_input=True``. It
 re-normalises its input, on top of the study's ``Normalize(0.5)``, as if that input had been
@@ -250,38 +249,6 @@ def convert_file(name: str, source: str | Path, target: str | Path,
     save_file(state, str(tmp), metadata={"format": "pt", "source": Path(source).name})
     os.replace(tmp, target)
     return target
-
-
-def fetch_from_url(name: str, *, offline: bool, reachable) -> Path:
-    """torchvision's weights of ``name`` as a timm-named safetensors file, downloaded once.
-
-    ``offline`` and ``reachable`` (a callable on the URL's origin that answers within a
-    second) let the caller fail fast with no network.
-    """
-    info = TORCHVISION_WEIGHTS[name]
-    filename = info.url.rsplit("/", 1)[1]
-    target = weights_cache_dir() / filename.replace(".pth", ".timm.safetensors")
-    if target.is_file():
-        return target
-    origin = info.url.split("/models/")[0]
-    if offline or not reachable(origin):
-        reason = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else \
-            f"{origin} cannot be reached"
-        raise ConnectionError(
-            f"Cannot download torchvision's {info.torchvision_name} weights ({info.url}): "
-            f"{reason}, and no converted copy is in {target.parent}. On a machine with network "
-            f"access, download that file and run fakezoo.models.torchvision_weights."
-            f"convert_file('{name}', '{filename}', '{target.name}'), then pass "
-            f"pretrained='{target.name}' with weights='torchvision'.")
-    from torch.hub import download_url_to_file
-
-    part = target.with_name(filename + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
-    download_url_to_file(info.url, str(part), hash_prefix=info.sha256_prefix, progress=False)
-    try:
-        return convert_file(name, part, target)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def weights_label(spec, weights: str) -> str:
