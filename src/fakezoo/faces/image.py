@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..data.decode import DEFAULT_MAX_PIXELS, _check_readable_file, _to_rgb
-from ..errors import FakezooError, ImageDecodeError
+from ..data.decode import DEFAULT_MAX_PIXELS, _to_rgb, decode_image
+from ..errors import FakezooError
 
 __all__ = ["FacesError", "load_image"]
 
@@ -32,26 +30,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     Raises:
         ImageDecodeError: If the file is missing, unreadable, not an image or too large.
     """
-    file = Path(path)
-    _check_readable_file(file)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(file) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageDecodeError(
-                        file, f"the image declares {width}x{height} pixels, more than "
-                        f"max_pixels={max_pixels:,}; pass a larger max_pixels if it is genuine")
-                if img.tell() != 0:
-                    img.seek(0)
-                img.load()
-                return pil_to_array(img)
-    except ImageDecodeError:
-        raise
-    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ...
-        raise ImageDecodeError(
-            file, f"not a decodable image ({type(exc).__name__}: {exc})") from None
+    return decode_image(path, None, max_pixels)
 
 
 def pil_to_array(img: Image.Image) -> np.ndarray:

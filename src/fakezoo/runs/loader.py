@@ -34,7 +34,7 @@ from ..hub.download import download_snapshot
 from ..models.build import create
 from ..models.preprocessing import SEED_MEAN, SEED_STD, Preprocessing
 from ..models.registry import get_spec
-from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig
+from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, _floats3
 
 logger = logging.getLogger("fakezoo")
 
@@ -137,15 +137,6 @@ def _inside(root: Path, name: str) -> Path:
         raise RunFormatError(f"Fold '{name}' resolves to '{folder}', outside the run "
                              f"directory '{base}': refusing it.")
     return root / name
-
-
-def _floats3(value: Any, where: str) -> tuple[float, float, float]:
-    ok = (isinstance(value, list | tuple) and len(value) == 3
-          and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                  for v in value))
-    if not ok:
-        raise RunFormatError(f"{where}: expected three finite numbers, got {value!r}.")
-    return tuple(float(v) for v in value)  # type: ignore[return-value]
 
 
 def _check_model(cfg: dict, where: str) -> Any:
