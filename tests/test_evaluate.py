@@ -378,12 +378,15 @@ def test_push_eval_adds_the_cross_dataset_results_to_the_card(result, dirs, tmp_
     assert ("custom", "cv_mean", "accuracy") in got  # the CV results stay
     assert "## Cross-dataset evaluation" in card.text and "| test | jpeg:50 | 20 |" in card.text
     # Another run's evaluation is refused, before any network access or token check.
-    other = shutil.copytree(dirs["run"], tmp_path / "other")
-    cfg = json.loads((other / "config.json").read_text())
-    cfg["settings"]["data_sha256"] = "0" * 64
-    (other / "config.json").write_text(json.dumps(cfg))
+    # (An evaluation whose recorded run is elsewhere and has another fingerprint.)
+    other = shutil.copytree(out, tmp_path / "other-eval")
+    report = json.loads((other / "evaluate.json").read_text())
+    for entry in report["runs"]:
+        entry["run"]["path"] = str(tmp_path / "elsewhere")
+        entry["run"]["fingerprint"]["value"] = "0" * 64
+    (other / "evaluate.json").write_text(json.dumps(report))
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    assert main(["push", str(other), "org/x", "--eval", str(out)]) == 1
+    assert main(["push", str(dirs["run"]), "org/x", "--eval", str(other)]) == 1
     assert "holds no results for the run" in capsys.readouterr().err
     assert main(["push", str(dirs["run"]), "org/x", "--eval", str(out)]) == 1
     assert "token" in capsys.readouterr().err
