@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from sklearn.metrics import (
     accuracy_score,
@@ -32,13 +31,7 @@ from fakezoo.train.cv import CrossValidator
 SIZE = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads; on a busy shared machine they only spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # from conftest
 
 
 def _train(data, out: Path, epochs: int = 1, lr: float = 1e-3, finetune: bool = False) -> Path:

@@ -16,12 +16,7 @@ SIZE = 64
 PATCH = 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # from conftest
 
 
 def _corner_data(root: Path, n: int = 24, seed: int = 0) -> Path:
