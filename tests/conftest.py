@@ -82,3 +82,29 @@ def postgres_url(postgres_server, request):
 
     name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
     return postgres_server.create_database(name)
+
+
+# -- in CI, a skip is a failure -------------------------------------------------------------------
+# CI installs every optional piece (the `test` extra) and starts every service, so a test that
+# skips there hides a broken install. Only the CUDA tests may skip: CI has no GPU.
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _fail_skip_in_ci(report) -> None:
+    if _in_ci() and report.skipped and "CUDA" not in str(report.longrepr):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where nothing may be missing: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
