@@ -57,3 +57,37 @@ def test_a_file_that_does_not_match_is_not_kept(run_dir, tmp_path):
     with pytest.raises(ExportCheckError, match="nothing was written"):
         export_onnx(load(run_dir, device="cpu"), out, atol=-1.0)  # no difference is <= -1
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_evaluate_scores_the_exported_file_like_its_run(run_dir, demo_dir, tmp_path):
+    from fakezoo.evaluate import evaluate
+
+    out = tmp_path / "detector.onnx"
+    assert main(["export", str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    by_file = evaluate(out, demo_dir, perturb="jpeg:50", bootstrap=0, num_workers=1)
+    by_run = evaluate(run_dir, demo_dir, perturb="jpeg:50", bootstrap=0, num_workers=1)
+    assert by_file.run["name"] == "detector" and by_file.settings["device"] == "cpu"
+    assert by_file.thresholds == by_run.thresholds  # chosen on the CV predictions it carries
+    assert by_file.predictions["paths"] == by_run.predictions["paths"]
+    for cond in ("clean", "jpeg:50"):
+        got = np.array(by_file.predictions["fold_probs"][cond])
+        want = np.array(by_run.predictions["fold_probs"][cond])
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
+    assert by_file.run["fingerprint"] == by_run.run["fingerprint"]
+
+
+def test_evaluate_refuses_files_it_cannot_score(run_dir, demo_dir, tmp_path):
+    from fakezoo.evaluate import evaluate
+    from fakezoo.evaluate.source import EvalRunError
+    from fakezoo.inference.export import ExportReadError
+
+    bare = tmp_path / "bare.onnx"  # exported from Python without the run's results.json
+    export_onnx(load(run_dir, device="cpu"), bare)
+    with pytest.raises(EvalRunError, match=r"carries no CV predictions.*fakezoo export"):
+        evaluate(bare, demo_dir, bootstrap=0)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ExportReadError, match=r"junk\.onnx.*not a readable ONNX file"):
+        evaluate(junk, demo_dir, bootstrap=0)
+    with pytest.raises(EvalRunError, match="not an exported model"):
+        evaluate(run_dir / "config.json", demo_dir, bootstrap=0)

@@ -212,20 +212,28 @@ def _evaluate(args) -> int:
 def _export(args) -> int:
     from .inference.api import load
     from .inference.export import export_onnx
+    from .runs.loader import resolve_run
 
-    detector = load(args.run, revision=args.revision, device="cpu")
+    path, _ = resolve_run(args.run, revision=args.revision)
+    detector = load(path, device="cpu")
+    results = path / "results.json"
+    cv_results = json.loads(results.read_text()) if results.is_file() else None
     images = None
     if args.check_images:
         images = _check_images(args.check_images, detector.image_size)
     out = Path(args.out or f"{Path(str(args.run).split('@')[0].rstrip('/')).name}.onnx")
     try:
-        done = export_onnx(detector, out, check_images=images, atol=args.atol)
+        done = export_onnx(detector, out, check_images=images, atol=args.atol,
+                           cv_results=cv_results)
     except ModuleNotFoundError as err:
         print(f"fakezoo export: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(f"wrote {done.path} ({args.format}): {detector.n_folds} folds, {done.trunk_passes} "
           f"trunk pass(es); checked on {done.checked} images, largest probability "
           f"difference from fakezoo.predict {done.max_diff:.1e} (limit {args.atol:g})")
+    if cv_results is None:
+        print(f"note: {path} has no results.json, so the file carries no CV predictions and "
+              f"`fakezoo evaluate` cannot score it", file=sys.stderr)
     return EXIT_OK
 
 

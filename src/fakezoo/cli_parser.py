@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score runs on new labelled data, clean and perturbed "
                        "(cross-dataset, robustness)")
     p.add_argument("runs", nargs="+", metavar="RUN",
-                   help="run directories, Hub ids (org/name[@rev]) or study directories")
+                   help="run directories, Hub ids (org/name[@rev]), study directories or "
+                        "files written by fakezoo export")
     p.add_argument("data", metavar="DATA", help="labelled folder or CSV to score the runs on")
     p.add_argument("--out", required=True, help="folder for evaluate.md, JSON, CSVs and plots")
     p.add_argument("--perturb", nargs="+", metavar="KIND:VALUES",

@@ -381,10 +381,11 @@ def evaluate(run: str | os.PathLike[str], data: str | os.PathLike[str] | Dataset
     """Score a trained run on new labelled data (``fakezoo.evaluate``).
 
     Args:
-        run: A run directory or a Hub repo id (``"org/name"``, ``"org/name@rev"``). It must
-            hold its out-of-fold CV predictions (``results.json``), on which the ``cv_eer``
-            threshold is chosen. For several runs or a study directory use
-            :func:`evaluate_many`.
+        run: A run directory, a Hub repo id (``"org/name"``, ``"org/name@rev"``) or a file
+            written by ``fakezoo export RUN --format onnx`` (scored with ONNX Runtime on the
+            CPU). It must hold its out-of-fold CV predictions (``results.json``, or the
+            export's metadata), on which the ``cv_eer`` threshold is chosen. For several runs
+            or a study directory use :func:`evaluate_many`.
         data: Any layout :func:`fakezoo.load_dataset` reads (class folders, Kaggle splits, a
             CSV), e.g. a face dataset written by ``fakezoo crop``, or a
             :class:`~fakezoo.data.Dataset`.

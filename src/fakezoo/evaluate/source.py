@@ -1,4 +1,5 @@
-"""The runs an evaluation scores: local run directories, Hub repos and study directories.
+"""The runs an evaluation scores: local run directories, Hub repos, study directories and
+files written by ``fakezoo export``.
 
 A run brings three things to an evaluation: its fold models (as a
 :class:`~fakezoo.inference.detector.Detector`, the prediction path of ``fakezoo predict``), its
@@ -19,6 +20,7 @@ import numpy as np
 
 from fakezoo.errors import FakezooError
 from fakezoo.inference.detector import Detector
+from fakezoo.inference.export import OnnxEnsemble
 from fakezoo.runs.loader import load_run, resolve_run
 
 from .stats import eer_threshold
@@ -42,7 +44,7 @@ class RunSource:
     revision: str | None
     config: dict
     results: dict
-    detector: Detector
+    detector: Detector | OnnxEnsemble
 
     @property
     def settings(self) -> dict:
@@ -154,19 +156,23 @@ def _name(path: Path, source: str, config: dict) -> str:
 
 def open_run(source: str | os.PathLike[str], *, device: str = "auto",
              revision: str | None = None) -> RunSource:
-    """Load a run directory or Hub repo for evaluation: detector, CV predictions, config.
+    """Load a run directory, Hub repo or exported ``.onnx`` file for evaluation.
+
+    An exported file is scored with ONNX Runtime on the CPU; it carries the run's config and
+    out-of-fold CV predictions in its metadata (``fakezoo export`` writes them).
 
     Raises:
-        EvalRunError: The source is a file (an exported model cannot be evaluated yet: its
-            CV predictions are not part of it) or the run has no ``results.json``.
+        EvalRunError: The source is a file that is not an ``.onnx`` export, an export without
+            CV predictions, or a run without ``results.json``.
+        fakezoo.inference.export.ExportReadError: The ``.onnx`` file was not written by
+            ``fakezoo export``.
         fakezoo.errors.RunFormatError, fakezoo.errors.HubUnavailableError: as
             :func:`fakezoo.runs.loader.load_run`.
     """
     text = os.fspath(source)
-    if Path(text).expanduser().is_file():
-        raise EvalRunError(f"'{text}' is a file. fakezoo evaluate scores a run directory or a "
-                           f"Hub repo id, which carry the CV predictions the threshold is "
-                           f"chosen on; pass the run directory the model was exported from.")
+    file = Path(text).expanduser()
+    if file.is_file():
+        return _open_export(file, text)
     path, commit = resolve_run(text, revision=revision)
     results_path = path / "results.json"
     if not results_path.is_file():
@@ -178,3 +184,19 @@ def open_run(source: str | os.PathLike[str], *, device: str = "auto",
     detector = Detector.from_run(run)
     return RunSource(source=text, name=_name(path, text, run.config), path=path,
                      revision=commit, config=run.config, results=results, detector=detector)
+
+
+def _open_export(file: Path, text: str) -> RunSource:
+    if file.suffix.lower() != ".onnx":
+        raise EvalRunError(f"'{text}' is a file but not an exported model (.onnx). fakezoo "
+                           f"evaluate scores a run directory, a Hub repo id or a file written "
+                           f"by `fakezoo export RUN --format onnx`.")
+    model = OnnxEnsemble(file)
+    results = model.cv_results
+    if results is None:
+        raise EvalRunError(f"'{text}' carries no CV predictions (exported without the run's "
+                           f"results.json), so no threshold can be chosen without looking at "
+                           f"the test data: export the finished run again with `fakezoo "
+                           f"export RUN --format onnx`, or evaluate the run directory.")
+    return RunSource(source=text, name=file.stem, path=file, revision=None,
+                     config=model.config, results=results, detector=model)

@@ -5,7 +5,9 @@ shared frozen trunk once, every fold's tail, and the fold and mean fake probabil
 Everything needed to prepare an input is in the model's metadata (``metadata_props``):
 image size, resize filter, mean and std, labels, fold names and the decision threshold.
 :func:`export_onnx` runs the exported file with ONNX Runtime on check images and refuses to
-keep it unless its probabilities equal the Detector's within ``atol``.
+keep it unless its probabilities equal the Detector's within ``atol``. Given the run's
+``results.json``, the file also carries the run's out-of-fold CV predictions, so that
+``fakezoo evaluate`` can score the file alone (:class:`OnnxEnsemble` reads it back).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from .._version import __version__
 from ..errors import FakezooError
 from .ensemble import FoldEnsemble
 
-__all__ = ["EXPORT_FORMATS", "ExportCheckError", "Exported", "export_onnx", "onnx_metadata",
-           "run_onnx"]
+__all__ = ["EXPORT_FORMATS", "ExportCheckError", "ExportReadError", "Exported", "OnnxEnsemble",
+           "export_onnx", "onnx_metadata", "run_onnx"]
 
 EXPORT_FORMATS = ("onnx",)
 """Formats ``fakezoo export`` writes."""
@@ -39,6 +41,10 @@ OUTPUT_NAMES = ("fold_probs", "prob_fake")
 
 class ExportCheckError(FakezooError, RuntimeError):
     """The exported file does not give the Detector's probabilities; it was not kept."""
+
+
+class ExportReadError(FakezooError, ValueError):
+    """A file given as an exported model is not one fakezoo export wrote."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,12 @@ class _Graph(nn.Module):
         return probs, probs.mean(dim=1)
 
 
-def onnx_metadata(detector: Any) -> dict[str, str]:
-    """The metadata written into the exported file (all values are strings)."""
+def onnx_metadata(detector: Any, cv_results: dict | None = None) -> dict[str, str]:
+    """The metadata written into the exported file (all values are strings).
+
+    ``cv_results`` (the run's ``results.json``) adds ``cv_results``: its out-of-fold
+    predictions per fold, summary, settings and deviations, which ``fakezoo evaluate`` needs.
+    """
     pre = detector.preprocessing
     groups = [[detector.fold_names[i] for i in g.folds] for g in detector.ensemble.groups]
     return {
@@ -92,7 +102,82 @@ def onnx_metadata(detector: Any) -> dict[str, str]:
         "fold_names": json.dumps(detector.fold_names),
         "shared_trunks": json.dumps(groups),
         "run_config": json.dumps(detector.config, default=str),
-    }
+    } | ({} if cv_results is None else {"cv_results": json.dumps(_cv_part(cv_results))})
+
+
+def _cv_part(results: dict) -> dict:
+    """What an evaluation needs of ``results.json``: out-of-fold predictions and the summary."""
+    folds = [{k: f.get(k) for k in ("fold", "y_true", "y_prob")}
+             for f in results.get("folds") or []]
+    return {"folds": folds, **{k: results[k] for k in ("summary", "settings", "deviations")
+                               if k in results}}
+
+
+class OnnxEnsemble:
+    """An exported file read back with ONNX Runtime: fold probabilities of uint8 images.
+
+    It offers what :mod:`fakezoo.evaluate` uses of a
+    :class:`~fakezoo.inference.detector.Detector` (``fold_names``, ``image_size``,
+    ``preprocessing``, ``config``, ``device``, :meth:`predict_tensor`), on the CPU.
+
+    Example:
+        ```python
+        # needs: an exported file and onnxruntime
+        from fakezoo.inference.export import OnnxEnsemble
+        model = OnnxEnsemble("resnet50.onnx")
+        model.predict_tensor(images).mean(dim=1)   # prob_fake of uint8 (N, 3, S, S) images
+        ```
+    """
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ModuleNotFoundError as err:
+            raise ModuleNotFoundError(f"reading an exported .onnx file needs onnxruntime: "
+                                      f'pip install "fakezoo[onnx]" ({err})') from err
+        from ..models.preprocessing import Preprocessing
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(os.fspath(path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own classes for unreadable files
+            raise ExportReadError(f"'{path}' is not a readable ONNX file ({err}); export it "
+                                  f"again with `fakezoo export RUN --format onnx`.") from err
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        try:
+            pre = json.loads(self.metadata["preprocessing"])
+            self.fold_names = list(json.loads(self.metadata["fold_names"]))
+            self.config = json.loads(self.metadata.get("run_config", "{}"))
+        except (KeyError, ValueError) as err:
+            raise ExportReadError(f"'{path}' was not written by fakezoo export (its metadata "
+                                  f"lacks {err}); export the run with `fakezoo export RUN`."
+                                  ) from err
+        self.preprocessing = Preprocessing(int(pre["image_size"]), tuple(pre["mean"]),
+                                           tuple(pre["std"]))
+        self.device = torch.device("cpu")
+
+    @property
+    def image_size(self) -> int:
+        return self.preprocessing.image_size
+
+    @property
+    def cv_results(self) -> dict | None:
+        """The run's out-of-fold CV predictions, when the export carried them."""
+        text = self.metadata.get("cv_results")
+        return None if text is None else json.loads(text)
+
+    def predict_tensor(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Fold probabilities ``(N, k)`` of uint8 ``(N, 3, S, S)`` images."""
+        array = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+        return torch.from_numpy(self.session.run([OUTPUT_NAMES[0]], {INPUT_NAME: array})[0])
+
+    def __repr__(self) -> str:
+        return (f"OnnxEnsemble({self.path.name}, folds={len(self.fold_names)}, "
+                f"image_size={self.image_size})")
 
 
 def run_onnx(path: str | os.PathLike[str], images: np.ndarray | torch.Tensor,
@@ -106,14 +191,7 @@ def run_onnx(path: str | os.PathLike[str], images: np.ndarray | torch.Tensor,
         run_onnx("resnet50.onnx", images).mean(axis=1)   # prob_fake
         ```
     """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-    array = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    return session.run([OUTPUT_NAMES[0]], {INPUT_NAME: array})[0]
+    return OnnxEnsemble(path, threads).predict_tensor(images).numpy()
 
 
 def _check_images(detector: Any, images: torch.Tensor | None) -> torch.Tensor:
@@ -125,7 +203,8 @@ def _check_images(detector: Any, images: torch.Tensor | None) -> torch.Tensor:
 
 
 def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
-                check_images: torch.Tensor | None = None, atol: float = 1e-4) -> Exported:
+                check_images: torch.Tensor | None = None, atol: float = 1e-4,
+                cv_results: dict | None = None) -> Exported:
     """Write the Detector's ensemble as one ONNX file and check it against the Detector.
 
     Args:
@@ -136,6 +215,9 @@ def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
         check_images: uint8 ``(N, 3, S, S)`` images for the check; default four random ones.
         atol: largest accepted difference between the file's and the Detector's
             probabilities.
+        cv_results: the run's ``results.json``; its out-of-fold predictions go into the file
+            so that ``fakezoo evaluate FILE DATA`` can choose its threshold on them
+            (``fakezoo export`` passes it).
 
     Returns:
         An :class:`Exported`: the path, the largest difference found, and more.
@@ -174,7 +256,7 @@ def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAMES[0]: {0: "batch"},
                                         OUTPUT_NAMES[1]: {0: "batch"}}, dynamo=False)
     proto = onnx.load(os.fspath(tmp))
-    for key, value in onnx_metadata(detector).items():
+    for key, value in onnx_metadata(detector, cv_results).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "fakezoo"
