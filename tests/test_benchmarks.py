@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/cv_speed.py: it runs end to end and reports what it promises."""
+"""Smoke tests of the benchmark scripts: they run end to end and report what they promise."""
 
 import json
 import os
@@ -52,3 +52,16 @@ def test_cv_speed_smoke(tmp_path):
     for way in ("fakezoo", "plain"):
         folds = report["accuracy"][way]["folds"]
         assert len(folds) == 2 and all(len(trial) == 2 for trial in folds)
+
+
+def test_trunk_cache_speed_smoke():
+    script = SCRIPT.with_name("trunk_cache_speed.py")
+    command = [sys.executable, str(script), "--images", "8", "--image-size", "32",
+               "--repeats", "1", "--threads", "1"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    speed = re.search(rf"^speed-up: {NUMBER}x; max relative difference of the cache "
+                      rf"([0-9.e+-]+)$", done.stdout, re.MULTILINE)
+    assert speed, done.stdout
+    assert float(speed.group(1)) > 0 and float(speed.group(2)) < 1e-4

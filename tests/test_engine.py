@@ -29,7 +29,8 @@ def test_tail_training_equals_full_model_training(build, name, finetune):
     full = train_fold(full_model, images, labels, train_idx, val_idx, 1e-3, settings,
                       device="cpu", full=True)
     tail_model = copy.deepcopy(template)
-    feats = compute_trunk(tail_model, images, device="cpu", dtype=torch.float32, batch_size=7)
+    feats = compute_trunk(tail_model, images, device="cpu", dtype=torch.float32, batch_size=7,
+                          backend="torch")  # the same arithmetic as the full pass
     tail = train_fold(tail_model, feats, labels, train_idx, val_idx, 1e-3, settings,
                       device="cpu")
 
@@ -62,6 +63,25 @@ def test_trunk_output_is_what_the_tail_consumes(build):
     half = compute_trunk(model, images, device="cpu")
     assert half.dtype == torch.float16
     assert torch.allclose(half.float(), feats, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50"])
+def test_the_trunk_cache_runs_on_predictions_backends(build, name):
+    """Training's trunk pass uses the same runners as prediction: ONNX Runtime (chosen by
+    "auto" on a CPU for mobilenet_v2) gives the eager trunk's output."""
+    from fakezoo.models import backends
+
+    model = build(name, True, image_size=32)
+    images, _ = _easy_images(6, 32)
+    eager = compute_trunk(model, images, device="cpu", dtype=torch.float32, backend="torch")
+    ort = compute_trunk(model, images, device="cpu", dtype=torch.float32, backend="onnxruntime")
+    assert ort.shape == eager.shape and torch.allclose(ort, eager, atol=1e-4)
+    trunk, _ = split_trunk_tail(model)
+    picked = backends.choose_backend("auto", torch.device("cpu"), model.spec.architecture)
+    assert picked == ("onnxruntime" if name == "mobilenet_v2" else "torch")
+    assert (backends.trunk_runner(trunk, picked, 32) is None) == (picked == "torch")
+    with pytest.raises(ValueError, match="backend='tensorrt'"):
+        compute_trunk(model, images, device="cpu", backend="tensorrt")
 
 
 def test_engine_learns_an_easy_problem(build):

@@ -59,6 +59,7 @@ def test_every_file_carries_the_fingerprint(run_a):
     assert fp["n_images"] == 24 and len(fp["folds"]) == 3 and fp["lr"] == LR
     assert {fp["cache_dtype"], fp["amp"], fp["device_type"]} == {"float16", "off", "cpu"}
     assert fp["cache_trunk"] is True and fp["weights"] == "random"
+    assert fp["trunk_backend"] == "onnxruntime"  # mobilenet_v2's trunk on a CPU (onnx extra)
     assert json.loads((run_a / "results.json").read_text())["fingerprint"] == fp
     for k in (1, 2, 3):
         cfg = json.loads((run_a / f"fold_{k}" / "config.json").read_text())["fakezoo"]
@@ -67,7 +68,7 @@ def test_every_file_carries_the_fingerprint(run_a):
         preds = json.loads((run_a / f"fold_{k}" / "predictions.json").read_text())
         assert len(preds["val_files"]) == len(preds["y_prob"]) == cfg["n_val"]
     settings = index["settings"]
-    assert {"cache_dtype", "cache_trunk", "amp", "device"} <= set(settings)
+    assert {"cache_dtype", "cache_trunk", "trunk_backend", "amp", "device"} <= set(settings)
 
 
 # -- resume only on an exact match --------------------------------------------------------------
@@ -78,6 +79,7 @@ def test_every_file_carries_the_fingerprint(run_a):
     ({"cache_dtype": torch.float32}, {}, "cache_dtype: float16 → float32"),
     ({"cache_trunk": False}, {}, "cache_trunk: true → false"),
     ({"seed": 1}, {}, "seed: 0 → 1"),
+    ({"trunk_backend": "torch"}, {}, "trunk_backend: onnxruntime → torch"),
 ])
 def test_other_settings_are_refused_before_any_work(run_a, demo_dir, cv_changes, run_changes,
                                                     named):

@@ -119,8 +119,8 @@ class Fingerprint:
         epochs, batch_size, optimizer, weight_decay, seed, lr (``None`` when a search picks
         it), augment.
     Numerics:
-        cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"`` or ``"fp16+scaler"``: what ran,
-        not what was asked), device_type, numerics_version.
+        cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"``, ``"fp16+scaler"``: what ran),
+        trunk_backend (what ran the cached trunk), device_type, numerics_version.
     Search (``None`` outside a search):
         lr_range, n_trials, protocol, sampler, pruner, inner_splits.
     """
@@ -145,6 +145,7 @@ class Fingerprint:
     cache_dtype: str = "float16"
     cache_trunk: bool = True
     amp: str = "off"
+    trunk_backend: str = "torch"
     device_type: str = "cpu"
     numerics_version: int = NUMERICS_VERSION
     lr_range: tuple[float, float] | None = None
