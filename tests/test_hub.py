@@ -522,6 +522,8 @@ def test_plain_timm_loads_every_fold_branch_with_fakezoos_logits(online, local_r
                                    rtol=1e-4)
     main_card = repo.commits[online.pushed_commit].files["README.md"].decode()
     assert f'timm.create_model("hf-hub:{REPO}@fold-1", pretrained=True)' in main_card
+    with pytest.raises(RunFormatError, match=r"folds=2\), or this fold with timm"):
+        hub.load_run(f"{REPO}@fold-2", device="cpu")  # a fold branch is not a run
 
 
 def test_the_card_says_timm_cannot_build_resnet50_mlp(run_dir, tmp_path):

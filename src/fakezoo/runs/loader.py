@@ -284,7 +284,19 @@ def resolve_run(source: str | os.PathLike[str], *, revision: str | None = None
         raise RunFormatError(f"'{repo}'" + (f" at '{rev}'" if rev else "") + " is not a fakezoo"
                              f" run: it has no config.json (found: {found[:5] or 'nothing'}). "
                              f"Push one with fakezoo.hub.push_to_hub / `fakezoo push`.")
+    _refuse_fold_branch(folder / "config.json", repo, rev)
     return folder, commit
+
+
+def _refuse_fold_branch(config: Path, repo: str, rev: str | None) -> None:
+    """A ``fold-<k>`` branch holds one fold for plain timm, not a run: say how to load it."""
+    cfg = _read_json(config, "the run's index")
+    if "folds" not in cfg and isinstance(cfg.get("fakezoo"), dict):
+        fold = (rev or "").rsplit("fold-", 1)[-1] if (rev or "")[-1:].isdigit() else "K"
+        raise RunFormatError(
+            f"'{repo}' at '{rev}' holds one fold published for plain timm, not a fakezoo run. "
+            f"Load the run's fold with fakezoo.load('{repo}', folds={fold}), or this fold with "
+            f"timm.create_model('hf-hub:{repo}@{rev}', pretrained=True).")
 
 
 # -- loading -----------------------------------------------------------------------------------
