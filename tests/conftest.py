@@ -44,6 +44,27 @@ def demo_dir(tmp_path_factory):
                              image_size=64)
 
 
+@pytest.fixture(scope="session")
+def tiny_run(demo_dir, tmp_path_factory):
+    """A head-only MobileNet-V2 run (3 folds, 64 px, 1 epoch, random initial weights) on the
+    demo dataset, trained once per session (the app and face-explanation tests share it)."""
+    import torch
+
+    import fakezoo
+
+    out = tmp_path_factory.mktemp("tiny-run") / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cv = fakezoo.CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False,
+                                    image_size=64, device="cpu", progress=False, num_workers=1)
+        cv.run("mobilenet_v2", fakezoo.load_dataset(demo_dir), finetune=False, lr=1e-3,
+               out_dir=out)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module (``pytestmark = pytest.mark.usefixtures(...)``): tiny

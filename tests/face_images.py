@@ -61,6 +61,18 @@ def write_video(path: Path, n_frames: int = 12, step: int = 6, start: int = 10) 
     return xs
 
 
+def face_media(folder: Path) -> dict[str, Path]:
+    """A photo with two faces, a short video with one, a photo without a face and a broken
+    video, written to `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {key: folder / name for key, name in (("two", "two.png"), ("clip", "clip.mp4"),
+                                                  ("empty", "empty.png"),
+                                                  ("broken", "broken.mp4"))}
+    Image.fromarray(np.concatenate([placed(), placed()], axis=1)).save(paths["two"])
+    write_video(paths["clip"], n_frames=6, step=8)
+    Image.fromarray(no_face()).save(paths["empty"])
+    paths["broken"].write_bytes(b"\x00\x00\x00\x18ftypmp42 but nothing else")
+    return paths
 
 
 def _astronaut_pixels() -> np.ndarray:

@@ -41,13 +41,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def run_dir(demo_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("app") / "run"
-    cv = fakezoo.CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False,
-                                image_size=64, device="cpu", progress=False, num_workers=1)
-    cv.run("mobilenet_v2", fakezoo.load_dataset(demo_dir), finetune=False, lr=1e-3,
-           out_dir=out)
-    return out
+def run_dir(tiny_run) -> Path:
+    return tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +104,10 @@ def test_gradio_client_gets_the_same_numbers_as_predict(cli_app_url, demo_dir, r
 
     image = sorted((demo_dir / "fake").glob("*.jpg"))[0]
     client = Client(cli_app_url, verbose=False, download_files=False)
-    summary, label, folds, heatmap = client.predict(handle_file(str(image)),
-                                                    api_name="/predict")
+    summary, label, folds, heatmap, boxes, faces = client.predict(handle_file(str(image)),
+                                                                  api_name="/predict")
     expected = fakezoo.predict(image, model=run_dir, device="cpu")
+    assert not boxes and faces["data"] == [["", None, "", None, None]]  # faces off: no boxes
     assert f"Label: **{expected.label}**" in summary
     assert f"P(fake): **{expected.prob_fake:.4f}**" in summary
     assert label["label"] == expected.label
@@ -123,8 +119,8 @@ def test_gradio_client_gets_the_same_numbers_as_predict(cli_app_url, demo_dir, r
                                                  abs=1e-4)
     assert heatmap is not None
 
-    summary, label, folds, heatmap = client.predict(handle_file(str(corrupt)),
-                                                    api_name="/predict")
+    summary, label, folds, heatmap, boxes, faces = client.predict(handle_file(str(corrupt)),
+                                                                  api_name="/predict")
     assert summary.startswith("**Error:** Could not read corrupt.jpg")
     assert "Traceback" not in summary and heatmap is None
 
@@ -226,3 +222,114 @@ def test_browser_corrupt_upload_shows_the_message(browser, app_url, corrupt):
     text = _upload(browser, app_url, corrupt)
     assert "Error: Could not read corrupt.jpg: " in text and "Upload an image file" in text
     assert "Traceback" not in browser.page_source
+
+
+# -- faces: boxes on whole photos, and videos ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict:
+    pytest.importorskip("av")
+    pytest.importorskip("facenet_pytorch")
+    pytest.importorskip("skimage")
+    from face_images import face_media
+
+    return face_media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="module")
+def faces_app_url(run_dir):
+    from fakezoo.app import launch
+
+    demo = launch(run_dir, port=_free_port(), block=False, device="cpu", quiet=True, faces=True)
+    yield demo.local_url
+    demo.close()
+
+
+def _wait_for_images(driver, selector: str, count: int) -> list[str]:
+    """The ``src`` of the loaded images under ``selector``, once at least ``count`` loaded."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        srcs = driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])]"
+            ".filter(i => i.complete && i.naturalWidth > 0).map(i => i.src);", selector)
+        if len(set(srcs)) >= count:
+            return sorted(set(srcs))
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {count} images loaded under {selector}")
+
+
+def _served_image(url: str):
+    import io
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
+
+
+def test_browser_photo_faces_are_boxed_with_their_scores(browser, faces_app_url, media, run_dir,
+                                                        tmp_path):
+    import numpy as np
+    from selenium.webdriver.common.by import By
+
+    from fakezoo.explain_faces import BOX_COLOUR
+
+    text = _upload(browser, faces_app_url, media["two"])
+    expected = fakezoo.predict(media["two"], model=run_dir, device="cpu", faces=True)
+    match = re.search(r"Label: (\w+) · P\(fake\): ([0-9.]+)", text)
+    assert match and match.group(1) == expected.label, text
+    assert float(match.group(2)) == pytest.approx(expected.prob_fake, abs=5e-5)
+    assert "its most fake face of 2" in text
+    [src] = _wait_for_images(browser, "#fakezoo-boxes img", 1)
+    shown = _served_image(src)  # the 1040 x 380 photo shrunk to 1024 px, each face boxed
+    assert shown.shape[:2] == (374, 1024)
+    scale = 1024 / 1040
+    table = browser.find_element(By.ID, "fakezoo-faces").text
+    for f in expected.faces:
+        x0, y0, _, y1 = (round(v * scale) for v in f.box)
+        edge = shown[(y0 + y1) // 2, x0 - 1:x0 + 2].astype(int)  # the box's left edge
+        assert np.abs(edge - BOX_COLOUR).max(axis=1).min() < 40, edge
+        assert f"{f.prob_fake:.4f}" in table and f"{f.box[0]:g}" in table
+    assert "photo: 2 faces" in browser.find_element(By.ID, "fakezoo-boxes").text
+    _wait_for_images(browser, "#fakezoo-heatmap img", 1)
+    browser.set_window_size(1280, 1300)  # the boxes and the face table too
+    try:
+        time.sleep(0.5)
+        browser.save_screenshot(str(tmp_path / "app-faces.png"))
+    finally:
+        browser.set_window_size(1280, 900)
+    if os.environ.get("FAKEZOO_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(tmp_path / "app-faces.png", ROOT / "docs" / "img" / "app-faces.png")
+
+
+def test_browser_video_gets_a_verdict_and_scores_per_frame(browser, faces_app_url, media,
+                                                          run_dir):
+    from selenium.webdriver.common.by import By
+
+    text = _upload(browser, faces_app_url, media["clip"])
+    expected = fakezoo.predict(media["clip"], model=run_dir, device="cpu", faces=True)
+    assert len(expected.frames) == 6
+    match = re.search(r"P\(fake\): ([0-9.]+)", text)
+    assert float(match.group(1)) == pytest.approx(expected.prob_fake, abs=5e-5)
+    assert "Video: the mean of 6 of 6 sampled frames" in text
+    assert len(_wait_for_images(browser, "#fakezoo-boxes img", 6)) == 6
+    table = browser.find_element(By.ID, "fakezoo-faces").text
+    for f in expected.frames:
+        assert f"frame {f.frame}" in table and f"{f.faces[0].prob_fake:.4f}" in table
+    top = max(expected.frames, key=lambda f: f.prob_fake).frame
+    assert f"Heatmaps: frame {top}" in text
+    _wait_for_images(browser, "#fakezoo-heatmap img", 1)
+
+
+def test_no_face_and_a_broken_video_get_a_message(run_dir, media):
+    from fakezoo.app import analyze
+
+    det = fakezoo.load(run_dir, device="cpu")
+    empty = analyze(det, media["empty"], faces=True)
+    assert empty.error.startswith("No face found in empty.png") and empty.boxes == []
+    broken = analyze(det, media["broken"])  # a video goes by its faces even with faces off
+    assert broken.error.startswith("Could not read broken.mp4: ") and "Upload a video" in \
+        broken.error
+    assert "Traceback" not in broken.summary

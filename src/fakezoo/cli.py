@@ -124,13 +124,24 @@ def _model_source(args) -> str:
 
 
 def _explained(args) -> list:
-    from .explain import explain_to_folder
     from .inference.api import load
 
     detector = load(_model_source(args), revision=args.revision, device=args.device,
                     threshold=args.threshold)
-    done = explain_to_folder(detector, args.paths, args.explain,
-                             batch_size=min(args.batch_size, 8))
+    batch = min(args.batch_size, 8)
+    if args.faces:
+        from .explain_faces import explain_faces_to_folder
+
+        done = explain_faces_to_folder(detector, args.paths, args.explain, frames=args.frames,
+                                       batch_size=batch)
+        faces = sum(len(fx.faces) for fx, _ in done)
+        print(f"wrote {faces} face heatmaps (NAME.face<k>.cam.png/.npy) and "
+              f"{sum(len(paths) for _, paths in done) - 2 * faces} overviews with numbered "
+              f"boxes (NAME.faces.png) to {args.explain}", file=sys.stderr)
+        return [fx.prediction for fx, _ in done]
+    from .explain import explain_to_folder
+
+    done = explain_to_folder(detector, args.paths, args.explain, batch_size=batch)
     written = sum(png is not None for _, png in done)
     print(f"wrote {written} heatmap overlays and raw maps to {args.explain}", file=sys.stderr)
     return [e.prediction for e, _ in done]
@@ -288,7 +299,7 @@ def _app(args) -> int:
     size = int(args.max_file_size) if args.max_file_size.isdigit() else args.max_file_size
     launch(_model_source(args), host=args.host, port=args.port, max_file_size=size,
            queue_size=args.queue_size, revision=args.revision, device=args.device,
-           quiet=args.quiet)
+           quiet=args.quiet, faces=args.faces)
     return EXIT_OK
 
 

@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
     p.add_argument("--explain", metavar="DIR", help="also write a Grad-CAM overlay (NAME.cam.png) "
-                   "and the raw map (NAME.cam.npy) per image to DIR (needs fakezoo[explain])")
+                   "and the raw map (NAME.cam.npy) per image to DIR (needs fakezoo[explain]); "
+                   "with --faces one per face (NAME.face1.cam.png, ...) and NAME.faces.png, "
+                   "the photo with numbered boxes and maps")
     p.add_argument("--allow-partial", action="store_true",
                    help="predict with the finished folds of an unfinished run (else an error)")
 
@@ -188,5 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest upload, e.g. 20mb (default) or a number of bytes")
     p.add_argument("--queue-size", type=int, default=32,
                    help="requests that may wait for the models (default 32)")
+    p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None,
+                   help="find, box and score each face of uploaded photos (default: when the "
+                        "run was trained on fakezoo crop faces); videos always go by faces")
     p.add_argument("--device", default="auto")
     return parser

@@ -321,16 +321,18 @@ def explain_many(detector: Detector, items: Iterable[Any], *, target: str = "fak
         yield from flush()
 
 
-def _output_names(inputs: list[str]) -> list[tuple[str, str]]:
-    """``(image path, output name)``: a folder's images keep their path below the folder."""
-    from .data.discovery import list_images
+def _output_names(inputs: list[str], lister: Any = None) -> list[tuple[str, str]]:
+    """``(file path, output name)``: a folder's files (``lister(folder)``, by default its
+    images) keep their path below the folder."""
+    if lister is None:
+        from .data.discovery import list_images as lister
 
     pairs: list[tuple[str, str]] = []
     for given in inputs:
         root = Path(given)
         if root.is_dir():
             pairs += [(str(p), p.relative_to(root).with_suffix("").as_posix())
-                      for p in list_images(root)]
+                      for p in lister(root)]
         else:
             pairs.append((given, root.stem))
     taken: dict[str, int] = {}

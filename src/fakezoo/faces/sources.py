@@ -18,8 +18,8 @@ from .image import load_image, pil_to_array
 from .policy import CropPolicy, crop
 from .video import VIDEO_EXTENSIONS, is_video, sample_frames
 
-__all__ = ["FRAME_BATCH", "FaceCrop", "face_crops", "image_batches", "list_media",
-           "select_faces"]
+__all__ = ["FRAME_BATCH", "FaceCrop", "face_crops", "faces_in_images", "image_batches",
+           "list_media", "select_faces"]
 
 FRAME_BATCH = 8
 """Video frames sent through the face detector at once."""
@@ -75,11 +75,10 @@ def select_faces(faces: list[Face], all_faces: bool, min_size: float,
     return (kept if all_faces else kept[:1]), len(kept)
 
 
-def face_crops(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames: int = 16,
-               all_faces: bool = True, min_size: float = 0, min_score: float = 0.9,
-               ) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
-    """For each batch of :func:`image_batches`: every photo/frame with its kept face crops
-    (an empty list when none passed).
+def faces_in_images(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames: int = 16,
+                    all_faces: bool = True, min_size: float = 0, min_score: float = 0.9,
+                    ) -> Iterator[list[tuple[int | None, np.ndarray, list[FaceCrop]]]]:
+    """:func:`face_crops` with each photo/frame's own pixels (to draw its faces on).
 
     Raises:
         fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
@@ -89,6 +88,20 @@ def face_crops(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames:
         out = []
         for (index, image), faces in zip(batch, found, strict=True):
             kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
-            out.append((index, [FaceCrop(index, k, face, crop(image, face, policy), n_ok)
-                                for k, face in enumerate(kept)]))
+            out.append((index, image, [FaceCrop(index, k, face, crop(image, face, policy), n_ok)
+                                       for k, face in enumerate(kept)]))
         yield out
+
+
+def face_crops(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames: int = 16,
+               all_faces: bool = True, min_size: float = 0, min_score: float = 0.9,
+               ) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
+    """For each batch of :func:`image_batches`: every photo/frame with its kept face crops
+    (an empty list when none passed).
+
+    Raises:
+        fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
+    """
+    for batch in faces_in_images(item, detector, policy, frames=frames, all_faces=all_faces,
+                                 min_size=min_size, min_score=min_score):
+        yield [(index, crops) for index, _, crops in batch]

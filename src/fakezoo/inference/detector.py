@@ -59,9 +59,9 @@ from .stream import (
 
 if TYPE_CHECKING:
     from ..explain import Explanation
+    from ..explain_faces import FacesExplanation
 
 __all__ = ["CPU_FORWARD_BATCH", "Detector"]
-
 
 logger = logging.getLogger("fakezoo")
 
@@ -385,27 +385,27 @@ class Detector:
 
     __call__ = predict
 
-    def explain(self, image: Any, *, target: str = "fake",
-                threshold: float | None = None) -> Explanation:
+    def explain(self, image: Any, *, target: str = "fake", threshold: float | None = None,
+                faces: bool = False, frames: int | None = None) -> Explanation | FacesExplanation:
         """A Grad-CAM map of one image, averaged over the folds (``fakezoo[explain]``).
 
         Args:
-            image: An image path, a PIL image or a ``(3, S, S)`` uint8 tensor.
-            target: The class to explain: ``"fake"`` (default), ``"real"`` or
-                ``"predicted"``.
+            image: An image path, a PIL image or a ``(3, S, S)`` uint8 tensor (with
+                ``faces=True``: a photo or video path, or a PIL image).
+            target: ``"fake"`` (default), ``"real"`` or ``"predicted"``: the class explained.
             threshold: ``prob_fake >= threshold`` is labelled fake; ``None``: the detector's.
+            faces: A map per face, found and scored as ``predict(..., faces=True)`` does.
+            frames: With ``faces=True``, frames sampled per video (default 16).
 
         Returns:
-            A :class:`fakezoo.explain.Explanation`: the prediction, the mean ``heatmap``
-            (``(S, S)`` in [0, 1]), each fold's map, ``overlay()`` and ``save(dir, name)``.
-
-        Example:
-            ```python
-            e = det.explain("face.jpg")
-            e.prediction.prob_fake, e.heatmap.shape
-            e.save("explanations", "face")   # face.png (overlay) and face.npy (the map)
-            ```
+            A :class:`fakezoo.explain.Explanation` (the prediction, the mean ``heatmap``, each
+            fold's map, ``overlay()``, ``save(dir, name)``); with ``faces=True`` a
+            :class:`fakezoo.explain_faces.FacesExplanation`.
         """
+        if faces:
+            from ..explain_faces import explain_faces
+
+            return explain_faces(self, image, target=target, threshold=threshold, frames=frames)
         from ..explain import explain
 
         return explain(self, image, target=target, threshold=threshold)

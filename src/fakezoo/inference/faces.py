@@ -1,9 +1,9 @@
 """``predict(..., faces=True)``: score every face of whole photos and sampled video frames.
 
-Each photo or frame goes through :func:`fakezoo.faces.face_crops` (MTCNN, then the run's crop
-policy, the same code ``fakezoo crop`` uses to build datasets), and the crops go through the
-Detector's ordinary batched path, so each face is resized and normalised exactly like a
-training image.
+Each photo or frame goes through :func:`fakezoo.faces.sources.faces_in_images` (MTCNN, then
+the run's crop policy, the same code ``fakezoo crop`` uses to build datasets), and the crops go
+through the Detector's ordinary batched path, so each face is resized and normalised exactly
+like a training image.
 
 Scores:
 
@@ -19,7 +19,7 @@ with ``error`` ``"no face found"``; the other inputs are still scored.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,12 @@ from .._progress import tqdm_disable
 from ..errors import ImageDecodeError
 from ..faces.detector import Face, default_detector
 from ..faces.policy import DEFAULT_POLICY, CropPolicy
-from ..faces.sources import FaceCrop, face_crops, list_media
+from ..faces.sources import FaceCrop, faces_in_images, list_media
 from ..faces.video import VideoDecodeError, is_video
 from .prediction import Prediction
 
-__all__ = ["DEFAULT_FRAMES", "NO_FACE", "FacePrediction", "FramePrediction", "crop_policy",
-           "predict_faces"]
+__all__ = ["DEFAULT_FRAMES", "NO_FACE", "FacePrediction", "FramePrediction", "MediaFaces",
+           "crop_policy", "media_faces", "predict_faces", "recorded_crop", "score_media"]
 
 DEFAULT_FRAMES = 16
 """Frames sampled per video when ``frames`` is not given."""
@@ -67,17 +67,53 @@ class FramePrediction:
     faces: list[FacePrediction]
 
 
+def recorded_crop(config: dict) -> dict | None:
+    """The crop policy (dict form) a run was trained with, ``None`` if it was not trained on a
+    ``fakezoo crop`` dataset."""
+    return config.get("face_crop") or (config.get("settings") or {}).get("face_crop")
+
+
 def crop_policy(config: dict) -> CropPolicy:
     """The crop policy a run was trained with (``face_crop`` in its settings), else the
     default."""
-    recorded = config.get("face_crop") or (config.get("settings") or {}).get("face_crop")
+    recorded = recorded_crop(config)
     return DEFAULT_POLICY if recorded is None else CropPolicy.from_dict(recorded)
 
 
-def predict_faces(detector: Any, inputs: Any, *, batch_size: int, threshold: float,
-                  progress: bool | None, frames: int | None = None, min_score: float = 0.9,
-                  min_size: float = 20) -> Any:
-    """What :meth:`fakezoo.inference.detector.Detector.predict` does with ``faces=True``."""
+@dataclass
+class MediaFaces:
+    """One photo or video after face detection, before scoring.
+
+    Attributes:
+        path: The file, or ``None`` for a PIL image.
+        video: Whether it is a video (frames sampled) rather than a photo.
+        frames: ``(frame index or None for a photo, its pixels or None, its face crops)`` per
+            photo/sampled frame; the pixels (upright ``(H, W, 3)`` uint8) are kept only when
+            asked for (``keep_images=True``), to draw the faces on.
+        error: Why the file could not be decoded (batch mode), else ``None``.
+    """
+
+    path: str | None
+    video: bool
+    frames: list[tuple[int | None, np.ndarray | None, list[FaceCrop]]]
+    error: str | None = None
+
+    @property
+    def crops(self) -> list[FaceCrop]:
+        """Every face crop, photo/frame after photo/frame, largest face first in each."""
+        return [c for _, _, cs in self.frames for c in cs]
+
+
+def media_faces(detector: Any, inputs: Any, *, frames: int | None = None,
+                progress: bool | None = None, min_score: float = 0.9, min_size: float = 20,
+                keep_images: bool = False) -> tuple[bool, Iterator[MediaFaces]]:
+    """Find the faces of photos and videos with the run's crop policy, one file at a time.
+
+    Returns:
+        ``(single, iterator)``: ``single`` when ``inputs`` is one file or PIL image. For one
+        file a decode error is raised (naming the file); in a batch it is the item's
+        ``error`` and the others go on. A missing single file raises at once.
+    """
     frames = DEFAULT_FRAMES if frames is None else int(frames)
     single = isinstance(inputs, Image.Image) or (
         isinstance(inputs, str | os.PathLike) and not Path(inputs).is_dir())
@@ -90,46 +126,63 @@ def predict_faces(detector: Any, inputs: Any, *, batch_size: int, threshold: flo
         items = list_media(inputs)
     else:
         items = inputs
+    options = dict(frames=frames, min_size=min_size, min_score=min_score)
+    return single, _scan(detector, items, single, progress, keep_images, options)
+
+
+def _scan(detector: Any, items: Iterable[Any], single: bool, progress: bool | None,
+          keep_images: bool, options: dict) -> Iterator[MediaFaces]:
     face_det = default_detector(detector.device)
     policy = crop_policy(detector.config)
-    out = []
     total = len(items) if isinstance(items, Sequence) else None
     with tqdm(total=total, desc="fakezoo predict --faces", unit="file", leave=False,
               disable=True if single else tqdm_disable(progress)) as bar:
         for item in items:
             path = None if isinstance(item, Image.Image) else os.fspath(item)
+            video = path is not None and is_video(path)
             try:
-                per_frame = [pair for batch in face_crops(
-                    item, face_det, policy, frames=frames, min_size=min_size,
-                    min_score=min_score) for pair in batch]
+                found = [(index, image if keep_images else None, crops)
+                         for batch in faces_in_images(item, face_det, policy, **options)
+                         for index, image, crops in batch]
             except (ImageDecodeError, VideoDecodeError) as exc:
                 if single:
                     raise
-                out.append(Prediction(path, None, None, None, error=exc.reason))
-                bar.update()
-                continue
-            out.append(_score(detector, path, per_frame, batch_size, threshold, Prediction,
-                              video=path is not None and is_video(path)))
+                found, error = [], exc.reason
+            else:
+                error = None
+            yield MediaFaces(path, video, found, error)
             bar.update()
+
+
+def predict_faces(detector: Any, inputs: Any, *, batch_size: int, threshold: float,
+                  progress: bool | None, frames: int | None = None, min_score: float = 0.9,
+                  min_size: float = 20) -> Any:
+    """What :meth:`fakezoo.inference.detector.Detector.predict` does with ``faces=True``."""
+    single, scanned = media_faces(detector, inputs, frames=frames, progress=progress,
+                                  min_score=min_score, min_size=min_size)
+    out = [score_media(detector, media, batch_size, threshold) for media in scanned]
     return out[0] if single else out
 
 
-def _score(detector: Any, path: str | None, per_frame: list[tuple[int | None, list[FaceCrop]]],
-           batch_size: int, threshold: float, prediction: type, video: bool) -> Any:
-    crops = [c for _, cs in per_frame for c in cs]
+def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: float
+                ) -> Prediction:
+    """Score every face crop of one photo or video: a photo/frame is its most fake face, a
+    video the mean of its frames that have a face (see the module's notes)."""
+    crops = media.crops
+    if media.error is not None:
+        return Prediction(media.path, None, None, None, error=media.error)
     if not crops:
-        where = f" in {len(per_frame)} sampled frames" if video else ""
-        return prediction(path, None, None, None, error=NO_FACE + where)
+        where = f" in {len(media.frames)} sampled frames" if media.video else ""
+        return Prediction(media.path, None, None, None, error=NO_FACE + where)
     scored = detector.predict([Image.fromarray(c.pixels) for c in crops], batch_size=batch_size,
                               threshold=threshold, progress=False, num_workers=0)
     faces = iter(_face(c.face, p) for c, p in zip(crops, scored, strict=True))
-    label_of = detector.labels
-    if not video:
+    if not media.video:
         found = list(faces)
         best = max(found, key=lambda f: f.prob_fake)
-        return prediction(path, best.label, best.prob_fake, best.fold_probs, faces=found)
+        return Prediction(media.path, best.label, best.prob_fake, best.fold_probs, faces=found)
     frame_rows, fold_rows = [], []
-    for index, cs in per_frame:
+    for index, _, cs in media.frames:
         found = [next(faces) for _ in cs]
         best = max(found, key=lambda f: f.prob_fake) if found else None
         frame_rows.append(FramePrediction(int(index), best and best.prob_fake,
@@ -138,8 +191,8 @@ def _score(detector: Any, path: str | None, per_frame: list[tuple[int | None, li
             fold_rows.append(best.fold_probs)
     fold_probs = [float(v) for v in np.mean(fold_rows, axis=0)]
     prob = float(np.mean([f.prob_fake for f in frame_rows if f.prob_fake is not None]))
-    label = label_of[1] if prob >= threshold else label_of[0]
-    return prediction(path, label, prob, fold_probs, frames=frame_rows)
+    label = detector.labels[1] if prob >= threshold else detector.labels[0]
+    return Prediction(media.path, label, prob, fold_probs, frames=frame_rows)
 
 
 def _face(face: Face, scored: Any) -> FacePrediction:
