@@ -305,7 +305,7 @@ def test_browser_photo_faces_are_boxed_with_their_scores(browser, faces_app_url,
 
 
 def test_browser_video_gets_a_verdict_and_scores_per_frame(browser, faces_app_url, media,
-                                                          run_dir):
+                                                          run_dir, tmp_path):
     from selenium.webdriver.common.by import By
 
     text = _upload(browser, faces_app_url, media["clip"])
@@ -321,6 +321,7 @@ def test_browser_video_gets_a_verdict_and_scores_per_frame(browser, faces_app_ur
     top = max(expected.frames, key=lambda f: f.prob_fake).frame
     assert f"Heatmaps: frame {top}" in text
     _wait_for_images(browser, "#fakezoo-heatmap img", 1)
+    browser.save_screenshot(str(tmp_path / "app-video.png"))
 
 
 def test_no_face_and_a_broken_video_get_a_message(run_dir, media):
