@@ -130,6 +130,7 @@ def test_imports_follow_the_data_flow():
 def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
     builtin = {"UnknownModelError": KeyError, "WeightsError": RuntimeError,
                "DatasetError": ValueError, "ImageDecodeError": ValueError,
+               "FileDecodeError": ValueError,
                "RunDirectoryError": RuntimeError, "RunFormatError": ValueError,
                "HubAuthError": RuntimeError, "HubUnavailableError": RuntimeError,
                "HubFileNotFoundError": FileNotFoundError}

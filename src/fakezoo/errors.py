@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "DatasetError",
     "FakezooError",
+    "FileDecodeError",
     "HubAuthError",
     "HubFileNotFoundError",
     "HubUnavailableError",
@@ -67,8 +68,23 @@ class DatasetError(FakezooError, ValueError):
     """
 
 
-class ImageDecodeError(FakezooError, ValueError):
-    """One file could not be decoded; `path` names the file and `reason` says why.
+class FileDecodeError(FakezooError, ValueError):
+    """One file (an image or a video) could not be decoded; `path` names the file and
+    `reason` says why. Batch work catches this to skip the file and report it."""
+
+    kind = ""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot decode {self.kind}{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+class ImageDecodeError(FileDecodeError):
+    """One image could not be decoded; `path` names the file and `reason` says why.
 
     Example:
         ```python
@@ -78,14 +94,6 @@ class ImageDecodeError(FakezooError, ValueError):
             print(err.path, err.reason)
         ```
     """
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"cannot decode {self.path}: {reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.reason))
 
 
 class RunDirectoryError(FakezooError, RuntimeError):

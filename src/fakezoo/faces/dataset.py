@@ -30,12 +30,12 @@ from PIL import Image
 from .._progress import tqdm_disable
 from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
 from ..data.discovery import _find_layout, load_dataset
-from ..errors import ImageDecodeError
+from ..errors import FileDecodeError
 from .detector import FaceDetector, default_detector
 from .image import FacesError
 from .policy import DEFAULT_POLICY, SETTINGS_FILE, CropPolicy
 from .sources import FaceCrop, face_crops, list_media
-from .video import VIDEO_EXTENSIONS, VideoDecodeError
+from .video import VIDEO_EXTENSIONS
 
 __all__ = ["CropReport", "crop_dataset"]
 
@@ -289,7 +289,7 @@ def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, 
                     folder.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(c.pixels).save(folder / name)
                     rows.append(_manifest_row(out, folder / name, label, source, c))
-    except (ImageDecodeError, VideoDecodeError) as exc:
+    except FileDecodeError as exc:
         status.update(status="undecodable", detail=getattr(exc, "reason", str(exc)))
         return [], status
     status["crops"] = len(rows)

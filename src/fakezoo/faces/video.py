@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FileDecodeError
 from ._mtcnn import INSTALL_HINT
 from .image import FacesError
 
@@ -18,16 +19,10 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mov", ".mkv")
 """File extensions (compared case-insensitively) treated as videos."""
 
 
-class VideoDecodeError(FacesError):
+class VideoDecodeError(FacesError, FileDecodeError):
     """A video could not be opened or decoded; the message names the file and the reason."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"cannot decode video {self.path}: {reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.reason))
+    kind = "video "
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:

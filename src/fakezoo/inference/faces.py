@@ -29,11 +29,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .._progress import tqdm_disable
-from ..errors import ImageDecodeError
+from ..errors import FileDecodeError
 from ..faces.detector import Face, default_detector
 from ..faces.policy import DEFAULT_POLICY, CropPolicy
 from ..faces.sources import FaceCrop, faces_in_images, list_media
-from ..faces.video import VideoDecodeError, is_video
+from ..faces.video import is_video
 from .prediction import Prediction
 
 __all__ = ["DEFAULT_FRAMES", "NO_FACE", "FacePrediction", "FramePrediction", "MediaFaces",
@@ -144,7 +144,7 @@ def _scan(detector: Any, items: Iterable[Any], single: bool, progress: bool | No
                 found = [(index, image if keep_images else None, crops)
                          for batch in faces_in_images(item, face_det, policy, **options)
                          for index, image, crops in batch]
-            except (ImageDecodeError, VideoDecodeError) as exc:
+            except FileDecodeError as exc:
                 if single:
                     raise
                 found, error = [], exc.reason
