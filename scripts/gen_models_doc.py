@@ -156,6 +156,12 @@ assert not torch.equal(model.layer4[0].bn1.running_mean, trained)  # learns as u
 assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
 ```
 
+This is `mode="fast"`, the default. `mode="seed"` builds the model with
+`create(..., freeze_batchnorm=False)`: frozen parameters only get `requires_grad=False`, as in
+the study, and every BatchNorm layer normalises with batch statistics in training and updates
+its running statistics (see
+[the study page](study.md#how-fakezoo-differs-from-the-study-and-how-to-match-it)).
+
 ## Your own policy: `trainable=[...]`
 
 `trainable` takes module (or parameter) names, with dots for nested modules, and overrides
@@ -226,7 +232,12 @@ import fakezoo
 
 model = fakezoo.create("resnet50", finetune=True)       # timm/resnet50.tv_in1k
 ```
+
 """
+
+
+# Dropout and torchvision weights (issue 15), kept as Markdown: its tables are wide.
+FIDELITY = Path(__file__).with_name("models_doc_fidelity.md")
 
 
 def render(device: str = "meta") -> str:
@@ -237,7 +248,7 @@ def render(device: str = "meta") -> str:
              "## Freeze policies", "", *_policy_table(rows), "", "## Per model", ""]
     for spec, counts in rows:
         lines += _model_section(spec, counts)
-    return "\n".join(lines) + "\n" + FOOTER
+    return "\n".join(lines) + "\n" + FOOTER + "\n" + FIDELITY.read_text(encoding="utf-8")
 
 
 def check(path: Path = DOC, device: str = "meta") -> tuple[bool, str]:

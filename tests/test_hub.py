@@ -339,6 +339,10 @@ def test_model_card_metadata_matches_results(run_dir):
                    "fakezoo predict face.jpg --model org/name", "| fold | n |", "my faces",
                    "`classifier`", "synthetic demo data", "cross-validation"):
         assert needle in body, needle
+    # Every departure from the study, and every fact it leaves unstated, is on the card.
+    assert results["deviations"] and "## How this run differs from the seed study" in body
+    for note in results["deviations"]:
+        assert f"- {note}" in body, note
 
 
 def test_model_card_base_model_and_lr_search(run_dir, tmp_path):

@@ -54,7 +54,7 @@ def test_demo_study_says_it_is_a_demonstration(tmp_path, monkeypatch, caplog):
     assert table[0]["model"] == "VIT (Vision Transformer)"
     text = (tmp_path / "out" / "study.md").read_text()
     assert "DEMONSTRATION on synthetic data" in text
-    assert "random initialisation instead of ImageNet weights" in text
+    assert "Random initialisation instead of ImageNet weights" in text
     # The demo's random-weight models are not worth their disk space: metrics only.
     assert (tmp_path / "out" / "rows" / "vit_b_16-finetune" / "fold_3" / "config.json").exists()
     assert not list((tmp_path / "out").rglob("*.safetensors"))

@@ -1,5 +1,7 @@
 """torchvision state dicts convert to timm's names and load strictly, with equal logits."""
 
+import re
+
 import pytest
 import timm
 import torch
@@ -74,3 +76,68 @@ def test_urls_carry_torchvisions_hash_prefixes():
         "vit_b_16"].url
     assert torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url == TORCHVISION_WEIGHTS[
         "inception_v3"].url
+
+
+def test_torchvision_weights_offline_fail_fast_saying_what_to_run(tmp_path, monkeypatch):
+    import time
+
+    import fakezoo
+    from fakezoo.errors import WeightsError
+
+    monkeypatch.setenv("FAKEZOO_CACHE", str(tmp_path / "cache"))
+    for name, where in (("mobilenet_v2", "run `fakezoo convert-weights mobilenet_v2 "
+                                         "mobilenet_v2-b0353104.pth`"),
+                        ("vit_b_16", "https://download.pytorch.org/models/vit_b_16-c867db91.pth"),
+                        ("resnet50", "timm/resnet50.tv_in1k")):
+        start = time.perf_counter()
+        with pytest.raises(WeightsError, match=re.escape(where)) as info:
+            fakezoo.create(name, pretrained=True, weights="torchvision")
+        assert "\n" not in str(info.value)  # one line
+        assert time.perf_counter() - start < 1.0  # HF_HUB_OFFLINE=1: no network attempt
+
+
+def test_convert_weights_checks_the_hash_and_fills_the_cache(tmp_path, monkeypatch, capsys):
+    """`fakezoo convert-weights` refuses a file that is not torchvision's; a converted file
+    in the cache is what weights='torchvision' then loads (nothing is downloaded)."""
+    import fakezoo
+    from fakezoo.cli import main
+    from fakezoo.models.torchvision_weights import convert_file, converted_file
+
+    monkeypatch.setenv("FAKEZOO_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    tv = torchvision_model("mobilenet_v2")
+    pth = tmp_path / "mobilenet_v2-b0353104.pth"
+    torch.save(tv.state_dict(), pth)
+    assert main(["convert-weights", "mobilenet_v2", str(pth)]) == 1
+    assert "not torchvision's b0353104" in capsys.readouterr().err
+    cache = tmp_path / "cache" / "weights" / "mobilenet_v2-b0353104.timm.safetensors"
+    assert not cache.exists()
+    convert_file("mobilenet_v2", pth, cache)  # what the command writes once the hash matches
+    assert converted_file("mobilenet_v2") == cache
+    model = fakezoo.create("mobilenet_v2", pretrained=True, weights="torchvision", image_size=32)
+    assert torch.equal(model.conv_stem.weight, tv.features[0][0].weight)
+
+
+def test_a_pth_file_converts_to_safetensors_that_load_strictly(tmp_path):
+    import fakezoo
+    from fakezoo.errors import WeightsError
+    from fakezoo.models.torchvision_weights import convert_file
+
+    torch.manual_seed(0)
+    tv = torchvision_model("mobilenet_v2")
+    pth = tmp_path / "mobilenet_v2-00000000.pth"
+    torch.save(tv.state_dict(), pth)
+    with pytest.raises(ValueError, match="not torchvision's 00000000"):
+        convert_file("mobilenet_v2", pth, tmp_path / "x.safetensors", sha256_prefix="00000000")
+    out = convert_file("mobilenet_v2", pth, tmp_path / "mobilenet_v2.safetensors")
+    model = fakezoo.create("mobilenet_v2", pretrained=out, weights="torchvision",
+                           image_size=32)
+    assert torch.equal(model.conv_stem.weight, tv.features[0][0].weight)
+    assert torch.equal(model.blocks[6][0].bn3.running_var, tv.features[17].conv[3].running_var)
+    # A file with other keys is refused, naming the first foreign key.
+    from safetensors.torch import save_file
+
+    save_file({"features.99.weight": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(WeightsError, match="neither torchvision's nor timm's"):
+        fakezoo.create("mobilenet_v2", pretrained=tmp_path / "bad.safetensors",
+                       weights="torchvision", image_size=32)

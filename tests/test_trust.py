@@ -80,6 +80,8 @@ def test_every_file_carries_the_fingerprint(run_a):
     ({"cache_trunk": False}, {}, "cache_trunk: true → false"),
     ({"seed": 1}, {}, "seed: 0 → 1"),
     ({"trunk_backend": "torch"}, {}, "trunk_backend: onnxruntime → torch"),
+    ({"mode": "seed"}, {}, "mode: fast → seed"),  # seed mode shapes the numbers: never reused
+    ({"drop_rate": 0.0}, {}, "drop_rate: 0.2 → 0.0"),
 ])
 def test_other_settings_are_refused_before_any_work(run_a, demo_dir, cv_changes, run_changes,
                                                     named):

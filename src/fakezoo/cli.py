@@ -56,13 +56,23 @@ def _demo_data(args) -> int:
     return EXIT_OK
 
 
+def _convert_weights(args) -> int:
+    from .models.registry import get_spec
+    from .models.torchvision_weights import convert_to_cache
+
+    target = convert_to_cache(get_spec(args.model).name, args.pth)
+    print(f"wrote {target}; --weights-source torchvision now uses it")
+    return EXIT_OK
+
+
 def _validator(args):
     from .train.cv import CrossValidator
 
     pretrained = args.weights or args.pretrained
     return CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
                           seed=args.seed, device=args.device, pretrained=pretrained,
-                          image_size=args.image_size)
+                          image_size=args.image_size, mode=args.mode,
+                          weights=args.weights_source, drop_rate=args.drop_rate)
 
 
 def _cv(args) -> int:
@@ -106,7 +116,8 @@ def _benchmark(args) -> int:
                       epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
                       pretrained=args.pretrained, batch_size=args.batch_size, seed=args.seed,
                       device=args.device, save_weights=args.save_weights,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, mode=args.mode,
+                      weights=args.weights_source, drop_rate=args.drop_rate)
     if args.data is None:
         print("DEMONSTRATION on synthetic data with random initial weights: these numbers say "
               "nothing about real deepfakes.\n")
@@ -305,7 +316,7 @@ def _app(args) -> int:
 
 COMMANDS = {"app": _app, "models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
             "benchmark": _benchmark, "predict": _predict, "crop": _crop, "evaluate": _evaluate,
-            "export": _export, "push": _push, "pull": _pull}
+            "export": _export, "push": _push, "pull": _pull, "convert-weights": _convert_weights}
 
 
 def _user_message(err: BaseException) -> str | None:

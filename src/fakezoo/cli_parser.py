@@ -31,6 +31,18 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     p.add_argument("--image-size", type=int,
                    help="override the seed's input size (recorded as a deviation)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
+    _add_fidelity(p)
+
+
+def _add_fidelity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=["fast", "seed"], default="fast",
+                   help="fast (default): frozen BatchNorm, frozen trunk run once and cached; "
+                        "seed: the study's plain train() loop, whole model every step")
+    p.add_argument("--weights-source", dest="weights_source", choices=["timm", "torchvision"],
+                   default="timm", help="ImageNet weights: timm's tags (default) or "
+                                        "torchvision's, which the study loaded")
+    p.add_argument("--drop-rate", type=float,
+                   help="dropout before the trained layers (default: torchvision's per model)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="write every row's fold weights (default: yes with DATA, no for the "
                         "demo)")
+    _add_fidelity(p)
+
+    p = sub.add_parser("convert-weights", help="convert your copy of torchvision's .pth "
+                       "ImageNet weights for --weights-source torchvision")
+    p.add_argument("model", help="zoo model: mobilenet_v2 or vit_b_16 (the others' torchvision "
+                   "weights come from the Hub as safetensors)")
+    p.add_argument("pth", help="torchvision's file, e.g. mobilenet_v2-b0353104.pth (its SHA-256 "
+                   "prefix is checked)")
 
     p = sub.add_parser("predict", help="real or fake? for images, folders or lists")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")

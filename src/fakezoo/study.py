@@ -95,6 +95,9 @@ def run_study(
     progress: bool | None = None,
     save_weights: bool | None = None,
     overwrite: bool = False,
+    mode: str = "fast",
+    weights: str = "timm",
+    drop_rate: float | None = None,
 ) -> list[dict]:
     """Run the seed's study (or some of its rows) and write the tables.
 
@@ -120,6 +123,9 @@ def run_study(
             only when every row's fingerprint (data, folds, model, settings, search) equals
             the stored one; otherwise :class:`~fakezoo.runs.schema.RunMismatchError` names
             the fields that differ, before any work.
+        mode: ``"fast"`` (cached frozen trunk) or ``"seed"`` (the study's plain loop).
+        weights: ``"timm"`` or ``"torchvision"`` (the study's ImageNet weights).
+        drop_rate: dropout before the trained layers (``None``: torchvision's per model).
 
     Returns:
         The study table, one dict per row (see :func:`fakezoo.report.study_table`).
@@ -155,7 +161,8 @@ def run_study(
         size = image_size and max(image_size, get_spec(row.model).min_image_size)
         cv = CrossValidator(n_splits=n_splits, epochs=epochs, batch_size=batch_size, seed=seed,
                             device=device, pretrained=pretrained, image_size=size,
-                            progress=progress, save_weights=save_weights)
+                            progress=progress, save_weights=save_weights, mode=mode,
+                            weights=weights, drop_rate=drop_rate)
         # A finished row resumes without a trial or a fold trained: its stored study and run
         # are reused only when their fingerprints equal this row's.
         try:

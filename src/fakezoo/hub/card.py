@@ -112,7 +112,8 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         library_name="fakezoo", license=license, pipeline_tag="image-classification",
         tags=["deepfake-detection", "image-classification", "fakezoo", "timm",
               spec.architecture],
-        base_model=f"timm/{cfg['weights']}" if cfg.get("weights") else None,
+        base_model=(f"timm/{cfg['weights']}" if cfg.get("weights")
+                    and not cfg["weights"].startswith("torchvision:") else None),
         metrics=list(METRIC_NAMES), model_name=repo_id,
         eval_results=(_eval_results(results, dataset) + evals.eval_results(cross)) or None,
     )
@@ -122,7 +123,9 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         return f"{value:.4f}" if not is_missing(value) else "n/a"
 
     init = settings.get("pretrained", bool(cfg.get("weights")))
-    if cfg.get("weights"):
+    if (cfg.get("weights") or "").startswith("torchvision:"):
+        weights = f"torchvision's ImageNet weights `{cfg['weights'].split(':', 1)[1]}`"
+    elif cfg.get("weights"):
         weights = f"ImageNet weights `{cfg['weights']}` (timm)"
     elif isinstance(init, str):  # a local .safetensors file: name it, not its path
         weights = f"the author's own weights file `{Path(init).name}`"
@@ -151,6 +154,11 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
         f"{settings.get('batch_size', '?')}.",
         f"- **Cross-validation**: {cfg['n_splits']} stratified folds, split seed "
         f"{cfg.get('split_seed')}.",
+        f"- **Training mode**: `{settings.get('mode', 'fast')}` "
+        + ("(the study's plain loop: BatchNorm in train mode, frozen or not)."
+           if settings.get("mode") == "seed" else
+           "(frozen BatchNorm, frozen trunk run once and cached).")
+        + f" Dropout before the trained layers: {settings.get('drop_rate', 0)}.",
     ]
     if search:
         trials = search.get("trials") or []
@@ -163,6 +171,9 @@ def model_card(run_dir: str | os.PathLike[str], repo_id: str, *,
                      f"inner CV on its training part ({lrs}); the LR above is their "
                      f"geometric mean.")
     lines.append("")
+    if results.get("deviations"):  # fakezoo.deviations: one sentence each, with its effect
+        lines += ["## How this run differs from the seed study", "",
+                  *(f"- {d}" for d in results["deviations"]), ""]
     if cross:
         lines += evals.card_section(cross)
     lines += [

@@ -14,9 +14,10 @@ from torch import nn
 
 from ..errors import WeightsError
 from ..hub.download import download_file
-from .freeze import _apply_policy, _check_module_names
-from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing
+from .freeze import _apply_policy, _check_module_names, check_options
+from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing, study_normalization
 from .registry import ModelSpec, get_spec
+from .torchvision_weights import TORCHVISION_WEIGHTS, converted_file, torchvision_to_timm
 
 __all__ = ["create", "parameter_counts", "weights_file"]
 
@@ -31,7 +32,10 @@ class MLPHead(nn.Sequential):
         ))
 
 
-def _weights_file(spec: ModelSpec, pretrained: bool | str | Path) -> Path:
+def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm"
+                  ) -> Path:
+    if pretrained is True and weights == "torchvision":
+        return _torchvision_file(spec)
     if pretrained is True:
         hint = (f"Download it on a machine with network access (e.g. "
                 f"`hf download {spec.hf_hub_id} model.safetensors`) and pass "
@@ -51,18 +55,46 @@ def _weights_file(spec: ModelSpec, pretrained: bool | str | Path) -> Path:
     return path
 
 
-def weights_file(spec: ModelSpec, pretrained: bool | str | Path) -> Path:
-    """The local safetensors file that ``create(..., pretrained=pretrained)`` loads (from the
-    Hugging Face cache for ``True``); the run fingerprint records its SHA-256."""
-    return _weights_file(spec, pretrained)
+def weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm"
+                 ) -> Path:
+    """The local safetensors file that ``create(..., pretrained=pretrained, weights=weights)``
+    loads (from the Hugging Face cache for ``True``); the run fingerprint records its SHA-256."""
+    return _weights_file(spec, pretrained, weights)
 
 
-def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str]) -> None:
-    """Load every weight but the classification head from a safetensors file, strictly."""
+def _torchvision_file(spec: ModelSpec) -> Path:
+    """torchvision's ImageNet weights: timm's port on the Hub (safetensors), else the file the
+    user converted from their own ``.pth`` with ``fakezoo convert-weights``."""
+    info = TORCHVISION_WEIGHTS[spec.name]
+    if info.hub_tag is None:
+        return converted_file(spec.name)
+    repo = f"timm/{spec.architecture}.{info.hub_tag}"
+    hint = (f"Download it on a machine with network access (`hf download {repo} "
+            f"model.safetensors`) and pass pretrained='path/to/model.safetensors', or use "
+            f"pretrained=False.")
+    try:
+        return download_file(repo, "model.safetensors", hint=hint)
+    except (RuntimeError, FileNotFoundError) as err:
+        raise WeightsError(f"torchvision's {info.torchvision_name} weights for "
+                           f"'{spec.name}': {err}") from err
+
+
+def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str], weights: str = "timm"
+                   ) -> None:
+    """Load every weight but the classification head from a safetensors file, strictly.
+
+    With ``weights="torchvision"`` a file in torchvision's module names is renamed first.
+    """
     try:
         state = load_file(str(path))
     except Exception as err:  # safetensors raises its own error types for bad files
         raise WeightsError(f"Cannot read '{path}' as safetensors: {err}") from err
+    if weights == "torchvision" and not set(state) <= set(model.state_dict()):
+        try:
+            state = torchvision_to_timm(model.spec.name, state, model.state_dict())
+        except KeyError as err:
+            raise WeightsError(f"'{path}' holds neither torchvision's nor timm's "
+                               f"{model.spec.name} weights: {err.args[0]}.") from err
 
     def skipped(key: str) -> bool:
         return any(key.startswith(prefix) for prefix in skip)
@@ -90,6 +122,9 @@ def create(
     *,
     image_size: int | None = None,
     normalization: str = "seed",
+    weights: str = "timm",
+    drop_rate: float | None = None,
+    freeze_batchnorm: bool = True,
 ) -> nn.Module:
     """Build a zoo model with its freeze policy and preprocessing.
 
@@ -105,6 +140,15 @@ def create(
         image_size: input size; defaults to the seed's (224, or 299 for Inception).
         normalization: ``"seed"`` for ``Normalize([0.5]*3, [0.5]*3)``, ``"pretrained"`` for the
             weights' own mean and std.
+        weights: ``"timm"`` (the :attr:`ModelSpec.weights` tag) or ``"torchvision"``: the
+            ImageNet weights the study loaded, converted to timm's module names (a local
+            ``pretrained`` file may then be in torchvision's names). Inception-v3 then also
+            gets torchvision's ``transform_input``, folded into the normalisation.
+        drop_rate: dropout before the trained layers; ``None`` is torchvision's value for the
+            model (:attr:`ModelSpec.drop_rate`: VGG-16 0.5, MobileNet-V2 0.2, Inception-v3
+            0.5, else 0).
+        freeze_batchnorm: ``True`` turns frozen BatchNorm layers into fixed ones (fakezoo's
+            fast mode); ``False`` only sets ``requires_grad=False``, as the study did.
 
     Returns:
         A timm ``nn.Module`` with ``model.spec`` (:class:`ModelSpec`), ``model.preprocessing``
@@ -122,35 +166,41 @@ def create(
     spec = get_spec(name)
     if normalization not in {"seed", "pretrained"}:
         raise ValueError(f"normalization='{normalization}': use 'seed' or 'pretrained'.")
+    check_options(weights, drop_rate)
+    rate = spec.drop_rate if drop_rate is None else float(drop_rate)
     size = image_size or spec.image_size
     if size < spec.min_image_size or size % spec.patch_size:
         raise ValueError(f"image_size={size} does not fit {name}: it needs at least "
                          f"{spec.min_image_size} pixels and a multiple of {spec.patch_size}.")
+    # Find the weights before building the network: offline, fail at once.
+    path = None if pretrained is False or pretrained is None else _weights_file(
+        spec, pretrained, weights)
     kwargs = {"img_size": size} if spec.architecture.startswith("vit_") else {}
     head_classes = 0 if spec.hidden else num_classes
-    # Find (or fail to find) the weights before spending seconds on a random initialisation.
-    weights = None if pretrained is False or pretrained is None else _weights_file(spec, pretrained)
     model = timm.create_model(spec.architecture, pretrained=False, num_classes=head_classes,
-                              **kwargs)
+                              drop_rate=rate, **kwargs)
     model.spec = spec
     classifier = model.pretrained_cfg["classifier"]
     classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
-    if weights is not None:
-        _load_backbone(model, weights, tuple(c + "." for c in classifier) + spec.ignore_keys)
+    if path is not None:
+        skip = tuple(c + "." for c in classifier) + spec.ignore_keys
+        _load_backbone(model, path, skip, weights)
     if spec.hidden:
         model.fc = MLPHead(model.num_features, spec.hidden, num_classes)
         model.num_classes = num_classes
 
     names = tuple(trainable) if trainable is not None else spec.trainable(finetune)
     _check_module_names(model, names, "trainable")
-    _apply_policy(model, names)
+    _apply_policy(model, names, freeze_batchnorm)
 
     cfg = model.pretrained_cfg
     mean, std = (SEED_MEAN, SEED_STD) if normalization == "seed" else (cfg["mean"], cfg["std"])
+    mean, std = study_normalization(spec, weights, tuple(mean), tuple(std))
     model.preprocessing = Preprocessing(size, tuple(mean), tuple(std))
     model.transform = model.preprocessing.transform()
     model.trainable = names
     model.finetune = finetune if trainable is None else None
+    model.weights = weights
     return model
 
 

@@ -82,9 +82,14 @@ _ONE_PASS = {_TorchvisionFrozenBatchNorm2d: FrozenBatchNorm2d,
              _TimmFrozenBatchNormAct2d: FrozenBatchNormAct2d}
 
 
-def _apply_policy(model: nn.Module, trainable: Sequence[str]) -> None:
+def _apply_policy(model: nn.Module, trainable: Sequence[str], freeze_batchnorm: bool = True
+                  ) -> None:
     modules, params = _frozen_modules(model, trainable)
-    if modules:
+    if modules and not freeze_batchnorm:
+        # The study's way: requires_grad=False, BatchNorm layers left as they are (in train()
+        # mode they use batch statistics and update their running statistics).
+        freeze(model, modules, include_bn_running_stats=False)
+    elif modules:
         # Frozen BatchNorm layers become FrozenBatchNorm2d: their statistics never move.
         freeze(model, modules, include_bn_running_stats=True)
         for module in model.modules():
@@ -92,3 +97,25 @@ def _apply_policy(model: nn.Module, trainable: Sequence[str]) -> None:
             module.__class__ = _ONE_PASS.get(type(module), type(module))
     for name in params:
         model.get_parameter(name).requires_grad_(False)
+
+
+def state_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A model's state dict for its ``model.safetensors``, on the CPU.
+
+    A frozen BatchNorm layer trained in seed mode keeps its (adapted) running statistics but
+    not its step counter, so the file loads into the fixed BatchNorm of a fast-mode build.
+    """
+    frozen_bn = {f"{n}.num_batches_tracked" for n, m in model.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                 and not any(p.requires_grad for p in m.parameters())}
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+            if k not in frozen_bn}
+
+
+def check_options(weights: str, drop_rate: float | None) -> None:
+    """Refuse a ``weights`` or ``drop_rate`` that :func:`fakezoo.create` cannot take."""
+    if weights not in {"timm", "torchvision"}:
+        raise ValueError(f"weights='{weights}': use 'timm' or 'torchvision'.")
+    if drop_rate is not None and not 0 <= drop_rate < 1:
+        raise ValueError(f"drop_rate={drop_rate}: use a probability in [0, 1), or None for "
+                         f"the model's torchvision value.")

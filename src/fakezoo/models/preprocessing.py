@@ -6,10 +6,22 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["SEED_MEAN", "SEED_STD", "DecodeTransform", "Preprocessing"]
+from .torchvision_weights import transform_input_normalization
+
+__all__ = ["SEED_MEAN", "SEED_STD", "DecodeTransform", "Preprocessing", "study_normalization"]
 
 SEED_MEAN = (0.5, 0.5, 0.5)
 SEED_STD = (0.5, 0.5, 0.5)
+
+
+def study_normalization(spec, weights: str, mean: tuple[float, ...] = SEED_MEAN,
+                        std: tuple[float, ...] = SEED_STD
+                        ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``Normalize(mean, std)`` as a model built with ``weights`` sees it: with torchvision's
+    Inception-v3 weights, its ``transform_input`` folded in; otherwise unchanged."""
+    if weights == "torchvision" and spec.transform_input:
+        return transform_input_normalization(mean, std)
+    return tuple(mean), tuple(std)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ class ModelSpec:
     display_name: str = ""
     param_counts: tuple[int, int, int] = (0, 0, 0)
     cam_layer: str = ""
+    drop_rate: float = 0.0
+    batchnorm: bool = True
+    transform_input: bool = False
 
     @property
     def pretrained_tag(self) -> str:
@@ -105,6 +108,7 @@ _SPECS: dict[str, ModelSpec] = {
             display_name="VGG16",
             param_counts=(16_789_506, 8_194, 134_268_738),
             cam_layer="features.29",
+            drop_rate=0.5, batchnorm=False,
         ),
         ModelSpec(
             "inception_v3", "inception_v3", "tv_in1k", 299,
@@ -112,7 +116,7 @@ _SPECS: dict[str, ModelSpec] = {
             seed_wording="last four layers",
             policy_note="the last three Inception blocks and the classifier",
             ignore_keys=("AuxLogits.",),  # torchvision weights carry the unused auxiliary head
-            min_image_size=75,
+            min_image_size=75, drop_rate=0.5, transform_input=True,
             display_name="Inception",
             param_counts=(12_823_810, 4_098, 21_789_666),
             cam_layer="Mixed_7c",
@@ -124,7 +128,7 @@ _SPECS: dict[str, ModelSpec] = {
             seed_wording="last five layers",
             policy_note="torchvision's `features[-5:]` (blocks 5-6, the 1x1 head conv and its "
                         "norm) and the classifier",
-            expand=("blocks",),
+            expand=("blocks",), drop_rate=0.2,
             display_name="MobileNet",
             param_counts=(1_683_906, 2_562, 2_226_434),
             cam_layer="bn2",
@@ -135,7 +139,7 @@ _SPECS: dict[str, ModelSpec] = {
             seed_wording="last transformer block",
             policy_note="the last encoder block, the final norm and the head",
             patch_size=16,
-            expand=("blocks",),
+            expand=("blocks",), batchnorm=False,
             display_name="VIT (Vision Transformer)",
             param_counts=(7_090_946, 1_538, 85_800_194),
             cam_layer="blocks.11.norm1",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .registry import ModelSpec
 
@@ -26,6 +27,7 @@ class Stage:
     name: str
     owns: tuple[str, ...]
     fn: Callable[[torch.Tensor], torch.Tensor]
+    dropout: bool = False  # a parameter-free dropout: it may start a tail
 
 
 def _vgg_fc1(mlp: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -75,15 +77,26 @@ def model_stages(model: nn.Module) -> list[Stage]:
     if spec.architecture.startswith("vit_"):
         return _vit_stages(model)
     stages = []
+    classifier = model.pretrained_cfg["classifier"]
     for name, child in model.named_children():
+        if name == classifier and _functional_dropout(model):
+            # ResNet and MobileNet apply F.dropout(drop_rate) before their classifier.
+            stages.append(Stage("head_drop", (), lambda x: F.dropout(
+                x, float(model.drop_rate), model.training), dropout=True))
         if name not in spec.expand:
-            stages.append(Stage(name, (name,), child))
+            stages.append(Stage(name, (name,), child, isinstance(child, nn.Dropout)))
             continue
         for sub, grandchild in child.named_children():
             full = f"{name}.{sub}"
             fn = _vgg_fc1(child) if full == "pre_logits.fc1" else grandchild
-            stages.append(Stage(full, (full,), fn))
+            stages.append(Stage(full, (full,), fn, isinstance(grandchild, nn.Dropout)))
     return stages
+
+
+def _functional_dropout(model: nn.Module) -> bool:
+    rate = getattr(model, "drop_rate", 0)
+    return bool(rate) and not isinstance(getattr(model, "head_drop", None), nn.Module) and (
+        model.spec.architecture.startswith(("resnet", "mobilenetv2")))
 
 
 def split_trunk_tail(model: nn.Module) -> tuple[list[Stage], list[Stage]]:
@@ -96,5 +109,9 @@ def split_trunk_tail(model: nn.Module) -> tuple[list[Stage], list[Stage]]:
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     for i, stage in enumerate(stages):
         if any(n == o or n.startswith(o + ".") for n in trainable for o in stage.owns):
+            # A dropout right before the first trained layer joins the tail: it is applied to
+            # the cached trunk output on every step, with a fresh mask.
+            while i > 0 and stages[i - 1].dropout:
+                i -= 1
             return stages[:i], stages[i:]
     return stages, []

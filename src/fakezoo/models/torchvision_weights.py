@@ -37,10 +37,14 @@ from pathlib import Path
 
 import torch
 
+from ..errors import WeightsError
+
 __all__ = [
     "TORCHVISION_WEIGHTS",
     "TorchvisionWeights",
     "convert_file",
+    "convert_to_cache",
+    "converted_file",
     "torchvision_to_timm",
     "transform_input_normalization",
     "weights_label",
@@ -249,6 +253,39 @@ def convert_file(name: str, source: str | Path, target: str | Path,
     save_file(state, str(tmp), metadata={"format": "pt", "source": Path(source).name})
     os.replace(tmp, target)
     return target
+
+
+def _cache_target(name: str) -> Path:
+    filename = TORCHVISION_WEIGHTS[name].url.rsplit("/", 1)[1]
+    return weights_cache_dir() / filename.replace(".pth", ".timm.safetensors")
+
+
+def converted_file(name: str) -> Path:
+    """The timm-named safetensors file converted from torchvision's weights of ``name`` by
+    :func:`convert_to_cache` (``fakezoo convert-weights``).
+
+    Raises:
+        WeightsError: not converted yet; the message says what to download and what to run.
+    """
+    target = _cache_target(name)
+    if target.is_file():
+        return target
+    info = TORCHVISION_WEIGHTS[name]
+    filename = info.url.rsplit("/", 1)[1]
+    raise WeightsError(
+        f"weights='torchvision' for '{name}': no converted {info.torchvision_name} file "
+        f"{target}. fakezoo downloads no .pth itself: fetch {info.url} yourself, then run "
+        f"`fakezoo convert-weights {name} {filename}` (or use pretrained=False).")
+
+
+def convert_to_cache(name: str, source: str | Path) -> Path:
+    """Convert your copy of torchvision's ``.pth`` weights of ``name`` (its SHA-256 prefix
+    checked) into the cache file that ``weights="torchvision"`` loads; returns that file."""
+    if name not in TORCHVISION_WEIGHTS:
+        raise KeyError(f"'{name}' has no torchvision weights; use one of "
+                       f"{', '.join(TORCHVISION_WEIGHTS)}.")
+    return convert_file(name, source, _cache_target(name),
+                        TORCHVISION_WEIGHTS[name].sha256_prefix)
 
 
 def weights_label(spec, weights: str) -> str:

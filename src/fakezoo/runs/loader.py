@@ -32,7 +32,7 @@ from .._io import file_sha256, read_json
 from ..errors import RunFormatError, UnknownModelError
 from ..hub.download import download_snapshot
 from ..models.build import create
-from ..models.preprocessing import SEED_MEAN, SEED_STD, Preprocessing
+from ..models.preprocessing import Preprocessing, study_normalization
 from ..models.registry import get_spec
 from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, _floats3
 
@@ -377,8 +377,8 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     pre = fz["preprocessing"]
     mean, std = _floats3(pre["mean"], where), _floats3(pre["std"], where)
     finetune, trainable = fz.get("finetune"), list(fz["trainable"])
-    seed_norm = all(math.isclose(a, b, abs_tol=1e-6)
-                    for a, b in zip(mean + std, SEED_MEAN + SEED_STD, strict=True))
+    seed = sum(study_normalization(spec, fz.get("weights", "timm")), ())
+    seed_norm = all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(mean + std, seed, strict=True))
     policy: dict[str, Any] = {"finetune": True, "trainable": trainable}
     if isinstance(finetune, bool) and trainable == list(spec.trainable(finetune)):
         policy = {"finetune": finetune, "trainable": None}
@@ -386,7 +386,7 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
         # Building draws random initial weights: keep the caller's random state untouched.
         with torch.random.fork_rng(devices=[]):
             model = create(spec.name, pretrained=False, num_classes=cfg.get("num_classes", 2),
-                           image_size=pre["image_size"],
+                           image_size=pre["image_size"], weights=fz.get("weights", "timm"),
                            normalization="seed" if seed_norm else "pretrained", **policy)
     except UnknownModelError as err:
         raise RunFormatError(f"{where}: {err}") from err

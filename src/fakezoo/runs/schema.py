@@ -30,26 +30,10 @@ from typing import Any
 from ..errors import RunDirectoryError, RunFormatError
 
 __all__ = [
-    "FOLD_CONFIG",
-    "INDEX",
-    "LABELS",
-    "NUMERICS_VERSION",
-    "PREDICTIONS",
-    "RESULTS",
-    "SCHEMA_VERSION",
-    "WEIGHTS",
-    "Fingerprint",
-    "FoldConfig",
-    "RunConfig",
-    "RunFormatError",
-    "RunMismatchError",
-    "check_labels",
-    "check_preprocessing",
-    "check_same",
-    "data_digest",
-    "files_digest",
-    "fold_name",
-    "mismatch_message",
+    "FOLD_CONFIG", "INDEX", "LABELS", "NUMERICS_VERSION", "PREDICTIONS", "RESULTS",
+    "SCHEMA_VERSION", "WEIGHTS", "Fingerprint", "FoldConfig", "RunConfig", "RunFormatError",
+    "RunMismatchError", "check_labels", "check_preprocessing", "check_same", "data_digest",
+    "files_digest", "fold_name", "mismatch_message",
 ]
 
 SCHEMA_VERSION = 2
@@ -113,11 +97,11 @@ class Fingerprint:
         n_images: images in the data.
         folds: each fold's validation-file digest (:func:`files_digest`), in fold order.
     Model:
-        model, trainable, weights (``"random"``, ``"timm:<tag>"`` or ``"file:<name>"``),
-        weights_sha256, image_size, mean, std.
+        model, trainable, weights (``"random"``, ``"timm:<tag>"``, ``"torchvision:<label>"``
+        or ``"file:<name>"``), weights_sha256, image_size, mean, std.
     Training:
         epochs, batch_size, optimizer, weight_decay, seed, lr (``None`` when a search picks
-        it), augment.
+        it), augment, mode (``"fast"`` or ``"seed"``), drop_rate.
     Numerics:
         cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"``, ``"fp16+scaler"``: what ran),
         trunk_backend (what ran the cached trunk), device_type, numerics_version.
@@ -154,6 +138,8 @@ class Fingerprint:
     sampler: str | None = None
     pruner: str | None = None
     inner_splits: int | None = None
+    mode: str = "fast"  # runs before seed mode: fast, without dropout
+    drop_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("folds", "trainable", "mean", "std", "lr_range"):
@@ -162,7 +148,8 @@ class Fingerprint:
                 object.__setattr__(self, name, tuple(value))
         if self.lr is not None:
             object.__setattr__(self, "lr", float(self.lr))
-        object.__setattr__(self, "weight_decay", float(self.weight_decay))
+        for name in ("weight_decay", "drop_rate"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     def replace(self, **changes: Any) -> Fingerprint:
         """A copy with some fields changed (e.g. ``lr=None`` for the search's study)."""

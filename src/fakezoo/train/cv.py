@@ -31,11 +31,14 @@ from .._io import file_sha256
 from .._version import __version__
 from ..data import Dataset, DecodedImages, decode_dataset, load_dataset, load_folds
 from ..data import make_folds as _make_folds
+from ..deviations import deviations
 from ..metrics import binary_metrics
 from ..models.backends import choose_backend
 from ..models.build import create, weights_file
+from ..models.freeze import check_options, state_to_save
 from ..models.registry import get_spec
 from ..models.stages import split_trunk_tail
+from ..models.torchvision_weights import weights_label
 from ..report import plots
 from ..runs.schema import Fingerprint, FoldConfig, RunConfig, data_digest, files_digest
 from ..runs.writer import RunWriter
@@ -49,7 +52,7 @@ logger = logging.getLogger("fakezoo")
 
 def _weights_writer(model: torch.nn.Module) -> Callable[[Any], None]:
     """``write(handle)`` for the safetensors bytes of a model's state dict."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = state_to_save(model)
     data = save(state, metadata={"format": "pt"})  # the bytes save_file would write
     return lambda handle: handle.write(data)
 
@@ -95,6 +98,10 @@ class CrossValidator:
         progress: progress bars; ``None`` shows them on a terminal only.
         amp: autocast on CUDA.
         cache_dtype: storage type of the cached trunk output.
+        mode: ``"fast"``: frozen BatchNorm, frozen trunk run once and cached; ``"seed"``: the
+            study's plain loop, BatchNorm in train mode everywhere, whole model every step.
+        weights: ``"timm"`` or ``"torchvision"`` (the ImageNet weights the study loaded).
+        drop_rate: dropout before the trained layers (``None``: torchvision's, per model).
         save_weights: write each fold's ``model.safetensors`` into run directories. ``False``
             keeps metrics and predictions only (a run that cannot be loaded or pushed).
 
@@ -116,20 +123,23 @@ class CrossValidator:
                  cache_dir: str | Path | None = None, num_workers: int | None = None,
                  progress: bool | None = None, amp: bool = True,
                  cache_dtype: torch.dtype = torch.float16, save_weights: bool = True,
-                 trunk_backend: str = "auto"):
+                 trunk_backend: str = "auto", mode: str = "fast", weights: str = "timm",
+                 drop_rate: float | None = None):
         if n_splits < 2:
             raise ValueError(f"n_splits={n_splits}: cross-validation needs at least 2 folds.")
+        check_options(weights, drop_rate)
         self.n_splits = n_splits
         self.train = TrainSettings(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                                    weight_decay=weight_decay, seed=seed, cache_dtype=cache_dtype,
-                                   amp=amp, progress=progress)
+                                   amp=amp, progress=progress, mode=mode)
+        self.mode, self.weights, self.drop_rate = mode, weights, drop_rate
         self.seed = seed
         self.device = resolve_device(device)
         self.pretrained = pretrained
         self.image_size = image_size
         self.normalization = normalization
         self.augment = augment
-        self.cache_trunk = cache_trunk and augment is None
+        self.cache_trunk = cache_trunk and augment is None and mode == "fast"
         choose_backend(trunk_backend, self.device, None)  # a bad name fails here, not later
         self.trunk_backend = trunk_backend
         if augment is not None and cache_trunk:
@@ -187,11 +197,13 @@ class CrossValidator:
             torch.manual_seed(self.seed)
             model = create(model_name, finetune=finetune, pretrained=self.pretrained,
                            trainable=trainable, image_size=self.image_size,
-                           normalization=self.normalization)
+                           normalization=self.normalization, weights=self.weights,
+                           drop_rate=self.drop_rate, freeze_batchnorm=self.mode == "fast")
             model.to(self.device, memory_format=torch.channels_last)
             owned = tuple(o for stage in split_trunk_tail(model)[1] for o in stage.owns)
+            buffers = {n for n, _ in model.named_buffers()} if self.mode == "seed" else set()
             initial = {k: v.detach().clone() for k, v in model.state_dict().items()
-                       if any(k.startswith(o + ".") or k == o for o in owned)}
+                       if k in buffers or any(k.startswith(o + ".") or k == o for o in owned)}
             self._models = {key: (model, initial)}
         return self._models[key][0]
 
@@ -265,6 +277,8 @@ class CrossValidator:
             "n_splits": n_folds or self.n_splits, "seed": self.seed,
             "image_size": decoded.image_size, "seed_image_size": spec.image_size,
             "pretrained": pretrained, "normalization": self.normalization,
+            "mode": self.mode, "weights": self.weights,
+            "drop_rate": self._drop_rate(spec),
             "augment": _callable_name(self.augment),
             "cache_dtype": str(self.train.cache_dtype).removeprefix("torch."),
             "cache_trunk": self.cache_trunk, "amp": amp_mode(self.device, self.train.amp),
@@ -274,10 +288,16 @@ class CrossValidator:
             **({"face_crop": face_crop} if face_crop else {}),
         }
 
+    def _drop_rate(self, spec) -> float:
+        """The dropout this run trains with: ``drop_rate``, else the model's torchvision one."""
+        return float(spec.drop_rate if self.drop_rate is None else self.drop_rate)
+
     def _weights_source(self, template: torch.nn.Module) -> tuple[str, str | None]:
         if self.pretrained is False or self.pretrained is None:
             return "random", None
-        path = weights_file(template.spec, self.pretrained)
+        path = weights_file(template.spec, self.pretrained, self.weights)
+        if self.pretrained is True and self.weights == "torchvision":
+            return f"torchvision:{weights_label(template.spec, 'torchvision')}", file_sha256(path)
         if self.pretrained is True:
             return f"timm:{template.spec.pretrained_tag}", file_sha256(path)
         return f"file:{Path(path).name}", file_sha256(path)
@@ -304,7 +324,7 @@ class CrossValidator:
             cache_dtype=str(self.train.cache_dtype).removeprefix("torch."),
             cache_trunk=self.cache_trunk, amp=amp_mode(self.device, self.train.amp),
             trunk_backend=self._backend_for(template.spec), device_type=self.device.type,
-            **search)
+            mode=self.mode, drop_rate=self._drop_rate(template.spec), **search)
 
     def _backend_for(self, spec) -> str:
         """What runs this model's cached trunk pass (``"torch"`` without a cache)."""
@@ -394,22 +414,8 @@ class CrossValidator:
         return result
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:
-        """How this run departs from the seed's protocol, in words."""
-        notes = []
-        if settings["image_size"] != settings["seed_image_size"]:
-            notes.append(f"image size {settings['image_size']} instead of the seed's "
-                         f"{settings['seed_image_size']}")
-        if settings["pretrained"] is False:
-            notes.append("random initialisation instead of ImageNet weights")
-        if settings["normalization"] != "seed":
-            notes.append("the weights' own normalization instead of the seed's 0.5/0.5")
-        if settings["optimizer"] != "adam":
-            notes.append(f"optimizer {settings['optimizer']} instead of Adam")
-        if settings["augment"]:
-            notes.append("random augmentation (the seed had none)")
-        if template.finetune is None:
-            notes.append(f"custom policy: trains {', '.join(settings['trainable'])}")
-        return notes
+        """How this run departs from the study (:func:`fakezoo.deviations.deviations`)."""
+        return deviations(settings, template.spec, custom=template.finetune is None)
 
     # -- run directory (written through fakezoo.runs) ----------------------------------------
     def _index(self, template: torch.nn.Module, settings: dict, fingerprint: Fingerprint,
@@ -417,7 +423,8 @@ class CrossValidator:
         spec = template.spec
         return RunConfig(
             model=spec.name, architecture=spec.architecture,
-            weights=spec.pretrained_tag if settings["pretrained"] is True else None,
+            weights=weights_label(spec, settings["weights"])
+            if settings["pretrained"] is True else None,
             finetune=template.finetune, trainable=list(template.trainable),
             preprocessing=template.preprocessing.to_dict(),
             folds=[f"fold_{k}" for k in range(1, n_folds + 1)], lr=settings["lr"],
@@ -446,7 +453,7 @@ class CrossValidator:
             n_val=fold.n_val, val_files_sha256=files_digest(fold.val_files),
             metrics=fold.metrics, fingerprint=writer.fingerprint, version=__version__,
             settings={k: settings[k] for k in ("n_splits", "seed", "epochs", "batch_size",
-                                               "optimizer")})
+                                               "optimizer", "mode", "weights", "drop_rate")})
         writer.write_fold(fold.fold, config, fold.to_dict(), _weights_writer(model))
 
     def finish_run_dir(self, writer: RunWriter, result: CVResult,

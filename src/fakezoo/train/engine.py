@@ -40,11 +40,15 @@ class TrainSettings:
         batch_size: images per optimisation step.
         optimizer: ``"adam"`` (the seed's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
         weight_decay: optimiser weight decay.
-        seed: seeds the head initialisation and the batch order of every fold.
+        seed: seeds the head initialisation, the batch order and the dropout masks of every
+            fold (``seed * 1000 + fold``).
         cache_dtype: storage type of the cached trunk output (half precision by default).
         amp: autocast on CUDA: bf16 where supported, else fp16 with a ``GradScaler``
             (see :func:`amp_mode`); ignored on CPU.
         progress: progress bars; ``None`` shows them on a terminal only.
+        mode: ``"fast"``: frozen layers run in eval mode (fixed BatchNorm, no dropout);
+            ``"seed"``: the whole model in ``train()`` mode, as the study's loop (BatchNorm
+            uses batch statistics and updates its running ones, frozen or not).
     """
 
     epochs: int = 3
@@ -55,8 +59,12 @@ class TrainSettings:
     cache_dtype: torch.dtype = torch.float16
     amp: bool = True
     progress: bool | None = None
+    mode: str = "fast"
 
     def __post_init__(self) -> None:
+        if self.mode not in {"fast", "seed"}:
+            raise ValueError(f"mode='{self.mode}': use 'fast' (frozen BatchNorm, cached trunk) "
+                             f"or 'seed' (the study's plain train() loop).")
         if self.optimizer not in {"adam", "adamw", "sgd"}:
             raise ValueError(f"optimizer='{self.optimizer}': use 'adam', 'adamw' or 'sgd'.")
         if self.epochs < 1 or self.batch_size < 1:
@@ -154,9 +162,11 @@ def _optimizer(params: list[nn.Parameter], lr: float, settings: TrainSettings):
                                lr=lr, weight_decay=settings.weight_decay, momentum=0.9)
 
 
-def _train_mode(model: nn.Module, trunk: Sequence[Stage]) -> None:
-    """Train mode for the tail; the frozen trunk stays in eval mode (dropout off)."""
+def _train_mode(model: nn.Module, trunk: Sequence[Stage], mode: str) -> None:
+    """Train mode for the tail; in fast mode the frozen trunk stays in eval mode."""
     model.train()
+    if mode == "seed":
+        return  # the study's model.train(): every BatchNorm and dropout in training mode
     for stage in trunk:
         if isinstance(stage.fn, nn.Module):
             stage.fn.eval()
@@ -198,6 +208,9 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     """
     if augment is not None and not full:
         raise ValueError("augment needs full=True: augmented images change the trunk's output.")
+    if settings.mode == "seed" and not full:
+        raise ValueError("mode='seed' needs full=True: BatchNorm in train mode makes the "
+                         "trunk's output depend on the batch, so it cannot be cached.")
     device = resolve_device(device)
     model.to(device, memory_format=torch.channels_last)
     trunk, tail = split_trunk_tail(model)
@@ -216,7 +229,8 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     # fp16 autocast needs loss scaling, or small gradients underflow to zero (bf16 does not).
     scaler = (torch.amp.GradScaler("cuda") if amp_mode(device, settings.amp) == "fp16+scaler"
               else None)
-    generator = torch.Generator().manual_seed(settings.seed * 1000 + fold)
+    fold_seed = settings.seed * 1000 + fold
+    generator = torch.Generator().manual_seed(fold_seed)
     labels = labels.to(device)
     train_idx = torch.as_tensor(train_idx, dtype=torch.long)
     val_idx = torch.as_tensor(val_idx, dtype=torch.long)
@@ -232,36 +246,39 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         return torch.cat(probs).numpy()
 
     y_true = labels[val_idx.to(device)].cpu().numpy()
-    history: list[float] = []
     steps = settings.epochs * -(-len(train_idx) // settings.batch_size)
     bar = tqdm(total=steps, desc=f"{model.spec.name} fold {fold}", unit="step",
                disable=tqdm_disable(settings.progress), leave=False)
-    for epoch in range(settings.epochs):
-        _train_mode(model, trunk)
-        order = train_idx[torch.randperm(len(train_idx), generator=generator)]
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start:start + settings.batch_size]
-            with autocast(device, settings.amp):
-                loss = loss_fn(forward(prepare(inputs[idx], train=True)).float(),
-                               labels[idx.to(device)])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{model.spec.name} fold {fold}: the loss became {loss.item()} at lr={lr:g}"
-                    f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
-                    f"its inputs are out of range; try a lower lr.")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward()
-                optimizer.step()
-            else:  # skips the step when the scaled gradients overflowed, then rescales
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            bar.update(1)
-        y_prob = predict()
-        history.append(float(((y_prob >= 0.5) == y_true).mean()))
-        bar.set_postfix(val_acc=f"{history[-1]:.3f}")
-        if on_epoch is not None:
-            on_epoch(epoch, history[-1])
+    history: list[float] = []
+    # Dropout masks come from torch's global generator, seeded per fold and restored after.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(fold_seed)
+        for epoch in range(settings.epochs):
+            _train_mode(model, trunk, settings.mode)
+            order = train_idx[torch.randperm(len(train_idx), generator=generator)]
+            for start in range(0, len(order), settings.batch_size):
+                idx = order[start:start + settings.batch_size]
+                with autocast(device, settings.amp):
+                    loss = loss_fn(forward(prepare(inputs[idx], train=True)).float(),
+                                   labels[idx.to(device)])
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{model.spec.name} fold {fold}: the loss became {loss.item()} at lr={lr:g}"
+                        f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
+                        f"its inputs are out of range; try a lower lr.")
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:  # skips the step when the scaled gradients overflowed, then rescales
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                bar.update(1)
+            y_prob = predict()
+            history.append(float(((y_prob >= 0.5) == y_true).mean()))
+            bar.set_postfix(val_acc=f"{history[-1]:.3f}")
+            if on_epoch is not None:
+                on_epoch(epoch, history[-1])
     bar.close()
     return FoldOutput(y_true=y_true, y_prob=y_prob, history=history)

@@ -288,6 +288,7 @@ def optuna_lr_search(
     trainable: Sequence[str] | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
+    mode: str | None = None,
 ) -> LRSearchResult:
     """Choose the learning rate with Optuna, as the seed did, or without its optimism.
 
@@ -317,6 +318,8 @@ def optuna_lr_search(
             stored study or run made with another fingerprint (other data, folds, model,
             epochs, lr range, trials, protocol...) is refused before any trial, naming the
             fields that differ.
+        mode: ``"fast"`` or ``"seed"`` (see :class:`~fakezoo.CrossValidator`); ``None`` keeps
+            the given ``cv``'s (``"fast"`` for the default one).
 
     Example:
         ```python
@@ -333,7 +336,10 @@ def optuna_lr_search(
         raise ValueError(f"lr_range={lr_range}: need 0 < low < high.")
     if n_trials < 1:
         raise ValueError(f"n_trials={n_trials}: need at least one trial.")
-    cv = cv or CrossValidator(seed=seed, progress=progress)
+    if cv is not None and mode is not None and cv.mode != mode:
+        raise ValueError(f"mode='{mode}' but the given cv trains in mode='{cv.mode}': pass "
+                         f"CrossValidator(mode='{mode}') or leave mode out.")
+    cv = cv or CrossValidator(seed=seed, progress=progress, mode=mode or "fast")
     if epochs is not None:
         cv.train.epochs = epochs
     policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
