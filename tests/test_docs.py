@@ -28,8 +28,8 @@ import fakezoo
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ["index", "models", "data", "cv", "tune", "hub", "cli", "faces", "export", "explain",
-         "app", "evaluate", "study", "performance", "design", "api"]
+PAGES = ["index", "models", "data", "cv", "tune", "scale", "hub", "cli", "faces", "export",
+         "explain", "app", "evaluate", "study", "performance", "design", "api"]
 EXAMPLE_FILES = ["README.md", *(f"docs/{p}.md" for p in PAGES)]
 TEST_COMMAND = "python -m pytest -q"
 

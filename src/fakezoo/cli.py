@@ -77,7 +77,13 @@ def _validator(args):
 
 def _cv(args) -> int:
     result = _validator(args).run(args.model, args.data, finetune=args.finetune, lr=args.lr,
-                                  out_dir=args.out, overwrite=args.overwrite)
+                                  out_dir=args.out, overwrite=args.overwrite, fold=args.fold)
+    if args.fold is not None:
+        m = result.folds[0].metrics
+        print(f"fold {args.fold}/{args.folds}: accuracy {m['accuracy']:.4f}, F1 {m['f1']:.4f}")
+        print(f"written to {Path(args.out) / f'fold_{args.fold}'}; once every fold is done, "
+              f"the same command without --fold collects them")
+        return EXIT_OK
     print(result.report())
     print(f"\nrun directory: {args.out}")
     return EXIT_OK
@@ -94,17 +100,52 @@ def _tune(args) -> int:
     from .train.tune import optuna_lr_search
 
     _quiet_optuna()
-
+    if args.workers != 1:
+        _tune_workers(args)
+        args.overwrite = False  # done before the workers started
     found = optuna_lr_search(args.model, args.data, args.finetune, n_trials=args.trials,
                              lr_range=tuple(args.lr_range), protocol=args.protocol,
                              storage=args.storage, study_name=args.study, seed=args.seed,
                              pruner=args.pruner, cv=_validator(args), out_dir=args.out,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, grace_period=args.grace_period,
+                             search_only=args.search_only)
+    if args.search_only:
+        print(f"worker done: the study has its {args.trials} finished trials")
+        return EXIT_OK
     print(found.cv_result.report())
     lrs = ", ".join(f"{lr:.3g}" for lr in found.fold_lrs)
     print(f"\nbest lr: {found.best_lr:.4g}" + (f" (per outer fold: {lrs})" if lrs else ""))
     print(f"run directory: {args.out} (trials in {Path(args.out) / 'trials.csv'})")
     return EXIT_OK
+
+
+def _tune_workers(args) -> None:
+    """Run the trials in ``args.workers`` local processes; this one then does the final CV."""
+    from .train.tune import start_over, study_names
+    from .train.workers import run_workers
+
+    if args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: need at least 1.")
+    if args.storage is None:
+        args.storage = str(Path(args.out) / "study.log")
+    elif str(args.storage).startswith("sqlite") or Path(args.storage).suffix in {
+            ".db", ".sqlite", ".sqlite3"}:
+        raise ValueError(f"--storage {args.storage}: SQLite serves one process at a time; "
+                         f"--workers needs a Journal file (.log) or a postgresql:// URL.")
+    if args.overwrite:  # once, here: a worker that overwrote would delete the others' trials
+        start_over(args.out, args.storage, study_names(
+            args.model, args.finetune, None, args.protocol, args.study, args.folds),
+            args.grace_period)
+    # The workers parse this same command; the options appended last win.
+    argv = [a for a in args.argv if a != "--overwrite"]
+    failed = run_workers([*argv, "--storage", args.storage, "--workers", "1", "--search-only"],
+                         args.workers, args.device)
+    if len(failed) == args.workers:
+        raise RuntimeError(f"all {args.workers} workers failed (see their messages above).")
+    for i, code in failed:
+        # The others finished its trials; if none is left, this process runs what remains.
+        logging.getLogger("fakezoo").warning("worker %d exited with code %d (see above); "
+                                             "going on with the study", i, code)
 
 
 def _benchmark(args) -> int:
@@ -346,10 +387,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print one line and return 1 (130 for Ctrl-C); ``--debug`` or ``FAKEZOO_DEBUG=1`` shows
     the full traceback instead.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # `tune --workers N` starts workers with this same command
+    worker = os.environ.get("FAKEZOO_WORKER") if getattr(args, "search_only", False) else None
     debug = args.debug or os.environ.get("FAKEZOO_DEBUG", "").lower() not in ("", "0", "false")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(message)s")
+                        format=f"[worker {worker}] %(message)s" if worker else "%(message)s")
     logging.getLogger("fakezoo").setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return COMMANDS[args.command](args)

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="cross-validate one model at one learning rate")
     _add_training(p, lr=True)
+    p.add_argument("--fold", type=int, metavar="K",
+                   help="train only fold K (1..FOLDS) into --out, e.g. one job of a job array; "
+                        "the same command without --fold then collects the folds")
 
     p = sub.add_parser("tune", help="Optuna LR search, then CV at the best LR")
     _add_training(p)
@@ -88,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "workers) or a postgresql:// / mysql:// URL (several machines)")
     p.add_argument("--study", help="study name shared by workers")
     p.add_argument("--pruner", choices=["median", "none"], default="median")
+    p.add_argument("--grace-period", type=int, default=60, metavar="SECONDS",
+                   help="a shared study's trial without a heartbeat for this long is declared "
+                        "dead, failed and its learning rate run again (default 60)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="start N local worker processes on one study (a Journal file in --out "
+                        "unless --storage is given); one GPU each when several are visible")
+    p.add_argument("--search-only", action="store_true",
+                   help="only run (or join) the trials until the study is complete: no final "
+                        "CV, nothing in --out (what the --workers processes do)")
 
     p = sub.add_parser("benchmark", help="the whole study: 12 rows, LR search + CV each")
     p.add_argument("data", nargs="?", help="folder or CSV; omit for the 5-minute demo on "

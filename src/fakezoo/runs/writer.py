@@ -39,6 +39,7 @@ __all__ = ["RunWriter", "remove_run"]
 
 #: Names fakezoo writes at the top of a run directory (or a study row's folder).
 RUN_FILES = frozenset({INDEX, RESULTS, "report.md", "trials.csv", "search.json", "search.db",
+                       "study.log",  # `fakezoo tune --workers N`'s Journal file
                        "confusion_matrix.png", "roc.png"})
 
 

@@ -348,7 +348,8 @@ class CrossValidator:
             trainable: Sequence[str] | None = None,
             folds: str | Path | list[tuple[np.ndarray, np.ndarray]] | None = None,
             on_epoch: Callable[[int, int, float], None] | None = None,
-            overwrite: bool = False, search: dict | None = None) -> CVResult:
+            overwrite: bool = False, search: dict | None = None,
+            fold: int | None = None) -> CVResult:
         """Cross-validate one model and policy at one learning rate.
 
         Args:
@@ -368,6 +369,10 @@ class CrossValidator:
                 wrote; anything else is refused).
             search: the fingerprint fields of the LR search that chose ``lr`` (set by
                 :func:`fakezoo.optuna_lr_search`).
+            fold: train only this fold (1 to the number of folds) into ``out_dir``, as one job
+                of a scheduler's job array; the result holds that fold alone and the run
+                directory stays incomplete. The same call without ``fold`` then collects the
+                finished folds (training any still missing) and completes the run.
 
         Returns:
             A :class:`CVResult`.
@@ -376,6 +381,11 @@ class CrossValidator:
         template = self.template(model_name, finetune, trainable)
         decoded = self.decode(dataset, template.preprocessing.image_size)
         splits = self.splits(decoded, folds)
+        if fold is not None and not 1 <= fold <= len(splits):
+            raise ValueError(f"fold={fold}: choose a fold from 1 to {len(splits)}.")
+        if fold is not None and overwrite:
+            raise ValueError(f"fold={fold} with overwrite: each job would remove the folds of "
+                             f"the others. Remove the old run once, before the job array.")
         fingerprint = self.fingerprint(template, decoded, splits, lr, **(search or {}))
         settings = self.settings(model_name, finetune, template.trainable, lr, decoded,
                                  len(splits))
@@ -386,6 +396,8 @@ class CrossValidator:
 
         results: list[FoldResult] = []
         for k, (train_idx, val_idx) in enumerate(splits, start=1):
+            if fold is not None and k != fold:
+                continue
             done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
             if done is not None:
                 logger.info("%s fold %d/%d: already done, loaded from %s", model_name, k,
@@ -393,15 +405,15 @@ class CrossValidator:
                 results.append(FoldResult(**done))
                 continue
             hook = None if on_epoch is None else (lambda e, a, k=k: on_epoch(k, e, a))
-            model, fold = self.fit_fold(template, decoded, train_idx, val_idx, lr, k, hook)
+            model, trained = self.fit_fold(template, decoded, train_idx, val_idx, lr, k, hook)
             if writer is not None:
-                self.save_fold(writer, model, settings, fold)
-            results.append(fold)
-            m = fold.metrics
+                self.save_fold(writer, model, settings, trained)
+            results.append(trained)
+            m = trained.metrics
             logger.info("%s fold %d/%d: accuracy %.4f, F1 %.4f, AUC %s (%.1fs)", model_name, k,
                         len(splits), m["accuracy"], m["f1"],
                         "n/a" if m.get("roc_auc") is None else f"{m['roc_auc']:.4f}",
-                        fold.seconds)
+                        trained.seconds)
 
         result = CVResult(model=model_name, finetune=template.finetune,
                           trainable=list(template.trainable), lr=float(lr), settings=settings,
@@ -409,7 +421,7 @@ class CrossValidator:
                           timings={"total_seconds": round(time.perf_counter() - started, 3),
                                    "trunk_images": self.trunk_images},
                           fingerprint=fingerprint.to_dict())
-        if writer is not None:
+        if writer is not None and fold is None:
             self.finish_run_dir(writer, result, template)
         return result
 

@@ -17,12 +17,16 @@ for a trial, a survivor or a newly started one, runs the same learning rate agai
 - Journal files have no heartbeat in Optuna, so fakezoo keeps its own *lease*: a thread writes
   the time into the running trial's user attribute ``fakezoo_heartbeat``
   (:func:`keep_alive`), and :func:`recover_stale_trials` fails trials whose lease has expired.
+  Writers take an ``flock`` on ``.NAME.flock`` next to the file, which the kernel releases when
+  its process dies: a worker killed while writing never stalls the others (Optuna's default
+  lock file would stay behind for 30 s, with warnings).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -70,6 +74,43 @@ def heartbeat_interval(grace_period: int) -> int:
     return max(1, int(grace_period) // 4)
 
 
+class _FlockLock:
+    """An exclusive ``flock`` on a lock file: released by the kernel when its process dies.
+
+    It has the two methods ``JournalFileBackend`` calls on its ``lock_obj``.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._held = threading.local()  # one descriptor per thread (the lease thread writes)
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._held.fd = getattr(self._held, "fd", None), None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor drops the lock
+
+
+def _journal_lock(path: Path) -> _FlockLock | None:
+    """fakezoo's flock where the system has it (not Windows), else Optuna's default lock."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return None
+    return _FlockLock(path.with_name(f".{path.name}.flock"))
+
+
 class LeasedJournalStorage(JournalStorage):
     """A Journal storage whose running trials hold a lease (fakezoo's heartbeat).
 
@@ -77,7 +118,8 @@ class LeasedJournalStorage(JournalStorage):
     """
 
     def __init__(self, path: str | Path, grace_period: int = DEFAULT_GRACE_PERIOD):
-        super().__init__(JournalFileBackend(str(path)))
+        path = Path(path)
+        super().__init__(JournalFileBackend(str(path), lock_obj=_journal_lock(path)))
         self.grace_period = int(grace_period)
         self.heartbeat_interval = heartbeat_interval(grace_period)
 

@@ -17,6 +17,8 @@ import csv
 import io
 import logging
 import math
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,9 @@ from ..data.folds import make_folds as _make_folds
 from ..runs.schema import Fingerprint, check_same
 from ..runs.writer import RunWriter, remove_run
 from .cv import CrossValidator, CVResult, FoldResult
-from .storage import _is_sqlite, make_storage
+from .storage import DEFAULT_GRACE_PERIOD, WORKER, _is_sqlite, keep_alive, make_storage
+from .trial_loop import FINISHED as _FINISHED
+from .trial_loop import SurplusTrial, run_until_finished
 
 __all__ = ["LRSearchResult", "optuna_lr_search"]
 
@@ -51,7 +55,8 @@ class LRSearchResult:
             accuracy (nested).
         trials: one dict per trial: number, lr, value, state, fold accuracies (and the outer
             fold, for the nested protocol).
-        cv_result: the CV at the best LR (seed) or the outer folds, each scored once (nested).
+        cv_result: the CV at the best LR (seed) or the outer folds, each scored once (nested);
+            ``None`` with ``search_only``.
         study: the Optuna study (seed) or the list of per-fold studies (nested).
         protocol: ``"seed"`` or ``"nested"``.
         fold_lrs: the LR chosen for each outer fold (nested protocol only).
@@ -60,7 +65,7 @@ class LRSearchResult:
     best_lr: float
     best_value: float
     trials: list[dict]
-    cv_result: CVResult
+    cv_result: CVResult | None
     study: optuna.Study | list[optuna.Study]
     protocol: str
     fold_lrs: list[float] = field(default_factory=list)
@@ -80,7 +85,8 @@ class LRSearchResult:
     def to_dict(self) -> dict:
         return {"protocol": self.protocol, "best_lr": self.best_lr,
                 "best_value": self.best_value, "fold_lrs": self.fold_lrs,
-                "trials": self.trials, "cv": self.cv_result.to_dict()}
+                "trials": self.trials,
+                "cv": None if self.cv_result is None else self.cv_result.to_dict()}
 
 
 def _pruner(pruner) -> optuna.pruners.BasePruner:
@@ -102,9 +108,6 @@ def _trial_rows(study: optuna.Study) -> list[dict]:
 
 WAYS_OUT = ("Use a new --study name (study_name=...) or another --storage, a new --out / "
             "out_dir, or --overwrite / overwrite=True to delete the stored study and run first.")
-
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
 
 class _PerTrialTPE(optuna.samplers.BaseSampler):
     """TPE whose randomness for a trial depends only on the study seed and the trials before it.
@@ -156,10 +159,10 @@ def _claim_study(study: optuna.Study, fingerprint: Fingerprint, storage) -> None
 def _search(cv: CrossValidator, template, decoded: DecodedImages,
             folds: Sequence[tuple[np.ndarray, np.ndarray]], *, study_name: str, storage,
             n_trials: int, lr_range: tuple[float, float], seed: int, pruner,
-            progress: bool | None, fingerprint: Fingerprint) -> optuna.Study:
-    """Run (or join, or resume) one study of ``n_trials`` trials over ``folds``.
+            fingerprint: Fingerprint) -> optuna.Study:
+    """Run (or join, or resume) one study until it has ``n_trials`` finished trials.
 
-    A stored study is resumed only when its fingerprint equals ``fingerprint``.
+    A stored study is resumed (or joined) only when its fingerprint equals ``fingerprint``.
     """
     # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
     # database draw per trial number, or they would all propose the same LRs.
@@ -169,23 +172,28 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
                                 pruner=_pruner(pruner), load_if_exists=True)
     _claim_study(study, fingerprint, storage)
     epochs = cv.train.epochs
+    worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial: optuna.Trial) -> float:
         lr = trial.suggest_float("lr", lr_range[0], lr_range[1], log=True)
+        trial.set_user_attr(WORKER, worker)
         accuracies = []
-        for k, (train_idx, val_idx) in enumerate(folds):
-            def report(epoch: int, accuracy: float, k: int = k) -> None:
-                trial.report(accuracy, k * epochs + epoch)
-                if trial.should_prune():
-                    trial.set_user_attr("fold_accuracies", accuracies)
-                    raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: {accuracy:.3f}")
+        with keep_alive(trial, storage):  # a Journal file's lease; databases beat themselves
+            for k, (train_idx, val_idx) in enumerate(folds):
+                def report(epoch: int, accuracy: float, k: int = k) -> None:
+                    trial.report(accuracy, k * epochs + epoch)
+                    if trial.should_prune():
+                        trial.set_user_attr("fold_accuracies", accuracies)
+                        raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: "
+                                                 f"{accuracy:.3f}")
 
-            try:
-                _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1, report)
-            except FloatingPointError:
-                trial.set_user_attr("diverged", True)  # finished, as failed: not retried
-                raise
-            accuracies.append(fold.metrics["accuracy"])
+                try:
+                    _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1,
+                                          report)
+                except FloatingPointError as err:
+                    trial.set_user_attr("diverged", str(err))  # finished, as failed: not retried
+                    raise
+                accuracies.append(fold.metrics["accuracy"])
         trial.set_user_attr("fold_accuracies", accuracies)
         return float(np.mean(accuracies))
 
@@ -202,24 +210,25 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
                                              states=(*_FINISHED, TrialState.RUNNING))
                  if t.number < trial.number]
         if len(ahead) >= n_trials:
-            study.stop()
-            raise _SurplusTrial(f"trial {trial.number}: the study already has {n_trials}")
+            trial.set_user_attr("fail_reason", f"surplus: the study already had {n_trials}")
+            raise SurplusTrial(f"trial {trial.number}: the study already has {n_trials}")
         return objective(trial)
+
+    failures: list[int] = []  # this worker's diverged trials
 
     def log(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state in _FINISHED:
             logger.info("%s trial %d %s: lr=%.3g, mean accuracy %s", study_name, trial.number,
                         trial.state.name.lower(), trial.params["lr"],
                         "-" if trial.value is None else f"{trial.value:.4f}")
+        elif trial.state == TrialState.FAIL and trial.user_attrs.get("diverged"):
+            failures.append(trial.number)
+            logger.warning("%s trial %d failed (lr=%.3g): %s; the search goes on", study_name,
+                           trial.number, trial.params.get("lr", float("nan")),
+                           trial.user_attrs["diverged"])
 
-    remaining = n_trials - len(study.get_trials(deepcopy=False, states=_FINISHED))
-    if remaining > 0:
-        # A diverged trial (FloatingPointError) is recorded as failed and the search goes on.
-        study.optimize(objective_or_surplus, n_trials=remaining,
-                       catch=(_SurplusTrial, FloatingPointError),
-                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=_FINISHED),
-                                  log],
-                       gc_after_trial=False, show_progress_bar=bool(progress))
+    # A diverged trial is recorded as failed and the search goes on to n_trials finished ones.
+    run_until_finished(study, storage, n_trials, objective_or_surplus, [log], failures)
     return study
 
 
@@ -229,12 +238,22 @@ def _pruner_name(pruner) -> str:
     return type(pruner).__name__
 
 
-def _start_over(out: Path | None, storage, names: Sequence[str]) -> None:
+def study_names(model_name: str, finetune: bool, trainable: Sequence[str] | None,
+                protocol: str, study_name: str | None, n_outer: int) -> list[str]:
+    """The stored studies of a search: its name (default ``"{model}-{policy}-{protocol}"``),
+    or one per outer fold (``"{name}-outer{k}"``) for the nested protocol."""
+    policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
+    name = study_name or f"{model_name}-{policy}-{protocol}"
+    return [name] if protocol == "seed" else [f"{name}-outer{k}" for k in range(1, n_outer + 1)]
+
+
+def start_over(out: str | Path | None, storage, names: Sequence[str],
+               grace_period: int = DEFAULT_GRACE_PERIOD) -> None:
     """``overwrite=True``: remove the old run directory, then the stored studies (a storage
     file inside ``out`` goes with it)."""
     if out is not None:
-        remove_run(out, "run")
-    storage = make_storage(storage)
+        remove_run(Path(out), "run")
+    storage = make_storage(storage, grace_period=grace_period)
     if storage is None:
         return
     for name in names:
@@ -253,10 +272,6 @@ def _check_out_dir(out: Path | None, fingerprint: Fingerprint) -> None:
     if stored is not False:
         check_same(None if stored is None else stored.replace(lr=None), fingerprint,
                    f"'{out}'", WAYS_OUT)
-
-
-class _SurplusTrial(Exception):
-    """Raised for a trial asked after the study already had all its trials."""
 
 
 def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
@@ -289,6 +304,8 @@ def optuna_lr_search(
     progress: bool | None = None,
     overwrite: bool = False,
     mode: str | None = None,
+    grace_period: int = DEFAULT_GRACE_PERIOD,
+    search_only: bool = False,
 ) -> LRSearchResult:
     """Choose the learning rate with Optuna, as the seed did, or without its optimism.
 
@@ -320,6 +337,12 @@ def optuna_lr_search(
             fields that differ.
         mode: ``"fast"`` or ``"seed"`` (see :class:`~fakezoo.CrossValidator`); ``None`` keeps
             the given ``cv``'s (``"fast"`` for the default one).
+        grace_period: seconds without a heartbeat after which a shared study's running trial
+            is declared dead (its worker crashed): it is marked failed and its learning rate is
+            run again by the next worker that asks for a trial (see :mod:`fakezoo.train.storage`).
+        search_only: run (or join) the trials and wait until the study is complete, but skip
+            the final cross-validation and ``out_dir``: ``cv_result`` is ``None``. What the
+            workers of ``fakezoo tune --workers N`` do.
 
     Example:
         ```python
@@ -339,6 +362,7 @@ def optuna_lr_search(
     if cv is not None and mode is not None and cv.mode != mode:
         raise ValueError(f"mode='{mode}' but the given cv trains in mode='{cv.mode}': pass "
                          f"CrossValidator(mode='{mode}') or leave mode out.")
+    given, storage = storage, make_storage(storage, grace_period=grace_period)  # fails fast
     cv = cv or CrossValidator(seed=seed, progress=progress, mode=mode or "fast")
     if epochs is not None:
         cv.train.epochs = epochs
@@ -350,18 +374,19 @@ def optuna_lr_search(
     inner_splits = inner_splits or cv.n_splits
     out = Path(out_dir) if out_dir is not None else None
     if overwrite:
-        names = [study_name] if protocol == "seed" else [
-            f"{study_name}-outer{k}" for k in range(1, len(outer) + 1)]
-        _start_over(out, storage, names)
-    storage = make_storage(storage)
+        start_over(out, given, study_names(model_name, finetune, trainable, protocol,
+                                           study_name, len(outer)), grace_period)
+        storage = make_storage(given, grace_period=grace_period)  # its file may be gone
     search = dict(lr_range=(low, high), n_trials=n_trials, protocol=protocol,
                   sampler=f"tpe-per-trial(seed={seed})", pruner=_pruner_name(pruner),
                   inner_splits=inner_splits if protocol == "nested" else None)
     fingerprint = cv.fingerprint(template, decoded, outer, None, **search)
     _check_out_dir(out, fingerprint)
     options = dict(storage=storage, n_trials=n_trials, lr_range=(low, high), seed=seed,
-                   pruner=pruner, progress=progress, fingerprint=fingerprint)
-
+                   pruner=pruner, fingerprint=fingerprint)
+    if search_only:
+        return _search_only(cv, template, decoded, outer, study_name, protocol, inner_splits,
+                            options)
     if protocol == "seed":
         study = _search(cv, template, decoded, outer, study_name=study_name, **options)
         best = _best(study)
@@ -382,11 +407,40 @@ def optuna_lr_search(
     return found
 
 
+def _inner_folds(decoded: DecodedImages, train_idx: np.ndarray, inner_splits: int,
+                 seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The nested protocol's inner folds of one outer training part, as global indices."""
+    groups = decoded.dataset.groups
+    inner = _make_folds(decoded.labels.numpy()[train_idx], inner_splits, seed,
+                        None if groups is None else np.asarray(groups)[train_idx])
+    return [(train_idx[a], train_idx[b]) for a, b in inner]
+
+
+def _search_only(cv: CrossValidator, template, decoded: DecodedImages, outer, study_name: str,
+                 protocol: str, inner_splits: int, options: dict) -> LRSearchResult:
+    """The trials alone (a worker of ``fakezoo tune --workers N``): no CV, nothing written."""
+    if protocol == "seed":
+        study = _search(cv, template, decoded, outer, study_name=study_name, **options)
+        best = _best(study)
+        return LRSearchResult(best_lr=float(best.params["lr"]), best_value=float(best.value),
+                              trials=_trial_rows(study), cv_result=None, study=study,
+                              protocol="seed")
+    studies, lrs, trials = [], [], []
+    for k, (train_idx, _) in enumerate(outer, start=1):
+        inner = _inner_folds(decoded, train_idx, inner_splits, options["seed"])
+        study = _search(cv, template, decoded, inner, study_name=f"{study_name}-outer{k}",
+                        **options)
+        studies.append(study)
+        lrs.append(float(_best(study).params["lr"]))
+        trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
+    return LRSearchResult(best_lr=float(math.exp(np.mean(np.log(lrs)))),
+                          best_value=float("nan"), trials=trials, cv_result=None,
+                          study=studies, protocol="nested", fold_lrs=lrs)
+
+
 def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, template,
             decoded: DecodedImages, outer, study_name: str, inner_splits: int, options: dict,
             out: Path | None) -> LRSearchResult:
-    labels = decoded.labels.numpy()
-    groups = decoded.dataset.groups
     fingerprint: Fingerprint = options["fingerprint"]
     settings = cv.settings(model_name, finetune, template.trainable, 1.0, decoded, len(outer))
     settings["protocol"] = "nested"
@@ -396,9 +450,7 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
                                   ways_out=WAYS_OUT)
     studies, lrs, trials, folds = [], [], [], []
     for k, (train_idx, val_idx) in enumerate(outer, start=1):
-        inner = _make_folds(labels[train_idx], inner_splits, options["seed"],
-                            None if groups is None else np.asarray(groups)[train_idx])
-        inner = [(train_idx[a], train_idx[b]) for a, b in inner]  # back to global indices
+        inner = _inner_folds(decoded, train_idx, inner_splits, options["seed"])
         done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
         study = None  # a finished fold's study is only read back when it was stored
         if done is None or options["storage"] is not None:
