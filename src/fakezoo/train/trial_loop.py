@@ -35,7 +35,8 @@ class SurplusTrial(Exception):
     """Raised for a trial asked after the study already had all its trials."""
 
 
-def run_until_finished(study: optuna.Study, storage, n_trials: int,
+def run_until_finished(study: optuna.Study, storage: optuna.storages.BaseStorage | None,
+                       n_trials: int,
                        objective: Callable[[optuna.Trial], float], callbacks: Sequence[Callable],
                        failures: list[int]) -> None:
     """Run ``objective`` one trial at a time until ``study`` has ``n_trials`` finished trials.
