@@ -329,3 +329,21 @@ def test_a_worker_with_other_settings_is_refused(demo_dir, tmp_path, postgres_ur
     assert err.count("\n") == 1 and "lr_range" in err, err
     assert len(_trials(make_storage(postgres_url), "fp")) == 1  # nothing was run
     assert not (tmp_path / "o").exists()  # a --search-only worker writes no run
+
+
+def test_every_command_of_the_guide_parses():
+    """docs/scale.md's `fakezoo` lines use flags that exist (they were run as written)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from fakezoo.cli_parser import build_parser
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "scale.md").read_text()
+    lines = re.sub(r"\\\n\s*", " ", "\n".join(re.findall(r"```bash\n(.*?)```", guide, re.S)))
+    commands = [shlex.split(line.strip().rstrip("&"))
+                for line in lines.splitlines() if line.strip().startswith("fakezoo ")]
+    assert len(commands) >= 6
+    for words in commands:
+        args = build_parser().parse_args([w if "$" not in w else "1" for w in words[1:]])
+        assert args.command in {"tune", "cv"}
