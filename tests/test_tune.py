@@ -143,6 +143,7 @@ def test_stopped_sqlite_study_resumes_and_completes(demo_dir, tmp_path):
     study = optuna.load_study(study_name="shared", storage=make_storage(db))
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") == 4 and states[1] == "FAIL"
+    assert study.trials[2].params == study.trials[1].params  # the interrupted lr, run again
 
 
 def test_bad_arguments(demo_dir):

@@ -314,16 +314,6 @@ def _is_sqlite(storage) -> bool:
     return isinstance(storage, RDBStorage) and storage.url.startswith("sqlite")
 
 
-def fail_interrupted(study: optuna.Study, storage) -> list[int]:
-    """SQLite serves one process at a time: a trial left running was interrupted."""
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        failed.append(trial.number)
-        retry_trial(study, storage.get_trial(trial._trial_id))
-    return failed
-
-
 @contextlib.contextmanager
 def keep_alive(trial: optuna.Trial, storage) -> Iterator[None]:
     """While the block runs, renew the trial's lease (Journal files only).
