@@ -56,6 +56,20 @@ def test_unknown_storage_scheme_names_the_argument(demo_dir, tmp_path):
                    "--out", str(tmp_path / "o"), "--storage", "redis://localhost/x", *TINY)
     line = one_line_error(proc)
     assert "storage=" in line and "postgresql://" in line
+    assert "decoded" not in proc.stderr and not (tmp_path / "o").exists()  # before any work
+
+
+def test_storage_is_checked_without_creating_or_connecting(tmp_path):
+    from fakezoo.train.storage import check_storage
+
+    check_storage(None)
+    check_storage(tmp_path / "new" / "study.log")
+    check_storage("postgresql://user@127.0.0.1:9/nowhere")  # port 9: nothing listens
+    assert not (tmp_path / "new").exists()
+    for bad, says in [("redis://localhost/x", "not 'redis://'"), ("study.txt", ".log/.journal"),
+                      ("postgres://h/db", "write postgresql://")]:
+        with pytest.raises(ValueError, match=says):
+            check_storage(bad)
 
 
 def test_debug_shows_the_traceback(demo_dir, tmp_path):

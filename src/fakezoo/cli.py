@@ -97,6 +97,9 @@ def _quiet_optuna() -> None:
 
 
 def _tune(args) -> int:
+    from .train.storage import check_storage
+
+    check_storage(args.storage)  # a bad --storage fails now, not after loading the data
     from .train.tune import optuna_lr_search
 
     _quiet_optuna()

@@ -43,8 +43,8 @@ from ..errors import FakezooError
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["DEFAULT_GRACE_PERIOD", "LeasedJournalStorage", "StorageError", "heartbeat_interval",
-           "make_storage", "recover_stale_trials", "retry_trial"]
+__all__ = ["DEFAULT_GRACE_PERIOD", "LeasedJournalStorage", "StorageError", "check_storage",
+           "heartbeat_interval", "make_storage", "recover_stale_trials", "retry_trial"]
 
 DEFAULT_GRACE_PERIOD = 60  # seconds without a heartbeat before a running trial is declared dead
 MAX_RETRIES = 3            # a learning rate whose trial keeps dying is retried this many times
@@ -159,11 +159,7 @@ def make_storage(storage: str | Path | optuna.storages.BaseStorage | None, *,
     text = str(storage)
     if "://" in text:
         return _database(text, int(grace_period))
-    kind = FILE_SUFFIXES.get(Path(text).suffix)
-    if kind is None:
-        raise ValueError(f"storage='{storage}': use a .db/.sqlite file (SQLite), a .log/.journal "
-                         f"file (Journal, several local workers) or a postgresql:// or mysql:// "
-                         f"URL.")
+    kind = _file_kind(text)
     path = Path(text).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
@@ -171,7 +167,37 @@ def make_storage(storage: str | Path | optuna.storages.BaseStorage | None, *,
     return LeasedJournalStorage(path, grace_period)
 
 
-def _database(text: str, grace_period: int) -> RDBStorage:
+def check_storage(storage: str | os.PathLike[str] | None) -> None:
+    """Refuse a storage that names nothing fakezoo can open, before any data or model is
+    loaded. Nothing is created and no server is contacted (:func:`make_storage` does that).
+
+    Example:
+        ```python
+        from fakezoo.train.storage import check_storage
+        check_storage("search.log")           # fine
+        check_storage("redis://localhost/x")  # ValueError: storage='redis://localhost/x': ...
+        ```
+    """
+    if not isinstance(storage, (str, os.PathLike)):
+        return
+    text = str(storage)
+    if "://" in text:
+        _parse_url(text)
+    else:
+        _file_kind(text)
+
+
+def _file_kind(text: str) -> str:
+    kind = FILE_SUFFIXES.get(Path(text).suffix)
+    if kind is None:
+        raise ValueError(f"storage='{text}': use a .db/.sqlite file (SQLite), a .log/.journal "
+                         f"file (Journal, several local workers) or a postgresql:// or mysql:// "
+                         f"URL.")
+    return kind
+
+
+def _parse_url(text: str):
+    """``(url, backend, shown)`` of a database URL fakezoo supports; ``ValueError`` else."""
     from sqlalchemy import exc
     from sqlalchemy.engine import make_url
 
@@ -182,12 +208,19 @@ def _database(text: str, grace_period: int) -> RDBStorage:
                          f"postgresql://user:password@host:5432/dbname") from None
     backend = url.get_backend_name()
     shown = url.render_as_string(hide_password=True)
-    if backend == "sqlite":
-        return RDBStorage(url.render_as_string(hide_password=False))
-    if backend not in EXTRAS:
+    if backend != "sqlite" and backend not in EXTRAS:
         hint = "; write postgresql://" if backend == "postgres" else ""
         raise ValueError(f"storage='{shown}': fakezoo supports postgresql://, mysql:// and "
                          f"sqlite:/// URLs, not '{url.drivername}://'{hint}.")
+    return url, backend, shown
+
+
+def _database(text: str, grace_period: int) -> RDBStorage:
+    from sqlalchemy import exc
+
+    url, backend, shown = _parse_url(text)
+    if backend == "sqlite":
+        return RDBStorage(url.render_as_string(hide_password=False))
     if url.drivername == "mysql":  # the driver that fakezoo's mysql extra installs
         url = url.set(drivername="mysql+pymysql")
     engine_kwargs = {"connect_args": {"connect_timeout": 10}}
