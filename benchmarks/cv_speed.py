@@ -96,48 +96,91 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ```
     """
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--model", default="mobilenet_v2", help="fakezoo model name")
-    parser.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=False,
-                        help="the seed's 'with fine-tune' policy (--finetune) or head only")
-    parser.add_argument("--images-per-class", type=int, default=100,
-                        help="demo images per class (real and fake)")
-    parser.add_argument("--source-size", type=int, default=256,
-                        help="side of the demo JPEGs (the seed's are 256)")
+    parser.add_argument(
+        "--finetune",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the seed's 'with fine-tune' policy (--finetune) or head only",
+    )
+    parser.add_argument(
+        "--images-per-class", type=int, default=100, help="demo images per class (real and fake)"
+    )
+    parser.add_argument(
+        "--source-size", type=int, default=256, help="side of the demo JPEGs (the seed's are 256)"
+    )
     parser.add_argument("--image-size", type=int, default=224, help="model input size")
     parser.add_argument("--trials", type=int, default=4, help="learning rates tried")
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per fold")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 1e-2),
-                        metavar=("LOW", "HIGH"), help="log-uniform learning-rate range")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="timed runs of each way (the docs use 3 and report medians)")
+    parser.add_argument(
+        "--lr-range",
+        type=float,
+        nargs=2,
+        default=(1e-4, 1e-2),
+        metavar=("LOW", "HIGH"),
+        help="log-uniform learning-rate range",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="timed runs of each way (the docs use 3 and report medians)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, auto")
-    parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=False,
-                        help="ImageNet weights from the Hugging Face Hub (needs network or a "
-                             "filled cache); off by default: same work, random initialisation")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="a local ImageNet .safetensors file for both ways "
-                             "(overrides --pretrained)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the demo data, folds, learning rates and initialisation")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="DataLoader num_workers of the plain way (2: one per core of the "
-                             "2-core target machine)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads for both ways (default: torch's own)")
-    parser.add_argument("--only", choices=("both", *WAYS), default="both",
-                        help="time one way only")
-    parser.add_argument("--optuna-search", action="store_true",
-                        help="also time fakezoo.optuna_lr_search(pruner='none') (not used for "
-                             "the ratio: it adds a final CV at the best rate)")
-    parser.add_argument("--step-ratio", action="store_true",
-                        help="also time one training step, whole model vs tail (medians of 5)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the demo images here (reused when rerun); default: a "
-                             "temporary folder")
+    parser.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="ImageNet weights from the Hugging Face Hub (needs network or a "
+        "filled cache); off by default: same work, random initialisation",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="a local ImageNet .safetensors file for both ways (overrides --pretrained)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the demo data, folds, learning rates and initialisation",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="DataLoader num_workers of the plain way (2: one per core of the "
+        "2-core target machine)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads for both ways (default: torch's own)",
+    )
+    parser.add_argument("--only", choices=("both", *WAYS), default="both", help="time one way only")
+    parser.add_argument(
+        "--optuna-search",
+        action="store_true",
+        help="also time fakezoo.optuna_lr_search(pruner='none') (not used for "
+        "the ratio: it adds a final CV at the best rate)",
+    )
+    parser.add_argument(
+        "--step-ratio",
+        action="store_true",
+        help="also time one training step, whole model vs tail (medians of 5)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the demo images here (reused when rerun); default: a temporary folder",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements")
     args = parser.parse_args(argv)
     if args.images_per_class < args.folds:
@@ -162,10 +205,12 @@ def draw_lrs(n_trials: int, lr_range: tuple[float, float], seed: int) -> list[fl
         draw_lrs(4, (1e-4, 1e-2), 0)  # four rates, the same on every call
         ```
     """
-    return [optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed + k))
-            .ask().suggest_float("lr", lr_range[0], lr_range[1], log=True)
-            for k in range(n_trials)]
+    return [
+        optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed + k))
+        .ask()
+        .suggest_float("lr", lr_range[0], lr_range[1], log=True)
+        for k in range(n_trials)
+    ]
 
 
 def _sync(device: torch.device) -> None:
@@ -174,8 +219,9 @@ def _sync(device: torch.device) -> None:
 
 
 # -- fakezoo ----------------------------------------------------------------------------------
-def run_fakezoo(root: Path, lrs: list[float], args: argparse.Namespace,
-                device: torch.device) -> dict:
+def run_fakezoo(
+    root: Path, lrs: list[float], args: argparse.Namespace, device: torch.device
+) -> dict:
     """The search with fakezoo's building blocks: decode once, trunk once, train the tail.
 
     Example:
@@ -186,9 +232,16 @@ def run_fakezoo(root: Path, lrs: list[float], args: argparse.Namespace,
     """
     _sync(device)
     start = time.perf_counter()
-    cv = CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
-                        seed=args.seed, device=device, pretrained=pretrained_arg(args),
-                        image_size=args.image_size, progress=False)
+    cv = CrossValidator(
+        n_splits=args.folds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=device,
+        pretrained=pretrained_arg(args),
+        image_size=args.image_size,
+        progress=False,
+    )
     template = cv.template(args.model, args.finetune)
     decoded = cv.decode(load_dataset(root), template.preprocessing.image_size)
     folds = cv.make_folds(decoded)
@@ -202,26 +255,49 @@ def run_fakezoo(root: Path, lrs: list[float], args: argparse.Namespace,
     _sync(device)
     seconds = time.perf_counter() - start
     relpaths = decoded.dataset.relpaths()
-    return {"seconds": seconds, "accuracies": accuracies,
-            "val_files": [sorted(relpaths[i] for i in va) for _, va in folds],
-            "trunk_images": cv.trunk_images, "n_images": len(decoded),
-            "trainable": list(template.trainable)}
+    return {
+        "seconds": seconds,
+        "accuracies": accuracies,
+        "val_files": [sorted(relpaths[i] for i in va) for _, va in folds],
+        "trunk_images": cv.trunk_images,
+        "n_images": len(decoded),
+        "trainable": list(template.trainable),
+    }
 
 
 def run_optuna_search(root: Path, args: argparse.Namespace, device: torch.device) -> dict:
     """``fakezoo.optuna_lr_search`` with pruning off, timed from a fresh CrossValidator."""
     _sync(device)
     start = time.perf_counter()
-    cv = CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
-                        seed=args.seed, device=device, pretrained=pretrained_arg(args),
-                        image_size=args.image_size, progress=False)
-    found = optuna_lr_search(args.model, root, finetune=args.finetune, n_trials=args.trials,
-                             lr_range=tuple(args.lr_range), seed=args.seed, pruner="none",
-                             cv=cv, progress=False)
+    cv = CrossValidator(
+        n_splits=args.folds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=device,
+        pretrained=pretrained_arg(args),
+        image_size=args.image_size,
+        progress=False,
+    )
+    found = optuna_lr_search(
+        args.model,
+        root,
+        finetune=args.finetune,
+        n_trials=args.trials,
+        lr_range=tuple(args.lr_range),
+        seed=args.seed,
+        pruner="none",
+        cv=cv,
+        progress=False,
+    )
     _sync(device)
-    return {"seconds": time.perf_counter() - start, "best_lr": found.best_lr,
-            "best_value": found.best_value, "lrs": [t["lr"] for t in found.trials],
-            "final_cv_accuracy": float(found.cv_result.mean["accuracy"])}
+    return {
+        "seconds": time.perf_counter() - start,
+        "best_lr": found.best_lr,
+        "best_value": found.best_value,
+        "lrs": [t["lr"] for t in found.trials],
+        "final_cv_accuracy": float(found.cv_result.mean["accuracy"]),
+    }
 
 
 # -- the plain way ----------------------------------------------------------------------------
@@ -238,13 +314,22 @@ class Relabel:
 def plain_model(args: argparse.Namespace) -> nn.Module:
     """A new model, seeded as fakezoo's ``CrossValidator.template`` seeds its one."""
     torch.manual_seed(args.seed)
-    return fakezoo.create(args.model, finetune=args.finetune, pretrained=pretrained_arg(args),
-                          image_size=args.image_size)
+    return fakezoo.create(
+        args.model,
+        finetune=args.finetune,
+        pretrained=pretrained_arg(args),
+        image_size=args.image_size,
+    )
 
 
-def run_plain(root: Path, lrs: list[float], folds: list[tuple[np.ndarray, np.ndarray]],
-              samples: list[tuple[str, int]], args: argparse.Namespace,
-              device: torch.device) -> dict:
+def run_plain(
+    root: Path,
+    lrs: list[float],
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    samples: list[tuple[str, int]],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> dict:
     """The search as the seed's notebook runs it: ImageFolder, DataLoader, whole model, fp32.
 
     ``folds`` index ImageFolder's samples; ``samples`` is what ImageFolder must find.
@@ -257,11 +342,13 @@ def run_plain(root: Path, lrs: list[float], folds: list[tuple[np.ndarray, np.nda
     _sync(device)
     start = time.perf_counter()
     size = args.image_size
-    transform = transforms.Compose([
-        transforms.Resize((size, size)),
-        transforms.ToTensor(),
-        transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.Resize((size, size)),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+        ]
+    )
     dataset = datasets.ImageFolder(str(root), transform=transform)
     dataset.target_transform = Relabel(dataset.class_to_idx)
     if dataset.samples != samples:
@@ -272,15 +359,21 @@ def run_plain(root: Path, lrs: list[float], folds: list[tuple[np.ndarray, np.nda
         trial = []
         for k, (train_idx, val_idx) in enumerate(folds, start=1):
             model = plain_model(args).to(device)
-            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                         lr=lr)
+            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
             order = torch.Generator().manual_seed(args.seed * 1000 + k)
-            train_loader = DataLoader(Subset(dataset, train_idx.tolist()),
-                                      batch_size=args.batch_size, shuffle=True,
-                                      num_workers=args.workers, generator=order)
-            val_loader = DataLoader(Subset(dataset, val_idx.tolist()),
-                                    batch_size=args.batch_size, shuffle=False,
-                                    num_workers=args.workers)
+            train_loader = DataLoader(
+                Subset(dataset, train_idx.tolist()),
+                batch_size=args.batch_size,
+                shuffle=True,
+                num_workers=args.workers,
+                generator=order,
+            )
+            val_loader = DataLoader(
+                Subset(dataset, val_idx.tolist()),
+                batch_size=args.batch_size,
+                shuffle=False,
+                num_workers=args.workers,
+            )
             for _ in range(args.epochs):
                 model.train()
                 for images, labels in train_loader:
@@ -302,8 +395,9 @@ def run_plain(root: Path, lrs: list[float], folds: list[tuple[np.ndarray, np.nda
     return {"seconds": time.perf_counter() - start, "accuracies": accuracies}
 
 
-def step_seconds(args: argparse.Namespace, device: torch.device, repeats: int = 5
-                 ) -> dict[str, float]:
+def step_seconds(
+    args: argparse.Namespace, device: torch.device, repeats: int = 5
+) -> dict[str, float]:
     """Median time of one training step on one batch: whole model vs the tail alone.
 
     Example:
@@ -329,8 +423,11 @@ def step_seconds(args: argparse.Namespace, device: torch.device, repeats: int = 
         return model(images)
 
     def tail_only() -> torch.Tensor:
-        x = features.contiguous(memory_format=torch.channels_last) if features.ndim == 4 \
+        x = (
+            features.contiguous(memory_format=torch.channels_last)
+            if features.ndim == 4
             else features
+        )
         for stage in tail:
             x = stage.fn(x)
         return x
@@ -375,9 +472,14 @@ def same_start(args: argparse.Namespace, device: torch.device) -> tuple[bool, li
 
     Returns the answer and the template's trainable module names.
     """
-    cv = CrossValidator(n_splits=args.folds, seed=args.seed, device=device,
-                        pretrained=pretrained_arg(args), image_size=args.image_size,
-                        progress=False)
+    cv = CrossValidator(
+        n_splits=args.folds,
+        seed=args.seed,
+        device=device,
+        pretrained=pretrained_arg(args),
+        image_size=args.image_size,
+        progress=False,
+    )
     ours = cv.template(args.model, args.finetune)
     theirs = plain_model(args)
     a, b = ours.state_dict(), theirs.state_dict()
@@ -391,16 +493,22 @@ def summarize(accuracies: list[list[float]], lrs: list[float]) -> dict:
     """Mean over trials of the mean fold accuracy, and the best trial."""
     means = [float(np.mean(a)) for a in accuracies]
     best = int(np.argmax(means))
-    return {"per_trial": means, "mean": float(np.mean(means)), "best": means[best],
-            "best_lr": lrs[best]}
+    return {
+        "per_trial": means,
+        "mean": float(np.mean(means)),
+        "best": means[best],
+        "best_lr": lrs[best],
+    }
 
 
 def machine_line(device: torch.device) -> str:
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    return (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
-            f"os.cpu_count()={os.cpu_count()}, python {platform.python_version()}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), torchvision "
-            f"{torchvision.__version__}, fakezoo {fakezoo.__version__}, device {device}{gpu}")
+    return (
+        f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"os.cpu_count()={os.cpu_count()}, python {platform.python_version()}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), torchvision "
+        f"{torchvision.__version__}, fakezoo {fakezoo.__version__}, device {device}{gpu}"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -419,14 +527,19 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     ways = WAYS if args.only == "both" else (args.only,)
-    command = "python " + shlex.join(sys.argv if argv is None
-                                     else ["benchmarks/cv_speed.py", *argv])
+    command = "python " + shlex.join(
+        sys.argv if argv is None else ["benchmarks/cv_speed.py", *argv]
+    )
 
     with tempfile.TemporaryDirectory(prefix="fakezoo-cv-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
-        root = make_demo_dataset(workdir / f"demo-{args.images_per_class}-{args.source_size}",
-                                 n_per_class=args.images_per_class, seed=args.seed,
-                                 image_size=args.source_size, progress=False)
+        root = make_demo_dataset(
+            workdir / f"demo-{args.images_per_class}-{args.source_size}",
+            n_per_class=args.images_per_class,
+            seed=args.seed,
+            image_size=args.source_size,
+            progress=False,
+        )
         lrs = draw_lrs(args.trials, tuple(args.lr_range), args.seed)
         val_files, plain_folds, samples = fold_plan(root, args)
         n_images = len(samples)
@@ -434,20 +547,30 @@ def main(argv: list[str] | None = None) -> dict:
 
         print(f"machine:  {machine_line(device)}")
         print(f"command:  {command}")
-        print(f"work:     {args.model}, finetune={args.finetune} (trains {', '.join(trainable)}); "
-              f"{n_images} demo JPEGs ({args.source_size}px) at {args.image_size}px; "
-              f"{args.trials} trials x {args.folds} folds x {args.epochs} epochs, batch "
-              f"{args.batch_size}, Adam; pretrained="
-              f"{args.weights if args.weights else args.pretrained}")
-        print(f"lrs:      {', '.join(f'{lr:.3g}' for lr in lrs)}  (for trial k, "
-              f"TPESampler(seed={args.seed} + k)'s first proposal on "
-              f"[{args.lr_range[0]:g}, {args.lr_range[1]:g}])")
-        print(f"plain:    ImageFolder + DataLoader(num_workers={args.workers}), PIL decode every "
-              f"epoch, fp32, whole model every step, model re-created per fold")
-        print("fakezoo:  CrossValidator.fit_fold: decode once, frozen trunk once, train the "
-              "tail (clock includes decoding and the trunk pass)")
-        print(f"checks:   same folds (by file) for both; same initial weights and trainable "
-              f"parameters: {'yes' if same_init else 'NO'}")
+        print(
+            f"work:     {args.model}, finetune={args.finetune} (trains {', '.join(trainable)}); "
+            f"{n_images} demo JPEGs ({args.source_size}px) at {args.image_size}px; "
+            f"{args.trials} trials x {args.folds} folds x {args.epochs} epochs, batch "
+            f"{args.batch_size}, Adam; pretrained="
+            f"{args.weights if args.weights else args.pretrained}"
+        )
+        print(
+            f"lrs:      {', '.join(f'{lr:.3g}' for lr in lrs)}  (for trial k, "
+            f"TPESampler(seed={args.seed} + k)'s first proposal on "
+            f"[{args.lr_range[0]:g}, {args.lr_range[1]:g}])"
+        )
+        print(
+            f"plain:    ImageFolder + DataLoader(num_workers={args.workers}), PIL decode every "
+            f"epoch, fp32, whole model every step, model re-created per fold"
+        )
+        print(
+            "fakezoo:  CrossValidator.fit_fold: decode once, frozen trunk once, train the "
+            "tail (clock includes decoding and the trunk pass)"
+        )
+        print(
+            f"checks:   same folds (by file) for both; same initial weights and trainable "
+            f"parameters: {'yes' if same_init else 'NO'}"
+        )
         if not same_init:
             print("warning:  the plain way's model does not start from fakezoo's template")
         sys.stdout.flush()
@@ -465,8 +588,10 @@ def main(argv: list[str] | None = None) -> dict:
                     if out["val_files"] != val_files:
                         raise RuntimeError("fakezoo's folds differ from the fold plan")
                     if out["trunk_images"] != out["n_images"]:
-                        raise RuntimeError(f"the frozen trunk ran over {out['trunk_images']} "
-                                           f"images, not once over {out['n_images']}")
+                        raise RuntimeError(
+                            f"the frozen trunk ran over {out['trunk_images']} "
+                            f"images, not once over {out['n_images']}"
+                        )
                 else:
                     out = run_plain(root, lrs, plain_folds, samples, args, device)
                 times[way].append(out["seconds"])
@@ -480,8 +605,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     medians = {way: statistics.median(times[way]) for way in ways}
     summary = {way: summarize(results[way][-1]["accuracies"], lrs) for way in ways}
-    stable = {way: all(res["accuracies"] == results[way][0]["accuracies"]
-                       for res in results[way]) for way in ways}
+    stable = {
+        way: all(res["accuracies"] == results[way][0]["accuracies"] for res in results[way])
+        for way in ways
+    }
     print("median wall time: " + " | ".join(f"{way} {medians[way]:.1f} s" for way in ways))
     ratio = None
     if len(ways) == 2:
@@ -491,42 +618,68 @@ def main(argv: list[str] | None = None) -> dict:
     for t, lr in enumerate(lrs):
         accs = "  ".join(f"{summary[way]['per_trial'][t]:12.4f}" for way in ways)
         print(f"{t + 1:<5}  {lr:<8.3g}  {accs}")
-    print("accuracy, mean over trials: " + "  ".join(
-        f"{way} {summary[way]['mean']:.4f}" for way in ways))
-    print("accuracy, best trial:       " + "  ".join(
-        f"{way} {summary[way]['best']:.4f} (lr {summary[way]['best_lr']:.3g})" for way in ways))
+    print(
+        "accuracy, mean over trials: "
+        + "  ".join(f"{way} {summary[way]['mean']:.4f}" for way in ways)
+    )
+    print(
+        "accuracy, best trial:       "
+        + "  ".join(
+            f"{way} {summary[way]['best']:.4f} (lr {summary[way]['best_lr']:.3g})" for way in ways
+        )
+    )
     if len(ways) == 2:
         p = summary["fakezoo"]["mean"]
         se = math.sqrt(max(p * (1 - p), 1e-12) / n_images)
         diff = summary["fakezoo"]["mean"] - summary["plain"]["mean"]
-        print(f"accuracy difference (fakezoo - plain): {diff:+.4f}; one CV accuracy over "
-              f"{n_images} images has a binomial s.e. of about {se:.3f}")
+        print(
+            f"accuracy difference (fakezoo - plain): {diff:+.4f}; one CV accuracy over "
+            f"{n_images} images has a binomial s.e. of about {se:.3f}"
+        )
     if not all(stable.values()):
-        print("note:     accuracies changed between repeats: "
-              + ", ".join(way for way in ways if not stable[way]))
+        print(
+            "note:     accuracies changed between repeats: "
+            + ", ".join(way for way in ways if not stable[way])
+        )
     steps = step_seconds(args, device) if args.step_ratio else None
     if steps:
-        print(f"one step (batch {args.batch_size}, median of 5): whole model "
-              f"{steps['whole']:.3f} s, tail {steps['tail']:.3f} s, "
-              f"{steps['whole'] / steps['tail']:.1f}x: the most caching can gain where training "
-              f"steps dominate")
+        print(
+            f"one step (batch {args.batch_size}, median of 5): whole model "
+            f"{steps['whole']:.3f} s, tail {steps['tail']:.3f} s, "
+            f"{steps['whole'] / steps['tail']:.1f}x: the most caching can gain where training "
+            f"steps dominate"
+        )
     if searches:
         s = searches[-1]
         same = all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(s["lrs"], lrs, strict=True))
         median = statistics.median(x["seconds"] for x in searches)
-        print(f"optuna_lr_search (pruner='none', {args.trials} trials + a final CV at the best "
-              f"lr; not in the ratio): median {median:.1f} s; best lr {s['best_lr']:.3g}, "
-              f"mean accuracy {s['best_value']:.4f}; "
-              f"same lrs as above: {'yes' if same else 'no'}")
+        print(
+            f"optuna_lr_search (pruner='none', {args.trials} trials + a final CV at the best "
+            f"lr; not in the ratio): median {median:.1f} s; best lr {s['best_lr']:.3g}, "
+            f"mean accuracy {s['best_value']:.4f}; "
+            f"same lrs as above: {'yes' if same else 'no'}"
+        )
 
     report = {
-        "command": command, "machine": machine_line(device),
+        "command": command,
+        "machine": machine_line(device),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "n_images": n_images, "lrs": lrs, "same_initial_weights": same_init,
-        "seconds": times, "median_seconds": medians, "ratio": ratio,
-        "accuracy": {way: {**summary[way], "folds": results[way][-1]["accuracies"],
-                           "stable_across_repeats": stable[way]} for way in ways},
-        "optuna_lr_search": searches, "step_seconds": steps,
+        "n_images": n_images,
+        "lrs": lrs,
+        "same_initial_weights": same_init,
+        "seconds": times,
+        "median_seconds": medians,
+        "ratio": ratio,
+        "accuracy": {
+            way: {
+                **summary[way],
+                "folds": results[way][-1]["accuracies"],
+                "stable_across_repeats": stable[way],
+            }
+            for way in ways
+        },
+        "optuna_lr_search": searches,
+        "step_seconds": steps,
     }
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

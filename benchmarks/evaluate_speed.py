@@ -58,9 +58,14 @@ def main(argv: list[str] | None = None) -> dict:
     train = make_demo_dataset(work / "train", 12, seed=0, image_size=96)
     data = make_demo_dataset(work / "test", args.images // 2, seed=1, image_size=96)
     run = work / "run"
-    CrossValidator(epochs=1, batch_size=8, pretrained=False, image_size=args.image_size,
-                   device=args.device, progress=False).run(
-        args.model, load_dataset(train), finetune=False, lr=1e-3, out_dir=run)
+    CrossValidator(
+        epochs=1,
+        batch_size=8,
+        pretrained=False,
+        image_size=args.image_size,
+        device=args.device,
+        progress=False,
+    ).run(args.model, load_dataset(train), finetune=False, lr=1e-3, out_dir=run)
     n_perturb = len(args.perturb.split())  # one value per group in the default
 
     def plain() -> None:
@@ -89,17 +94,26 @@ def main(argv: list[str] | None = None) -> dict:
             fn()
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{args.images} images, {args.model} at {args.image_size} px, 3 folds, device "
-          f"{args.device}, torch threads {torch.get_num_threads()}, bootstrap {args.bootstrap}, "
-          f"medians of {args.repeats}")
+    print(
+        f"{args.images} images, {args.model} at {args.image_size} px, 3 folds, device "
+        f"{args.device}, torch threads {torch.get_num_threads()}, bootstrap {args.bootstrap}, "
+        f"medians of {args.repeats}"
+    )
     print(f"plain (predict + scikit-learn):         {med['plain']:.2f} s")
-    print(f"fakezoo evaluate, clean:                {med['clean']:.2f} s  "
-          f"ratio {med['clean'] / med['plain']:.2f}x")
+    print(
+        f"fakezoo evaluate, clean:                {med['clean']:.2f} s  "
+        f"ratio {med['clean'] / med['plain']:.2f}x"
+    )
     per = (med["perturbed"] - med["clean"]) / n_perturb / med["plain"]
-    print(f"fakezoo evaluate, {n_perturb} perturbations ({args.perturb}): "
-          f"{med['perturbed']:.2f} s  one more condition = {per:.2f} prediction passes")
-    return {"median_seconds": med, "ratio_clean": med["clean"] / med["plain"],
-            "passes_per_condition": per}
+    print(
+        f"fakezoo evaluate, {n_perturb} perturbations ({args.perturb}): "
+        f"{med['perturbed']:.2f} s  one more condition = {per:.2f} prediction passes"
+    )
+    return {
+        "median_seconds": med,
+        "ratio_clean": med["clean"] / med["plain"],
+        "passes_per_condition": per,
+    }
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def astronaut(side: int) -> np.ndarray:
 
 def placed(offset: tuple[int, int], canvas=CANVAS, side=SIDE) -> np.ndarray:
     out = np.full((canvas[1], canvas[0], 3), 90, np.uint8)
-    out[offset[1]:offset[1] + side, offset[0]:offset[0] + side] = astronaut(side)
+    out[offset[1] : offset[1] + side, offset[0] : offset[0] + side] = astronaut(side)
     return out
 
 
@@ -74,7 +74,7 @@ def write_clip(path: Path, n_frames: int) -> None:
         for i in range(n_frames):
             x = int((CANVAS[0] - SIDE) * i / max(n_frames - 1, 1))
             frame = np.full((CANVAS[1], CANVAS[0], 3), 90, np.uint8)
-            frame[80:80 + SIDE, x:x + SIDE] = face
+            frame[80 : 80 + SIDE, x : x + SIDE] = face
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -104,8 +104,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads "
-          f"{torch.get_num_threads()}, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch threads "
+        f"{torch.get_num_threads()}, torch {torch.__version__}"
+    )
     det = FaceDetector()
     mtcnn = det._mtcnn
     policy = CropPolicy()
@@ -120,16 +122,19 @@ def main() -> None:
     for path, (ox, oy) in photos:
         faces = det.detect(load_image(path))
         expected = ref + np.array([ox, oy, ox, oy])
-        errors.append(np.abs(np.array(faces[0].box) - expected).max() if len(faces) == 1
-                      else float("inf"))
+        errors.append(
+            np.abs(np.array(faces[0].box) - expected).max() if len(faces) == 1 else float("inf")
+        )
     two = det.detect(np.concatenate([placed((0, 0)), placed((0, 0))], axis=1))
-    print(f"box error on {len(photos)} placed photos (px): median {statistics.median(errors):.1f}"
-          f", max {max(errors):.1f}; two faces side by side -> {len(two)} found; reference box "
-          f"at 512 px: {np.round(ref * 512 / SIDE).astype(int).tolist()}")
+    print(
+        f"box error on {len(photos)} placed photos (px): median {statistics.median(errors):.1f}"
+        f", max {max(errors):.1f}; two faces side by side -> {len(two)} found; reference box "
+        f"at 512 px: {np.round(ref * 512 / SIDE).astype(int).tolist()}"
+    )
 
     def fakezoo_photos() -> None:
         for start in range(0, len(photos), args.batch):
-            images = [load_image(p) for p, _ in photos[start:start + args.batch]]
+            images = [load_image(p) for p, _ in photos[start : start + args.batch]]
             for image, faces in zip(images, det.detect_batch(images), strict=True):
                 crop(image, faces[0], policy)
 
@@ -159,13 +164,25 @@ def main() -> None:
             frames[i].crop(tuple(int(v) for v in boxes[0])).resize((policy.size,) * 2)
 
     with torch.inference_mode():
-        rows = [("photos", args.photos, timed(fakezoo_photos, args.repeats),
-                 timed(plain_photos, args.repeats)),
-                ("video frames", args.frames, timed(fakezoo_video, args.repeats),
-                 timed(plain_video, args.repeats))]
+        rows = [
+            (
+                "photos",
+                args.photos,
+                timed(fakezoo_photos, args.repeats),
+                timed(plain_photos, args.repeats),
+            ),
+            (
+                "video frames",
+                args.frames,
+                timed(fakezoo_video, args.repeats),
+                timed(plain_video, args.repeats),
+            ),
+        ]
     for what, n, fz, plain in rows:
-        print(f"{what}/s (detect + crop, {CANVAS[0]}x{CANVAS[1]}): fakezoo {n / fz:.2f}  plain "
-              f"{n / plain:.2f}  ratio: {plain / fz:.2f}x")
+        print(
+            f"{what}/s (detect + crop, {CANVAS[0]}x{CANVAS[1]}): fakezoo {n / fz:.2f}  plain "
+            f"{n / plain:.2f}  ratio: {plain / fz:.2f}x"
+        )
     import fakezoo
 
     model = args.model
@@ -178,8 +195,10 @@ def main() -> None:
         assert p.error is None and len(p.frames) == args.frames
 
     seconds = timed(predict_video, args.repeats)
-    print(f"predict(video, faces=True) end to end ({args.model or f'3 x {args.arch}'}): "
-          f"{args.frames / seconds:.2f} frames/s")
+    print(
+        f"predict(video, faces=True) end to end ({args.model or f'3 x {args.arch}'}): "
+        f"{args.frames / seconds:.2f} frames/s"
+    )
 
 
 if __name__ == "__main__":

@@ -75,23 +75,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224, help="model input size")
     parser.add_argument("--source-size", type=int, default=256, help="side of the demo JPEGs")
     parser.add_argument("--model", default="mobilenet_v2", help="fakezoo model name")
-    parser.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=False,
-                        help="freeze policy of the run (default: head only)")
-    parser.add_argument("--ceiling-images", type=int, default=0,
-                        help="demo images for the ceiling comparison (0: skip)")
-    parser.add_argument("--memory-images", type=int, default=0,
-                        help="small JPEGs for the peak-memory check (0: skip)")
-    parser.add_argument("--memory-source-size", type=int, default=32,
-                        help="side of the memory check's JPEGs")
+    parser.add_argument(
+        "--finetune",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="freeze policy of the run (default: head only)",
+    )
+    parser.add_argument(
+        "--ceiling-images",
+        type=int,
+        default=0,
+        help="demo images for the ceiling comparison (0: skip)",
+    )
+    parser.add_argument(
+        "--memory-images",
+        type=int,
+        default=0,
+        help="small JPEGs for the peak-memory check (0: skip)",
+    )
+    parser.add_argument(
+        "--memory-source-size", type=int, default=32, help="side of the memory check's JPEGs"
+    )
     parser.add_argument("--folds", type=int, default=3, help="fold models in the ensemble")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads for both methods (default: torch's)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the demo set and run directory here (reused when rerun); "
-                             "default: a temporary folder")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads for both methods (default: torch's)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the demo set and run directory here (reused when rerun); "
+        "default: a temporary folder",
+    )
     return parser.parse_args(argv)
 
 
@@ -103,20 +124,33 @@ def make_run(workdir: Path, args: argparse.Namespace, device: torch.device) -> t
         folder, run_dir = make_run(Path("bench"), parse_args([]), torch.device("cpu"))
         ```
     """
-    folder = make_demo_dataset(workdir / "demo", n_per_class=max(args.images // 2, args.folds),
-                               seed=0, image_size=args.source_size, progress=False)
+    folder = make_demo_dataset(
+        workdir / "demo",
+        n_per_class=max(args.images // 2, args.folds),
+        seed=0,
+        image_size=args.source_size,
+        progress=False,
+    )
     policy = "finetune" if args.finetune else "head"
     run_dir = workdir / f"run-{args.model}-{policy}-{args.image_size}-{args.folds}"
     if (run_dir / "config.json").is_file():
         return folder, run_dir
-    cv = CrossValidator(n_splits=args.folds, epochs=1, batch_size=32, pretrained=False,
-                        image_size=args.image_size, device=device, progress=False)
+    cv = CrossValidator(
+        n_splits=args.folds,
+        epochs=1,
+        batch_size=32,
+        pretrained=False,
+        image_size=args.image_size,
+        device=device,
+        progress=False,
+    )
     cv.run(args.model, load_dataset(folder), finetune=args.finetune, lr=1e-3, out_dir=run_dir)
     return folder, run_dir
 
 
-def plain_loop(files: list[Path], models: list[torch.nn.Module],
-               device: torch.device) -> list[float]:
+def plain_loop(
+    files: list[Path], models: list[torch.nn.Module], device: torch.device
+) -> list[float]:
     """The hand-written baseline: one image at a time through each fold model, fp32.
 
     Example:
@@ -134,8 +168,9 @@ def plain_loop(files: list[Path], models: list[torch.nn.Module],
     return out
 
 
-def fakezoo_predict(folder: Path, run_dir: Path, device: torch.device,
-                    batch_size: int) -> list[float]:
+def fakezoo_predict(
+    folder: Path, run_dir: Path, device: torch.device, batch_size: int
+) -> list[float]:
     """The one-liner on the whole folder; returns ``prob_fake`` in sorted path order.
 
     Example:
@@ -185,8 +220,12 @@ def ceiling(files: list[Path], detector, batch_size: int) -> tuple[float, float]
     decode_s = time.perf_counter() - start
     if detector.device.type == "cuda":
         images = images.pin_memory()
-    seconds, _ = timed(lambda: [detector.predict_tensor(images[i:i + batch_size])
-                                for i in range(0, len(images), batch_size)])
+    seconds, _ = timed(
+        lambda: [
+            detector.predict_tensor(images[i : i + batch_size])
+            for i in range(0, len(images), batch_size)
+        ]
+    )
     return seconds, decode_s
 
 
@@ -285,34 +324,47 @@ def main(argv: list[str] | None = None) -> None:
     diff = float(np.max(np.abs(np.asarray(plain) - np.asarray(fast))))
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"command:   python {shlex.join(sys.argv)}")
-    print(f"machine:   {platform.platform()}, {platform.processor() or platform.machine()}, "
-          f"os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}")
+    print(
+        f"machine:   {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}"
+    )
     load_after = os.getloadavg()
-    print(f"load avg:  {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-minute; other "
-          f"processes on the machine slow both methods down unevenly)")
+    print(
+        f"load avg:  {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-minute; other "
+        f"processes on the machine slow both methods down unevenly)"
+    )
     print(f"software:  python {platform.python_version()}, torch {torch.__version__}")
     print(f"device:    {device}{gpu}")
     groups = [len(g.folds) for g in detector.ensemble.groups]
-    print(f"ensemble:  {detector.n_folds} folds, {len(groups)} trunk pass(es) per batch "
-          f"(folds per shared trunk: {groups}), trunk backend {detector.backend}")
-    print(f"workload:  {n} JPEGs of {args.source_size}px -> {args.model} "
-          f"({'finetune' if args.finetune else 'head only'}) at {args.image_size}px, "
-          f"{len(models)} fold models, batch size {args.batch_size}, {args.repeats} repeats "
-          f"(setup {setup_s:.1f}s)")
-    print(f"plain loop (PIL + transform, 1 image, fp32, no_grad): median "
-          f"{statistics.median(plain_s):.2f}s = {plain_ips:.1f} img/s  "
-          f"(runs: {', '.join(f'{s:.2f}' for s in plain_s)})")
-    print(f"fakezoo.predict(folder, model=run_dir):              median "
-          f"{statistics.median(fast_s):.2f}s = {fast_ips:.1f} img/s  "
-          f"(runs: {', '.join(f'{s:.2f}' for s in fast_s)})")
+    print(
+        f"ensemble:  {detector.n_folds} folds, {len(groups)} trunk pass(es) per batch "
+        f"(folds per shared trunk: {groups}), trunk backend {detector.backend}"
+    )
+    print(
+        f"workload:  {n} JPEGs of {args.source_size}px -> {args.model} "
+        f"({'finetune' if args.finetune else 'head only'}) at {args.image_size}px, "
+        f"{len(models)} fold models, batch size {args.batch_size}, {args.repeats} repeats "
+        f"(setup {setup_s:.1f}s)"
+    )
+    print(
+        f"plain loop (PIL + transform, 1 image, fp32, no_grad): median "
+        f"{statistics.median(plain_s):.2f}s = {plain_ips:.1f} img/s  "
+        f"(runs: {', '.join(f'{s:.2f}' for s in plain_s)})"
+    )
+    print(
+        f"fakezoo.predict(folder, model=run_dir):              median "
+        f"{statistics.median(fast_s):.2f}s = {fast_ips:.1f} img/s  "
+        f"(runs: {', '.join(f'{s:.2f}' for s in fast_s)})"
+    )
     print(f"speed-up:  {fast_ips / plain_ips:.2f}x")
     print(f"check:     max |prob_fake difference| between the two = {diff:.2e}")
     for line in lines:
         print(line)
 
 
-def ceiling_lines(workdir: Path, args: argparse.Namespace, run_dir: Path, detector,
-                  device: torch.device) -> list[str]:
+def ceiling_lines(
+    workdir: Path, args: argparse.Namespace, run_dir: Path, detector, device: torch.device
+) -> list[str]:
     """``fakezoo.predict`` on a folder of ``--ceiling-images`` against the ceiling.
 
     Example:
@@ -321,8 +373,13 @@ def ceiling_lines(workdir: Path, args: argparse.Namespace, run_dir: Path, detect
                       torch.device("cpu"))
         ```
     """
-    folder = make_demo_dataset(workdir / "demo-ceiling", n_per_class=args.ceiling_images // 2,
-                               seed=1, image_size=args.source_size, progress=False)
+    folder = make_demo_dataset(
+        workdir / "demo-ceiling",
+        n_per_class=args.ceiling_images // 2,
+        seed=1,
+        image_size=args.source_size,
+        progress=False,
+    )
     files = sorted(folder.rglob("*.jpg"))
     ceiling_s, fast_s, decode_s = [], [], 0.0
     for _ in range(args.repeats):
@@ -351,8 +408,12 @@ def memory_lines(workdir: Path, args: argparse.Namespace, device: torch.device) 
         memory_lines(Path("bench"), parse_args(["--memory-images", "1000"]), torch.device("cpu"))
         ```
     """
-    small = argparse.Namespace(**{**vars(args), "image_size": max(
-        args.memory_source_size, get_spec(args.model).min_image_size)})
+    small = argparse.Namespace(
+        **{
+            **vars(args),
+            "image_size": max(args.memory_source_size, get_spec(args.model).min_image_size),
+        }
+    )
     _, run_dir = make_run(workdir / "memory", small, device)
     out = []
     for n in (args.memory_images // 10, args.memory_images):
@@ -360,12 +421,15 @@ def memory_lines(workdir: Path, args: argparse.Namespace, device: torch.device) 
         fakezoo_predict(folder / "real", run_dir, device, args.batch_size)  # load, warm up
         start = time.perf_counter()
         before, peak = peak_memory(
-            lambda folder=folder: fakezoo_predict(folder, run_dir, device, args.batch_size))
+            lambda folder=folder: fakezoo_predict(folder, run_dir, device, args.batch_size)
+        )
         seconds = time.perf_counter() - start
-        out.append(f"peak memory: {n} JPEGs of {args.memory_source_size}px at "
-                   f"{small.image_size}px: resident {before / 2**20:.0f} MiB before, peak "
-                   f"{peak / 2**20:.0f} MiB (+{(peak - before) / 2**20:.0f} MiB), "
-                   f"{n / seconds:.0f} img/s")
+        out.append(
+            f"peak memory: {n} JPEGs of {args.memory_source_size}px at "
+            f"{small.image_size}px: resident {before / 2**20:.0f} MiB before, peak "
+            f"{peak / 2**20:.0f} MiB (+{(peak - before) / 2**20:.0f} MiB), "
+            f"{n / seconds:.0f} img/s"
+        )
     return out
 
 

@@ -46,37 +46,64 @@ from fakezoo import CrossValidator, optuna_lr_search
 
 
 def _search(mode: str, data: Path, args) -> tuple[float, list[float]]:
-    cv = CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
-                        seed=args.seed, device=args.device, pretrained=False,
-                        image_size=args.image_size, mode=mode, save_weights=False,
-                        progress=False)
+    cv = CrossValidator(
+        n_splits=args.folds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        pretrained=False,
+        image_size=args.image_size,
+        mode=mode,
+        save_weights=False,
+        progress=False,
+    )
     start = time.perf_counter()
-    found = optuna_lr_search(args.model, data, finetune=args.finetune, n_trials=args.trials,
-                             lr_range=(1e-4, 1e-2), seed=args.seed, pruner="none", cv=cv)
+    found = optuna_lr_search(
+        args.model,
+        data,
+        finetune=args.finetune,
+        n_trials=args.trials,
+        lr_range=(1e-4, 1e-2),
+        seed=args.seed,
+        pruner="none",
+        cv=cv,
+    )
     seconds = time.perf_counter() - start
     return seconds, [float(t["lr"]) for t in found.trials]
 
 
 def _plain(data: Path, lrs: list[float], args) -> float:
     start = time.perf_counter()
-    tf = transforms.Compose([transforms.Resize((args.image_size, args.image_size)),
-                             transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
+    tf = transforms.Compose(
+        [
+            transforms.Resize((args.image_size, args.image_size)),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5] * 3, [0.5] * 3),
+        ]
+    )
     dataset = datasets.ImageFolder(str(data), transform=tf)
     # ImageFolder sorts classes: fake=0, real=1; fakezoo's labels are real=0, fake=1.
     labels = np.array([1 - y for _, y in dataset.samples])
     folds = fakezoo.data.make_folds(labels, args.folds, args.seed)
-    device = torch.device(args.device if args.device != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     for lr in lrs:
         for train_idx, val_idx in folds:
             torch.manual_seed(args.seed)
-            model = fakezoo.create(args.model, finetune=args.finetune, pretrained=False,
-                                   image_size=args.image_size, freeze_batchnorm=False).to(device)
-            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                         lr=lr)
+            model = fakezoo.create(
+                args.model,
+                finetune=args.finetune,
+                pretrained=False,
+                image_size=args.image_size,
+                freeze_batchnorm=False,
+            ).to(device)
+            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
             loss_fn = nn.CrossEntropyLoss()
-            loader = DataLoader(Subset(dataset, train_idx), batch_size=args.batch_size,
-                                shuffle=True)
+            loader = DataLoader(
+                Subset(dataset, train_idx), batch_size=args.batch_size, shuffle=True
+            )
             for _ in range(args.epochs):
                 model.train()
                 for x, y in loader:
@@ -112,9 +139,13 @@ def main(argv: list[str] | None = None) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     times: dict[str, list[float]] = {"fast": [], "seed": [], "plain": []}
     with tempfile.TemporaryDirectory() as tmp:
-        data = fakezoo.make_demo_dataset(Path(tmp) / "demo", args.images_per_class,
-                                         seed=args.seed, image_size=args.source_size,
-                                         progress=False)
+        data = fakezoo.make_demo_dataset(
+            Path(tmp) / "demo",
+            args.images_per_class,
+            seed=args.seed,
+            image_size=args.source_size,
+            progress=False,
+        )
         for _ in range(args.repeats):
             seconds, lrs = _search("fast", data, args)
             times["fast"].append(seconds)
@@ -124,17 +155,23 @@ def main(argv: list[str] | None = None) -> dict:
             times["plain"].append(_plain(data, lrs, args))
     median = {k: statistics.median(v) for k, v in times.items()}
     policy = "finetune" if args.finetune else "head"
-    print(f"{args.model} ({policy}), {2 * args.images_per_class} images at {args.image_size} px,"
-          f" {args.trials} trials x {args.folds} folds x {args.epochs} epochs, "
-          f"{args.repeats} repeat(s), {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"{args.model} ({policy}), {2 * args.images_per_class} images at {args.image_size} px,"
+        f" {args.trials} trials x {args.folds} folds x {args.epochs} epochs, "
+        f"{args.repeats} repeat(s), {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     for k in ("fast", "seed", "plain"):
         print(f"{k + ':':<7}{median[k]:8.1f} s (median)")
     print(f"seed/fast ratio: {median['seed'] / median['fast']:.2f}x")
     print(f"plain/seed ratio: {median['plain'] / median['seed']:.2f}x")
-    report = {"args": vars(args), "seconds": times, "median_seconds": median,
-              "seed_over_fast": median["seed"] / median["fast"],
-              "plain_over_seed": median["plain"] / median["seed"]}
+    report = {
+        "args": vars(args),
+        "seconds": times,
+        "median_seconds": median,
+        "seed_over_fast": median["seed"] / median["fast"],
+        "plain_over_seed": median["plain"] / median["seed"],
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return report

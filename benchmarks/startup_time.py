@@ -45,8 +45,10 @@ def main() -> None:
         ("fakezoo models", [exe, "models"], 1.0),
     ]
     eager = timed([py, "-c", "import fakezoo.train.cv"], args.runs)
-    print(f"median of {args.runs} fresh processes; eager import of the CV engine "
-          f"(what every command paid before): {eager:.2f} s\n")
+    print(
+        f"median of {args.runs} fresh processes; eager import of the CV engine "
+        f"(what every command paid before): {eager:.2f} s\n"
+    )
     print(f"{'command':<22}{'median s':>10}{'target s':>10}{'eager/this':>12}")
     for name, argv, target in cases:
         t = timed(argv, args.runs)

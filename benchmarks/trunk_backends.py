@@ -47,8 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--compile", action="store_true",
-                        help="also time torch.compile (its first call compiles: minutes)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile (its first call compiles: minutes)",
+    )
     return parser.parse_args(argv)
 
 
@@ -94,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = create(args.model, finetune=args.finetune, pretrained=False,
-                   image_size=args.image_size).eval()
+    model = create(
+        args.model, finetune=args.finetune, pretrained=False, image_size=args.image_size
+    ).eval()
     stages, tail = split_trunk_tail(model)
     trunk = Trunk(stages).eval()
     x = torch.randn(args.batch, 3, args.image_size, args.image_size)
@@ -128,15 +132,21 @@ def main(argv: list[str] | None = None) -> None:
             row("torch.compile", compiled, x_cl, time.perf_counter() - start)
     base, cl = rows[0][1], rows[1][1]
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"{args.model} ({'finetune' if args.finetune else 'head only'}) trunk "
-          f"{stages[0].name}..{stages[-1].name}, batch {args.batch} at {args.image_size}px, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load {os.getloadavg()[0]:.1f}")
-    print(f"{'engine':<22}{'ms/img':>9}{'vs plain':>10}{'vs cl':>8}{'setup s':>9}"
-          f"{'max dprob':>11}{'rel dtrunk':>12}")
+    print(
+        f"{args.model} ({'finetune' if args.finetune else 'head only'}) trunk "
+        f"{stages[0].name}..{stages[-1].name}, batch {args.batch} at {args.image_size}px, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'engine':<22}{'ms/img':>9}{'vs plain':>10}{'vs cl':>8}{'setup s':>9}"
+        f"{'max dprob':>11}{'rel dtrunk':>12}"
+    )
     for name, seconds, setup, moved, rel in rows:
-        print(f"{name:<22}{seconds * 1000 / args.batch:>9.1f}{base / seconds:>9.2f}x"
-              f"{cl / seconds:>7.2f}x{setup:>9.1f}{moved:>11.1e}{rel:>12.1e}")
+        print(
+            f"{name:<22}{seconds * 1000 / args.batch:>9.1f}{base / seconds:>9.2f}x"
+            f"{cl / seconds:>7.2f}x{setup:>9.1f}{moved:>11.1e}{rel:>12.1e}"
+        )
 
 
 if __name__ == "__main__":

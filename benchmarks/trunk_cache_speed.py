@@ -61,8 +61,15 @@ def timed_trunk(model, images, backend: str, batch_size: int) -> tuple[float, to
     """
     backends._SESSIONS.clear()
     start = time.perf_counter()
-    out = compute_trunk(model, images, device="cpu", dtype=torch.float32, backend=backend,
-                        batch_size=batch_size, progress=False)
+    out = compute_trunk(
+        model,
+        images,
+        device="cpu",
+        dtype=torch.float32,
+        backend=backend,
+        batch_size=batch_size,
+        progress=False,
+    )
     return time.perf_counter() - start, out
 
 
@@ -93,11 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = create(args.model, finetune=args.finetune, pretrained=False,
-                   image_size=args.image_size).eval()
+    model = create(
+        args.model, finetune=args.finetune, pretrained=False, image_size=args.image_size
+    ).eval()
     generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (args.images, 3, args.image_size, args.image_size),
-                           dtype=torch.uint8, generator=generator)
+    images = torch.randint(
+        0,
+        256,
+        (args.images, 3, args.image_size, args.image_size),
+        dtype=torch.uint8,
+        generator=generator,
+    )
     times: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
     outputs = {}
     for k in range(args.repeats + 1):  # the first round warms up
@@ -111,13 +124,17 @@ def main(argv: list[str] | None = None) -> None:
     rel = float((outputs["onnxruntime"] - ref).abs().max() / ref.abs().max())
     per_image_gain = (eager - (ort - setup)) / args.images
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"{args.model} ({'finetune' if args.finetune else 'head only'}) trunk cache of "
-          f"{args.images} images at {args.image_size}px, batch {args.batch_size}, torch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads, load "
-          f"{os.getloadavg()[0]:.1f}, medians of {args.repeats}")
+    print(
+        f"{args.model} ({'finetune' if args.finetune else 'head only'}) trunk cache of "
+        f"{args.images} images at {args.image_size}px, batch {args.batch_size}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads, load "
+        f"{os.getloadavg()[0]:.1f}, medians of {args.repeats}"
+    )
     print(f"eager channels_last: {eager:.2f}s ({', '.join(f'{s:.2f}' for s in times['torch'])})")
-    print(f"onnxruntime:         {ort:.2f}s ({', '.join(f'{s:.2f}' for s in times['onnxruntime'])})"
-          f", of which export + session {setup:.2f}s")
+    print(
+        f"onnxruntime:         {ort:.2f}s ({', '.join(f'{s:.2f}' for s in times['onnxruntime'])})"
+        f", of which export + session {setup:.2f}s"
+    )
     print(f"speed-up: {eager / ort:.2f}x; max relative difference of the cache {rel:.1e}")
     if per_image_gain > 0:
         print(f"break-even: about {setup / per_image_gain:.0f} images")

@@ -48,11 +48,20 @@ def main() -> None:
     if min(counts.values()) >= args.n_per_class:
         data = data.subsample(args.n_per_class, seed=0)
     else:
-        logging.warning("Fewer than %d images per class (%s): using all of them.",
-                        args.n_per_class, counts)
-    table = run_study(data, args.out, models=args.models, n_trials=args.trials,
-                      epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
-                      pretrained=args.pretrained, device=args.device)
+        logging.warning(
+            "Fewer than %d images per class (%s): using all of them.", args.n_per_class, counts
+        )
+    table = run_study(
+        data,
+        args.out,
+        models=args.models,
+        n_trials=args.trials,
+        epochs=args.epochs,
+        protocol=args.protocol,
+        image_size=args.image_size,
+        pretrained=args.pretrained,
+        device=args.device,
+    )
     print(table_markdown(table))
     print(f"\nPer-fold blocks and the seed's numbers side by side: {args.out}/study.md")
 

@@ -30,15 +30,21 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    cv = fakezoo.CrossValidator(epochs=args.epochs, pretrained=args.pretrained,
-                                image_size=args.image_size, device=args.device)
-    found = fakezoo.optuna_lr_search(args.model, args.data, args.finetune,
-                                     n_trials=args.trials, cv=cv, out_dir=args.out)
+    cv = fakezoo.CrossValidator(
+        epochs=args.epochs,
+        pretrained=args.pretrained,
+        image_size=args.image_size,
+        device=args.device,
+    )
+    found = fakezoo.optuna_lr_search(
+        args.model, args.data, args.finetune, n_trials=args.trials, cv=cv, out_dir=args.out
+    )
     print(found.cv_result.report())
     print(f"best learning rate {found.best_lr:.4g}; run directory {args.out}")
     if args.repo_id:
-        commit = fakezoo.push_to_hub(args.out, args.repo_id, tag=args.tag,
-                                     data_description=f"{args.data} (real/fake faces)")
+        commit = fakezoo.push_to_hub(
+            args.out, args.repo_id, tag=args.tag, data_description=f"{args.data} (real/fake faces)"
+        )
         print(f"pushed to https://huggingface.co/{args.repo_id} at commit {commit}")
 
 

@@ -80,7 +80,8 @@ def _summary_table(rows: list[tuple]) -> list[str]:
             f"{spec.image_size}×{spec.image_size} | "
             f"{_n(counts['finetune'])} ({_pct(counts['finetune'], counts['total'])}) | "
             f"{_n(counts['head'])} ({_pct(counts['head'], counts['total'])}) | "
-            f"{_n(counts['total'])} |")
+            f"{_n(counts['total'])} |"
+        )
     return lines
 
 
@@ -91,21 +92,25 @@ def _policy_table(rows: list[tuple]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for spec, _ in rows:
-        lines.append(f"| `{spec.name}` | {spec.seed_wording} | {spec.policy_note} | "
-                     f"{_modules(spec.finetune)} | {_modules(spec.head)} |")
+        lines.append(
+            f"| `{spec.name}` | {spec.seed_wording} | {spec.policy_note} | "
+            f"{_modules(spec.finetune)} | {_modules(spec.head)} |"
+        )
     return lines
 
 
 def _model_section(spec, counts: dict[str, int]) -> list[str]:
     lines = [
-        f"### `{spec.name}`", "",
+        f"### `{spec.name}`",
+        "",
         f"- timm architecture: `{spec.architecture}`",
         f"- ImageNet weights: `{spec.pretrained_tag}`, from the Hub repo "
         f"[`{spec.hf_hub_id}`](https://huggingface.co/{spec.hf_hub_id})",
         f"- input size: {spec.image_size}×{spec.image_size} (smallest accepted: "
         f"{spec.min_image_size}"
-        + (f", a multiple of {spec.patch_size}" if spec.patch_size > 1 else "") + ")",
-        f"- the seed's wording: \"{spec.seed_wording}\"; fakezoo trains {spec.policy_note}",
+        + (f", a multiple of {spec.patch_size}" if spec.patch_size > 1 else "")
+        + ")",
+        f'- the seed\'s wording: "{spec.seed_wording}"; fakezoo trains {spec.policy_note}',
         f"- `finetune=True` trains {_modules(spec.finetune)}: "
         f"{_n(counts['finetune'])} of {_n(counts['total'])} weights",
         f"- `finetune=False` trains {_modules(spec.head)}: "
@@ -242,10 +247,20 @@ FIDELITY = Path(__file__).with_name("models_doc_fidelity.md")
 
 def render(device: str = "meta") -> str:
     """The full text of ``docs/models.md``."""
-    rows = [(fakezoo.get_spec(n), parameter_counts(n, device))
-            for n in fakezoo.list_models()]
-    lines = [HEADER, "## Overview", "", *_summary_table(rows), "",
-             "## Freeze policies", "", *_policy_table(rows), "", "## Per model", ""]
+    rows = [(fakezoo.get_spec(n), parameter_counts(n, device)) for n in fakezoo.list_models()]
+    lines = [
+        HEADER,
+        "## Overview",
+        "",
+        *_summary_table(rows),
+        "",
+        "## Freeze policies",
+        "",
+        *_policy_table(rows),
+        "",
+        "## Per model",
+        "",
+    ]
     for spec, counts in rows:
         lines += _model_section(spec, counts)
     return "\n".join(lines) + "\n" + FOOTER + "\n" + FIDELITY.read_text(encoding="utf-8")
@@ -257,19 +272,24 @@ def check(path: Path = DOC, device: str = "meta") -> tuple[bool, str]:
     current = path.read_text(encoding="utf-8") if path.is_file() else ""
     if current == expected:
         return True, ""
-    diff = difflib.unified_diff(current.splitlines(keepends=True),
-                                expected.splitlines(keepends=True),
-                                fromfile=str(path), tofile="generated")
+    diff = difflib.unified_diff(
+        current.splitlines(keepends=True),
+        expected.splitlines(keepends=True),
+        fromfile=str(path),
+        tofile="generated",
+    )
     return False, "".join(diff)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if the file is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if the file is stale"
+    )
     parser.add_argument("--output", type=Path, default=DOC, help="default: docs/models.md")
-    parser.add_argument("--device", default="meta",
-                        help="where to build the models for counting (default: meta)")
+    parser.add_argument(
+        "--device", default="meta", help="where to build the models for counting (default: meta)"
+    )
     args = parser.parse_args(argv)
     if args.check:
         ok, diff = check(args.output, args.device)

@@ -40,8 +40,7 @@ def demo_dir(tmp_path_factory):
     """A small demo dataset (12 real, 12 fake, 64x64 JPGs), made once per session."""
     from fakezoo.synth.demo import make_demo_dataset
 
-    return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0,
-                             image_size=64)
+    return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0, image_size=64)
 
 
 @pytest.fixture(scope="session")
@@ -56,10 +55,17 @@ def tiny_run(demo_dir, tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cv = fakezoo.CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False,
-                                    image_size=64, device="cpu", progress=False, num_workers=1)
-        cv.run("mobilenet_v2", fakezoo.load_dataset(demo_dir), finetune=False, lr=1e-3,
-               out_dir=out)
+        cv = fakezoo.CrossValidator(
+            n_splits=3,
+            epochs=1,
+            batch_size=8,
+            pretrained=False,
+            image_size=64,
+            device="cpu",
+            progress=False,
+            num_workers=1,
+        )
+        cv.run("mobilenet_v2", fakezoo.load_dataset(demo_dir), finetune=False, lr=1e-3, out_dir=out)
     finally:
         torch.set_num_threads(threads)
     return out
@@ -108,6 +114,7 @@ def postgres_url(postgres_server, request):
 # -- in CI, a skip is a failure -------------------------------------------------------------------
 # CI installs every optional piece (the `test` extra) and starts every service, so a test that
 # skips there hides a broken install. Only the CUDA tests may skip: CI has no GPU.
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -24,7 +24,7 @@ def astronaut(side: int) -> np.ndarray:
 
 def placed(canvas=CANVAS, side=SIDE, offset=OFFSET) -> np.ndarray:
     out = np.full((canvas[1], canvas[0], 3), 90, np.uint8)
-    out[offset[1]:offset[1] + side, offset[0]:offset[0] + side] = astronaut(side)
+    out[offset[1] : offset[1] + side, offset[0] : offset[0] + side] = astronaut(side)
     return out
 
 
@@ -39,8 +39,14 @@ def save_with_exif_rotation(upright: np.ndarray, path: Path) -> None:
 def no_face(size=(200, 160)) -> np.ndarray:
     x = np.linspace(0, 255, size[0], dtype=np.float32)
     y = np.linspace(0, 120, size[1], dtype=np.float32)[:, None]
-    return np.stack([np.broadcast_to(x, (size[1], size[0])), np.broadcast_to(y, (size[1],
-                     size[0])), np.full((size[1], size[0]), 60.0)], -1).astype(np.uint8)
+    return np.stack(
+        [
+            np.broadcast_to(x, (size[1], size[0])),
+            np.broadcast_to(y, (size[1], size[0])),
+            np.full((size[1], size[0]), 60.0),
+        ],
+        -1,
+    ).astype(np.uint8)
 
 
 def write_video(path: Path, n_frames: int = 12, step: int = 6, start: int = 10) -> list[int]:
@@ -53,7 +59,7 @@ def write_video(path: Path, n_frames: int = 12, step: int = 6, start: int = 10) 
         stream.options = {"qscale": "2"}
         for x in xs:
             frame = np.full((VIDEO_SIZE[1], VIDEO_SIZE[0], 3), 90, np.uint8)
-            frame[20:20 + VIDEO_SIDE, x:x + VIDEO_SIDE] = face
+            frame[20 : 20 + VIDEO_SIDE, x : x + VIDEO_SIDE] = face
             for packet in stream.encode(_av().VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -65,9 +71,15 @@ def face_media(folder: Path) -> dict[str, Path]:
     """A photo with two faces, a short video with one, a photo without a face and a broken
     video, written to `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {key: folder / name for key, name in (("two", "two.png"), ("clip", "clip.mp4"),
-                                                  ("empty", "empty.png"),
-                                                  ("broken", "broken.mp4"))}
+    paths = {
+        key: folder / name
+        for key, name in (
+            ("two", "two.png"),
+            ("clip", "clip.mp4"),
+            ("empty", "empty.png"),
+            ("broken", "broken.mp4"),
+        )
+    }
     Image.fromarray(np.concatenate([placed(), placed()], axis=1)).save(paths["two"])
     write_video(paths["clip"], n_frames=6, step=8)
     Image.fromarray(no_face()).save(paths["empty"])

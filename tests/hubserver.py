@@ -49,8 +49,11 @@ def connect(mp, endpoint: str) -> None:
     mp.setattr(constants, "HF_HUB_OFFLINE", False)
     mp.setenv("HF_ENDPOINT", endpoint)
     mp.setattr(constants, "ENDPOINT", endpoint)
-    mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-               endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    mp.setattr(
+        constants,
+        "HUGGINGFACE_CO_URL_TEMPLATE",
+        endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+    )
     mp.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS, not Xet
     mp.setattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", True)
     mp.delenv("HF_TOKEN", raising=False)
@@ -118,8 +121,9 @@ class FakeHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                       kwargs={"poll_interval": 0.05})
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -134,8 +138,15 @@ class FakeHub:
         self.close()
 
     # -- state helpers for tests ---------------------------------------------------------------
-    def add_repo(self, repo_id: str, files: dict[str, bytes], *, private: bool = False,
-                 gated: bool = False, tag: str | None = None) -> str:
+    def add_repo(
+        self,
+        repo_id: str,
+        files: dict[str, bytes],
+        *,
+        private: bool = False,
+        gated: bool = False,
+        tag: str | None = None,
+    ) -> str:
         """Create a repo holding ``files`` in one commit on ``main``; return the commit id.
 
         A gated repo answers 403 ``GatedRepo`` to requests without the token, as the Hub does
@@ -155,15 +166,24 @@ class FakeHub:
         self._commit(repo, "main", "initial commit", {".gitattributes": GITATTRIBUTES}, [])
         return repo
 
-    def _commit(self, repo: Repo, branch: str, summary: str, add: dict[str, bytes],
-                delete: list[str]) -> str:
+    def _commit(
+        self, repo: Repo, branch: str, summary: str, add: dict[str, bytes], delete: list[str]
+    ) -> str:
         parent = repo.branches.get(branch)
         files = dict(repo.commits[parent].files) if parent else {}
         for path in delete:
             files.pop(path, None)
         files.update(add)
-        digest = hashlib.sha1(json.dumps([parent, summary, len(repo.commits), sorted(
-            (p, git_hash(d)) for p, d in files.items())]).encode())
+        digest = hashlib.sha1(
+            json.dumps(
+                [
+                    parent,
+                    summary,
+                    len(repo.commits),
+                    sorted((p, git_hash(d)) for p, d in files.items()),
+                ]
+            ).encode()
+        )
         oid = digest.hexdigest()
         repo.commits[oid] = Commit(oid, parent, summary, files, sorted(add) + sorted(delete))
         repo.branches[branch] = oid
@@ -220,8 +240,13 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as err:
             raise HubError(400, f"invalid JSON: {err}") from err
 
-    def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str((headers or {}).pop("__length", len(body))))
@@ -244,8 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None or (repo.private and not self._authorized()):
             raise HubError(404, "Repository not found", "RepoNotFound")
         if repo.gated and not self._authorized():
-            raise HubError(403, f"Access to model {repo_id} is restricted. You must have access "
-                                f"to it and be authenticated to access it.", "GatedRepo")
+            raise HubError(
+                403,
+                f"Access to model {repo_id} is restricted. You must have access "
+                f"to it and be authenticated to access it.",
+                "GatedRepo",
+            )
         return repo
 
     def _commit_of(self, repo: Repo, rev: str) -> Commit:
@@ -284,11 +313,19 @@ class _Handler(BaseHTTPRequestHandler):
         data = self._json()
         if data.get("type", "model") != "model":
             raise HubError(400, "only model repos")
-        repo_id = f"{data['organization']}/{data['name']}" if data.get("organization") else (
-            f"user/{data['name']}")
+        repo_id = (
+            f"{data['organization']}/{data['name']}"
+            if data.get("organization")
+            else (f"user/{data['name']}")
+        )
         if repo_id in self.fake.repos:  # the Hub answers 409 with the repo's url
-            self._reply({"error": "You already created this model repo",
-                         "url": f"{self.fake.endpoint}/{repo_id}"}, 409)
+            self._reply(
+                {
+                    "error": "You already created this model repo",
+                    "url": f"{self.fake.endpoint}/{repo_id}",
+                },
+                409,
+            )
             return
         self.fake._create(repo_id, data.get("visibility") == "private")
         self._reply({"url": f"{self.fake.endpoint}/{repo_id}", "name": repo_id})
@@ -313,8 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
         for item in self._json().get("files", []):
             path, size = item["path"], int(item["size"])
             lfs = is_lfs(path, size)
-            entry = {"path": path, "uploadMode": "lfs" if lfs else "regular",
-                     "shouldIgnore": False}
+            entry = {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
             if path in current:
                 data = current[path]
                 entry["oid"] = hashlib.sha256(data).hexdigest() if lfs else git_hash(data)
@@ -386,8 +422,14 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(400, f"unsupported operation {key!r}")
         oid = self.fake._commit(repo_obj, branch, header.get("summary", ""), add, delete)
         repo_obj.api_commits.append(oid)
-        self._reply({"commitUrl": f"{self.fake.endpoint}/{repo}/commit/{oid}",
-                     "commitOid": oid, "pullRequestUrl": None, "success": True})
+        self._reply(
+            {
+                "commitUrl": f"{self.fake.endpoint}/{repo}/commit/{oid}",
+                "commitOid": oid,
+                "pullRequestUrl": None,
+                "success": True,
+            }
+        )
 
     def do_tag(self, query, repo: str, rev: str) -> None:
         repo_obj = self._repo(repo, write=True)
@@ -414,9 +456,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_info(self, query, repo: str, rev: str = "main") -> None:
         repo_obj = self._repo(repo)
         commit = self._commit_of(repo_obj, rev)
-        self._reply({"id": repo, "modelId": repo, "sha": commit.oid,
-                     "private": repo_obj.private, "tags": [], "downloads": 0, "likes": 0,
-                     "siblings": [{"rfilename": p} for p in sorted(commit.files)]})
+        self._reply(
+            {
+                "id": repo,
+                "modelId": repo,
+                "sha": commit.oid,
+                "private": repo_obj.private,
+                "tags": [],
+                "downloads": 0,
+                "likes": 0,
+                "siblings": [{"rfilename": p} for p in sorted(commit.files)],
+            }
+        )
 
     def do_tree(self, query, repo: str, rev: str, path: str = "") -> None:
         commit = self._commit_of(self._repo(repo), rev)
@@ -426,7 +477,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name in sorted(commit.files):
             if prefix and not name.startswith(prefix + "/"):
                 continue
-            rest = name[len(prefix) + 1:] if prefix else name
+            rest = name[len(prefix) + 1 :] if prefix else name
             parts = rest.split("/")
             base = f"{prefix}/" if prefix else ""
             for depth in range(1, len(parts)):
@@ -436,11 +487,15 @@ class _Handler(BaseHTTPRequestHandler):
             data = commit.files[name]
             entry = {"type": "file", "path": name, "size": len(data), "oid": git_hash(data)}
             if is_lfs(name, len(data)):
-                entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data),
-                                "pointerSize": 134}
+                entry["lfs"] = {
+                    "oid": hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                    "pointerSize": 134,
+                }
             entries.append(entry)
-        shown = folders if recursive else {f for f in folders if "/" not in f[len(prefix):]
-                                           .strip("/")}
+        shown = (
+            folders if recursive else {f for f in folders if "/" not in f[len(prefix) :].strip("/")}
+        )
         entries += [{"type": "directory", "path": f, "oid": "0" * 40} for f in sorted(shown)]
         if prefix and not entries:
             raise HubError(404, f"{prefix} does not exist", "EntryNotFound")
@@ -452,8 +507,12 @@ class _Handler(BaseHTTPRequestHandler):
         if name not in commit.files:
             raise HubError(404, f"Entry not found: {name}", "EntryNotFound")
         data = commit.files[name]
-        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{git_hash(data)}"',
-                   "Accept-Ranges": "none", "__length": len(data)}
+        headers = {
+            "X-Repo-Commit": commit.oid,
+            "ETag": f'"{git_hash(data)}"',
+            "Accept-Ranges": "none",
+            "__length": len(data),
+        }
         if is_lfs(name, len(data)):
             headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
             headers["X-Linked-Size"] = str(len(data))

@@ -38,9 +38,13 @@ class PostgresUnavailable(RuntimeError):
 
 def find_bindir() -> Path:
     """The folder holding ``initdb``, ``pg_ctl`` and ``postgres`` (newest version first)."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parent.parent.name)
-                        if Path(p).parent.parent.name.isdigit() else 0, reverse=True)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
+        reverse=True,
+    )
     on_path = shutil.which("initdb")
     if on_path:
         candidates.append(on_path)
@@ -50,7 +54,8 @@ def find_bindir() -> Path:
             return bindir
     raise PostgresUnavailable(
         "No PostgreSQL server binaries (initdb, pg_ctl) found under /usr/lib/postgresql/*/bin "
-        "or on PATH: install them with `apt-get install postgresql`.")
+        "or on PATH: install them with `apt-get install postgresql`."
+    )
 
 
 def free_port() -> int:
@@ -66,8 +71,10 @@ def _server_user() -> pwd.struct_passwd | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    raise PostgresUnavailable("Running as root, and neither a 'postgres' nor a 'nobody' "
-                              "account exists to run PostgreSQL as.")
+    raise PostgresUnavailable(
+        "Running as root, and neither a 'postgres' nor a 'nobody' "
+        "account exists to run PostgreSQL as."
+    )
 
 
 class PostgresServer:
@@ -85,13 +92,21 @@ class PostgresServer:
         if self.user is not None:
             options = dict(user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
-        result = subprocess.run([str(self.bindir / args[0]), *args[1:]], env=env, cwd=self.root,
-                                capture_output=True, text=True, timeout=120, **options)
+        result = subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            env=env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **options,
+        )
         if check and result.returncode != 0:
             log = self.root / "server.log" if self.root else None
             tail = log.read_text()[-2000:] if log and log.exists() else ""
-            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr}"
-                               f"{result.stdout}\n{tail}")
+            raise RuntimeError(
+                f"{args[0]} failed ({result.returncode}): {result.stderr}{result.stdout}\n{tail}"
+            )
         return result
 
     @property
@@ -108,16 +123,31 @@ class PostgresServer:
         if self.user is not None:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
         try:
-            self._run("initdb", "-D", "data", "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                      "--no-sync")
+            self._run(
+                "initdb", "-D", "data", "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync"
+            )
             for attempt in range(3):  # the free port may be taken between probe and bind
                 self.port = free_port()
-                options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                           f"-c unix_socket_directories={self.root} -c fsync=off "
-                           f"-c synchronous_commit=off -c full_page_writes=off "
-                           f"-c max_connections=100")
-                started = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", "data",
-                                    "-l", "server.log", "-o", options, check=attempt == 2)
+                options = (
+                    f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                    f"-c unix_socket_directories={self.root} -c fsync=off "
+                    f"-c synchronous_commit=off -c full_page_writes=off "
+                    f"-c max_connections=100"
+                )
+                started = self._run(
+                    "pg_ctl",
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    "data",
+                    "-l",
+                    "server.log",
+                    "-o",
+                    options,
+                    check=attempt == 2,
+                )
                 if started.returncode == 0:
                     break
         except BaseException:
@@ -144,8 +174,9 @@ class PostgresServer:
     def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER,
-                             dbname=database, autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=database, autocommit=True
+        ) as conn:
             cursor = conn.execute(sql)
             return cursor.fetchall() if cursor.description else []
 

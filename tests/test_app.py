@@ -32,8 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,8 +47,9 @@ def run_dir(tiny_run) -> Path:
 def app_url(run_dir):
     from fakezoo.app import launch
 
-    demo = launch(run_dir, port=_free_port(), block=False, device="cpu", quiet=True,
-                  max_file_size="2mb")
+    demo = launch(
+        run_dir, port=_free_port(), block=False, device="cpu", quiet=True, max_file_size="2mb"
+    )
     yield demo.local_url
     demo.close()
 
@@ -59,13 +58,34 @@ def app_url(run_dir):
 def cli_app_url(run_dir):
     """``fakezoo app`` in a subprocess, as a user starts it."""
     port = _free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
-                                                       os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "fakezoo.cli", "app", "--model",
-                             str(run_dir), "--port", str(port), "--device", "cpu",
-                             "--max-file-size", "100kb"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fakezoo.cli",
+            "app",
+            "--model",
+            str(run_dir),
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--max-file-size",
+            "100kb",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     try:
         while True:
@@ -98,14 +118,16 @@ def test_served_on_loopback_with_analytics_off(app_url):
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
 
 
-def test_gradio_client_gets_the_same_numbers_as_predict(cli_app_url, demo_dir, run_dir,
-                                                       corrupt, tmp_path):
+def test_gradio_client_gets_the_same_numbers_as_predict(
+    cli_app_url, demo_dir, run_dir, corrupt, tmp_path
+):
     from gradio_client import Client, handle_file
 
     image = sorted((demo_dir / "fake").glob("*.jpg"))[0]
     client = Client(cli_app_url, verbose=False, download_files=False)
-    summary, label, folds, heatmap, boxes, faces = client.predict(handle_file(str(image)),
-                                                                  api_name="/predict")
+    summary, label, folds, heatmap, boxes, faces = client.predict(
+        handle_file(str(image)), api_name="/predict"
+    )
     expected = fakezoo.predict(image, model=run_dir, device="cpu")
     assert not boxes and faces["data"] == [["", None, "", None, None]]  # faces off: no boxes
     assert f"Label: **{expected.label}**" in summary
@@ -115,12 +137,14 @@ def test_gradio_client_gets_the_same_numbers_as_predict(cli_app_url, demo_dir, r
     assert shown["fake"] == pytest.approx(expected.prob_fake, abs=1e-6)
     rows = folds["data"]
     assert [r[0] for r in rows] == ["fold_1", "fold_2", "fold_3", "ensemble"]
-    assert [r[1] for r in rows] == pytest.approx([*expected.fold_probs, expected.prob_fake],
-                                                 abs=1e-4)
+    assert [r[1] for r in rows] == pytest.approx(
+        [*expected.fold_probs, expected.prob_fake], abs=1e-4
+    )
     assert heatmap is not None
 
-    summary, label, folds, heatmap, boxes, faces = client.predict(handle_file(str(corrupt)),
-                                                                  api_name="/predict")
+    summary, label, folds, heatmap, boxes, faces = client.predict(
+        handle_file(str(corrupt)), api_name="/predict"
+    )
     assert summary.startswith("**Error:** Could not read corrupt.jpg")
     assert "Traceback" not in summary and heatmap is None
 
@@ -131,6 +155,7 @@ def test_gradio_client_gets_the_same_numbers_as_predict(cli_app_url, demo_dir, r
 
 
 # -- a real browser ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
@@ -145,15 +170,22 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-extensions",
-                "--window-size=1280,900",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                              options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(120)
     yield driver
     driver.quit()
@@ -166,8 +198,9 @@ def _upload(driver, url: str, path: Path):
 
     driver.get(url)
     wait = WebDriverWait(driver, 120)
-    field = wait.until(ec.presence_of_element_located(
-        (By.CSS_SELECTOR, "#fakezoo-upload input[type=file]")))
+    field = wait.until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "#fakezoo-upload input[type=file]"))
+    )
     field.send_keys(str(path))
     summary = driver.find_element(By.ID, "fakezoo-summary")
     wait.until(lambda d: "P(fake)" in summary.text or "Error" in summary.text)
@@ -185,8 +218,9 @@ def _requested_urls(driver) -> list[str]:
     return urls
 
 
-def test_browser_upload_shows_label_probability_and_heatmap(browser, app_url, demo_dir,
-                                                            run_dir, tmp_path):
+def test_browser_upload_shows_label_probability_and_heatmap(
+    browser, app_url, demo_dir, run_dir, tmp_path
+):
     from selenium.webdriver.common.by import By
 
     image = sorted((demo_dir / "fake").glob("*.jpg"))[0]
@@ -201,7 +235,8 @@ def test_browser_upload_shows_label_probability_and_heatmap(browser, app_url, de
     while time.monotonic() < deadline and not loaded:
         loaded = browser.execute_script(
             "const i = document.querySelector('#fakezoo-heatmap img');"
-            "return i && i.complete ? i.naturalWidth : 0;")
+            "return i && i.complete ? i.naturalWidth : 0;"
+        )
         time.sleep(0.2)
     assert loaded >= 256  # the overlay is drawn at 256 px or more
     assert "ensemble" in browser.find_element(By.ID, "fakezoo-folds").text
@@ -213,8 +248,11 @@ def test_browser_upload_shows_label_probability_and_heatmap(browser, app_url, de
         shutil.copy(shot, ROOT / "docs" / "img" / "app.png")
     # the page fetched nothing but the app itself: no analytics, fonts or CDNs
     origin = app_url.rstrip("/")
-    outside = [u for u in _requested_urls(browser)
-               if u.startswith(("http:", "https:", "ws:", "wss:")) and not u.startswith(origin)]
+    outside = [
+        u
+        for u in _requested_urls(browser)
+        if u.startswith(("http:", "https:", "ws:", "wss:")) and not u.startswith(origin)
+    ]
     assert outside == []
 
 
@@ -225,6 +263,7 @@ def test_browser_corrupt_upload_shows_the_message(browser, app_url, corrupt):
 
 
 # -- faces: boxes on whole photos, and videos ---------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict:
@@ -251,7 +290,9 @@ def _wait_for_images(driver, selector: str, count: int) -> list[str]:
     while time.monotonic() < deadline:
         srcs = driver.execute_script(
             "return [...document.querySelectorAll(arguments[0])]"
-            ".filter(i => i.complete && i.naturalWidth > 0).map(i => i.src);", selector)
+            ".filter(i => i.complete && i.naturalWidth > 0).map(i => i.src);",
+            selector,
+        )
         if len(set(srcs)) >= count:
             return sorted(set(srcs))
         time.sleep(0.2)
@@ -269,8 +310,9 @@ def _served_image(url: str):
         return np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
 
 
-def test_browser_photo_faces_are_boxed_with_their_scores(browser, faces_app_url, media, run_dir,
-                                                        tmp_path):
+def test_browser_photo_faces_are_boxed_with_their_scores(
+    browser, faces_app_url, media, run_dir, tmp_path
+):
     import numpy as np
     from selenium.webdriver.common.by import By
 
@@ -289,7 +331,7 @@ def test_browser_photo_faces_are_boxed_with_their_scores(browser, faces_app_url,
     table = browser.find_element(By.ID, "fakezoo-faces").text
     for f in expected.faces:
         x0, y0, _, y1 = (round(v * scale) for v in f.box)
-        edge = shown[(y0 + y1) // 2, x0 - 1:x0 + 2].astype(int)  # the box's left edge
+        edge = shown[(y0 + y1) // 2, x0 - 1 : x0 + 2].astype(int)  # the box's left edge
         assert np.abs(edge - BOX_COLOUR).max(axis=1).min() < 40, edge
         assert f"{f.prob_fake:.4f}" in table and f"{f.box[0]:g}" in table
     assert "photo: 2 faces" in browser.find_element(By.ID, "fakezoo-boxes").text
@@ -304,8 +346,9 @@ def test_browser_photo_faces_are_boxed_with_their_scores(browser, faces_app_url,
         shutil.copy(tmp_path / "app-faces.png", ROOT / "docs" / "img" / "app-faces.png")
 
 
-def test_browser_video_gets_a_verdict_and_scores_per_frame(browser, faces_app_url, media,
-                                                          run_dir, tmp_path):
+def test_browser_video_gets_a_verdict_and_scores_per_frame(
+    browser, faces_app_url, media, run_dir, tmp_path
+):
     from selenium.webdriver.common.by import By
 
     text = _upload(browser, faces_app_url, media["clip"])
@@ -331,6 +374,7 @@ def test_no_face_and_a_broken_video_get_a_message(run_dir, media):
     empty = analyze(det, media["empty"], faces=True)
     assert empty.error.startswith("No face found in empty.png") and empty.boxes == []
     broken = analyze(det, media["broken"])  # a video goes by its faces even with faces off
-    assert broken.error.startswith("Could not read broken.mp4: ") and "Upload a video" in \
-        broken.error
+    assert (
+        broken.error.startswith("Could not read broken.mp4: ") and "Upload a video" in broken.error
+    )
     assert "Traceback" not in broken.summary

@@ -14,11 +14,35 @@ NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 def test_cv_speed_smoke(tmp_path):
     # Tiny settings; one torch thread, because 2 OpenMP threads on a busy 2-core machine can
     # run many times slower than one.
-    command = [sys.executable, str(SCRIPT), "--model", "mobilenet_v2", "--no-finetune",
-               "--images-per-class", "8", "--source-size", "64", "--image-size", "32",
-               "--trials", "2", "--folds", "2", "--epochs", "1", "--workers", "0",
-               "--threads", "1", "--optuna-search", "--step-ratio", "--workdir", str(tmp_path),
-               "--json", str(tmp_path / "out.json")]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--images-per-class",
+        "8",
+        "--source-size",
+        "64",
+        "--image-size",
+        "32",
+        "--trials",
+        "2",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--optuna-search",
+        "--step-ratio",
+        "--workdir",
+        str(tmp_path),
+        "--json",
+        str(tmp_path / "out.json"),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -28,10 +52,15 @@ def test_cv_speed_smoke(tmp_path):
     assert ratio, out
     assert float(ratio.group(1)) > 0
 
-    mean = re.search(rf"^accuracy, mean over trials: fakezoo {NUMBER}\s+plain {NUMBER}", out,
-                     re.MULTILINE)
-    best = re.search(rf"^accuracy, best trial:\s+fakezoo {NUMBER} \(lr [^)]+\)\s+"
-                     rf"plain {NUMBER}", out, re.MULTILINE)
+    mean = re.search(
+        rf"^accuracy, mean over trials: fakezoo {NUMBER}\s+plain {NUMBER}", out, re.MULTILINE
+    )
+    best = re.search(
+        rf"^accuracy, best trial:\s+fakezoo {NUMBER} \(lr [^)]+\)\s+"
+        rf"plain {NUMBER}",
+        out,
+        re.MULTILINE,
+    )
     assert mean and best, out
     for value in (*mean.groups(), *best.groups()):
         assert 0.0 <= float(value) <= 1.0
@@ -39,8 +68,9 @@ def test_cv_speed_smoke(tmp_path):
     assert "same initial weights and trainable parameters: yes" in out
     assert re.search(r"^optuna_lr_search .* same lrs as above: yes$", out, re.MULTILINE), out
 
-    step = re.search(rf"^one step .*whole model {NUMBER} s, tail {NUMBER} s, {NUMBER}x", out,
-                     re.MULTILINE)
+    step = re.search(
+        rf"^one step .*whole model {NUMBER} s, tail {NUMBER} s, {NUMBER}x", out, re.MULTILINE
+    )
     assert step, out
     report = json.loads((tmp_path / "out.json").read_text())
     assert abs(report["step_seconds"]["whole"] - float(step.group(1))) <= 5e-4
@@ -56,12 +86,26 @@ def test_cv_speed_smoke(tmp_path):
 
 def test_trunk_cache_speed_smoke():
     script = SCRIPT.with_name("trunk_cache_speed.py")
-    command = [sys.executable, str(script), "--images", "8", "--image-size", "32",
-               "--repeats", "1", "--threads", "1"]
+    command = [
+        sys.executable,
+        str(script),
+        "--images",
+        "8",
+        "--image-size",
+        "32",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    speed = re.search(rf"^speed-up: {NUMBER}x; max relative difference of the cache "
-                      rf"([0-9.e+-]+)$", done.stdout, re.MULTILINE)
+    speed = re.search(
+        rf"^speed-up: {NUMBER}x; max relative difference of the cache "
+        rf"([0-9.e+-]+)$",
+        done.stdout,
+        re.MULTILINE,
+    )
     assert speed, done.stdout
     assert float(speed.group(1)) > 0 and float(speed.group(2)) < 1e-4

@@ -9,8 +9,17 @@ import pytest
 
 from fakezoo.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
-TINY = ["--epochs", "1", "--batch-size", "8", "--no-pretrained", "--image-size", "32",
-        "--device", "cpu"]
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--no-pretrained",
+    "--image-size",
+    "32",
+    "--device",
+    "cpu",
+]
 
 
 def run(capsys, *argv):
@@ -22,14 +31,29 @@ def run(capsys, *argv):
 @pytest.fixture(scope="module")
 def cv_run(demo_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    assert main(["-q", "cv", str(demo_dir), "--model", "mobilenet_v2", "--no-finetune",
-                 "--lr", "1e-3", "--out", str(out), *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "-q",
+                "cv",
+                str(demo_dir),
+                "--model",
+                "mobilenet_v2",
+                "--no-finetune",
+                "--lr",
+                "1e-3",
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     return out
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in ("models", "demo-data", "cv", "tune", "benchmark", "predict", "push",
-                    "pull"):
+    for command in ("models", "demo-data", "cv", "tune", "benchmark", "predict", "push", "pull"):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0
@@ -39,8 +63,9 @@ def test_every_subcommand_has_help(capsys):
 def test_console_script_is_installed():
     exe = shutil.which("fakezoo")
     assert exe is not None
-    assert subprocess.run([exe, "--version"], capture_output=True, text=True,
-                          timeout=120).stdout.startswith("fakezoo ")
+    assert subprocess.run(
+        [exe, "--version"], capture_output=True, text=True, timeout=120
+    ).stdout.startswith("fakezoo ")
 
 
 def test_usage_errors_exit_2(capsys):
@@ -58,35 +83,88 @@ def test_models_lists_the_zoo(capsys):
 
 
 def test_demo_data(capsys, tmp_path):
-    code, out, _ = run(capsys, "demo-data", str(tmp_path), "--n-per-class", "3",
-                       "--image-size", "48")
+    code, out, _ = run(
+        capsys, "demo-data", str(tmp_path), "--n-per-class", "3", "--image-size", "48"
+    )
     assert code == EXIT_OK and "wrote 6 images" in out
     assert len(list((tmp_path / "real").glob("*.jpg"))) == 3
 
 
 def test_cv_prints_the_report_and_resumes(capsys, cv_run, demo_dir):
     assert json.loads((cv_run / "config.json").read_text())["complete"] is True
-    code, out, _ = run(capsys, "cv", str(demo_dir), "--model", "mobilenet_v2",
-                       "--no-finetune", "--lr", "1e-3", "--out", str(cv_run), *TINY)
+    code, out, _ = run(
+        capsys,
+        "cv",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--lr",
+        "1e-3",
+        "--out",
+        str(cv_run),
+        *TINY,
+    )
     assert code == EXIT_OK and "mean ± std" in out
-    code, _, err = run(capsys, "cv", str(demo_dir), "--model", "mobilenet_v2", "--lr", "1e-3",
-                       "--out", str(cv_run), *TINY)
+    code, _, err = run(
+        capsys,
+        "cv",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--lr",
+        "1e-3",
+        "--out",
+        str(cv_run),
+        *TINY,
+    )
     assert code == EXIT_ERROR and "other data or settings" in err and "Traceback" not in err
     assert 'trainable: ["classifier"] → [' in err and "--overwrite" in err
 
 
 def test_clear_errors_for_bad_input(capsys, tmp_path):
-    code, _, err = run(capsys, "cv", str(tmp_path / "nowhere"), "--model", "mobilenet_v2",
-                       "--lr", "1e-3", "--out", str(tmp_path / "o"), *TINY)
+    code, _, err = run(
+        capsys,
+        "cv",
+        str(tmp_path / "nowhere"),
+        "--model",
+        "mobilenet_v2",
+        "--lr",
+        "1e-3",
+        "--out",
+        str(tmp_path / "o"),
+        *TINY,
+    )
     assert code == EXIT_ERROR and "nowhere" in err
-    code, _, err = run(capsys, "cv", str(tmp_path), "--model", "resnet51", "--lr", "1e-3",
-                       "--out", str(tmp_path / "o"), *TINY)
+    code, _, err = run(
+        capsys,
+        "cv",
+        str(tmp_path),
+        "--model",
+        "resnet51",
+        "--lr",
+        "1e-3",
+        "--out",
+        str(tmp_path / "o"),
+        *TINY,
+    )
     assert code == EXIT_ERROR and "Valid names" in err
 
 
 def test_tune_writes_trials(capsys, demo_dir, tmp_path):
-    code, out, _ = run(capsys, "tune", str(demo_dir), "--model", "mobilenet_v2",
-                       "--no-finetune", "--trials", "2", "--out", str(tmp_path), *TINY)
+    code, out, _ = run(
+        capsys,
+        "tune",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--trials",
+        "2",
+        "--out",
+        str(tmp_path),
+        *TINY,
+    )
     assert code == EXIT_OK and "best lr" in out
     rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
     assert len(rows) == 2 and all(r["state"] == "COMPLETE" for r in rows)
@@ -94,8 +172,9 @@ def test_tune_writes_trials(capsys, demo_dir, tmp_path):
 
 def test_predict_formats_and_partial_failure(capsys, cv_run, demo_dir, tmp_path):
     images = sorted((demo_dir / "fake").glob("*.jpg"))[:2]
-    code, out, _ = run(capsys, "predict", *map(str, images), "--model", str(cv_run),
-                       "--format", "json")
+    code, out, _ = run(
+        capsys, "predict", *map(str, images), "--model", str(cv_run), "--format", "json"
+    )
     rows = json.loads(out)
     assert code == EXIT_OK and [r["label"] in {"real", "fake"} for r in rows] == [True, True]
 
@@ -103,8 +182,7 @@ def test_predict_formats_and_partial_failure(capsys, cv_run, demo_dir, tmp_path)
     folder.mkdir()
     shutil.copy(images[0], folder / "ok.jpg")
     (folder / "broken.jpg").write_text("not an image")
-    code, out, err = run(capsys, "predict", str(folder), "--model", str(cv_run), "--format",
-                         "csv")
+    code, out, err = run(capsys, "predict", str(folder), "--model", str(cv_run), "--format", "csv")
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader(io.StringIO(out))}
     assert code == EXIT_PARTIAL and "1 of 2 inputs could not be read" in err
     assert rows["broken.jpg"]["error"] and not rows["broken.jpg"]["label"]

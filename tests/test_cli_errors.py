@@ -12,15 +12,29 @@ from pathlib import Path
 
 import pytest
 
-TINY = ["--epochs", "1", "--batch-size", "8", "--no-pretrained", "--image-size", "32",
-        "--device", "cpu"]
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--no-pretrained",
+    "--image-size",
+    "32",
+    "--device",
+    "cpu",
+]
 
 
 def fakezoo(*argv: str, env: dict | None = None, timeout: float = 300):
     exe = shutil.which("fakezoo")
     assert exe, "the fakezoo console script is not installed"
-    return subprocess.run([exe, *argv], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [exe, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_line_error(proc, code: int = 1) -> str:
@@ -39,21 +53,47 @@ def in_small_mount(tmp_path: Path, options: str, *argv: str):
     mnt.mkdir()
     exe = shutil.which("fakezoo")
     script = f'mount -t tmpfs -o {options} tmpfs "{mnt}" && exec "$@"'
-    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", exe, *argv],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", exe, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if "mount:" in proc.stderr and "fakezoo" not in proc.stderr:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     return proc, mnt
 
 
 def cv_args(data, out, *extra):
-    return ["cv", str(data), "--model", "mobilenet_v2", "--no-finetune", "--lr", "1e-3",
-            "--out", str(out), *TINY, *extra]
+    return [
+        "cv",
+        str(data),
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--lr",
+        "1e-3",
+        "--out",
+        str(out),
+        *TINY,
+        *extra,
+    ]
 
 
 def test_unknown_storage_scheme_names_the_argument(demo_dir, tmp_path):
-    proc = fakezoo("tune", str(demo_dir), "--model", "mobilenet_v2", "--trials", "1",
-                   "--out", str(tmp_path / "o"), "--storage", "redis://localhost/x", *TINY)
+    proc = fakezoo(
+        "tune",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--trials",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        "--storage",
+        "redis://localhost/x",
+        *TINY,
+    )
     line = one_line_error(proc)
     assert "storage=" in line and "postgresql://" in line
     assert "decoded" not in proc.stderr and not (tmp_path / "o").exists()  # before any work
@@ -66,15 +106,29 @@ def test_storage_is_checked_without_creating_or_connecting(tmp_path):
     check_storage(tmp_path / "new" / "study.log")
     check_storage("postgresql://user@127.0.0.1:9/nowhere")  # port 9: nothing listens
     assert not (tmp_path / "new").exists()
-    for bad, says in [("redis://localhost/x", "not 'redis://'"), ("study.txt", ".log/.journal"),
-                      ("postgres://h/db", "write postgresql://")]:
+    for bad, says in [
+        ("redis://localhost/x", "not 'redis://'"),
+        ("study.txt", ".log/.journal"),
+        ("postgres://h/db", "write postgresql://"),
+    ]:
         with pytest.raises(ValueError, match=says):
             check_storage(bad)
 
 
 def test_debug_shows_the_traceback(demo_dir, tmp_path):
-    args = ["tune", str(demo_dir), "--model", "mobilenet_v2", "--trials", "1", "--out",
-            str(tmp_path / "o"), "--storage", "redis://localhost/x", *TINY]
+    args = [
+        "tune",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--trials",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        "--storage",
+        "redis://localhost/x",
+        *TINY,
+    ]
     for proc in (fakezoo("--debug", *args), fakezoo(*args, env={"FAKEZOO_DEBUG": "1"})):
         assert proc.returncode == 1 and "Traceback" in proc.stderr
         assert "ValueError: storage=" in proc.stderr
@@ -95,11 +149,12 @@ def test_full_disk_says_free_space_and_rerun(demo_dir, tmp_path):
 def test_missing_optional_module_names_the_extra(demo_dir, tmp_path):
     # matplotlib hidden: the CV still runs, and says once (not once per fold/row) that the
     # plots need the `plots` extra.
-    code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "from fakezoo.cli import main\n"
-            f"sys.exit(main({cv_args(demo_dir, tmp_path / 'run', '--folds', '2')!r}))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from fakezoo.cli import main\n"
+        f"sys.exit(main({cv_args(demo_dir, tmp_path / 'run', '--folds', '2')!r}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     notes = [line for line in proc.stderr.splitlines() if "matplotlib is not installed" in line]
     assert notes == ['matplotlib is not installed: no plots (pip install "fakezoo[plots]").']
@@ -109,8 +164,7 @@ def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(demo_dir, tmp_path):
     out = tmp_path / "run"
     exe = shutil.which("fakezoo")
     args = cv_args(demo_dir, out, "--folds", "3")
-    proc = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (out / "fold_1" / "config.json").exists():  # fold 1 finished: interrupt fold 2
         assert proc.poll() is None, proc.communicate()

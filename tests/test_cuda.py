@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
 
 
 def _folds(build, name="resnet50", finetune=False, k=3):
@@ -37,11 +39,15 @@ def test_autocast_training_with_grad_scaler(build):
     settings = TrainSettings(epochs=2, batch_size=8, amp=True)
     feats = compute_trunk(model, images, device="cuda", amp=True)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    out = train_fold(model, feats, labels, np.arange(16), np.arange(16, 24), 1e-3, settings,
-                     device="cuda")
+    out = train_fold(
+        model, feats, labels, np.arange(16), np.arange(16, 24), 1e-3, settings, device="cuda"
+    )
     assert np.isfinite(out.y_prob).all() and out.y_prob.shape == (8,)
-    changed = [not torch.equal(before[n], p.detach()) for n, p in model.named_parameters()
-               if p.requires_grad]
+    changed = [
+        not torch.equal(before[n], p.detach())
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    ]
     assert all(changed), "every trainable tensor moves (no step skipped for good)"
 
 
@@ -72,7 +78,8 @@ def test_channels_last_and_shared_trunk_prediction(build):
     expected = cpu.predict_tensor(images)
     torch.testing.assert_close(exact.predict_tensor(images), expected, atol=1e-4, rtol=1e-3)
     torch.testing.assert_close(fast.predict_tensor(images), expected, atol=3e-2, rtol=0)
-    per_fold = Detector(copy.deepcopy(models), models[0].preprocessing, device="cuda",
-                        amp=False, share_trunk=False)
+    per_fold = Detector(
+        copy.deepcopy(models), models[0].preprocessing, device="cuda", amp=False, share_trunk=False
+    )
     assert per_fold.ensemble.trunk_passes == 3
     torch.testing.assert_close(per_fold.predict_tensor(images), expected, atol=1e-4, rtol=1e-3)

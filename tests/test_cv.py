@@ -13,8 +13,15 @@ from fakezoo.data import DatasetError, decode_image, load_dataset
 from fakezoo.errors import RunDirectoryError
 from fakezoo.train.cv import CrossValidator
 
-SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
-                device="cpu", progress=False)
+SETTINGS = dict(
+    n_splits=3,
+    epochs=2,
+    batch_size=8,
+    pretrained=False,
+    image_size=32,
+    device="cpu",
+    progress=False,
+)
 
 
 def _without_timings(data: dict) -> dict:
@@ -27,8 +34,7 @@ def _without_timings(data: dict) -> dict:
 @pytest.fixture(scope="module")
 def run_dir(demo_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cv") / "run"
-    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3,
-                                   out_dir=out)
+    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
     return out
 
 
@@ -44,7 +50,8 @@ def test_run_directory_holds_folds_results_and_report(run_dir, demo_dir):
     index = json.loads((run_dir / "config.json").read_text())
     assert index["library_name"] == "fakezoo" and index["complete"] is True
     assert index["metrics"]["accuracy"] == pytest.approx(
-        np.mean([f["metrics"]["accuracy"] for f in results["folds"]]))
+        np.mean([f["metrics"]["accuracy"] for f in results["folds"]])
+    )
     val = sorted(p for f in results["folds"] for p in f["val_files"])
     assert val == sorted(load_dataset(demo_dir).relpaths())  # each image validated once
     text = (run_dir / "report.md").read_text()
@@ -75,8 +82,9 @@ def test_other_settings_on_an_existing_directory_are_refused(run_dir, demo_dir):
 def test_same_settings_resume_without_training(run_dir, demo_dir, monkeypatch):
     before = json.loads((run_dir / "results.json").read_text())
     monkeypatch.setattr(CrossValidator, "fit_fold", lambda *a, **k: pytest.fail("retrained"))
-    result = CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3,
-                                            out_dir=run_dir)
+    result = CrossValidator(**SETTINGS).run(
+        "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=run_dir
+    )
     assert _without_timings(result.to_dict()) == _without_timings(before)
 
 
@@ -95,10 +103,12 @@ def trained_folds(monkeypatch) -> list[int]:
 
 
 def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
-        run_dir, demo_dir, tmp_path, trained_folds):
+    run_dir, demo_dir, tmp_path, trained_folds
+):
     out = tmp_path / "metrics-only"
     result = CrossValidator(**SETTINGS, save_weights=False).run(
-        "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
+        "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out
+    )
     before = json.loads((run_dir / "results.json").read_text())
     assert _without_timings(result.to_dict()) == _without_timings(before)
     assert not list(out.rglob("*.safetensors"))
@@ -130,8 +140,12 @@ KILLED_RUN = textwrap.dedent("""
 
 def test_killed_run_resumes_to_identical_results(run_dir, demo_dir, tmp_path, trained_folds):
     out = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(demo_dir), str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(demo_dir), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr
     assert (out / "fold_1" / "config.json").exists()
     assert not (out / "fold_2" / "config.json").exists() and not (out / "results.json").exists()
@@ -157,8 +171,7 @@ def test_augmentation_falls_back_to_the_full_forward_pass(demo_dir, caplog):
     assert "runs the whole model on every step" in caplog.text
     result = cv.run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3)
     assert cv.trunk_images == 0 and sum(flips) == 3 * 16  # every training image, every fold
-    assert any(d.startswith("Random augmentation (the study had none)")
-               for d in result.deviations)
+    assert any(d.startswith("Random augmentation (the study had none)") for d in result.deviations)
 
 
 def test_too_few_images_fail_before_training(tmp_path, demo_dir):

@@ -22,7 +22,8 @@ def _deviations(demo_dir, name, finetune=True, **options):
 
 @pytest.mark.parametrize("name", fakezoo.list_models())
 def test_seed_mode_with_torchvision_weights_lists_only_what_the_study_leaves_unstated(
-        demo_dir, name):
+    demo_dir, name
+):
     for finetune in (True, False):
         notes = _deviations(demo_dir, name, finetune, mode="seed", weights="torchvision")
         assert notes and all(n.startswith(UNSTATED) for n in notes), notes
@@ -32,8 +33,11 @@ def test_seed_mode_with_torchvision_weights_lists_only_what_the_study_leaves_uns
 
 def test_fast_mode_names_each_departure_with_its_effect(demo_dir):
     def departures(name, finetune=True, **options):
-        return [n for n in _deviations(demo_dir, name, finetune, **options)
-                if not n.startswith(UNSTATED)]
+        return [
+            n
+            for n in _deviations(demo_dir, name, finetune, **options)
+            if not n.startswith(UNSTATED)
+        ]
 
     resnet = departures("resnet50", False)
     assert len(resnet) == 1 and resnet[0].startswith("BatchNorm:")
@@ -45,15 +49,26 @@ def test_fast_mode_names_each_departure_with_its_effect(demo_dir):
     assert [n.split(":")[0] for n in mobilenet] == ["BatchNorm", "Weights"]
     assert "mobilenetv2_100.ra_in1k" in mobilenet[1]
     assert [n.split(":")[0] for n in departures("vit_b_16")] == ["Weights"]
-    assert [n.split(":")[0] for n in departures("inception_v3")] == ["BatchNorm",
-                                                                      "Inception input"]
+    assert [n.split(":")[0] for n in departures("inception_v3")] == ["BatchNorm", "Inception input"]
     # With torchvision's weights only BatchNorm is left, and seed mode removes that too.
     assert [n.split(":")[0] for n in departures("mobilenet_v2", weights="torchvision")] == [
-        "BatchNorm"]
-    other = departures("mobilenet_v2", mode="seed", weights="torchvision", drop_rate=0.0,
-                       optimizer="sgd", pretrained=False, normalization="pretrained")
+        "BatchNorm"
+    ]
+    other = departures(
+        "mobilenet_v2",
+        mode="seed",
+        weights="torchvision",
+        drop_rate=0.0,
+        optimizer="sgd",
+        pretrained=False,
+        normalization="pretrained",
+    )
     assert [n.split(":")[0].split(" ")[0] for n in other] == [
-        "Dropout", "Random", "Normalisation", "Optimiser"]
+        "Dropout",
+        "Random",
+        "Normalisation",
+        "Optimiser",
+    ]
     assert "p=0 " in other[0] and "p=0.2" in other[0]
 
 

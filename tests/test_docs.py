@@ -28,8 +28,25 @@ import fakezoo
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ["index", "models", "data", "cv", "tune", "scale", "hub", "cli", "faces", "export",
-         "explain", "app", "evaluate", "study", "performance", "design", "api"]
+PAGES = [
+    "index",
+    "models",
+    "data",
+    "cv",
+    "tune",
+    "scale",
+    "hub",
+    "cli",
+    "faces",
+    "export",
+    "explain",
+    "app",
+    "evaluate",
+    "study",
+    "performance",
+    "design",
+    "api",
+]
 EXAMPLE_FILES = ["README.md", *(f"docs/{p}.md" for p in PAGES)]
 TEST_COMMAND = "python -m pytest -q"
 
@@ -67,12 +84,14 @@ def _load_generator():
 
 # -- the generated models page ----------------------------------------------------------------
 
+
 def test_models_page_is_current():
     ok, diff = _load_generator().check()
     assert ok, f"docs/models.md is stale; run `python scripts/gen_models_doc.py`.\n{diff[:4000]}"
 
 
 # -- runnable examples --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
@@ -91,8 +110,17 @@ def one_thread():
 
 
 def test_every_example_file_has_runnable_code():
-    for name in ["README.md", "docs/index.md", "docs/data.md", "docs/cv.md", "docs/tune.md",
-                 "docs/hub.md", "docs/cli.md", "docs/evaluate.md", "docs/study.md"]:
+    for name in [
+        "README.md",
+        "docs/index.md",
+        "docs/data.md",
+        "docs/cv.md",
+        "docs/tune.md",
+        "docs/hub.md",
+        "docs/cli.md",
+        "docs/evaluate.md",
+        "docs/study.md",
+    ]:
         blocks = code_blocks((ROOT / name).read_text(encoding="utf-8"))
         assert any(runnable(info, code) for _, info, code in blocks), name
 
@@ -118,13 +146,16 @@ def test_examples_run(name, scratch, monkeypatch, one_thread):
                 with contextlib.redirect_stdout(out):
                     exec(compile(code, where, "exec"), namespace)
             except Exception as err:
-                raise AssertionError(f"{where} failed: {type(err).__name__}: {err}\n"
-                                     f"--- its output ---\n{out.getvalue()}") from err
+                raise AssertionError(
+                    f"{where} failed: {type(err).__name__}: {err}\n"
+                    f"--- its output ---\n{out.getvalue()}"
+                ) from err
     finally:
         logger.setLevel(level)
 
 
 # -- README and CI ------------------------------------------------------------------------------
+
 
 def _readme_setup_commands() -> list[str]:
     """The README's first bash block, as .ci/run reads it."""
@@ -134,8 +165,10 @@ def _readme_setup_commands() -> list[str]:
 
 
 def test_readme_setup_commands_are_what_ci_runs():
-    assert _readme_setup_commands() == ["pip install -e . && fakezoo benchmark",
-                                        f'pip install -e ".[test]" && {TEST_COMMAND}']
+    assert _readme_setup_commands() == [
+        "pip install -e . && fakezoo benchmark",
+        f'pip install -e ".[test]" && {TEST_COMMAND}',
+    ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     # CI reads the commands out of README.md (never retyped) and runs them in a new venv.
     assert "README.md" in ci and "python3 -m venv" in ci
@@ -145,6 +178,7 @@ def test_readme_setup_commands_are_what_ci_runs():
 
 
 # -- facts the pages state, checked against the code --------------------------------------------
+
 
 def test_study_page_has_the_seed_table_as_printed():
     from fakezoo.report import SEED_ROWS
@@ -177,6 +211,7 @@ def test_study_page_describes_the_demo_settings():
 
 # -- the CLI page documents the real parser ---------------------------------------------------
 
+
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
     from fakezoo.cli_parser import build_parser
 
@@ -202,14 +237,20 @@ def test_cli_page_documents_every_subcommand_and_flag():
 
 # -- the site -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "HF_HUB_OFFLINE": "1"}
     # No -q: it would hide the warnings that --strict turns into errors.
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
-                           "-d", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     return out
 
@@ -239,11 +280,38 @@ def test_api_page_lists_every_public_name(site):
         if not any(f'id="{anchor}"' in html for anchor in anchors):
             missing.append(name)
     assert not missing, f"the API page has no entry for {missing}"
-    for module in ["errors", "models.registry", "models.preprocessing", "models.build",
-                   "models.freeze", "models.stages", "data", "data.discovery", "data.dataset",
-                   "data.decode", "data.cache", "data.folds", "synth.blend", "synth.demo",
-                   "train.engine", "train.cv", "train.tune", "train.storage", "metrics",
-                   "runs.loader", "hub", "hub.download", "hub.push", "hub.card",
-                   "inference.prediction", "inference.detector", "inference.api", "report",
-                   "report.seed", "report.text", "report.plots", "study"]:
+    for module in [
+        "errors",
+        "models.registry",
+        "models.preprocessing",
+        "models.build",
+        "models.freeze",
+        "models.stages",
+        "data",
+        "data.discovery",
+        "data.dataset",
+        "data.decode",
+        "data.cache",
+        "data.folds",
+        "synth.blend",
+        "synth.demo",
+        "train.engine",
+        "train.cv",
+        "train.tune",
+        "train.storage",
+        "metrics",
+        "runs.loader",
+        "hub",
+        "hub.download",
+        "hub.push",
+        "hub.card",
+        "inference.prediction",
+        "inference.detector",
+        "inference.api",
+        "report",
+        "report.seed",
+        "report.text",
+        "report.plots",
+        "study",
+    ]:
         assert f'id="fakezoo.{module}"' in html, module

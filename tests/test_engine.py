@@ -26,20 +26,23 @@ def test_tail_training_equals_full_model_training(build, name, finetune):
     template = build(name, finetune, image_size=32)
 
     full_model = copy.deepcopy(template)
-    full = train_fold(full_model, images, labels, train_idx, val_idx, 1e-3, settings,
-                      device="cpu", full=True)
+    full = train_fold(
+        full_model, images, labels, train_idx, val_idx, 1e-3, settings, device="cpu", full=True
+    )
     tail_model = copy.deepcopy(template)
-    feats = compute_trunk(tail_model, images, device="cpu", dtype=torch.float32, batch_size=7,
-                          backend="torch")  # the same arithmetic as the full pass
-    tail = train_fold(tail_model, feats, labels, train_idx, val_idx, 1e-3, settings,
-                      device="cpu")
+    feats = compute_trunk(
+        tail_model, images, device="cpu", dtype=torch.float32, batch_size=7, backend="torch"
+    )  # the same arithmetic as the full pass
+    tail = train_fold(tail_model, feats, labels, train_idx, val_idx, 1e-3, settings, device="cpu")
 
     np.testing.assert_allclose(tail.y_prob, full.y_prob, atol=1e-4)
     assert tail.history == full.history
     assert binary_metrics(tail.y_true, tail.y_pred, tail.y_prob) == binary_metrics(
-        full.y_true, full.y_pred, full.y_prob)
-    for (k, a), b in zip(tail_model.state_dict().items(), full_model.state_dict().values(),
-                         strict=True):
+        full.y_true, full.y_pred, full.y_prob
+    )
+    for (k, a), b in zip(
+        tail_model.state_dict().items(), full_model.state_dict().values(), strict=True
+    ):
         assert torch.allclose(a, b, atol=1e-4), k
     # Training moved the tail's weights and nothing else.
     trained = {n for n, p in template.named_parameters() if p.requires_grad}
@@ -89,8 +92,16 @@ def test_engine_learns_an_easy_problem(build):
     order = np.random.default_rng(0).permutation(96)
     model = build("mobilenet_v2", False, image_size=32)
     feats = compute_trunk(model, images, device="cpu")
-    out = train_fold(model, feats, labels, order[:64], order[64:], 3e-3,
-                     TrainSettings(epochs=12, batch_size=16), device="cpu")
+    out = train_fold(
+        model,
+        feats,
+        labels,
+        order[:64],
+        order[64:],
+        3e-3,
+        TrainSettings(epochs=12, batch_size=16),
+        device="cpu",
+    )
     assert out.history[-1] >= 0.85
     assert binary_metrics(out.y_true, out.y_pred, out.y_prob)["roc_auc"] >= 0.9
 
@@ -109,8 +120,17 @@ def test_on_epoch_can_stop_training(build):
         raise Stop
 
     with pytest.raises(Stop):
-        train_fold(model, feats, labels, np.arange(8), np.arange(8, 12), 1e-3,
-                   TrainSettings(epochs=5, batch_size=4), device="cpu", on_epoch=hook)
+        train_fold(
+            model,
+            feats,
+            labels,
+            np.arange(8),
+            np.arange(8, 12),
+            1e-3,
+            TrainSettings(epochs=5, batch_size=4),
+            device="cpu",
+            on_epoch=hook,
+        )
     assert len(seen) == 1 and 0 <= seen[0][1] <= 1
 
 
@@ -120,8 +140,17 @@ def test_bad_settings_and_augment_without_full_pass(build):
     model = build("mobilenet_v2", False, image_size=32)
     images, labels = _easy_images(4, 32)
     with pytest.raises(ValueError, match="augment needs full=True"):
-        train_fold(model, images, labels, np.arange(2), np.arange(2, 4), 1e-3,
-                   TrainSettings(epochs=1), device="cpu", augment=lambda x: x)
+        train_fold(
+            model,
+            images,
+            labels,
+            np.arange(2),
+            np.arange(2, 4),
+            1e-3,
+            TrainSettings(epochs=1),
+            device="cpu",
+            augment=lambda x: x,
+        )
 
 
 def test_trunk_outputs_beyond_float16_are_cached_in_float32(build, caplog):
@@ -138,15 +167,26 @@ def test_a_diverging_fold_stops_with_a_clear_error(build):
     model = build("mobilenet_v2", False, image_size=32)
     feats = compute_trunk(model, images, device="cpu")
     with pytest.raises(FloatingPointError, match=r"lr=1e\+30.*try a lower lr"):
-        train_fold(model, feats * 1e30, labels, np.arange(8), np.arange(8, 12), 1e30,
-                   TrainSettings(epochs=3, batch_size=4), device="cpu")
+        train_fold(
+            model,
+            feats * 1e30,
+            labels,
+            np.arange(8),
+            np.arange(8, 12),
+            1e30,
+            TrainSettings(epochs=3, batch_size=4),
+            device="cpu",
+        )
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("adam", lambda p: torch.optim.Adam(p, lr=1e-3, weight_decay=0.0)),
-    ("adamw", lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01)),
-    ("sgd", lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, weight_decay=0.0)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("adam", lambda p: torch.optim.Adam(p, lr=1e-3, weight_decay=0.0)),
+        ("adamw", lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01)),
+        ("sgd", lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, weight_decay=0.0)),
+    ],
+)
 def test_timm_builds_the_same_optimiser_as_torch(name, expected):
     from fakezoo.train.engine import _optimizer
 
@@ -154,5 +194,6 @@ def test_timm_builds_the_same_optimiser_as_torch(name, expected):
     ours = _optimizer([torch.nn.Parameter(torch.zeros(3))], 1e-3, settings)
     plain = expected([torch.nn.Parameter(torch.zeros(3))])
     assert type(ours) is type(plain)
-    assert ([{k: v for k, v in g.items() if k != "params"} for g in ours.param_groups]
-            == [{k: v for k, v in g.items() if k != "params"} for g in plain.param_groups])
+    assert [{k: v for k, v in g.items() if k != "params"} for g in ours.param_groups] == [
+        {k: v for k, v in g.items() if k != "params"} for g in plain.param_groups
+    ]

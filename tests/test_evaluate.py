@@ -35,8 +35,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # from conftest
 
 
 def _train(data, out: Path, epochs: int = 1, lr: float = 1e-3, finetune: bool = False) -> Path:
-    cv = CrossValidator(n_splits=3, epochs=epochs, batch_size=8, pretrained=False,
-                        image_size=SIZE, device="cpu", progress=False, num_workers=1)
+    cv = CrossValidator(
+        n_splits=3,
+        epochs=epochs,
+        batch_size=8,
+        pretrained=False,
+        image_size=SIZE,
+        device="cpu",
+        progress=False,
+        num_workers=1,
+    )
     cv.run("mobilenet_v2", load_dataset(data), finetune=finetune, lr=lr, out_dir=out)
     return out
 
@@ -54,17 +62,28 @@ def dirs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(dirs):
-    return evaluate(dirs["run"], dirs["test"], perturb="jpeg:50 resize:0.5", bootstrap=200,
-                    seed=0, device="cpu", num_workers=1)
+    return evaluate(
+        dirs["run"],
+        dirs["test"],
+        perturb="jpeg:50 resize:0.5",
+        bootstrap=200,
+        seed=0,
+        device="cpu",
+        num_workers=1,
+    )
 
 
 def _arrays(result, condition="clean"):
     pred = result.predictions
-    return (np.asarray(pred["y_true"]), np.asarray(pred["prob"][condition]),
-            np.asarray(pred["fold_probs"][condition]))
+    return (
+        np.asarray(pred["y_true"]),
+        np.asarray(pred["prob"][condition]),
+        np.asarray(pred["fold_probs"][condition]),
+    )
 
 
 # -- metrics ------------------------------------------------------------------------------------
+
 
 def test_metrics_agree_with_sklearn(result):
     y, prob, folds = _arrays(result)
@@ -102,6 +121,7 @@ def test_data_description_lists_counts_and_skipped_files(result):
 
 # -- bootstrap ------------------------------------------------------------------------------------
 
+
 def test_bootstrap_interval_covers_the_estimate_and_is_seeded(result):
     y, prob, _ = _arrays(result)
     ci = result.condition()["ci"]
@@ -131,6 +151,7 @@ def test_bootstrap_auc_is_sklearns():
 
 # -- thresholds -----------------------------------------------------------------------------------
 
+
 def test_eer_threshold_comes_from_the_cv_predictions(result, dirs):
     results = json.loads((dirs["run"] / "results.json").read_text())
     y = np.concatenate([f["y_true"] for f in results["folds"]])
@@ -139,11 +160,11 @@ def test_eer_threshold_comes_from_the_cv_predictions(result, dirs):
     for fold in results["folds"]:
         expected = eer_threshold(fold["y_true"], fold["y_prob"])
         assert result.thresholds["folds"][f"fold_{fold['fold']}"]["cv_eer"] == pytest.approx(
-            expected)
+            expected
+        )
     # The test data's own EER threshold is another number, and is not the one used.
     y_test, p_test, _ = _arrays(result)
-    assert result.condition()["test_eer_threshold"] == pytest.approx(
-        eer_threshold(y_test, p_test))
+    assert result.condition()["test_eer_threshold"] == pytest.approx(eer_threshold(y_test, p_test))
     assert result.condition()["ensemble"]["cv_eer"]["threshold"] == result.thresholds["cv_eer"]
     # Other test data: the same threshold.
     other = evaluate(dirs["run"], dirs["train"], bootstrap=0, device="cpu", num_workers=1)
@@ -173,12 +194,17 @@ def test_runs_without_cv_predictions_are_refused(dirs, tmp_path):
 
 # -- robustness -----------------------------------------------------------------------------------
 
+
 def test_perturbations_parse_and_are_seeded():
     ps = parse_perturbations(["jpeg:90,75", "blur:1 resize:0.5 noise:0.02"])
     assert [p.name for p in ps] == ["jpeg:90", "jpeg:75", "blur:1", "resize:0.5", "noise:0.02"]
-    for bad, words in [("jpeg", "no strength"), ("jpeg:0", "out of range"),
-                       ("sharpen:1", "unknown"), ("blur:x", "not a number"),
-                       ("resize:2", "out of range")]:
+    for bad, words in [
+        ("jpeg", "no strength"),
+        ("jpeg:0", "out of range"),
+        ("sharpen:1", "unknown"),
+        ("blur:x", "not a number"),
+        ("resize:2", "out of range"),
+    ]:
         with pytest.raises(PerturbationError, match=words):
             parse_perturbations(bad)
     img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
@@ -208,12 +234,15 @@ def _checkerboard_data(root: Path, n: int, seed: int) -> Path:
         (root / label).mkdir(parents=True)
         for i in range(n):
             small = rng.uniform(-12, 12, (4, 4, 3)) + rng.uniform(90, 160)
-            base = np.asarray(Image.fromarray(small.astype(np.uint8)).resize(
-                (SIZE, SIZE), Image.BILINEAR), np.float64)
+            base = np.asarray(
+                Image.fromarray(small.astype(np.uint8)).resize((SIZE, SIZE), Image.BILINEAR),
+                np.float64,
+            )
             if label == "fake":
                 base = base + 32.0 * board[..., None]
             Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(
-                root / label / f"{i:03d}.png")
+                root / label / f"{i:03d}.png"
+            )
     return root
 
 
@@ -236,13 +265,20 @@ def test_clean_images_are_decoded_once(dirs, monkeypatch, tmp_path):
     real = images.decode_image
     monkeypatch.setattr(images, "decode_image", lambda p, s: calls.append(p) or real(p, s))
     before = sorted(p for p in dirs["tmp"].rglob("*"))
-    suite = evaluate_many([dirs["run"], dirs["run"]], dirs["test"], perturb="noise:0.02",
-                          bootstrap=0, device="cpu", num_workers=1)
+    suite = evaluate_many(
+        [dirs["run"], dirs["run"]],
+        dirs["test"],
+        perturb="noise:0.02",
+        bootstrap=0,
+        device="cpu",
+        num_workers=1,
+    )
     assert len(suite.results) == 2 and len(calls) == 21  # 20 images + the broken file, once
     assert sorted(p for p in dirs["tmp"].rglob("*")) == before  # nothing written to disk
 
 
 # -- groups ---------------------------------------------------------------------------------------
+
 
 def test_grouped_metrics_aggregate_by_group(dirs, tmp_path):
     ds = load_dataset(dirs["test"])
@@ -267,8 +303,7 @@ def test_grouped_metrics_aggregate_by_group(dirs, tmp_path):
     t = res.thresholds["cv_eer"]
     assert g["cv_eer"]["accuracy"] == pytest.approx(np.mean((gp >= t) == gy))
     # Another column of the CSV, named by groups=.
-    res2 = evaluate(dirs["run"], csv_path, groups="video", bootstrap=0, device="cpu",
-                    num_workers=1)
+    res2 = evaluate(dirs["run"], csv_path, groups="video", bootstrap=0, device="cpu", num_workers=1)
     assert res2.condition()["groups"]["n_groups"] == 6
     assert res2.metric("roc_auc", level="group") is not None
     # A `fakezoo crop` output folder: its manifest.csv gives the groups (source files).
@@ -280,21 +315,20 @@ def test_grouped_metrics_aggregate_by_group(dirs, tmp_path):
 
 
 def test_group_scores_leave_out_groups_with_both_labels():
-    ids, _, p, mixed = group_scores(["a", "b", "b", "a"], np.array([1, 0, 1, 1]),
-                                    np.array([0.8, 0.1, 0.9, 0.6]))
+    ids, _, p, mixed = group_scores(
+        ["a", "b", "b", "a"], np.array([1, 0, 1, 1]), np.array([0.8, 0.1, 0.9, 0.6])
+    )
     assert ids == ["a"] and mixed == ["b"] and p[0] == pytest.approx(0.7)
 
 
 # -- reports --------------------------------------------------------------------------------------
 
-REPORT_FILES = ["evaluate.md", "evaluate.json", "metrics.csv", "comparison.csv",
-                "robustness.csv"]
+REPORT_FILES = ["evaluate.md", "evaluate.json", "metrics.csv", "comparison.csv", "robustness.csv"]
 
 
 def test_save_writes_every_file(result, tmp_path):
     out = result.save(tmp_path / "eval")
-    for name in [*REPORT_FILES, "predictions/run.csv", "reliability_run.png",
-                 "robustness_run.png"]:
+    for name in [*REPORT_FILES, "predictions/run.csv", "reliability_run.png", "robustness_run.png"]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     md = (out / "evaluate.md").read_text()
     assert "zz_broken.jpg" in md and "10 real, 10 fake" in md
@@ -312,15 +346,32 @@ def test_the_cli_writes_every_file(dirs, tmp_path, capsys):
     from fakezoo.cli import main
 
     out = tmp_path / "cli"
-    code = main(["-q", "evaluate", str(dirs["run"]), str(dirs["test"]), "--out", str(out),
-                 "--perturb", "jpeg:50", "blur:1", "--bootstrap", "50", "--seed", "3",
-                 "--device", "cpu", "--batch-size", "8"])
+    code = main(
+        [
+            "-q",
+            "evaluate",
+            str(dirs["run"]),
+            str(dirs["test"]),
+            "--out",
+            str(out),
+            "--perturb",
+            "jpeg:50",
+            "blur:1",
+            "--bootstrap",
+            "50",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "8",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr()
     assert "| run |" in printed.out and "evaluate.md" in printed.out
     assert "1 files" in printed.err
-    for name in [*REPORT_FILES, "predictions/run.csv", "reliability_run.png",
-                 "robustness_run.png"]:
+    for name in [*REPORT_FILES, "predictions/run.csv", "reliability_run.png", "robustness_run.png"]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     payload = json.loads((out / "evaluate.json").read_text())
     (run,) = payload["runs"]
@@ -328,8 +379,21 @@ def test_the_cli_writes_every_file(dirs, tmp_path, capsys):
     assert run["conditions"][0]["ci"]["n_resamples"] == 50 and run["settings"]["seed"] == 3
     robust = list(csv.DictReader((out / "robustness.csv").open()))
     assert [r["condition"] for r in robust] == ["clean", "jpeg:50", "blur:1"]
-    assert main(["-q", "evaluate", str(dirs["run"]), str(dirs["test"]), "--out", str(out),
-                 "--perturb", "sharpen:2"]) == 1
+    assert (
+        main(
+            [
+                "-q",
+                "evaluate",
+                str(dirs["run"]),
+                str(dirs["test"]),
+                "--out",
+                str(out),
+                "--perturb",
+                "sharpen:2",
+            ]
+        )
+        == 1
+    )
     assert "unknown perturbation 'sharpen'" in capsys.readouterr().err
 
 
@@ -340,8 +404,7 @@ def test_a_study_directory_gives_one_comparison_table(dirs, tmp_path):
     for fold in (study / "rows" / "resnet50-head").glob("fold_*"):
         (fold / "model.safetensors").unlink()  # a row kept without weights
     suite = evaluate_many([study], dirs["test"], bootstrap=0, device="cpu", num_workers=1)
-    assert [r.run["name"] for r in suite.results] == ["mobilenet_v2-finetune",
-                                                      "mobilenet_v2-head"]
+    assert [r.run["name"] for r in suite.results] == ["mobilenet_v2-finetune", "mobilenet_v2-head"]
     (skipped,) = suite.skipped_runs
     assert "resnet50-head" in skipped["run"] and "--save-weights" in skipped["reason"]
     out = suite.save(tmp_path / "eval")
@@ -353,8 +416,9 @@ def test_a_study_directory_gives_one_comparison_table(dirs, tmp_path):
         evaluate(study, dirs["test"], device="cpu")
 
 
-def test_push_eval_adds_the_cross_dataset_results_to_the_card(result, dirs, tmp_path,
-                                                                monkeypatch, capsys):
+def test_push_eval_adds_the_cross_dataset_results_to_the_card(
+    result, dirs, tmp_path, monkeypatch, capsys
+):
     from huggingface_hub import ModelCard
 
     from fakezoo.cli import main
@@ -362,12 +426,15 @@ def test_push_eval_adds_the_cross_dataset_results_to_the_card(result, dirs, tmp_
 
     out = result.save(tmp_path / "eval")
     card = ModelCard(model_card(dirs["run"], "org/name", evaluations=[out]))
-    got = {(r.dataset_name, r.dataset_split, r.metric_type): r.metric_value
-           for r in card.data.eval_results}
+    got = {
+        (r.dataset_name, r.dataset_split, r.metric_type): r.metric_value
+        for r in card.data.eval_results
+    }
     assert got[("test", "test", "roc_auc")] == pytest.approx(result.metric("roc_auc"))
     assert got[("test", "test", "accuracy")] == pytest.approx(result.metric("accuracy"))
     assert got[("test", "test, jpeg:50", "roc_auc")] == pytest.approx(
-        result.metric("roc_auc", condition="jpeg:50"))
+        result.metric("roc_auc", condition="jpeg:50")
+    )
     assert ("custom", "cv_mean", "accuracy") in got  # the CV results stay
     assert "## Cross-dataset evaluation" in card.text and "| test | jpeg:50 | 20 |" in card.text
     # Another run's evaluation is refused, before any network access or token check.

@@ -13,9 +13,13 @@ TINY = ["--epochs", "1", "--image-size", "32", "--no-pretrained", "--device", "c
 
 
 def _run(script, *args, env=None):
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -29,11 +33,29 @@ def hub():
 
 def test_train_one_model_then_push_then_predict(demo_dir, tmp_path, hub):
     out = tmp_path / "run"
-    env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": hub.token,
-           "HF_HUB_DISABLE_XET": "1"}
-    text = _run("train_one_model.py", demo_dir, "--model", "mobilenet_v2", "--no-finetune",
-                "--out", out, "--trials", "2", "--repo-id", "tester/tiny", "--tag", "v1", *TINY,
-                env=env)
+    env = {
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_TOKEN": hub.token,
+        "HF_HUB_DISABLE_XET": "1",
+    }
+    text = _run(
+        "train_one_model.py",
+        demo_dir,
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--out",
+        out,
+        "--trials",
+        "2",
+        "--repo-id",
+        "tester/tiny",
+        "--tag",
+        "v1",
+        *TINY,
+        env=env,
+    )
     assert "best learning rate" in text and "pushed to" in text
     assert "tester/tiny" in hub.repos and (out / "fold_3" / "model.safetensors").exists()
 
@@ -46,6 +68,17 @@ def test_train_one_model_then_push_then_predict(demo_dir, tmp_path, hub):
 
 
 def test_reproduce_benchmark(demo_dir, tmp_path):
-    text = _run("reproduce_benchmark.py", demo_dir, "--out", tmp_path, "--models", "vit_b_16",
-                "--trials", "1", "--n-per-class", "100", *TINY)
+    text = _run(
+        "reproduce_benchmark.py",
+        demo_dir,
+        "--out",
+        tmp_path,
+        "--models",
+        "vit_b_16",
+        "--trials",
+        "1",
+        "--n-per-class",
+        "100",
+        *TINY,
+    )
     assert "VIT (Vision Transformer)" in text and (tmp_path / "study.md").exists()

@@ -29,7 +29,7 @@ def _corner_data(root: Path, n: int = 24, seed: int = 0) -> Path:
             img = np.clip(base + rng.normal(0, 25, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
             if label == "fake":
                 img[:PATCH, :PATCH] = 255
-                img[4:PATCH - 4, 4:PATCH - 4] = 0
+                img[4 : PATCH - 4, 4 : PATCH - 4] = 0
             Image.fromarray(img).save(root / label / f"{label}_{i:03d}.png")
     return root
 
@@ -38,8 +38,16 @@ def _corner_data(root: Path, n: int = 24, seed: int = 0) -> Path:
 def corner_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("explain")
     data = _corner_data(tmp / "data")
-    cv = fakezoo.CrossValidator(n_splits=3, epochs=15, batch_size=16, pretrained=False,
-                                image_size=SIZE, device="cpu", progress=False, num_workers=1)
+    cv = fakezoo.CrossValidator(
+        n_splits=3,
+        epochs=15,
+        batch_size=16,
+        pretrained=False,
+        image_size=SIZE,
+        device="cpu",
+        progress=False,
+        num_workers=1,
+    )
     torch.manual_seed(0)
     cv.run("resnet50", fakezoo.load_dataset(data), finetune=False, lr=3e-3, out_dir=tmp / "run")
     return tmp
@@ -60,7 +68,7 @@ def test_heatmap_mass_sits_on_the_marked_corner(corner_run, det):
         assert e.heatmap.min() >= 0.0 and e.heatmap.max() <= 1.0 + 1e-6
         np.testing.assert_allclose(e.heatmap, e.fold_heatmaps.mean(0), atol=1e-6)
         assert e.layer == "layer4" and e.target == "fake"
-        quarter = e.heatmap[:SIZE // 2, :SIZE // 2].sum()
+        quarter = e.heatmap[: SIZE // 2, : SIZE // 2].sum()
         shares.append(quarter / max(e.heatmap.sum(), 1e-9))
     assert det.predict(fakes[0]).label == "fake"
     # a quarter of the image would hold a quarter of an unfocused map's mass
@@ -104,8 +112,9 @@ def test_vit_tokens_are_reshaped_to_a_grid():
     from fakezoo.models.preprocessing import Preprocessing
 
     # a small ViT with the same module names as vit_b_16 (12 blocks), for speed
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32,
-                              num_classes=2).eval()
+    model = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, img_size=32, num_classes=2
+    ).eval()
     model.spec = fakezoo.get_spec("vit_b_16")
     det = Detector([model], Preprocessing(32), device="cpu")
     x = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
@@ -125,8 +134,7 @@ def test_overlay_resizes_the_map_and_checks_alpha():
         overlay(image, heat, alpha=2)
 
 
-def test_cli_predict_explain_writes_a_png_and_a_map_per_image(corner_run, det, tmp_path,
-                                                              capsys):
+def test_cli_predict_explain_writes_a_png_and_a_map_per_image(corner_run, det, tmp_path, capsys):
     import json
     import shutil
 
@@ -139,14 +147,30 @@ def test_cli_predict_explain_writes_a_png_and_a_map_per_image(corner_run, det, t
     shutil.copy(fake, photos / "x.png")
     (photos / "broken.jpg").write_text("not an image")
     out = tmp_path / "maps"
-    code = main(["predict", str(photos), "--model", str(corner_run / "run"), "--device", "cpu",
-                 "--explain", str(out), "--format", "json"])
+    code = main(
+        [
+            "predict",
+            str(photos),
+            "--model",
+            str(corner_run / "run"),
+            "--device",
+            "cpu",
+            "--explain",
+            str(out),
+            "--format",
+            "json",
+        ]
+    )
     printed, err = capsys.readouterr()
     rows = {Path(r["path"]).relative_to(photos).as_posix(): r for r in json.loads(printed)}
     assert code == EXIT_PARTIAL and rows["broken.jpg"]["error"]
     assert "wrote 2 heatmap overlays" in err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
-        "sub/x.cam.npy", "sub/x.cam.png", "x.cam.npy", "x.cam.png"]
+        "sub/x.cam.npy",
+        "sub/x.cam.png",
+        "x.cam.npy",
+        "x.cam.png",
+    ]
     e = det.explain(photos / "x.png")
     assert rows["x.png"]["prob_fake"] == pytest.approx(e.prediction.prob_fake, abs=1e-6)
     np.testing.assert_allclose(np.load(out / "x.cam.npy"), e.heatmap, atol=1e-6)

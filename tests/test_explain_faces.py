@@ -63,8 +63,13 @@ def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
         assert not np.array_equal(shown[inside], photo[inside])
     assert np.array_equal(shown[-30:], photo[-30:])  # nothing drawn far from the faces
     names = sorted(p.name for p in fx.save(tmp_path, "two"))
-    assert names == ["two.face1.cam.npy", "two.face1.cam.png", "two.face2.cam.npy",
-                     "two.face2.cam.png", "two.faces.png"]
+    assert names == [
+        "two.face1.cam.npy",
+        "two.face1.cam.png",
+        "two.face2.cam.npy",
+        "two.face2.cam.png",
+        "two.faces.png",
+    ]
     np.testing.assert_array_equal(np.load(tmp_path / "two.face2.cam.npy"), fx.faces[1].heatmap)
 
 
@@ -82,14 +87,27 @@ def test_video_frames_no_face_and_broken_files(det, media):
         det.explain(media["two"].parent, faces=True)
 
 
-def test_cli_predict_faces_explain_writes_a_map_per_face(det, tiny_run, media, tmp_path,
-                                                        capsys):
+def test_cli_predict_faces_explain_writes_a_map_per_face(det, tiny_run, media, tmp_path, capsys):
     from fakezoo.cli import EXIT_PARTIAL, main
 
     out = tmp_path / "maps"
-    code = main(["predict", str(media["two"].parent), "--faces", "--frames", str(FRAMES),
-                 "--model", str(tiny_run), "--device", "cpu", "--explain", str(out),
-                 "--format", "json"])
+    code = main(
+        [
+            "predict",
+            str(media["two"].parent),
+            "--faces",
+            "--frames",
+            str(FRAMES),
+            "--model",
+            str(tiny_run),
+            "--device",
+            "cpu",
+            "--explain",
+            str(out),
+            "--format",
+            "json",
+        ]
+    )
     printed, err = capsys.readouterr()
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(printed)}
     assert code == EXIT_PARTIAL
@@ -97,13 +115,20 @@ def test_cli_predict_faces_explain_writes_a_map_per_face(det, tiny_run, media, t
     assert len(rows["two.png"]["faces"]) == 2 and len(rows["clip.mp4"]["frames"]) == FRAMES
     assert "wrote 4 face heatmaps" in err and "3 overviews" in err
     assert sorted(p.name for p in out.iterdir()) == [
-        "clip.f00000.face1.cam.npy", "clip.f00000.face1.cam.png", "clip.f00000.faces.png",
-        "clip.f00005.face1.cam.npy", "clip.f00005.face1.cam.png", "clip.f00005.faces.png",
-        "two.face1.cam.npy", "two.face1.cam.png", "two.face2.cam.npy", "two.face2.cam.png",
-        "two.faces.png"]
+        "clip.f00000.face1.cam.npy",
+        "clip.f00000.face1.cam.png",
+        "clip.f00000.faces.png",
+        "clip.f00005.face1.cam.npy",
+        "clip.f00005.face1.cam.png",
+        "clip.f00005.faces.png",
+        "two.face1.cam.npy",
+        "two.face1.cam.png",
+        "two.face2.cam.npy",
+        "two.face2.cam.png",
+        "two.faces.png",
+    ]
     fx = det.explain(media["two"], faces=True)
-    np.testing.assert_allclose(np.load(out / "two.face1.cam.npy"), fx.faces[0].heatmap,
-                               atol=1e-5)
+    np.testing.assert_allclose(np.load(out / "two.face1.cam.npy"), fx.faces[0].heatmap, atol=1e-5)
 
 
 def test_draw_faces_puts_the_caption_inside_at_the_top_edge():

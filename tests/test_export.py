@@ -19,16 +19,33 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def run_dir(demo_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("export-run") / "run"
-    cv = CrossValidator(n_splits=2, epochs=1, batch_size=8, pretrained=False, image_size=SIZE,
-                        device="cpu", progress=False)
+    cv = CrossValidator(
+        n_splits=2,
+        epochs=1,
+        batch_size=8,
+        pretrained=False,
+        image_size=SIZE,
+        device="cpu",
+        progress=False,
+    )
     cv.run("mobilenet_v2", load_dataset(demo_dir), finetune=True, lr=1e-3, out_dir=out)
     return out
 
 
 def test_exported_file_alone_gives_the_predictions(run_dir, demo_dir, tmp_path, capsys):
     out = tmp_path / "detector.onnx"
-    code = main(["export", str(run_dir), "--format", "onnx", "--out", str(out),
-                 "--check-images", str(demo_dir / "real")])
+    code = main(
+        [
+            "export",
+            str(run_dir),
+            "--format",
+            "onnx",
+            "--out",
+            str(out),
+            "--check-images",
+            str(demo_dir / "real"),
+        ]
+    )
     assert code == 0
     assert "2 folds, 1 trunk pass(es); checked on 12 images" in capsys.readouterr().out
 

@@ -137,9 +137,15 @@ def test_crop_dataset_writes_crops_manifest_and_report(tmp_path, mixed_folder):
     assert report.crops == 1 + 1 + 3 + 3  # largest face of each photo, 3 frames per video
     with (dst / "report.csv").open() as f:
         statuses = {r["source"]: r["status"] for r in csv.DictReader(f)}
-    assert statuses == {"real/rotated.jpg": "ok", "real/two.png": "several_faces",
-                        "real/clip.mp4": "ok", "fake/clip2.avi": "ok", "fake/empty.png": "no_face",
-                        "fake/broken.jpg": "undecodable", "fake/broken.mp4": "undecodable"}
+    assert statuses == {
+        "real/rotated.jpg": "ok",
+        "real/two.png": "several_faces",
+        "real/clip.mp4": "ok",
+        "fake/clip2.avi": "ok",
+        "fake/empty.png": "no_face",
+        "fake/broken.jpg": "undecodable",
+        "fake/broken.mp4": "undecodable",
+    }
     assert json.loads((dst / "crop.json").read_text())["policy"]["size"] == 64
     with (dst / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -177,5 +183,8 @@ def test_cli_crop_all_faces(tmp_path, mixed_folder, capsys):
     with (out / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert sorted((r["label"], r["face"]) for r in rows) == [
-        ("fake", "0"), ("real", "0"), ("real", "1")]
+        ("fake", "0"),
+        ("real", "0"),
+        ("real", "1"),
+    ]
     assert Image.open(out / rows[0]["path"]).size == (32, 32)

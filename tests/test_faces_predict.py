@@ -49,13 +49,50 @@ def trained(tmp_path_factory) -> dict:
     save_with_exif_rotation(placed(), src / "real" / "photo.jpg")
     Image.fromarray(placed()).save(src / "fake" / "photo.png")
     dst = tmp / "faces"
-    assert main(["crop", str(src), str(dst), "--frames", str(FRAMES), "--size", "64",
-                 "--min-size", "30"]) == 0
+    assert (
+        main(
+            [
+                "crop",
+                str(src),
+                str(dst),
+                "--frames",
+                str(FRAMES),
+                "--size",
+                "64",
+                "--min-size",
+                "30",
+            ]
+        )
+        == 0
+    )
     run = tmp / "run"
-    assert main(["cv", str(dst / "manifest.csv"), "--model", "mobilenet_v2", "--no-finetune",
-                 "--lr", "1e-3", "--epochs", "1", "--folds", "2", "--batch-size", "8",
-                 "--no-pretrained", "--image-size", "32", "--device", "cpu",
-                 "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "cv",
+                str(dst / "manifest.csv"),
+                "--model",
+                "mobilenet_v2",
+                "--no-finetune",
+                "--lr",
+                "1e-3",
+                "--epochs",
+                "1",
+                "--folds",
+                "2",
+                "--batch-size",
+                "8",
+                "--no-pretrained",
+                "--image-size",
+                "32",
+                "--device",
+                "cpu",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     with (dst / "manifest.csv").open() as f:
         manifest = list(csv.DictReader(f))
     return {"src": src, "dst": dst, "run": run, "manifest": manifest}
@@ -105,8 +142,7 @@ def test_predict_faces_two_faces_no_face_and_broken_files(trained, tmp_path):
     broken.write_bytes(b"not a video")
     rows = fakezoo.predict([two, empty, broken], model=trained["run"], faces=True)
     assert [r.path for r in rows] == [str(two), str(empty), str(broken)]
-    assert len(rows[0].faces) == 2 and rows[0].prob_fake == max(f.prob_fake
-                                                                  for f in rows[0].faces)
+    assert len(rows[0].faces) == 2 and rows[0].prob_fake == max(f.prob_fake for f in rows[0].faces)
     assert rows[1].error == NO_FACE and rows[1].label is None
     assert rows[2].error and "Invalid" in rows[2].error and rows[2].label is None
 
@@ -125,8 +161,19 @@ def test_predict_faces_on_a_video(trained):
 
 def test_cli_predict_faces_json(trained, capsys):
     photo = trained["src"] / "real" / "photo.jpg"
-    code = main(["predict", "--faces", "--format", "json", "--device", "cpu", "--model",
-                 str(trained["run"]), str(photo)])
+    code = main(
+        [
+            "predict",
+            "--faces",
+            "--format",
+            "json",
+            "--device",
+            "cpu",
+            "--model",
+            str(trained["run"]),
+            str(photo),
+        ]
+    )
     assert code == 0
     [row] = json.loads(capsys.readouterr().out)
     assert len(row["faces"]) == 1

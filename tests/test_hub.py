@@ -27,11 +27,26 @@ from fakezoo.hub import HubAuthError, RunFormatError
 from fakezoo.hub.download import hub_reachable
 
 REPO = "fakezoo-test/mobilenet-head"
-PUSHED = {"README.md", "config.json", "results.json", "report.md", "confusion_matrix.png",
-          "roc.png", *(f"fold_{k}/{name}" for k in (1, 2, 3)
-                       for name in ("model.safetensors", "config.json", "predictions.json"))}
-PULLED = {"README.md", "config.json", "results.json", "report.md",
-          *(f"fold_{k}/{name}" for k in (1, 2, 3) for name in ("model.safetensors", "config.json"))}
+PUSHED = {
+    "README.md",
+    "config.json",
+    "results.json",
+    "report.md",
+    "confusion_matrix.png",
+    "roc.png",
+    *(
+        f"fold_{k}/{name}"
+        for k in (1, 2, 3)
+        for name in ("model.safetensors", "config.json", "predictions.json")
+    ),
+}
+PULLED = {
+    "README.md",
+    "config.json",
+    "results.json",
+    "report.md",
+    *(f"fold_{k}/{name}" for k in (1, 2, 3) for name in ("model.safetensors", "config.json")),
+}
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
 
 # huggingface_hub's own LFS upload passes data= to httpx
@@ -39,6 +54,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning
 
 
 # -- fixtures ---------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _one_thread():
@@ -61,8 +77,14 @@ def _single_thread():
 def demo_data(tmp_path_factory) -> Path:
     from fakezoo.synth.demo import make_demo_dataset
 
-    return make_demo_dataset(tmp_path_factory.mktemp("hub-demo") / "demo", n_per_class=12,
-                             seed=0, image_size=64, num_workers=1, progress=False)
+    return make_demo_dataset(
+        tmp_path_factory.mktemp("hub-demo") / "demo",
+        n_per_class=12,
+        seed=0,
+        image_size=64,
+        num_workers=1,
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +94,16 @@ def run_dir(tmp_path_factory, demo_data) -> Path:
     from fakezoo.train.cv import CrossValidator
 
     out = tmp_path_factory.mktemp("hub-run") / "run"
-    cv = CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False, image_size=32,
-                        device="cpu", progress=False, num_workers=1)
+    cv = CrossValidator(
+        n_splits=3,
+        epochs=1,
+        batch_size=8,
+        pretrained=False,
+        image_size=32,
+        device="cpu",
+        progress=False,
+        num_workers=1,
+    )
     with _one_thread():
         cv.run("mobilenet_v2", load_dataset(demo_data), finetune=False, lr=1e-3, out_dir=out)
     return out
@@ -108,9 +138,14 @@ def fake_hub(run_dir):
     with pytest.MonkeyPatch.context() as mp:
         _online(mp, server.endpoint)
         before = len(server.requests)
-        commit = hub.push_to_hub(run_dir, REPO, token=server.token, tag="v1",
-                                 endpoint=server.endpoint,
-                                 data_description="fakezoo demo faces (synthetic)")
+        commit = hub.push_to_hub(
+            run_dir,
+            REPO,
+            token=server.token,
+            tag="v1",
+            endpoint=server.endpoint,
+            data_description="fakezoo demo faces (synthetic)",
+        )
     server.push_requests = server.requests[before:]
     server.pushed_commit = commit
     yield server
@@ -142,6 +177,7 @@ def _outputs(run, x: torch.Tensor) -> list[torch.Tensor]:
 
 # -- loading a local run ----------------------------------------------------------------------
 
+
 def test_load_run_reproduces_validation_probabilities(run_dir, demo_data):
     from fakezoo.data import decode_image
 
@@ -149,8 +185,12 @@ def test_load_run_reproduces_validation_probabilities(run_dir, demo_data):
     state = torch.random.get_rng_state()
     run = hub.load_run(run_dir, device="cpu")
     assert torch.equal(state, torch.random.get_rng_state())  # building leaves the RNG alone
-    assert all(not p.requires_grad for f in run.folds
-               for n, p in f.model.named_parameters() if not n.startswith("classifier"))
+    assert all(
+        not p.requires_grad
+        for f in run.folds
+        for n, p in f.model.named_parameters()
+        if not n.startswith("classifier")
+    )
     assert run.revision is None and run.path == run_dir
     assert [f.fold for f in run.folds] == ["fold_1", "fold_2", "fold_3"]
     size = run.config["preprocessing"]["image_size"]
@@ -192,23 +232,38 @@ def test_read_run_and_resolve_local(run_dir, tmp_path):
 
 # -- refusals on local content ------------------------------------------------------------------
 
-@pytest.mark.parametrize("where, edit, match", [
-    ("config.json", lambda c: c.update(architecture="evil_net"), "architecture 'evil_net'"),
-    ("config.json", lambda c: c.update(model="evil_net"), "Unknown model 'evil_net'"),
-    ("config.json", lambda c: c.update(library_name="transformers"), "Not a fakezoo run"),
-    ("config.json", lambda c: c.update(folds=["../fold_1"]), "not of the form 'fold_<k>'"),
-    ("config.json", lambda c: c.update(folds=["fold_1/../../x"]), "not of the form"),
-    ("fold_1/config.json", lambda c: c.update(architecture="resnet50"),
-     "architecture 'resnet50'"),
-    ("fold_1/config.json", lambda c: c["fakezoo"].update(trainable=["os.system"]),
-     "'os.system' is not a module"),
-    ("fold_1/config.json", lambda c: c["fakezoo"]["preprocessing"].update(mean=[0.1, 0.2, 0.3]),
-     "differs from the run's"),
-    ("fold_1/config.json", lambda c: c["fakezoo"].update(labels=["a", "b", "c"]), "labels"),
-    ("fold_1/config.json", lambda c: (c.update(architecture="resnet50"),
-                                      c["fakezoo"].update(model="resnet50")),
-     "differs from the run's 'mobilenet_v2'"),
-])
+
+@pytest.mark.parametrize(
+    "where, edit, match",
+    [
+        ("config.json", lambda c: c.update(architecture="evil_net"), "architecture 'evil_net'"),
+        ("config.json", lambda c: c.update(model="evil_net"), "Unknown model 'evil_net'"),
+        ("config.json", lambda c: c.update(library_name="transformers"), "Not a fakezoo run"),
+        ("config.json", lambda c: c.update(folds=["../fold_1"]), "not of the form 'fold_<k>'"),
+        ("config.json", lambda c: c.update(folds=["fold_1/../../x"]), "not of the form"),
+        (
+            "fold_1/config.json",
+            lambda c: c.update(architecture="resnet50"),
+            "architecture 'resnet50'",
+        ),
+        (
+            "fold_1/config.json",
+            lambda c: c["fakezoo"].update(trainable=["os.system"]),
+            "'os.system' is not a module",
+        ),
+        (
+            "fold_1/config.json",
+            lambda c: c["fakezoo"]["preprocessing"].update(mean=[0.1, 0.2, 0.3]),
+            "differs from the run's",
+        ),
+        ("fold_1/config.json", lambda c: c["fakezoo"].update(labels=["a", "b", "c"]), "labels"),
+        (
+            "fold_1/config.json",
+            lambda c: (c.update(architecture="resnet50"), c["fakezoo"].update(model="resnet50")),
+            "differs from the run's 'mobilenet_v2'",
+        ),
+    ],
+)
 def test_refuses_bad_configs(run_dir, tmp_path, where, edit, match):
     run = _copy_run(run_dir, tmp_path)
     _edit_json(run / where, edit)
@@ -219,8 +274,10 @@ def test_refuses_bad_configs(run_dir, tmp_path, where, edit, match):
 def test_odd_normalization_is_refused(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path)
     for name in ("config.json", "fold_1/config.json"):
-        _edit_json(run / name, lambda c: (c.get("fakezoo", c))["preprocessing"].update(
-            mean=[0.1, 0.2, 0.3]))
+        _edit_json(
+            run / name,
+            lambda c: (c.get("fakezoo", c))["preprocessing"].update(mean=[0.1, 0.2, 0.3]),
+        )
     with pytest.raises(RunFormatError, match="normalization"):
         hub.load_run(run, folds=1, device="cpu")
 
@@ -251,8 +308,11 @@ def test_weights_that_do_not_fit_are_refused(run_dir, tmp_path):
     state = load_file(path)
     key = "classifier.weight"
     save_file({k: v for k, v in state.items() if k != key}, path)
-    with pytest.raises(RunFormatError, match=r"fold_1/model\.safetensors.*missing keys.*"
-                                             r"classifier\.weight"):
+    with pytest.raises(
+        RunFormatError,
+        match=r"fold_1/model\.safetensors.*missing keys.*"
+        r"classifier\.weight",
+    ):
         hub.load_run(run, device="cpu")
     save_file({**state, "extra.weight": torch.zeros(1)}, path)
     with pytest.raises(RunFormatError, match=r"unexpected keys.*extra\.weight"):
@@ -294,13 +354,16 @@ def test_push_with_a_wrong_token(run_dir, online):
 
 # -- push -------------------------------------------------------------------------------------
 
+
 def test_push_makes_one_commit_with_the_run_and_a_card(fake_hub, run_dir):
     repo = fake_hub.repos[REPO]
     folds = [repo.branches[f"fold-{k}"] for k in (1, 2, 3)]
     # one commit on main, the returned one; then one per fold branch (see the timm test)
     assert repo.api_commits == [fake_hub.pushed_commit, *folds]
-    assert repo.tags == {"v1": fake_hub.pushed_commit,
-                         **{f"v1-fold-{k}": oid for k, oid in enumerate(folds, start=1)}}
+    assert repo.tags == {
+        "v1": fake_hub.pushed_commit,
+        **{f"v1-fold-{k}": oid for k, oid in enumerate(folds, start=1)},
+    }
     commit = repo.commits[fake_hub.pushed_commit]
     assert set(commit.changed) == PUSHED
     assert not any(n.endswith(hub.PICKLE_SUFFIXES) for n in commit.files)
@@ -318,14 +381,20 @@ def test_push_makes_one_commit_with_the_run_and_a_card(fake_hub, run_dir):
 
 
 def test_model_card_metadata_matches_results(run_dir):
-    card_text = hub.model_card(run_dir, "org/name", data_description="my faces\nmore text",
-                               license="mit")
+    card_text = hub.model_card(
+        run_dir, "org/name", data_description="my faces\nmore text", license="mit"
+    )
     card = ModelCard(card_text)
     data = card.data
     assert data.library_name == "fakezoo" and data.license == "mit"
     assert data.pipeline_tag == "image-classification"
-    assert {"deepfake-detection", "image-classification", "fakezoo", "timm",
-            "mobilenetv2_100"} <= set(data.tags)
+    assert {
+        "deepfake-detection",
+        "image-classification",
+        "fakezoo",
+        "timm",
+        "mobilenetv2_100",
+    } <= set(data.tags)
     assert data.base_model is None  # random init: no ImageNet base model
     results = json.loads((run_dir / "results.json").read_text())
     got = {(r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
@@ -335,9 +404,16 @@ def test_model_card_metadata_matches_results(run_dir):
         for fold in results["folds"]:
             assert got[(f"fold_{fold['fold']}", metric)] == fold["metrics"][metric]
     body = card.text
-    for needle in ('fakezoo.load("org/name")', 'fakezoo.predict("face.jpg", model="org/name")',
-                   "fakezoo predict face.jpg --model org/name", "| fold | n |", "my faces",
-                   "`classifier`", "synthetic demo data", "cross-validation"):
+    for needle in (
+        'fakezoo.load("org/name")',
+        'fakezoo.predict("face.jpg", model="org/name")',
+        "fakezoo predict face.jpg --model org/name",
+        "| fold | n |",
+        "my faces",
+        "`classifier`",
+        "synthetic demo data",
+        "cross-validation",
+    ):
         assert needle in body, needle
     # Every departure from the study, and every fact it leaves unstated, is on the card.
     assert results["deviations"] and "## How this run differs from the seed study" in body
@@ -348,21 +424,28 @@ def test_model_card_metadata_matches_results(run_dir):
 def test_model_card_base_model_and_lr_search(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path)
     _edit_json(run / "config.json", lambda c: c.update(weights="mobilenetv2_100.ra_in1k"))
-    (run / "search.json").write_text(json.dumps(
-        {"protocol": "seed", "best_lr": 1e-3, "trials": [{}, {}, {}]}))
+    (run / "search.json").write_text(
+        json.dumps({"protocol": "seed", "best_lr": 1e-3, "trials": [{}, {}, {}]})
+    )
     card = ModelCard(hub.model_card(run, "org/name"))
     assert card.data.base_model == "timm/mobilenetv2_100.ra_in1k"
     assert {r.dataset_name for r in card.data.eval_results} == {"custom"}
     assert "3 Optuna trials" in card.text and "optimistic" in card.text
     assert "started from ImageNet weights `mobilenetv2_100.ra_in1k`" in card.text
-    _edit_json(run / "config.json", lambda c: (c.update(weights=None), c["settings"].update(
-        pretrained="/home/me/secret/backbone.safetensors")))
+    _edit_json(
+        run / "config.json",
+        lambda c: (
+            c.update(weights=None),
+            c["settings"].update(pretrained="/home/me/secret/backbone.safetensors"),
+        ),
+    )
     text = hub.model_card(run, "org/name")
     assert "`backbone.safetensors`" in text and "/home/me" not in text
     assert "started from random" not in text
 
 
 # -- pull ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("pin", ["commit", "tag"])
 def test_pull_pinned_revision_gives_identical_files(online, run_dir, pin):
@@ -376,7 +459,8 @@ def test_pull_pinned_revision_gives_identical_files(online, run_dir, pin):
     for name in PULLED - {"README.md"}:
         assert (folder / name).read_bytes() == (run_dir / name).read_bytes(), name
     assert (folder / "README.md").read_bytes() == online.repos[REPO].commits[commit].files[
-        "README.md"]
+        "README.md"
+    ]
     fetched = [p for m, p in online.requests[before:] if m == "GET" and "/resolve/" in p]
     assert not any(p.endswith((".png", "predictions.json", ".gitattributes")) for p in fetched)
 
@@ -436,8 +520,16 @@ def test_missing_or_gated_repo_and_missing_revision(online):
 
 
 def test_reachability_probe_goes_through_a_configured_proxy(monkeypatch):
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
-                 "no_proxy", "ALL_PROXY", "all_proxy"):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     with socket.socket() as proxy:  # listens, so a connection to it opens
         proxy.bind(("127.0.0.1", 0))
@@ -453,10 +545,17 @@ def test_reachability_probe_goes_through_a_configured_proxy(monkeypatch):
     monkeypatch.setenv("https_proxy", _dead_endpoint())
     assert not hub_reachable(hidden)
 
+
 def test_foreign_repos_are_refused_and_pickles_never_fetched(online, run_dir):
-    online.add_repo("other/bert-like", {
-        "README.md": b"# not fakezoo\n", "config.json": b'{"model_type": "bert"}',
-        "pytorch_model.bin": b"\x80\x04pickle", "modeling.py": b"import os\n"})
+    online.add_repo(
+        "other/bert-like",
+        {
+            "README.md": b"# not fakezoo\n",
+            "config.json": b'{"model_type": "bert"}',
+            "pytorch_model.bin": b"\x80\x04pickle",
+            "modeling.py": b"import os\n",
+        },
+    )
     before = len(online.requests)
     with pytest.raises(RunFormatError, match="Not a fakezoo run"):
         hub.load_run("other/bert-like")
@@ -486,16 +585,28 @@ def test_repo_with_escaping_fold_name_is_refused(online, run_dir):
 def test_pushing_the_same_run_again_is_a_no_op_and_tags_are_not_moved(online, run_dir):
     repo = online.repos[REPO]
     commits, tags = list(repo.api_commits), dict(repo.tags)
-    commit = hub.push_to_hub(run_dir, REPO, token=online.token, endpoint=online.endpoint,
-                             data_description="fakezoo demo faces (synthetic)")
+    commit = hub.push_to_hub(
+        run_dir,
+        REPO,
+        token=online.token,
+        endpoint=online.endpoint,
+        data_description="fakezoo demo faces (synthetic)",
+    )
     assert commit == online.pushed_commit and repo.api_commits == commits  # fold branches too
     with pytest.raises(ValueError, match=f"'v1' already exists.*{commit}"):
-        hub.push_to_hub(run_dir, REPO, token=online.token, endpoint=online.endpoint, tag="v1",
-                        data_description="fakezoo demo faces (synthetic)")
+        hub.push_to_hub(
+            run_dir,
+            REPO,
+            token=online.token,
+            endpoint=online.endpoint,
+            tag="v1",
+            data_description="fakezoo demo faces (synthetic)",
+        )
     assert repo.tags == tags and tags["v1"] == commit and repo.api_commits == commits
 
 
 # -- plain timm, one fold per branch ------------------------------------------------------------
+
 
 def test_plain_timm_loads_every_fold_branch_with_fakezoos_logits(online, local_run):
     import timm
@@ -505,10 +616,16 @@ def test_plain_timm_loads_every_fold_branch_with_fakezoos_logits(online, local_r
     for k, fold in enumerate(local_run.folds, start=1):
         branch = f"fold-{k}"
         head = repo.commits[repo.branches[branch]]
-        assert set(head.files) == {".gitattributes", "README.md", "config.json",
-                                   "model.safetensors"}
-        assert head.files["model.safetensors"] == (local_run.path / fold.fold /
-                                                   "model.safetensors").read_bytes()
+        assert set(head.files) == {
+            ".gitattributes",
+            "README.md",
+            "config.json",
+            "model.safetensors",
+        }
+        assert (
+            head.files["model.safetensors"]
+            == (local_run.path / fold.fold / "model.safetensors").read_bytes()
+        )
         before = len(online.requests)
         model = timm.create_model(f"hf-hub:{REPO}@{branch}", pretrained=True).eval()
         fetched = [p for _, p in online.requests[before:]]
@@ -522,8 +639,7 @@ def test_plain_timm_loads_every_fold_branch_with_fakezoos_logits(online, local_r
         assert card.data.library_name == "timm" and f"@{branch}" in card.text
     pinned = timm.create_model(f"hf-hub:{REPO}@v1-fold-2", pretrained=True).eval()
     with torch.no_grad():
-        torch.testing.assert_close(pinned(x), local_run.folds[1].model(x), atol=1e-5,
-                                   rtol=1e-4)
+        torch.testing.assert_close(pinned(x), local_run.folds[1].model(x), atol=1e-5, rtol=1e-4)
     main_card = repo.commits[online.pushed_commit].files["README.md"].decode()
     assert f'timm.create_model("hf-hub:{REPO}@fold-1", pretrained=True)' in main_card
     with pytest.raises(RunFormatError, match=r"folds=2\), or this fold with timm"):
@@ -534,14 +650,21 @@ def test_the_card_says_timm_cannot_build_resnet50_mlp(run_dir, tmp_path):
     from fakezoo.hub.timm_folds import timm_config, timm_loadable
 
     run = _copy_run(run_dir, tmp_path)
-    _edit_json(run / "config.json", lambda c: c.update(model="resnet50_mlp",
-                                                        architecture="resnet50"))
+    _edit_json(
+        run / "config.json", lambda c: c.update(model="resnet50_mlp", architecture="resnet50")
+    )
     card = hub.model_card(run, "org/mlp")
     assert "Plain timm cannot build this model" in card and 'fakezoo.load("org/mlp")' in card
     assert "@fold-1" not in card
     assert not timm_loadable("resnet50_mlp") and timm_loadable("vit_b_16")
-    vit = {"architecture": "vit_base_patch16_224", "pretrained_cfg": {"input_size": [3, 224, 224]},
-           "fakezoo": {"preprocessing": {"image_size": 64}, "labels": ["real", "fake"]}}
+    vit = {
+        "architecture": "vit_base_patch16_224",
+        "pretrained_cfg": {"input_size": [3, 224, 224]},
+        "fakezoo": {"preprocessing": {"image_size": 64}, "labels": ["real", "fake"]},
+    }
     cfg = timm_config(vit)
     assert cfg["model_args"] == {"img_size": 64} and cfg["pretrained_cfg"]["input_size"] == [
-        3, 64, 64]
+        3,
+        64,
+        64,
+    ]

@@ -22,32 +22,95 @@ MAX_LINES = 500
 
 # The public names of each module path before the layout change (fakezoo 0.1.0).
 OLD_PATHS = {
-    "fakezoo.zoo": ["ModelSpec", "Preprocessing", "Stage", "UnknownModelError", "WeightsError",
-                    "create", "get_spec", "list_models", "model_stages", "parameter_counts",
-                    "split_trunk_tail"],
+    "fakezoo.zoo": [
+        "ModelSpec",
+        "Preprocessing",
+        "Stage",
+        "UnknownModelError",
+        "WeightsError",
+        "create",
+        "get_spec",
+        "list_models",
+        "model_stages",
+        "parameter_counts",
+        "split_trunk_tail",
+    ],
     "fakezoo.cv": ["CVResult", "CrossValidator", "FoldResult", "RunDirectoryError"],
-    "fakezoo.engine": ["FoldOutput", "TrainSettings", "compute_trunk", "resolve_device",
-                       "train_fold"],
+    "fakezoo.engine": [
+        "FoldOutput",
+        "TrainSettings",
+        "compute_trunk",
+        "resolve_device",
+        "train_fold",
+    ],
     "fakezoo.tune": ["LRSearchResult", "make_storage", "optuna_lr_search"],
-    "fakezoo._download": ["HubFileNotFoundError", "HubUnavailableError", "download_file",
-                          "download_snapshot", "hub_reachable"],
-    "fakezoo.predict": ["CPU_FORWARD_BATCH", "DEFAULT_MODEL", "MODEL_ENV", "Detector",
-                        "Prediction", "clear_cache", "load", "predict"],
+    "fakezoo._download": [
+        "HubFileNotFoundError",
+        "HubUnavailableError",
+        "download_file",
+        "download_snapshot",
+        "hub_reachable",
+    ],
+    "fakezoo.predict": [
+        "CPU_FORWARD_BATCH",
+        "DEFAULT_MODEL",
+        "MODEL_ENV",
+        "Detector",
+        "Prediction",
+        "clear_cache",
+        "load",
+        "predict",
+    ],
 }
 # Paths that still exist (now packages): their names import without a warning.
 KEPT_PATHS = {
-    "fakezoo.data": ["DECODER_VERSION", "DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "LABEL_NAMES",
-                     "Dataset", "DatasetError", "DecodedImages", "ImageDecodeError",
-                     "SkippedFile", "decode_dataset", "decode_image", "load_dataset",
-                     "load_folds", "make_folds", "save_folds"],
-    "fakezoo.hub": ["PULL_PATTERNS", "PUSH_PATTERNS", "FoldModel", "HubAuthError",
-                    "HubFileNotFoundError", "HubUnavailableError", "LoadedRun", "RunFormatError",
-                    "load_fold", "load_run", "model_card", "push_to_hub", "read_run",
-                    "resolve_run"],
-    "fakezoo.report": ["DISPLAY_NAMES", "SEED_ROWS", "cv_report", "display_name", "fold_block",
-                       "plot_confusion_matrix", "plot_roc", "plot_study",
-                       "seed_comparison_markdown", "study_table", "table_csv",
-                       "table_markdown"],
+    "fakezoo.data": [
+        "DECODER_VERSION",
+        "DEFAULT_MAX_PIXELS",
+        "IMAGE_EXTENSIONS",
+        "LABEL_NAMES",
+        "Dataset",
+        "DatasetError",
+        "DecodedImages",
+        "ImageDecodeError",
+        "SkippedFile",
+        "decode_dataset",
+        "decode_image",
+        "load_dataset",
+        "load_folds",
+        "make_folds",
+        "save_folds",
+    ],
+    "fakezoo.hub": [
+        "PULL_PATTERNS",
+        "PUSH_PATTERNS",
+        "FoldModel",
+        "HubAuthError",
+        "HubFileNotFoundError",
+        "HubUnavailableError",
+        "LoadedRun",
+        "RunFormatError",
+        "load_fold",
+        "load_run",
+        "model_card",
+        "push_to_hub",
+        "read_run",
+        "resolve_run",
+    ],
+    "fakezoo.report": [
+        "DISPLAY_NAMES",
+        "SEED_ROWS",
+        "cv_report",
+        "display_name",
+        "fold_block",
+        "plot_confusion_matrix",
+        "plot_roc",
+        "plot_study",
+        "seed_comparison_markdown",
+        "study_table",
+        "table_csv",
+        "table_markdown",
+    ],
 }
 
 
@@ -56,8 +119,11 @@ def _modules() -> list[Path]:
 
 
 def test_no_file_is_over_500_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in _modules()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
@@ -75,8 +141,10 @@ def test_no_module_imports_the_package_root():
                 absolute = node.level == 0 and node.module == "fakezoo"
                 relative = node.level == depth and node.module is None
                 if absolute or relative:
-                    offenders.append(f"{'/'.join(parts)}:{node.lineno}: from "
-                                     f"{'.' * node.level}{node.module or ''} import ...")
+                    offenders.append(
+                        f"{'/'.join(parts)}:{node.lineno}: from "
+                        f"{'.' * node.level}{node.module or ''} import ..."
+                    )
     assert not offenders, offenders
 
 
@@ -117,9 +185,12 @@ def test_imports_follow_the_data_flow():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.ImportFrom) or not node.level:
                 continue
-            base = list(package[:len(package) - node.level + 1])
-            targets = [".".join([*base, node.module])] if node.module else [
-                ".".join([*base, alias.name]) for alias in node.names]
+            base = list(package[: len(package) - node.level + 1])
+            targets = (
+                [".".join([*base, node.module])]
+                if node.module
+                else [".".join([*base, alias.name]) for alias in node.names]
+            )
             for target in targets:
                 step = _step(target)
                 if step is not None and step > me:
@@ -128,12 +199,18 @@ def test_imports_follow_the_data_flow():
 
 
 def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
-    builtin = {"UnknownModelError": KeyError, "WeightsError": RuntimeError,
-               "DatasetError": ValueError, "ImageDecodeError": ValueError,
-               "FileDecodeError": ValueError,
-               "RunDirectoryError": RuntimeError, "RunFormatError": ValueError,
-               "HubAuthError": RuntimeError, "HubUnavailableError": RuntimeError,
-               "HubFileNotFoundError": FileNotFoundError}
+    builtin = {
+        "UnknownModelError": KeyError,
+        "WeightsError": RuntimeError,
+        "DatasetError": ValueError,
+        "ImageDecodeError": ValueError,
+        "FileDecodeError": ValueError,
+        "RunDirectoryError": RuntimeError,
+        "RunFormatError": ValueError,
+        "HubAuthError": RuntimeError,
+        "HubUnavailableError": RuntimeError,
+        "HubFileNotFoundError": FileNotFoundError,
+    }
     assert set(errors.__all__) == {"FakezooError", *builtin}
     for name, parent in builtin.items():
         cls = getattr(errors, name)
@@ -211,12 +288,23 @@ def test_predict_stays_callable_after_the_module_of_that_name_is_imported(monkey
 def test_one_rule_for_hidden_files_in_training_and_prediction(tmp_path):
     from fakezoo.data.discovery import list_images
 
-    for name in ["b.jpg", "a.PNG", ".c.jpg", ".cache/d.jpg", "__MACOSX/._b.jpg", "__MACOSX/e.jpg",
-                 "sub/f.jpeg", "notes.txt"]:
+    for name in [
+        "b.jpg",
+        "a.PNG",
+        ".c.jpg",
+        ".cache/d.jpg",
+        "__MACOSX/._b.jpg",
+        "__MACOSX/e.jpg",
+        "sub/f.jpeg",
+        "notes.txt",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).touch()
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == [
-        "a.PNG", "b.jpg", "sub/f.jpeg"]
+        "a.PNG",
+        "b.jpg",
+        "sub/f.jpeg",
+    ]
     from fakezoo.inference import detector
 
     assert detector._list_image_files is list_images  # the Detector lists folders the same way

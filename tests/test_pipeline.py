@@ -54,8 +54,9 @@ def test_memory_stays_bounded_on_a_long_stream():
         scored += len(x)
         return torch.zeros(len(x), 1)
 
-    count = sum(1 for _ in score_stream(items(), _constant, forward, batch_size=8, workers=2,
-                                        prefetch=2))
+    count = sum(
+        1 for _ in score_stream(items(), _constant, forward, batch_size=8, workers=2, prefetch=2)
+    )
     assert count == 2000 and scored == 2000
     assert max(in_flight) <= 2 * 8  # read but not yet scored: two batches at most
 

@@ -41,8 +41,15 @@ def demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def run_dir(demo, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("predict-run") / "run"
-    cv = CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False, image_size=SIZE,
-                        device="cpu", progress=False)
+    cv = CrossValidator(
+        n_splits=3,
+        epochs=1,
+        batch_size=8,
+        pretrained=False,
+        image_size=SIZE,
+        device="cpu",
+        progress=False,
+    )
     cv.run("mobilenet_v2", load_dataset(demo), finetune=False, lr=1e-3, out_dir=out)
     return out
 
@@ -59,8 +66,9 @@ def reference(run_dir):
     for fold in sorted(p for p in run_dir.iterdir() if p.name.startswith("fold_")):
         cfg = json.loads((fold / "config.json").read_text())["fakezoo"]
         pre = cfg["preprocessing"]
-        model = fakezoo.create(cfg["model"], finetune=cfg["finetune"], pretrained=False,
-                               image_size=pre["image_size"])
+        model = fakezoo.create(
+            cfg["model"], finetune=cfg["finetune"], pretrained=False, image_size=pre["image_size"]
+        )
         model.load_state_dict(load_file(str(fold / "model.safetensors")), strict=True)
         models.append(model.eval())
     pre = Preprocessing(pre["image_size"], tuple(pre["mean"]), tuple(pre["std"]))
@@ -105,6 +113,7 @@ def _assert_matches(preds, expected: torch.Tensor, atol: float = 1e-5) -> None:
 
 # -- each input kind ------------------------------------------------------------------------
 
+
 def test_single_path_gives_one_prediction(detector, demo, reference):
     path = demo / "fake" / "fake_00003.jpg"
     pred = detector.predict(path)
@@ -116,8 +125,7 @@ def test_single_path_gives_one_prediction(detector, demo, reference):
     assert detector(str(path)) == pred  # __call__ and str paths
 
 
-def test_directory_is_recursive_sorted_and_equals_the_ensemble_by_hand(detector, demo,
-                                                                        reference):
+def test_directory_is_recursive_sorted_and_equals_the_ensemble_by_hand(detector, demo, reference):
     preds = detector.predict(demo, batch_size=5)
     expected_paths = sorted(demo.rglob("*.jpg"))
     assert len(expected_paths) == 24
@@ -127,8 +135,11 @@ def test_directory_is_recursive_sorted_and_equals_the_ensemble_by_hand(detector,
 
 def test_list_keeps_order_and_matches_folder(detector, demo):
     by_path = {p.path: p for p in detector.predict(demo)}
-    paths = [demo / "real" / "real_00005.jpg", demo / "fake" / "fake_00001.jpg",
-             str(demo / "real" / "real_00002.jpg")]
+    paths = [
+        demo / "real" / "real_00005.jpg",
+        demo / "fake" / "fake_00001.jpg",
+        str(demo / "real" / "real_00002.jpg"),
+    ]
     for kind in (list, tuple):
         preds = detector.predict(kind(paths), batch_size=2)
         assert [p.path for p in preds] == [str(p) for p in paths]
@@ -239,12 +250,12 @@ def test_bad_tensor_layouts_say_what_is_expected(detector):
 
 # -- broken inputs -----------------------------------------------------------------------------
 
+
 def test_mixed_folder_marks_exactly_the_bad_files(detector, mixed, reference, caplog):
     with caplog.at_level(logging.WARNING, logger="fakezoo"):
         preds = detector.predict(mixed)
     names = [Path(p.path).name for p in preds]
-    assert names == ["a_valid.JPG", "b_truncated.jpg", "c_text.jpg", "d_gray.png",
-                     "e_rgba.png"]
+    assert names == ["a_valid.JPG", "b_truncated.jpg", "c_text.jpg", "d_gray.png", "e_rgba.png"]
     by_name = dict(zip(names, preds, strict=True))
     for bad in ("b_truncated.jpg", "c_text.jpg"):
         assert by_name[bad].label is None and by_name[bad].prob_fake is None
@@ -291,13 +302,15 @@ def test_empty_folder_and_wrong_types(detector, tmp_path, caplog):
 
 # -- thresholds and output ---------------------------------------------------------------------
 
+
 def test_threshold_decides_labels(demo, run_dir, detector):
     probs = [p.prob_fake for p in detector.predict(demo)]
     cut = float(np.median(probs))
     for threshold in (0.0, cut, 0.5, 1.0):
         preds = detector.predict(demo, threshold=threshold)
-        assert [p.label for p in preds] == ["fake" if p.prob_fake >= threshold else "real"
-                                            for p in preds]
+        assert [p.label for p in preds] == [
+            "fake" if p.prob_fake >= threshold else "real" for p in preds
+        ]
     assert {p.label for p in detector.predict(demo, threshold=0.0)} == {"fake"}
     at_cut = detector.predict(demo, threshold=cut)
     assert {p.label for p in at_cut} == {"real", "fake"}
@@ -320,18 +333,21 @@ def test_predictions_serialise_to_json_and_csv(detector, mixed):
 
 
 def test_detector_from_plain_models(reference, demo):
-    det = Detector(reference.models, {"image_size": SIZE, "mean": [0.5] * 3,
-                                      "std": [0.5] * 3}, device="cpu")
+    det = Detector(
+        reference.models, {"image_size": SIZE, "mean": [0.5] * 3, "std": [0.5] * 3}, device="cpu"
+    )
     paths = sorted(demo.rglob("*.jpg"))[:5]
     _assert_matches(det.predict(paths), reference(paths))
-    one_at_a_time = Detector(reference.models, reference.preprocessing, device="cpu",
-                             forward_batch_size=2)
+    one_at_a_time = Detector(
+        reference.models, reference.preprocessing, device="cpu", forward_batch_size=2
+    )
     _assert_matches(one_at_a_time.predict(paths), reference(paths))
     with pytest.raises(ValueError, match="at least one"):
         Detector([], reference.preprocessing)
 
 
 # -- the one-liner -----------------------------------------------------------------------------
+
 
 def test_one_liner_loads_the_run_once(run_dir, demo, monkeypatch):
     calls = []
@@ -363,7 +379,8 @@ def test_environment_variable_names_the_default_model(run_dir, demo, monkeypatch
     expected = load(run_dir, device="cpu").predict(path)
     assert predict(path, device="cpu").prob_fake == pytest.approx(expected.prob_fake)
     assert predict(path, model=run_dir, device="cpu", folds=2).fold_probs == pytest.approx(
-        expected.fold_probs[1:2])
+        expected.fold_probs[1:2]
+    )
 
 
 @pytest.mark.parametrize("no_network", ["offline flag", "unreachable endpoint"])

@@ -22,14 +22,28 @@ from fakezoo.train.cv import CrossValidator
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--epochs", "1", "--batch-size", "8", "--no-pretrained", "--image-size", "32",
-        "--device", "cpu"]
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--no-pretrained",
+    "--image-size",
+    "32",
+    "--device",
+    "cpu",
+]
 
 
 def _start(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "FAKEZOO_PROGRESS": "0"}
-    return subprocess.Popen([sys.executable, "-m", "fakezoo.cli", "-q", *argv], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fakezoo.cli", "-q", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
@@ -100,8 +114,18 @@ def _trials(storage: Path) -> list[tuple[int, str, float | None]]:
 
 
 def test_killed_tune_keeps_its_finished_trials(demo_dir, tmp_path, trained):
-    argv = ["tune", str(demo_dir), "--model", "mobilenet_v2", "--no-finetune", "--trials",
-            "3", "--pruner", "none", *TINY]
+    argv = [
+        "tune",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--trials",
+        "3",
+        "--pruner",
+        "none",
+        *TINY,
+    ]
     storage = tmp_path / "killed.db"
     proc = _start([*argv, "--out", str(tmp_path / "killed"), "--storage", str(storage)])
 
@@ -111,8 +135,9 @@ def test_killed_tune_keeps_its_finished_trials(demo_dir, tmp_path, trained):
 
     _kill_when(proc, second_trial_running)
     before = _trials(storage)
-    assert main(["-q", *argv, "--out", str(tmp_path / "killed"), "--storage",
-                 str(storage)]) == EXIT_OK
+    assert (
+        main(["-q", *argv, "--out", str(tmp_path / "killed"), "--storage", str(storage)]) == EXIT_OK
+    )
     after = _trials(storage)
     assert after[0] == before[0]  # the finished trial is kept, not rerun
     assert trained.count(("mobilenet_v2", 1)) == 2 + 1  # two more trials, then the final CV
@@ -120,16 +145,23 @@ def test_killed_tune_keeps_its_finished_trials(demo_dir, tmp_path, trained):
     assert len(complete) == 3
 
     whole = tmp_path / "whole.db"
-    assert main(["-q", *argv, "--out", str(tmp_path / "whole"), "--storage",
-                 str(whole)]) == EXIT_OK
+    assert main(["-q", *argv, "--out", str(tmp_path / "whole"), "--storage", str(whole)]) == EXIT_OK
     assert complete == [lr for _, s, lr in _trials(whole) if s == "COMPLETE"]  # same lrs
     assert _results(tmp_path / "killed") == _results(tmp_path / "whole")
 
 
 def test_killed_benchmark_resumes_at_row_three(demo_dir, tmp_path, trained):
     # Rows: mobilenet_v2 head, mobilenet_v2 finetune, resnet50_mlp (finetune).
-    argv = ["benchmark", str(demo_dir), "--models", "mobilenet_v2", "resnet50_mlp", "--trials",
-            "1", *TINY]
+    argv = [
+        "benchmark",
+        str(demo_dir),
+        "--models",
+        "mobilenet_v2",
+        "resnet50_mlp",
+        "--trials",
+        "1",
+        *TINY,
+    ]
     killed = tmp_path / "killed"
     proc = _start([*argv, "--out", str(killed)])
     row3 = killed / "rows" / "resnet50_mlp-finetune"
@@ -140,8 +172,10 @@ def test_killed_benchmark_resumes_at_row_three(demo_dir, tmp_path, trained):
     assert main(["-q", *argv, "--out", str(killed)]) == EXIT_OK
     assert {m for m, _ in trained} == {"resnet50_mlp"}  # rows 1 and 2 are not redone
     assert main(["-q", *argv, "--out", str(tmp_path / "whole")]) == EXIT_OK
-    study = [json.loads((root / "study.json").read_text())["rows"]
-             for root in (killed, tmp_path / "whole")]
+    study = [
+        json.loads((root / "study.json").read_text())["rows"]
+        for root in (killed, tmp_path / "whole")
+    ]
     assert study[0] == study[1]
     for row in ("mobilenet_v2-head", "mobilenet_v2-finetune", "resnet50_mlp-finetune"):
         assert _results(killed / "rows" / row) == _results(tmp_path / "whole" / "rows" / row)

@@ -23,8 +23,22 @@ from optuna.trial import TrialState
 from fakezoo.train.storage import RETRY_OF, WORKER, StorageError, make_storage
 
 GRACE = 3  # seconds: short, so that the crash tests wait little for a dead worker
-TRAINING = ["--model", "mobilenet_v2", "--no-finetune", "--epochs", "1", "--folds", "3",
-            "--batch-size", "8", "--image-size", "32", "--no-pretrained", "--device", "cpu"]
+TRAINING = [
+    "--model",
+    "mobilenet_v2",
+    "--no-finetune",
+    "--epochs",
+    "1",
+    "--folds",
+    "3",
+    "--batch-size",
+    "8",
+    "--image-size",
+    "32",
+    "--no-pretrained",
+    "--device",
+    "cpu",
+]
 
 # Workers that start at the same instant, whatever their import times: each imports, says
 # "ready" and reads the start time from stdin; `_start_together` sends it once all are ready.
@@ -35,14 +49,22 @@ start = float(sys.stdin.readline())
 while time.time() < start:
     time.sleep(0.001)
 """
-AT_ONCE = ("import fakezoo.cli, fakezoo.train.tune" + BARRIER
-           + "sys.exit(fakezoo.cli.main(sys.argv[1:]))")
+AT_ONCE = (
+    "import fakezoo.cli, fakezoo.train.tune" + BARRIER + "sys.exit(fakezoo.cli.main(sys.argv[1:]))"
+)
 
 
 def _start_together(*commands: list[str]) -> list[subprocess.Popen]:
-    workers = [subprocess.Popen([sys.executable, "-c", *c], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for c in commands]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", *c],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in commands
+    ]
     for w in workers:
         assert w.stdout.readline() == "ready\n", w.communicate()
     start = time.time() + 0.5
@@ -66,11 +88,16 @@ def _kill_mid_trial(worker: subprocess.Popen, storage, name: str, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert worker.poll() is None, worker.communicate()
-        if any(t.state == TrialState.RUNNING and t.user_attrs.get(WORKER, "").endswith(tag)
-               for t in _trials(storage, name)):
+        if any(
+            t.state == TrialState.RUNNING and t.user_attrs.get(WORKER, "").endswith(tag)
+            for t in _trials(storage, name)
+        ):
             worker.send_signal(signal.SIGSTOP)  # frozen: its trial cannot finish now
-            running = [t for t in _trials(storage, name) if t.state == TrialState.RUNNING
-                       and t.user_attrs.get(WORKER, "").endswith(tag)]
+            running = [
+                t
+                for t in _trials(storage, name)
+                if t.state == TrialState.RUNNING and t.user_attrs.get(WORKER, "").endswith(tag)
+            ]
             if running:
                 worker.kill()
                 worker.communicate()
@@ -93,8 +120,20 @@ def _crash_survived(demo_dir, tmp_path, storage_arg: str, storage, caplog=None) 
     fails its trial and reruns its learning rate.
     """
     name = "crash"
-    common = [str(demo_dir), *TRAINING, "--trials", "4", "--pruner", "none", "--storage",
-              storage_arg, "--study", name, "--grace-period", str(GRACE)]
+    common = [
+        str(demo_dir),
+        *TRAINING,
+        "--trials",
+        "4",
+        "--pruner",
+        "none",
+        "--storage",
+        storage_arg,
+        "--study",
+        name,
+        "--grace-period",
+        str(GRACE),
+    ]
     starting = [[AT_ONCE, "tune", *common, "--out", str(tmp_path / "v")]]
     if caplog is None:
         starting.append([AT_ONCE, "tune", *common, "--out", str(tmp_path / "s")])
@@ -130,11 +169,15 @@ def _crash_survived(demo_dir, tmp_path, storage_arg: str, storage, caplog=None) 
 def test_two_workers_create_the_schema_at_the_same_instant(postgres_url):
     """A fresh database: two processes create Optuna's tables and one study at once."""
     imports = "import optuna\nfrom fakezoo.train.storage import make_storage"
-    child = imports + BARRIER + textwrap.dedent("""
+    child = (
+        imports
+        + BARRIER
+        + textwrap.dedent("""
         study = optuna.create_study(study_name="s", storage=make_storage(sys.argv[1]),
                                     load_if_exists=True)
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     """)
+    )
     workers = _start_together(*[[child, postgres_url]] * 2)
     for w in workers:
         _, err = w.communicate(timeout=120)
@@ -162,11 +205,23 @@ def test_unreachable_server_is_one_line(postgres_server, capsys, demo_dir):
 
     port = free_port()  # nothing listens there
     url = f"postgresql://fakezoo:secret@127.0.0.1:{port}/optuna"
-    with pytest.raises(StorageError, match=f"cannot reach the database server at 127.0.0.1:"
-                                           f"{port}"):
+    with pytest.raises(StorageError, match=f"cannot reach the database server at 127.0.0.1:{port}"):
         make_storage(url)
-    code = main(["tune", str(demo_dir), "--model", "mobilenet_v2", "--storage", url, "--out", "x",
-                 "--device", "cpu", "--no-pretrained"])
+    code = main(
+        [
+            "tune",
+            str(demo_dir),
+            "--model",
+            "mobilenet_v2",
+            "--storage",
+            url,
+            "--out",
+            "x",
+            "--device",
+            "cpu",
+            "--no-pretrained",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_ERROR
     assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "secret" not in err, err
@@ -174,12 +229,32 @@ def test_unreachable_server_is_one_line(postgres_server, capsys, demo_dir):
 
 def test_missing_driver_is_one_line(postgres_url, demo_dir):
     # The driver is hidden from the process, as if psycopg were not installed.
-    hide = ("import sys; sys.modules['psycopg'] = None; from fakezoo.cli import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    result = subprocess.run([sys.executable, "-c", hide, "-q", "tune", str(demo_dir), "--model",
-                             "mobilenet_v2", "--storage", postgres_url, "--out", "x",
-                             "--device", "cpu", "--no-pretrained"],
-                            capture_output=True, text=True, timeout=120)
+    hide = (
+        "import sys; sys.modules['psycopg'] = None; from fakezoo.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            hide,
+            "-q",
+            "tune",
+            str(demo_dir),
+            "--model",
+            "mobilenet_v2",
+            "--storage",
+            postgres_url,
+            "--out",
+            "x",
+            "--device",
+            "cpu",
+            "--no-pretrained",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert "driver 'psycopg' is not installed" in result.stderr
@@ -196,8 +271,12 @@ def test_bad_urls():
 
 
 def _cli(*argv: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "fakezoo.cli", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fakezoo.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _same_fold(a: dict, b: dict) -> bool:
@@ -245,8 +324,7 @@ def test_fold_out_of_range_or_with_overwrite(demo_dir, tmp_path):
     with pytest.raises(ValueError, match="fold=4: choose a fold from 1 to 3"):
         cv.run("mobilenet_v2", demo_dir, finetune=False, out_dir=tmp_path, fold=4)
     with pytest.raises(ValueError, match="each job would remove the folds of the others"):
-        cv.run("mobilenet_v2", demo_dir, finetune=False, out_dir=tmp_path, fold=1,
-               overwrite=True)
+        cv.run("mobilenet_v2", demo_dir, finetune=False, out_dir=tmp_path, fold=1, overwrite=True)
     assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
@@ -255,8 +333,24 @@ def test_workers_share_one_journal_file(demo_dir, tmp_path, capfd):
     from fakezoo.cli import main
 
     out = tmp_path / "run"
-    assert main(["tune", str(demo_dir), *TRAINING, "--trials", "4", "--pruner", "none",
-                 "--workers", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                str(demo_dir),
+                *TRAINING,
+                "--trials",
+                "4",
+                "--pruner",
+                "none",
+                "--workers",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     stdout, stderr = capfd.readouterr()
     _no_warnings(stderr)
     assert "[worker 1]" in stderr and "[worker 2]" in stderr
@@ -282,8 +376,23 @@ def test_workers_round_robin_over_visible_gpus(monkeypatch):
 def test_workers_refuse_sqlite(capsys, tmp_path):
     from fakezoo.cli import EXIT_ERROR, main
 
-    assert main(["tune", "data", "--model", "mobilenet_v2", "--workers", "2", "--storage",
-                 str(tmp_path / "s.db"), "--out", str(tmp_path / "o")]) == EXIT_ERROR
+    assert (
+        main(
+            [
+                "tune",
+                "data",
+                "--model",
+                "mobilenet_v2",
+                "--workers",
+                "2",
+                "--storage",
+                str(tmp_path / "s.db"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == EXIT_ERROR
+    )
     assert "--workers needs a Journal file" in capsys.readouterr().err
 
 
@@ -308,8 +417,7 @@ def test_a_worker_declared_dead_drops_its_result_and_goes_on(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="fakezoo"):
         run_until_finished(study, storage, 2, objective, [], [])
     trials = study.get_trials(deepcopy=False)
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE,
-                                         TrialState.COMPLETE]
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert trials[1].params == trials[0].params and trials[1].user_attrs[RETRY_OF] == 0
     assert "declared dead by another worker" in caplog.text
 
@@ -319,9 +427,22 @@ def test_a_worker_with_other_settings_is_refused(demo_dir, tmp_path, postgres_ur
     other settings is refused in one line, before any trial, naming the field."""
     from fakezoo.cli import EXIT_ERROR, main
 
-    common = ["tune", str(demo_dir), *TRAINING, "--trials", "1", "--pruner", "none",
-              "--storage", postgres_url, "--study", "fp", "--search-only", "--out",
-              str(tmp_path / "o")]
+    common = [
+        "tune",
+        str(demo_dir),
+        *TRAINING,
+        "--trials",
+        "1",
+        "--pruner",
+        "none",
+        "--storage",
+        postgres_url,
+        "--study",
+        "fp",
+        "--search-only",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(common) == 0
     capsys.readouterr()
     assert main([*common, "--lr-range", "1e-3", "1e-1"]) == EXIT_ERROR
@@ -341,8 +462,11 @@ def test_every_command_of_the_guide_parses():
 
     guide = (Path(__file__).resolve().parents[1] / "docs" / "scale.md").read_text()
     lines = re.sub(r"\\\n\s*", " ", "\n".join(re.findall(r"```bash\n(.*?)```", guide, re.S)))
-    commands = [shlex.split(line.strip().rstrip("&"))
-                for line in lines.splitlines() if line.strip().startswith("fakezoo ")]
+    commands = [
+        shlex.split(line.strip().rstrip("&"))
+        for line in lines.splitlines()
+        if line.strip().startswith("fakezoo ")
+    ]
     assert len(commands) >= 6
     for words in commands:
         args = build_parser().parse_args([w if "$" not in w else "1" for w in words[1:]])

@@ -15,35 +15,72 @@ from fakezoo.runs.schema import (
     files_digest,
 )
 
-PRE = {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear",
-       "resize": "square"}
+PRE = {
+    "image_size": 32,
+    "mean": [0.5] * 3,
+    "std": [0.5] * 3,
+    "interpolation": "bilinear",
+    "resize": "square",
+}
 
 
 def fingerprint(**changes) -> Fingerprint:
     base = Fingerprint(
-        data_sha256="a" * 64, n_images=24, folds=(files_digest(["x"]), files_digest(["y"])),
-        model="mobilenet_v2", trainable=("classifier",), weights="random", weights_sha256=None,
-        image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, epochs=1, batch_size=8,
-        optimizer="adam", weight_decay=0.0, seed=0, lr=1e-3)
+        data_sha256="a" * 64,
+        n_images=24,
+        folds=(files_digest(["x"]), files_digest(["y"])),
+        model="mobilenet_v2",
+        trainable=("classifier",),
+        weights="random",
+        weights_sha256=None,
+        image_size=32,
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        epochs=1,
+        batch_size=8,
+        optimizer="adam",
+        weight_decay=0.0,
+        seed=0,
+        lr=1e-3,
+    )
     return base.replace(**changes)
 
 
 def run_config(**changes) -> RunConfig:
-    cfg = RunConfig(model="mobilenet_v2", architecture="mobilenetv2_100", finetune=False,
-                    trainable=["classifier"], preprocessing=dict(PRE),
-                    folds=["fold_1", "fold_2"], lr=1e-3, complete=True,
-                    settings={"epochs": 1}, fingerprint=fingerprint(), split_seed=0)
+    cfg = RunConfig(
+        model="mobilenet_v2",
+        architecture="mobilenetv2_100",
+        finetune=False,
+        trainable=["classifier"],
+        preprocessing=dict(PRE),
+        folds=["fold_1", "fold_2"],
+        lr=1e-3,
+        complete=True,
+        settings={"epochs": 1},
+        fingerprint=fingerprint(),
+        split_seed=0,
+    )
     for k, v in changes.items():
         setattr(cfg, k, v)
     return cfg
 
 
 def fold_config(k: int = 1) -> FoldConfig:
-    return FoldConfig(fold=k, model="mobilenet_v2", architecture="mobilenetv2_100",
-                      finetune=False, trainable=["classifier"], preprocessing=dict(PRE),
-                      lr=1e-3, n_train=12, n_val=12, val_files_sha256=files_digest(["x"]),
-                      metrics={"accuracy": 0.5}, settings={"epochs": 1, "seed": 0},
-                      fingerprint=fingerprint())
+    return FoldConfig(
+        fold=k,
+        model="mobilenet_v2",
+        architecture="mobilenetv2_100",
+        finetune=False,
+        trainable=["classifier"],
+        preprocessing=dict(PRE),
+        lr=1e-3,
+        n_train=12,
+        n_val=12,
+        val_files_sha256=files_digest(["x"]),
+        metrics={"accuracy": 0.5},
+        settings={"epochs": 1, "seed": 0},
+        fingerprint=fingerprint(),
+    )
 
 
 def test_fingerprint_round_trips_through_json_types():
@@ -89,19 +126,22 @@ def test_run_config_round_trips_and_lists_the_trained_folds():
     assert RunConfig.from_dict(data) == cfg
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda d: d.update(labels=["fake", "real"]), "labels must be exactly"),
-    (lambda d: d.update(labels=["real", "fake", "other"]), "labels must be exactly"),
-    (lambda d: d.update(folds=["fold_1", "fold_1"]), "lists a fold twice"),
-    (lambda d: d.update(folds=["../fold_1"]), "not of the form"),
-    (lambda d: d.update(n_splits=3), "n_splits=3 but 'folds' lists 2"),
-    (lambda d: d["preprocessing"].pop("std"), "preprocessing.std"),
-    (lambda d: d["preprocessing"].pop("interpolation"), "preprocessing.interpolation"),
-    (lambda d: d["preprocessing"].update(std=[0.5, 0.0, 0.5]), "must be positive"),
-    (lambda d: d.update(library_name="transformers"), "Not a fakezoo run"),
-    (lambda d: d.update(schema_version=99), "newer than this fakezoo"),
-    (lambda d: d["fingerprint"].update(extra=1), "unknown fingerprint fields"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d.update(labels=["fake", "real"]), "labels must be exactly"),
+        (lambda d: d.update(labels=["real", "fake", "other"]), "labels must be exactly"),
+        (lambda d: d.update(folds=["fold_1", "fold_1"]), "lists a fold twice"),
+        (lambda d: d.update(folds=["../fold_1"]), "not of the form"),
+        (lambda d: d.update(n_splits=3), "n_splits=3 but 'folds' lists 2"),
+        (lambda d: d["preprocessing"].pop("std"), "preprocessing.std"),
+        (lambda d: d["preprocessing"].pop("interpolation"), "preprocessing.interpolation"),
+        (lambda d: d["preprocessing"].update(std=[0.5, 0.0, 0.5]), "must be positive"),
+        (lambda d: d.update(library_name="transformers"), "Not a fakezoo run"),
+        (lambda d: d.update(schema_version=99), "newer than this fakezoo"),
+        (lambda d: d["fingerprint"].update(extra=1), "unknown fingerprint fields"),
+    ],
+)
 def test_run_config_validation_refuses(edit, match):
     data = copy.deepcopy(run_config().to_dict())
     edit(data)

@@ -22,20 +22,33 @@ def _key_map(name: str, state: dict) -> dict[str, str]:
     return {k: next(iter(torchvision_to_timm(name, {k: v}))) for k, v in state.items()}
 
 
-@pytest.mark.parametrize(("name", "finetune"), [
-    ("resnet50", False),  # the whole trunk's BatchNorm adapts, frozen as it is
-    ("mobilenet_v2", True),  # BatchNorm frozen and trained, Dropout(0.2)
-    pytest.param("vgg16", True, marks=pytest.mark.slow),  # two Dropout(0.5), no BatchNorm
-])
+@pytest.mark.parametrize(
+    ("name", "finetune"),
+    [
+        ("resnet50", False),  # the whole trunk's BatchNorm adapts, frozen as it is
+        ("mobilenet_v2", True),  # BatchNorm frozen and trained, Dropout(0.2)
+        pytest.param("vgg16", True, marks=pytest.mark.slow),  # two Dropout(0.5), no BatchNorm
+    ],
+)
 def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetune):
     torch.manual_seed(0)
     reference = torchvision_model(name, num_classes=2)
     backbone = tmp_path / "torchvision.safetensors"  # torchvision's names, as the study had
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(backbone))
 
-    cv = CrossValidator(n_splits=2, epochs=EPOCHS, batch_size=BATCH, seed=SEED, device="cpu",
-                        pretrained=backbone, weights="torchvision", mode="seed", image_size=32,
-                        save_weights=False, progress=False)
+    cv = CrossValidator(
+        n_splits=2,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        seed=SEED,
+        device="cpu",
+        pretrained=backbone,
+        weights="torchvision",
+        mode="seed",
+        image_size=32,
+        save_weights=False,
+        progress=False,
+    )
     template = cv.template(name, finetune)
     decoded = cv.decode(demo_dir, 32)
     (train_idx, val_idx), _ = cv.make_folds(decoded)
@@ -49,10 +62,19 @@ def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetu
     freeze_like_the_study(reference, TRAINABLE[(name, finetune)])
 
     model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, LR, fold=FOLD)
-    expected = notebook_loop(reference, decoded.images, decoded.labels, train_idx, val_idx,
-                             lr=LR, epochs=EPOCHS, batch_size=BATCH,
-                             order_seed=SEED * 1000 + FOLD, dropout_seed=SEED * 1000 + FOLD,
-                             channels_last=True)
+    expected = notebook_loop(
+        reference,
+        decoded.images,
+        decoded.labels,
+        train_idx,
+        val_idx,
+        lr=LR,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        order_seed=SEED * 1000 + FOLD,
+        dropout_seed=SEED * 1000 + FOLD,
+        channels_last=True,
+    )
     # channels_last, as fakezoo runs: the same rounding, so Adam (whose first steps are
     # +-lr whatever the gradient's size) cannot turn 1e-7 differences into 1e-3 ones.
     np.testing.assert_allclose(fold.y_prob, expected, atol=1e-5)
@@ -66,8 +88,9 @@ def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetu
         else:
             assert torch.equal(got, v), k  # num_batches_tracked
     running = [k for k in reference.state_dict() if k.endswith("running_mean")]
-    frozen_running = [k for k in running
-                      if not any(k.startswith(t + ".") for t in TRAINABLE[(name, finetune)])]
+    frozen_running = [
+        k for k in running if not any(k.startswith(t + ".") for t in TRAINABLE[(name, finetune)])
+    ]
     assert name == "vgg16" or frozen_running  # the statistics of frozen layers moved too:
     for k in frozen_running:
         assert not torch.equal(trained[keys[k]], start[keys[k]]), k
@@ -76,8 +99,16 @@ def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetu
 
 def test_seed_mode_saves_runs_that_load_like_fast_ones(tmp_path, demo_dir):
     """Seed mode's adapted statistics go into the run directory, and predict uses them."""
-    cv = CrossValidator(n_splits=2, epochs=1, batch_size=4, device="cpu", pretrained=False,
-                        image_size=32, mode="seed", progress=False)
+    cv = CrossValidator(
+        n_splits=2,
+        epochs=1,
+        batch_size=4,
+        device="cpu",
+        pretrained=False,
+        image_size=32,
+        mode="seed",
+        progress=False,
+    )
     result = cv.run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3, out_dir=tmp_path / "run")
     assert result.settings["mode"] == "seed" and result.settings["drop_rate"] == 0.2
     assert not any(d.startswith("BatchNorm") for d in result.deviations)
@@ -97,10 +128,21 @@ def test_fast_mode_equals_its_full_model_counterpart(demo_dir, finetune):
     runs on the cached trunk output)."""
     runs = {}
     for cache, rate in ((True, None), (False, None), (True, 0.0)):
-        cv = CrossValidator(n_splits=2, epochs=EPOCHS, batch_size=BATCH, seed=SEED, device="cpu",
-                            pretrained=False, image_size=32, cache_trunk=cache, drop_rate=rate,
-                            cache_dtype=torch.float32, trunk_backend="torch",
-                            save_weights=False, progress=False)
+        cv = CrossValidator(
+            n_splits=2,
+            epochs=EPOCHS,
+            batch_size=BATCH,
+            seed=SEED,
+            device="cpu",
+            pretrained=False,
+            image_size=32,
+            cache_trunk=cache,
+            drop_rate=rate,
+            cache_dtype=torch.float32,
+            trunk_backend="torch",
+            save_weights=False,
+            progress=False,
+        )
         template = cv.template("mobilenet_v2", finetune)
         if cache and rate is None:
             assert any(stage.dropout for stage in split_trunk_tail(template)[1])
@@ -108,8 +150,10 @@ def test_fast_mode_equals_its_full_model_counterpart(demo_dir, finetune):
         (train_idx, val_idx), _ = cv.make_folds(decoded)
         model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, LR, fold=FOLD)
         assert cv.trunk_images == (len(decoded.images) if cache else 0)
-        runs[cache, rate] = (np.array(fold.y_prob), {k: v.clone() for k, v in
-                                                      model.state_dict().items()})
+        runs[cache, rate] = (
+            np.array(fold.y_prob),
+            {k: v.clone() for k, v in model.state_dict().items()},
+        )
     (cached, cached_state), (full, full_state) = runs[True, None], runs[False, None]
     np.testing.assert_allclose(cached, full, atol=1e-5)
     for k, v in full_state.items():
@@ -121,9 +165,24 @@ def test_fast_mode_equals_its_full_model_counterpart(demo_dir, finetune):
 def test_benchmark_runs_in_seed_mode_and_refuses_another_mode(tmp_path, demo_dir, capsys):
     """``fakezoo benchmark`` on the demo data, through the real CLI, with tiny settings."""
     out = tmp_path / "study"
-    args = ["-q", "benchmark", str(demo_dir), "--models", "mobilenet_v2", "--trials", "1",
-            "--epochs", "1", "--image-size", "32", "--batch-size", "8", "--no-pretrained",
-            "--out", str(out)]
+    args = [
+        "-q",
+        "benchmark",
+        str(demo_dir),
+        "--models",
+        "mobilenet_v2",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--no-pretrained",
+        "--out",
+        str(out),
+    ]
     assert main([*args, "--mode", "seed"]) == 0
     for row in ("mobilenet_v2-head", "mobilenet_v2-finetune"):
         results = json.loads((out / "rows" / row / "results.json").read_text())

@@ -30,16 +30,29 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)), file=sys.std
 
 
 def heavy_modules_after(argv: list[str] | None) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [None, ["--help"], ["--version"], ["cv", "--help"],
-                                  ["predict", "--help"], ["models"],
-                                  ["models", "--format", "json"]],
-                         ids=lambda a: "import fakezoo" if a is None else " ".join(a))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        None,
+        ["--help"],
+        ["--version"],
+        ["cv", "--help"],
+        ["predict", "--help"],
+        ["models"],
+        ["models", "--format", "json"],
+    ],
+    ids=lambda a: "import fakezoo" if a is None else " ".join(a),
+)
 def test_nothing_heavy_is_imported(argv):
     assert heavy_modules_after(argv) == []
 
@@ -60,5 +73,8 @@ def test_static_parameter_counts_match_the_built_models():
 
     for name in list_models():
         counts = parameter_counts(name)
-        assert get_spec(name).param_counts == (counts["finetune"], counts["head"],
-                                                counts["total"]), name
+        assert get_spec(name).param_counts == (
+            counts["finetune"],
+            counts["head"],
+            counts["total"],
+        ), name

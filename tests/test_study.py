@@ -7,8 +7,15 @@ import pytest
 import fakezoo.study
 from fakezoo.study import STUDY_ROWS, run_study
 
-TINY = dict(n_trials=2, epochs=1, image_size=32, pretrained=False, batch_size=8,
-            device="cpu", progress=False)
+TINY = dict(
+    n_trials=2,
+    epochs=1,
+    image_size=32,
+    pretrained=False,
+    batch_size=8,
+    device="cpu",
+    progress=False,
+)
 
 
 def test_the_study_has_the_seeds_twelve_rows():
@@ -19,8 +26,10 @@ def test_the_study_has_the_seeds_twelve_rows():
 
 def test_study_writes_seed_style_tables(demo_dir, tmp_path):
     table = run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
-    assert [(r["model"], r["fine_tuning"]) for r in table] == [("MobileNet", "Without"),
-                                                             ("MobileNet", "With")]
+    assert [(r["model"], r["fine_tuning"]) for r in table] == [
+        ("MobileNet", "Without"),
+        ("MobileNet", "With"),
+    ]
     rows = list(csv.DictReader(io.StringIO((tmp_path / "study.csv").read_text())))
     assert len(rows) == 2
     data = json.loads((tmp_path / "study.json").read_text())
@@ -47,8 +56,7 @@ def test_demo_study_says_it_is_a_demonstration(tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(fakezoo.study.DEMO, "n_trials", 1)
     monkeypatch.setitem(fakezoo.study.DEMO, "epochs", 1)
     with caplog.at_level("WARNING", logger="fakezoo"):
-        table = run_study(None, tmp_path / "out", models=["vit_b_16"], device="cpu",
-                          progress=False)
+        table = run_study(None, tmp_path / "out", models=["vit_b_16"], device="cpu", progress=False)
     assert "DEMONSTRATION on synthetic images" in caplog.text
     assert len(list((tmp_path / "cache" / "demo" / "fake").glob("*.jpg"))) == 6
     assert table[0]["model"] == "VIT (Vision Transformer)"

@@ -25,8 +25,11 @@ CASES = {  # fakezoo name: timm architecture, input size
 
 
 def _batchnorms(model: nn.Module) -> list[tuple[float, float]]:
-    return [(m.eps, m.momentum) for n, m in model.named_modules()
-            if isinstance(m, nn.BatchNorm2d) and not n.startswith("AuxLogits")]
+    return [
+        (m.eps, m.momentum)
+        for n, m in model.named_modules()
+        if isinstance(m, nn.BatchNorm2d) and not n.startswith("AuxLogits")
+    ]
 
 
 # resnet50, vgg16 and mobilenet_v2 are also converted, loaded and trained in test_seed_mode.
@@ -50,8 +53,7 @@ def test_converted_torchvision_weights_load_strictly_with_equal_logits(name):
         # torchvision's transform_input, folded into the mean and std of the preprocessing.
         assert TORCHVISION_WEIGHTS[name].transform_input
         mean, std = transform_input_normalization((0.5,) * 3, (0.5,) * 3)
-        folded = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(
-            1, 3, 1, 1)
+        folded = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
         expected = tv(x)
         got = tm(folded)
@@ -70,12 +72,17 @@ def test_urls_carry_torchvisions_hash_prefixes():
     assert TORCHVISION_WEIGHTS["mobilenet_v2"].sha256_prefix == "b0353104"
     import torchvision
 
-    assert torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.url == TORCHVISION_WEIGHTS[
-        "mobilenet_v2"].url
-    assert torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1.url == TORCHVISION_WEIGHTS[
-        "vit_b_16"].url
-    assert torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url == TORCHVISION_WEIGHTS[
-        "inception_v3"].url
+    assert (
+        torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.url
+        == TORCHVISION_WEIGHTS["mobilenet_v2"].url
+    )
+    assert (
+        torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1.url == TORCHVISION_WEIGHTS["vit_b_16"].url
+    )
+    assert (
+        torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
+        == TORCHVISION_WEIGHTS["inception_v3"].url
+    )
 
 
 def test_torchvision_weights_offline_fail_fast_saying_what_to_run(tmp_path, monkeypatch):
@@ -85,10 +92,11 @@ def test_torchvision_weights_offline_fail_fast_saying_what_to_run(tmp_path, monk
     from fakezoo.errors import WeightsError
 
     monkeypatch.setenv("FAKEZOO_CACHE", str(tmp_path / "cache"))
-    for name, where in (("mobilenet_v2", "run `fakezoo convert-weights mobilenet_v2 "
-                                         "mobilenet_v2-b0353104.pth`"),
-                        ("vit_b_16", "https://download.pytorch.org/models/vit_b_16-c867db91.pth"),
-                        ("resnet50", "timm/resnet50.tv_in1k")):
+    for name, where in (
+        ("mobilenet_v2", "run `fakezoo convert-weights mobilenet_v2 mobilenet_v2-b0353104.pth`"),
+        ("vit_b_16", "https://download.pytorch.org/models/vit_b_16-c867db91.pth"),
+        ("resnet50", "timm/resnet50.tv_in1k"),
+    ):
         start = time.perf_counter()
         with pytest.raises(WeightsError, match=re.escape(where)) as info:
             fakezoo.create(name, pretrained=True, weights="torchvision")
@@ -130,8 +138,7 @@ def test_a_pth_file_converts_to_safetensors_that_load_strictly(tmp_path):
     with pytest.raises(ValueError, match="not torchvision's 00000000"):
         convert_file("mobilenet_v2", pth, tmp_path / "x.safetensors", sha256_prefix="00000000")
     out = convert_file("mobilenet_v2", pth, tmp_path / "mobilenet_v2.safetensors")
-    model = fakezoo.create("mobilenet_v2", pretrained=out, weights="torchvision",
-                           image_size=32)
+    model = fakezoo.create("mobilenet_v2", pretrained=out, weights="torchvision", image_size=32)
     assert torch.equal(model.conv_stem.weight, tv.features[0][0].weight)
     assert torch.equal(model.blocks[6][0].bn3.running_var, tv.features[17].conv[3].running_var)
     # A file with other keys is refused, naming the first foreign key.
@@ -139,5 +146,9 @@ def test_a_pth_file_converts_to_safetensors_that_load_strictly(tmp_path):
 
     save_file({"features.99.weight": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(WeightsError, match="neither torchvision's nor timm's"):
-        fakezoo.create("mobilenet_v2", pretrained=tmp_path / "bad.safetensors",
-                       weights="torchvision", image_size=32)
+        fakezoo.create(
+            "mobilenet_v2",
+            pretrained=tmp_path / "bad.safetensors",
+            weights="torchvision",
+            image_size=32,
+        )

@@ -17,8 +17,15 @@ from fakezoo.cli import EXIT_ERROR, EXIT_OK, main
 from fakezoo.errors import RunDirectoryError, RunFormatError
 from fakezoo.runs.schema import RunMismatchError
 
-SETTINGS = dict(n_splits=3, epochs=1, batch_size=8, pretrained=False, image_size=32,
-                device="cpu", progress=False)
+SETTINGS = dict(
+    n_splits=3,
+    epochs=1,
+    batch_size=8,
+    pretrained=False,
+    image_size=32,
+    device="cpu",
+    progress=False,
+)
 LR = 2e-3
 
 
@@ -27,8 +34,11 @@ def _cv(**changes):
 
 
 def _snapshot(root):
-    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.stat().st_mtime_ns
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +63,7 @@ def _edit(path, edit):
 
 # -- the fingerprint is everywhere ------------------------------------------------------------
 
+
 def test_every_file_carries_the_fingerprint(run_a):
     index = json.loads((run_a / "config.json").read_text())
     fp = index["fingerprint"]
@@ -73,23 +84,27 @@ def test_every_file_carries_the_fingerprint(run_a):
 
 # -- resume only on an exact match --------------------------------------------------------------
 
-@pytest.mark.parametrize("cv_changes, run_changes, named", [
-    ({}, {"lr": 1e-3}, "lr: 0.002 → 0.001"),
-    ({"epochs": 2}, {}, "epochs: 1 → 2"),
-    ({"cache_dtype": torch.float32}, {}, "cache_dtype: float16 → float32"),
-    ({"cache_trunk": False}, {}, "cache_trunk: true → false"),
-    ({"seed": 1}, {}, "seed: 0 → 1"),
-    ({"trunk_backend": "torch"}, {}, "trunk_backend: onnxruntime → torch"),
-    ({"mode": "seed"}, {}, "mode: fast → seed"),  # seed mode shapes the numbers: never reused
-    ({"drop_rate": 0.0}, {}, "drop_rate: 0.2 → 0.0"),
-])
-def test_other_settings_are_refused_before_any_work(run_a, demo_dir, cv_changes, run_changes,
-                                                    named):
+
+@pytest.mark.parametrize(
+    "cv_changes, run_changes, named",
+    [
+        ({}, {"lr": 1e-3}, "lr: 0.002 → 0.001"),
+        ({"epochs": 2}, {}, "epochs: 1 → 2"),
+        ({"cache_dtype": torch.float32}, {}, "cache_dtype: float16 → float32"),
+        ({"cache_trunk": False}, {}, "cache_trunk: true → false"),
+        ({"seed": 1}, {}, "seed: 0 → 1"),
+        ({"trunk_backend": "torch"}, {}, "trunk_backend: onnxruntime → torch"),
+        ({"mode": "seed"}, {}, "mode: fast → seed"),  # seed mode shapes the numbers: never reused
+        ({"drop_rate": 0.0}, {}, "drop_rate: 0.2 → 0.0"),
+    ],
+)
+def test_other_settings_are_refused_before_any_work(
+    run_a, demo_dir, cv_changes, run_changes, named
+):
     before = _snapshot(run_a)
     cv = _cv(**cv_changes)
     with pytest.raises(RunMismatchError) as info:
-        cv.run("mobilenet_v2", demo_dir, finetune=False, out_dir=run_a,
-               **{"lr": LR, **run_changes})
+        cv.run("mobilenet_v2", demo_dir, finetune=False, out_dir=run_a, **{"lr": LR, **run_changes})
     assert named in str(info.value) and "overwrite" in str(info.value)
     assert isinstance(info.value, RunDirectoryError)
     assert cv.trunk_images == 0 and _snapshot(run_a) == before
@@ -113,8 +128,9 @@ def test_other_data_with_the_same_file_names_is_refused(run_a, demo_dir, tmp_pat
 
 def test_overwrite_removes_the_old_run_first(copy_a, demo_dir):
     old = json.loads((copy_a / "results.json").read_text())
-    result = _cv().run("mobilenet_v2", demo_dir, finetune=False, lr=1e-2, out_dir=copy_a,
-                       overwrite=True)
+    result = _cv().run(
+        "mobilenet_v2", demo_dir, finetune=False, lr=1e-2, out_dir=copy_a, overwrite=True
+    )
     new = json.loads((copy_a / "results.json").read_text())
     assert new["fingerprint"]["lr"] == 1e-2 and result.lr == 1e-2
     assert new["folds"][0]["y_prob"] != old["folds"][0]["y_prob"]
@@ -132,9 +148,25 @@ def test_overwrite_never_deletes_foreign_files(tmp_path, demo_dir):
 def test_cli_names_the_differences_and_the_ways_out(run_a, demo_dir, capsys, tmp_path):
     out = tmp_path / "cli"
     shutil.copytree(run_a, out)
-    argv = ["-q", "cv", str(demo_dir), "--model", "mobilenet_v2", "--no-finetune", "--epochs",
-            "1", "--batch-size", "8", "--no-pretrained", "--image-size", "32", "--device",
-            "cpu", "--out", str(out)]
+    argv = [
+        "-q",
+        "cv",
+        str(demo_dir),
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--no-pretrained",
+        "--image-size",
+        "32",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert main([*argv, "--lr", "0.001"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "lr: 0.002 → 0.001" in err and "--overwrite" in err and "--out" in err
@@ -145,12 +177,14 @@ def test_cli_names_the_differences_and_the_ways_out(run_a, demo_dir, capsys, tmp
 
 # -- folds as given -----------------------------------------------------------------------------
 
+
 def test_folds_as_given_whatever_n_splits_says(demo_dir, tmp_path):
     labels = fakezoo.load_dataset(demo_dir).labels
     folds = fakezoo.make_folds(labels, 4, seed=0)
     out = tmp_path / "four"
-    result = _cv(n_splits=3).run("mobilenet_v2", demo_dir, finetune=False, lr=LR,
-                                 out_dir=out, folds=folds)
+    result = _cv(n_splits=3).run(
+        "mobilenet_v2", demo_dir, finetune=False, lr=LR, out_dir=out, folds=folds
+    )
     index = json.loads((out / "config.json").read_text())
     assert len(result.folds) == 4 and index["n_splits"] == 4
     assert index["folds"] == ["fold_1", "fold_2", "fold_3", "fold_4"]
@@ -160,6 +194,7 @@ def test_folds_as_given_whatever_n_splits_says(demo_dir, tmp_path):
 
 
 # -- what a loaded run is ----------------------------------------------------------------------
+
 
 def test_swapped_labels_are_refused(copy_a):
     for name in ("config.json", "fold_1/config.json"):
@@ -204,5 +239,4 @@ def test_loaded_run_reproduces_the_stored_out_of_fold_predictions(run_a, demo_di
     for k in (1, 2, 3):
         preds = json.loads((run_a / f"fold_{k}" / "predictions.json").read_text())
         rows = fakezoo.predict([demo_dir / f for f in preds["val_files"]], model=detector)
-        np.testing.assert_allclose([r.fold_probs[k - 1] for r in rows], preds["y_prob"],
-                                   atol=2e-3)
+        np.testing.assert_allclose([r.fold_probs[k - 1] for r in rows], preds["y_prob"], atol=2e-3)

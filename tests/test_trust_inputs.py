@@ -38,7 +38,8 @@ def test_transform_decodes_like_training(model, tmp_path):
     Image.new("RGBA", (50, 30), (200, 10, 10, 128)).save(rgba)
     for path in (jpeg, rgba):
         trained = model.preprocessing.normalize(
-            torch.from_numpy(decode_image(path, 32)).permute(2, 0, 1)[None])[0]
+            torch.from_numpy(decode_image(path, 32)).permute(2, 0, 1)[None]
+        )[0]
         with Image.open(path) as img:
             assert torch.equal(model.transform(img), trained)
 
@@ -51,8 +52,7 @@ def test_detector_gives_the_same_numbers_for_a_pil_image_and_its_file(model, tmp
     assert from_pil == det.predict(jpeg).prob_fake
     with Image.open(jpeg) as img:
         x = model.transform(img)[None]
-    assert det.predict_tensor(x, normalized=True)[0, 0].item() == pytest.approx(from_pil,
-                                                                                abs=1e-6)
+    assert det.predict_tensor(x, normalized=True)[0, 0].item() == pytest.approx(from_pil, abs=1e-6)
 
 
 def test_predict_tensor_refuses_floats_that_are_not_normalised(model):
@@ -98,12 +98,16 @@ def test_the_same_bytes_under_both_labels_is_an_error(demo_dir, tmp_path):
     real = sorted((root / "real").iterdir())[0]
     shutil.copy(real, root / "fake" / "sneaky.jpg")
     ds = fakezoo.load_dataset(root)
-    with pytest.raises(DatasetError, match=rf"fake/sneaky\.jpg.*real/{real.name}|"
-                                           rf"real/{real.name}.*fake/sneaky\.jpg"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"fake/sneaky\.jpg.*real/{real.name}|"
+        rf"real/{real.name}.*fake/sneaky\.jpg",
+    ):
         fakezoo.make_folds(ds.labels, 3, content=ds.sha256(), names=ds.relpaths())
     with pytest.raises(DatasetError, match="sneaky"):
         fakezoo.CrossValidator(epochs=1, pretrained=False, image_size=32, device="cpu").run(
-            "mobilenet_v2", root, finetune=False, lr=1e-3)
+            "mobilenet_v2", root, finetune=False, lr=1e-3
+        )
 
 
 def test_groups_still_keep_an_identity_on_one_side(demo_dir):
@@ -124,8 +128,9 @@ def test_amp_mode_is_recorded_and_off_on_cpu():
 def test_amp_on_cuda_uses_bf16_or_a_grad_scaler(demo_dir):
     mode = amp_mode(torch.device("cuda"), True)
     assert mode == ("bf16" if torch.cuda.is_bf16_supported() else "fp16+scaler")
-    cv = fakezoo.CrossValidator(epochs=1, batch_size=8, pretrained=False, image_size=32,
-                                device="cuda")
+    cv = fakezoo.CrossValidator(
+        epochs=1, batch_size=8, pretrained=False, image_size=32, device="cuda"
+    )
     result = cv.run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3)
     assert result.settings["amp"] == mode
     assert all(np.isfinite(f.y_prob).all() for f in result.folds)
@@ -138,8 +143,9 @@ def test_fp16_training_with_a_grad_scaler_learns(demo_dir, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert engine.amp_mode(torch.device("cuda"), True) == "fp16+scaler"
-    cv = fakezoo.CrossValidator(epochs=3, batch_size=8, pretrained=False, image_size=32,
-                                device="cuda")
+    cv = fakezoo.CrossValidator(
+        epochs=3, batch_size=8, pretrained=False, image_size=32, device="cuda"
+    )
     result = cv.run("mobilenet_v2", demo_dir, finetune=True, lr=1e-3)
     assert result.settings["amp"] == "fp16+scaler"
     assert all(np.isfinite(f.y_prob).all() for f in result.folds)

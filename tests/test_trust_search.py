@@ -12,10 +12,24 @@ from fakezoo.cli import EXIT_ERROR, EXIT_OK, main
 from fakezoo.runs.schema import RunMismatchError
 from fakezoo.study import run_study
 
-SETTINGS = dict(n_splits=3, epochs=1, batch_size=8, pretrained=False, image_size=32,
-                device="cpu", progress=False)
-TINY = dict(n_trials=1, epochs=1, image_size=32, pretrained=False, batch_size=8,
-            device="cpu", progress=False)
+SETTINGS = dict(
+    n_splits=3,
+    epochs=1,
+    batch_size=8,
+    pretrained=False,
+    image_size=32,
+    device="cpu",
+    progress=False,
+)
+TINY = dict(
+    n_trials=1,
+    epochs=1,
+    image_size=32,
+    pretrained=False,
+    batch_size=8,
+    device="cpu",
+    progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,36 +46,81 @@ def small_dir(demo_dir, tmp_path_factory):
 def test_search_on_other_data_and_settings_is_refused(demo_dir, small_dir, tmp_path):
     storage = tmp_path / "search.db"
     first = fakezoo.optuna_lr_search(
-        "mobilenet_v2", demo_dir, finetune=False, n_trials=1, storage=storage,
-        study_name="s", pruner="none", cv=fakezoo.CrossValidator(**SETTINGS))
+        "mobilenet_v2",
+        demo_dir,
+        finetune=False,
+        n_trials=1,
+        storage=storage,
+        study_name="s",
+        pruner="none",
+        cv=fakezoo.CrossValidator(**SETTINGS),
+    )
     stored = optuna.load_study(study_name="s", storage=f"sqlite:///{storage}")
     assert stored.user_attrs["fingerprint"]["n_trials"] == 1
     assert stored.user_attrs["fingerprint"]["lr"] is None
     with pytest.raises(RunMismatchError) as info:
         fakezoo.optuna_lr_search(
-            "mobilenet_v2", small_dir, finetune=False, n_trials=1, storage=storage,
-            study_name="s", pruner="none", lr_range=(1e-2, 1e-1),
-            cv=fakezoo.CrossValidator(**{**SETTINGS, "epochs": 2}))
+            "mobilenet_v2",
+            small_dir,
+            finetune=False,
+            n_trials=1,
+            storage=storage,
+            study_name="s",
+            pruner="none",
+            lr_range=(1e-2, 1e-1),
+            cv=fakezoo.CrossValidator(**{**SETTINGS, "epochs": 2}),
+        )
     text = str(info.value)
-    for named in ("n_images: 24 → 18", "epochs: 1 → 2", "lr_range: [1e-05, 0.01] → [0.01, 0.1]",
-                  "--study", "--overwrite"):
+    for named in (
+        "n_images: 24 → 18",
+        "epochs: 1 → 2",
+        "lr_range: [1e-05, 0.01] → [0.01, 0.1]",
+        "--study",
+        "--overwrite",
+    ):
         assert named in text
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{storage}").trials) == 1
 
     # overwrite=True starts the study again: the lr now lies in B's range.
     found = fakezoo.optuna_lr_search(
-        "mobilenet_v2", small_dir, finetune=False, n_trials=1, storage=storage,
-        study_name="s", pruner="none", lr_range=(1e-2, 1e-1), overwrite=True,
-        cv=fakezoo.CrossValidator(**{**SETTINGS, "epochs": 2}))
+        "mobilenet_v2",
+        small_dir,
+        finetune=False,
+        n_trials=1,
+        storage=storage,
+        study_name="s",
+        pruner="none",
+        lr_range=(1e-2, 1e-1),
+        overwrite=True,
+        cv=fakezoo.CrossValidator(**{**SETTINGS, "epochs": 2}),
+    )
     assert 1e-2 <= found.best_lr <= 1e-1 and found.best_lr != first.best_lr
     assert all(1e-2 <= t["lr"] <= 1e-1 for t in found.trials)
 
 
-def test_tune_cli_refuses_another_search_on_the_same_storage(demo_dir, small_dir, tmp_path,
-                                                             capsys):
-    common = ["-q", "tune", "--model", "mobilenet_v2", "--no-finetune", "--trials", "1",
-              "--epochs", "1", "--batch-size", "8", "--no-pretrained", "--image-size", "32",
-              "--device", "cpu", "--storage", str(tmp_path / "s.db"), "--study", "x"]
+def test_tune_cli_refuses_another_search_on_the_same_storage(demo_dir, small_dir, tmp_path, capsys):
+    common = [
+        "-q",
+        "tune",
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--no-pretrained",
+        "--image-size",
+        "32",
+        "--device",
+        "cpu",
+        "--storage",
+        str(tmp_path / "s.db"),
+        "--study",
+        "x",
+    ]
     assert main([*common, str(demo_dir), "--out", str(tmp_path / "a")]) == EXIT_OK
     capsys.readouterr()
     assert main([*common, str(small_dir), "--out", str(tmp_path / "b")]) == EXIT_ERROR
@@ -83,9 +142,25 @@ def test_study_on_other_data_and_epochs_is_refused(demo_dir, small_dir, tmp_path
 
 
 def test_benchmark_cli_refuses_then_overwrites(demo_dir, small_dir, tmp_path, capsys):
-    argv = ["-q", "benchmark", "--models", "resnet50_mlp", "--trials", "1", "--epochs", "1",
-            "--batch-size", "8", "--no-pretrained", "--image-size", "32", "--device", "cpu",
-            "--out", str(tmp_path)]
+    argv = [
+        "-q",
+        "benchmark",
+        "--models",
+        "resnet50_mlp",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--no-pretrained",
+        "--image-size",
+        "32",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+    ]
     assert main([*argv, str(demo_dir)]) == EXIT_OK
     capsys.readouterr()
     assert main([*argv, str(small_dir)]) == EXIT_ERROR

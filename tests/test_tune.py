@@ -11,8 +11,15 @@ from fakezoo.train.cv import CrossValidator
 from fakezoo.train.storage import make_storage
 from fakezoo.train.tune import optuna_lr_search
 
-SETTINGS = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
-                device="cpu", progress=False)
+SETTINGS = dict(
+    n_splits=3,
+    epochs=2,
+    batch_size=8,
+    pretrained=False,
+    image_size=32,
+    device="cpu",
+    progress=False,
+)
 
 
 def test_seed_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkeypatch, tmp_path):
@@ -25,8 +32,16 @@ def test_seed_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkey
 
     monkeypatch.setattr(fakezoo.train.cv, "compute_trunk", counting)
     cv = CrossValidator(**SETTINGS)
-    found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=4,
-                             lr_range=(1e-4, 1e-2), cv=cv, pruner="none", out_dir=tmp_path)
+    found = optuna_lr_search(
+        "mobilenet_v2",
+        demo_dir,
+        finetune=False,
+        n_trials=4,
+        lr_range=(1e-4, 1e-2),
+        cv=cv,
+        pruner="none",
+        out_dir=tmp_path,
+    )
     assert 1e-4 <= found.best_lr <= 1e-2
     assert calls == [24]  # 24 images, one trunk pass, for 4 trials x 3 folds + the final CV
     assert len(found.trials) == 4 and all(t["state"] == "COMPLETE" for t in found.trials)
@@ -39,8 +54,17 @@ def test_seed_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkey
 
 
 def test_same_seed_same_search(demo_dir):
-    runs = [optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=3,
-                             cv=CrossValidator(**SETTINGS), seed=5) for _ in range(2)]
+    runs = [
+        optuna_lr_search(
+            "mobilenet_v2",
+            demo_dir,
+            finetune=False,
+            n_trials=3,
+            cv=CrossValidator(**SETTINGS),
+            seed=5,
+        )
+        for _ in range(2)
+    ]
     assert [t["lr"] for t in runs[0].trials] == [t["lr"] for t in runs[1].trials]
     assert runs[0].cv_result.mean == runs[1].cv_result.mean
 
@@ -55,20 +79,29 @@ def test_nested_protocol_never_trains_or_tunes_on_the_outer_fold(demo_dir, monke
 
     monkeypatch.setattr(CrossValidator, "fit_fold", spy)
     cv = CrossValidator(**SETTINGS)
-    found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=2, cv=cv,
-                             protocol="nested", inner_splits=2, pruner="none")
+    found = optuna_lr_search(
+        "mobilenet_v2",
+        demo_dir,
+        finetune=False,
+        n_trials=2,
+        cv=cv,
+        protocol="nested",
+        inner_splits=2,
+        pruner="none",
+    )
     outer = cv.make_folds(cv.decode(demo_dir, 32))
     scored = [s for s in seen if s[2]]  # the outer scoring runs report no epochs to Optuna
     inner = [s for s in seen if not s[2]]
     assert len(scored) == 3 and len(inner) == 3 * 2 * 2  # 3 outer x 2 trials x 2 inner folds
     for k, (train_idx, val_idx) in enumerate(outer):
         assert scored[k][1] == set(val_idx.tolist())
-        for tr, va, _ in inner[k * 4:(k + 1) * 4]:
+        for tr, va, _ in inner[k * 4 : (k + 1) * 4]:
             assert not (tr | va) & set(val_idx.tolist())
             assert (tr | va) == set(train_idx.tolist())
     assert len(found.fold_lrs) == 3
-    assert found.best_value == pytest.approx(np.mean(
-        [f.metrics["accuracy"] for f in found.cv_result.folds]))
+    assert found.best_value == pytest.approx(
+        np.mean([f.metrics["accuracy"] for f in found.cv_result.folds])
+    )
 
 
 class PruneOdd(optuna.pruners.BasePruner):
@@ -77,8 +110,14 @@ class PruneOdd(optuna.pruners.BasePruner):
 
 
 def test_pruned_trials_are_recorded_and_never_win(demo_dir):
-    found = optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=4,
-                             cv=CrossValidator(**SETTINGS), pruner=PruneOdd())
+    found = optuna_lr_search(
+        "mobilenet_v2",
+        demo_dir,
+        finetune=False,
+        n_trials=4,
+        cv=CrossValidator(**SETTINGS),
+        pruner=PruneOdd(),
+    )
     states = {t["number"]: t["state"] for t in found.trials}
     assert states == {0: "COMPLETE", 1: "PRUNED", 2: "COMPLETE", 3: "PRUNED"}
     complete = [t for t in found.trials if t["state"] == "COMPLETE"]
@@ -111,9 +150,13 @@ WORKER = textwrap.dedent("""
 def _worker(demo_dir, storage, n_trials, **env):
     import os
 
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(demo_dir), str(storage),
-                             str(n_trials)], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(demo_dir), str(storage), str(n_trials)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_workers_share_one_journal_study(demo_dir, tmp_path):
@@ -122,8 +165,7 @@ def test_two_workers_share_one_journal_study(demo_dir, tmp_path):
     for w in workers:
         _, err = w.communicate(timeout=300)
         assert w.returncode == 0, err
-    study = optuna.load_study(study_name="shared",
-                              storage=make_storage(journal))
+    study = optuna.load_study(study_name="shared", storage=make_storage(journal))
     done = [t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]
     assert len(done) == 6
     assert sorted(t.number for t in done) == sorted({t.number for t in done})

@@ -15,8 +15,17 @@ from fakezoo.models.stages import model_stages, split_trunk_tail
 # DESIGN.md's freeze-policy table, transcribed independently of zoo.py.
 POLICIES = {
     "resnet50": (["layer4", "fc"], ["fc"]),
-    "densenet121": (["features.transition2", "features.denseblock3", "features.transition3",
-                     "features.denseblock4", "features.norm5", "classifier"], ["classifier"]),
+    "densenet121": (
+        [
+            "features.transition2",
+            "features.denseblock3",
+            "features.transition3",
+            "features.denseblock4",
+            "features.norm5",
+            "classifier",
+        ],
+        ["classifier"],
+    ),
     "vgg16": (["pre_logits.fc2", "head.fc"], ["head.fc"]),
     "inception_v3": (["Mixed_7a", "Mixed_7b", "Mixed_7c", "fc"], ["fc"]),
     "mobilenet_v2": (["blocks.5", "blocks.6", "conv_head", "bn2", "classifier"], ["classifier"]),
@@ -49,10 +58,16 @@ def test_policy_trains_exactly_the_documented_modules(build, name, finetune):
 @pytest.mark.parametrize(("name", "finetune"), CASES)
 def test_frozen_batchnorm_statistics_do_not_move_in_train_mode(build, name, finetune):
     model = build(name, finetune)
-    frozen_stats = {k: v.clone() for k, v in model.state_dict().items()
-                    if "running" in k and not _under(k, model.trainable)}
-    trainable_stats = {k: v.clone() for k, v in model.state_dict().items()
-                       if "running_mean" in k and _under(k, model.trainable)}
+    frozen_stats = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if "running" in k and not _under(k, model.trainable)
+    }
+    trainable_stats = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if "running_mean" in k and _under(k, model.trainable)
+    }
     model.train()
     size = model.preprocessing.image_size
     model(torch.randn(4, 3, size, size) * 3 + 1).sum().backward()
@@ -86,8 +101,7 @@ def test_one_pass_frozen_batchnorm_matches_the_parent_classes(build, name):
 def test_stages_reproduce_the_forward_pass_and_own_every_parameter(build, name):
     model = build(name, True).eval()
     stages = model_stages(model)
-    owned = [n for n, _ in model.named_parameters()
-             if sum(_under(n, s.owns) for s in stages) == 1]
+    owned = [n for n, _ in model.named_parameters() if sum(_under(n, s.owns) for s in stages) == 1]
     assert len(owned) == len(list(model.parameters()))
     size = model.preprocessing.image_size
     x = torch.randn(2, 3, size, size)
@@ -100,9 +114,14 @@ def test_stages_reproduce_the_forward_pass_and_own_every_parameter(build, name):
     # A dropout right before the first trained stage starts the tail (it runs on the cache).
     first = next(s for s in tail if not s.dropout)
     assert first.name == POLICIES[name][0][0]
-    assert all(s.dropout for s in tail[:tail.index(first)])
-    assert all(not p.requires_grad for s in trunk for o in s.owns
-               for n, p in model.named_parameters() if _under(n, [o]))
+    assert all(s.dropout for s in tail[: tail.index(first)])
+    assert all(
+        not p.requires_grad
+        for s in trunk
+        for o in s.owns
+        for n, p in model.named_parameters()
+        if _under(n, [o])
+    )
 
 
 def test_transform_gives_seed_size_and_range():
@@ -136,10 +155,14 @@ def test_custom_trainable_list(build):
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trained == {n for n, _ in model.named_parameters() if _under(n, ["layer3.5", "fc"])}
     assert split_trunk_tail(model)[1][0].name == "layer3"
-    vit = fakezoo.create("vit_b_16", pretrained=False, image_size=32,
-                         trainable=["pos_embed", "head"])
+    vit = fakezoo.create(
+        "vit_b_16", pretrained=False, image_size=32, trainable=["pos_embed", "head"]
+    )
     assert {n for n, p in vit.named_parameters() if p.requires_grad} == {
-        "pos_embed", "head.weight", "head.bias"}
+        "pos_embed",
+        "head.weight",
+        "head.bias",
+    }
 
 
 def test_unknown_names_give_clear_errors():

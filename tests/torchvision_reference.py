@@ -19,8 +19,14 @@ TRAINABLE = {
     ("resnet50", False): ("fc",),
     ("vgg16", True): ("classifier.3", "classifier.6"),
     ("vgg16", False): ("classifier.6",),
-    ("mobilenet_v2", True): ("features.14", "features.15", "features.16", "features.17",
-                             "features.18", "classifier"),
+    ("mobilenet_v2", True): (
+        "features.14",
+        "features.15",
+        "features.16",
+        "features.17",
+        "features.18",
+        "classifier",
+    ),
     ("mobilenet_v2", False): ("classifier",),
 }
 
@@ -59,10 +65,20 @@ def freeze_like_the_study(model: nn.Module, trainable: tuple[str, ...]) -> None:
         param.requires_grad = any(pname.startswith(t + ".") for t in trainable)
 
 
-def notebook_loop(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                  train_idx: np.ndarray, val_idx: np.ndarray, *, lr: float, epochs: int,
-                  batch_size: int, order_seed: int, dropout_seed: int,
-                  channels_last: bool = False) -> np.ndarray:
+def notebook_loop(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    order_seed: int,
+    dropout_seed: int,
+    channels_last: bool = False,
+) -> np.ndarray:
     """Train on ``train_idx`` and return P(fake) on ``val_idx``.
 
     Batches come from a shuffling DataLoader whose generator is seeded with ``order_seed``
@@ -85,8 +101,9 @@ def notebook_loop(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         def __iter__(self):
             return iter(torch.randperm(len(train), generator=order).tolist())
 
-    loader = DataLoader(train, batch_size=batch_size, sampler=Shuffled(),
-                        generator=torch.Generator())  # keeps the global generator for dropout
+    loader = DataLoader(
+        train, batch_size=batch_size, sampler=Shuffled(), generator=torch.Generator()
+    )  # keeps the global generator for dropout
     optimizer = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=lr)
     criterion = nn.CrossEntropyLoss()
     torch.manual_seed(dropout_seed)

@@ -15,12 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "file_sha256", "read_json",
-           "write_json"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "file_sha256",
+    "read_json",
+    "write_json",
+]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *,
-                 durable: bool = True) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *, durable: bool = True
+) -> None:
     """Call ``write(handle)`` on a temporary file and move it onto ``path`` when it returns.
 
     ``durable=False`` skips the ``fsync``: only for files that are checked when read and can

@@ -32,9 +32,12 @@ _SHIMS: set[str] = set()
 def warn_moved(old: str, new: str) -> None:
     """Warn that module ``old`` moved to ``new`` (pointing the warning at the importer)."""
     _SHIMS.add(old)
-    warnings.warn(f"'{old}' is deprecated and will be removed in the next release; "
-                  f"import from '{new}' instead.", DeprecationWarning,
-                  stacklevel=_caller_stacklevel())
+    warnings.warn(
+        f"'{old}' is deprecated and will be removed in the next release; "
+        f"import from '{new}' instead.",
+        DeprecationWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 def forward(old: str, new: Sequence[str], names: Sequence[str]) -> tuple[list[str], Any]:

@@ -37,8 +37,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_MAX_FILE_SIZE", "DEFAULT_PORT", "Analysis", "analyze",
-           "build_app", "launch"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_FILE_SIZE",
+    "DEFAULT_PORT",
+    "Analysis",
+    "analyze",
+    "build_app",
+    "launch",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 """Loopback only: pass ``host="0.0.0.0"`` (``--host 0.0.0.0``) to serve other machines."""
@@ -51,8 +58,14 @@ DEFAULT_QUEUE_SIZE = 32
 """Requests that may wait for the models; more are refused with a "queue full" message."""
 
 SUMMARY_ID, LABEL_ID, FOLDS_ID, HEATMAP_ID, UPLOAD_ID, BOXES_ID, FACES_ID = (
-    "fakezoo-summary", "fakezoo-label", "fakezoo-folds", "fakezoo-heatmap", "fakezoo-upload",
-    "fakezoo-boxes", "fakezoo-faces")
+    "fakezoo-summary",
+    "fakezoo-label",
+    "fakezoo-folds",
+    "fakezoo-heatmap",
+    "fakezoo-upload",
+    "fakezoo-boxes",
+    "fakezoo-faces",
+)
 
 FACE_HEADERS = ["frame", "face", "box (x0, y0, x1, y1)", "detector score", "P(fake)"]
 """Columns of the page's face table: ``photo`` or ``frame N``, the face's number, its box,
@@ -95,8 +108,13 @@ def _name(path: str | os.PathLike[str] | None) -> str:
     return Path(path).name if path else "the upload"
 
 
-def analyze(detector: Detector, path: str | os.PathLike[str] | None, *,
-            explain: bool = True, faces: bool = False) -> Analysis:
+def analyze(
+    detector: Detector,
+    path: str | os.PathLike[str] | None,
+    *,
+    explain: bool = True,
+    faces: bool = False,
+) -> Analysis:
     """Score one uploaded file; never raises for a bad file (the message goes in ``error``).
 
     With ``faces`` (and always for a video) the faces are found and scored as
@@ -125,13 +143,15 @@ def analyze(detector: Detector, path: str | os.PathLike[str] | None, *,
             prediction, heatmap = detector.predict(path), None
     except (ImageDecodeError, FileNotFoundError) as err:
         reason = err.reason if isinstance(err, ImageDecodeError) else str(err)
-        return _failed(f"Could not read {_name(path)}: {reason}. Upload an image file "
-                       f"({IMAGE_TYPES}).")
+        return _failed(
+            f"Could not read {_name(path)}: {reason}. Upload an image file ({IMAGE_TYPES})."
+        )
     except VideoDecodeError as err:
         kinds = ", ".join(e.lstrip(".").upper() for e in VIDEO_EXTENSIONS)
         reason = err.reason.replace(f"'{os.fspath(path)}'", _name(path))
-        return _failed(f"Could not read {_name(path)}: {reason}. Upload a video file "
-                       f"({kinds}) that plays.")
+        return _failed(
+            f"Could not read {_name(path)}: {reason}. Upload a video file ({kinds}) that plays."
+        )
     except FacesError as err:  # facenet-pytorch or PyAV missing
         return _failed(f"Could not analyse {_name(path)}: {err}")
     except ModuleNotFoundError as err:
@@ -141,14 +161,15 @@ def analyze(detector: Detector, path: str | os.PathLike[str] | None, *,
         if not explain:
             raise
         result = analyze(detector, path, explain=False, faces=faces)
-        result.summary += (f"\n\nNo heatmap: {err.name} is not installed on the server "
-                           f"(`{install_hint(err.name)}`).")
+        result.summary += (
+            f"\n\nNo heatmap: {err.name} is not installed on the server "
+            f"(`{install_hint(err.name)}`)."
+        )
         return result
     except Exception as err:  # the page gets one line; the log gets the traceback
         logger.exception("fakezoo app: analysing %s failed", path)
         return _failed(f"Could not analyse {_name(path)} ({type(err).__name__}: {err}).")
-    result = _scored(detector, float(prediction.prob_fake), prediction.label,
-                     prediction.fold_probs)
+    result = _scored(detector, float(prediction.prob_fake), prediction.label, prediction.fold_probs)
     result.heatmap = heatmap
     return result
 
@@ -164,8 +185,7 @@ def _fit(image: np.ndarray, side: int = SHOWN_SIDE) -> np.ndarray:
     return np.asarray(shown)
 
 
-def _analyze_faces(detector: Detector, path: str | os.PathLike[str], explain: bool
-                   ) -> Analysis:
+def _analyze_faces(detector: Detector, path: str | os.PathLike[str], explain: bool) -> Analysis:
     """A photo's faces, or a video's sampled frames and their faces (see :func:`analyze`)."""
     from .explain_faces import draw_faces, explain_media
     from .inference.faces import NO_FACE, media_faces, score_media
@@ -175,48 +195,66 @@ def _analyze_faces(detector: Detector, path: str | os.PathLike[str], explain: bo
     prediction = score_media(detector, media, 8, detector.threshold)
     if prediction.error is not None:  # no face (decode errors raise for one file)
         where = prediction.error.removeprefix(NO_FACE).strip()
-        return _failed(f"No face found in {_name(path)}{f' ({where})' if where else ''}: "
-                       f"MTCNN found no face of 20 pixels or more with a score of 0.9 or "
-                       f"more. Upload a photo or video in which a face is clearly visible.")
+        return _failed(
+            f"No face found in {_name(path)}{f' ({where})' if where else ''}: "
+            f"MTCNN found no face of 20 pixels or more with a score of 0.9 or "
+            f"more. Upload a photo or video in which a face is clearly visible."
+        )
     result = _scored(detector, prediction.prob_fake, prediction.label, prediction.fold_probs)
-    per_frame = ([(f.frame, f.prob_fake, f.faces) for f in prediction.frames] if media.video
-                 else [(None, prediction.prob_fake, prediction.faces)])
+    per_frame = (
+        [(f.frame, f.prob_fake, f.faces) for f in prediction.frames]
+        if media.video
+        else [(None, prediction.prob_fake, prediction.faces)]
+    )
     images = {index: image for index, image, _ in media.frames}
     for frame, prob, found in per_frame:
         where = "photo" if frame is None else f"frame {frame}"
-        caption = (f"{where}: no face" if prob is None else
-                   f"{where}: {len(found)} face{'s' * (len(found) > 1)}, P(fake) {prob:.4f}")
+        caption = (
+            f"{where}: no face"
+            if prob is None
+            else f"{where}: {len(found)} face{'s' * (len(found) > 1)}, P(fake) {prob:.4f}"
+        )
         boxes = [(f.box, f"{k}: {f.prob_fake:.2f}") for k, f in enumerate(found, 1)]
         result.boxes.append((_fit(draw_faces(images[frame], boxes)), caption))
-        result.faces += [[where, k, ", ".join(f"{v:g}" for v in f.box), f"{f.score:.4f}",
-                          f"{f.prob_fake:.4f}"] for k, f in enumerate(found, 1)]
+        result.faces += [
+            [where, k, ", ".join(f"{v:g}" for v in f.box), f"{f.score:.4f}", f"{f.prob_fake:.4f}"]
+            for k, f in enumerate(found, 1)
+        ]
     n_faces = len(result.faces)
     if media.video:
         with_face = [row for row in per_frame if row[1] is not None]
         top = max(with_face, key=lambda row: row[1])[0]
-        result.summary += (f"  \nVideo: the mean of {len(with_face)} of {len(per_frame)} "
-                           f"sampled frames that show a face, each frame scored by its most "
-                           f"fake face ({n_faces} faces in all).")
+        result.summary += (
+            f"  \nVideo: the mean of {len(with_face)} of {len(per_frame)} "
+            f"sampled frames that show a face, each frame scored by its most "
+            f"fake face ({n_faces} faces in all)."
+        )
     else:
         top = None
-        result.summary += (f"  \nPhoto: its most fake face of {n_faces} "
-                           f"(each face boxed with its number and P(fake)).")
+        result.summary += (
+            f"  \nPhoto: its most fake face of {n_faces} "
+            f"(each face boxed with its number and P(fake))."
+        )
     if explain:
         fx = explain_media(detector, media, prediction, frames=[top])
         result.heatmap = _fit(fx.overview(top))
-        result.summary += ("" if top is None else
-                           f"  \nHeatmaps: frame {top}, the most fake sampled frame.")
+        result.summary += (
+            "" if top is None else f"  \nHeatmaps: frame {top}, the most fake sampled frame."
+        )
     return result
 
 
 def _scored(detector: Detector, p: float, label: str, fold_probs: list[float]) -> Analysis:
     real, fake = detector.labels
-    rows = [[name, round(float(q), 4)]
-            for name, q in zip(detector.fold_names, fold_probs, strict=True)]
+    rows = [
+        [name, round(float(q), 4)] for name, q in zip(detector.fold_names, fold_probs, strict=True)
+    ]
     rows.append(["ensemble", round(float(p), 4)])
-    summary = (f"Label: **{label}** · P(fake): **{p:.4f}** "
-               f"(mean of {detector.n_folds} fold model{'s' * (detector.n_folds > 1)}, "
-               f"threshold {detector.threshold:g})")
+    summary = (
+        f"Label: **{label}** · P(fake): **{p:.4f}** "
+        f"(mean of {detector.n_folds} fold model{'s' * (detector.n_folds > 1)}, "
+        f"threshold {detector.threshold:g})"
+    )
     return Analysis(summary, {fake: float(p), real: 1.0 - float(p)}, rows, None)
 
 
@@ -224,8 +262,9 @@ def _failed(message: str) -> Analysis:
     return Analysis(f"**Error:** {message}", None, [], None, error=message)
 
 
-def _detector(model: Detector | str | os.PathLike[str], revision: str | None,
-              device: str) -> Detector:
+def _detector(
+    model: Detector | str | os.PathLike[str], revision: str | None, device: str
+) -> Detector:
     from .inference.api import load
     from .inference.detector import Detector
 
@@ -239,19 +278,30 @@ def _describe(detector: Detector, faces: bool) -> str:
 
     cfg = detector.config
     name = cfg.get("model", type(detector.models[0]).__name__)
-    how = ("Faces: each face of a photo is found (MTCNN), boxed and scored; the photo is its "
-           "most fake face." if faces else "Photos are scored whole.")
-    return (f"Model: `{name}`, {detector.n_folds} fold model(s), input "
-            f"{detector.image_size}×{detector.image_size}. {how} A video is scored by its "
-            f"faces in {DEFAULT_FRAMES} evenly spaced frames (the mean over the frames that show "
-            f"a face). The heatmap is Grad-CAM of the *fake* class at "
-            f"`{getattr(detector.models[0].spec, 'cam_layer', '?')}`, averaged over the folds. "
-            f"The output is evidence, not proof.")
+    how = (
+        "Faces: each face of a photo is found (MTCNN), boxed and scored; the photo is its "
+        "most fake face."
+        if faces
+        else "Photos are scored whole."
+    )
+    return (
+        f"Model: `{name}`, {detector.n_folds} fold model(s), input "
+        f"{detector.image_size}×{detector.image_size}. {how} A video is scored by its "
+        f"faces in {DEFAULT_FRAMES} evenly spaced frames (the mean over the frames that show "
+        f"a face). The heatmap is Grad-CAM of the *fake* class at "
+        f"`{getattr(detector.models[0].spec, 'cam_layer', '?')}`, averaged over the folds. "
+        f"The output is evidence, not proof."
+    )
 
 
-def build_app(model: Detector | str | os.PathLike[str], *, revision: str | None = None,
-              device: str = "auto", title: str = "fakezoo: real or fake?",
-              faces: bool | None = None) -> gradio.Blocks:
+def build_app(
+    model: Detector | str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    device: str = "auto",
+    title: str = "fakezoo: real or fake?",
+    faces: bool | None = None,
+) -> gradio.Blocks:
     """The Gradio ``Blocks`` page for a run (a Detector, a run directory or a Hub id).
 
     The page has one event, exposed to programs as ``api_name="/predict"``: a file in, and
@@ -287,22 +337,42 @@ def build_app(model: Detector | str | os.PathLike[str], *, revision: str | None 
         gr.Markdown(f"# {title}\n\n{_describe(detector, faces)}")
         with gr.Row():
             with gr.Column():
-                upload = gr.File(label="Image or video", file_count="single", type="filepath",
-                                 elem_id=UPLOAD_ID)
+                upload = gr.File(
+                    label="Image or video", file_count="single", type="filepath", elem_id=UPLOAD_ID
+                )
                 button = gr.Button("Analyse", variant="primary")
             with gr.Column():
-                summary = gr.Markdown("Upload an image or a video to see what the models say.",
-                                      label="Summary", elem_id=SUMMARY_ID)
+                summary = gr.Markdown(
+                    "Upload an image or a video to see what the models say.",
+                    label="Summary",
+                    elem_id=SUMMARY_ID,
+                )
                 label = gr.Label(label="Ensemble", num_top_classes=2, elem_id=LABEL_ID)
-                folds = gr.Dataframe(headers=["model", "P(fake)"], label="Per fold",
-                                     interactive=False, elem_id=FOLDS_ID)
-            heatmap = gr.Image(label="Grad-CAM heatmap (fake class)", type="numpy",
-                               format="png", interactive=False, elem_id=HEATMAP_ID)
+                folds = gr.Dataframe(
+                    headers=["model", "P(fake)"],
+                    label="Per fold",
+                    interactive=False,
+                    elem_id=FOLDS_ID,
+                )
+            heatmap = gr.Image(
+                label="Grad-CAM heatmap (fake class)",
+                type="numpy",
+                format="png",
+                interactive=False,
+                elem_id=HEATMAP_ID,
+            )
         with gr.Row():
-            boxes = gr.Gallery(label="Faces found (number: P(fake))", format="png", columns=3,
-                               object_fit="contain", preview=False, elem_id=BOXES_ID)
-            face_table = gr.Dataframe(headers=FACE_HEADERS, label="Per face",
-                                      interactive=False, elem_id=FACES_ID)
+            boxes = gr.Gallery(
+                label="Faces found (number: P(fake))",
+                format="png",
+                columns=3,
+                object_fit="contain",
+                preview=False,
+                elem_id=BOXES_ID,
+            )
+            face_table = gr.Dataframe(
+                headers=FACE_HEADERS, label="Per face", interactive=False, elem_id=FACES_ID
+            )
         outputs = [summary, label, folds, heatmap, boxes, face_table]
         button.click(run, inputs=upload, outputs=outputs, api_name="predict")
         upload.upload(run, inputs=upload, outputs=outputs, api_visibility="private")
@@ -310,11 +380,19 @@ def build_app(model: Detector | str | os.PathLike[str], *, revision: str | None 
     return demo
 
 
-def launch(model: Detector | str | os.PathLike[str], *, host: str = DEFAULT_HOST,
-           port: int | None = DEFAULT_PORT, max_file_size: str | int = DEFAULT_MAX_FILE_SIZE,
-           queue_size: int = DEFAULT_QUEUE_SIZE, revision: str | None = None,
-           device: str = "auto", block: bool = True, quiet: bool = False,
-           faces: bool | None = None) -> gradio.Blocks:
+def launch(
+    model: Detector | str | os.PathLike[str],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int | None = DEFAULT_PORT,
+    max_file_size: str | int = DEFAULT_MAX_FILE_SIZE,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    revision: str | None = None,
+    device: str = "auto",
+    block: bool = True,
+    quiet: bool = False,
+    faces: bool | None = None,
+) -> gradio.Blocks:
     """Build the page and serve it (what ``fakezoo app`` runs).
 
     Args:
@@ -335,7 +413,15 @@ def launch(model: Detector | str | os.PathLike[str], *, host: str = DEFAULT_HOST
     """
     demo = build_app(model, revision=revision, device=device, faces=faces)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
-    demo.launch(server_name=host, server_port=port, max_file_size=max_file_size,
-                prevent_thread_lock=not block, quiet=quiet, ssr_mode=False, share=False,
-                show_error=False, footer_links=["api"])
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=max_file_size,
+        prevent_thread_lock=not block,
+        quiet=quiet,
+        ssr_mode=False,
+        share=False,
+        show_error=False,
+        footer_links=["api"],
+    )
     return demo

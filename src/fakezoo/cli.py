@@ -30,29 +30,42 @@ def _models(args) -> int:
         spec = get_spec(name)
         finetune, head, total = spec.param_counts  # static: no torch needed to list the zoo
         counts = {"finetune": finetune, "head": head, "total": total}
-        rows.append({"name": name, "architecture": spec.architecture,
-                     "weights": spec.pretrained_tag, "input_size": spec.image_size,
-                     "finetune_trains": list(spec.finetune), "head_trains": list(spec.head),
-                     "trainable_finetune": counts["finetune"],
-                     "trainable_head": counts["head"], "total_params": counts["total"]})
+        rows.append(
+            {
+                "name": name,
+                "architecture": spec.architecture,
+                "weights": spec.pretrained_tag,
+                "input_size": spec.image_size,
+                "finetune_trains": list(spec.finetune),
+                "head_trains": list(spec.head),
+                "trainable_finetune": counts["finetune"],
+                "trainable_head": counts["head"],
+                "total_params": counts["total"],
+            }
+        )
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    print(f"{'name':<14}{'timm weights':<34}{'input':>6}{'trainable (finetune)':>22}"
-          f"{'trainable (head)':>18}{'total':>13}")
+    print(
+        f"{'name':<14}{'timm weights':<34}{'input':>6}{'trainable (finetune)':>22}"
+        f"{'trainable (head)':>18}{'total':>13}"
+    )
     for r in rows:
-        print(f"{r['name']:<14}{r['weights']:<34}{r['input_size']:>6}"
-              f"{r['trainable_finetune']:>22,}{r['trainable_head']:>18,}{r['total_params']:>13,}")
+        print(
+            f"{r['name']:<14}{r['weights']:<34}{r['input_size']:>6}"
+            f"{r['trainable_finetune']:>22,}{r['trainable_head']:>18,}{r['total_params']:>13,}"
+        )
     return EXIT_OK
 
 
 def _demo_data(args) -> int:
     from .synth.demo import make_demo_dataset
 
-    root = make_demo_dataset(args.dir, args.n_per_class, seed=args.seed,
-                             image_size=args.image_size)
-    print(f"wrote {2 * args.n_per_class} images ({args.n_per_class} real, {args.n_per_class} "
-          f"fake) to {root}")
+    root = make_demo_dataset(args.dir, args.n_per_class, seed=args.seed, image_size=args.image_size)
+    print(
+        f"wrote {2 * args.n_per_class} images ({args.n_per_class} real, {args.n_per_class} "
+        f"fake) to {root}"
+    )
     return EXIT_OK
 
 
@@ -69,20 +82,37 @@ def _validator(args):
     from .train.cv import CrossValidator
 
     pretrained = args.weights or args.pretrained
-    return CrossValidator(n_splits=args.folds, epochs=args.epochs, batch_size=args.batch_size,
-                          seed=args.seed, device=args.device, pretrained=pretrained,
-                          image_size=args.image_size, mode=args.mode,
-                          weights=args.weights_source, drop_rate=args.drop_rate)
+    return CrossValidator(
+        n_splits=args.folds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        pretrained=pretrained,
+        image_size=args.image_size,
+        mode=args.mode,
+        weights=args.weights_source,
+        drop_rate=args.drop_rate,
+    )
 
 
 def _cv(args) -> int:
-    result = _validator(args).run(args.model, args.data, finetune=args.finetune, lr=args.lr,
-                                  out_dir=args.out, overwrite=args.overwrite, fold=args.fold)
+    result = _validator(args).run(
+        args.model,
+        args.data,
+        finetune=args.finetune,
+        lr=args.lr,
+        out_dir=args.out,
+        overwrite=args.overwrite,
+        fold=args.fold,
+    )
     if args.fold is not None:
         m = result.folds[0].metrics
         print(f"fold {args.fold}/{args.folds}: accuracy {m['accuracy']:.4f}, F1 {m['f1']:.4f}")
-        print(f"written to {Path(args.out) / f'fold_{args.fold}'}; once every fold is done, "
-              f"the same command without --fold collects them")
+        print(
+            f"written to {Path(args.out) / f'fold_{args.fold}'}; once every fold is done, "
+            f"the same command without --fold collects them"
+        )
         return EXIT_OK
     print(result.report())
     print(f"\nrun directory: {args.out}")
@@ -106,12 +136,23 @@ def _tune(args) -> int:
     if args.workers != 1:
         _tune_workers(args)
         args.overwrite = False  # done before the workers started
-    found = optuna_lr_search(args.model, args.data, args.finetune, n_trials=args.trials,
-                             lr_range=tuple(args.lr_range), protocol=args.protocol,
-                             storage=args.storage, study_name=args.study, seed=args.seed,
-                             pruner=args.pruner, cv=_validator(args), out_dir=args.out,
-                             overwrite=args.overwrite, grace_period=args.grace_period,
-                             search_only=args.search_only)
+    found = optuna_lr_search(
+        args.model,
+        args.data,
+        args.finetune,
+        n_trials=args.trials,
+        lr_range=tuple(args.lr_range),
+        protocol=args.protocol,
+        storage=args.storage,
+        study_name=args.study,
+        seed=args.seed,
+        pruner=args.pruner,
+        cv=_validator(args),
+        out_dir=args.out,
+        overwrite=args.overwrite,
+        grace_period=args.grace_period,
+        search_only=args.search_only,
+    )
     if args.search_only:
         print(f"worker done: the study has its {args.trials} finished trials")
         return EXIT_OK
@@ -132,23 +173,35 @@ def _tune_workers(args) -> None:
     if args.storage is None:
         args.storage = str(Path(args.out) / "study.log")
     elif str(args.storage).startswith("sqlite") or Path(args.storage).suffix in {
-            ".db", ".sqlite", ".sqlite3"}:
-        raise ValueError(f"--storage {args.storage}: SQLite serves one process at a time; "
-                         f"--workers needs a Journal file (.log) or a postgresql:// URL.")
+        ".db",
+        ".sqlite",
+        ".sqlite3",
+    }:
+        raise ValueError(
+            f"--storage {args.storage}: SQLite serves one process at a time; "
+            f"--workers needs a Journal file (.log) or a postgresql:// URL."
+        )
     if args.overwrite:  # once, here: a worker that overwrote would delete the others' trials
-        start_over(args.out, args.storage, study_names(
-            args.model, args.finetune, None, args.protocol, args.study, args.folds),
-            args.grace_period)
+        start_over(
+            args.out,
+            args.storage,
+            study_names(args.model, args.finetune, None, args.protocol, args.study, args.folds),
+            args.grace_period,
+        )
     # The workers parse this same command; the options appended last win.
     argv = [a for a in args.argv if a != "--overwrite"]
-    failed = run_workers([*argv, "--storage", args.storage, "--workers", "1", "--search-only"],
-                         args.workers, args.device)
+    failed = run_workers(
+        [*argv, "--storage", args.storage, "--workers", "1", "--search-only"],
+        args.workers,
+        args.device,
+    )
     if len(failed) == args.workers:
         raise RuntimeError(f"all {args.workers} workers failed (see their messages above).")
     for i, code in failed:
         # The others finished its trials; if none is left, this process runs what remains.
-        logging.getLogger("fakezoo").warning("worker %d exited with code %d (see above); "
-                                             "going on with the study", i, code)
+        logging.getLogger("fakezoo").warning(
+            "worker %d exited with code %d (see above); going on with the study", i, code
+        )
 
 
 def _benchmark(args) -> int:
@@ -156,15 +209,29 @@ def _benchmark(args) -> int:
     from .study import run_study
 
     _quiet_optuna()
-    table = run_study(args.data, args.out, models=args.models, n_trials=args.trials,
-                      epochs=args.epochs, protocol=args.protocol, image_size=args.image_size,
-                      pretrained=args.pretrained, batch_size=args.batch_size, seed=args.seed,
-                      device=args.device, save_weights=args.save_weights,
-                      overwrite=args.overwrite, mode=args.mode,
-                      weights=args.weights_source, drop_rate=args.drop_rate)
+    table = run_study(
+        args.data,
+        args.out,
+        models=args.models,
+        n_trials=args.trials,
+        epochs=args.epochs,
+        protocol=args.protocol,
+        image_size=args.image_size,
+        pretrained=args.pretrained,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        save_weights=args.save_weights,
+        overwrite=args.overwrite,
+        mode=args.mode,
+        weights=args.weights_source,
+        drop_rate=args.drop_rate,
+    )
     if args.data is None:
-        print("DEMONSTRATION on synthetic data with random initial weights: these numbers say "
-              "nothing about real deepfakes.\n")
+        print(
+            "DEMONSTRATION on synthetic data with random initial weights: these numbers say "
+            "nothing about real deepfakes.\n"
+        )
     print(table_markdown(table))
     print(f"\nfull report: {Path(args.out) / 'study.md'}")
     return EXIT_OK
@@ -181,18 +248,23 @@ def _model_source(args) -> str:
 def _explained(args) -> list:
     from .inference.api import load
 
-    detector = load(_model_source(args), revision=args.revision, device=args.device,
-                    threshold=args.threshold)
+    detector = load(
+        _model_source(args), revision=args.revision, device=args.device, threshold=args.threshold
+    )
     batch = min(args.batch_size, 8)
     if args.faces:
         from .explain_faces import explain_faces_to_folder
 
-        done = explain_faces_to_folder(detector, args.paths, args.explain, frames=args.frames,
-                                       batch_size=batch)
+        done = explain_faces_to_folder(
+            detector, args.paths, args.explain, frames=args.frames, batch_size=batch
+        )
         faces = sum(len(fx.faces) for fx, _ in done)
-        print(f"wrote {faces} face heatmaps (NAME.face<k>.cam.png/.npy) and "
-              f"{sum(len(paths) for _, paths in done) - 2 * faces} overviews with numbered "
-              f"boxes (NAME.faces.png) to {args.explain}", file=sys.stderr)
+        print(
+            f"wrote {faces} face heatmaps (NAME.face<k>.cam.png/.npy) and "
+            f"{sum(len(paths) for _, paths in done) - 2 * faces} overviews with numbered "
+            f"boxes (NAME.faces.png) to {args.explain}",
+            file=sys.stderr,
+        )
         return [fx.prediction for fx, _ in done]
     from .explain import explain_to_folder
 
@@ -205,9 +277,14 @@ def _explained(args) -> list:
 def _predict(args) -> int:
     from .inference.api import predict
 
-    options = dict(model=args.model, device=args.device, batch_size=args.batch_size,
-                   threshold=args.threshold, revision=args.revision,
-                   allow_partial=args.allow_partial)
+    options = dict(
+        model=args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        threshold=args.threshold,
+        revision=args.revision,
+        allow_partial=args.allow_partial,
+    )
     if args.faces:
         options.update(faces=True, frames=args.frames)
     folders = [p for p in args.paths if Path(p).is_dir()]
@@ -223,19 +300,22 @@ def _predict(args) -> int:
         print(json.dumps(rows, indent=2))
     elif args.format == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(["path", "label", "prob_fake", "fold_probs", "error"]
-                        + (["faces", "frames"] if args.faces else []))
+        writer.writerow(
+            ["path", "label", "prob_fake", "fold_probs", "error"]
+            + (["faces", "frames"] if args.faces else [])
+        )
         for r in rows:
             folds = " ".join(f"{p:.6f}" for p in r["fold_probs"] or [])
             prob = "" if r["prob_fake"] is None else f"{r['prob_fake']:.6f}"
-            extra = ([len(r.get("faces") or []), len(r.get("frames") or [])] if args.faces
-                     else [])
-            writer.writerow([r["path"], r["label"] or "", prob, folds, r["error"] or "",
-                             *extra])
+            extra = [len(r.get("faces") or []), len(r.get("frames") or [])] if args.faces else []
+            writer.writerow([r["path"], r["label"] or "", prob, folds, r["error"] or "", *extra])
     else:
         for r in rows:
-            verdict = (f"{r['label']:<5} {r['prob_fake']:.4f}" if r["error"] is None
-                       else f"ERROR {r['error']}")
+            verdict = (
+                f"{r['label']:<5} {r['prob_fake']:.4f}"
+                if r["error"] is None
+                else f"ERROR {r['error']}"
+            )
             print(f"{verdict}  {r['path']}{_faces_note(r)}")
     failed = sum(r["error"] is not None for r in rows)
     if failed:
@@ -247,10 +327,17 @@ def _predict(args) -> int:
 def _crop(args) -> int:
     from .faces import CropPolicy, crop_dataset
 
-    report = crop_dataset(args.src, args.dst, frames=args.frames, all_faces=args.all_faces,
-                          min_size=args.min_size, min_score=args.min_score,
-                          policy=CropPolicy(args.margin, args.square, args.size),
-                          workers=args.workers, device=args.device)
+    report = crop_dataset(
+        args.src,
+        args.dst,
+        frames=args.frames,
+        all_faces=args.all_faces,
+        min_size=args.min_size,
+        min_score=args.min_score,
+        policy=CropPolicy(args.margin, args.square, args.size),
+        workers=args.workers,
+        device=args.device,
+    )
     print(report.summary())
     print(f"train on it with groups kept in folds: fakezoo cv {report.manifest} ...")
     return EXIT_OK
@@ -260,15 +347,25 @@ def _evaluate(args) -> int:
     from .evaluate import evaluate_many
     from .evaluate.report import comparison_markdown
 
-    suite = evaluate_many(args.runs, args.data, perturb=args.perturb, bootstrap=args.bootstrap,
-                          seed=args.seed, groups=args.groups, device=args.device,
-                          batch_size=args.batch_size)
+    suite = evaluate_many(
+        args.runs,
+        args.data,
+        perturb=args.perturb,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        groups=args.groups,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
     out = suite.save(args.out)
     print(comparison_markdown(suite))
     data = suite.results[0].data
     if data["skipped"]:
-        print(f"{len(data['skipped'])} files of {data['source']} could not be used (listed in "
-              f"the report).", file=sys.stderr)
+        print(
+            f"{len(data['skipped'])} files of {data['source']} could not be used (listed in "
+            f"the report).",
+            file=sys.stderr,
+        )
     for skipped in suite.skipped_runs:
         print(f"not evaluated: {skipped['run']}: {skipped['reason']}", file=sys.stderr)
     print(f"\nreport: {Path(out) / 'evaluate.md'}")
@@ -289,17 +386,23 @@ def _export(args) -> int:
         images = _check_images(args.check_images, detector.image_size)
     out = Path(args.out or f"{Path(str(args.run).split('@')[0].rstrip('/')).name}.onnx")
     try:
-        done = export_onnx(detector, out, check_images=images, atol=args.atol,
-                           cv_results=cv_results)
+        done = export_onnx(
+            detector, out, check_images=images, atol=args.atol, cv_results=cv_results
+        )
     except ModuleNotFoundError as err:
         print(f"fakezoo export: error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"wrote {done.path} ({args.format}): {detector.n_folds} folds, {done.trunk_passes} "
-          f"trunk pass(es); checked on {done.checked} images, largest probability "
-          f"difference from fakezoo.predict {done.max_diff:.1e} (limit {args.atol:g})")
+    print(
+        f"wrote {done.path} ({args.format}): {detector.n_folds} folds, {done.trunk_passes} "
+        f"trunk pass(es); checked on {done.checked} images, largest probability "
+        f"difference from fakezoo.predict {done.max_diff:.1e} (limit {args.atol:g})"
+    )
     if cv_results is None:
-        print(f"note: {path} has no results.json, so the file carries no CV predictions and "
-              f"`fakezoo evaluate` cannot score it", file=sys.stderr)
+        print(
+            f"note: {path} has no results.json, so the file carries no CV predictions and "
+            f"`fakezoo evaluate` cannot score it",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -329,9 +432,16 @@ def _faces_note(row: dict) -> str:
 def _push(args) -> int:
     from .hub.push import push_to_hub
 
-    commit = push_to_hub(args.run_dir, args.repo_id, private=args.private, tag=args.tag,
-                         commit_message=args.message, data_description=args.data_description,
-                         license=args.license, evaluations=args.evaluations)
+    commit = push_to_hub(
+        args.run_dir,
+        args.repo_id,
+        private=args.private,
+        tag=args.tag,
+        commit_message=args.message,
+        data_description=args.data_description,
+        license=args.license,
+        evaluations=args.evaluations,
+    )
     print(f"pushed {args.run_dir} to {args.repo_id} at commit {commit}")
     return EXIT_OK
 
@@ -352,15 +462,35 @@ def _app(args) -> int:
     from .app import launch
 
     size = int(args.max_file_size) if args.max_file_size.isdigit() else args.max_file_size
-    launch(_model_source(args), host=args.host, port=args.port, max_file_size=size,
-           queue_size=args.queue_size, revision=args.revision, device=args.device,
-           quiet=args.quiet, faces=args.faces)
+    launch(
+        _model_source(args),
+        host=args.host,
+        port=args.port,
+        max_file_size=size,
+        queue_size=args.queue_size,
+        revision=args.revision,
+        device=args.device,
+        quiet=args.quiet,
+        faces=args.faces,
+    )
     return EXIT_OK
 
 
-COMMANDS = {"app": _app, "models": _models, "demo-data": _demo_data, "cv": _cv, "tune": _tune,
-            "benchmark": _benchmark, "predict": _predict, "crop": _crop, "evaluate": _evaluate,
-            "export": _export, "push": _push, "pull": _pull, "convert-weights": _convert_weights}
+COMMANDS = {
+    "app": _app,
+    "models": _models,
+    "demo-data": _demo_data,
+    "cv": _cv,
+    "tune": _tune,
+    "benchmark": _benchmark,
+    "predict": _predict,
+    "crop": _crop,
+    "evaluate": _evaluate,
+    "export": _export,
+    "push": _push,
+    "pull": _pull,
+    "convert-weights": _convert_weights,
+}
 
 
 def _user_message(err: BaseException) -> str | None:
@@ -371,8 +501,10 @@ def _user_message(err: BaseException) -> str | None:
         return f"{err.name} is not installed; to use this, run: {install_hint(err.name)}"
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
         where = f" while writing {err.filename}" if err.filename else ""
-        return (f"the disk is full{where}. Free some space (or choose another --out) and run "
-                "the same command again: finished work is kept.")
+        return (
+            f"the disk is full{where}. Free some space (or choose another --out) and run "
+            "the same command again: finished work is kept."
+        )
     if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         where = err.filename or "the output folder"
         return f"cannot write {where}: {err.strerror}. Choose a writable --out."
@@ -395,16 +527,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # `tune --workers N` starts workers with this same command
     worker = os.environ.get("FAKEZOO_WORKER") if getattr(args, "search_only", False) else None
     debug = args.debug or os.environ.get("FAKEZOO_DEBUG", "").lower() not in ("", "0", "false")
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format=f"[worker {worker}] %(message)s" if worker else "%(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format=f"[worker {worker}] %(message)s" if worker else "%(message)s",
+    )
     logging.getLogger("fakezoo").setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"fakezoo {args.command}: interrupted. Finished work is kept; run the same "
-              "command again to resume.", file=sys.stderr)
+        print(
+            f"fakezoo {args.command}: interrupted. Finished work is kept; run the same "
+            "command again to resume.",
+            file=sys.stderr,
+        )
         return 130
     except Exception as err:
         message = None if debug else _user_message(err)

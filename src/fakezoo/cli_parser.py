@@ -12,37 +12,64 @@ import argparse
 def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     p.add_argument("data", help="folder with real/ and fake/ (or Kaggle splits), or a CSV")
     p.add_argument("--model", required=True, help="zoo model (see `fakezoo models`)")
-    p.add_argument("--no-finetune", dest="finetune", action="store_false",
-                   help="train only the new head (the seed's 'without fine-tune' rows)")
+    p.add_argument(
+        "--no-finetune",
+        dest="finetune",
+        action="store_false",
+        help="train only the new head (the seed's 'without fine-tune' rows)",
+    )
     if lr:
         p.add_argument("--lr", type=float, required=True, help="learning rate")
     p.add_argument("--epochs", type=int, default=3, help="epochs per fold (default 3)")
     p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0, help="seeds folds, init and batch order")
-    p.add_argument("--out", required=True, help="run directory to write (resumes only the "
-                   "very same run: same data, folds, model and settings)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="remove an existing run in --out (for tune: and the stored --study) "
-                        "first, instead of refusing one made with other data or settings")
-    p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
-                   help="random initialisation instead of ImageNet weights")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run directory to write (resumes only the "
+        "very same run: same data, folds, model and settings)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove an existing run in --out (for tune: and the stored --study) "
+        "first, instead of refusing one made with other data or settings",
+    )
+    p.add_argument(
+        "--no-pretrained",
+        dest="pretrained",
+        action="store_false",
+        help="random initialisation instead of ImageNet weights",
+    )
     p.add_argument("--weights", help="local .safetensors ImageNet weights instead of the Hub")
-    p.add_argument("--image-size", type=int,
-                   help="override the seed's input size (recorded as a deviation)")
+    p.add_argument(
+        "--image-size", type=int, help="override the seed's input size (recorded as a deviation)"
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
     _add_fidelity(p)
 
 
 def _add_fidelity(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", choices=["fast", "seed"], default="fast",
-                   help="fast (default): frozen BatchNorm, frozen trunk run once and cached; "
-                        "seed: the study's plain train() loop, whole model every step")
-    p.add_argument("--weights-source", dest="weights_source", choices=["timm", "torchvision"],
-                   default="timm", help="ImageNet weights: timm's tags (default) or "
-                                        "torchvision's, which the study loaded")
-    p.add_argument("--drop-rate", type=float,
-                   help="dropout before the trained layers (default: torchvision's per model)")
+    p.add_argument(
+        "--mode",
+        choices=["fast", "seed"],
+        default="fast",
+        help="fast (default): frozen BatchNorm, frozen trunk run once and cached; "
+        "seed: the study's plain train() loop, whole model every step",
+    )
+    p.add_argument(
+        "--weights-source",
+        dest="weights_source",
+        choices=["timm", "torchvision"],
+        default="timm",
+        help="ImageNet weights: timm's tags (default) or torchvision's, which the study loaded",
+    )
+    p.add_argument(
+        "--drop-rate",
+        type=float,
+        help="dropout before the trained layers (default: torchvision's per model)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,12 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
-        prog="fakezoo", description="Tell real face images from deepfakes with the study's "
-        "seven ImageNet backbones: train, cross-validate, search the LR, publish, predict.")
+        prog="fakezoo",
+        description="Tell real face images from deepfakes with the study's "
+        "seven ImageNet backbones: train, cross-validate, search the LR, publish, predict.",
+    )
     parser.add_argument("--version", action="version", version=f"fakezoo {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--debug", action="store_true",
-                        help="show full tracebacks (also FAKEZOO_DEBUG=1)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks (also FAKEZOO_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="the zoo: architectures, sizes, freeze policies")
@@ -76,121 +106,209 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="cross-validate one model at one learning rate")
     _add_training(p, lr=True)
-    p.add_argument("--fold", type=int, metavar="K",
-                   help="train only fold K (1..FOLDS) into --out, e.g. one job of a job array; "
-                        "the same command without --fold then collects the folds")
+    p.add_argument(
+        "--fold",
+        type=int,
+        metavar="K",
+        help="train only fold K (1..FOLDS) into --out, e.g. one job of a job array; "
+        "the same command without --fold then collects the folds",
+    )
 
     p = sub.add_parser("tune", help="Optuna LR search, then CV at the best LR")
     _add_training(p)
     p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--protocol", choices=["seed", "nested"], default="seed",
-                   help="seed: LR chosen on the reported folds (optimistic); nested: unbiased")
-    p.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1e-2), metavar=("LOW",
-                                                                                      "HIGH"))
-    p.add_argument("--storage", help="study.db (SQLite), study.log (Journal, several local "
-                   "workers) or a postgresql:// / mysql:// URL (several machines)")
+    p.add_argument(
+        "--protocol",
+        choices=["seed", "nested"],
+        default="seed",
+        help="seed: LR chosen on the reported folds (optimistic); nested: unbiased",
+    )
+    p.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1e-2), metavar=("LOW", "HIGH"))
+    p.add_argument(
+        "--storage",
+        help="study.db (SQLite), study.log (Journal, several local "
+        "workers) or a postgresql:// / mysql:// URL (several machines)",
+    )
     p.add_argument("--study", help="study name shared by workers")
     p.add_argument("--pruner", choices=["median", "none"], default="median")
-    p.add_argument("--grace-period", type=int, default=60, metavar="SECONDS",
-                   help="a shared study's trial without a heartbeat for this long is declared "
-                        "dead, failed and its learning rate run again (default 60)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="start N local worker processes on one study (a Journal file in --out "
-                        "unless --storage is given); one GPU each when several are visible")
-    p.add_argument("--search-only", action="store_true",
-                   help="only run (or join) the trials until the study is complete: no final "
-                        "CV, nothing in --out (what the --workers processes do)")
+    p.add_argument(
+        "--grace-period",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="a shared study's trial without a heartbeat for this long is declared "
+        "dead, failed and its learning rate run again (default 60)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start N local worker processes on one study (a Journal file in --out "
+        "unless --storage is given); one GPU each when several are visible",
+    )
+    p.add_argument(
+        "--search-only",
+        action="store_true",
+        help="only run (or join) the trials until the study is complete: no final "
+        "CV, nothing in --out (what the --workers processes do)",
+    )
 
     p = sub.add_parser("benchmark", help="the whole study: 12 rows, LR search + CV each")
-    p.add_argument("data", nargs="?", help="folder or CSV; omit for the 5-minute demo on "
-                   "synthetic data")
+    p.add_argument(
+        "data", nargs="?", help="folder or CSV; omit for the 5-minute demo on synthetic data"
+    )
     p.add_argument("--models", nargs="+", help="only these models' rows")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--protocol", choices=["seed", "nested"], default="seed")
-    p.add_argument("--out", default="fakezoo-study", help="output folder (resumes only the very "
-                   "same study: same data and settings)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="remove the old study in --out first, instead of refusing one made "
-                        "with other data or settings")
+    p.add_argument(
+        "--out",
+        default="fakezoo-study",
+        help="output folder (resumes only the very same study: same data and settings)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove the old study in --out first, instead of refusing one made "
+        "with other data or settings",
+    )
     p.add_argument("--image-size", type=int)
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--save-weights", action=argparse.BooleanOptionalAction, default=None,
-                   help="write every row's fold weights (default: yes with DATA, no for the "
-                        "demo)")
+    p.add_argument(
+        "--save-weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write every row's fold weights (default: yes with DATA, no for the demo)",
+    )
     _add_fidelity(p)
 
-    p = sub.add_parser("convert-weights", help="convert your copy of torchvision's .pth "
-                       "ImageNet weights for --weights-source torchvision")
-    p.add_argument("model", help="zoo model: mobilenet_v2 or vit_b_16 (the others' torchvision "
-                   "weights come from the Hub as safetensors)")
-    p.add_argument("pth", help="torchvision's file, e.g. mobilenet_v2-b0353104.pth (its SHA-256 "
-                   "prefix is checked)")
+    p = sub.add_parser(
+        "convert-weights",
+        help="convert your copy of torchvision's .pth "
+        "ImageNet weights for --weights-source torchvision",
+    )
+    p.add_argument(
+        "model",
+        help="zoo model: mobilenet_v2 or vit_b_16 (the others' torchvision "
+        "weights come from the Hub as safetensors)",
+    )
+    p.add_argument(
+        "pth",
+        help="torchvision's file, e.g. mobilenet_v2-b0353104.pth (its SHA-256 prefix is checked)",
+    )
 
     p = sub.add_parser("predict", help="real or fake? for images, folders or lists")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    p.add_argument("--faces", action="store_true", help="find and score each face of whole "
-                   "photos and videos (needs fakezoo[faces])")
+    p.add_argument(
+        "--faces",
+        action="store_true",
+        help="find and score each face of whole photos and videos (needs fakezoo[faces])",
+    )
     p.add_argument("--frames", type=int, default=16, help="with --faces: frames per video")
-    p.add_argument("--model", help="run directory, Hub repo id or hf-hub:org/name@rev "
-                   "(default: $FAKEZOO_MODEL, else the library's default repo)")
+    p.add_argument(
+        "--model",
+        help="run directory, Hub repo id or hf-hub:org/name@rev "
+        "(default: $FAKEZOO_MODEL, else the library's default repo)",
+    )
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
-    p.add_argument("--explain", metavar="DIR", help="also write a Grad-CAM overlay (NAME.cam.png) "
-                   "and the raw map (NAME.cam.npy) per image to DIR (needs fakezoo[explain]); "
-                   "with --faces one per face (NAME.face1.cam.png, ...) and NAME.faces.png, "
-                   "the photo with numbered boxes and maps")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="predict with the finished folds of an unfinished run (else an error)")
+    p.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="also write a Grad-CAM overlay (NAME.cam.png) "
+        "and the raw map (NAME.cam.npy) per image to DIR (needs fakezoo[explain]); "
+        "with --faces one per face (NAME.face1.cam.png, ...) and NAME.faces.png, "
+        "the photo with numbered boxes and maps",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="predict with the finished folds of an unfinished run (else an error)",
+    )
 
     p = sub.add_parser("crop", help="face dataset from photos/videos (needs fakezoo[faces])")
     p.add_argument("src", help="folder with real/ and fake/ (photos and/or videos), or a CSV")
-    p.add_argument("dst", help="output folder: real/, fake/, manifest.csv, report.csv "
-                   "(resumes if present)")
+    p.add_argument(
+        "dst", help="output folder: real/, fake/, manifest.csv, report.csv (resumes if present)"
+    )
     p.add_argument("--frames", type=int, default=16, help="evenly spaced frames per video")
     p.add_argument("--all-faces", action="store_true", help="every face, not only the largest")
     p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
     p.add_argument("--min-score", type=float, default=0.9, help="smallest detector score")
-    p.add_argument("--margin", type=float, default=0.25, help="context around the face box, "
-                   "as a fraction of its side")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.25,
+        help="context around the face box, as a fraction of its side",
+    )
     p.add_argument("--size", type=int, default=256, help="output crop side in px")
-    p.add_argument("--no-square", dest="square", action="store_false",
-                   help="keep the box's aspect before resizing (default: square region)")
+    p.add_argument(
+        "--no-square",
+        dest="square",
+        action="store_false",
+        help="keep the box's aspect before resizing (default: square region)",
+    )
     p.add_argument("--workers", type=int, help="sources processed at once")
     p.add_argument("--device", default="cpu", help="face detector device (cpu, cuda, ...)")
-    p = sub.add_parser("export", help="write a run as one self-contained ONNX file (shared "
-                       "trunk once, fold tails), checked against fakezoo.predict")
+    p = sub.add_parser(
+        "export",
+        help="write a run as one self-contained ONNX file (shared "
+        "trunk once, fold tails), checked against fakezoo.predict",
+    )
     p.add_argument("run", help="run directory, Hub repo id or hf-hub:org/name@rev")
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--out", help="file to write (default: ./<run name>.onnx)")
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
-    p.add_argument("--check-images", help="folder of images for the check (default: four "
-                   "random images)")
-    p.add_argument("--atol", type=float, default=1e-4,
-                   help="largest accepted probability difference (default 1e-4)")
+    p.add_argument(
+        "--check-images", help="folder of images for the check (default: four random images)"
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=1e-4,
+        help="largest accepted probability difference (default 1e-4)",
+    )
 
-    p = sub.add_parser("evaluate", help="score runs on new labelled data, clean and perturbed "
-                       "(cross-dataset, robustness)")
-    p.add_argument("runs", nargs="+", metavar="RUN",
-                   help="run directories, Hub ids (org/name[@rev]), study directories or "
-                        "files written by fakezoo export")
+    p = sub.add_parser(
+        "evaluate",
+        help="score runs on new labelled data, clean and perturbed (cross-dataset, robustness)",
+    )
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run directories, Hub ids (org/name[@rev]), study directories or "
+        "files written by fakezoo export",
+    )
     p.add_argument("data", metavar="DATA", help="labelled folder or CSV to score the runs on")
     p.add_argument("--out", required=True, help="folder for evaluate.md, JSON, CSVs and plots")
-    p.add_argument("--perturb", nargs="+", metavar="KIND:VALUES",
-                   help="also score under perturbations, e.g. jpeg:90,75,50 blur:1,2 "
-                        "resize:0.5 noise:0.02 (after the positional arguments)")
-    p.add_argument("--bootstrap", type=int, default=1000,
-                   help="resamples for the 95%% intervals of ROC-AUC and accuracy (0: none)")
+    p.add_argument(
+        "--perturb",
+        nargs="+",
+        metavar="KIND:VALUES",
+        help="also score under perturbations, e.g. jpeg:90,75,50 blur:1,2 "
+        "resize:0.5 noise:0.02 (after the positional arguments)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="resamples for the 95%% intervals of ROC-AUC and accuracy (0: none)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds the bootstrap and the noise")
-    p.add_argument("--groups", metavar="COLUMN",
-                   help="CSV column with video/identity ids for video-level metrics "
-                        "(default: the CSV's group column, if any)")
+    p.add_argument(
+        "--groups",
+        metavar="COLUMN",
+        help="CSV column with video/identity ids for video-level metrics "
+        "(default: the CSV's group column, if any)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
 
@@ -202,9 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="commit message")
     p.add_argument("--data-description", help="what the model was trained on, for the card")
     p.add_argument("--license", default="other")
-    p.add_argument("--eval", dest="evaluations", action="append", metavar="DIR",
-                   help="a `fakezoo evaluate --out` folder: add its results for this run to "
-                        "the card's model-index (repeatable)")
+    p.add_argument(
+        "--eval",
+        dest="evaluations",
+        action="append",
+        metavar="DIR",
+        help="a `fakezoo evaluate --out` folder: add its results for this run to "
+        "the card's model-index (repeatable)",
+    )
 
     p = sub.add_parser("pull", help="download a run from the Hub (safetensors only)")
     p.add_argument("repo_id", help="org/name or hf-hub:org/name@revision")
@@ -212,18 +335,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="copy the run here (default: keep it in the Hub cache)")
 
     p = sub.add_parser("app", help="a web page to try a run in the browser (fakezoo[app])")
-    p.add_argument("--model", help="run directory, Hub repo id or hf-hub:org/name@rev "
-                   "(default: $FAKEZOO_MODEL, else the library's default repo)")
+    p.add_argument(
+        "--model",
+        help="run directory, Hub repo id or hf-hub:org/name@rev "
+        "(default: $FAKEZOO_MODEL, else the library's default repo)",
+    )
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1: this machine only)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--max-file-size", default="20mb",
-                   help="largest upload, e.g. 20mb (default) or a number of bytes")
-    p.add_argument("--queue-size", type=int, default=32,
-                   help="requests that may wait for the models (default 32)")
-    p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None,
-                   help="find, box and score each face of uploaded photos (default: when the "
-                        "run was trained on fakezoo crop faces); videos always go by faces")
+    p.add_argument(
+        "--max-file-size",
+        default="20mb",
+        help="largest upload, e.g. 20mb (default) or a number of bytes",
+    )
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=32,
+        help="requests that may wait for the models (default 32)",
+    )
+    p.add_argument(
+        "--faces",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="find, box and score each face of uploaded photos (default: when the "
+        "run was trained on fakezoo crop faces); videos always go by faces",
+    )
     p.add_argument("--device", default="auto")
     return parser

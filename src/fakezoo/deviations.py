@@ -32,47 +32,90 @@ class Departure:
 
 
 DEPARTURES: tuple[Departure, ...] = (
-    Departure("batchnorm", "Frozen BatchNorm layers keep their ImageNet statistics (the study's "
-              "`train()` mode used batch statistics and let the running ones drift to the face "
-              "data)", "largest on the head-only rows, where the whole trunk adapted in the "
-              "study; no effect on VGG-16 and ViT, which have no BatchNorm",
-              '`mode="seed"`, `--mode seed`'),
-    Departure("dropout", "Dropout other than torchvision's (VGG-16: 0.5 after fc1 and fc2; "
-              "MobileNet-V2: 0.2 and Inception-v3: 0.5 before the classifier)",
-              "small; dropout regularises the trained layers",
-              '`drop_rate=None` (the default) and, for VGG-16 head-only, `mode="seed"`'),
-    Departure("weights", "timm's ImageNet weights instead of torchvision's (MobileNet-V2: "
-              "`ra_in1k`, ViT-B/16: `augreg_in1k`)", "a different starting point; direction "
-              "unknown", '`weights="torchvision"`, `--weights-source torchvision`'),
-    Departure("inception_input", "Inception-v3 without torchvision's `transform_input` "
-              "re-normalisation on top of `Normalize(0.5)`", "a different input scale for the "
-              "first layer; direction unknown", '`weights="torchvision"`'),
-    Departure("pretrained", "Random initialisation instead of ImageNet weights",
-              "far lower accuracy; a pipeline check, not a result",
-              "`pretrained=True` (drop `--no-pretrained`)"),
-    Departure("image_size", "Another input size than the study's 224 (299 for Inception)",
-              "usually lower accuracy at smaller sizes", "`image_size=None` (drop "
-              "`--image-size`)"),
-    Departure("normalization", "The weights' own mean and std instead of the study's 0.5/0.5",
-              "small", '`normalization="seed"`'),
-    Departure("optimizer", "Another optimiser or weight decay than Adam with torch's defaults",
-              "a different LR optimum", '`optimizer="adam"`, `weight_decay=0`'),
-    Departure("augment", "Random augmentation (the study had none)", "usually better "
-              "generalisation, slower training", "`augment=None`"),
-    Departure("policy", "A custom set of trained modules", "depends on the modules",
-              "`trainable=None` with `finetune=True/False`"),
+    Departure(
+        "batchnorm",
+        "Frozen BatchNorm layers keep their ImageNet statistics (the study's "
+        "`train()` mode used batch statistics and let the running ones drift to the face "
+        "data)",
+        "largest on the head-only rows, where the whole trunk adapted in the "
+        "study; no effect on VGG-16 and ViT, which have no BatchNorm",
+        '`mode="seed"`, `--mode seed`',
+    ),
+    Departure(
+        "dropout",
+        "Dropout other than torchvision's (VGG-16: 0.5 after fc1 and fc2; "
+        "MobileNet-V2: 0.2 and Inception-v3: 0.5 before the classifier)",
+        "small; dropout regularises the trained layers",
+        '`drop_rate=None` (the default) and, for VGG-16 head-only, `mode="seed"`',
+    ),
+    Departure(
+        "weights",
+        "timm's ImageNet weights instead of torchvision's (MobileNet-V2: "
+        "`ra_in1k`, ViT-B/16: `augreg_in1k`)",
+        "a different starting point; direction unknown",
+        '`weights="torchvision"`, `--weights-source torchvision`',
+    ),
+    Departure(
+        "inception_input",
+        "Inception-v3 without torchvision's `transform_input` "
+        "re-normalisation on top of `Normalize(0.5)`",
+        "a different input scale for the first layer; direction unknown",
+        '`weights="torchvision"`',
+    ),
+    Departure(
+        "pretrained",
+        "Random initialisation instead of ImageNet weights",
+        "far lower accuracy; a pipeline check, not a result",
+        "`pretrained=True` (drop `--no-pretrained`)",
+    ),
+    Departure(
+        "image_size",
+        "Another input size than the study's 224 (299 for Inception)",
+        "usually lower accuracy at smaller sizes",
+        "`image_size=None` (drop `--image-size`)",
+    ),
+    Departure(
+        "normalization",
+        "The weights' own mean and std instead of the study's 0.5/0.5",
+        "small",
+        '`normalization="seed"`',
+    ),
+    Departure(
+        "optimizer",
+        "Another optimiser or weight decay than Adam with torch's defaults",
+        "a different LR optimum",
+        '`optimizer="adam"`, `weight_decay=0`',
+    ),
+    Departure(
+        "augment",
+        "Random augmentation (the study had none)",
+        "usually better generalisation, slower training",
+        "`augment=None`",
+    ),
+    Departure(
+        "policy",
+        "A custom set of trained modules",
+        "depends on the modules",
+        "`trainable=None` with `finetune=True/False`",
+    ),
 )
 
 
 def _unstated(settings: dict) -> list[str]:
-    notes = [f"{UNSTATED} its number of epochs; fakezoo trained {settings['epochs']} per fold.",
-             f"{UNSTATED} its batch size; fakezoo used {settings['batch_size']}."]
+    notes = [
+        f"{UNSTATED} its number of epochs; fakezoo trained {settings['epochs']} per fold.",
+        f"{UNSTATED} its batch size; fakezoo used {settings['batch_size']}.",
+    ]
     if settings["optimizer"] == "adam" and not settings["weight_decay"]:
-        notes.append(f"{UNSTATED} Adam's settings; fakezoo used torch's defaults (betas 0.9 "
-                     f"and 0.999, eps 1e-8, no weight decay).")
-    notes.append(f"{UNSTATED} how its folds were drawn; fakezoo's stratified folds with seed "
-                 f"{settings['seed']} hold other images, so single folds differ while the "
-                 f"averages should agree within the fold-to-fold spread.")
+        notes.append(
+            f"{UNSTATED} Adam's settings; fakezoo used torch's defaults (betas 0.9 "
+            f"and 0.999, eps 1e-8, no weight decay)."
+        )
+    notes.append(
+        f"{UNSTATED} how its folds were drawn; fakezoo's stratified folds with seed "
+        f"{settings['seed']} hold other images, so single folds differ while the "
+        f"averages should agree within the fold-to-fold spread."
+    )
     return notes
 
 
@@ -93,47 +136,70 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
     notes: list[str] = []
     frozen_bn = spec.batchnorm and settings["mode"] == "fast"
     if frozen_bn:
-        notes.append("BatchNorm: frozen layers kept their ImageNet statistics, where the "
-                     "study's train() mode used batch statistics and moved the running ones "
-                     "towards the face data; expect the largest effect on head-only rows "
-                     "(mode='seed' matches the study).")
+        notes.append(
+            "BatchNorm: frozen layers kept their ImageNet statistics, where the "
+            "study's train() mode used batch statistics and moved the running ones "
+            "towards the face data; expect the largest effect on head-only rows "
+            "(mode='seed' matches the study)."
+        )
     rate = settings["drop_rate"]
     if rate != spec.drop_rate:
-        notes.append(f"Dropout: p={rate:g} before the trained layers instead of torchvision's "
-                     f"p={spec.drop_rate:g}; a small change in regularisation.")
-    elif (settings["mode"] == "fast" and spec.name == "vgg16" and rate
-          and not any(t.startswith("pre_logits") for t in settings["trainable"])):
-        notes.append("Dropout: VGG-16's first dropout, after the frozen fc1, is off (the "
-                     "trunk is cached before it); only the one before the trained layer runs "
-                     "(mode='seed' matches the study).")
+        notes.append(
+            f"Dropout: p={rate:g} before the trained layers instead of torchvision's "
+            f"p={spec.drop_rate:g}; a small change in regularisation."
+        )
+    elif (
+        settings["mode"] == "fast"
+        and spec.name == "vgg16"
+        and rate
+        and not any(t.startswith("pre_logits") for t in settings["trainable"])
+    ):
+        notes.append(
+            "Dropout: VGG-16's first dropout, after the frozen fc1, is off (the "
+            "trunk is cached before it); only the one before the trained layer runs "
+            "(mode='seed' matches the study)."
+        )
     pretrained = settings["pretrained"]
     if pretrained is False:
-        notes.append("Random initialisation instead of ImageNet weights: accuracy far below "
-                     "the study's; a check of the pipeline, not a result.")
+        notes.append(
+            "Random initialisation instead of ImageNet weights: accuracy far below "
+            "the study's; a check of the pipeline, not a result."
+        )
     elif settings["weights"] == "timm" and spec.weights != "tv_in1k":
-        notes.append(f"Weights: timm's {spec.pretrained_tag}, not torchvision's ImageNet "
-                     f"weights that the study loaded; a different starting point "
-                     f"(weights='torchvision' matches the study).")
+        notes.append(
+            f"Weights: timm's {spec.pretrained_tag}, not torchvision's ImageNet "
+            f"weights that the study loaded; a different starting point "
+            f"(weights='torchvision' matches the study)."
+        )
     if pretrained is not False and settings["weights"] == "timm" and spec.transform_input:
-        notes.append("Inception input: without torchvision's transform_input, which "
-                     "re-normalised the study's Normalize(0.5) input once more; a different "
-                     "input scale (weights='torchvision' matches the study).")
+        notes.append(
+            "Inception input: without torchvision's transform_input, which "
+            "re-normalised the study's Normalize(0.5) input once more; a different "
+            "input scale (weights='torchvision' matches the study)."
+        )
     if settings["image_size"] != settings["seed_image_size"]:
-        notes.append(f"Image size {settings['image_size']} instead of the study's "
-                     f"{settings['seed_image_size']}; usually lower accuracy when smaller.")
+        notes.append(
+            f"Image size {settings['image_size']} instead of the study's "
+            f"{settings['seed_image_size']}; usually lower accuracy when smaller."
+        )
     if settings["normalization"] != "seed":
-        notes.append("Normalisation: the weights' own mean and std instead of the study's "
-                     "0.5/0.5; a small change.")
+        notes.append(
+            "Normalisation: the weights' own mean and std instead of the study's "
+            "0.5/0.5; a small change."
+        )
     if settings["optimizer"] != "adam" or settings["weight_decay"]:
-        notes.append(f"Optimiser {settings['optimizer']} with weight decay "
-                     f"{settings['weight_decay']:g} instead of the study's Adam; another LR "
-                     f"optimum.")
+        notes.append(
+            f"Optimiser {settings['optimizer']} with weight decay "
+            f"{settings['weight_decay']:g} instead of the study's Adam; another LR "
+            f"optimum."
+        )
     if settings.get("augment"):
-        notes.append("Random augmentation (the study had none); usually better "
-                     "generalisation.")
+        notes.append("Random augmentation (the study had none); usually better generalisation.")
     if custom:
-        notes.append(f"Custom policy: trains {', '.join(settings['trainable'])} instead of "
-                     f"the study's layers.")
+        notes.append(
+            f"Custom policy: trains {', '.join(settings['trainable'])} instead of "
+            f"the study's layers."
+        )
     return notes + _unstated(settings)
 
 
@@ -141,7 +207,9 @@ def departures_markdown() -> str:
     """The table of departures and their switches, as on the study page of the docs."""
     lines = ["| departure | expected effect | how to match the study |", "|---|---|---|"]
     lines += [f"| {d.what} | {d.effect} | {d.switch} |" for d in DEPARTURES]
-    lines += [f"| {UNSTATED[:-1]}: epochs, batch size, Adam's settings, the folds | single "
-              f"folds differ; averages should agree within the fold-to-fold spread | none: "
-              f"every run lists them |"]
+    lines += [
+        f"| {UNSTATED[:-1]}: epochs, batch size, Adam's settings, the folds | single "
+        f"folds differ; averages should agree within the fold-to-fold spread | none: "
+        f"every run lists them |"
+    ]
     return "\n".join(lines)

@@ -43,9 +43,16 @@ from .inference.prediction import Prediction
 if TYPE_CHECKING:
     from .inference.detector import Detector
 
-__all__ = ["DISPLAY_SIZE", "TARGETS", "Explanation", "cam_layer", "explain", "explain_many",
-           "explain_to_folder",
-           "overlay"]
+__all__ = [
+    "DISPLAY_SIZE",
+    "TARGETS",
+    "Explanation",
+    "cam_layer",
+    "explain",
+    "explain_many",
+    "explain_to_folder",
+    "overlay",
+]
 
 TARGETS = ("fake", "real", "predicted")
 """What a map can explain: one class for every image, or each image's predicted class."""
@@ -134,8 +141,9 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.nd
     height, width = image.shape[:2]
     heat = np.asarray(heatmap, dtype=np.float32)
     if heat.shape != (height, width):
-        heat = np.asarray(Image.fromarray(heat, mode="F").resize((width, height),
-                                                                 Image.Resampling.BILINEAR))
+        heat = np.asarray(
+            Image.fromarray(heat, mode="F").resize((width, height), Image.Resampling.BILINEAR)
+        )
     rgb = image.astype(np.float32) / 255.0
     return show_cam_on_image(rgb, np.clip(heat, 0.0, 1.0), use_rgb=True, image_weight=1 - alpha)
 
@@ -153,9 +161,11 @@ def cam_layer(model: nn.Module) -> tuple[str, nn.Module]:
     spec = getattr(model, "spec", None)
     name = getattr(spec, "cam_layer", "")
     if not name:
-        raise ValueError(f"{type(model).__name__} has no Grad-CAM layer: explanations need a "
-                         f"fakezoo zoo model (fakezoo.create or fakezoo.load), whose ModelSpec "
-                         f"names cam_layer.")
+        raise ValueError(
+            f"{type(model).__name__} has no Grad-CAM layer: explanations need a "
+            f"fakezoo zoo model (fakezoo.create or fakezoo.load), whose ModelSpec "
+            f"names cam_layer."
+        )
     return name, model.get_submodule(name)
 
 
@@ -179,8 +189,10 @@ def _fold_maps(model: nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndar
         from pytorch_grad_cam import GradCAM
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(f"explanations need the grad-cam package: "
-                                  f"{install_hint('pytorch_grad_cam')}", name=err.name) from err
+        raise ModuleNotFoundError(
+            f"explanations need the grad-cam package: {install_hint('pytorch_grad_cam')}",
+            name=err.name,
+        ) from err
     _, layer = cam_layer(model)
     # The trunk is frozen (no parameter needs a gradient there), so the input carries the
     # gradient through to the target layer.
@@ -208,8 +220,7 @@ def _display(item: Any, size: int, model_image: np.ndarray) -> np.ndarray:
         return image_to_array(item, size)
     if isinstance(item, str | os.PathLike):
         return decode_image(item, size)
-    return np.asarray(Image.fromarray(model_image).resize((size, size),
-                                                          Image.Resampling.BILINEAR))
+    return np.asarray(Image.fromarray(model_image).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def _decode(item: Any, size: int) -> np.ndarray:
@@ -221,17 +232,27 @@ def _decode(item: Any, size: int) -> np.ndarray:
             raise ImageDecodeError("<PIL image>", f"{type(exc).__name__}: {exc}") from exc
     if isinstance(item, torch.Tensor):
         if item.dtype != torch.uint8 or tuple(item.shape) != (3, size, size):
-            raise ValueError(f"expected a uint8 image tensor of shape (3, {size}, {size}), got "
-                             f"{item.dtype} {tuple(item.shape)}")
+            raise ValueError(
+                f"expected a uint8 image tensor of shape (3, {size}, {size}), got "
+                f"{item.dtype} {tuple(item.shape)}"
+            )
         return item.permute(1, 2, 0).numpy()
     if isinstance(item, str | os.PathLike):
         return decode_image(item, size)
-    raise TypeError(f"cannot explain a {type(item).__name__}: pass an image path, a PIL image "
-                    f"or a (3, S, S) uint8 tensor")
+    raise TypeError(
+        f"cannot explain a {type(item).__name__}: pass an image path, a PIL image "
+        f"or a (3, S, S) uint8 tensor"
+    )
 
 
-def _explain_batch(detector: Detector, items: list[Any], arrays: list[np.ndarray],
-                   target: str, threshold: float, display_size: int) -> list[Explanation]:
+def _explain_batch(
+    detector: Detector,
+    items: list[Any],
+    arrays: list[np.ndarray],
+    target: str,
+    threshold: float,
+    display_size: int,
+) -> list[Explanation]:
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
     probs = detector.predict_tensor(batch)
     preds = []
@@ -250,14 +271,27 @@ def _explain_batch(detector: Detector, items: list[Any], arrays: list[np.ndarray
         folds = np.stack([_fold_maps(m, x, classes) for m in detector.models], axis=1)
     layer = cam_layer(detector.models[0])[0]
     size = max(detector.image_size, display_size)
-    return [Explanation(prediction=pred, heatmap=folds[i].mean(axis=0), fold_heatmaps=folds[i],
-                        image=_display(items[i], size, arrays[i]), layer=layer,
-                        target=detector.labels[classes[i]])
-            for i, pred in enumerate(preds)]
+    return [
+        Explanation(
+            prediction=pred,
+            heatmap=folds[i].mean(axis=0),
+            fold_heatmaps=folds[i],
+            image=_display(items[i], size, arrays[i]),
+            layer=layer,
+            target=detector.labels[classes[i]],
+        )
+        for i, pred in enumerate(preds)
+    ]
 
 
-def explain(detector: Detector, image: Any, *, target: str = "fake",
-            threshold: float | None = None, display_size: int = DISPLAY_SIZE) -> Explanation:
+def explain(
+    detector: Detector,
+    image: Any,
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    display_size: int = DISPLAY_SIZE,
+) -> Explanation:
     """Explain one image with a detector's folds (what :meth:`Detector.explain` calls).
 
     Args:
@@ -278,9 +312,15 @@ def explain(detector: Detector, image: Any, *, target: str = "fake",
     return _explain_batch(detector, [image], [array], target, threshold, display_size)[0]
 
 
-def explain_many(detector: Detector, items: Iterable[Any], *, target: str = "fake",
-                 threshold: float | None = None, batch_size: int = 8,
-                 display_size: int = DISPLAY_SIZE) -> Iterator[Explanation]:
+def explain_many(
+    detector: Detector,
+    items: Iterable[Any],
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    batch_size: int = 8,
+    display_size: int = DISPLAY_SIZE,
+) -> Iterator[Explanation]:
     """Explain images one batch at a time; an unreadable one gives an explanation with
     ``prediction.error`` set (and no maps) instead of stopping the others.
 
@@ -305,10 +345,30 @@ def explain_many(detector: Detector, items: Iterable[Any], *, target: str = "fak
             except (OSError, ValueError, TypeError) as err:
                 reason = err.reason if isinstance(err, ImageDecodeError) else str(err)
                 path = os.fspath(item) if isinstance(item, str | os.PathLike) else None
-                out.append(Explanation(Prediction(path, None, None, None, error=reason),
-                                       None, None, None, "", target))
-        done = iter(_explain_batch(detector, [g[0] for g in good], [g[1] for g in good],
-                                   target, threshold, display_size)) if good else iter(())
+                out.append(
+                    Explanation(
+                        Prediction(path, None, None, None, error=reason),
+                        None,
+                        None,
+                        None,
+                        "",
+                        target,
+                    )
+                )
+        done = (
+            iter(
+                _explain_batch(
+                    detector,
+                    [g[0] for g in good],
+                    [g[1] for g in good],
+                    target,
+                    threshold,
+                    display_size,
+                )
+            )
+            if good
+            else iter(())
+        )
         for entry in out:
             yield next(done) if entry is None else entry
         chunk.clear()
@@ -331,8 +391,9 @@ def _output_names(inputs: list[str], lister: Any = None) -> list[tuple[str, str]
     for given in inputs:
         root = Path(given)
         if root.is_dir():
-            pairs += [(str(p), p.relative_to(root).with_suffix("").as_posix())
-                      for p in lister(root)]
+            pairs += [
+                (str(p), p.relative_to(root).with_suffix("").as_posix()) for p in lister(root)
+            ]
         else:
             pairs.append((given, root.stem))
     taken: dict[str, int] = {}
@@ -344,9 +405,15 @@ def _output_names(inputs: list[str], lister: Any = None) -> list[tuple[str, str]
     return named
 
 
-def explain_to_folder(detector: Detector, inputs: list[str], out_dir: str | os.PathLike[str],
-                      *, target: str = "fake", threshold: float | None = None,
-                      batch_size: int = 8) -> list[tuple[Explanation, Path | None]]:
+def explain_to_folder(
+    detector: Detector,
+    inputs: list[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    batch_size: int = 8,
+) -> list[tuple[Explanation, Path | None]]:
     """Explain image files and folders; write ``NAME.cam.png`` and ``NAME.cam.npy`` per image.
 
     ``NAME`` is a file's stem, or for a folder's images their path below the folder (so
@@ -365,8 +432,9 @@ def explain_to_folder(detector: Detector, inputs: list[str], out_dir: str | os.P
     """
     named = _output_names(list(inputs))
     out = []
-    explained = explain_many(detector, (p for p, _ in named), target=target,
-                             threshold=threshold, batch_size=batch_size)
+    explained = explain_many(
+        detector, (p for p, _ in named), target=target, threshold=threshold, batch_size=batch_size
+    )
     for (_, name), e in zip(named, explained, strict=True):
         png = e.save(out_dir, f"{name}.cam")[0] if e.ok else None
         out.append((e, png))

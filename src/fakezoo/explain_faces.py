@@ -45,8 +45,16 @@ from .inference.prediction import Prediction
 if TYPE_CHECKING:
     from .inference.detector import Detector
 
-__all__ = ["BOX_COLOUR", "FaceExplanation", "FacesExplanation", "draw_faces", "explain_faces",
-           "explain_faces_many", "explain_faces_to_folder", "explain_media"]
+__all__ = [
+    "BOX_COLOUR",
+    "FaceExplanation",
+    "FacesExplanation",
+    "draw_faces",
+    "explain_faces",
+    "explain_faces_many",
+    "explain_faces_to_folder",
+    "explain_media",
+]
 
 BOX_COLOUR = (0, 255, 0)
 """The colour of face boxes and their captions' background (pure green)."""
@@ -82,8 +90,9 @@ class FaceExplanation:
     @property
     def name(self) -> str:
         """``face2`` for a photo, ``f00012.face2`` for frame 12 of a video."""
-        return f"face{self.number}" if self.frame is None else \
-            f"f{self.frame:05d}.face{self.number}"
+        return (
+            f"face{self.number}" if self.frame is None else f"f{self.frame:05d}.face{self.number}"
+        )
 
 
 @dataclass
@@ -106,16 +115,21 @@ class FacesExplanation:
     def ok(self) -> bool:
         return self.prediction.error is None
 
-    def overview(self, frame: int | None = None, heatmaps: bool = True,
-                 alpha: float = 0.5) -> np.ndarray:
+    def overview(
+        self, frame: int | None = None, heatmaps: bool = True, alpha: float = 0.5
+    ) -> np.ndarray:
         """The photo (or ``frame``) with each face's map in its crop region, its box and
         ``number: P(fake)``; ``heatmaps=False`` draws the boxes only."""
         if frame not in self.images:
             raise KeyError(f"no image kept for frame {frame}: frames {sorted(self.images)}")
         faces = [f for f in self.faces if f.frame == frame]
         maps = [(f.region, f.heatmap) for f in faces] if heatmaps else []
-        return draw_faces(self.images[frame], [(f.face.box, f"{f.number}: {f.face.prob_fake:.2f}")
-                                               for f in faces], maps, alpha=alpha)
+        return draw_faces(
+            self.images[frame],
+            [(f.face.box, f"{f.number}: {f.face.prob_fake:.2f}") for f in faces],
+            maps,
+            alpha=alpha,
+        )
 
     def save(self, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
         """Write ``NAME.<face>.cam.png`` (the crop's overlay) and ``.cam.npy`` (its map) per
@@ -128,8 +142,9 @@ class FacesExplanation:
         for f in self.faces:
             written += f.explanation.save(out_dir, f"{name}.{f.name}.cam")
         for frame in sorted({f.frame for f in self.faces}, key=lambda k: -1 if k is None else k):
-            png = Path(out_dir) / (f"{name}.faces.png" if frame is None
-                                   else f"{name}.f{frame:05d}.faces.png")
+            png = Path(out_dir) / (
+                f"{name}.faces.png" if frame is None else f"{name}.f{frame:05d}.faces.png"
+            )
             Image.fromarray(self.overview(frame)).save(png)
             written.append(png)
         return written
@@ -142,9 +157,12 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def draw_faces(image: np.ndarray, faces: Sequence[tuple[Sequence[float], str]],
-               maps: Sequence[tuple[Sequence[int], np.ndarray]] = (),
-               alpha: float = 0.5) -> np.ndarray:
+def draw_faces(
+    image: np.ndarray,
+    faces: Sequence[tuple[Sequence[float], str]],
+    maps: Sequence[tuple[Sequence[int], np.ndarray]] = (),
+    alpha: float = 0.5,
+) -> np.ndarray:
     """Boxes with captions on an RGB uint8 image, over optional maps placed in regions.
 
     Args:
@@ -169,10 +187,14 @@ def draw_faces(image: np.ndarray, faces: Sequence[tuple[Sequence[float], str]],
         left, top, right, bottom = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
         if right <= left or bottom <= top:
             continue
-        full = np.asarray(Image.fromarray(np.asarray(heat, np.float32), mode="F").resize(
-            (x1 - x0, y1 - y0), Image.Resampling.BILINEAR))
+        full = np.asarray(
+            Image.fromarray(np.asarray(heat, np.float32), mode="F").resize(
+                (x1 - x0, y1 - y0), Image.Resampling.BILINEAR
+            )
+        )
         out[top:bottom, left:right] = overlay_map(
-            out[top:bottom, left:right], full[top - y0:bottom - y0, left - x0:right - x0], alpha)
+            out[top:bottom, left:right], full[top - y0 : bottom - y0, left - x0 : right - x0], alpha
+        )
     canvas = Image.fromarray(out)
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(min(height, width) / 200))
@@ -188,10 +210,17 @@ def draw_faces(image: np.ndarray, faces: Sequence[tuple[Sequence[float], str]],
     return np.asarray(canvas)
 
 
-def explain_media(detector: Detector, media: MediaFaces, prediction: Prediction, *,
-                  target: str = "fake", threshold: float | None = None, batch_size: int = 8,
-                  frames: Sequence[int | None] | None = None,
-                  display_size: int = DISPLAY_SIZE) -> FacesExplanation:
+def explain_media(
+    detector: Detector,
+    media: MediaFaces,
+    prediction: Prediction,
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    batch_size: int = 8,
+    frames: Sequence[int | None] | None = None,
+    display_size: int = DISPLAY_SIZE,
+) -> FacesExplanation:
     """Explain the faces of one scanned photo/video (:func:`~fakezoo.inference.faces.
     media_faces` with ``keep_images=True``) whose :func:`~fakezoo.inference.faces.score_media`
     is ``prediction``.
@@ -204,39 +233,60 @@ def explain_media(detector: Detector, media: MediaFaces, prediction: Prediction,
     if prediction.error is not None:
         return FacesExplanation(prediction, [])
     rows = [f.faces for f in prediction.frames] if media.video else [prediction.faces]
-    chosen = [(index, image, list(zip(crops, faces, strict=True)))
-              for (index, image, crops), faces in zip(media.frames, rows, strict=True)
-              if crops and (frames is None or index in frames)]
+    chosen = [
+        (index, image, list(zip(crops, faces, strict=True)))
+        for (index, image, crops), faces in zip(media.frames, rows, strict=True)
+        if crops and (frames is None or index in frames)
+    ]
     pairs = [pair for _, _, found in chosen for pair in found]
-    explained = explain_many(detector, [Image.fromarray(c.pixels) for c, _ in pairs],
-                             target=target, threshold=threshold, batch_size=batch_size,
-                             display_size=display_size)
+    explained = explain_many(
+        detector,
+        [Image.fromarray(c.pixels) for c, _ in pairs],
+        target=target,
+        threshold=threshold,
+        batch_size=batch_size,
+        display_size=display_size,
+    )
     policy = crop_policy(detector.config)
-    out = [FaceExplanation(c.frame, c.index + 1, face, policy.region(c.face.box), e)
-           for (c, face), e in zip(pairs, explained, strict=True)]
+    out = [
+        FaceExplanation(c.frame, c.index + 1, face, policy.region(c.face.box), e)
+        for (c, face), e in zip(pairs, explained, strict=True)
+    ]
     return FacesExplanation(prediction, out, {index: image for index, image, _ in chosen})
 
 
-def explain_faces_many(detector: Detector, inputs: Any, *, target: str = "fake",
-                       threshold: float | None = None, frames: int | None = None,
-                       batch_size: int = 8, progress: bool | None = None
-                       ) -> Iterator[FacesExplanation]:
+def explain_faces_many(
+    detector: Detector,
+    inputs: Any,
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    frames: int | None = None,
+    batch_size: int = 8,
+    progress: bool | None = None,
+) -> Iterator[FacesExplanation]:
     """Explain every face of photos and videos (a folder, a list), one file at a time; an
     unreadable file or one without a face gives an explanation with ``prediction.error`` set
     and no maps, and the others go on."""
     _check_target(target)
     threshold = detector.threshold if threshold is None else float(threshold)
-    _, scanned = media_faces(detector, inputs, frames=frames, progress=progress,
-                             keep_images=True)
+    _, scanned = media_faces(detector, inputs, frames=frames, progress=progress, keep_images=True)
     for media in scanned:
         prediction = score_media(detector, media, batch_size, threshold)
-        yield explain_media(detector, media, prediction, target=target, threshold=threshold,
-                            batch_size=batch_size)
+        yield explain_media(
+            detector, media, prediction, target=target, threshold=threshold, batch_size=batch_size
+        )
 
 
-def explain_faces(detector: Detector, item: Any, *, target: str = "fake",
-                  threshold: float | None = None, frames: int | None = None,
-                  batch_size: int = 8) -> FacesExplanation:
+def explain_faces(
+    detector: Detector,
+    item: Any,
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    frames: int | None = None,
+    batch_size: int = 8,
+) -> FacesExplanation:
     """Explain every face of one photo or video (what ``Detector.explain(x, faces=True)``
     calls).
 
@@ -246,24 +296,49 @@ def explain_faces(detector: Detector, item: Any, *, target: str = "fake",
         ValueError: ``item`` is a folder (use :func:`explain_faces_many`).
     """
     if isinstance(item, str | os.PathLike) and Path(item).is_dir():
-        raise ValueError(f"{item} is a folder: explain_faces takes one photo or video; use "
-                         f"fakezoo.explain_faces.explain_faces_many or fakezoo predict "
-                         f"--faces --explain DIR for folders")
-    return next(explain_faces_many(detector, item, target=target, threshold=threshold,
-                                   frames=frames, batch_size=batch_size, progress=False))
+        raise ValueError(
+            f"{item} is a folder: explain_faces takes one photo or video; use "
+            f"fakezoo.explain_faces.explain_faces_many or fakezoo predict "
+            f"--faces --explain DIR for folders"
+        )
+    return next(
+        explain_faces_many(
+            detector,
+            item,
+            target=target,
+            threshold=threshold,
+            frames=frames,
+            batch_size=batch_size,
+            progress=False,
+        )
+    )
 
 
-def explain_faces_to_folder(detector: Detector, inputs: list[str],
-                            out_dir: str | os.PathLike[str], *, target: str = "fake",
-                            threshold: float | None = None, frames: int | None = None,
-                            batch_size: int = 8) -> list[tuple[FacesExplanation, list[Path]]]:
+def explain_faces_to_folder(
+    detector: Detector,
+    inputs: list[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    target: str = "fake",
+    threshold: float | None = None,
+    frames: int | None = None,
+    batch_size: int = 8,
+) -> list[tuple[FacesExplanation, list[Path]]]:
     """``fakezoo predict --faces --explain DIR``: :meth:`FacesExplanation.save` per photo or
     video, named like :func:`fakezoo.explain.explain_to_folder` names images (a folder's
     files keep their path below it)."""
     from .faces.sources import list_media
 
     named = _output_names(list(inputs), list_media)
-    explained = explain_faces_many(detector, [p for p, _ in named], target=target,
-                                   threshold=threshold, frames=frames, batch_size=batch_size)
-    return [(fx, fx.save(out_dir, name) if fx.ok else [])
-            for (_, name), fx in zip(named, explained, strict=True)]
+    explained = explain_faces_many(
+        detector,
+        [p for p, _ in named],
+        target=target,
+        threshold=threshold,
+        frames=frames,
+        batch_size=batch_size,
+    )
+    return [
+        (fx, fx.save(out_dir, name) if fx.ok else [])
+        for (_, name), fx in zip(named, explained, strict=True)
+    ]

@@ -319,8 +319,9 @@ def is_missing(value: Any) -> bool:
         assert is_missing(None) and is_missing(float("nan")) and not is_missing(0.5)
         ```
     """
-    return (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value))
+    return (
+        isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+    )
 
 
 def summarize_folds(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:

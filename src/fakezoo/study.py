@@ -53,19 +53,30 @@ class StudyRow:
 
 
 #: The rows of the seed's final table, in its order (from :data:`fakezoo.report.SEED_ROWS`).
-STUDY_ROWS: tuple[StudyRow, ...] = tuple(StudyRow(row["model_id"], row["finetune"])
-                                         for row in SEED_ROWS)
+STUDY_ROWS: tuple[StudyRow, ...] = tuple(
+    StudyRow(row["model_id"], row["finetune"]) for row in SEED_ROWS
+)
 
 #: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
 #: initialisation, small inputs; a demonstration of the pipeline on a 2-core CPU, not a result.
-DEMO = {"n_per_class": 40, "demo_image_size": 96, "image_size": 64, "n_trials": 3,
-        "epochs": 2, "batch_size": 16, "pretrained": False, "lr_range": (1e-4, 1e-2)}
+DEMO = {
+    "n_per_class": 40,
+    "demo_image_size": 96,
+    "image_size": 64,
+    "n_trials": 3,
+    "epochs": 2,
+    "batch_size": 16,
+    "pretrained": False,
+    "lr_range": (1e-4, 1e-2),
+}
 
 
 def demo_cache_dir() -> Path:
     """Where the demo dataset is generated: ``$FAKEZOO_CACHE`` or ``~/.cache/fakezoo``."""
-    base = os.environ.get("FAKEZOO_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fakezoo"
+    base = (
+        os.environ.get("FAKEZOO_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fakezoo"
+    )
     return Path(base)
 
 
@@ -140,13 +151,19 @@ def run_study(
     demo = data is None
     save_weights = not demo if save_weights is None else save_weights
     if demo:
-        logger.warning("No data given: running a DEMONSTRATION on synthetic images with random "
-                       "initial weights. Its numbers say nothing about real deepfakes.")
-        data = make_demo_dataset(demo_cache_dir() / "demo", DEMO["n_per_class"], seed=seed,
-                                 image_size=DEMO["demo_image_size"], progress=progress)
+        logger.warning(
+            "No data given: running a DEMONSTRATION on synthetic images with random "
+            "initial weights. Its numbers say nothing about real deepfakes."
+        )
+        data = make_demo_dataset(
+            demo_cache_dir() / "demo",
+            DEMO["n_per_class"],
+            seed=seed,
+            image_size=DEMO["demo_image_size"],
+            progress=progress,
+        )
         n_trials, epochs, image_size = DEMO["n_trials"], DEMO["epochs"], DEMO["image_size"]
-        pretrained, batch_size, lr_range = DEMO["pretrained"], DEMO["batch_size"], DEMO[
-            "lr_range"]
+        pretrained, batch_size, lr_range = DEMO["pretrained"], DEMO["batch_size"], DEMO["lr_range"]
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     dataset.check_for_cv(n_splits)
     rows = _rows(models)
@@ -156,33 +173,61 @@ def run_study(
     started = time.perf_counter()
     for i, row in enumerate(rows, start=1):
         folder = out / "rows" / row.key
-        logger.info("[%d/%d] %s: %d trials x %d folds x %d epochs", i, len(rows), row.key,
-                    n_trials, n_splits, epochs)
+        logger.info(
+            "[%d/%d] %s: %d trials x %d folds x %d epochs",
+            i,
+            len(rows),
+            row.key,
+            n_trials,
+            n_splits,
+            epochs,
+        )
         size = image_size and max(image_size, get_spec(row.model).min_image_size)
-        cv = CrossValidator(n_splits=n_splits, epochs=epochs, batch_size=batch_size, seed=seed,
-                            device=device, pretrained=pretrained, image_size=size,
-                            progress=progress, save_weights=save_weights, mode=mode,
-                            weights=weights, drop_rate=drop_rate)
+        cv = CrossValidator(
+            n_splits=n_splits,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            pretrained=pretrained,
+            image_size=size,
+            progress=progress,
+            save_weights=save_weights,
+            mode=mode,
+            weights=weights,
+            drop_rate=drop_rate,
+        )
         # A finished row resumes without a trial or a fold trained: its stored study and run
         # are reused only when their fingerprints equal this row's.
         try:
-            found = optuna_lr_search(row.model, dataset, row.finetune, n_trials=n_trials,
-                                     lr_range=lr_range, protocol=protocol,
-                                     storage=folder / "search.db", seed=seed, cv=cv,
-                                     out_dir=folder)
+            found = optuna_lr_search(
+                row.model,
+                dataset,
+                row.finetune,
+                n_trials=n_trials,
+                lr_range=lr_range,
+                protocol=protocol,
+                storage=folder / "search.db",
+                seed=seed,
+                cv=cv,
+                out_dir=folder,
+            )
         except RunMismatchError as err:
-            raise RunMismatchError(mismatch_message(
-                f"Study row '{row.key}' in '{folder}'", err.differences, WAYS_OUT),
-                err.differences) from None
+            raise RunMismatchError(
+                mismatch_message(f"Study row '{row.key}' in '{folder}'", err.differences, WAYS_OUT),
+                err.differences,
+            ) from None
         results.append(found.cv_result.to_dict())
     table = tables.study_table(results)
-    _write_tables(out, table, [CVResult.from_dict(r) for r in results], demo,
-                  time.perf_counter() - started)
+    _write_tables(
+        out, table, [CVResult.from_dict(r) for r in results], demo, time.perf_counter() - started
+    )
     return table
 
 
-WAYS_OUT = ("Use another --out / out_dir, or --overwrite / overwrite=True to remove the old "
-            "study first.")
+WAYS_OUT = (
+    "Use another --out / out_dir, or --overwrite / overwrite=True to remove the old study first."
+)
 _STUDY_FILES = frozenset({"rows", "study.md", "study.csv", "study.json", "study.png"})
 
 
@@ -190,27 +235,37 @@ def _remove_study(out: Path) -> None:
     """``overwrite=True``: delete a study folder fakezoo wrote, and nothing else."""
     if not out.is_dir():
         return
-    foreign = sorted(p.name for p in out.iterdir()
-                     if p.name not in _STUDY_FILES and not p.name.startswith("."))
+    foreign = sorted(
+        p.name for p in out.iterdir() if p.name not in _STUDY_FILES and not p.name.startswith(".")
+    )
     if foreign:
-        raise RunFormatError(f"overwrite: '{out}' holds files fakezoo did not write "
-                             f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
-                             f"yourself or choose another --out.")
+        raise RunFormatError(
+            f"overwrite: '{out}' holds files fakezoo did not write "
+            f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
+            f"yourself or choose another --out."
+        )
     logger.warning("overwrite: removing the old study in %s", out)
     shutil.rmtree(out)
 
 
-def _write_tables(out: Path, table: list[dict], results: list[CVResult], demo: bool,
-                  seconds: float) -> None:
+def _write_tables(
+    out: Path, table: list[dict], results: list[CVResult], demo: bool, seconds: float
+) -> None:
     title = "# fakezoo study" + (" (DEMONSTRATION on synthetic data)" if demo else "")
-    notes = ("> Demonstration: generated images, random initial weights, small inputs and few "
-             "trials. It shows the pipeline works; its numbers are not deepfake-detection "
-             "results and cannot be compared with the seed's.\n\n" if demo else "")
+    notes = (
+        "> Demonstration: generated images, random initial weights, small inputs and few "
+        "trials. It shows the pipeline works; its numbers are not deepfake-detection "
+        "results and cannot be compared with the seed's.\n\n"
+        if demo
+        else ""
+    )
     blocks = "\n\n".join(tables.fold_block(r.to_dict()) for r in results)
-    text = (f"{title}\n\n{notes}## Performance for all models\n\n"
-            f"{tables.table_markdown(table)}\n\n## Beside the seed's table\n\n"
-            f"{tables.seed_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
-            f"Wall time of this invocation: {seconds:.0f} s.\n")
+    text = (
+        f"{title}\n\n{notes}## Performance for all models\n\n"
+        f"{tables.table_markdown(table)}\n\n## Beside the seed's table\n\n"
+        f"{tables.seed_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
+        f"Wall time of this invocation: {seconds:.0f} s.\n"
+    )
     atomic_write_text(out / "study.md", text)
     atomic_write_text(out / "study.csv", tables.table_csv(table))
     rows = [dict(row, fingerprint=r.fingerprint) for row, r in zip(table, results, strict=True)]

@@ -73,6 +73,10 @@ def __getattr__(name: str) -> Any:
     import importlib
     import warnings
 
-    warnings.warn(f"fakezoo.data.{name} moved to {_MOVED[name]}.{name}; the old name works for "
-                  f"one more release.", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        f"fakezoo.data.{name} moved to {_MOVED[name]}.{name}; the old name works for "
+        f"one more release.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(importlib.import_module(_MOVED[name]), name)

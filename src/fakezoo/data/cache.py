@@ -103,8 +103,9 @@ def _decode_one(
                 pass  # a damaged cache entry is decoded again and overwritten
         arr = _decode(io.BytesIO(data), path, image_size, max_pixels)
         try:
-            atomic_write(entry, lambda handle: np.save(handle, arr, allow_pickle=False),
-                         durable=False)  # checked when read; decoded again if damaged
+            atomic_write(
+                entry, lambda handle: np.save(handle, arr, allow_pickle=False), durable=False
+            )  # checked when read; decoded again if damaged
         except OSError as exc:
             logger.debug("cannot write cache entry %s: %s", entry, exc)
         return arr, None, True

@@ -1,5 +1,4 @@
-"""The dataset: labelled image files in a fixed order, with the files left out and why.
-"""
+"""The dataset: labelled image files in a fixed order, with the files left out and why."""
 
 from __future__ import annotations
 

@@ -113,8 +113,9 @@ def _read_bytes(path: Path) -> bytes:
         raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
 
 
-def _decode(source: Path | io.BytesIO, path: Path, image_size: int | None, max_pixels: int
-            ) -> np.ndarray:
+def _decode(
+    source: Path | io.BytesIO, path: Path, image_size: int | None, max_pixels: int
+) -> np.ndarray:
     """Decode `source` (a path or the file's bytes); `path` is only used in messages."""
     try:
         with warnings.catch_warnings():
@@ -152,8 +153,9 @@ def _decode(source: Path | io.BytesIO, path: Path, image_size: int | None, max_p
         raise ImageDecodeError(path, reason) from None
 
 
-def image_to_array(img: Image.Image, image_size: int | None,
-                   path: str | os.PathLike[str] = "<PIL image>") -> np.ndarray:
+def image_to_array(
+    img: Image.Image, image_size: int | None, path: str | os.PathLike[str] = "<PIL image>"
+) -> np.ndarray:
     """The steps of :func:`decode_image` after a file is open, for an image already in memory.
 
     EXIF orientation, RGB conversion (see :func:`decode_image`), then a bilinear resize to

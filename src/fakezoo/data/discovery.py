@@ -198,14 +198,18 @@ def list_images(folder: Path) -> list[Path]:
     A subfolder that cannot be listed is skipped with a warning. (``os.walk`` rather than
     ``glob``: it prunes hidden folders before entering them and reports unreadable ones.)
     """
+
     def on_error(exc: OSError) -> None:
         logger.warning("cannot list %s (%s); its images are left out", exc.filename, exc.strerror)
 
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
         dirnames[:] = [d for d in dirnames if not is_hidden(d)]
-        found.extend(Path(dirpath, name) for name in filenames
-                     if not is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS))
+        found.extend(
+            Path(dirpath, name)
+            for name in filenames
+            if not is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS)
+        )
     return sorted(found)
 
 

@@ -1,5 +1,4 @@
-"""Seeded stratified (group) k-fold splits, and storing them next to a dataset.
-"""
+"""Seeded stratified (group) k-fold splits, and storing them next to a dataset."""
 
 from __future__ import annotations
 
@@ -46,8 +45,9 @@ class Folds(list):
     duplicates: int = 0
 
 
-def _duplicate_groups(y: np.ndarray, content: Sequence[str], names: Sequence[str] | None,
-                      groups: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+def _duplicate_groups(
+    y: np.ndarray, content: Sequence[str], names: Sequence[str] | None, groups: np.ndarray | None
+) -> tuple[np.ndarray | None, int]:
     """Merge the groups of items with identical bytes; refuse the same bytes under both labels.
 
     Returns the merged group id per item (``None`` when nothing needs grouping) and how many
@@ -63,8 +63,9 @@ def _duplicate_groups(y: np.ndarray, content: Sequence[str], names: Sequence[str
     label = names if names is not None else [f"item {i}" for i in range(len(y))]
     clashes = [m for m in shared if len(set(y[m].tolist())) > 1]
     if clashes:
-        lines = "; ".join(" = ".join(f"{label[i]} ({'fake' if y[i] else 'real'})" for i in m)
-                          for m in clashes[:5])
+        lines = "; ".join(
+            " = ".join(f"{label[i]} ({'fake' if y[i] else 'real'})" for i in m) for m in clashes[:5]
+        )
         raise DatasetError(
             f"{len(clashes)} image(s) have identical bytes under both labels: {lines}. The "
             "same picture cannot be both real and fake: fix the labels or remove the copies"
@@ -161,8 +162,11 @@ def make_folds(
     if content is not None:
         g, n_dup = _duplicate_groups(y, content, names, g)
         if n_dup:
-            logger.info("make_folds: %d files have an identical copy; each set of copies is "
-                        "kept in one fold", n_dup)
+            logger.info(
+                "make_folds: %d files have an identical copy; each set of copies is "
+                "kept in one fold",
+                n_dup,
+            )
     _check_cv(y, n_splits, g)
     x = np.zeros((len(y), 1))
     if g is None:

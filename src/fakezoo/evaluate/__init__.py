@@ -20,11 +20,25 @@ if TYPE_CHECKING:
     from .api import CLEAN, EvalResult, EvalSuite, evaluate, evaluate_many
     from .perturb import Perturbation, parse_perturbations
 
-__all__ = ["CLEAN", "EvalResult", "EvalSuite", "Perturbation", "evaluate", "evaluate_many",
-           "parse_perturbations"]
+__all__ = [
+    "CLEAN",
+    "EvalResult",
+    "EvalSuite",
+    "Perturbation",
+    "evaluate",
+    "evaluate_many",
+    "parse_perturbations",
+]
 
-_WHERE = {"CLEAN": "api", "EvalResult": "api", "EvalSuite": "api", "evaluate": "api",
-          "evaluate_many": "api", "Perturbation": "perturb", "parse_perturbations": "perturb"}
+_WHERE = {
+    "CLEAN": "api",
+    "EvalResult": "api",
+    "EvalSuite": "api",
+    "evaluate": "api",
+    "evaluate_many": "api",
+    "Perturbation": "perturb",
+    "parse_perturbations": "perturb",
+}
 
 
 def __getattr__(name: str) -> Any:

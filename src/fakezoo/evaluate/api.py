@@ -88,8 +88,15 @@ class EvalResult:
                 return cond
         raise KeyError(f"no condition {name!r}; this result has {self.condition_names}")
 
-    def metric(self, name: str, *, condition: str = CLEAN, threshold: str = "cv_eer",
-               model: str = "ensemble", level: str = "image") -> Any:
+    def metric(
+        self,
+        name: str,
+        *,
+        condition: str = CLEAN,
+        threshold: str = "cv_eer",
+        model: str = "ensemble",
+        level: str = "image",
+    ) -> Any:
         """One number, e.g. ``result.metric("accuracy", condition="jpeg:50")``.
 
         Args:
@@ -111,15 +118,25 @@ class EvalResult:
         return block[threshold][name]
 
     def to_dict(self) -> dict:
-        return {"run": self.run, "data": self.data, "thresholds": self.thresholds,
-                "conditions": self.conditions, "predictions": self.predictions,
-                "settings": self.settings, "timings": self.timings}
+        return {
+            "run": self.run,
+            "data": self.data,
+            "thresholds": self.thresholds,
+            "conditions": self.conditions,
+            "predictions": self.predictions,
+            "settings": self.settings,
+            "timings": self.timings,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalResult:
-        return cls(**{k: data[k] for k in ("run", "data", "thresholds", "conditions",
-                                           "predictions", "settings")},
-                   timings=data.get("timings", {}))
+        return cls(
+            **{
+                k: data[k]
+                for k in ("run", "data", "thresholds", "conditions", "predictions", "settings")
+            },
+            timings=data.get("timings", {}),
+        )
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write the report (see :meth:`EvalSuite.save`) for this run alone."""
@@ -155,13 +172,16 @@ class EvalSuite:
 
 # -- data ---------------------------------------------------------------------------------------
 
+
 def _read_group_column(csv_path: Path, column: str) -> dict[str, str]:
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         fields = {name.strip().lower(): name for name in reader.fieldnames or []}
         if column.lower() not in fields or "path" not in fields:
-            raise DatasetError(f"groups={column!r}: {csv_path} has no {column!r} column "
-                               f"(columns: {', '.join(reader.fieldnames or [])})")
+            raise DatasetError(
+                f"groups={column!r}: {csv_path} has no {column!r} column "
+                f"(columns: {', '.join(reader.fieldnames or [])})"
+            )
         key, col = fields["path"], fields[column.lower()]
         out = {}
         for row in reader:
@@ -177,26 +197,38 @@ def _with_groups(dataset: Dataset, source: Any, groups: Any) -> Dataset:
     if isinstance(groups, str):
         path = Path(os.fspath(source)) if isinstance(source, str | os.PathLike) else None
         if path is None or path.suffix.lower() != ".csv":
-            raise DatasetError(f"groups={groups!r} names a CSV column, but the data is not a "
-                               f"CSV file ({source!r}); pass the data as a CSV with that column "
-                               f"or pass one group per image")
+            raise DatasetError(
+                f"groups={groups!r} names a CSV column, but the data is not a "
+                f"CSV file ({source!r}); pass the data as a CSV with that column "
+                f"or pass one group per image"
+            )
         mapping = _read_group_column(path.expanduser().absolute(), groups)
         values = [mapping.get(os.path.normpath(p)) for p in dataset.paths]
         missing = [str(p) for p, v in zip(dataset.paths, values, strict=True) if not v]
         if missing:
-            raise DatasetError(f"groups={groups!r}: {len(missing)} rows have an empty group, "
-                               f"e.g. {missing[0]}; give every row a group")
+            raise DatasetError(
+                f"groups={groups!r}: {len(missing)} rows have an empty group, "
+                f"e.g. {missing[0]}; give every row a group"
+            )
         return _regroup(dataset, np.asarray(values))
     values = np.asarray(list(groups))
     if values.shape != (len(dataset),):
-        raise DatasetError(f"groups holds {values.size} entries for {len(dataset)} images; "
-                           f"give one group per image, in load_dataset's order")
+        raise DatasetError(
+            f"groups holds {values.size} entries for {len(dataset)} images; "
+            f"give one group per image, in load_dataset's order"
+        )
     return _regroup(dataset, values)
 
 
 def _regroup(dataset: Dataset, groups: np.ndarray) -> Dataset:
-    return Dataset(root=dataset.root, paths=dataset.paths, labels=dataset.labels, groups=groups,
-                   splits=dataset.splits, skipped=dataset.skipped)
+    return Dataset(
+        root=dataset.root,
+        paths=dataset.paths,
+        labels=dataset.labels,
+        groups=groups,
+        splits=dataset.splits,
+        skipped=dataset.skipped,
+    )
 
 
 def _crop_manifest(data: Any) -> Path | None:
@@ -208,26 +240,34 @@ def _crop_manifest(data: Any) -> Path | None:
     return manifest if manifest.is_file() and manifest.parent.is_dir() else None
 
 
-def prepare_data(data: Any, groups: Any = None, num_workers: int | None = None
-                 ) -> tuple[DecodedSet, dict]:
+def prepare_data(
+    data: Any, groups: Any = None, num_workers: int | None = None
+) -> tuple[DecodedSet, dict]:
     """Load (if a path) and decode the evaluation data once; describe it for the report."""
     manifest = _crop_manifest(data)
     if manifest is not None:
-        logger.info("%s is a face dataset from `fakezoo crop`: reading %s (groups = source "
-                    "files)", data, manifest)
+        logger.info(
+            "%s is a face dataset from `fakezoo crop`: reading %s (groups = source files)",
+            data,
+            manifest,
+        )
         data = manifest
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     dataset = _with_groups(dataset, data, groups)
     decoded = decode_native(dataset, num_workers)
     if len(decoded.images) == 0:
-        raise DatasetError(f"no image of {dataset.root} could be decoded "
-                           f"({len(decoded.skipped)} skipped, e.g. "
-                           f"{decoded.skipped[0].path}: {decoded.skipped[0].reason})")
+        raise DatasetError(
+            f"no image of {dataset.root} could be decoded "
+            f"({len(decoded.skipped)} skipped, e.g. "
+            f"{decoded.skipped[0].path}: {decoded.skipped[0].reason})"
+        )
     ds = decoded.dataset
     info = {
         "source": os.fspath(data) if isinstance(data, str | os.PathLike) else str(ds.root),
         "name": _data_name(data, ds),
-        "root": str(ds.root), "n": len(ds), "class_counts": ds.class_counts(),
+        "root": str(ds.root),
+        "n": len(ds),
+        "class_counts": ds.class_counts(),
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in decoded.skipped],
         "groups": ds.groups is not None,
         "n_groups": None if ds.groups is None else len(set(map(str, ds.groups))),
@@ -246,6 +286,7 @@ def _data_name(data: Any, ds: Dataset) -> str:
 
 # -- scoring ------------------------------------------------------------------------------------
 
+
 def _workers(run: RunSource) -> int:
     import torch
 
@@ -255,17 +296,22 @@ def _workers(run: RunSource) -> int:
     return max(1, cores - torch.get_num_threads())
 
 
-def _pass(run: RunSource, decoded: DecodedSet, perturbation: Perturbation | None,
-          batch_size: int, seed: int) -> np.ndarray:
+def _pass(
+    run: RunSource,
+    decoded: DecodedSet,
+    perturbation: Perturbation | None,
+    batch_size: int,
+    seed: int,
+) -> np.ndarray:
     """One prediction pass: ``(n, k)`` fold probabilities."""
     import torch
 
-    fn = None if perturbation is None else (
-        lambda img, i: perturbation(img, seed=seed, index=i))
+    fn = None if perturbation is None else (lambda img, i: perturbation(img, seed=seed, index=i))
     det = run.detector
-    parts = [det.predict_tensor(torch.from_numpy(batch))
-             for batch in model_batches(decoded.images, det.image_size, batch_size, fn,
-                                        _workers(run))]
+    parts = [
+        det.predict_tensor(torch.from_numpy(batch))
+        for batch in model_batches(decoded.images, det.image_size, batch_size, fn, _workers(run))
+    ]
     return torch.cat(parts).numpy().astype(np.float64)
 
 
@@ -273,9 +319,17 @@ def _at_thresholds(y: np.ndarray, p: np.ndarray, thresholds: dict[str, float]) -
     return {name: scored_metrics(y, p, t) for name, t in thresholds.items()}
 
 
-def _score_condition(name: str, perturbation: Perturbation | None, fold_probs: np.ndarray,
-                     y: np.ndarray, groups: np.ndarray | None, thresholds: dict,
-                     fold_names: list[str], bootstrap: int, seed: int) -> dict:
+def _score_condition(
+    name: str,
+    perturbation: Perturbation | None,
+    fold_probs: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray | None,
+    thresholds: dict,
+    fold_names: list[str],
+    bootstrap: int,
+    seed: int,
+) -> dict:
     prob = fold_probs.mean(axis=1)
     main = {"0.5": 0.5, "cv_eer": thresholds["cv_eer"]}
     cond: dict[str, Any] = {
@@ -283,8 +337,10 @@ def _score_condition(name: str, perturbation: Perturbation | None, fold_probs: n
         "kind": None if perturbation is None else perturbation.kind,
         "strength": None if perturbation is None else perturbation.strength,
         "ensemble": _at_thresholds(y, prob, main),
-        "folds": {f: _at_thresholds(y, fold_probs[:, j], thresholds["folds"][f])
-                  for j, f in enumerate(fold_names)},
+        "folds": {
+            f: _at_thresholds(y, fold_probs[:, j], thresholds["folds"][f])
+            for j, f in enumerate(fold_names)
+        },
         "ci": bootstrap_ci(y, prob, main, n_resamples=bootstrap, seed=seed),
         "calibration": calibration(y, prob),
         "mean_prob_fake": {"real": _mean(prob[y == 0]), "fake": _mean(prob[y == 1])},
@@ -293,8 +349,16 @@ def _score_condition(name: str, perturbation: Perturbation | None, fold_probs: n
     }
     if groups is not None:
         ids, gy, gp, mixed = group_scores(groups, y, prob)
-        cond["groups"] = {"n_groups": len(ids), "mixed_groups": mixed, "aggregate": "mean",
-                          **_at_thresholds(gy, gp, main)} if ids else None
+        cond["groups"] = (
+            {
+                "n_groups": len(ids),
+                "mixed_groups": mixed,
+                "aggregate": "mean",
+                **_at_thresholds(gy, gp, main),
+            }
+            if ids
+            else None
+        )
     return cond
 
 
@@ -302,14 +366,23 @@ def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def _score_run(run: RunSource, decoded: DecodedSet, data_info: dict,
-               perturbations: list[Perturbation], bootstrap: int, seed: int,
-               batch_size: int) -> EvalResult:
+def _score_run(
+    run: RunSource,
+    decoded: DecodedSet,
+    data_info: dict,
+    perturbations: list[Perturbation],
+    bootstrap: int,
+    seed: int,
+    batch_size: int,
+) -> EvalResult:
     cv = run.cv_thresholds()
     fold_names = list(run.detector.fold_names)
-    thresholds = {"0.5": 0.5, "cv_eer": cv["ensemble"],
-                  "folds": {f: {"0.5": 0.5, "cv_eer": cv["folds"][f]} for f in fold_names},
-                  "n_cv_predictions": cv["n_cv_predictions"]}
+    thresholds = {
+        "0.5": 0.5,
+        "cv_eer": cv["ensemble"],
+        "folds": {f: {"0.5": 0.5, "cv_eer": cv["folds"][f]} for f in fold_names},
+        "n_cv_predictions": cv["n_cv_predictions"],
+    }
     ds = decoded.dataset
     y = ds.labels
     groups = ds.groups
@@ -319,28 +392,58 @@ def _score_run(run: RunSource, decoded: DecodedSet, data_info: dict,
         start = time.perf_counter()
         fp = _pass(run, decoded, perturbation, batch_size, seed)
         timings[name] = round(time.perf_counter() - start, 3)
-        logger.info("%s on %s [%s]: %d images in %.1fs", run.name, data_info["name"], name,
-                    len(y), timings[name])
-        conditions.append(_score_condition(name, perturbation, fp, y, groups, thresholds,
-                                           fold_names, bootstrap, seed))
+        logger.info(
+            "%s on %s [%s]: %d images in %.1fs",
+            run.name,
+            data_info["name"],
+            name,
+            len(y),
+            timings[name],
+        )
+        conditions.append(
+            _score_condition(
+                name, perturbation, fp, y, groups, thresholds, fold_names, bootstrap, seed
+            )
+        )
         probs[name] = [float(v) for v in fp.mean(axis=1)]
         fold_probs[name] = [[float(v) for v in row] for row in fp]
-    predictions = {"paths": ds.relpaths(), "y_true": [int(v) for v in y],
-                   "groups": None if groups is None else [str(g) for g in groups],
-                   "prob": probs, "fold_probs": fold_probs}
-    settings = {"bootstrap": bootstrap, "seed": seed,
-                "perturb": [p.name for p in perturbations], "batch_size": batch_size,
-                "device": str(run.detector.device)}
-    return EvalResult(run=run.info(), data=data_info, thresholds=thresholds,
-                      conditions=conditions, predictions=predictions, settings=settings,
-                      timings={"seconds_per_condition": timings})
+    predictions = {
+        "paths": ds.relpaths(),
+        "y_true": [int(v) for v in y],
+        "groups": None if groups is None else [str(g) for g in groups],
+        "prob": probs,
+        "fold_probs": fold_probs,
+    }
+    settings = {
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "perturb": [p.name for p in perturbations],
+        "batch_size": batch_size,
+        "device": str(run.detector.device),
+    }
+    return EvalResult(
+        run=run.info(),
+        data=data_info,
+        thresholds=thresholds,
+        conditions=conditions,
+        predictions=predictions,
+        settings=settings,
+        timings={"seconds_per_condition": timings},
+    )
 
 
-def evaluate_many(runs: Iterable[str | os.PathLike[str]], data: str | os.PathLike[str] | Dataset,
-                  *, perturb: str | Sequence[str | Perturbation] | None = None,
-                  bootstrap: int = 1000, seed: int = 0, groups: Any = None,
-                  device: str = "auto", batch_size: int = 32,
-                  num_workers: int | None = None) -> EvalSuite:
+def evaluate_many(
+    runs: Iterable[str | os.PathLike[str]],
+    data: str | os.PathLike[str] | Dataset,
+    *,
+    perturb: str | Sequence[str | Perturbation] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    groups: Any = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    num_workers: int | None = None,
+) -> EvalSuite:
     """Score several runs (or the rows of a study directory) on the same data.
 
     The data is decoded once for all runs. A study directory (``fakezoo benchmark --out``)
@@ -356,28 +459,40 @@ def evaluate_many(runs: Iterable[str | os.PathLike[str]], data: str | os.PathLik
     """
     sources, skipped = expand_runs(list(runs))
     if not sources:
-        raise EvalRunError("no run to evaluate" + (f": every row was skipped ({skipped[0]})"
-                                                   if skipped else ""))
+        raise EvalRunError(
+            "no run to evaluate" + (f": every row was skipped ({skipped[0]})" if skipped else "")
+        )
     perturbations = parse_perturbations(perturb)
     if bootstrap < 0:
         raise ValueError(f"bootstrap={bootstrap}: give a number of resamples >= 0")
     decoded, data_info = prepare_data(data, groups, num_workers)
     if decoded.skipped:
-        logger.warning("skipped %d files of %s that could not be used (listed in the report)",
-                       len(decoded.skipped), data_info["source"])
+        logger.warning(
+            "skipped %d files of %s that could not be used (listed in the report)",
+            len(decoded.skipped),
+            data_info["source"],
+        )
     results = []
     for source in sources:
         run = open_run(source, device=device)
-        results.append(_score_run(run, decoded, data_info, perturbations, bootstrap, seed,
-                                  batch_size))
+        results.append(
+            _score_run(run, decoded, data_info, perturbations, bootstrap, seed, batch_size)
+        )
     return EvalSuite(results, skipped)
 
 
-def evaluate(run: str | os.PathLike[str], data: str | os.PathLike[str] | Dataset, *,
-             perturb: str | Sequence[str | Perturbation] | None = None,
-             bootstrap: int = 1000, seed: int = 0, groups: Any = None,
-             device: str = "auto", batch_size: int = 32,
-             num_workers: int | None = None) -> EvalResult:
+def evaluate(
+    run: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Dataset,
+    *,
+    perturb: str | Sequence[str | Perturbation] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    groups: Any = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    num_workers: int | None = None,
+) -> EvalResult:
     """Score a trained run on new labelled data (``fakezoo.evaluate``).
 
     Args:
@@ -417,9 +532,19 @@ def evaluate(run: str | os.PathLike[str], data: str | os.PathLike[str] | Dataset
     """
     path = Path(os.fspath(run)).expanduser()
     if path.is_dir() and (path / "rows").is_dir() and not (path / "config.json").is_file():
-        raise EvalRunError(f"'{run}' is a study directory: use fakezoo.evaluate_many([...]) "
-                           f"(or `fakezoo evaluate {run} DATA --out DIR`) to score its rows.")
-    suite = evaluate_many([run], data, perturb=perturb, bootstrap=bootstrap, seed=seed,
-                          groups=groups, device=device, batch_size=batch_size,
-                          num_workers=num_workers)
+        raise EvalRunError(
+            f"'{run}' is a study directory: use fakezoo.evaluate_many([...]) "
+            f"(or `fakezoo evaluate {run} DATA --out DIR`) to score its rows."
+        )
+    suite = evaluate_many(
+        [run],
+        data,
+        perturb=perturb,
+        bootstrap=bootstrap,
+        seed=seed,
+        groups=groups,
+        device=device,
+        batch_size=batch_size,
+        num_workers=num_workers,
+    )
     return suite.results[0]

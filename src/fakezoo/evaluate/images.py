@@ -56,25 +56,32 @@ def decode_native(dataset: Dataset, num_workers: int | None = None) -> DecodedSe
         with ThreadPoolExecutor(workers, thread_name_prefix="fakezoo-eval-decode") as pool:
             results = list(pool.map(_decode_quietly, dataset.paths))
     keep = [i for i, (arr, _) in enumerate(results) if arr is not None]
-    failed = [SkippedFile(dataset.paths[i], reason) for i, (arr, reason) in enumerate(results)
-              if arr is None]
+    failed = [
+        SkippedFile(dataset.paths[i], reason)
+        for i, (arr, reason) in enumerate(results)
+        if arr is None
+    ]
     subset = dataset.subset(keep)
     subset.skipped = list(dataset.skipped) + failed
-    return DecodedSet(dataset=subset, images=[results[i][0] for i in keep],
-                      skipped=subset.skipped)
+    return DecodedSet(dataset=subset, images=[results[i][0] for i in keep], skipped=subset.skipped)
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     """The last step of :func:`fakezoo.data.decode_image`: bilinear resize to ``size``²."""
     if image.shape[:2] == (size, size):
         return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR),
-                      dtype=np.uint8)
+    return np.asarray(
+        Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8
+    )
 
 
-def model_batches(images: Sequence[np.ndarray], size: int, batch_size: int,
-                  perturb: Callable[[np.ndarray, int], np.ndarray] | None = None,
-                  num_workers: int = 1) -> Iterator[np.ndarray]:
+def model_batches(
+    images: Sequence[np.ndarray],
+    size: int,
+    batch_size: int,
+    perturb: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    num_workers: int = 1,
+) -> Iterator[np.ndarray]:
     """Yield ``(n, 3, size, size)`` uint8 batches: each image perturbed (if asked), then
     resized; the next batch is prepared in threads while the caller scores this one."""
 

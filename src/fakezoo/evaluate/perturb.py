@@ -63,14 +63,21 @@ class Perturbation:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise PerturbationError(f"unknown perturbation {self.kind!r}; use one of "
-                                    f"{', '.join(KINDS)} ({_FORMS})")
+            raise PerturbationError(
+                f"unknown perturbation {self.kind!r}; use one of {', '.join(KINDS)} ({_FORMS})"
+            )
         s = float(self.strength)
-        ok = {"jpeg": 1 <= s <= 95 and s == int(s), "blur": s > 0, "resize": 0 < s < 1,
-              "noise": 0 < s <= 1}[self.kind]
+        ok = {
+            "jpeg": 1 <= s <= 95 and s == int(s),
+            "blur": s > 0,
+            "resize": 0 < s < 1,
+            "noise": 0 < s <= 1,
+        }[self.kind]
         if not ok or not np.isfinite(s):
-            raise PerturbationError(f"{self.kind}:{self.strength:g} is out of range: "
-                                    f"{self.kind} takes {KINDS[self.kind]}")
+            raise PerturbationError(
+                f"{self.kind}:{self.strength:g} is out of range: "
+                f"{self.kind} takes {KINDS[self.kind]}"
+            )
         object.__setattr__(self, "strength", int(s) if self.kind == "jpeg" else s)
 
     @property
@@ -86,8 +93,9 @@ class Perturbation:
         ``resize``)."""
         if self.kind == "noise":
             rng = np.random.default_rng([int(seed), int(index), zlib.crc32(self.name.encode())])
-            noisy = image.astype(np.float32) + rng.normal(0.0, self.strength * 255.0,
-                                                          image.shape).astype(np.float32)
+            noisy = image.astype(np.float32) + rng.normal(
+                0.0, self.strength * 255.0, image.shape
+            ).astype(np.float32)
             return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
         img = Image.fromarray(image)
         if self.kind == "jpeg":
@@ -106,8 +114,9 @@ class Perturbation:
 _FORMS = "e.g. jpeg:90,75,50 blur:1,2 resize:0.5 noise:0.02"
 
 
-def parse_perturbations(specs: str | Perturbation | Iterable[str | Perturbation] | None
-                        ) -> list[Perturbation]:
+def parse_perturbations(
+    specs: str | Perturbation | Iterable[str | Perturbation] | None,
+) -> list[Perturbation]:
     """Turn specs such as ``"jpeg:90,75 blur:1"`` (or a list of them) into perturbations.
 
     Args:
@@ -139,8 +148,10 @@ def parse_perturbations(specs: str | Perturbation | Iterable[str | Perturbation]
         elif isinstance(item, str):
             found = [p for group in item.split() for p in _parse_group(group)]
         else:
-            raise PerturbationError(f"a perturbation is a string like 'jpeg:50' or a "
-                                    f"Perturbation, got {type(item).__name__} ({_FORMS})")
+            raise PerturbationError(
+                f"a perturbation is a string like 'jpeg:50' or a "
+                f"Perturbation, got {type(item).__name__} ({_FORMS})"
+            )
         out.extend(p for p in found if p not in out)
     return out
 
@@ -149,14 +160,16 @@ def _parse_group(group: str) -> list[Perturbation]:
     kind, sep, values = group.partition(":")
     kind = kind.strip().lower()
     if not sep or not values.strip():
-        raise PerturbationError(f"perturbation {group!r} has no strength: write "
-                                f"kind:value[,value...] ({_FORMS})")
+        raise PerturbationError(
+            f"perturbation {group!r} has no strength: write kind:value[,value...] ({_FORMS})"
+        )
     out = []
     for raw in values.split(","):
         try:
             value = float(raw)
         except ValueError:
-            raise PerturbationError(f"perturbation {group!r}: {raw!r} is not a number "
-                                    f"({_FORMS})") from None
+            raise PerturbationError(
+                f"perturbation {group!r}: {raw!r} is not a number ({_FORMS})"
+            ) from None
         out.append(Perturbation(kind, value))
     return out

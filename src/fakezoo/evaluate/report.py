@@ -18,8 +18,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["comparison_markdown", "comparison_table", "metrics_rows", "plot_reliability",
-           "plot_robustness", "predictions_csv", "robustness_rows", "write_report"]
+__all__ = [
+    "comparison_markdown",
+    "comparison_table",
+    "metrics_rows",
+    "plot_reliability",
+    "plot_robustness",
+    "predictions_csv",
+    "robustness_rows",
+    "write_report",
+]
 
 _NA = "n/a"
 _THRESHOLDS = ("0.5", "cv_eer")
@@ -55,6 +63,7 @@ def _file_names(suite: EvalSuite) -> list[str]:
 
 # -- tables -------------------------------------------------------------------------------------
 
+
 def comparison_table(suite: EvalSuite) -> list[dict]:
     """One row per run: clean ensemble metrics at the CV threshold, beside its CV numbers."""
     rows = []
@@ -62,11 +71,15 @@ def comparison_table(suite: EvalSuite) -> list[dict]:
         clean = res.conditions[0]
         m = clean["ensemble"]["cv_eer"]
         cv = res.run.get("cv_mean") or {}
-        row = {"run": res.run["name"], "model": display_name(res.run.get("model") or ""),
-               "fine_tuning": _policy(res.run.get("finetune")),
-               "cv_accuracy": cv.get("accuracy"), "cv_roc_auc": cv.get("roc_auc"),
-               "threshold_cv_eer": res.thresholds["cv_eer"],
-               "accuracy_0.5": clean["ensemble"]["0.5"]["accuracy"]}
+        row = {
+            "run": res.run["name"],
+            "model": display_name(res.run.get("model") or ""),
+            "fine_tuning": _policy(res.run.get("finetune")),
+            "cv_accuracy": cv.get("accuracy"),
+            "cv_roc_auc": cv.get("roc_auc"),
+            "threshold_cv_eer": res.thresholds["cv_eer"],
+            "accuracy_0.5": clean["ensemble"]["0.5"]["accuracy"],
+        }
         row.update({name: m.get(name) for name in METRIC_NAMES})
         row["accuracy_ci"] = clean["ci"].get("accuracy@cv_eer")
         row["roc_auc_ci"] = clean["ci"].get("roc_auc")
@@ -94,11 +107,22 @@ def metrics_rows(suite: EvalSuite) -> list[dict]:
                 for name in _THRESHOLDS:
                     m = block[name]
                     (tn, fp), (fn, tp) = m["confusion_matrix"]
-                    rows.append({"run": res.run["name"], "condition": cond["name"],
-                                 "model": model, "level": level, "threshold_name": name,
-                                 "threshold": m["threshold"], "n": m["n"],
-                                 **{k: m.get(k) for k in METRIC_NAMES},
-                                 "tn": tn, "fp": fp, "fn": fn, "tp": tp})
+                    rows.append(
+                        {
+                            "run": res.run["name"],
+                            "condition": cond["name"],
+                            "model": model,
+                            "level": level,
+                            "threshold_name": name,
+                            "threshold": m["threshold"],
+                            "n": m["n"],
+                            **{k: m.get(k) for k in METRIC_NAMES},
+                            "tn": tn,
+                            "fp": fp,
+                            "fn": fn,
+                            "tp": tp,
+                        }
+                    )
     return rows
 
 
@@ -108,15 +132,21 @@ def robustness_rows(suite: EvalSuite) -> list[dict]:
     for res in suite.results:
         for cond in res.conditions:
             m, m05 = cond["ensemble"]["cv_eer"], cond["ensemble"]["0.5"]
-            rows.append({"run": res.run["name"], "condition": cond["name"],
-                         "kind": cond["kind"] or "clean", "strength": cond["strength"],
-                         "accuracy_0.5": m05["accuracy"],
-                         **{k: m.get(k) for k in METRIC_NAMES},
-                         "ece": cond["calibration"]["ece"],
-                         "mean_prob_fake_on_fake": cond["mean_prob_fake"]["fake"],
-                         "mean_prob_fake_on_real": cond["mean_prob_fake"]["real"],
-                         "roc_auc_ci": cond["ci"].get("roc_auc"),
-                         "accuracy_ci": cond["ci"].get("accuracy@cv_eer")})
+            rows.append(
+                {
+                    "run": res.run["name"],
+                    "condition": cond["name"],
+                    "kind": cond["kind"] or "clean",
+                    "strength": cond["strength"],
+                    "accuracy_0.5": m05["accuracy"],
+                    **{k: m.get(k) for k in METRIC_NAMES},
+                    "ece": cond["calibration"]["ece"],
+                    "mean_prob_fake_on_fake": cond["mean_prob_fake"]["fake"],
+                    "mean_prob_fake_on_real": cond["mean_prob_fake"]["real"],
+                    "roc_auc_ci": cond["ci"].get("roc_auc"),
+                    "accuracy_ci": cond["ci"].get("accuracy@cv_eer"),
+                }
+            )
     return rows
 
 
@@ -159,6 +189,7 @@ def predictions_csv(res: EvalResult) -> str:
 
 # -- markdown -----------------------------------------------------------------------------------
 
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -167,30 +198,71 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def comparison_markdown(suite: EvalSuite) -> str:
     """The comparison table (one row per run) as Markdown, as at the top of evaluate.md."""
-    header = ["Run", "Model", "Fine-Tuning", "CV accuracy (own data)", "Accuracy @0.5",
-              "Accuracy @CV-EER [95% CI]", "F1 @CV-EER", "Balanced acc.", "ROC-AUC [95% CI]",
-              "EER", "AP", "ECE"]
+    header = [
+        "Run",
+        "Model",
+        "Fine-Tuning",
+        "CV accuracy (own data)",
+        "Accuracy @0.5",
+        "Accuracy @CV-EER [95% CI]",
+        "F1 @CV-EER",
+        "Balanced acc.",
+        "ROC-AUC [95% CI]",
+        "EER",
+        "AP",
+        "ECE",
+    ]
     rows = []
     for row in comparison_table(suite):
-        rows.append([row["run"], row["model"], row["fine_tuning"], _pct(row["cv_accuracy"]),
-                     _pct(row["accuracy_0.5"]), _pct(row["accuracy"]) + _ci(row["accuracy_ci"]),
-                     _pct(row["f1"]), _pct(row["balanced_accuracy"]),
-                     _f(row["roc_auc"]) + _ci(row["roc_auc_ci"]), _f(row["eer"]),
-                     _f(row["average_precision"]), _f(row["ece"])])
+        rows.append(
+            [
+                row["run"],
+                row["model"],
+                row["fine_tuning"],
+                _pct(row["cv_accuracy"]),
+                _pct(row["accuracy_0.5"]),
+                _pct(row["accuracy"]) + _ci(row["accuracy_ci"]),
+                _pct(row["f1"]),
+                _pct(row["balanced_accuracy"]),
+                _f(row["roc_auc"]) + _ci(row["roc_auc_ci"]),
+                _f(row["eer"]),
+                _f(row["average_precision"]),
+                _f(row["ece"]),
+            ]
+        )
     return _table(header, rows)
 
 
 def _robustness_md(res: EvalResult) -> str:
-    header = ["Condition", "Accuracy @0.5", "Accuracy @CV-EER", "F1 @CV-EER", "Balanced acc.",
-              "ROC-AUC [95% CI]", "EER", "AP", "ECE", "mean P(fake) on fakes"]
+    header = [
+        "Condition",
+        "Accuracy @0.5",
+        "Accuracy @CV-EER",
+        "F1 @CV-EER",
+        "Balanced acc.",
+        "ROC-AUC [95% CI]",
+        "EER",
+        "AP",
+        "ECE",
+        "mean P(fake) on fakes",
+    ]
     rows = []
     for cond in res.conditions:
         m, ci = cond["ensemble"]["cv_eer"], cond["ci"]
-        rows.append([cond["name"], _pct(cond["ensemble"]["0.5"]["accuracy"]),
-                     _pct(m["accuracy"]), _pct(m["f1"]), _pct(m["balanced_accuracy"]),
-                     _f(m["roc_auc"]) + _ci(ci.get("roc_auc")), _f(m["eer"]),
-                     _f(m["average_precision"]), _f(cond["calibration"]["ece"]),
-                     _f(cond["mean_prob_fake"]["fake"])])
+        rows.append(
+            [
+                cond["name"],
+                _pct(cond["ensemble"]["0.5"]["accuracy"]),
+                _pct(m["accuracy"]),
+                _pct(m["f1"]),
+                _pct(m["balanced_accuracy"]),
+                _f(m["roc_auc"]) + _ci(ci.get("roc_auc")),
+                _f(m["eer"]),
+                _f(m["average_precision"]),
+                _f(cond["calibration"]["ece"]),
+                _f(cond["mean_prob_fake"]["fake"]),
+            ]
+        )
     return _table(header, rows)
 
 
@@ -198,58 +270,108 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
     run, clean, th = res.run, res.conditions[0], res.thresholds
     fp = run["fingerprint"]
     cv_mean, cv_std = run.get("cv_mean") or {}, run.get("cv_std") or {}
-    lines = [f"## {run['name']}", "",
-             f"- source: `{run['source']}`" + (f" at `{run['revision']}`"
-                                               if run.get("revision") else ""),
-             f"- model: {display_name(run.get('model') or '')} "
-             f"({_policy(run.get('finetune'))} fine-tuning), lr {run.get('lr')}, input "
-             f"{run.get('image_size')} px, {len(run['folds'])} fold models",
-             f"- fingerprint ({fp['kind']}): `{fp['value']}`",
-             f"- trained on {run['trained_on'].get('n_images')} images"]
+    lines = [
+        f"## {run['name']}",
+        "",
+        f"- source: `{run['source']}`"
+        + (f" at `{run['revision']}`" if run.get("revision") else ""),
+        f"- model: {display_name(run.get('model') or '')} "
+        f"({_policy(run.get('finetune'))} fine-tuning), lr {run.get('lr')}, input "
+        f"{run.get('image_size')} px, {len(run['folds'])} fold models",
+        f"- fingerprint ({fp['kind']}): `{fp['value']}`",
+        f"- trained on {run['trained_on'].get('n_images')} images",
+    ]
     if run.get("deviations"):
         lines.append(f"- deviations from the seed: {'; '.join(run['deviations'])}")
-    lines += ["", f"Thresholds: `0.5`, and `cv_eer` = {th['cv_eer']:.4f}, the EER threshold of "
-              f"the run's own {th['n_cv_predictions']} out-of-fold CV predictions, applied "
-              f"unchanged. For reference only, the EER threshold of this test data would be "
-              f"{_f(clean['test_eer_threshold'])} (picked on the test data; no number here "
-              f"uses it).", ""]
+    lines += [
+        "",
+        f"Thresholds: `0.5`, and `cv_eer` = {th['cv_eer']:.4f}, the EER threshold of "
+        f"the run's own {th['n_cv_predictions']} out-of-fold CV predictions, applied "
+        f"unchanged. For reference only, the EER threshold of this test data would be "
+        f"{_f(clean['test_eer_threshold'])} (picked on the test data; no number here "
+        f"uses it).",
+        "",
+    ]
     header = ["Metric", "CV on its own data (mean ± std)", "New data @0.5", "New data @CV-EER"]
     rows = []
     for name in METRIC_NAMES:
         mean, std = cv_mean.get(name), cv_std.get(name)
         own = _NA if mean is None else f"{mean:.4f} ± {std or 0:.4f}"
-        rows.append([name, own, _f(clean["ensemble"]["0.5"].get(name)),
-                     _f(clean["ensemble"]["cv_eer"].get(name))])
+        rows.append(
+            [
+                name,
+                own,
+                _f(clean["ensemble"]["0.5"].get(name)),
+                _f(clean["ensemble"]["cv_eer"].get(name)),
+            ]
+        )
     lines += [_table(header, rows), ""]
     (tn, fpos), (fn, tp) = clean["ensemble"]["cv_eer"]["confusion_matrix"]
-    lines += [f"Confusion matrix @CV-EER (rows true real/fake, columns predicted): "
-              f"[[{tn}, {fpos}], [{fn}, {tp}]]. Expected calibration error "
-              f"({clean['calibration']['n_bins']} bins): {clean['calibration']['ece']:.4f}.", ""]
+    lines += [
+        f"Confusion matrix @CV-EER (rows true real/fake, columns predicted): "
+        f"[[{tn}, {fpos}], [{fn}, {tp}]]. Expected calibration error "
+        f"({clean['calibration']['n_bins']} bins): {clean['calibration']['ece']:.4f}.",
+        "",
+    ]
     ci = clean["ci"]
     if ci:
-        lines += [f"Bootstrap 95% intervals ({ci['n_resamples']} resamples, seed {ci['seed']}): "
-                  f"ROC-AUC{_ci(ci['roc_auc']) or ' n/a'}, accuracy @0.5"
-                  f"{_ci(ci['accuracy@0.5'])}, accuracy @CV-EER{_ci(ci['accuracy@cv_eer'])}.",
-                  ""]
-    header = ["Fold model", "CV-EER threshold", "Accuracy @0.5", "Accuracy @CV-EER",
-              "F1 @CV-EER", "ROC-AUC", "EER", "AP"]
-    rows = [[f, f"{th['folds'][f]['cv_eer']:.4f}", _pct(m["0.5"]["accuracy"]),
-             _pct(m["cv_eer"]["accuracy"]), _pct(m["cv_eer"]["f1"]), _f(m["cv_eer"]["roc_auc"]),
-             _f(m["cv_eer"]["eer"]), _f(m["cv_eer"]["average_precision"])]
-            for f, m in clean["folds"].items()]
-    lines += ["Each fold model alone (its CV-EER threshold comes from its own validation "
-              "images):", "", _table(header, rows), ""]
+        lines += [
+            f"Bootstrap 95% intervals ({ci['n_resamples']} resamples, seed {ci['seed']}): "
+            f"ROC-AUC{_ci(ci['roc_auc']) or ' n/a'}, accuracy @0.5"
+            f"{_ci(ci['accuracy@0.5'])}, accuracy @CV-EER{_ci(ci['accuracy@cv_eer'])}.",
+            "",
+        ]
+    header = [
+        "Fold model",
+        "CV-EER threshold",
+        "Accuracy @0.5",
+        "Accuracy @CV-EER",
+        "F1 @CV-EER",
+        "ROC-AUC",
+        "EER",
+        "AP",
+    ]
+    rows = [
+        [
+            f,
+            f"{th['folds'][f]['cv_eer']:.4f}",
+            _pct(m["0.5"]["accuracy"]),
+            _pct(m["cv_eer"]["accuracy"]),
+            _pct(m["cv_eer"]["f1"]),
+            _f(m["cv_eer"]["roc_auc"]),
+            _f(m["cv_eer"]["eer"]),
+            _f(m["cv_eer"]["average_precision"]),
+        ]
+        for f, m in clean["folds"].items()
+    ]
+    lines += [
+        "Each fold model alone (its CV-EER threshold comes from its own validation images):",
+        "",
+        _table(header, rows),
+        "",
+    ]
     if clean["groups"]:
         g = clean["groups"]
-        lines += [f"Video level ({g['n_groups']} groups, frame scores averaged): accuracy @0.5 "
-                  f"{_pct(g['0.5']['accuracy'])}, accuracy @CV-EER "
-                  f"{_pct(g['cv_eer']['accuracy'])}, ROC-AUC {_f(g['cv_eer']['roc_auc'])}, "
-                  f"EER {_f(g['cv_eer']['eer'])}."
-                  + (f" Left out: {len(g['mixed_groups'])} groups whose frames carry both "
-                     f"labels." if g["mixed_groups"] else ""), ""]
+        lines += [
+            f"Video level ({g['n_groups']} groups, frame scores averaged): accuracy @0.5 "
+            f"{_pct(g['0.5']['accuracy'])}, accuracy @CV-EER "
+            f"{_pct(g['cv_eer']['accuracy'])}, ROC-AUC {_f(g['cv_eer']['roc_auc'])}, "
+            f"EER {_f(g['cv_eer']['eer'])}."
+            + (
+                f" Left out: {len(g['mixed_groups'])} groups whose frames carry both labels."
+                if g["mixed_groups"]
+                else ""
+            ),
+            "",
+        ]
     if len(res.conditions) > 1:
-        lines += ["Robustness (ensemble; each perturbation applied to the decoded image "
-                  "before the resize):", "", _robustness_md(res), ""]
+        lines += [
+            "Robustness (ensemble; each perturbation applied to the decoded image "
+            "before the resize):",
+            "",
+            _robustness_md(res),
+            "",
+        ]
     lines.append(f"Per-image predictions: `predictions/{file_name}.csv`.")
     lines += [f"\n![{p}]({p})" for p in plots]
     return "\n".join(lines)
@@ -258,21 +380,31 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
 def _markdown(suite: EvalSuite, names: list[str], plots: dict[str, list[str]]) -> str:
     data = suite.results[0].data
     counts = data["class_counts"]
-    lines = [f"# fakezoo evaluate: {data['name']}", "",
-             f"Data: `{data['source']}`, {data['n']} images ({counts['real']} real, "
-             f"{counts['fake']} fake)"
-             + (f", {data['n_groups']} groups" if data["groups"] else "")
-             + f"; {len(data['skipped'])} files skipped.", ""]
+    lines = [
+        f"# fakezoo evaluate: {data['name']}",
+        "",
+        f"Data: `{data['source']}`, {data['n']} images ({counts['real']} real, "
+        f"{counts['fake']} fake)"
+        + (f", {data['n_groups']} groups" if data["groups"] else "")
+        + f"; {len(data['skipped'])} files skipped.",
+        "",
+    ]
     if data["skipped"]:
         lines += [f"- `{s['path']}`: {s['reason']}" for s in data["skipped"][:20]]
         more = len(data["skipped"]) - 20
         lines += [f"- ... and {more} more (evaluate.json)"] if more > 0 else []
         lines.append("")
-    lines += ["Every `@CV-EER` number uses a threshold chosen on the run's own cross-validation "
-              "predictions, never on this data. Metrics: accuracy and the study's weighted "
-              "precision/recall/F1 (scikit-learn, `average=\"weighted\"`), balanced accuracy, "
-              "ROC-AUC, EER and AP of the fold ensemble (mean P(fake)).", "",
-              "## Comparison", "", comparison_markdown(suite), ""]
+    lines += [
+        "Every `@CV-EER` number uses a threshold chosen on the run's own cross-validation "
+        "predictions, never on this data. Metrics: accuracy and the study's weighted "
+        'precision/recall/F1 (scikit-learn, `average="weighted"`), balanced accuracy, '
+        "ROC-AUC, EER and AP of the fold ensemble (mean P(fake)).",
+        "",
+        "## Comparison",
+        "",
+        comparison_markdown(suite),
+        "",
+    ]
     if suite.skipped_runs:
         lines += ["Runs not evaluated:", ""]
         lines += [f"- `{s['run']}`: {s['reason']}" for s in suite.skipped_runs]
@@ -284,6 +416,7 @@ def _markdown(suite: EvalSuite, names: list[str], plots: dict[str, list[str]]) -
 
 # -- plots --------------------------------------------------------------------------------------
 
+
 def plot_reliability(res: EvalResult, path: Path) -> Path:
     """Reliability diagram of the ensemble's P(fake), one line per condition (PNG)."""
     from fakezoo.report.plots import _new_figure, _save
@@ -293,8 +426,13 @@ def plot_reliability(res: EvalResult, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="perfect calibration")
     for cond in res.conditions:
         bins = [b for b in cond["calibration"]["bins"] if b["count"]]
-        ax.plot([b["mean_prob"] for b in bins], [b["frac_fake"] for b in bins], marker="o",
-                lw=1.4, label=f"{cond['name']} (ECE {cond['calibration']['ece']:.3f})")
+        ax.plot(
+            [b["mean_prob"] for b in bins],
+            [b["frac_fake"] for b in bins],
+            marker="o",
+            lw=1.4,
+            label=f"{cond['name']} (ECE {cond['calibration']['ece']:.3f})",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted P(fake) in bin")
@@ -320,14 +458,21 @@ def plot_robustness(res: EvalResult, path: Path) -> Path:
         xs = [c["strength"] for c in conds]
         for metric, style in (("roc_auc", "-o"), ("accuracy", "-s")):
             ys = [c["ensemble"]["cv_eer"].get(metric) for c in conds]
-            line = ax.plot(xs, [float("nan") if y is None else y for y in ys], style,
-                           label=metric)[0]
+            line = ax.plot(xs, [float("nan") if y is None else y for y in ys], style, label=metric)[
+                0
+            ]
             if clean.get(metric) is not None:
                 ax.axhline(clean[metric], ls=":", color=line.get_color(), lw=1)
         if kind == "jpeg":
             ax.invert_xaxis()  # left to right: stronger compression
-        ax.set_xlabel({"jpeg": "JPEG quality", "blur": "blur sigma (px)",
-                       "resize": "scale factor", "noise": "noise std (/255)"}.get(kind, kind))
+        ax.set_xlabel(
+            {
+                "jpeg": "JPEG quality",
+                "blur": "blur sigma (px)",
+                "resize": "scale factor",
+                "noise": "noise std (/255)",
+            }.get(kind, kind)
+        )
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.set_title(kind, fontsize=10)
@@ -353,21 +498,27 @@ def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
 
 # -- writing ------------------------------------------------------------------------------------
 
+
 def write_report(suite: EvalSuite, out: Path) -> Path:
     """Write every file of an evaluation into ``out``."""
     from fakezoo._io import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     names = _file_names(suite)
-    plots = {name: _plots(res, out, name) for res, name in zip(suite.results, names,
-                                                               strict=True)}
+    plots = {name: _plots(res, out, name) for res, name in zip(suite.results, names, strict=True)}
     for res, name in zip(suite.results, names, strict=True):
         atomic_write_text(out / "predictions" / f"{name}.csv", predictions_csv(res))
-    payload = {"format": "fakezoo.evaluate", "version": 1,
-               "data": suite.results[0].data, "comparison": comparison_table(suite),
-               "skipped_runs": suite.skipped_runs,
-               "runs": [dict(res.to_dict(), file_name=name)
-                        for res, name in zip(suite.results, names, strict=True)]}
+    payload = {
+        "format": "fakezoo.evaluate",
+        "version": 1,
+        "data": suite.results[0].data,
+        "comparison": comparison_table(suite),
+        "skipped_runs": suite.skipped_runs,
+        "runs": [
+            dict(res.to_dict(), file_name=name)
+            for res, name in zip(suite.results, names, strict=True)
+        ],
+    }
     atomic_write_text(out / "evaluate.json", json.dumps(payload, indent=1) + "\n")
     atomic_write_text(out / "metrics.csv", _csv(metrics_rows(suite)))
     atomic_write_text(out / "comparison.csv", _csv(comparison_table(suite)))

@@ -55,8 +55,10 @@ class RunSource:
         """What identifies the run: its own fingerprint when it has one, else its data's."""
         settings = self.settings
         own = self.config.get("fingerprint") or settings.get("fingerprint")
-        out = {"kind": "run" if own else "data_sha256",
-               "value": own if own else settings.get("data_sha256")}
+        out = {
+            "kind": "run" if own else "data_sha256",
+            "value": own if own else settings.get("data_sha256"),
+        }
         if self.revision:
             out["hub_revision"] = self.revision
         return out
@@ -73,8 +75,10 @@ class RunSource:
             y_true, y_prob = fold.get("y_true"), fold.get("y_prob")
             if y_true is None or y_prob is None or len(y_true) == 0:
                 continue
-            out[f"fold_{fold.get('fold')}"] = (np.asarray(y_true, np.int64),
-                                               np.asarray(y_prob, np.float64))
+            out[f"fold_{fold.get('fold')}"] = (
+                np.asarray(y_true, np.int64),
+                np.asarray(y_prob, np.float64),
+            )
         missing = [f for f in self.detector.fold_names if f not in out]
         if missing:
             raise EvalRunError(
@@ -82,7 +86,8 @@ class RunSource:
                 f"(results.json folds[].y_true/y_prob). fakezoo evaluate picks its operating "
                 f"threshold on those predictions, never on the test data, so it cannot score "
                 f"this run: rerun the cross-validation with this version of fakezoo "
-                f"(`fakezoo cv ... --out DIR`) to write them.")
+                f"(`fakezoo cv ... --out DIR`) to write them."
+            )
         return out
 
     def cv_thresholds(self) -> dict:
@@ -96,23 +101,35 @@ class RunSource:
         y_all = np.concatenate([preds[n][0] for n in self.detector.fold_names])
         p_all = np.concatenate([preds[n][1] for n in self.detector.fold_names])
         if len(np.unique(y_all)) < 2:
-            raise EvalRunError(f"'{self.source}': its CV predictions hold one class only; "
-                               f"no EER threshold can be chosen on them.")
-        return {"ensemble": eer_threshold(y_all, p_all), "folds": per_fold,
-                "n_cv_predictions": len(y_all)}
+            raise EvalRunError(
+                f"'{self.source}': its CV predictions hold one class only; "
+                f"no EER threshold can be chosen on them."
+            )
+        return {
+            "ensemble": eer_threshold(y_all, p_all),
+            "folds": per_fold,
+            "n_cv_predictions": len(y_all),
+        }
 
     def info(self) -> dict:
         """The run as the report shows it: source, model, fingerprint, CV summary."""
         cfg, settings = self.config, self.settings
         summary = self.results.get("summary") or {}
         return {
-            "source": self.source, "name": self.name, "path": str(self.path),
-            "revision": self.revision, "model": cfg.get("model"),
-            "finetune": cfg.get("finetune"), "lr": cfg.get("lr"),
+            "source": self.source,
+            "name": self.name,
+            "path": str(self.path),
+            "revision": self.revision,
+            "model": cfg.get("model"),
+            "finetune": cfg.get("finetune"),
+            "lr": cfg.get("lr"),
             "image_size": (cfg.get("preprocessing") or {}).get("image_size"),
-            "folds": list(self.detector.fold_names), "fingerprint": self.fingerprint,
-            "trained_on": {"n_images": settings.get("n_images"),
-                           "data_sha256": settings.get("data_sha256")},
+            "folds": list(self.detector.fold_names),
+            "fingerprint": self.fingerprint,
+            "trained_on": {
+                "n_images": settings.get("n_images"),
+                "data_sha256": settings.get("data_sha256"),
+            },
             "cv_mean": summary.get("mean") or cfg.get("metrics"),
             "cv_std": summary.get("std") or cfg.get("metrics_std"),
             "deviations": self.results.get("deviations") or [],
@@ -135,14 +152,21 @@ def expand_runs(sources: list[str | os.PathLike[str]]) -> tuple[list[str], list[
             continue
         rows = sorted(p for p in (path / "rows").iterdir() if (p / "config.json").is_file())
         if not rows:
-            raise EvalRunError(f"'{path}' looks like a study directory but rows/ holds no run "
-                               f"directory (rows/<model>-<policy>/config.json).")
+            raise EvalRunError(
+                f"'{path}' looks like a study directory but rows/ holds no run "
+                f"directory (rows/<model>-<policy>/config.json)."
+            )
         for row in rows:
             folds = json.loads((row / "config.json").read_text()).get("folds") or []
             if not all((row / f / "model.safetensors").is_file() for f in folds):
-                skipped.append({"run": str(row), "reason": "no fold weights (the study ran "
-                                "with save_weights=False; rerun `fakezoo benchmark` with "
-                                "--save-weights to evaluate it)"})
+                skipped.append(
+                    {
+                        "run": str(row),
+                        "reason": "no fold weights (the study ran "
+                        "with save_weights=False; rerun `fakezoo benchmark` with "
+                        "--save-weights to evaluate it)",
+                    }
+                )
                 continue
             runs.append(str(row))
     return runs, skipped
@@ -154,8 +178,9 @@ def _name(path: Path, source: str, config: dict) -> str:
     return source
 
 
-def open_run(source: str | os.PathLike[str], *, device: str = "auto",
-             revision: str | None = None) -> RunSource:
+def open_run(
+    source: str | os.PathLike[str], *, device: str = "auto", revision: str | None = None
+) -> RunSource:
     """Load a run directory, Hub repo or exported ``.onnx`` file for evaluation.
 
     An exported file is scored with ONNX Runtime on the CPU; it carries the run's config and
@@ -176,27 +201,47 @@ def open_run(source: str | os.PathLike[str], *, device: str = "auto",
     path, commit = resolve_run(text, revision=revision)
     results_path = path / "results.json"
     if not results_path.is_file():
-        raise EvalRunError(f"'{text}' has no results.json: not a finished run (finish its "
-                           f"cross-validation first; it holds the CV predictions fakezoo "
-                           f"evaluate needs).")
+        raise EvalRunError(
+            f"'{text}' has no results.json: not a finished run (finish its "
+            f"cross-validation first; it holds the CV predictions fakezoo "
+            f"evaluate needs)."
+        )
     results = json.loads(results_path.read_text())
     run = load_run(path, device=device)
     detector = Detector.from_run(run)
-    return RunSource(source=text, name=_name(path, text, run.config), path=path,
-                     revision=commit, config=run.config, results=results, detector=detector)
+    return RunSource(
+        source=text,
+        name=_name(path, text, run.config),
+        path=path,
+        revision=commit,
+        config=run.config,
+        results=results,
+        detector=detector,
+    )
 
 
 def _open_export(file: Path, text: str) -> RunSource:
     if file.suffix.lower() != ".onnx":
-        raise EvalRunError(f"'{text}' is a file but not an exported model (.onnx). fakezoo "
-                           f"evaluate scores a run directory, a Hub repo id or a file written "
-                           f"by `fakezoo export RUN --format onnx`.")
+        raise EvalRunError(
+            f"'{text}' is a file but not an exported model (.onnx). fakezoo "
+            f"evaluate scores a run directory, a Hub repo id or a file written "
+            f"by `fakezoo export RUN --format onnx`."
+        )
     model = OnnxEnsemble(file)
     results = model.cv_results
     if results is None:
-        raise EvalRunError(f"'{text}' carries no CV predictions (exported without the run's "
-                           f"results.json), so no threshold can be chosen without looking at "
-                           f"the test data: export the finished run again with `fakezoo "
-                           f"export RUN --format onnx`, or evaluate the run directory.")
-    return RunSource(source=text, name=file.stem, path=file, revision=None,
-                     config=model.config, results=results, detector=model)
+        raise EvalRunError(
+            f"'{text}' carries no CV predictions (exported without the run's "
+            f"results.json), so no threshold can be chosen without looking at "
+            f"the test data: export the finished run again with `fakezoo "
+            f"export RUN --format onnx`, or evaluate the run directory."
+        )
+    return RunSource(
+        source=text,
+        name=file.stem,
+        path=file,
+        revision=None,
+        config=model.config,
+        results=results,
+        detector=model,
+    )

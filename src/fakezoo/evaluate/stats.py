@@ -61,8 +61,14 @@ def scored_metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float) -> 
     return {"threshold": float(threshold), **binary_metrics(y_true, y_pred, y_prob)}
 
 
-def bootstrap_ci(y_true: np.ndarray, y_prob: np.ndarray, thresholds: dict[str, float],
-                 n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    thresholds: dict[str, float],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """Percentile bootstrap intervals for ROC-AUC and accuracy (at each named threshold).
 
     Images are resampled with replacement ``n_resamples`` times from a generator seeded with
@@ -91,8 +97,7 @@ def bootstrap_ci(y_true: np.ndarray, y_prob: np.ndarray, thresholds: dict[str, f
     n = len(y_true)
     rng = np.random.default_rng(seed)
     aucs: list[np.ndarray] = []
-    correct = {name: (((y_prob >= t).astype(np.int64)) == y_true) for name, t in
-               thresholds.items()}
+    correct = {name: (((y_prob >= t).astype(np.int64)) == y_true) for name, t in thresholds.items()}
     accs: dict[str, list[float]] = {name: [] for name in thresholds}
     chunk = max(1, 2_000_000 // max(n, 1))
     done = 0
@@ -113,9 +118,13 @@ def bootstrap_ci(y_true: np.ndarray, y_prob: np.ndarray, thresholds: dict[str, f
         low, high = np.percentile(values, [tail, 100.0 - tail])
         return [float(low), float(high)]
 
-    out: dict[str, Any] = {"n_resamples": int(n_resamples), "seed": int(seed),
-                           "level": float(level), "roc_auc": interval(auc_values),
-                           "roc_auc_skipped": int(n_resamples - len(auc_values))}
+    out: dict[str, Any] = {
+        "n_resamples": int(n_resamples),
+        "seed": int(seed),
+        "level": float(level),
+        "roc_auc": interval(auc_values),
+        "roc_auc_skipped": int(n_resamples - len(auc_values)),
+    }
     for name, values in accs.items():
         out[f"accuracy@{name}"] = interval(values)
     return out
@@ -165,13 +174,21 @@ def calibration(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = ECE_BINS) 
         frac = float(y_true[mask].mean()) if count else None
         if count:
             ece += count / len(y_prob) * abs(mean_prob - frac)
-        bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
-                     "mean_prob": mean_prob, "frac_fake": frac})
+        bins.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": count,
+                "mean_prob": mean_prob,
+                "frac_fake": frac,
+            }
+        )
     return {"ece": float(ece), "n_bins": int(n_bins), "bins": bins}
 
 
-def group_scores(groups: Sequence[Any], y_true: np.ndarray, y_prob: np.ndarray
-                 ) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+def group_scores(
+    groups: Sequence[Any], y_true: np.ndarray, y_prob: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     """Aggregate frame scores to one score per group (video): the mean P(fake) of its frames.
 
     Returns:

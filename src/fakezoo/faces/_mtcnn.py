@@ -17,6 +17,12 @@ def load_mtcnn(device: Any, min_face_size: int, thresholds: Sequence[float]) -> 
         from facenet_pytorch.models.mtcnn import MTCNN
     except ImportError as exc:
         raise FacesError(f"face detection needs facenet-pytorch ({exc}); {INSTALL_HINT}") from exc
-    mtcnn = MTCNN(keep_all=True, select_largest=False, min_face_size=min_face_size,
-                  thresholds=list(thresholds), post_process=False, device=device)
+    mtcnn = MTCNN(
+        keep_all=True,
+        select_largest=False,
+        min_face_size=min_face_size,
+        thresholds=list(thresholds),
+        post_process=False,
+        device=device,
+    )
     return mtcnn.eval()

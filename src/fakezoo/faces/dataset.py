@@ -42,10 +42,30 @@ __all__ = ["CropReport", "crop_dataset"]
 MANIFEST_FILE = "manifest.csv"
 REPORT_FILE = "report.csv"
 _FORMAT = "fakezoo.faces"
-_MANIFEST_COLUMNS = ["path", "label", "group", "split", "source", "frame", "face",
-                     "x0", "y0", "x1", "y1", "score"]
-_REPORT_COLUMNS = ["source", "label", "status", "faces", "frames", "frames_without_face",
-                   "crops", "detail"]
+_MANIFEST_COLUMNS = [
+    "path",
+    "label",
+    "group",
+    "split",
+    "source",
+    "frame",
+    "face",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "score",
+]
+_REPORT_COLUMNS = [
+    "source",
+    "label",
+    "status",
+    "faces",
+    "frames",
+    "frames_without_face",
+    "crops",
+    "detail",
+]
 
 
 @dataclass
@@ -65,10 +85,12 @@ class CropReport:
         return self.dst / MANIFEST_FILE
 
     def summary(self) -> str:
-        return (f"{self.crops} face crops from {self.sources - self.resumed} sources "
-                f"({self.resumed} already done) in {self.dst}: {len(self.no_face)} without a "
-                f"face, {len(self.several_faces)} with several, {len(self.undecodable)} "
-                f"undecodable (see {self.dst / REPORT_FILE})")
+        return (
+            f"{self.crops} face crops from {self.sources - self.resumed} sources "
+            f"({self.resumed} already done) in {self.dst}: {len(self.no_face)} without a "
+            f"face, {len(self.several_faces)} with several, {len(self.undecodable)} "
+            f"undecodable (see {self.dst / REPORT_FILE})"
+        )
 
 
 @dataclass(frozen=True)
@@ -126,9 +148,16 @@ def crop_dataset(
 
     root, out = Path(src).expanduser().absolute(), Path(dst).expanduser().absolute()
     sources, missing = _discover(root)
-    settings = {"format": _FORMAT, "version": 1, "policy": policy.to_dict(), "frames": frames,
-                "all_faces": all_faces, "min_size": min_size, "min_score": min_score,
-                "detector": "mtcnn (facenet-pytorch)"}
+    settings = {
+        "format": _FORMAT,
+        "version": 1,
+        "policy": policy.to_dict(),
+        "frames": frames,
+        "all_faces": all_faces,
+        "min_size": min_size,
+        "min_score": min_score,
+        "detector": "mtcnn (facenet-pytorch)",
+    }
     done = _prepare(out, settings)
     det = detector or default_detector(device)
     report = CropReport(dst=out, sources=len(sources) + len(missing))
@@ -136,15 +165,21 @@ def crop_dataset(
     report.resumed = len(sources) - len(todo)
     has_split = any(s.split for s in sources)
     n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
-    with _Writers(out, has_split) as writers, ThreadPoolExecutor(n_workers) as pool, \
-            tqdm(total=len(todo), unit="file", desc="crop",
-                 disable=tqdm_disable(progress)) as bar:
+    with (
+        _Writers(out, has_split) as writers,
+        ThreadPoolExecutor(n_workers) as pool,
+        tqdm(total=len(todo), unit="file", desc="crop", disable=tqdm_disable(progress)) as bar,
+    ):
         for rel, reason in missing:
             if rel not in done:
                 writers.report({"source": rel, "status": "undecodable", "detail": reason})
                 report.undecodable.append(rel)
-        for source, (rows, status) in _ordered(pool, todo, n_workers, lambda s: _process(
-                s, out, det, policy, frames, all_faces, min_size, min_score)):
+        for source, (rows, status) in _ordered(
+            pool,
+            todo,
+            n_workers,
+            lambda s: _process(s, out, det, policy, frames, all_faces, min_size, min_score),
+        ):
             writers.write(rows, status)
             report.crops += len(rows)
             kind = status["status"]
@@ -154,8 +189,9 @@ def crop_dataset(
     return report
 
 
-def _ordered(pool: ThreadPoolExecutor, items: list[_Source], window: int,
-             fn: Any) -> Iterator[tuple[_Source, Any]]:
+def _ordered(
+    pool: ThreadPoolExecutor, items: list[_Source], window: int, fn: Any
+) -> Iterator[tuple[_Source, Any]]:
     """`fn` over `items` on `pool`, at most 2 x `window` in flight, results in order."""
     pending: deque[tuple[_Source, Future]] = deque()
     it = iter(items)
@@ -177,17 +213,35 @@ def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
     if root.is_file():
         ds = load_dataset(root)
         rels = ds.relpaths()
-        sources = [_Source(p, rel, int(lab), None if ds.groups is None else str(g),
-                           None if ds.splits is None else ds.splits[i])
-                   for i, (p, rel, lab, g) in enumerate(zip(
-                       ds.paths, rels, ds.labels,
-                       ds.groups if ds.groups is not None else [None] * len(ds), strict=True))]
+        sources = [
+            _Source(
+                p,
+                rel,
+                int(lab),
+                None if ds.groups is None else str(g),
+                None if ds.splits is None else ds.splits[i],
+            )
+            for i, (p, rel, lab, g) in enumerate(
+                zip(
+                    ds.paths,
+                    rels,
+                    ds.labels,
+                    ds.groups if ds.groups is not None else [None] * len(ds),
+                    strict=True,
+                )
+            )
+        ]
         return sources, [(str(s.path), s.reason) for s in ds.skipped]
-    sources = [_Source(path, path.relative_to(root).as_posix(), label, None, split)
-               for split, label, folder in _find_layout(root) for path in list_media(folder)]
+    sources = [
+        _Source(path, path.relative_to(root).as_posix(), label, None, split)
+        for split, label, folder in _find_layout(root)
+        for path in list_media(folder)
+    ]
     if not sources:
-        raise FacesError(f"found no photos or videos under the class folders of {root} "
-                         f"(looked for {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
+        raise FacesError(
+            f"found no photos or videos under the class folders of {root} "
+            f"(looked for {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})"
+        )
     return sources, []
 
 
@@ -202,7 +256,8 @@ def _prepare(out: Path, settings: dict[str, Any]) -> set[str]:
             raise FacesError(
                 f"{out} was cropped with other settings ({', '.join(differ)} differ: "
                 f"{ {k: old.get(k) for k in differ} }); use the same settings to resume, or "
-                "another output folder")
+                "another output folder"
+            )
     else:
         tmp = settings_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
@@ -264,19 +319,40 @@ class _Writers:
             handle.close()
 
 
-def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, n_frames: int,
-             all_faces: bool, min_size: float, min_score: float
-             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _process(
+    source: _Source,
+    out: Path,
+    det: FaceDetector,
+    policy: CropPolicy,
+    n_frames: int,
+    all_faces: bool,
+    min_size: float,
+    min_score: float,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     label = LABEL_NAMES[source.label]
     folder = out / source.split / label if source.split else out / label
     stem = source.rel.replace("/", "__")
-    status = {"source": source.rel, "label": label, "faces": 0, "frames": 0,
-              "frames_without_face": 0, "crops": 0, "detail": ""}
+    status = {
+        "source": source.rel,
+        "label": label,
+        "faces": 0,
+        "frames": 0,
+        "frames_without_face": 0,
+        "crops": 0,
+        "detail": "",
+    }
     rows: list[dict[str, Any]] = []
     several = False
     try:
-        for batch in face_crops(source.path, det, policy, frames=n_frames, all_faces=all_faces,
-                                min_size=min_size, min_score=min_score):
+        for batch in face_crops(
+            source.path,
+            det,
+            policy,
+            frames=n_frames,
+            all_faces=all_faces,
+            min_size=min_size,
+            min_score=min_score,
+        ):
             for index, crops in batch:
                 status["frames"] += 1
                 status["frames_without_face"] += not crops
@@ -284,8 +360,11 @@ def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, 
                     status["faces"] += crops[0].n_faces
                     several |= crops[0].n_faces > 1
                 for c in crops:
-                    name = f"{stem}__f{index:06d}_{c.index}.png" if index is not None else \
-                        f"{stem}__{c.index}.png"
+                    name = (
+                        f"{stem}__f{index:06d}_{c.index}.png"
+                        if index is not None
+                        else f"{stem}__{c.index}.png"
+                    )
                     folder.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(c.pixels).save(folder / name)
                     rows.append(_manifest_row(out, folder / name, label, source, c))
@@ -294,21 +373,35 @@ def _process(source: _Source, out: Path, det: FaceDetector, policy: CropPolicy, 
         return [], status
     status["crops"] = len(rows)
     if not rows:
-        status.update(status="no_face", detail=f"no face with score >= {min_score} and size "
-                      f">= {min_size} px in {status['frames']} image(s)")
+        status.update(
+            status="no_face",
+            detail=f"no face with score >= {min_score} and size "
+            f">= {min_size} px in {status['frames']} image(s)",
+        )
     elif several:
-        status.update(status="several_faces",
-                      detail="all kept" if all_faces else "kept the largest per image")
+        status.update(
+            status="several_faces", detail="all kept" if all_faces else "kept the largest per image"
+        )
     else:
         status["status"] = "ok"
     return rows, status
 
 
-def _manifest_row(out: Path, path: Path, label: str, source: _Source,
-                  c: FaceCrop) -> dict[str, Any]:
+def _manifest_row(
+    out: Path, path: Path, label: str, source: _Source, c: FaceCrop
+) -> dict[str, Any]:
     x0, y0, x1, y1 = (round(v, 1) for v in c.face.box)
-    return {"path": path.relative_to(out).as_posix(), "label": label,
-            "group": source.group or source.rel, "split": source.split or "",
-            "source": source.rel, "frame": "" if c.frame is None else c.frame,
-            "face": c.index, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
-            "score": round(c.face.score, 4)}
+    return {
+        "path": path.relative_to(out).as_posix(),
+        "label": label,
+        "group": source.group or source.rel,
+        "split": source.split or "",
+        "source": source.rel,
+        "frame": "" if c.frame is None else c.frame,
+        "face": c.index,
+        "x0": x0,
+        "y0": y0,
+        "x1": x1,
+        "y1": y1,
+        "score": round(c.face.score, 4),
+    }

@@ -51,7 +51,8 @@ class Face:
         return {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
-            "landmarks": None if self.landmarks is None
+            "landmarks": None
+            if self.landmarks is None
             else [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
         }
 
@@ -75,8 +76,12 @@ class FaceDetector:
         ```
     """
 
-    def __init__(self, device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE,
-                 thresholds: Sequence[float] = (0.6, 0.7, 0.7)) -> None:
+    def __init__(
+        self,
+        device: Any = "cpu",
+        min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+        thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+    ) -> None:
         import torch
 
         from ._mtcnn import load_mtcnn
@@ -87,8 +92,10 @@ class FaceDetector:
         self._mtcnn = load_mtcnn(self.device, self.min_face_size, self.thresholds)
 
     def __repr__(self) -> str:
-        return (f"FaceDetector(MTCNN, device={self.device}, min_face_size={self.min_face_size}, "
-                f"thresholds={self.thresholds})")
+        return (
+            f"FaceDetector(MTCNN, device={self.device}, min_face_size={self.min_face_size}, "
+            f"thresholds={self.thresholds})"
+        )
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in one `(H, W, 3)` uint8 RGB image, largest first."""
@@ -118,10 +125,14 @@ class FaceDetector:
                 result.append([])
                 continue
             faces = [
-                Face(box=tuple(float(v) for v in box), score=float(score),
-                     landmarks=None if pts is None else tuple((float(x), float(y)) for x, y in lm))
-                for box, score, lm in zip(b, p, pts if pts is not None else [None] * len(b),
-                                          strict=True)
+                Face(
+                    box=tuple(float(v) for v in box),
+                    score=float(score),
+                    landmarks=None if pts is None else tuple((float(x), float(y)) for x, y in lm),
+                )
+                for box, score, lm in zip(
+                    b, p, pts if pts is not None else [None] * len(b), strict=True
+                )
             ]
             faces.sort(key=lambda f: f.width * f.height, reverse=True)
             result.append(faces)
@@ -131,14 +142,17 @@ class FaceDetector:
 def _check_image(image: Any) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", type(image).__name__)
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {shape}; decode files "
-                         "with fakezoo.faces.load_image")
+        raise ValueError(
+            f"expected an (H, W, 3) uint8 RGB array, got {shape}; decode files "
+            "with fakezoo.faces.load_image"
+        )
     if image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
 
 
-def default_detector(device: Any = "cpu",
-                     min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> FaceDetector:
+def default_detector(
+    device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE
+) -> FaceDetector:
     """One shared :class:`FaceDetector` per (device, min_face_size) in this process."""
     import torch
 
@@ -150,8 +164,9 @@ def default_detector(device: Any = "cpu",
         return found
 
 
-def detect(image: np.ndarray, device: Any = "cpu",
-           min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> list[Face]:
+def detect(
+    image: np.ndarray, device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE
+) -> list[Face]:
     """Faces in one `(H, W, 3)` uint8 RGB image, largest first (shared MTCNN, see
     :func:`default_detector`).
 

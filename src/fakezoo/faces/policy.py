@@ -13,8 +13,14 @@ from PIL import Image
 
 from .detector import Face
 
-__all__ = ["DEFAULT_POLICY", "POLICY_VERSION", "SETTINGS_FILE", "CropPolicy", "crop",
-           "recorded_policy"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "POLICY_VERSION",
+    "SETTINGS_FILE",
+    "CropPolicy",
+    "crop",
+    "recorded_policy",
+]
 
 SETTINGS_FILE = "crop.json"
 """Written by ``fakezoo crop`` next to the face dataset: the policy and the crop settings."""
@@ -77,18 +83,24 @@ class CropPolicy:
         """Inverse of :meth:`to_dict`; refuses a policy written by another crop version."""
         version = data.get("version", POLICY_VERSION)
         if version != POLICY_VERSION:
-            raise ValueError(f"crop policy version {version} is not {POLICY_VERSION}; "
-                             "update fakezoo or re-crop the dataset")
-        return cls(margin=float(data["margin"]), square=bool(data["square"]),
-                   size=int(data["size"]))
+            raise ValueError(
+                f"crop policy version {version} is not {POLICY_VERSION}; "
+                "update fakezoo or re-crop the dataset"
+            )
+        return cls(
+            margin=float(data["margin"]), square=bool(data["square"]), size=int(data["size"])
+        )
 
 
 DEFAULT_POLICY = CropPolicy()
 """The policy used when neither the run nor the caller names one."""
 
 
-def crop(image: np.ndarray, face: Face | tuple[float, float, float, float],
-         policy: CropPolicy = DEFAULT_POLICY) -> np.ndarray:
+def crop(
+    image: np.ndarray,
+    face: Face | tuple[float, float, float, float],
+    policy: CropPolicy = DEFAULT_POLICY,
+) -> np.ndarray:
     """Cut one face out of an `(H, W, 3)` uint8 image with `policy`.
 
     Returns:
@@ -113,5 +125,7 @@ def recorded_policy(root: str | os.PathLike[str]) -> dict[str, Any] | None:
         policy = json.loads(path.read_text(encoding="utf-8"))["policy"]
         return CropPolicy.from_dict(policy).to_dict()
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a crop settings file written by fakezoo crop "
-                         f"({type(exc).__name__}: {exc}); remove it or re-crop") from exc
+        raise ValueError(
+            f"{path} is not a crop settings file written by fakezoo crop "
+            f"({type(exc).__name__}: {exc}); remove it or re-crop"
+        ) from exc

@@ -18,8 +18,15 @@ from .image import load_image, pil_to_array
 from .policy import CropPolicy, crop
 from .video import VIDEO_EXTENSIONS, is_video, sample_frames
 
-__all__ = ["FRAME_BATCH", "FaceCrop", "face_crops", "faces_in_images", "image_batches",
-           "list_media", "select_faces"]
+__all__ = [
+    "FRAME_BATCH",
+    "FaceCrop",
+    "face_crops",
+    "faces_in_images",
+    "image_batches",
+    "list_media",
+    "select_faces",
+]
 
 FRAME_BATCH = 8
 """Video frames sent through the face detector at once."""
@@ -42,13 +49,17 @@ def list_media(folder: str | os.PathLike[str]) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath, n) for n in filenames
-                     if not n.startswith(".") and n.lower().endswith(wanted))
+        found.extend(
+            Path(dirpath, n)
+            for n in filenames
+            if not n.startswith(".") and n.lower().endswith(wanted)
+        )
     return sorted(found)
 
 
-def image_batches(item: Any, frames: int, batch: int = FRAME_BATCH
-                  ) -> Iterator[list[tuple[int | None, np.ndarray]]]:
+def image_batches(
+    item: Any, frames: int, batch: int = FRAME_BATCH
+) -> Iterator[list[tuple[int | None, np.ndarray]]]:
     """Batches of `(frame index, or None for a photo; (H, W, 3) uint8)` for a photo path, a
     PIL image, or a video path (`frames` evenly spaced frames, streamed)."""
     if isinstance(item, Image.Image):
@@ -67,17 +78,25 @@ def image_batches(item: Any, frames: int, batch: int = FRAME_BATCH
         yield pending
 
 
-def select_faces(faces: list[Face], all_faces: bool, min_size: float,
-                 min_score: float) -> tuple[list[Face], int]:
+def select_faces(
+    faces: list[Face], all_faces: bool, min_size: float, min_score: float
+) -> tuple[list[Face], int]:
     """Faces passing `min_size` and `min_score`, largest first; only the largest unless
     `all_faces`. Also returns how many passed (to report several faces)."""
     kept = [f for f in faces if f.size >= min_size and f.score >= min_score]
     return (kept if all_faces else kept[:1]), len(kept)
 
 
-def faces_in_images(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames: int = 16,
-                    all_faces: bool = True, min_size: float = 0, min_score: float = 0.9,
-                    ) -> Iterator[list[tuple[int | None, np.ndarray, list[FaceCrop]]]]:
+def faces_in_images(
+    item: Any,
+    detector: FaceDetector,
+    policy: CropPolicy,
+    *,
+    frames: int = 16,
+    all_faces: bool = True,
+    min_size: float = 0,
+    min_score: float = 0.9,
+) -> Iterator[list[tuple[int | None, np.ndarray, list[FaceCrop]]]]:
     """:func:`face_crops` with each photo/frame's own pixels (to draw its faces on).
 
     Raises:
@@ -88,20 +107,42 @@ def faces_in_images(item: Any, detector: FaceDetector, policy: CropPolicy, *, fr
         out = []
         for (index, image), faces in zip(batch, found, strict=True):
             kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
-            out.append((index, image, [FaceCrop(index, k, face, crop(image, face, policy), n_ok)
-                                       for k, face in enumerate(kept)]))
+            out.append(
+                (
+                    index,
+                    image,
+                    [
+                        FaceCrop(index, k, face, crop(image, face, policy), n_ok)
+                        for k, face in enumerate(kept)
+                    ],
+                )
+            )
         yield out
 
 
-def face_crops(item: Any, detector: FaceDetector, policy: CropPolicy, *, frames: int = 16,
-               all_faces: bool = True, min_size: float = 0, min_score: float = 0.9,
-               ) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
+def face_crops(
+    item: Any,
+    detector: FaceDetector,
+    policy: CropPolicy,
+    *,
+    frames: int = 16,
+    all_faces: bool = True,
+    min_size: float = 0,
+    min_score: float = 0.9,
+) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
     """For each batch of :func:`image_batches`: every photo/frame with its kept face crops
     (an empty list when none passed).
 
     Raises:
         fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
     """
-    for batch in faces_in_images(item, detector, policy, frames=frames, all_faces=all_faces,
-                                 min_size=min_size, min_score=min_score):
+    for batch in faces_in_images(
+        item,
+        detector,
+        policy,
+        frames=frames,
+        all_faces=all_faces,
+        min_size=min_size,
+        min_score=min_score,
+    ):
         yield [(index, crops) for index, _, crops in batch]

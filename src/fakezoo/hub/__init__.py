@@ -35,10 +35,23 @@ __all__ = [
 ]
 
 _WHERE = {
-    **dict.fromkeys(["PULL_PATTERNS", "PICKLE_SUFFIXES", "FoldModel", "LoadedRun", "load_fold",
-                     "load_run", "read_run", "resolve_run"], "fakezoo.runs.loader"),
-    **dict.fromkeys(["HubAuthError", "HubFileNotFoundError", "HubUnavailableError",
-                     "RunFormatError"], "fakezoo.errors"),
+    **dict.fromkeys(
+        [
+            "PULL_PATTERNS",
+            "PICKLE_SUFFIXES",
+            "FoldModel",
+            "LoadedRun",
+            "load_fold",
+            "load_run",
+            "read_run",
+            "resolve_run",
+        ],
+        "fakezoo.runs.loader",
+    ),
+    **dict.fromkeys(
+        ["HubAuthError", "HubFileNotFoundError", "HubUnavailableError", "RunFormatError"],
+        "fakezoo.errors",
+    ),
     **dict.fromkeys(["PUSH_PATTERNS", "push_to_hub"], "fakezoo.hub.push"),
     "model_card": "fakezoo.hub.card",
 }

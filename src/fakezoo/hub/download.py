@@ -72,21 +72,27 @@ def hub_reachable(endpoint: str | None = None, timeout: float = 0.75) -> bool:
 
 def _unavailable(what: str, hint: str) -> HubUnavailableError:
     reason = "HF_HUB_OFFLINE=1 is set" if _offline() else f"{_endpoint()} cannot be reached"
-    return HubUnavailableError(f"Cannot download {what}: {reason} and it is not in the local "
-                               f"Hugging Face cache ({constants.HF_HUB_CACHE}). {hint}")
+    return HubUnavailableError(
+        f"Cannot download {what}: {reason} and it is not in the local "
+        f"Hugging Face cache ({constants.HF_HUB_CACHE}). {hint}"
+    )
 
 
 def _not_found(what: str, err: Exception) -> HubFileNotFoundError:
     if isinstance(err, GatedRepoError):
         return HubFileNotFoundError(
             f"{what} is in a gated repository: accept its conditions on the Hub's page for it, "
-            f"then log in (`hf auth login`) or set HF_TOKEN.")
-    return HubFileNotFoundError(f"{what} does not exist on the Hub ({err.__class__.__name__}). "
-                                f"Check the repo id, the revision and your access token.")
+            f"then log in (`hf auth login`) or set HF_TOKEN."
+        )
+    return HubFileNotFoundError(
+        f"{what} does not exist on the Hub ({err.__class__.__name__}). "
+        f"Check the repo id, the revision and your access token."
+    )
 
 
-def download_file(repo_id: str, filename: str, *, revision: str | None = None,
-                  hint: str = "") -> Path:
+def download_file(
+    repo_id: str, filename: str, *, revision: str | None = None, hint: str = ""
+) -> Path:
     """Return the local path of ``filename`` from a Hub repo, from the cache when possible.
 
     Raises:
@@ -107,8 +113,13 @@ def download_file(repo_id: str, filename: str, *, revision: str | None = None,
         raise _not_found(what, err) from err
 
 
-def download_snapshot(repo_id: str, *, revision: str | None = None,
-                      allow_patterns: list[str] | None = None, hint: str = "") -> Path:
+def download_snapshot(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    allow_patterns: list[str] | None = None,
+    hint: str = "",
+) -> Path:
     """Download (or find in the cache) a snapshot of a Hub repo and return its folder.
 
     With ``HF_HUB_OFFLINE=1`` a warm cache is used with no network access.
@@ -116,8 +127,11 @@ def download_snapshot(repo_id: str, *, revision: str | None = None,
     what = f"'{repo_id}'" + (f" at revision '{revision}'" if revision else "")
     if not _offline() and not hub_reachable():
         try:
-            return Path(snapshot_download(repo_id, revision=revision,
-                                          allow_patterns=allow_patterns, local_files_only=True))
+            return Path(
+                snapshot_download(
+                    repo_id, revision=revision, allow_patterns=allow_patterns, local_files_only=True
+                )
+            )
         except LocalEntryNotFoundError as err:
             raise _unavailable(what, hint) from err
     try:

@@ -18,8 +18,16 @@ from ..runs.loader import _read_json, read_run
 
 __all__ = ["card_section", "eval_results", "read_evaluations"]
 
-_METRICS = ("accuracy", "f1", "precision", "recall", "balanced_accuracy", "roc_auc", "eer",
-            "average_precision")
+_METRICS = (
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "balanced_accuracy",
+    "roc_auc",
+    "eer",
+    "average_precision",
+)
 _PERTURBED_METRICS = ("accuracy", "roc_auc")
 _FORMAT = "fakezoo.evaluate"
 
@@ -34,12 +42,17 @@ def _same_run(entry: dict, root: Path, cfg: dict) -> bool:
     settings = cfg.get("settings") or {}
     own = cfg.get("fingerprint") or settings.get("fingerprint") or settings.get("data_sha256")
     theirs = (run.get("fingerprint") or {}).get("value")
-    return (bool(own) and theirs == own and run.get("model") == cfg.get("model")
-            and run.get("lr") == cfg.get("lr"))
+    return (
+        bool(own)
+        and theirs == own
+        and run.get("model") == cfg.get("model")
+        and run.get("lr") == cfg.get("lr")
+    )
 
 
-def read_evaluations(eval_dirs: Sequence[str | os.PathLike[str]],
-                     run_dir: str | os.PathLike[str]) -> list[dict]:
+def read_evaluations(
+    eval_dirs: Sequence[str | os.PathLike[str]], run_dir: str | os.PathLike[str]
+) -> list[dict]:
     """This run's results in ``fakezoo evaluate`` output folders.
 
     Each folder's ``evaluate.json`` must hold an entry for ``run_dir``: the same directory, or
@@ -68,23 +81,32 @@ def read_evaluations(eval_dirs: Sequence[str | os.PathLike[str]],
         path = Path(folder) / "evaluate.json"
         data = _read_json(path, "the evaluation")
         if data.get("format") != _FORMAT:
-            raise RunFormatError(f"{path} is not a `fakezoo evaluate` report (format "
-                                 f"{data.get('format')!r}).")
+            raise RunFormatError(
+                f"{path} is not a `fakezoo evaluate` report (format {data.get('format')!r})."
+            )
         entries = [e for e in data.get("runs") or [] if _same_run(e, root, cfg)]
         if not entries:
-            scored = ", ".join(str((e.get("run") or {}).get("source", "?"))
-                               for e in data.get("runs") or [])
-            raise RunFormatError(f"{path} holds no results for the run '{root}' (it scored: "
-                                 f"{scored or 'nothing'}). Evaluate this run with `fakezoo "
-                                 f"evaluate {root} DATA --out DIR` and pass that DIR.")
+            scored = ", ".join(
+                str((e.get("run") or {}).get("source", "?")) for e in data.get("runs") or []
+            )
+            raise RunFormatError(
+                f"{path} holds no results for the run '{root}' (it scored: "
+                f"{scored or 'nothing'}). Evaluate this run with `fakezoo "
+                f"evaluate {root} DATA --out DIR` and pass that DIR."
+            )
         entry = entries[0]
         conditions = entry["conditions"]
-        out.append({"dataset": entry["data"]["name"], "n": entry["data"]["n"],
-                    "skipped": len(entry["data"]["skipped"]),
-                    "threshold": entry["thresholds"]["cv_eer"],
-                    "clean": conditions[0]["ensemble"]["cv_eer"],
-                    "ci": conditions[0].get("ci") or {},
-                    "perturbed": {c["name"]: c["ensemble"]["cv_eer"] for c in conditions[1:]}})
+        out.append(
+            {
+                "dataset": entry["data"]["name"],
+                "n": entry["data"]["n"],
+                "skipped": len(entry["data"]["skipped"]),
+                "threshold": entry["thresholds"]["cv_eer"],
+                "clean": conditions[0]["ensemble"]["cv_eer"],
+                "ci": conditions[0].get("ci") or {},
+                "perturbed": {c["name"]: c["ensemble"]["cv_eer"] for c in conditions[1:]},
+            }
+        )
     return out
 
 
@@ -96,16 +118,22 @@ def eval_results(evaluations: Sequence[dict]) -> list:
     out = []
     for ev in evaluations:
         blocks = [("test", ev["clean"], _METRICS)]
-        blocks += [(f"test, {name}", m, _PERTURBED_METRICS) for name, m in
-                   ev["perturbed"].items()]
+        blocks += [(f"test, {name}", m, _PERTURBED_METRICS) for name, m in ev["perturbed"].items()]
         for split, metrics, names in blocks:
             for metric in names:
                 if not is_missing(metrics.get(metric)):
-                    out.append(EvalResult(
-                        task_type="image-classification", task_name="Deepfake detection",
-                        dataset_type="custom", dataset_name=ev["dataset"], dataset_split=split,
-                        metric_type=metric, metric_value=float(metrics[metric]),
-                        metric_name=f"{metric} (cross-dataset, ensemble, CV-EER threshold)"))
+                    out.append(
+                        EvalResult(
+                            task_type="image-classification",
+                            task_name="Deepfake detection",
+                            dataset_type="custom",
+                            dataset_name=ev["dataset"],
+                            dataset_split=split,
+                            metric_type=metric,
+                            metric_value=float(metrics[metric]),
+                            metric_name=f"{metric} (cross-dataset, ensemble, CV-EER threshold)",
+                        )
+                    )
     return out
 
 
@@ -115,18 +143,26 @@ def card_section(evaluations: Sequence[dict]) -> list[str]:
     def f(value: Any) -> str:
         return "n/a" if is_missing(value) else f"{value:.4f}"
 
-    lines = ["## Cross-dataset evaluation", "",
-             "Scored with `fakezoo evaluate` on data the model was not trained on, at the "
-             "threshold chosen on its own cross-validation predictions (the equal-error-rate "
-             "point), never on the test data.", "",
-             "| Dataset | Condition | Images | Accuracy | F1 | ROC-AUC | EER |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Cross-dataset evaluation",
+        "",
+        "Scored with `fakezoo evaluate` on data the model was not trained on, at the "
+        "threshold chosen on its own cross-validation predictions (the equal-error-rate "
+        "point), never on the test data.",
+        "",
+        "| Dataset | Condition | Images | Accuracy | F1 | ROC-AUC | EER |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for ev in evaluations:
         ci = ev["ci"].get("roc_auc")
         auc = f(ev["clean"].get("roc_auc")) + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
-        lines.append(f"| {ev['dataset']} | clean | {ev['n']} | {f(ev['clean'].get('accuracy'))}"
-                     f" | {f(ev['clean'].get('f1'))} | {auc} | {f(ev['clean'].get('eer'))} |")
+        lines.append(
+            f"| {ev['dataset']} | clean | {ev['n']} | {f(ev['clean'].get('accuracy'))}"
+            f" | {f(ev['clean'].get('f1'))} | {auc} | {f(ev['clean'].get('eer'))} |"
+        )
         for name, m in ev["perturbed"].items():
-            lines.append(f"| {ev['dataset']} | {name} | {ev['n']} | {f(m.get('accuracy'))} | "
-                         f"{f(m.get('f1'))} | {f(m.get('roc_auc'))} | {f(m.get('eer'))} |")
+            lines.append(
+                f"| {ev['dataset']} | {name} | {ev['n']} | {f(m.get('accuracy'))} | "
+                f"{f(m.get('f1'))} | {f(m.get('roc_auc'))} | {f(m.get('eer'))} |"
+            )
     return [*lines, ""]

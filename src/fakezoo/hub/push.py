@@ -1,5 +1,4 @@
-"""Pushing a run directory to the Hugging Face Hub as one commit with a model card.
-"""
+"""Pushing a run directory to the Hugging Face Hub as one commit with a model card."""
 
 from __future__ import annotations
 
@@ -19,8 +18,15 @@ from .timm_folds import push_fold_branches
 __all__ = ["PUSH_PATTERNS", "push_to_hub"]
 
 
-PUSH_PATTERNS = ["config.json", "results.json", "report.md", "*.png",
-                 "fold_*/model.safetensors", "fold_*/config.json", "fold_*/predictions.json"]
+PUSH_PATTERNS = [
+    "config.json",
+    "results.json",
+    "report.md",
+    "*.png",
+    "fold_*/model.safetensors",
+    "fold_*/config.json",
+    "fold_*/predictions.json",
+]
 """The only files :func:`push_to_hub` uploads from a run directory (plus ``README.md``)."""
 
 
@@ -29,23 +35,30 @@ def _allowed_in_cache(path: Path, root: Path) -> bool:
     from huggingface_hub import constants
 
     target = path.resolve()
-    return any(target.is_relative_to(base) for base in
-               (root.resolve(), Path(constants.HF_HUB_CACHE).resolve()))
+    return any(
+        target.is_relative_to(base)
+        for base in (root.resolve(), Path(constants.HF_HUB_CACHE).resolve())
+    )
 
 
 def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
     """Validate a run directory for pushing; return its config and ``(path_in_repo, file)``."""
     cfg = read_run(root)
     if cfg.get("complete") is not True:
-        raise RunFormatError(f"'{root}' is an incomplete run (config.json has complete="
-                             f"{cfg.get('complete')!r}). Run the same CrossValidator settings "
-                             f"again with out_dir='{root}' to finish it (it resumes), then push.")
-    pickles = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                     if p.suffix.lower() in PICKLE_SUFFIXES)
+        raise RunFormatError(
+            f"'{root}' is an incomplete run (config.json has complete="
+            f"{cfg.get('complete')!r}). Run the same CrossValidator settings "
+            f"again with out_dir='{root}' to finish it (it resumes), then push."
+        )
+    pickles = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES
+    )
     if pickles:
-        raise RunFormatError(f"'{root}' contains {', '.join(pickles[:5])}: fakezoo shares "
-                             f"safetensors weights only and never pickles (they can run code "
-                             f"when loaded). Remove these files before pushing.")
+        raise RunFormatError(
+            f"'{root}' contains {', '.join(pickles[:5])}: fakezoo shares "
+            f"safetensors weights only and never pickles (they can run code "
+            f"when loaded). Remove these files before pushing."
+        )
     if not (root / "results.json").is_file():
         raise RunFormatError(f"'{root}' has no results.json: not a finished fakezoo run.")
     wanted = [("config.json", True), ("results.json", True), ("report.md", False)]
@@ -61,8 +74,11 @@ def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
                 handle.keys()
         except (SafetensorError, OSError) as err:
             raise RunFormatError(f"Cannot read '{weights}' as safetensors: {err}") from err
-        wanted += [(f"{fold}/model.safetensors", True), (f"{fold}/config.json", True),
-                   (f"{fold}/predictions.json", False)]
+        wanted += [
+            (f"{fold}/model.safetensors", True),
+            (f"{fold}/config.json", True),
+            (f"{fold}/predictions.json", False),
+        ]
     files = []
     for name, required in wanted:
         path = root / name
@@ -71,8 +87,10 @@ def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
                 raise RunFormatError(f"'{path}' is missing.")
             continue
         if not _allowed_in_cache(path, root):
-            raise RunFormatError(f"'{path}' links to '{path.resolve()}', outside the run "
-                                 f"directory: refusing to upload it.")
+            raise RunFormatError(
+                f"'{path}' links to '{path.resolve()}', outside the run "
+                f"directory: refusing to upload it."
+            )
         files.append((name, path))
     return cfg, files
 
@@ -82,17 +100,27 @@ def _token(token: str | None) -> str:
 
     token = token or get_token()
     if not token:
-        raise HubAuthError("Pushing to the Hugging Face Hub needs a token with write access: "
-                           "run `hf auth login`, set HF_TOKEN, or pass token=...")
+        raise HubAuthError(
+            "Pushing to the Hugging Face Hub needs a token with write access: "
+            "run `hf auth login`, set HF_TOKEN, or pass token=..."
+        )
     return token
 
 
-def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool = False,
-                token: str | None = None, commit_message: str | None = None,
-                tag: str | None = None, data_description: str | None = None,
-                license: str = "other", endpoint: str | None = None,
-                fold_branches: bool = True,
-                evaluations: Sequence[str | os.PathLike[str]] | None = None) -> str:
+def push_to_hub(
+    run_dir: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+    tag: str | None = None,
+    data_description: str | None = None,
+    license: str = "other",
+    endpoint: str | None = None,
+    fold_branches: bool = True,
+    evaluations: Sequence[str | os.PathLike[str]] | None = None,
+) -> str:
     """Upload a finished run directory to a Hub model repo as one commit, with a model card.
 
     Uploads only ``config.json``, ``results.json``, ``report.md``, the ``*.png`` plots and each
@@ -140,44 +168,56 @@ def push_to_hub(run_dir: str | os.PathLike[str], repo_id: str, *, private: bool 
 
     root = Path(run_dir)
     cfg, files = _push_files(root)
-    card = model_card(root, repo_id, data_description=data_description, license=license,
-                      evaluations=evaluations)  # checks the evaluations before any request
+    card = model_card(
+        root, repo_id, data_description=data_description, license=license, evaluations=evaluations
+    )  # checks the evaluations before any request
     token = _token(token)
     if _offline():
-        raise HubUnavailableError("Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
-                                  "HF_HUB_OFFLINE=0) on a machine with network access.")
-    api = HfApi(endpoint=endpoint, token=token, library_name="fakezoo",
-                library_version=__version__)  # the Hub's user agent names fakezoo
+        raise HubUnavailableError(
+            "Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
+            "HF_HUB_OFFLINE=0) on a machine with network access."
+        )
+    api = HfApi(
+        endpoint=endpoint, token=token, library_name="fakezoo", library_version=__version__
+    )  # the Hub's user agent names fakezoo
     if not hub_reachable(api.endpoint):
-        raise HubUnavailableError(f"Cannot push: {api.endpoint} cannot be reached. Check the "
-                                  f"network connection (or the endpoint) and try again.")
+        raise HubUnavailableError(
+            f"Cannot push: {api.endpoint} cannot be reached. Check the "
+            f"network connection (or the endpoint) and try again."
+        )
     mean = cfg.get("metrics") or {}
     message = commit_message or (
         f"fakezoo: {cfg['model']} {_policy(cfg)}, {len(cfg['folds'])}-fold CV"
-        + (f" (accuracy {mean['accuracy']:.4f})" if not is_missing(mean.get("accuracy")) else ""))
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
-                  for name, path in files]
-    operations.append(CommitOperationAdd(path_in_repo="README.md",
-                                         path_or_fileobj=card.encode("utf-8")))
+        + (f" (accuracy {mean['accuracy']:.4f})" if not is_missing(mean.get("accuracy")) else "")
+    )
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files
+    ]
+    operations.append(
+        CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8"))
+    )
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        commit = api.create_commit(repo_id, operations, commit_message=message,
-                                   repo_type="model")
+        commit = api.create_commit(repo_id, operations, commit_message=message, repo_type="model")
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
         if status in (401, 403):
-            raise HubAuthError(f"The Hub refused the token for '{repo_id}' (HTTP {status}): "
-                               f"use a token with write access to that namespace (`hf auth "
-                               f"login`, HF_TOKEN or token=...).") from err
+            raise HubAuthError(
+                f"The Hub refused the token for '{repo_id}' (HTTP {status}): "
+                f"use a token with write access to that namespace (`hf auth "
+                f"login`, HF_TOKEN or token=...)."
+            ) from err
         raise
     if tag:
         try:
             api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="model")
         except HfHubHTTPError as err:
             if err.response is not None and err.response.status_code == 409:
-                raise ValueError(f"Tag '{tag}' already exists in '{repo_id}'. The run was "
-                                 f"pushed as commit {commit.oid} without the tag; choose "
-                                 f"another tag and create it on that commit.") from err
+                raise ValueError(
+                    f"Tag '{tag}' already exists in '{repo_id}'. The run was "
+                    f"pushed as commit {commit.oid} without the tag; choose "
+                    f"another tag and create it on that commit."
+                ) from err
             raise
     if fold_branches:
         push_fold_branches(api, repo_id, root, cfg, commit.oid, tag=tag)

@@ -27,8 +27,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fold_branch", "fold_card", "push_fold_branches", "timm_config", "timm_loadable",
-           "timm_usage"]
+__all__ = [
+    "fold_branch",
+    "fold_card",
+    "push_fold_branches",
+    "timm_config",
+    "timm_loadable",
+    "timm_usage",
+]
 
 
 def fold_branch(fold: str | int) -> str:
@@ -69,10 +75,14 @@ def timm_usage(repo_id: str, index: dict) -> list[str]:
     pre = index["preprocessing"]
     return [
         f"Each fold is also a branch, `fold-1` ... `fold-{n}`, with its `model.safetensors` and "
-        "a timm `config.json` at the root, so plain timm loads one fold model:", "",
-        "```python", "import timm", "",
+        "a timm `config.json` at the root, so plain timm loads one fold model:",
+        "",
+        "```python",
+        "import timm",
+        "",
         f'model = timm.create_model("hf-hub:{repo_id}@fold-1", pretrained=True).eval()',
-        "```", "",
+        "```",
+        "",
         f"Its input is the image resized to {pre['image_size']}×{pre['image_size']} "
         f"(bilinear, the whole image squashed to a square, no crop) and normalised with mean "
         f"{pre['mean']} and std {pre['std']}; logit 1 is `{index['labels'][1]}`. A pushed tag "
@@ -85,24 +95,39 @@ def fold_card(repo_id: str, fold: str, index: dict, main_commit: str) -> str:
     from huggingface_hub import ModelCardData
 
     k = int(fold.removeprefix("fold_"))
-    data = ModelCardData(library_name="timm", pipeline_tag="image-classification",
-                         tags=["deepfake-detection", "image-classification", "fakezoo", "timm"])
-    body = "\n".join([
-        f"# Fold {k} of [{repo_id}](../../tree/main)", "",
-        f"One of the {len(index['folds'])} cross-validation models of the fakezoo run on this "
-        f"repo's `main` branch (commit `{main_commit}`), with its files at the root so that "
-        "timm loads it. The run's card on `main` has its metrics and training details; the "
-        "ensemble of all folds is what fakezoo predicts with.", "",
-        "```python", "import timm", "",
-        f'model = timm.create_model("hf-hub:{repo_id}@{fold_branch(k)}", pretrained=True).eval()',
-        "", "import fakezoo", "",
-        f'ensemble = fakezoo.load("{repo_id}")   # every fold, from main', "```", "",
-    ])
+    data = ModelCardData(
+        library_name="timm",
+        pipeline_tag="image-classification",
+        tags=["deepfake-detection", "image-classification", "fakezoo", "timm"],
+    )
+    body = "\n".join(
+        [
+            f"# Fold {k} of [{repo_id}](../../tree/main)",
+            "",
+            f"One of the {len(index['folds'])} cross-validation models of the fakezoo run on this "
+            f"repo's `main` branch (commit `{main_commit}`), with its files at the root so that "
+            "timm loads it. The run's card on `main` has its metrics and training details; the "
+            "ensemble of all folds is what fakezoo predicts with.",
+            "",
+            "```python",
+            "import timm",
+            "",
+            f'model = timm.create_model("hf-hub:{repo_id}@{fold_branch(k)}",',
+            "                          pretrained=True).eval()",
+            "",
+            "import fakezoo",
+            "",
+            f'ensemble = fakezoo.load("{repo_id}")   # every fold, from main',
+            "```",
+            "",
+        ]
+    )
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
-def push_fold_branches(api: Any, repo_id: str, root: Path, index: dict, main_commit: str, *,
-                       tag: str | None = None) -> dict[str, str]:
+def push_fold_branches(
+    api: Any, repo_id: str, root: Path, index: dict, main_commit: str, *, tag: str | None = None
+) -> dict[str, str]:
     """Put each fold of a pushed run on its branch ``fold-<k>``; return branch -> commit.
 
     A branch starts from ``main_commit``; its commit removes the run's other files and adds
@@ -124,18 +149,27 @@ def push_fold_branches(api: Any, repo_id: str, root: Path, index: dict, main_com
             "README.md": fold_card(repo_id, fold, index, main_commit).encode(),
             "model.safetensors": str(folder / "model.safetensors"),
         }
-        api.create_branch(repo_id, branch=branch, revision=main_commit, exist_ok=True,
-                          repo_type="model")
+        api.create_branch(
+            repo_id, branch=branch, revision=main_commit, exist_ok=True, repo_type="model"
+        )
         present = api.list_repo_files(repo_id, revision=branch, repo_type="model")
-        operations = [CommitOperationDelete(path_in_repo=p) for p in present
-                      if p not in files and p != ".gitattributes"]
-        operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content)
-                       for name, content in files.items()]
-        info = api.create_commit(repo_id, operations, revision=branch, repo_type="model",
-                                 commit_message=f"fakezoo: {fold} at the root, for timm "
-                                                f"(run {main_commit[:10]})")
+        operations = [
+            CommitOperationDelete(path_in_repo=p)
+            for p in present
+            if p not in files and p != ".gitattributes"
+        ]
+        operations += [
+            CommitOperationAdd(path_in_repo=name, path_or_fileobj=content)
+            for name, content in files.items()
+        ]
+        info = api.create_commit(
+            repo_id,
+            operations,
+            revision=branch,
+            repo_type="model",
+            commit_message=f"fakezoo: {fold} at the root, for timm (run {main_commit[:10]})",
+        )
         commits[branch] = info.oid
         if tag:
-            api.create_tag(repo_id, tag=f"{tag}-{branch}", revision=info.oid,
-                           repo_type="model")
+            api.create_tag(repo_id, tag=f"{tag}-{branch}", revision=info.oid, repo_type="model")
     return commits

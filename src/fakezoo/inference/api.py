@@ -1,5 +1,4 @@
-"""The one-liner: load a run (once per process) and predict.
-"""
+"""The one-liner: load a run (once per process) and predict."""
 
 from __future__ import annotations
 
@@ -66,34 +65,53 @@ def load(
         det("face.jpg").label
         ```
     """
-    run = loader.load_run(source, revision=revision, folds=folds, device=device,
-                          allow_partial=allow_partial)
+    run = loader.load_run(
+        source, revision=revision, folds=folds, device=device, allow_partial=allow_partial
+    )
     return Detector.from_run(run, threshold=threshold)
 
 
-def _cache_key(source: str | os.PathLike[str], revision: str | None, device: torch.device,
-               folds: Any, allow_partial: bool) -> tuple:
+def _cache_key(
+    source: str | os.PathLike[str],
+    revision: str | None,
+    device: torch.device,
+    folds: Any,
+    allow_partial: bool,
+) -> tuple:
     folds_key = tuple(folds) if isinstance(folds, list | tuple) else folds
     text = os.fspath(source)
     local = Path(text).expanduser()
     if local.is_dir():
         # Keyed on the content of the index and of every fold's config and weights: a fold
         # finished later, or a run retrained in the same folder, is never served stale.
-        return ("local", str(local.resolve()), loader.run_digest(local), revision,
-                str(device), folds_key, allow_partial)
+        return (
+            "local",
+            str(local.resolve()),
+            loader.run_digest(local),
+            revision,
+            str(device),
+            folds_key,
+            allow_partial,
+        )
     return ("hub", text, revision, str(device), folds_key, allow_partial)
 
 
-def _cached_detector(source: str | os.PathLike[str], revision: str | None,
-                     device: str | torch.device, folds: Any, allow_partial: bool) -> Detector:
+def _cached_detector(
+    source: str | os.PathLike[str],
+    revision: str | None,
+    device: str | torch.device,
+    folds: Any,
+    allow_partial: bool,
+) -> Detector:
     resolved = resolve_device(device)
     key = _cache_key(source, revision, resolved, folds, allow_partial)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-        detector = load(source, revision=revision, folds=folds, device=resolved,
-                        allow_partial=allow_partial)
+        detector = load(
+            source, revision=revision, folds=folds, device=resolved, allow_partial=allow_partial
+        )
         _CACHE[key] = detector
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -176,11 +194,22 @@ def predict(
             detector = _cached_detector(source, revision, device, folds, allow_partial)
         except Exception as err:
             if model is None:
-                origin = (f"${MODEL_ENV}" if os.environ.get(MODEL_ENV)
-                          else f"the default model (no model= given and ${MODEL_ENV} unset)")
-                err.add_note(f"fakezoo.predict tried {origin}: '{source}'. Pass "
-                             f"model='path/to/run_dir' or a Hub id, or set ${MODEL_ENV}.")
+                origin = (
+                    f"${MODEL_ENV}"
+                    if os.environ.get(MODEL_ENV)
+                    else f"the default model (no model= given and ${MODEL_ENV} unset)"
+                )
+                err.add_note(
+                    f"fakezoo.predict tried {origin}: '{source}'. Pass "
+                    f"model='path/to/run_dir' or a Hub id, or set ${MODEL_ENV}."
+                )
             raise
-    return detector.predict(inputs, batch_size=batch_size, threshold=threshold,
-                            progress=progress, num_workers=num_workers, faces=faces,
-                            frames=frames)
+    return detector.predict(
+        inputs,
+        batch_size=batch_size,
+        threshold=threshold,
+        progress=progress,
+        num_workers=num_workers,
+        faces=faces,
+        frames=frames,
+    )

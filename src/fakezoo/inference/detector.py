@@ -180,11 +180,20 @@ class Detector:
         for fold in run.folds:
             own = getattr(fold.model, "preprocessing", None)
             if own is not None and _as_preprocessing(own) != preprocessing:
-                raise ValueError(f"{fold.fold} of the run at {run.path} was trained with "
-                                 f"{own}, the run's config.json says {preprocessing}: the "
-                                 f"folds of one ensemble must share their preprocessing.")
-        return cls(models, preprocessing, config=run.config, device=device,
-                   threshold=threshold, amp=amp, fold_names=[str(f.fold) for f in run.folds])
+                raise ValueError(
+                    f"{fold.fold} of the run at {run.path} was trained with "
+                    f"{own}, the run's config.json says {preprocessing}: the "
+                    f"folds of one ensemble must share their preprocessing."
+                )
+        return cls(
+            models,
+            preprocessing,
+            config=run.config,
+            device=device,
+            threshold=threshold,
+            amp=amp,
+            fold_names=[str(f.fold) for f in run.folds],
+        )
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -199,12 +208,15 @@ class Detector:
 
     def __repr__(self) -> str:
         name = self.config.get("model", type(self.models[0]).__name__)
-        return (f"Detector({name}, folds={self.n_folds}, image_size={self.image_size}, "
-                f"device={self.device}, threshold={self.threshold})")
+        return (
+            f"Detector({name}, folds={self.n_folds}, image_size={self.image_size}, "
+            f"device={self.device}, threshold={self.threshold})"
+        )
 
     # -- tensors ----------------------------------------------------------------------------
-    def predict_tensor(self, images: torch.Tensor, *, normalized: bool | None = None
-                       ) -> torch.Tensor:
+    def predict_tensor(
+        self, images: torch.Tensor, *, normalized: bool | None = None
+    ) -> torch.Tensor:
         """Fake probabilities of every fold model for a batch of model-sized images.
 
         Args:
@@ -241,8 +253,10 @@ class Detector:
         lo, hi = (float(v) for v in torch.aminmax(images.detach().float()))
         if normalized is False:
             if lo < 0 or hi > 1:
-                raise ValueError(f"normalized=False expects floats in [0, 1] (ToTensor() "
-                                 f"output); these range over [{lo:.3g}, {hi:.3g}]")
+                raise ValueError(
+                    f"normalized=False expects floats in [0, 1] (ToTensor() "
+                    f"output); these range over [{lo:.3g}, {hi:.3g}]"
+                )
             return (images.float() - mean.to(images.device)) / std.to(images.device)
         low, high = float(((0 - mean) / std).min()), float(((1 - mean) / std).max())
         if lo >= 0 or lo < low - 1e-3 or hi > high + 1e-3:
@@ -251,7 +265,8 @@ class Detector:
                 f"the run's mean {list(pre.mean)} and std {list(pre.std)} lie in "
                 f"[{low:.3g}, {high:.3g}] and have values below 0. Pass uint8 pixels, "
                 f"normalized=False for ToTensor() output in [0, 1], or normalized=True if "
-                f"they really are normalised")
+                f"they really are normalised"
+            )
         return images
 
     def _check_tensor(self, images: Any, batched: bool) -> None:
@@ -266,18 +281,24 @@ class Detector:
         if shape[-3] != 3:
             if shape[-1] == 3:
                 fix = "permute(0, 3, 1, 2)" if images.ndim == 4 else "permute(2, 0, 1)"
-                raise ValueError(f"expected channels first {want}, got {shape}, which looks "
-                                 f"channels-last (H, W, 3): use images.{fix}")
-            raise ValueError(f"expected 3 colour channels {want}, got {shape}; convert "
-                             f"grayscale with images.expand(-1, 3, -1, -1) for (N, 1, H, W)")
+                raise ValueError(
+                    f"expected channels first {want}, got {shape}, which looks "
+                    f"channels-last (H, W, 3): use images.{fix}"
+                )
+            raise ValueError(
+                f"expected 3 colour channels {want}, got {shape}; convert "
+                f"grayscale with images.expand(-1, 3, -1, -1) for (N, 1, H, W)"
+            )
         if shape[-2:] != (s, s):
             raise ValueError(
                 f"expected {want} at the model's size {s}x{s}, got {shape}. Tensors are not "
                 f"resized: pass file paths or PIL images (resized exactly as in training), or "
-                f"resize with PIL's bilinear filter to {s}x{s} first")
+                f"resize with PIL's bilinear filter to {s}x{s} first"
+            )
         if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
-            raise ValueError(f"expected uint8 pixels or a normalised float tensor, got "
-                             f"{images.dtype}")
+            raise ValueError(
+                f"expected uint8 pixels or a normalised float tensor, got {images.dtype}"
+            )
 
     def _autocast(self):
         return autocast(self.device, self.amp)
@@ -352,8 +373,14 @@ class Detector:
         if faces:
             from .faces import predict_faces
 
-            return predict_faces(self, inputs, batch_size=batch_size, threshold=threshold,
-                                 progress=progress, frames=frames)
+            return predict_faces(
+                self,
+                inputs,
+                batch_size=batch_size,
+                threshold=threshold,
+                progress=progress,
+                frames=frames,
+            )
 
         if isinstance(inputs, torch.Tensor):
             return self._predict_tensor_input(inputs, batch_size, threshold, progress)
@@ -364,29 +391,42 @@ class Detector:
             if path.is_dir():
                 files = _list_image_files(path)
                 if not files:
-                    logger.warning("no image files (%s) found in %s", ", ".join(
-                        IMAGE_EXTENSIONS), path)
-                return self._predict_stream(files, len(files), batch_size, threshold,
-                                            progress, num_workers)
+                    logger.warning(
+                        "no image files (%s) found in %s", ", ".join(IMAGE_EXTENSIONS), path
+                    )
+                return self._predict_stream(
+                    files, len(files), batch_size, threshold, progress, num_workers
+                )
             if not path.exists():
-                raise FileNotFoundError(errno.ENOENT, "no such image file or directory",
-                                        str(inputs))
+                raise FileNotFoundError(
+                    errno.ENOENT, "no such image file or directory", str(inputs)
+                )
             return self._predict_single(inputs, threshold)
         if isinstance(inputs, np.ndarray):
-            raise TypeError("numpy arrays are not accepted: pass file paths, PIL images "
-                            "(Image.fromarray(arr)) or a torch tensor (N, 3, S, S) "
-                            "(torch.from_numpy(arr).permute(0, 3, 1, 2) for (N, H, W, 3))")
+            raise TypeError(
+                "numpy arrays are not accepted: pass file paths, PIL images "
+                "(Image.fromarray(arr)) or a torch tensor (N, 3, S, S) "
+                "(torch.from_numpy(arr).permute(0, 3, 1, 2) for (N, H, W, 3))"
+            )
         if isinstance(inputs, Iterable) and not isinstance(inputs, bytes | bytearray | dict):
             total = len(inputs) if isinstance(inputs, Sequence) else None
-            return self._predict_stream(inputs, total, batch_size, threshold, progress,
-                                        num_workers)
-        raise TypeError(f"cannot predict on a {type(inputs).__name__}: pass an image path, a "
-                        f"folder, a list of paths, a PIL image or a torch tensor")
+            return self._predict_stream(inputs, total, batch_size, threshold, progress, num_workers)
+        raise TypeError(
+            f"cannot predict on a {type(inputs).__name__}: pass an image path, a "
+            f"folder, a list of paths, a PIL image or a torch tensor"
+        )
 
     __call__ = predict
 
-    def explain(self, image: Any, *, target: str = "fake", threshold: float | None = None,
-                faces: bool = False, frames: int | None = None) -> Explanation | FacesExplanation:
+    def explain(
+        self,
+        image: Any,
+        *,
+        target: str = "fake",
+        threshold: float | None = None,
+        faces: bool = False,
+        frames: int | None = None,
+    ) -> Explanation | FacesExplanation:
         """A Grad-CAM map of one image, averaged over the folds (``fakezoo[explain]``).
 
         Args:
@@ -423,8 +463,9 @@ class Detector:
             return cores
         return max(1, cores - torch.get_num_threads())
 
-    def _prediction(self, path: str | None, fold_probs: torch.Tensor,
-                    threshold: float) -> Prediction:
+    def _prediction(
+        self, path: str | None, fold_probs: torch.Tensor, threshold: float
+    ) -> Prediction:
         probs = [float(p) for p in fold_probs.tolist()]
         prob = float(np.mean(probs))
         label = self.labels[1] if prob >= threshold else self.labels[0]
@@ -434,31 +475,43 @@ class Detector:
         batch = _to_batch([_decode_or_raise(item, self.image_size)])
         return self._prediction(_item_path(item), self._forward(batch)[0], threshold)
 
-    def _predict_tensor_input(self, images: torch.Tensor, batch_size: int, threshold: float,
-                              progress: bool | None) -> Prediction | list[Prediction]:
+    def _predict_tensor_input(
+        self, images: torch.Tensor, batch_size: int, threshold: float, progress: bool | None
+    ) -> Prediction | list[Prediction]:
         self._check_tensor(images, batched=False)
         if images.ndim == 3:
-            return self._prediction(None, self._forward(self._model_input(
-                images.unsqueeze(0), None))[0], threshold)
+            return self._prediction(
+                None, self._forward(self._model_input(images.unsqueeze(0), None))[0], threshold
+            )
         out: list[Prediction] = []
         with _bar(len(images), batch_size, progress) as bar:
             for start in range(0, len(images), batch_size):
-                probs = self._forward(self._model_input(images[start:start + batch_size],
-                                                        None))
+                probs = self._forward(self._model_input(images[start : start + batch_size], None))
                 out.extend(self._prediction(None, p, threshold) for p in probs)
                 bar.update(len(probs))
         return out
 
-    def _predict_stream(self, items: Iterable[Any], total: int | None, batch_size: int,
-                        threshold: float, progress: bool | None,
-                        num_workers: int | None) -> list[Prediction]:
+    def _predict_stream(
+        self,
+        items: Iterable[Any],
+        total: int | None,
+        batch_size: int,
+        threshold: float,
+        progress: bool | None,
+        num_workers: int | None,
+    ) -> list[Prediction]:
         workers = self._decode_workers() if num_workers is None else int(num_workers)
         out: list[Prediction] = []
         errors: list[Prediction] = []
-        results = score_stream(items, partial(_decode_or_raise, image_size=self.image_size),
-                               lambda batch: self._forward(batch), batch_size=batch_size,
-                               workers=workers, pin_memory=self.device.type == "cuda",
-                               check=_check_item)
+        results = score_stream(
+            items,
+            partial(_decode_or_raise, image_size=self.image_size),
+            lambda batch: self._forward(batch),
+            batch_size=batch_size,
+            workers=workers,
+            pin_memory=self.device.type == "cuda",
+            check=_check_item,
+        )
         with _bar(total, batch_size, progress) as bar:
             for result in results:
                 path = _item_path(result.item)
@@ -482,15 +535,22 @@ def _as_preprocessing(pre: Preprocessing | dict) -> Preprocessing:
         interpolation = pre.get("interpolation", "bilinear")
         resize = pre.get("resize", "square")
         if interpolation != "bilinear" or resize != "square":
-            raise ValueError(f"unsupported preprocessing {pre}: fakezoo resizes to a square "
-                             f"with a bilinear filter")
+            raise ValueError(
+                f"unsupported preprocessing {pre}: fakezoo resizes to a square "
+                f"with a bilinear filter"
+            )
         try:
-            return Preprocessing(int(pre["image_size"]), tuple(pre.get("mean", (0.5,) * 3)),
-                                 tuple(pre.get("std", (0.5,) * 3)))
+            return Preprocessing(
+                int(pre["image_size"]),
+                tuple(pre.get("mean", (0.5,) * 3)),
+                tuple(pre.get("std", (0.5,) * 3)),
+            )
         except KeyError as err:
             raise ValueError(f"preprocessing {pre} has no 'image_size'") from err
-    raise TypeError(f"preprocessing must be a fakezoo.models.preprocessing.Preprocessing or a "
-                    f"dict, got {type(pre).__name__}")
+    raise TypeError(
+        f"preprocessing must be a fakezoo.models.preprocessing.Preprocessing or a "
+        f"dict, got {type(pre).__name__}"
+    )
 
 
 def _check_threshold(threshold: float) -> float:

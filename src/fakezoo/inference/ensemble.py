@@ -57,8 +57,11 @@ def _inside(name: str, owners: tuple[str, ...]) -> bool:
 
 def _owned_tensors(model: nn.Module, stages: Sequence[Stage]) -> dict[str, torch.Tensor]:
     owners = tuple(o for stage in stages for o in stage.owns)
-    return {name: t for name, t in chain(model.named_parameters(), model.named_buffers())
-            if _inside(name, owners)}
+    return {
+        name: t
+        for name, t in chain(model.named_parameters(), model.named_buffers())
+        if _inside(name, owners)
+    }
 
 
 def trunk_signature(model: nn.Module, trunk: Sequence[Stage]) -> tuple:
@@ -67,15 +70,23 @@ def trunk_signature(model: nn.Module, trunk: Sequence[Stage]) -> tuple:
     modules = dict(model.named_modules())
     structure = tuple(repr(modules[o]) for stage in trunk for o in stage.owns if o in modules)
     spec = getattr(model, "spec", None)
-    return (getattr(spec, "architecture", type(model).__name__),
-            tuple(stage.name for stage in trunk), structure)
+    return (
+        getattr(spec, "architecture", type(model).__name__),
+        tuple(stage.name for stage in trunk),
+        structure,
+    )
 
 
 def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     if a.keys() != b.keys():
         return False
-    return all(x.shape == b[k].shape and x.dtype == b[k].dtype and x.device == b[k].device
-               and torch.equal(x, b[k]) for k, x in a.items())
+    return all(
+        x.shape == b[k].shape
+        and x.dtype == b[k].dtype
+        and x.device == b[k].device
+        and torch.equal(x, b[k])
+        for k, x in a.items()
+    )
 
 
 def _split(model: nn.Module) -> tuple[list[Stage], list[Stage]]:

@@ -29,8 +29,16 @@ from .._version import __version__
 from ..errors import FakezooError
 from .ensemble import FoldEnsemble
 
-__all__ = ["EXPORT_FORMATS", "ExportCheckError", "ExportReadError", "Exported", "OnnxEnsemble",
-           "export_onnx", "onnx_metadata", "run_onnx"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportCheckError",
+    "ExportReadError",
+    "Exported",
+    "OnnxEnsemble",
+    "export_onnx",
+    "onnx_metadata",
+    "run_onnx",
+]
 
 EXPORT_FORMATS = ("onnx",)
 """Formats ``fakezoo export`` writes."""
@@ -92,11 +100,11 @@ def onnx_metadata(detector: Any, cv_results: dict | None = None) -> dict[str, st
         "fakezoo_version": __version__,
         "model": str(detector.config.get("model", "")),
         "input": f"{INPUT_NAME}: uint8 RGB (N, 3, {pre.image_size}, {pre.image_size}), the "
-                 f"image resized to a square with PIL's bilinear filter; normalisation is in "
-                 f"the graph",
+        f"image resized to a square with PIL's bilinear filter; normalisation is in "
+        f"the graph",
         "preprocessing": json.dumps(pre.to_dict()),
         "outputs": "fold_probs: (N, folds) fake probability of each fold model; prob_fake: "
-                   "(N,) their mean",
+        "(N,) their mean",
         "labels": json.dumps(list(detector.labels)),
         "threshold": repr(detector.threshold),
         "fold_names": json.dumps(detector.fold_names),
@@ -107,10 +115,13 @@ def onnx_metadata(detector: Any, cv_results: dict | None = None) -> dict[str, st
 
 def _cv_part(results: dict) -> dict:
     """What an evaluation needs of ``results.json``: out-of-fold predictions and the summary."""
-    folds = [{k: f.get(k) for k in ("fold", "y_true", "y_prob")}
-             for f in results.get("folds") or []]
-    return {"folds": folds, **{k: results[k] for k in ("summary", "settings", "deviations")
-                               if k in results}}
+    folds = [
+        {k: f.get(k) for k in ("fold", "y_true", "y_prob")} for f in results.get("folds") or []
+    ]
+    return {
+        "folds": folds,
+        **{k: results[k] for k in ("summary", "settings", "deviations") if k in results},
+    }
 
 
 class OnnxEnsemble:
@@ -133,8 +144,10 @@ class OnnxEnsemble:
         try:
             import onnxruntime as ort
         except ModuleNotFoundError as err:
-            raise ModuleNotFoundError(f"reading an exported .onnx file needs onnxruntime: "
-                                      f'pip install "fakezoo[onnx]" ({err})') from err
+            raise ModuleNotFoundError(
+                f"reading an exported .onnx file needs onnxruntime: "
+                f'pip install "fakezoo[onnx]" ({err})'
+            ) from err
         from ..models.preprocessing import Preprocessing
 
         self.path = Path(path)
@@ -142,22 +155,27 @@ class OnnxEnsemble:
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(os.fspath(path), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                os.fspath(path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as err:  # onnxruntime raises its own classes for unreadable files
-            raise ExportReadError(f"'{path}' is not a readable ONNX file ({err}); export it "
-                                  f"again with `fakezoo export RUN --format onnx`.") from err
+            raise ExportReadError(
+                f"'{path}' is not a readable ONNX file ({err}); export it "
+                f"again with `fakezoo export RUN --format onnx`."
+            ) from err
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         try:
             pre = json.loads(self.metadata["preprocessing"])
             self.fold_names = list(json.loads(self.metadata["fold_names"]))
             self.config = json.loads(self.metadata.get("run_config", "{}"))
         except (KeyError, ValueError) as err:
-            raise ExportReadError(f"'{path}' was not written by fakezoo export (its metadata "
-                                  f"lacks {err}); export the run with `fakezoo export RUN`."
-                                  ) from err
-        self.preprocessing = Preprocessing(int(pre["image_size"]), tuple(pre["mean"]),
-                                           tuple(pre["std"]))
+            raise ExportReadError(
+                f"'{path}' was not written by fakezoo export (its metadata "
+                f"lacks {err}); export the run with `fakezoo export RUN`."
+            ) from err
+        self.preprocessing = Preprocessing(
+            int(pre["image_size"]), tuple(pre["mean"]), tuple(pre["std"])
+        )
         self.device = torch.device("cpu")
 
     @property
@@ -176,12 +194,15 @@ class OnnxEnsemble:
         return torch.from_numpy(self.session.run([OUTPUT_NAMES[0]], {INPUT_NAME: array})[0])
 
     def __repr__(self) -> str:
-        return (f"OnnxEnsemble({self.path.name}, folds={len(self.fold_names)}, "
-                f"image_size={self.image_size})")
+        return (
+            f"OnnxEnsemble({self.path.name}, folds={len(self.fold_names)}, "
+            f"image_size={self.image_size})"
+        )
 
 
-def run_onnx(path: str | os.PathLike[str], images: np.ndarray | torch.Tensor,
-             threads: int | None = None) -> np.ndarray:
+def run_onnx(
+    path: str | os.PathLike[str], images: np.ndarray | torch.Tensor, threads: int | None = None
+) -> np.ndarray:
     """Fold probabilities ``(N, k)`` of an exported file on uint8 ``(N, 3, S, S)`` images.
 
     Example:
@@ -202,9 +223,15 @@ def _check_images(detector: Any, images: torch.Tensor | None) -> torch.Tensor:
     return torch.randint(0, 256, (4, 3, size, size), dtype=torch.uint8, generator=generator)
 
 
-def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
-                check_images: torch.Tensor | None = None, atol: float = 1e-4,
-                cv_results: dict | None = None) -> Exported:
+def export_onnx(
+    detector: Any,
+    path: str | os.PathLike[str],
+    *,
+    opset: int = 17,
+    check_images: torch.Tensor | None = None,
+    atol: float = 1e-4,
+    cv_results: dict | None = None,
+) -> Exported:
     """Write the Detector's ensemble as one ONNX file and check it against the Detector.
 
     Args:
@@ -239,8 +266,10 @@ def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
         import onnx
         import onnxruntime  # noqa: F401
     except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(f"fakezoo export --format onnx needs onnx and onnxruntime: "
-                                  f'pip install "fakezoo[onnx]" ({err})') from err
+        raise ModuleNotFoundError(
+            f"fakezoo export --format onnx needs onnx and onnxruntime: "
+            f'pip install "fakezoo[onnx]" ({err})'
+        ) from err
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pre = detector.preprocessing
@@ -251,10 +280,20 @@ def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
     tmp = path.with_name(path.name + ".tmp")
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(graph, (example,), os.fspath(tmp), input_names=[INPUT_NAME],
-                          output_names=list(OUTPUT_NAMES), opset_version=opset,
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAMES[0]: {0: "batch"},
-                                        OUTPUT_NAMES[1]: {0: "batch"}}, dynamo=False)
+        torch.onnx.export(
+            graph,
+            (example,),
+            os.fspath(tmp),
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            opset_version=opset,
+            dynamic_axes={
+                INPUT_NAME: {0: "batch"},
+                OUTPUT_NAMES[0]: {0: "batch"},
+                OUTPUT_NAMES[1]: {0: "batch"},
+            },
+            dynamo=False,
+        )
     proto = onnx.load(os.fspath(tmp))
     for key, value in onnx_metadata(detector, cv_results).items():
         entry = proto.metadata_props.add()
@@ -268,9 +307,11 @@ def export_onnx(detector: Any, path: str | os.PathLike[str], *, opset: int = 17,
     diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
     if not diff <= atol:
         tmp.unlink(missing_ok=True)
-        raise ExportCheckError(f"the ONNX export of {detector!r} gives probabilities up to "
-                               f"{diff:.2e} away from fakezoo.predict's (limit {atol:g}); "
-                               f"nothing was written to {path}.")
+        raise ExportCheckError(
+            f"the ONNX export of {detector!r} gives probabilities up to "
+            f"{diff:.2e} away from fakezoo.predict's (limit {atol:g}); "
+            f"nothing was written to {path}."
+        )
     os.replace(tmp, path)
     return Exported(path, diff, len(images), ensemble.trunk_passes)
 

@@ -36,8 +36,18 @@ from ..faces.sources import FaceCrop, faces_in_images, list_media
 from ..faces.video import is_video
 from .prediction import Prediction
 
-__all__ = ["DEFAULT_FRAMES", "NO_FACE", "FacePrediction", "FramePrediction", "MediaFaces",
-           "crop_policy", "media_faces", "predict_faces", "recorded_crop", "score_media"]
+__all__ = [
+    "DEFAULT_FRAMES",
+    "NO_FACE",
+    "FacePrediction",
+    "FramePrediction",
+    "MediaFaces",
+    "crop_policy",
+    "media_faces",
+    "predict_faces",
+    "recorded_crop",
+    "score_media",
+]
 
 DEFAULT_FRAMES = 16
 """Frames sampled per video when ``frames`` is not given."""
@@ -104,9 +114,16 @@ class MediaFaces:
         return [c for _, _, cs in self.frames for c in cs]
 
 
-def media_faces(detector: Any, inputs: Any, *, frames: int | None = None,
-                progress: bool | None = None, min_score: float = 0.9, min_size: float = 20,
-                keep_images: bool = False) -> tuple[bool, Iterator[MediaFaces]]:
+def media_faces(
+    detector: Any,
+    inputs: Any,
+    *,
+    frames: int | None = None,
+    progress: bool | None = None,
+    min_score: float = 0.9,
+    min_size: float = 20,
+    keep_images: bool = False,
+) -> tuple[bool, Iterator[MediaFaces]]:
     """Find the faces of photos and videos with the run's crop policy, one file at a time.
 
     Returns:
@@ -116,7 +133,8 @@ def media_faces(detector: Any, inputs: Any, *, frames: int | None = None,
     """
     frames = DEFAULT_FRAMES if frames is None else int(frames)
     single = isinstance(inputs, Image.Image) or (
-        isinstance(inputs, str | os.PathLike) and not Path(inputs).is_dir())
+        isinstance(inputs, str | os.PathLike) and not Path(inputs).is_dir()
+    )
     if single and not isinstance(inputs, Image.Image) and not Path(inputs).exists():
         raise FileNotFoundError(f"no such photo or video: {inputs}")
     items: Sequence[Any] | Iterable[Any]
@@ -130,20 +148,33 @@ def media_faces(detector: Any, inputs: Any, *, frames: int | None = None,
     return single, _scan(detector, items, single, progress, keep_images, options)
 
 
-def _scan(detector: Any, items: Iterable[Any], single: bool, progress: bool | None,
-          keep_images: bool, options: dict) -> Iterator[MediaFaces]:
+def _scan(
+    detector: Any,
+    items: Iterable[Any],
+    single: bool,
+    progress: bool | None,
+    keep_images: bool,
+    options: dict,
+) -> Iterator[MediaFaces]:
     face_det = default_detector(detector.device)
     policy = crop_policy(detector.config)
     total = len(items) if isinstance(items, Sequence) else None
-    with tqdm(total=total, desc="fakezoo predict --faces", unit="file", leave=False,
-              disable=True if single else tqdm_disable(progress)) as bar:
+    with tqdm(
+        total=total,
+        desc="fakezoo predict --faces",
+        unit="file",
+        leave=False,
+        disable=True if single else tqdm_disable(progress),
+    ) as bar:
         for item in items:
             path = None if isinstance(item, Image.Image) else os.fspath(item)
             video = path is not None and is_video(path)
             try:
-                found = [(index, image if keep_images else None, crops)
-                         for batch in faces_in_images(item, face_det, policy, **options)
-                         for index, image, crops in batch]
+                found = [
+                    (index, image if keep_images else None, crops)
+                    for batch in faces_in_images(item, face_det, policy, **options)
+                    for index, image, crops in batch
+                ]
             except FileDecodeError as exc:
                 if single:
                     raise
@@ -154,18 +185,26 @@ def _scan(detector: Any, items: Iterable[Any], single: bool, progress: bool | No
             bar.update()
 
 
-def predict_faces(detector: Any, inputs: Any, *, batch_size: int, threshold: float,
-                  progress: bool | None, frames: int | None = None, min_score: float = 0.9,
-                  min_size: float = 20) -> Any:
+def predict_faces(
+    detector: Any,
+    inputs: Any,
+    *,
+    batch_size: int,
+    threshold: float,
+    progress: bool | None,
+    frames: int | None = None,
+    min_score: float = 0.9,
+    min_size: float = 20,
+) -> Any:
     """What :meth:`fakezoo.inference.detector.Detector.predict` does with ``faces=True``."""
-    single, scanned = media_faces(detector, inputs, frames=frames, progress=progress,
-                                  min_score=min_score, min_size=min_size)
+    single, scanned = media_faces(
+        detector, inputs, frames=frames, progress=progress, min_score=min_score, min_size=min_size
+    )
     out = [score_media(detector, media, batch_size, threshold) for media in scanned]
     return out[0] if single else out
 
 
-def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: float
-                ) -> Prediction:
+def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: float) -> Prediction:
     """Score every face crop of one photo or video: a photo/frame is its most fake face, a
     video the mean of its frames that have a face (see the module's notes)."""
     crops = media.crops
@@ -174,8 +213,13 @@ def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: fl
     if not crops:
         where = f" in {len(media.frames)} sampled frames" if media.video else ""
         return Prediction(media.path, None, None, None, error=NO_FACE + where)
-    scored = detector.predict([Image.fromarray(c.pixels) for c in crops], batch_size=batch_size,
-                              threshold=threshold, progress=False, num_workers=0)
+    scored = detector.predict(
+        [Image.fromarray(c.pixels) for c in crops],
+        batch_size=batch_size,
+        threshold=threshold,
+        progress=False,
+        num_workers=0,
+    )
     faces = iter(_face(c.face, p) for c, p in zip(crops, scored, strict=True))
     if not media.video:
         found = list(faces)
@@ -185,8 +229,9 @@ def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: fl
     for index, _, cs in media.frames:
         found = [next(faces) for _ in cs]
         best = max(found, key=lambda f: f.prob_fake) if found else None
-        frame_rows.append(FramePrediction(int(index), best and best.prob_fake,
-                                          best and best.label, found))
+        frame_rows.append(
+            FramePrediction(int(index), best and best.prob_fake, best and best.label, found)
+        )
         if best is not None:
             fold_rows.append(best.fold_probs)
     fold_probs = [float(v) for v in np.mean(fold_rows, axis=0)]
@@ -196,6 +241,10 @@ def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: fl
 
 
 def _face(face: Face, scored: Any) -> FacePrediction:
-    return FacePrediction(box=[round(float(v), 1) for v in face.box],
-                          score=round(float(face.score), 4), prob_fake=scored.prob_fake,
-                          label=scored.label, fold_probs=scored.fold_probs)
+    return FacePrediction(
+        box=[round(float(v), 1) for v in face.box],
+        score=round(float(face.score), 4),
+        prob_fake=scored.prob_fake,
+        label=scored.label,
+        fold_probs=scored.fold_probs,
+    )

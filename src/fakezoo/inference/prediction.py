@@ -1,5 +1,4 @@
-"""What the ensemble says about one image.
-"""
+"""What the ensemble says about one image."""
 
 from __future__ import annotations
 

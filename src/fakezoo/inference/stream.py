@@ -37,8 +37,10 @@ def _item_path(item: Any) -> str | None:
 def _check_item(item: Any) -> Any:
     if isinstance(item, str | os.PathLike | Image.Image):
         return item
-    raise TypeError(f"a list to predict on holds paths or PIL images, got a "
-                    f"{type(item).__name__} ({item!r:.60})")
+    raise TypeError(
+        f"a list to predict on holds paths or PIL images, got a "
+        f"{type(item).__name__} ({item!r:.60})"
+    )
 
 
 def _pil_to_array(img: Image.Image, image_size: int) -> np.ndarray:
@@ -67,5 +69,11 @@ def _warn_errors(errors: list[Prediction], total: int) -> None:
     lines = "\n".join(f"  {p.path or _PIL_NAME}: {p.error}" for p in errors[:_ERRORS_SHOWN])
     more = len(errors) - _ERRORS_SHOWN
     tail = f"\n  ... and {more} more (see Prediction.error)" if more > 0 else ""
-    logger.warning("skipped %d of %d images that could not be decoded (their predictions have "
-                   "error set and label None):\n%s%s", len(errors), total, lines, tail)
+    logger.warning(
+        "skipped %d of %d images that could not be decoded (their predictions have "
+        "error set and label None):\n%s%s",
+        len(errors),
+        total,
+        lines,
+        tail,
+    )

@@ -51,8 +51,9 @@ def choose_backend(backend: str, device: torch.device, architecture: str | None)
         if device.type != "cpu":
             raise ValueError(f"backend='onnxruntime' runs on the CPU, not on {device}")
         if not onnxruntime_available():
-            raise ModuleNotFoundError('backend="onnxruntime" needs onnxruntime: '
-                                      'pip install "fakezoo[onnx]"')
+            raise ModuleNotFoundError(
+                'backend="onnxruntime" needs onnxruntime: pip install "fakezoo[onnx]"'
+            )
         return backend
     if backend == "auto":
         fast = architecture in ORT_FASTER and device.type == "cpu"
@@ -74,30 +75,40 @@ class _Stages(nn.Module):
 class OnnxTrunk:
     """A trunk exported to ONNX (in memory) and run by ONNX Runtime on the CPU."""
 
-    def __init__(self, stages: Sequence[Stage], example: torch.Tensor,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], example: torch.Tensor, threads: int | None = None
+    ) -> None:
         import onnxruntime as ort
 
         module = _Stages(stages).eval()
         buffer = io.BytesIO()
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(module, (example,), buffer, input_names=["x"],
-                              output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                module,
+                (example,),
+                buffer,
+                input_names=["x"],
+                output_names=["y"],
+                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(buffer.getvalue(), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().float().contiguous().cpu().numpy()
         return torch.from_numpy(self.session.run(["y"], {"x": array})[0])
 
 
-def trunk_runner(stages: Sequence[Stage], backend: str, image_size: int
-                 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def trunk_runner(
+    stages: Sequence[Stage], backend: str, image_size: int
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """A faster runner for ``stages`` under ``backend``, or ``None`` for eager PyTorch.
 
     A trunk whose steps are not all modules (e.g. ViT's embedding step) stays in PyTorch.
@@ -114,8 +125,9 @@ def trunk_runner(stages: Sequence[Stage], backend: str, image_size: int
         try:
             runner = OnnxTrunk(stages, torch.zeros(1, 3, image_size, image_size))
         except Exception as err:  # an exporter gap must not stop prediction
-            logger.warning("running the frozen trunk in PyTorch: exporting it to ONNX failed "
-                           "(%s)", err)
+            logger.warning(
+                "running the frozen trunk in PyTorch: exporting it to ONNX failed (%s)", err
+            )
             return None
         _SESSIONS[key] = runner
         while len(_SESSIONS) > _SESSIONS_KEPT:
@@ -132,5 +144,4 @@ def _trunk_key(stages: Sequence[Stage], image_size: int) -> tuple:
         for name, t in [*stage.fn.named_parameters(), *stage.fn.named_buffers()]:
             digest.update(name.encode())
             digest.update(t.detach().float().contiguous().cpu().numpy().tobytes())
-    return (tuple(s.name for s in stages), image_size, torch.get_num_threads(),
-            digest.hexdigest())
+    return (tuple(s.name for s in stages), image_size, torch.get_num_threads(), digest.hexdigest())

@@ -1,5 +1,4 @@
-"""Building a zoo model: the timm network, its weights, its freeze policy and preprocessing.
-"""
+"""Building a zoo model: the timm network, its weights, its freeze policy and preprocessing."""
 
 from __future__ import annotations
 
@@ -26,37 +25,43 @@ class MLPHead(nn.Sequential):
     """The extra head layer of ``resnet50_mlp``: Linear, ReLU, Linear."""
 
     def __init__(self, in_features: int, hidden: int, num_classes: int):
-        super().__init__(OrderedDict(
-            fc1=nn.Linear(in_features, hidden), act=nn.ReLU(inplace=True),
-            fc2=nn.Linear(hidden, num_classes),
-        ))
+        super().__init__(
+            OrderedDict(
+                fc1=nn.Linear(in_features, hidden),
+                act=nn.ReLU(inplace=True),
+                fc2=nn.Linear(hidden, num_classes),
+            )
+        )
 
 
-def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm"
-                  ) -> Path:
+def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm") -> Path:
     if pretrained is True and weights == "torchvision":
         return _torchvision_file(spec)
     if pretrained is True:
-        hint = (f"Download it on a machine with network access (e.g. "
-                f"`hf download {spec.hf_hub_id} model.safetensors`) and pass "
-                f"pretrained='path/to/model.safetensors', or use pretrained=False.")
+        hint = (
+            f"Download it on a machine with network access (e.g. "
+            f"`hf download {spec.hf_hub_id} model.safetensors`) and pass "
+            f"pretrained='path/to/model.safetensors', or use pretrained=False."
+        )
         try:
             return download_file(spec.hf_hub_id, "model.safetensors", hint=hint)
         except (RuntimeError, FileNotFoundError) as err:
-            raise WeightsError(f"ImageNet weights {spec.pretrained_tag} for '{spec.name}': "
-                               f"{err}") from err
+            raise WeightsError(
+                f"ImageNet weights {spec.pretrained_tag} for '{spec.name}': {err}"
+            ) from err
     path = Path(pretrained)
     if path.suffix != ".safetensors":
-        raise WeightsError(f"pretrained='{path}': fakezoo loads weights from .safetensors files "
-                           f"only (pickled .pth/.bin files can run code). Convert it with "
-                           f"safetensors.torch.save_file(torch.load(f, weights_only=True), ...).")
+        raise WeightsError(
+            f"pretrained='{path}': fakezoo loads weights from .safetensors files "
+            f"only (pickled .pth/.bin files can run code). Convert it with "
+            f"safetensors.torch.save_file(torch.load(f, weights_only=True), ...)."
+        )
     if not path.is_file():
         raise WeightsError(f"pretrained='{path}': no such file.")
     return path
 
 
-def weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm"
-                 ) -> Path:
+def weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm") -> Path:
     """The local safetensors file that ``create(..., pretrained=pretrained, weights=weights)``
     loads (from the Hugging Face cache for ``True``); the run fingerprint records its SHA-256."""
     return _weights_file(spec, pretrained, weights)
@@ -69,18 +74,22 @@ def _torchvision_file(spec: ModelSpec) -> Path:
     if info.hub_tag is None:
         return converted_file(spec.name)
     repo = f"timm/{spec.architecture}.{info.hub_tag}"
-    hint = (f"Download it on a machine with network access (`hf download {repo} "
-            f"model.safetensors`) and pass pretrained='path/to/model.safetensors', or use "
-            f"pretrained=False.")
+    hint = (
+        f"Download it on a machine with network access (`hf download {repo} "
+        f"model.safetensors`) and pass pretrained='path/to/model.safetensors', or use "
+        f"pretrained=False."
+    )
     try:
         return download_file(repo, "model.safetensors", hint=hint)
     except (RuntimeError, FileNotFoundError) as err:
-        raise WeightsError(f"torchvision's {info.torchvision_name} weights for "
-                           f"'{spec.name}': {err}") from err
+        raise WeightsError(
+            f"torchvision's {info.torchvision_name} weights for '{spec.name}': {err}"
+        ) from err
 
 
-def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str], weights: str = "timm"
-                   ) -> None:
+def _load_backbone(
+    model: nn.Module, path: Path, skip: Sequence[str], weights: str = "timm"
+) -> None:
     """Load every weight but the classification head from a safetensors file, strictly.
 
     With ``weights="torchvision"`` a file in torchvision's module names is renamed first.
@@ -93,8 +102,10 @@ def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str], weights: s
         try:
             state = torchvision_to_timm(model.spec.name, state, model.state_dict())
         except KeyError as err:
-            raise WeightsError(f"'{path}' holds neither torchvision's nor timm's "
-                               f"{model.spec.name} weights: {err.args[0]}.") from err
+            raise WeightsError(
+                f"'{path}' holds neither torchvision's nor timm's "
+                f"{model.spec.name} weights: {err.args[0]}."
+            ) from err
 
     def skipped(key: str) -> bool:
         return any(key.startswith(prefix) for prefix in skip)
@@ -104,9 +115,11 @@ def _load_backbone(model: nn.Module, path: Path, skip: Sequence[str], weights: s
     missing = sorted(own - set(state))
     unexpected = sorted(set(state) - own)
     if missing or unexpected:
-        raise WeightsError(f"'{path}' does not match {model.spec.name} "
-                           f"({model.spec.architecture}): missing keys {missing[:5]}, "
-                           f"unexpected keys {unexpected[:5]}.")
+        raise WeightsError(
+            f"'{path}' does not match {model.spec.name} "
+            f"({model.spec.architecture}): missing keys {missing[:5]}, "
+            f"unexpected keys {unexpected[:5]}."
+        )
     try:
         model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -170,15 +183,21 @@ def create(
     rate = spec.drop_rate if drop_rate is None else float(drop_rate)
     size = image_size or spec.image_size
     if size < spec.min_image_size or size % spec.patch_size:
-        raise ValueError(f"image_size={size} does not fit {name}: it needs at least "
-                         f"{spec.min_image_size} pixels and a multiple of {spec.patch_size}.")
+        raise ValueError(
+            f"image_size={size} does not fit {name}: it needs at least "
+            f"{spec.min_image_size} pixels and a multiple of {spec.patch_size}."
+        )
     # Find the weights before building the network: offline, fail at once.
-    path = None if pretrained is False or pretrained is None else _weights_file(
-        spec, pretrained, weights)
+    path = (
+        None
+        if pretrained is False or pretrained is None
+        else _weights_file(spec, pretrained, weights)
+    )
     kwargs = {"img_size": size} if spec.architecture.startswith("vit_") else {}
     head_classes = 0 if spec.hidden else num_classes
-    model = timm.create_model(spec.architecture, pretrained=False, num_classes=head_classes,
-                              drop_rate=rate, **kwargs)
+    model = timm.create_model(
+        spec.architecture, pretrained=False, num_classes=head_classes, drop_rate=rate, **kwargs
+    )
     model.spec = spec
     classifier = model.pretrained_cfg["classifier"]
     classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
@@ -222,8 +241,12 @@ def parameter_counts(name: str, device: str = "meta") -> dict[str, int]:
         with torch.device(device):
             model = create(name, finetune=finetune, pretrained=False)
         counts["finetune" if finetune else "head"] = sum(
-            p.numel() for p in model.parameters() if p.requires_grad)
-        frozen_bn = sum(m.weight.numel() + m.bias.numel() for m in model.modules()
-                        if type(m).__name__.startswith("FrozenBatchNorm"))
+            p.numel() for p in model.parameters() if p.requires_grad
+        )
+        frozen_bn = sum(
+            m.weight.numel() + m.bias.numel()
+            for m in model.modules()
+            if type(m).__name__.startswith("FrozenBatchNorm")
+        )
         counts["total"] = sum(p.numel() for p in model.parameters()) + frozen_bn
     return counts

@@ -1,5 +1,4 @@
-"""Freeze policies: which modules train, and one-pass frozen BatchNorm for the rest.
-"""
+"""Freeze policies: which modules train, and one-pass frozen BatchNorm for the rest."""
 
 from __future__ import annotations
 
@@ -25,7 +24,8 @@ def _check_module_names(model: nn.Module, names: Sequence[str], argument: str) -
             top = ", ".join(n for n, _ in model.named_children())
             raise UnknownModelError(
                 f"{argument}: '{name}' is not a module of {model.spec.name}.{hint} "
-                f"Top-level modules: {top}. Nested modules use dots, e.g. 'blocks.11'.")
+                f"Top-level modules: {top}. Nested modules use dots, e.g. 'blocks.11'."
+            )
 
 
 def _frozen_modules(model: nn.Module, trainable: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -65,25 +65,42 @@ class FrozenBatchNorm2d(_TorchvisionFrozenBatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=False, eps=self.eps)
+        return F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            training=False,
+            eps=self.eps,
+        )
 
 
 class FrozenBatchNormAct2d(_TimmFrozenBatchNormAct2d):
     """timm's frozen BatchNorm + activation, with the one-pass normalisation above."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                         training=False, eps=self.eps)
+        x = F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            training=False,
+            eps=self.eps,
+        )
         return self.act(self.drop(x))
 
 
-_ONE_PASS = {_TorchvisionFrozenBatchNorm2d: FrozenBatchNorm2d,
-             _TimmFrozenBatchNormAct2d: FrozenBatchNormAct2d}
+_ONE_PASS = {
+    _TorchvisionFrozenBatchNorm2d: FrozenBatchNorm2d,
+    _TimmFrozenBatchNormAct2d: FrozenBatchNormAct2d,
+}
 
 
-def _apply_policy(model: nn.Module, trainable: Sequence[str], freeze_batchnorm: bool = True
-                  ) -> None:
+def _apply_policy(
+    model: nn.Module, trainable: Sequence[str], freeze_batchnorm: bool = True
+) -> None:
     modules, params = _frozen_modules(model, trainable)
     if modules and not freeze_batchnorm:
         # The study's way: requires_grad=False, BatchNorm layers left as they are (in train()
@@ -105,11 +122,17 @@ def state_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
     A frozen BatchNorm layer trained in seed mode keeps its (adapted) running statistics but
     not its step counter, so the file loads into the fixed BatchNorm of a fast-mode build.
     """
-    frozen_bn = {f"{n}.num_batches_tracked" for n, m in model.named_modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm)
-                 and not any(p.requires_grad for p in m.parameters())}
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-            if k not in frozen_bn}
+    frozen_bn = {
+        f"{n}.num_batches_tracked"
+        for n, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and not any(p.requires_grad for p in m.parameters())
+    }
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if k not in frozen_bn
+    }
 
 
 def check_options(weights: str, drop_rate: float | None) -> None:
@@ -117,5 +140,7 @@ def check_options(weights: str, drop_rate: float | None) -> None:
     if weights not in {"timm", "torchvision"}:
         raise ValueError(f"weights='{weights}': use 'timm' or 'torchvision'.")
     if drop_rate is not None and not 0 <= drop_rate < 1:
-        raise ValueError(f"drop_rate={drop_rate}: use a probability in [0, 1), or None for "
-                         f"the model's torchvision value.")
+        raise ValueError(
+            f"drop_rate={drop_rate}: use a probability in [0, 1), or None for "
+            f"the model's torchvision value."
+        )

@@ -14,9 +14,9 @@ SEED_MEAN = (0.5, 0.5, 0.5)
 SEED_STD = (0.5, 0.5, 0.5)
 
 
-def study_normalization(spec, weights: str, mean: tuple[float, ...] = SEED_MEAN,
-                        std: tuple[float, ...] = SEED_STD
-                        ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def study_normalization(
+    spec, weights: str, mean: tuple[float, ...] = SEED_MEAN, std: tuple[float, ...] = SEED_STD
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``Normalize(mean, std)`` as a model built with ``weights`` sees it: with torchvision's
     Inception-v3 weights, its ``transform_input`` folded in; otherwise unchanged."""
     if weights == "torchvision" and spec.transform_input:
@@ -55,8 +55,13 @@ class Preprocessing:
         return (images.to(dtype) / 255 - mean) / std
 
     def to_dict(self) -> dict:
-        return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                "interpolation": "bilinear", "resize": "square"}
+        return {
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": "bilinear",
+            "resize": "square",
+        }
 
 
 @dataclass(frozen=True)

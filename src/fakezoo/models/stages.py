@@ -37,6 +37,7 @@ def _vgg_fc1(mlp: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         if x.shape[-2] < k or x.shape[-1] < k:
             x = nn.functional.adaptive_avg_pool2d(x, (max(k, x.shape[-2]), max(k, x.shape[-1])))
         return mlp.fc1(x)
+
     return fc1
 
 
@@ -44,13 +45,21 @@ def _vit_stages(model: nn.Module) -> list[Stage]:
     def embed(x: torch.Tensor) -> torch.Tensor:
         return model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(x))))
 
-    owns = ("patch_embed", "cls_token", "reg_token", "pos_embed", "pos_drop", "patch_drop",
-            "norm_pre")
+    owns = (
+        "patch_embed",
+        "cls_token",
+        "reg_token",
+        "pos_embed",
+        "pos_drop",
+        "patch_drop",
+        "norm_pre",
+    )
     stages = [Stage("embed", owns, embed)]
     stages += [Stage(f"blocks.{i}", (f"blocks.{i}",), blk) for i, blk in enumerate(model.blocks)]
     stages.append(Stage("norm", ("norm",), model.norm))
-    stages.append(Stage("pool", ("fc_norm", "head_drop"),
-                        lambda x: model.forward_head(x, pre_logits=True)))
+    stages.append(
+        Stage("pool", ("fc_norm", "head_drop"), lambda x: model.forward_head(x, pre_logits=True))
+    )
     stages.append(Stage("head", ("head",), model.head))
     return stages
 
@@ -81,8 +90,14 @@ def model_stages(model: nn.Module) -> list[Stage]:
     for name, child in model.named_children():
         if name == classifier and _functional_dropout(model):
             # ResNet and MobileNet apply F.dropout(drop_rate) before their classifier.
-            stages.append(Stage("head_drop", (), lambda x: F.dropout(
-                x, float(model.drop_rate), model.training), dropout=True))
+            stages.append(
+                Stage(
+                    "head_drop",
+                    (),
+                    lambda x: F.dropout(x, float(model.drop_rate), model.training),
+                    dropout=True,
+                )
+            )
         if name not in spec.expand:
             stages.append(Stage(name, (name,), child, isinstance(child, nn.Dropout)))
             continue
@@ -95,8 +110,11 @@ def model_stages(model: nn.Module) -> list[Stage]:
 
 def _functional_dropout(model: nn.Module) -> bool:
     rate = getattr(model, "drop_rate", 0)
-    return bool(rate) and not isinstance(getattr(model, "head_drop", None), nn.Module) and (
-        model.spec.architecture.startswith(("resnet", "mobilenetv2")))
+    return (
+        bool(rate)
+        and not isinstance(getattr(model, "head_drop", None), nn.Module)
+        and (model.spec.architecture.startswith(("resnet", "mobilenetv2")))
+    )
 
 
 def split_trunk_tail(model: nn.Module) -> tuple[list[Stage], list[Stage]]:

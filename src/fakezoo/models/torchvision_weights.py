@@ -78,21 +78,30 @@ class TorchvisionWeights:
 _URL = "https://download.pytorch.org/models/"
 
 TORCHVISION_WEIGHTS: dict[str, TorchvisionWeights] = {
-    "resnet50": TorchvisionWeights("ResNet50_Weights.IMAGENET1K_V1",
-                                   _URL + "resnet50-0676ba61.pth", "tv_in1k"),
-    "resnet50_mlp": TorchvisionWeights("ResNet50_Weights.IMAGENET1K_V1",
-                                       _URL + "resnet50-0676ba61.pth", "tv_in1k"),
-    "vgg16": TorchvisionWeights("VGG16_Weights.IMAGENET1K_V1", _URL + "vgg16-397923af.pth",
-                                "tv_in1k"),
-    "densenet121": TorchvisionWeights("DenseNet121_Weights.IMAGENET1K_V1",
-                                      _URL + "densenet121-a639ec97.pth", "tv_in1k"),
-    "inception_v3": TorchvisionWeights("Inception_V3_Weights.IMAGENET1K_V1",
-                                       _URL + "inception_v3_google-0cc3c7bd.pth", "tv_in1k",
-                                       transform_input=True),
-    "mobilenet_v2": TorchvisionWeights("MobileNet_V2_Weights.IMAGENET1K_V1",
-                                       _URL + "mobilenet_v2-b0353104.pth", None),
-    "vit_b_16": TorchvisionWeights("ViT_B_16_Weights.IMAGENET1K_V1",
-                                   _URL + "vit_b_16-c867db91.pth", None),
+    "resnet50": TorchvisionWeights(
+        "ResNet50_Weights.IMAGENET1K_V1", _URL + "resnet50-0676ba61.pth", "tv_in1k"
+    ),
+    "resnet50_mlp": TorchvisionWeights(
+        "ResNet50_Weights.IMAGENET1K_V1", _URL + "resnet50-0676ba61.pth", "tv_in1k"
+    ),
+    "vgg16": TorchvisionWeights(
+        "VGG16_Weights.IMAGENET1K_V1", _URL + "vgg16-397923af.pth", "tv_in1k"
+    ),
+    "densenet121": TorchvisionWeights(
+        "DenseNet121_Weights.IMAGENET1K_V1", _URL + "densenet121-a639ec97.pth", "tv_in1k"
+    ),
+    "inception_v3": TorchvisionWeights(
+        "Inception_V3_Weights.IMAGENET1K_V1",
+        _URL + "inception_v3_google-0cc3c7bd.pth",
+        "tv_in1k",
+        transform_input=True,
+    ),
+    "mobilenet_v2": TorchvisionWeights(
+        "MobileNet_V2_Weights.IMAGENET1K_V1", _URL + "mobilenet_v2-b0353104.pth", None
+    ),
+    "vit_b_16": TorchvisionWeights(
+        "ViT_B_16_Weights.IMAGENET1K_V1", _URL + "vit_b_16-c867db91.pth", None
+    ),
 }
 
 # MobileNet-V2: torchvision's features[1..17] are timm's blocks, stage by stage.
@@ -117,32 +126,54 @@ def _mobilenet_v2(key: str) -> str | None:
     if index == 1:  # no expansion: depthwise, then pointwise-linear
         names = {"0.0": "conv_dw", "0.1": "bn1", "1": "conv_pw", "2": "bn2"}
     else:
-        names = {"0.0": "conv_pw", "0.1": "bn1", "1.0": "conv_dw", "1.1": "bn2",
-                 "2": "conv_pwl", "3": "bn3"}
+        names = {
+            "0.0": "conv_pw",
+            "0.1": "bn1",
+            "1.0": "conv_dw",
+            "1.1": "bn2",
+            "2": "conv_pwl",
+            "3": "bn3",
+        }
     return block + names[conv] + "." + parts[-1]
 
 
-_VIT_LAYER = {"ln_1": "norm1", "ln_2": "norm2", "self_attention.in_proj_weight": "attn.qkv.weight",
-              "self_attention.in_proj_bias": "attn.qkv.bias",
-              "self_attention.out_proj": "attn.proj", "mlp.0": "mlp.fc1", "mlp.3": "mlp.fc2",
-              "mlp.linear_1": "mlp.fc1", "mlp.linear_2": "mlp.fc2"}
-_VIT_TOP = {"class_token": "cls_token", "encoder.pos_embedding": "pos_embed",
-            "conv_proj": "patch_embed.proj", "encoder.ln": "norm", "heads.head": "head"}
+_VIT_LAYER = {
+    "ln_1": "norm1",
+    "ln_2": "norm2",
+    "self_attention.in_proj_weight": "attn.qkv.weight",
+    "self_attention.in_proj_bias": "attn.qkv.bias",
+    "self_attention.out_proj": "attn.proj",
+    "mlp.0": "mlp.fc1",
+    "mlp.3": "mlp.fc2",
+    "mlp.linear_1": "mlp.fc1",
+    "mlp.linear_2": "mlp.fc2",
+}
+_VIT_TOP = {
+    "class_token": "cls_token",
+    "encoder.pos_embedding": "pos_embed",
+    "conv_proj": "patch_embed.proj",
+    "encoder.ln": "norm",
+    "heads.head": "head",
+}
 
 
 def _vit_b_16(key: str) -> str | None:
     match = re.match(r"encoder\.layers\.encoder_layer_(\d+)\.(.+)$", key)
-    table, prefix, rest = (_VIT_LAYER, f"blocks.{match.group(1)}.", match.group(2)) if match \
-        else (_VIT_TOP, "", key)
+    table, prefix, rest = (
+        (_VIT_LAYER, f"blocks.{match.group(1)}.", match.group(2)) if match else (_VIT_TOP, "", key)
+    )
     for old, new in table.items():
         if rest == old or rest.startswith(old + "."):
-            return prefix + new + rest[len(old):]
+            return prefix + new + rest[len(old) :]
     return None
 
 
 def _vgg16(key: str) -> str | None:
-    names = {"classifier.0": "pre_logits.fc1", "classifier.3": "pre_logits.fc2",
-             "classifier.6": "head.fc"}
+    names = {
+        "classifier.0": "pre_logits.fc1",
+        "classifier.3": "pre_logits.fc2",
+        "classifier.6": "head.fc",
+    }
     layer, _, param = key.rpartition(".")
     return f"{names[layer]}.{param}" if layer in names else key
 
@@ -155,9 +186,9 @@ _RENAME = {
 }
 
 
-def torchvision_to_timm(name: str, state: Mapping[str, torch.Tensor],
-                        target: Mapping[str, torch.Tensor] | None = None
-                        ) -> dict[str, torch.Tensor]:
+def torchvision_to_timm(
+    name: str, state: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """Rename a torchvision state dict of zoo model ``name`` to timm's module names.
 
     VGG-16's first two fully connected layers become timm's 7x7 and 1x1 convolutions (a
@@ -180,8 +211,11 @@ def torchvision_to_timm(name: str, state: Mapping[str, torch.Tensor],
                 raise KeyError(f"'{key}' is not a torchvision {name} weight")
             continue
         if name == "vgg16" and new.startswith("pre_logits.") and new.endswith(".weight"):
-            value = value.reshape(value.shape[0], -1, 7, 7) if new.startswith(
-                "pre_logits.fc1") else value.reshape(*value.shape, 1, 1)
+            value = (
+                value.reshape(value.shape[0], -1, 7, 7)
+                if new.startswith("pre_logits.fc1")
+                else value.reshape(*value.shape, 1, 1)
+            )
         out[new] = value
     if target is not None and "pos_embed" in out and "pos_embed" in target:
         out["pos_embed"] = _resample_pos_embed(out["pos_embed"], target["pos_embed"])
@@ -197,8 +231,9 @@ def _resample_pos_embed(posemb: torch.Tensor, like: torch.Tensor) -> torch.Tenso
     return resample_abs_pos_embed(posemb, new_size=[side, side], num_prefix_tokens=1)
 
 
-def transform_input_normalization(mean: tuple[float, ...], std: tuple[float, ...]
-                                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def transform_input_normalization(
+    mean: tuple[float, ...], std: tuple[float, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The mean and std that equal ``Normalize(mean, std)`` followed by torchvision
     Inception-v3's ``transform_input``.
 
@@ -214,8 +249,10 @@ def transform_input_normalization(mean: tuple[float, ...], std: tuple[float, ...
         [round(v, 4) for v in std]  # [1.0917, 1.1161, 1.1111]
         ```
     """
-    new_mean = tuple(mu - (m - 0.5) * sd / s
-                     for mu, sd, m, s in zip(mean, std, IMAGENET_MEAN, IMAGENET_STD, strict=True))
+    new_mean = tuple(
+        mu - (m - 0.5) * sd / s
+        for mu, sd, m, s in zip(mean, std, IMAGENET_MEAN, IMAGENET_STD, strict=True)
+    )
     new_std = tuple(sd * 0.5 / s for sd, s in zip(std, IMAGENET_STD, strict=True))
     return new_mean, new_std
 
@@ -223,13 +260,16 @@ def transform_input_normalization(mean: tuple[float, ...], std: tuple[float, ...
 def weights_cache_dir() -> Path:
     """Where converted torchvision weights are kept: ``$FAKEZOO_CACHE/weights`` or
     ``~/.cache/fakezoo/weights``."""
-    base = os.environ.get("FAKEZOO_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fakezoo"
+    base = (
+        os.environ.get("FAKEZOO_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fakezoo"
+    )
     return Path(base) / "weights"
 
 
-def convert_file(name: str, source: str | Path, target: str | Path,
-                 sha256_prefix: str | None = None) -> Path:
+def convert_file(
+    name: str, source: str | Path, target: str | Path, sha256_prefix: str | None = None
+) -> Path:
     """Convert torchvision's ``.pth`` weights file of zoo model ``name`` to safetensors in
     timm's names.
 
@@ -243,9 +283,11 @@ def convert_file(name: str, source: str | Path, target: str | Path,
     if sha256_prefix is not None:
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
         if not digest.startswith(sha256_prefix):
-            raise ValueError(f"'{source}' has SHA-256 {digest[:12]}..., not torchvision's "
-                             f"{sha256_prefix}...: a partial or altered download. Delete it "
-                             f"and try again.")
+            raise ValueError(
+                f"'{source}' has SHA-256 {digest[:12]}..., not torchvision's "
+                f"{sha256_prefix}...: a partial or altered download. Delete it "
+                f"and try again."
+            )
     state = torch.load(source, map_location="cpu", weights_only=True)
     state = {k: v.contiguous() for k, v in torchvision_to_timm(name, state).items()}
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -275,17 +317,18 @@ def converted_file(name: str) -> Path:
     raise WeightsError(
         f"weights='torchvision' for '{name}': no converted {info.torchvision_name} file "
         f"{target}. fakezoo downloads no .pth itself: fetch {info.url} yourself, then run "
-        f"`fakezoo convert-weights {name} {filename}` (or use pretrained=False).")
+        f"`fakezoo convert-weights {name} {filename}` (or use pretrained=False)."
+    )
 
 
 def convert_to_cache(name: str, source: str | Path) -> Path:
     """Convert your copy of torchvision's ``.pth`` weights of ``name`` (its SHA-256 prefix
     checked) into the cache file that ``weights="torchvision"`` loads; returns that file."""
     if name not in TORCHVISION_WEIGHTS:
-        raise KeyError(f"'{name}' has no torchvision weights; use one of "
-                       f"{', '.join(TORCHVISION_WEIGHTS)}.")
-    return convert_file(name, source, _cache_target(name),
-                        TORCHVISION_WEIGHTS[name].sha256_prefix)
+        raise KeyError(
+            f"'{name}' has no torchvision weights; use one of {', '.join(TORCHVISION_WEIGHTS)}."
+        )
+    return convert_file(name, source, _cache_target(name), TORCHVISION_WEIGHTS[name].sha256_prefix)
 
 
 def weights_label(spec, weights: str) -> str:

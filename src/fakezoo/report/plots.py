@@ -1,5 +1,4 @@
-"""Plots of a run and of the study (need the optional ``plots`` extra, see :mod:`fakezoo.report`).
-"""
+"""Plots of a run and of the study (they need the optional ``plots`` extra)."""
 
 from __future__ import annotations
 
@@ -77,7 +76,8 @@ def plot_confusion_matrix(result: dict[str, Any], path: str | Path) -> Path:
     fig = _new_figure((4.6, 4.0))
     ax = fig.add_subplot()
     shown = ConfusionMatrixDisplay(cm, display_labels=["real", "fake"]).plot(
-        ax=ax, cmap="Blues", colorbar=True)
+        ax=ax, cmap="Blues", colorbar=True
+    )
     row_sums = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, row_sums, out=np.zeros_like(cm), where=row_sums > 0)
     for (i, j), text in np.ndenumerate(shown.text_):  # mean count and share of the true class
@@ -133,7 +133,8 @@ def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
     ax = fig.add_subplot()
     for n, (fold_id, fpr, tpr, area) in enumerate(curves, start=1):
         RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=area).plot(
-            ax=ax, name=f"fold {fold_id}", plot_chance_level=n == len(curves))
+            ax=ax, name=f"fold {fold_id}", plot_chance_level=n == len(curves)
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false positive rate (real called fake)")

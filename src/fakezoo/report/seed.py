@@ -1,5 +1,4 @@
-"""The seed study's reference numbers and model display names.
-"""
+"""The seed study's reference numbers and model display names."""
 
 from __future__ import annotations
 

@@ -1,2 +1,1 @@
-"""Run directories: reading, checking and loading them (:mod:`~fakezoo.runs.loader`).
-"""
+"""Run directories: reading, checking and loading them (:mod:`~fakezoo.runs.loader`)."""

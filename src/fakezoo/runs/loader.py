@@ -50,18 +50,37 @@ __all__ = [
 ]
 
 
-PULL_PATTERNS = ["config.json", "results.json", "report.md", "README.md",
-                 "fold_*/config.json", "fold_*/model.safetensors"]
+PULL_PATTERNS = [
+    "config.json",
+    "results.json",
+    "report.md",
+    "README.md",
+    "fold_*/config.json",
+    "fold_*/model.safetensors",
+]
 """The only files :func:`resolve_run` downloads from a Hub repo."""
 
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy",
-                   ".npz", ".h5", ".msgpack")
+PICKLE_SUFFIXES = (
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".pkl",
+    ".pickle",
+    ".joblib",
+    ".npy",
+    ".npz",
+    ".h5",
+    ".msgpack",
+)
 """Weight formats fakezoo refuses: they can run code when loaded, or are not safetensors."""
 
 _FOLD_RE = re.compile(r"fold_[1-9][0-9]{0,3}")
-_PULL_HINT = ("Run once with network access to fill the local Hugging Face cache, or pass a "
-              "local run directory.")
+_PULL_HINT = (
+    "Run once with network access to fill the local Hugging Face cache, or pass a "
+    "local run directory."
+)
 
 
 @dataclass
@@ -114,10 +133,13 @@ class LoadedRun:
 
 # -- validation -----------------------------------------------------------------------------
 
+
 def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
-        raise RunFormatError(f"Not a fakezoo run: '{path}' is missing ({what}). A run directory "
-                             f"is written by fakezoo's CrossValidator.run(..., out_dir=DIR).")
+        raise RunFormatError(
+            f"Not a fakezoo run: '{path}' is missing ({what}). A run directory "
+            f"is written by fakezoo's CrossValidator.run(..., out_dir=DIR)."
+        )
     try:
         data = read_json(path)
     except ValueError as err:  # not UTF-8, or not JSON
@@ -134,8 +156,10 @@ def _inside(root: Path, name: str) -> Path:
     base = root.resolve()
     folder = (root / name).resolve()
     if folder.parent != base:
-        raise RunFormatError(f"Fold '{name}' resolves to '{folder}', outside the run "
-                             f"directory '{base}': refusing it.")
+        raise RunFormatError(
+            f"Fold '{name}' resolves to '{folder}', outside the run "
+            f"directory '{base}': refusing it."
+        )
     return root / name
 
 
@@ -150,9 +174,11 @@ def _check_model(cfg: dict, where: str) -> Any:
         raise RunFormatError(f"{where}: {err}") from err
     arch = cfg.get("architecture", spec.architecture)
     if arch != spec.architecture:
-        raise RunFormatError(f"{where}: architecture {arch!r} is not the architecture of "
-                             f"fakezoo model '{name}' ({spec.architecture!r}); fakezoo only "
-                             f"builds its own architectures.")
+        raise RunFormatError(
+            f"{where}: architecture {arch!r} is not the architecture of "
+            f"fakezoo model '{name}' ({spec.architecture!r}); fakezoo only "
+            f"builds its own architectures."
+        )
     return spec
 
 
@@ -210,6 +236,7 @@ def run_digest(path: str | os.PathLike[str]) -> str:
 
 # -- resolving a source -------------------------------------------------------------------------
 
+
 def _parse_source(source: str, revision: str | None) -> tuple[str, str | None]:
     repo = source.removeprefix("hf-hub:").removeprefix("hf://")
     if "@" in repo:
@@ -217,14 +244,17 @@ def _parse_source(source: str, revision: str | None) -> tuple[str, str | None]:
         if not pinned:
             raise ValueError(f"'{source}': nothing after '@'; give a revision or drop the '@'.")
         if revision is not None and revision != pinned:
-            raise ValueError(f"'{source}' pins revision '{pinned}' but revision='{revision}' "
-                             f"was also given; give one.")
+            raise ValueError(
+                f"'{source}' pins revision '{pinned}' but revision='{revision}' "
+                f"was also given; give one."
+            )
         revision = pinned
     return repo, revision
 
 
-def resolve_run(source: str | os.PathLike[str], *, revision: str | None = None
-                ) -> tuple[Path, str | None]:
+def resolve_run(
+    source: str | os.PathLike[str], *, revision: str | None = None
+) -> tuple[Path, str | None]:
     """Find a run directory locally, or download it from the Hub at a pinned revision.
 
     A Hub run is fetched with huggingface_hub into its normal cache; only the files in
@@ -258,32 +288,38 @@ def resolve_run(source: str | os.PathLike[str], *, revision: str | None = None
     if isinstance(source, str) and source.startswith("~"):
         source = Path(source).expanduser()
     if Path(str(source)).is_file():
-        raise FileNotFoundError(f"'{source}' is a file: pass the run directory that holds "
-                                f"config.json and the fold_<k> folders.")
+        raise FileNotFoundError(
+            f"'{source}' is a file: pass the run directory that holds "
+            f"config.json and the fold_<k> folders."
+        )
     if isinstance(source, os.PathLike) or Path(str(source)).is_dir():
         path = Path(source)
         if not path.is_dir():
-            raise FileNotFoundError(f"'{path}' is not a directory: expected a fakezoo run "
-                                    f"directory.")
+            raise FileNotFoundError(
+                f"'{path}' is not a directory: expected a fakezoo run directory."
+            )
         if revision is not None:
-            raise ValueError(f"revision='{revision}' applies to Hub repos, not to the local "
-                             f"directory '{path}'.")
+            raise ValueError(
+                f"revision='{revision}' applies to Hub repos, not to the local directory '{path}'."
+            )
         return path, None
     repo, rev = _parse_source(str(source), revision)
     try:
         validate_repo_id(repo)
     except HFValidationError as err:
-        raise FileNotFoundError(f"'{source}' is neither a run directory nor a Hub repo id "
-                                f"('org/name', 'hf-hub:org/name@revision').") from err
-    folder = download_snapshot(repo, revision=rev, allow_patterns=PULL_PATTERNS,
-                               hint=_PULL_HINT)
+        raise FileNotFoundError(
+            f"'{source}' is neither a run directory nor a Hub repo id "
+            f"('org/name', 'hf-hub:org/name@revision')."
+        ) from err
+    folder = download_snapshot(repo, revision=rev, allow_patterns=PULL_PATTERNS, hint=_PULL_HINT)
     commit = folder.name if re.fullmatch(r"[0-9a-f]{40}", folder.name) else None
     if not (folder / "config.json").is_file():
-        found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                       if p.is_file())
-        raise RunFormatError(f"'{repo}'" + (f" at '{rev}'" if rev else "") + " is not a fakezoo"
-                             f" run: it has no config.json (found: {found[:5] or 'nothing'}). "
-                             f"Push one with fakezoo.hub.push_to_hub / `fakezoo push`.")
+        found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        raise RunFormatError(
+            f"'{repo}'" + (f" at '{rev}'" if rev else "") + " is not a fakezoo"
+            f" run: it has no config.json (found: {found[:5] or 'nothing'}). "
+            f"Push one with fakezoo.hub.push_to_hub / `fakezoo push`."
+        )
     _refuse_fold_branch(folder / "config.json", repo, rev)
     return folder, commit
 
@@ -296,7 +332,8 @@ def _refuse_fold_branch(config: Path, repo: str, rev: str | None) -> None:
         raise RunFormatError(
             f"'{repo}' at '{rev}' holds one fold published for plain timm, not a fakezoo run. "
             f"Load the run's fold with fakezoo.load('{repo}', folds={fold}), or this fold with "
-            f"timm.create_model('hf-hub:{repo}@{rev}', pretrained=True).")
+            f"timm.create_model('hf-hub:{repo}@{rev}', pretrained=True)."
+        )
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -304,8 +341,9 @@ def _refuse_fold_branch(config: Path, repo: str, rev: str | None) -> None:
 _WARNED: set[tuple[str, tuple[str, ...]]] = set()
 
 
-def _select_folds(cfg: dict, root: Path, folds: str | int | Sequence[int],
-                  allow_partial: bool = False) -> list[str]:
+def _select_folds(
+    cfg: dict, root: Path, folds: str | int | Sequence[int], allow_partial: bool = False
+) -> list[str]:
     """The folds to load: all the run lists (the folds actually trained), or those asked
     for. Folds without a ``config.json`` are unfinished: an error naming them, unless
     ``allow_partial`` (then they are left out, with one warning)."""
@@ -321,8 +359,9 @@ def _select_folds(cfg: dict, root: Path, folds: str | int | Sequence[int],
         chosen = []
         for k in wanted:
             if isinstance(k, bool) or not isinstance(k, int) or f"fold_{k}" not in names:
-                raise ValueError(f"folds={folds!r}: fold {k!r} is not in this run "
-                                 f"(folds 1..{len(names)}).")
+                raise ValueError(
+                    f"folds={folds!r}: fold {k!r} is not in this run (folds 1..{len(names)})."
+                )
             chosen.append(f"fold_{k}")
     missing = [n for n in chosen if not (root / n / FOLD_CONFIG).is_file()]
     if not missing:
@@ -334,12 +373,17 @@ def _select_folds(cfg: dict, root: Path, folds: str | int | Sequence[int],
             f"{'is' if len(missing) == 1 else 'are'} not finished (finished: "
             f"{', '.join(finished) or 'none'}). Finish it by running the same command again "
             f"(it resumes), or pass allow_partial=True (--allow-partial) to use the "
-            f"finished folds only.")
+            f"finished folds only."
+        )
     key = (str(root.resolve()), tuple(missing))
     if key not in _WARNED:
         _WARNED.add(key)
-        logger.warning("'%s' is an unfinished run: using %s only (%s missing), as "
-                       "allow_partial=True asks.", root, ", ".join(finished), ", ".join(missing))
+        logger.warning(
+            "'%s' is an unfinished run: using %s only (%s missing), as allow_partial=True asks.",
+            root,
+            ", ".join(finished),
+            ", ".join(missing),
+        )
     return finished
 
 
@@ -359,15 +403,22 @@ def _weights_path(folder: Path) -> Path:
     path = folder / "model.safetensors"
     if path.is_file():
         return path
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES
-                     ) if folder.is_dir() else []
+    pickles = (
+        sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+        if folder.is_dir()
+        else []
+    )
     if pickles:
-        raise RunFormatError(f"'{folder}' has {', '.join(pickles)} but no model.safetensors: "
-                             f"fakezoo loads safetensors only and never pickles (they can run "
-                             f"code). Convert the weights to safetensors first.")
-    raise RunFormatError(f"'{path}' is missing: each fold needs its model.safetensors. Runs made "
-                         f"with save_weights=False (the `fakezoo benchmark` demo's default) "
-                         f"keep metrics only; rerun with --save-weights to keep the weights.")
+        raise RunFormatError(
+            f"'{folder}' has {', '.join(pickles)} but no model.safetensors: "
+            f"fakezoo loads safetensors only and never pickles (they can run "
+            f"code). Convert the weights to safetensors first."
+        )
+    raise RunFormatError(
+        f"'{path}' is missing: each fold needs its model.safetensors. Runs made "
+        f"with save_weights=False (the `fakezoo benchmark` demo's default) "
+        f"keep metrics only; rerun with --save-weights to keep the weights."
+    )
 
 
 def _build(cfg: dict, where: str) -> torch.nn.Module:
@@ -385,19 +436,29 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     try:
         # Building draws random initial weights: keep the caller's random state untouched.
         with torch.random.fork_rng(devices=[]):
-            model = create(spec.name, pretrained=False, num_classes=cfg.get("num_classes", 2),
-                           image_size=pre["image_size"], weights=fz.get("weights", "timm"),
-                           normalization="seed" if seed_norm else "pretrained", **policy)
+            model = create(
+                spec.name,
+                pretrained=False,
+                num_classes=cfg.get("num_classes", 2),
+                image_size=pre["image_size"],
+                weights=fz.get("weights", "timm"),
+                normalization="seed" if seed_norm else "pretrained",
+                **policy,
+            )
     except UnknownModelError as err:
         raise RunFormatError(f"{where}: {err}") from err
     except ValueError as err:  # e.g. an image size the network cannot take
         raise RunFormatError(f"{where}: {err}") from err
     built = model.preprocessing
-    if not all(math.isclose(a, b, abs_tol=1e-6)
-               for a, b in zip(built.mean + built.std, mean + std, strict=True)):
-        raise RunFormatError(f"{where}: normalization mean={list(mean)} std={list(std)} is "
-                             f"neither the seed's 0.5/0.5 nor the weights' own "
-                             f"({list(built.mean)}, {list(built.std)}).")
+    if not all(
+        math.isclose(a, b, abs_tol=1e-6)
+        for a, b in zip(built.mean + built.std, mean + std, strict=True)
+    ):
+        raise RunFormatError(
+            f"{where}: normalization mean={list(mean)} std={list(std)} is "
+            f"neither the seed's 0.5/0.5 nor the weights' own "
+            f"({list(built.mean)}, {list(built.std)})."
+        )
     model.preprocessing = Preprocessing(built.image_size, mean, std)
     model.transform = model.preprocessing.transform()
     return model
@@ -412,22 +473,33 @@ def _load_weights(model: torch.nn.Module, path: Path) -> None:
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise RunFormatError(f"'{path}' does not fit {model.spec.name}: missing keys "
-                             f"{missing[:5]}{' ...' if len(missing) > 5 else ''}, unexpected "
-                             f"keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}.")
-    bad = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-           if tuple(state[k].shape) != tuple(v.shape)]
+        raise RunFormatError(
+            f"'{path}' does not fit {model.spec.name}: missing keys "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}, unexpected "
+            f"keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}."
+        )
+    bad = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if tuple(state[k].shape) != tuple(v.shape)
+    ]
     if bad:
-        raise RunFormatError(f"'{path}' does not fit {model.spec.name}: shape mismatch "
-                             f"({'; '.join(bad[:3])}).")
+        raise RunFormatError(
+            f"'{path}' does not fit {model.spec.name}: shape mismatch ({'; '.join(bad[:3])})."
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise RunFormatError(f"'{path}' does not fit {model.spec.name}: {err}") from err
 
 
-def load_fold(root: str | os.PathLike[str], fold: str, *, index: dict | None = None,
-              device: str | torch.device = "auto") -> FoldModel:
+def load_fold(
+    root: str | os.PathLike[str],
+    fold: str,
+    *,
+    index: dict | None = None,
+    device: str | torch.device = "auto",
+) -> FoldModel:
     """Rebuild and load one fold of a run directory.
 
     Args:
@@ -457,9 +529,14 @@ def load_fold(root: str | os.PathLike[str], fold: str, *, index: dict | None = N
     return FoldModel(fold=fold, model=model.eval().to(resolve_device(device)), config=cfg)
 
 
-def load_run(source: str | os.PathLike[str], *, revision: str | None = None,
-             folds: str | int | Sequence[int] = "all", device: str | torch.device = "auto",
-             allow_partial: bool = False) -> LoadedRun:
+def load_run(
+    source: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    folds: str | int | Sequence[int] = "all",
+    device: str | torch.device = "auto",
+    allow_partial: bool = False,
+) -> LoadedRun:
     """Load a run's fold models from a local run directory or a Hub repo.
 
     Each fold is rebuilt from its validated ``config.json`` with ``pretrained=False`` (the

@@ -30,10 +30,26 @@ from typing import Any
 from ..errors import RunDirectoryError, RunFormatError
 
 __all__ = [
-    "FOLD_CONFIG", "INDEX", "LABELS", "NUMERICS_VERSION", "PREDICTIONS", "RESULTS",
-    "SCHEMA_VERSION", "WEIGHTS", "Fingerprint", "FoldConfig", "RunConfig", "RunFormatError",
-    "RunMismatchError", "check_labels", "check_preprocessing", "check_same", "data_digest",
-    "files_digest", "fold_name", "mismatch_message",
+    "FOLD_CONFIG",
+    "INDEX",
+    "LABELS",
+    "NUMERICS_VERSION",
+    "PREDICTIONS",
+    "RESULTS",
+    "SCHEMA_VERSION",
+    "WEIGHTS",
+    "Fingerprint",
+    "FoldConfig",
+    "RunConfig",
+    "RunFormatError",
+    "RunMismatchError",
+    "check_labels",
+    "check_preprocessing",
+    "check_same",
+    "data_digest",
+    "files_digest",
+    "fold_name",
+    "mismatch_message",
 ]
 
 SCHEMA_VERSION = 2
@@ -76,8 +92,7 @@ def files_digest(relpaths: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(relpaths)).encode()).hexdigest()
 
 
-def data_digest(relpaths: Sequence[str], sha256s: Sequence[str],
-                labels: Sequence[int]) -> str:
+def data_digest(relpaths: Sequence[str], sha256s: Sequence[str], labels: Sequence[int]) -> str:
     """The data's digest: SHA-256 of the sorted (relative path, file SHA-256, label) triples.
 
     Renaming, editing, adding, removing or relabelling any file changes it."""
@@ -87,6 +102,7 @@ def data_digest(relpaths: Sequence[str], sha256s: Sequence[str],
 
 
 # -- the fingerprint ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -168,8 +184,10 @@ class Fingerprint:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise RunFormatError(f"{where}: unknown fingerprint fields {unknown}; the run was "
-                                 f"written by a newer fakezoo. Upgrade fakezoo to read it.")
+            raise RunFormatError(
+                f"{where}: unknown fingerprint fields {unknown}; the run was "
+                f"written by a newer fakezoo. Upgrade fakezoo to read it."
+            )
         try:
             return cls(**dict(data))
         except TypeError as err:
@@ -203,29 +221,36 @@ def _short(field_name: str, value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def mismatch_message(what: str, differences: Sequence[tuple[str, Any, Any]],
-                     ways_out: str) -> str:
+def mismatch_message(what: str, differences: Sequence[tuple[str, Any, Any]], ways_out: str) -> str:
     """One line: ``what`` holds other settings, each ``field: stored → asked``, the ways out."""
-    changes = "; ".join(f"{name}: {_short(name, old)} → {_short(name, new)}"
-                        for name, old, new in differences)
-    return (f"{what} was made with other data or settings, and fakezoo never reuses such "
-            f"results. Differences (stored → asked): {changes}. {ways_out}")
+    changes = "; ".join(
+        f"{name}: {_short(name, old)} → {_short(name, new)}" for name, old, new in differences
+    )
+    return (
+        f"{what} was made with other data or settings, and fakezoo never reuses such "
+        f"results. Differences (stored → asked): {changes}. {ways_out}"
+    )
 
 
 def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_out: str) -> None:
     """Raise :class:`RunMismatchError` unless ``stored == asked``."""
-    differences = ([("fingerprint", None, asked.sha256)] if stored is None
-                   else stored.diff(asked))
+    differences = [("fingerprint", None, asked.sha256)] if stored is None else stored.diff(asked)
     if differences:
         raise RunMismatchError(mismatch_message(what, differences, ways_out), differences)
 
 
 # -- validation helpers -------------------------------------------------------------------------
 
+
 def _floats3(value: Any, where: str) -> tuple[float, float, float]:
-    ok = (isinstance(value, list | tuple) and len(value) == 3
-          and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                  for v in value))
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == 3
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value
+        )
+    )
     if not ok:
         raise RunFormatError(f"{where}: expected three finite numbers, got {value!r}.")
     return tuple(float(v) for v in value)  # type: ignore[return-value]
@@ -237,34 +262,45 @@ def check_preprocessing(pre: Any, where: str) -> dict:
         raise RunFormatError(f"{where}: 'preprocessing' must be an object, got {pre!r}.")
     size = pre.get("image_size")
     if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
-        raise RunFormatError(f"{where}: preprocessing.image_size must be an integer in "
-                             f"[1, 4096], got {size!r}.")
+        raise RunFormatError(
+            f"{where}: preprocessing.image_size must be an integer in [1, 4096], got {size!r}."
+        )
     mean = _floats3(pre.get("mean"), f"{where}: preprocessing.mean")
     std = _floats3(pre.get("std"), f"{where}: preprocessing.std")
     if min(std) <= 0:
         raise RunFormatError(f"{where}: preprocessing.std must be positive, got {list(std)}.")
     for key, want in (("interpolation", "bilinear"), ("resize", "square")):
         if pre.get(key) != want:
-            raise RunFormatError(f"{where}: preprocessing.{key} must be '{want}' (the only "
-                                 f"resize fakezoo trains with), got {pre.get(key)!r}; the "
-                                 f"preprocessing record is incomplete or foreign.")
-    return {"image_size": size, "mean": list(mean), "std": list(std),
-            "interpolation": "bilinear", "resize": "square"}
+            raise RunFormatError(
+                f"{where}: preprocessing.{key} must be '{want}' (the only "
+                f"resize fakezoo trains with), got {pre.get(key)!r}; the "
+                f"preprocessing record is incomplete or foreign."
+            )
+    return {
+        "image_size": size,
+        "mean": list(mean),
+        "std": list(std),
+        "interpolation": "bilinear",
+        "resize": "square",
+    }
 
 
 def check_labels(labels: Any, where: str) -> list[str]:
     """Exactly ``["real", "fake"]``: logit 0 is real, logit 1 is fake."""
     if labels != list(LABELS):
-        raise RunFormatError(f"{where}: labels must be exactly {list(LABELS)} (logit 0 real, "
-                             f"logit 1 fake), got {labels!r}. fakezoo refuses runs whose labels "
-                             f"are swapped or renamed: their predictions would be inverted.")
+        raise RunFormatError(
+            f"{where}: labels must be exactly {list(LABELS)} (logit 0 real, "
+            f"logit 1 fake), got {labels!r}. fakezoo refuses runs whose labels "
+            f"are swapped or renamed: their predictions would be inverted."
+        )
     return list(LABELS)
 
 
 def check_trainable(value: Any, where: str) -> list[str]:
     if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
-        raise RunFormatError(f"{where}: 'trainable' must be a non-empty list of module names, "
-                             f"got {value!r}.")
+        raise RunFormatError(
+            f"{where}: 'trainable' must be a non-empty list of module names, got {value!r}."
+        )
     return list(value)
 
 
@@ -272,8 +308,9 @@ def fold_number(name: Any, where: str) -> int:
     """``k`` of a ``fold_<k>`` name; anything else is refused (it could leave the run)."""
     match = _FOLD_RE.fullmatch(name) if isinstance(name, str) else None
     if match is None:
-        raise RunFormatError(f"{where}: fold name {name!r} is not of the form 'fold_<k>': "
-                             f"refusing it.")
+        raise RunFormatError(
+            f"{where}: fold name {name!r} is not of the form 'fold_<k>': refusing it."
+        )
     return int(match.group(1))
 
 
@@ -288,6 +325,7 @@ def _int(value: Any, where: str, name: str, low: int = 0) -> int:
 
 
 # -- the records --------------------------------------------------------------------------------
+
 
 @dataclass
 class FoldConfig:
@@ -322,17 +360,28 @@ class FoldConfig:
             "num_classes": 2,
             "pretrained_cfg": {
                 "input_size": [3, pre["image_size"], pre["image_size"]],
-                "interpolation": "bilinear", "mean": list(pre["mean"]), "std": list(pre["std"]),
-                "crop_pct": 1.0, "num_classes": 2, "label_names": list(self.labels),
+                "interpolation": "bilinear",
+                "mean": list(pre["mean"]),
+                "std": list(pre["std"]),
+                "crop_pct": 1.0,
+                "num_classes": 2,
+                "label_names": list(self.labels),
             },
             "fakezoo": {
-                "schema_version": SCHEMA_VERSION, "version": self.version,
-                "model": self.model, "finetune": self.finetune,
-                "trainable": list(self.trainable), "preprocessing": dict(pre),
-                "labels": list(self.labels), "fold": self.fold, "lr": self.lr,
+                "schema_version": SCHEMA_VERSION,
+                "version": self.version,
+                "model": self.model,
+                "finetune": self.finetune,
+                "trainable": list(self.trainable),
+                "preprocessing": dict(pre),
+                "labels": list(self.labels),
+                "fold": self.fold,
+                "lr": self.lr,
                 **{k: v for k, v in self.settings.items() if k not in _FOLD_OWN},
-                "n_train": self.n_train, "n_val": self.n_val,
-                "val_files_sha256": self.val_files_sha256, "metrics": self.metrics,
+                "n_train": self.n_train,
+                "n_val": self.n_val,
+                "val_files_sha256": self.val_files_sha256,
+                "metrics": self.metrics,
                 "fingerprint": None if self.fingerprint is None else self.fingerprint.to_dict(),
             },
         }
@@ -347,8 +396,9 @@ class FoldConfig:
         num_classes = data.get("num_classes", 2)
         labels = check_labels(fz.get("labels"), where)
         if num_classes != 2:
-            raise RunFormatError(f"{where}: num_classes={num_classes!r}; fakezoo runs have two "
-                                 f"classes {labels}.")
+            raise RunFormatError(
+                f"{where}: num_classes={num_classes!r}; fakezoo runs have two classes {labels}."
+            )
         finetune = fz.get("finetune")
         if finetune not in (True, False, None):
             raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
@@ -359,21 +409,41 @@ class FoldConfig:
             raise RunFormatError(f"{where}: 'lr' must be a positive number, got {lr!r}.")
         settings = {k: v for k, v in fz.items() if k not in _FOLD_OWN and k != "schema_version"}
         return cls(
-            fold=_int(fz.get("fold"), where, "fold", 1), model=fz["model"],
-            architecture=str(data.get("architecture", "")), finetune=finetune,
+            fold=_int(fz.get("fold"), where, "fold", 1),
+            model=fz["model"],
+            architecture=str(data.get("architecture", "")),
+            finetune=finetune,
             trainable=check_trainable(fz.get("trainable"), where),
             preprocessing=check_preprocessing(fz.get("preprocessing"), where),
-            lr=float(lr), n_train=_int(fz.get("n_train", 0), where, "n_train"),
+            lr=float(lr),
+            n_train=_int(fz.get("n_train", 0), where, "n_train"),
             n_val=_int(fz.get("n_val", 0), where, "n_val"),
             val_files_sha256=str(fz.get("val_files_sha256", "")),
-            metrics=dict(fz.get("metrics") or {}), settings=settings,
+            metrics=dict(fz.get("metrics") or {}),
+            settings=settings,
             fingerprint=_fingerprint_or_none(fz.get("fingerprint"), where),
-            version=str(fz.get("version", "")), labels=labels)
+            version=str(fz.get("version", "")),
+            labels=labels,
+        )
 
 
-_FOLD_OWN = frozenset({"version", "model", "finetune", "trainable", "preprocessing", "labels",
-                       "fold", "lr", "n_train", "n_val", "val_files_sha256", "metrics",
-                       "fingerprint"})
+_FOLD_OWN = frozenset(
+    {
+        "version",
+        "model",
+        "finetune",
+        "trainable",
+        "preprocessing",
+        "labels",
+        "fold",
+        "lr",
+        "n_train",
+        "n_val",
+        "val_files_sha256",
+        "metrics",
+        "fingerprint",
+    }
+)
 
 
 @dataclass
@@ -412,14 +482,24 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return {
-            "library_name": "fakezoo", "schema_version": self.schema_version,
-            "fakezoo_version": self.fakezoo_version, "model": self.model,
-            "architecture": self.architecture, "weights": self.weights,
-            "finetune": self.finetune, "trainable": list(self.trainable),
-            "preprocessing": dict(self.preprocessing), "labels": list(self.labels),
-            "n_splits": len(self.folds), "split_seed": self.split_seed, "lr": self.lr,
-            "folds": list(self.folds), "complete": self.complete, "metrics": self.metrics,
-            "metrics_std": self.metrics_std, "settings": self.settings,
+            "library_name": "fakezoo",
+            "schema_version": self.schema_version,
+            "fakezoo_version": self.fakezoo_version,
+            "model": self.model,
+            "architecture": self.architecture,
+            "weights": self.weights,
+            "finetune": self.finetune,
+            "trainable": list(self.trainable),
+            "preprocessing": dict(self.preprocessing),
+            "labels": list(self.labels),
+            "n_splits": len(self.folds),
+            "split_seed": self.split_seed,
+            "lr": self.lr,
+            "folds": list(self.folds),
+            "complete": self.complete,
+            "metrics": self.metrics,
+            "metrics_std": self.metrics_std,
+            "settings": self.settings,
             "fingerprint": None if self.fingerprint is None else self.fingerprint.to_dict(),
         }
 
@@ -428,15 +508,20 @@ class RunConfig:
         if not isinstance(data, dict):
             raise RunFormatError(f"{where}: must hold a JSON object.")
         if data.get("library_name") != "fakezoo":
-            raise RunFormatError(f"Not a fakezoo run: {where} has library_name="
-                                 f"{data.get('library_name')!r} (expected 'fakezoo').")
+            raise RunFormatError(
+                f"Not a fakezoo run: {where} has library_name="
+                f"{data.get('library_name')!r} (expected 'fakezoo')."
+            )
         version = data.get("schema_version", 1)
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise RunFormatError(f"{where}: schema_version {version!r} is newer than this "
-                                 f"fakezoo reads ({SCHEMA_VERSION}); upgrade fakezoo.")
+            raise RunFormatError(
+                f"{where}: schema_version {version!r} is newer than this "
+                f"fakezoo reads ({SCHEMA_VERSION}); upgrade fakezoo."
+            )
         if not isinstance(data.get("model"), str):
-            raise RunFormatError(f"{where}: 'model' must be a fakezoo model name, got "
-                                 f"{data.get('model')!r}.")
+            raise RunFormatError(
+                f"{where}: 'model' must be a fakezoo model name, got {data.get('model')!r}."
+            )
         folds = data.get("folds")
         if not (isinstance(folds, list) and folds):
             raise RunFormatError(f"{where}: 'folds' must be a non-empty list, got {folds!r}.")
@@ -445,8 +530,10 @@ class RunConfig:
             raise RunFormatError(f"{where}: 'folds' lists a fold twice: {folds!r}.")
         n_splits = data.get("n_splits", len(folds))
         if n_splits != len(folds):
-            raise RunFormatError(f"{where}: n_splits={n_splits!r} but 'folds' lists "
-                                 f"{len(folds)} folds {folds}; the index is inconsistent.")
+            raise RunFormatError(
+                f"{where}: n_splits={n_splits!r} but 'folds' lists "
+                f"{len(folds)} folds {folds}; the index is inconsistent."
+            )
         finetune = data.get("finetune")
         if finetune not in (True, False, None):
             raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
@@ -454,16 +541,24 @@ class RunConfig:
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
             raise RunFormatError(f"{where}: 'lr' must be a positive number, got {lr!r}.")
         return cls(
-            model=data["model"], architecture=str(data.get("architecture", "")),
-            finetune=finetune, trainable=check_trainable(data.get("trainable"), where),
+            model=data["model"],
+            architecture=str(data.get("architecture", "")),
+            finetune=finetune,
+            trainable=check_trainable(data.get("trainable"), where),
             preprocessing=check_preprocessing(data.get("preprocessing"), where),
-            folds=list(folds), lr=float(lr), complete=data.get("complete") is True,
+            folds=list(folds),
+            lr=float(lr),
+            complete=data.get("complete") is True,
             settings=dict(data.get("settings") or {}),
             fingerprint=_fingerprint_or_none(data.get("fingerprint"), where),
-            weights=data.get("weights"), split_seed=data.get("split_seed"),
-            metrics=data.get("metrics"), metrics_std=data.get("metrics_std"),
+            weights=data.get("weights"),
+            split_seed=data.get("split_seed"),
+            metrics=data.get("metrics"),
+            metrics_std=data.get("metrics_std"),
             fakezoo_version=str(data.get("fakezoo_version", "")),
-            labels=check_labels(data.get("labels"), where), schema_version=version)
+            labels=check_labels(data.get("labels"), where),
+            schema_version=version,
+        )
 
     def check_fold(self, fold: FoldConfig, name: str, where: str) -> None:
         """A fold config must belong to this run: same name, model, preprocessing, labels
@@ -471,17 +566,27 @@ class RunConfig:
         if fold.name != name:
             raise RunFormatError(f"{where}: says it is fold {fold.fold} but sits in '{name}'.")
         if fold.model != self.model:
-            raise RunFormatError(f"{where}: model '{fold.model}' differs from the run's "
-                                 f"'{self.model}'.")
+            raise RunFormatError(
+                f"{where}: model '{fold.model}' differs from the run's '{self.model}'."
+            )
         if fold.preprocessing != self.preprocessing:
-            raise RunFormatError(f"{where}: preprocessing {fold.preprocessing} differs from "
-                                 f"the run's {self.preprocessing}; every fold of a run must "
-                                 f"share it.")
+            raise RunFormatError(
+                f"{where}: preprocessing {fold.preprocessing} differs from "
+                f"the run's {self.preprocessing}; every fold of a run must "
+                f"share it."
+            )
         if fold.labels != self.labels:
             raise RunFormatError(f"{where}: labels {fold.labels} differ from the run's.")
-        if (self.fingerprint is not None and fold.fingerprint is not None
-                and fold.fingerprint.replace(lr=self.fingerprint.lr) != self.fingerprint):
-            names = [d[0] for d in self.fingerprint.diff(
-                fold.fingerprint.replace(lr=self.fingerprint.lr))]
-            raise RunFormatError(f"{where}: its fingerprint differs from the run's in "
-                                 f"{', '.join(names)}; the fold comes from another run.")
+        if (
+            self.fingerprint is not None
+            and fold.fingerprint is not None
+            and fold.fingerprint.replace(lr=self.fingerprint.lr) != self.fingerprint
+        ):
+            names = [
+                d[0]
+                for d in self.fingerprint.diff(fold.fingerprint.replace(lr=self.fingerprint.lr))
+            ]
+            raise RunFormatError(
+                f"{where}: its fingerprint differs from the run's in "
+                f"{', '.join(names)}; the fold comes from another run."
+            )

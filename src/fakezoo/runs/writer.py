@@ -38,15 +38,29 @@ logger = logging.getLogger("fakezoo")
 __all__ = ["RunWriter", "remove_run"]
 
 #: Names fakezoo writes at the top of a run directory (or a study row's folder).
-RUN_FILES = frozenset({INDEX, RESULTS, "report.md", "trials.csv", "search.json", "search.db",
-                       "study.log",  # `fakezoo tune --workers N`'s Journal file
-                       "confusion_matrix.png", "roc.png"})
+RUN_FILES = frozenset(
+    {
+        INDEX,
+        RESULTS,
+        "report.md",
+        "trials.csv",
+        "search.json",
+        "search.db",
+        "study.log",  # `fakezoo tune --workers N`'s Journal file
+        "confusion_matrix.png",
+        "roc.png",
+    }
+)
 
 
 def _ours(entry: Path) -> bool:
     name = entry.name
-    return (name in RUN_FILES or name.startswith(".") or name.endswith(".png")
-            or (entry.is_dir() and name.startswith("fold_")))
+    return (
+        name in RUN_FILES
+        or name.startswith(".")
+        or name.endswith(".png")
+        or (entry.is_dir() and name.startswith("fold_"))
+    )
 
 
 def remove_run(root: str | os.PathLike[str], what: str = "run") -> None:
@@ -62,9 +76,11 @@ def remove_run(root: str | os.PathLike[str], what: str = "run") -> None:
         raise RunFormatError(f"'{root}' is a file, not a {what} directory; choose another out.")
     foreign = sorted(p.name for p in root.iterdir() if not _ours(p))
     if foreign:
-        raise RunFormatError(f"overwrite: '{root}' holds files fakezoo did not write "
-                             f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
-                             f"yourself or choose another out directory.")
+        raise RunFormatError(
+            f"overwrite: '{root}' holds files fakezoo did not write "
+            f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
+            f"yourself or choose another out directory."
+        )
     logger.warning("overwrite: removing the old %s in %s", what, root)
     shutil.rmtree(root)
 
@@ -80,10 +96,14 @@ class RunWriter:
         ways_out: what the user can do on a mismatch (names the CLI flags or arguments).
     """
 
-    def __init__(self, root: str | os.PathLike[str], fingerprint: Fingerprint, *,
-                 save_weights: bool = True,
-                 ways_out: str = "Use another out_dir, or pass overwrite=True to remove the "
-                                 "old run first."):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        fingerprint: Fingerprint,
+        *,
+        save_weights: bool = True,
+        ways_out: str = "Use another out_dir, or pass overwrite=True to remove the old run first.",
+    ):
         self.root = Path(root)
         self.fingerprint = fingerprint
         self.save_weights = save_weights
@@ -98,8 +118,7 @@ class RunWriter:
         try:
             return RunConfig.from_dict(read_json(index), str(index)).fingerprint
         except (ValueError, OSError) as err:
-            raise RunFormatError(f"'{index}' cannot be resumed ({err}). {self.ways_out}"
-                                 ) from err
+            raise RunFormatError(f"'{index}' cannot be resumed ({err}). {self.ways_out}") from err
 
     def claim(self, index: RunConfig, *, overwrite: bool = False) -> None:
         """Start the run directory, or check that it holds this very run.
@@ -134,13 +153,20 @@ class RunWriter:
             stored = stored.replace(lr=self.fingerprint.lr)
         check_same(stored, self.fingerprint, where, self.ways_out)
         if cfg.val_files_sha256 != expected_val_sha256:
-            raise RunFormatError(f"{where}: its validation files differ from fold {k} of this "
-                                 f"run; the folder was copied from another run. "
-                                 f"{self.ways_out}")
+            raise RunFormatError(
+                f"{where}: its validation files differ from fold {k} of this "
+                f"run; the folder was copied from another run. "
+                f"{self.ways_out}"
+            )
         return read_json(folder / PREDICTIONS)
 
-    def write_fold(self, k: int, config: FoldConfig, predictions: dict,
-                   write_weights: Callable[[Any], None] | None = None) -> None:
+    def write_fold(
+        self,
+        k: int,
+        config: FoldConfig,
+        predictions: dict,
+        write_weights: Callable[[Any], None] | None = None,
+    ) -> None:
         """Write ``fold_k/``: weights, predictions, then its config.json (the done marker).
 
         ``write_weights(handle)`` writes the safetensors bytes to an open file.

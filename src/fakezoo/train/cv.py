@@ -65,8 +65,9 @@ def _callable_name(fn: Callable | None) -> str | None:
     return f"{getattr(kind, '__module__', '?')}.{kind.__qualname__}"
 
 
-WAYS_OUT = ("Use another --out / out_dir, or --overwrite / overwrite=True to remove the old run "
-            "first.")
+WAYS_OUT = (
+    "Use another --out / out_dir, or --overwrite / overwrite=True to remove the old run first."
+)
 
 
 class CrossValidator:
@@ -115,23 +116,47 @@ class CrossValidator:
         ```
     """
 
-    def __init__(self, n_splits: int = 3, epochs: int = 3, batch_size: int = 32,
-                 optimizer: str = "adam", seed: int = 0, device: str = "auto", *,
-                 pretrained: bool | str | Path = True, image_size: int | None = None,
-                 normalization: str = "seed", augment: Callable | None = None,
-                 cache_trunk: bool = True, weight_decay: float = 0.0,
-                 cache_dir: str | Path | None = None, num_workers: int | None = None,
-                 progress: bool | None = None, amp: bool = True,
-                 cache_dtype: torch.dtype = torch.float16, save_weights: bool = True,
-                 trunk_backend: str = "auto", mode: str = "fast", weights: str = "timm",
-                 drop_rate: float | None = None):
+    def __init__(
+        self,
+        n_splits: int = 3,
+        epochs: int = 3,
+        batch_size: int = 32,
+        optimizer: str = "adam",
+        seed: int = 0,
+        device: str = "auto",
+        *,
+        pretrained: bool | str | Path = True,
+        image_size: int | None = None,
+        normalization: str = "seed",
+        augment: Callable | None = None,
+        cache_trunk: bool = True,
+        weight_decay: float = 0.0,
+        cache_dir: str | Path | None = None,
+        num_workers: int | None = None,
+        progress: bool | None = None,
+        amp: bool = True,
+        cache_dtype: torch.dtype = torch.float16,
+        save_weights: bool = True,
+        trunk_backend: str = "auto",
+        mode: str = "fast",
+        weights: str = "timm",
+        drop_rate: float | None = None,
+    ):
         if n_splits < 2:
             raise ValueError(f"n_splits={n_splits}: cross-validation needs at least 2 folds.")
         check_options(weights, drop_rate)
         self.n_splits = n_splits
-        self.train = TrainSettings(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                                   weight_decay=weight_decay, seed=seed, cache_dtype=cache_dtype,
-                                   amp=amp, progress=progress, mode=mode)
+        self.train = TrainSettings(
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            seed=seed,
+            cache_dtype=cache_dtype,
+            amp=amp,
+            progress=progress,
+            mode=mode,
+        )
         self.mode, self.weights, self.drop_rate = mode, weights, drop_rate
         self.seed = seed
         self.device = resolve_device(device)
@@ -143,8 +168,10 @@ class CrossValidator:
         choose_backend(trunk_backend, self.device, None)  # a bad name fails here, not later
         self.trunk_backend = trunk_backend
         if augment is not None and cache_trunk:
-            logger.warning("Augmentation is on: the frozen trunk's output changes every epoch, "
-                           "so fakezoo runs the whole model on every step (slower).")
+            logger.warning(
+                "Augmentation is on: the frozen trunk's output changes every epoch, "
+                "so fakezoo runs the whole model on every step (slower)."
+            )
         self.cache_dir = cache_dir
         self.num_workers = num_workers
         self.progress = progress
@@ -155,24 +182,34 @@ class CrossValidator:
         self.trunk_images = 0  # images run through a frozen trunk, for cost accounting
 
     # -- data ---------------------------------------------------------------------------
-    def decode(self, dataset: str | Path | Dataset | DecodedImages, image_size: int
-               ) -> DecodedImages:
+    def decode(
+        self, dataset: str | Path | Dataset | DecodedImages, image_size: int
+    ) -> DecodedImages:
         """Load and decode a dataset once per image size; later calls reuse the result."""
         if isinstance(dataset, DecodedImages):
             if dataset.image_size != image_size:
-                raise ValueError(f"The decoded images are {dataset.image_size} pixels; the "
-                                 f"model needs {image_size}. Pass the Dataset instead.")
+                raise ValueError(
+                    f"The decoded images are {dataset.image_size} pixels; the "
+                    f"model needs {image_size}. Pass the Dataset instead."
+                )
             return dataset
         if not isinstance(dataset, Dataset):
             dataset = load_dataset(dataset)
-        key = (data_digest(dataset.relpaths(), dataset.sha256(), dataset.labels),
-               str(dataset.root), image_size)
+        key = (
+            data_digest(dataset.relpaths(), dataset.sha256(), dataset.labels),
+            str(dataset.root),
+            image_size,
+        )
         if key not in self._decoded:
             dataset.check_for_cv(self.n_splits)
             self._decoded = {k: v for k, v in self._decoded.items() if k[2] != image_size}
-            self._decoded[key] = decode_dataset(dataset, image_size, cache_dir=self.cache_dir,
-                                                num_workers=self.num_workers,
-                                                progress=self.progress)
+            self._decoded[key] = decode_dataset(
+                dataset,
+                image_size,
+                cache_dir=self.cache_dir,
+                num_workers=self.num_workers,
+                progress=self.progress,
+            )
         decoded = self._decoded[key]
         decoded.dataset.check_for_cv(self.n_splits)
         return decoded
@@ -181,12 +218,19 @@ class CrossValidator:
         """The seeded stratified (group) folds of the decoded images; files with identical
         bytes are kept in one fold (and the same bytes under both labels is an error)."""
         ds = decoded.dataset
-        return _make_folds(decoded.labels.numpy(), self.n_splits, self.seed, ds.groups,
-                           content=ds.sha256(), names=ds.relpaths())
+        return _make_folds(
+            decoded.labels.numpy(),
+            self.n_splits,
+            self.seed,
+            ds.groups,
+            content=ds.sha256(),
+            names=ds.relpaths(),
+        )
 
     # -- models and the trunk cache -------------------------------------------------------
-    def template(self, model_name: str, finetune: bool = True,
-                 trainable: Sequence[str] | None = None) -> torch.nn.Module:
+    def template(
+        self, model_name: str, finetune: bool = True, trainable: Sequence[str] | None = None
+    ) -> torch.nn.Module:
         """The model every fold trains, built once (seeded) and kept on the device.
 
         Before each fold, :meth:`fit_fold` puts the tail's initial weights back; the frozen
@@ -195,15 +239,25 @@ class CrossValidator:
         key = (model_name, finetune, tuple(trainable) if trainable is not None else None)
         if key not in self._models:
             torch.manual_seed(self.seed)
-            model = create(model_name, finetune=finetune, pretrained=self.pretrained,
-                           trainable=trainable, image_size=self.image_size,
-                           normalization=self.normalization, weights=self.weights,
-                           drop_rate=self.drop_rate, freeze_batchnorm=self.mode == "fast")
+            model = create(
+                model_name,
+                finetune=finetune,
+                pretrained=self.pretrained,
+                trainable=trainable,
+                image_size=self.image_size,
+                normalization=self.normalization,
+                weights=self.weights,
+                drop_rate=self.drop_rate,
+                freeze_batchnorm=self.mode == "fast",
+            )
             model.to(self.device, memory_format=torch.channels_last)
             owned = tuple(o for stage in split_trunk_tail(model)[1] for o in stage.owns)
             buffers = {n for n, _ in model.named_buffers()} if self.mode == "seed" else set()
-            initial = {k: v.detach().clone() for k, v in model.state_dict().items()
-                       if k in buffers or any(k.startswith(o + ".") or k == o for o in owned)}
+            initial = {
+                k: v.detach().clone()
+                for k, v in model.state_dict().items()
+                if k in buffers or any(k.startswith(o + ".") or k == o for o in owned)
+            }
             self._models = {key: (model, initial)}
         return self._models[key][0]
 
@@ -222,20 +276,36 @@ class CrossValidator:
         self._trunk = None  # free the previous model's cache first
         start = time.perf_counter()
         features = compute_trunk(
-            template, decoded.images, device=self.device,
-            batch_size=max(self.train.batch_size, 64), dtype=self.train.cache_dtype,
-            amp=self.train.amp, progress=self.progress, backend=self.trunk_backend)
+            template,
+            decoded.images,
+            device=self.device,
+            batch_size=max(self.train.batch_size, 64),
+            dtype=self.train.cache_dtype,
+            amp=self.train.amp,
+            progress=self.progress,
+            backend=self.trunk_backend,
+        )
         self.trunk_images += len(decoded.images)
-        logger.info("%s: frozen trunk run once over %d images in %.1fs", template.spec.name,
-                    len(decoded.images), time.perf_counter() - start)
+        logger.info(
+            "%s: frozen trunk run once over %d images in %.1fs",
+            template.spec.name,
+            len(decoded.images),
+            time.perf_counter() - start,
+        )
         self._trunk = (template, decoded, features)
         return features
 
     # -- one fold -------------------------------------------------------------------------
-    def fit_fold(self, template: torch.nn.Module, decoded: DecodedImages,
-                 train_idx: np.ndarray, val_idx: np.ndarray, lr: float, fold: int = 1,
-                 on_epoch: Callable[[int, float], None] | None = None
-                 ) -> tuple[torch.nn.Module, FoldResult]:
+    def fit_fold(
+        self,
+        template: torch.nn.Module,
+        decoded: DecodedImages,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        lr: float,
+        fold: int = 1,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> tuple[torch.nn.Module, FoldResult]:
         """Train ``template``'s tail from its initial weights on ``train_idx``, score it on
         ``val_idx``.
 
@@ -243,46 +313,78 @@ class CrossValidator:
         and the fold's result.
         """
         start = time.perf_counter()
-        inputs = decoded.images if not self.cache_trunk else self.trunk_output(template,
-                                                                                decoded)
+        inputs = decoded.images if not self.cache_trunk else self.trunk_output(template, decoded)
         self._reset_tail(template)
         model = template
-        out = train_fold(model, inputs, decoded.labels, train_idx, val_idx, lr, self.train,
-                         device=self.device, fold=fold, full=not self.cache_trunk,
-                         augment=self.augment, on_epoch=on_epoch)
+        out = train_fold(
+            model,
+            inputs,
+            decoded.labels,
+            train_idx,
+            val_idx,
+            lr,
+            self.train,
+            device=self.device,
+            fold=fold,
+            full=not self.cache_trunk,
+            augment=self.augment,
+            on_epoch=on_epoch,
+        )
         relpaths = decoded.dataset.relpaths()
         result = FoldResult(
-            fold=fold, metrics=binary_metrics(out.y_true, out.y_pred, out.y_prob),
-            n_train=len(train_idx), n_val=len(val_idx),
-            seconds=round(time.perf_counter() - start, 3), history=out.history,
-            val_files=[relpaths[i] for i in val_idx], y_true=out.y_true.tolist(),
-            y_prob=[float(p) for p in out.y_prob])
+            fold=fold,
+            metrics=binary_metrics(out.y_true, out.y_pred, out.y_prob),
+            n_train=len(train_idx),
+            n_val=len(val_idx),
+            seconds=round(time.perf_counter() - start, 3),
+            history=out.history,
+            val_files=[relpaths[i] for i in val_idx],
+            y_true=out.y_true.tolist(),
+            y_prob=[float(p) for p in out.y_prob],
+        )
         return model, result
 
     # -- the whole run --------------------------------------------------------------------
-    def settings(self, model_name: str, finetune: bool, trainable: Sequence[str], lr: float,
-                 decoded: DecodedImages, n_folds: int | None = None) -> dict:
+    def settings(
+        self,
+        model_name: str,
+        finetune: bool,
+        trainable: Sequence[str],
+        lr: float,
+        decoded: DecodedImages,
+        n_folds: int | None = None,
+    ) -> dict:
         """The run's settings in words (``config.json``'s ``settings``, the report)."""
         spec = get_spec(model_name)
         from ..faces.policy import recorded_policy
 
-        pretrained = self.pretrained if isinstance(self.pretrained, bool) else str(
-            self.pretrained)
+        pretrained = self.pretrained if isinstance(self.pretrained, bool) else str(self.pretrained)
         ds = decoded.dataset
         face_crop = recorded_policy(decoded.dataset.root)  # a dataset made by `fakezoo crop`
         return {
-            "model": model_name, "finetune": finetune, "trainable": list(trainable),
-            "lr": float(lr), "epochs": self.train.epochs, "batch_size": self.train.batch_size,
-            "optimizer": self.train.optimizer, "weight_decay": self.train.weight_decay,
-            "n_splits": n_folds or self.n_splits, "seed": self.seed,
-            "image_size": decoded.image_size, "seed_image_size": spec.image_size,
-            "pretrained": pretrained, "normalization": self.normalization,
-            "mode": self.mode, "weights": self.weights,
+            "model": model_name,
+            "finetune": finetune,
+            "trainable": list(trainable),
+            "lr": float(lr),
+            "epochs": self.train.epochs,
+            "batch_size": self.train.batch_size,
+            "optimizer": self.train.optimizer,
+            "weight_decay": self.train.weight_decay,
+            "n_splits": n_folds or self.n_splits,
+            "seed": self.seed,
+            "image_size": decoded.image_size,
+            "seed_image_size": spec.image_size,
+            "pretrained": pretrained,
+            "normalization": self.normalization,
+            "mode": self.mode,
+            "weights": self.weights,
             "drop_rate": self._drop_rate(spec),
             "augment": _callable_name(self.augment),
             "cache_dtype": str(self.train.cache_dtype).removeprefix("torch."),
-            "cache_trunk": self.cache_trunk, "amp": amp_mode(self.device, self.train.amp),
-            "trunk_backend": self._backend_for(spec), "device": str(self.device),
+            "cache_trunk": self.cache_trunk,
+            "amp": amp_mode(self.device, self.train.amp),
+            "trunk_backend": self._backend_for(spec),
+            "device": str(self.device),
             "data_sha256": data_digest(ds.relpaths(), ds.sha256(), ds.labels),
             "n_images": len(decoded.images),
             **({"face_crop": face_crop} if face_crop else {}),
@@ -302,9 +404,14 @@ class CrossValidator:
             return f"timm:{template.spec.pretrained_tag}", file_sha256(path)
         return f"file:{Path(path).name}", file_sha256(path)
 
-    def fingerprint(self, template: torch.nn.Module, decoded: DecodedImages,
-                    folds: Sequence[tuple[np.ndarray, np.ndarray]], lr: float | None,
-                    **search: Any) -> Fingerprint:
+    def fingerprint(
+        self,
+        template: torch.nn.Module,
+        decoded: DecodedImages,
+        folds: Sequence[tuple[np.ndarray, np.ndarray]],
+        lr: float | None,
+        **search: Any,
+    ) -> Fingerprint:
         """Everything that changes this run's numbers (see :class:`~fakezoo.runs.schema.
         Fingerprint`); ``search`` adds the fields of an LR search."""
         ds = decoded.dataset
@@ -315,16 +422,29 @@ class CrossValidator:
             data_sha256=data_digest(relpaths, ds.sha256(), ds.labels),
             n_images=len(decoded.images),
             folds=tuple(files_digest(relpaths[i] for i in val) for _, val in folds),
-            model=template.spec.name, trainable=tuple(template.trainable), weights=weights,
-            weights_sha256=weights_sha256, image_size=pre.image_size, mean=pre.mean,
-            std=pre.std, epochs=self.train.epochs, batch_size=self.train.batch_size,
-            optimizer=self.train.optimizer, weight_decay=self.train.weight_decay,
-            seed=self.seed, lr=None if lr is None else float(lr),
+            model=template.spec.name,
+            trainable=tuple(template.trainable),
+            weights=weights,
+            weights_sha256=weights_sha256,
+            image_size=pre.image_size,
+            mean=pre.mean,
+            std=pre.std,
+            epochs=self.train.epochs,
+            batch_size=self.train.batch_size,
+            optimizer=self.train.optimizer,
+            weight_decay=self.train.weight_decay,
+            seed=self.seed,
+            lr=None if lr is None else float(lr),
             augment=_callable_name(self.augment),
             cache_dtype=str(self.train.cache_dtype).removeprefix("torch."),
-            cache_trunk=self.cache_trunk, amp=amp_mode(self.device, self.train.amp),
-            trunk_backend=self._backend_for(template.spec), device_type=self.device.type,
-            mode=self.mode, drop_rate=self._drop_rate(template.spec), **search)
+            cache_trunk=self.cache_trunk,
+            amp=amp_mode(self.device, self.train.amp),
+            trunk_backend=self._backend_for(template.spec),
+            device_type=self.device.type,
+            mode=self.mode,
+            drop_rate=self._drop_rate(template.spec),
+            **search,
+        )
 
     def _backend_for(self, spec) -> str:
         """What runs this model's cached trunk pass (``"torch"`` without a cache)."""
@@ -332,9 +452,11 @@ class CrossValidator:
             return "torch"
         return choose_backend(self.trunk_backend, self.device, spec.architecture)
 
-    def splits(self, decoded: DecodedImages,
-               folds: str | Path | Sequence[tuple[np.ndarray, np.ndarray]] | None = None
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def splits(
+        self,
+        decoded: DecodedImages,
+        folds: str | Path | Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The folds a run trains: ``folds`` as given (a list or a save_folds file), else
         :meth:`make_folds`."""
         if folds is None:
@@ -343,13 +465,21 @@ class CrossValidator:
             return load_folds(folds, decoded.dataset)
         return [(np.asarray(tr), np.asarray(va)) for tr, va in folds]
 
-    def run(self, model_name: str, dataset: str | Path | Dataset | DecodedImages,
-            finetune: bool = True, lr: float = 1e-3, out_dir: str | Path | None = None, *,
-            trainable: Sequence[str] | None = None,
-            folds: str | Path | list[tuple[np.ndarray, np.ndarray]] | None = None,
-            on_epoch: Callable[[int, int, float], None] | None = None,
-            overwrite: bool = False, search: dict | None = None,
-            fold: int | None = None) -> CVResult:
+    def run(
+        self,
+        model_name: str,
+        dataset: str | Path | Dataset | DecodedImages,
+        finetune: bool = True,
+        lr: float = 1e-3,
+        out_dir: str | Path | None = None,
+        *,
+        trainable: Sequence[str] | None = None,
+        folds: str | Path | list[tuple[np.ndarray, np.ndarray]] | None = None,
+        on_epoch: Callable[[int, int, float], None] | None = None,
+        overwrite: bool = False,
+        search: dict | None = None,
+        fold: int | None = None,
+    ) -> CVResult:
         """Cross-validate one model and policy at one learning rate.
 
         Args:
@@ -384,15 +514,17 @@ class CrossValidator:
         if fold is not None and not 1 <= fold <= len(splits):
             raise ValueError(f"fold={fold}: choose a fold from 1 to {len(splits)}.")
         if fold is not None and overwrite:
-            raise ValueError(f"fold={fold} with overwrite: each job would remove the folds of "
-                             f"the others. Remove the old run once, before the job array.")
+            raise ValueError(
+                f"fold={fold} with overwrite: each job would remove the folds of "
+                f"the others. Remove the old run once, before the job array."
+            )
         fingerprint = self.fingerprint(template, decoded, splits, lr, **(search or {}))
-        settings = self.settings(model_name, finetune, template.trainable, lr, decoded,
-                                 len(splits))
+        settings = self.settings(model_name, finetune, template.trainable, lr, decoded, len(splits))
         writer = None
         if out_dir is not None:
-            writer = self.claim_run_dir(Path(out_dir), fingerprint, template, settings,
-                                        len(splits), overwrite=overwrite)
+            writer = self.claim_run_dir(
+                Path(out_dir), fingerprint, template, settings, len(splits), overwrite=overwrite
+            )
 
         results: list[FoldResult] = []
         for k, (train_idx, val_idx) in enumerate(splits, start=1):
@@ -400,8 +532,13 @@ class CrossValidator:
                 continue
             done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
             if done is not None:
-                logger.info("%s fold %d/%d: already done, loaded from %s", model_name, k,
-                            len(splits), writer.fold_folder(k))
+                logger.info(
+                    "%s fold %d/%d: already done, loaded from %s",
+                    model_name,
+                    k,
+                    len(splits),
+                    writer.fold_folder(k),
+                )
                 results.append(FoldResult(**done))
                 continue
             hook = None if on_epoch is None else (lambda e, a, k=k: on_epoch(k, e, a))
@@ -410,17 +547,31 @@ class CrossValidator:
                 self.save_fold(writer, model, settings, trained)
             results.append(trained)
             m = trained.metrics
-            logger.info("%s fold %d/%d: accuracy %.4f, F1 %.4f, AUC %s (%.1fs)", model_name, k,
-                        len(splits), m["accuracy"], m["f1"],
-                        "n/a" if m.get("roc_auc") is None else f"{m['roc_auc']:.4f}",
-                        trained.seconds)
+            logger.info(
+                "%s fold %d/%d: accuracy %.4f, F1 %.4f, AUC %s (%.1fs)",
+                model_name,
+                k,
+                len(splits),
+                m["accuracy"],
+                m["f1"],
+                "n/a" if m.get("roc_auc") is None else f"{m['roc_auc']:.4f}",
+                trained.seconds,
+            )
 
-        result = CVResult(model=model_name, finetune=template.finetune,
-                          trainable=list(template.trainable), lr=float(lr), settings=settings,
-                          folds=results, deviations=self.deviations(template, settings),
-                          timings={"total_seconds": round(time.perf_counter() - started, 3),
-                                   "trunk_images": self.trunk_images},
-                          fingerprint=fingerprint.to_dict())
+        result = CVResult(
+            model=model_name,
+            finetune=template.finetune,
+            trainable=list(template.trainable),
+            lr=float(lr),
+            settings=settings,
+            folds=results,
+            deviations=self.deviations(template, settings),
+            timings={
+                "total_seconds": round(time.perf_counter() - started, 3),
+                "trunk_images": self.trunk_images,
+            },
+            fingerprint=fingerprint.to_dict(),
+        )
         if writer is not None and fold is None:
             self.finish_run_dir(writer, result, template)
         return result
@@ -430,51 +581,98 @@ class CrossValidator:
         return deviations(settings, template.spec, custom=template.finetune is None)
 
     # -- run directory (written through fakezoo.runs) ----------------------------------------
-    def _index(self, template: torch.nn.Module, settings: dict, fingerprint: Fingerprint,
-               n_folds: int, result: CVResult | None) -> RunConfig:
+    def _index(
+        self,
+        template: torch.nn.Module,
+        settings: dict,
+        fingerprint: Fingerprint,
+        n_folds: int,
+        result: CVResult | None,
+    ) -> RunConfig:
         spec = template.spec
         return RunConfig(
-            model=spec.name, architecture=spec.architecture,
+            model=spec.name,
+            architecture=spec.architecture,
             weights=weights_label(spec, settings["weights"])
-            if settings["pretrained"] is True else None,
-            finetune=template.finetune, trainable=list(template.trainable),
+            if settings["pretrained"] is True
+            else None,
+            finetune=template.finetune,
+            trainable=list(template.trainable),
             preprocessing=template.preprocessing.to_dict(),
-            folds=[f"fold_{k}" for k in range(1, n_folds + 1)], lr=settings["lr"],
-            complete=result is not None, settings=settings, fingerprint=fingerprint,
-            split_seed=settings["seed"], fakezoo_version=__version__,
+            folds=[f"fold_{k}" for k in range(1, n_folds + 1)],
+            lr=settings["lr"],
+            complete=result is not None,
+            settings=settings,
+            fingerprint=fingerprint,
+            split_seed=settings["seed"],
+            fakezoo_version=__version__,
             metrics=result.mean if result is not None else None,
-            metrics_std=result.std if result is not None else None)
+            metrics_std=result.std if result is not None else None,
+        )
 
-    def claim_run_dir(self, out: Path, fingerprint: Fingerprint, template: torch.nn.Module,
-                      settings: dict, n_folds: int, *, overwrite: bool = False,
-                      ways_out: str = WAYS_OUT) -> RunWriter:
+    def claim_run_dir(
+        self,
+        out: Path,
+        fingerprint: Fingerprint,
+        template: torch.nn.Module,
+        settings: dict,
+        n_folds: int,
+        *,
+        overwrite: bool = False,
+        ways_out: str = WAYS_OUT,
+    ) -> RunWriter:
         """Start a run directory, or check that an existing one holds this very run."""
         writer = RunWriter(out, fingerprint, save_weights=self.save_weights, ways_out=ways_out)
-        writer.claim(self._index(template, settings, fingerprint, n_folds, None),
-                     overwrite=overwrite)
+        writer.claim(
+            self._index(template, settings, fingerprint, n_folds, None), overwrite=overwrite
+        )
         return writer
 
-    def save_fold(self, writer: RunWriter, model: torch.nn.Module, settings: dict,
-                  fold: FoldResult) -> None:
+    def save_fold(
+        self, writer: RunWriter, model: torch.nn.Module, settings: dict, fold: FoldResult
+    ) -> None:
         """Write ``fold_k/``: weights, predictions, then its config.json (the done marker)."""
         config = FoldConfig(
-            fold=fold.fold, model=model.spec.name, architecture=model.spec.architecture,
-            finetune=model.finetune, trainable=list(model.trainable),
+            fold=fold.fold,
+            model=model.spec.name,
+            architecture=model.spec.architecture,
+            finetune=model.finetune,
+            trainable=list(model.trainable),
             preprocessing=model.preprocessing.to_dict(),
-            lr=fold.lr if fold.lr is not None else settings["lr"], n_train=fold.n_train,
-            n_val=fold.n_val, val_files_sha256=files_digest(fold.val_files),
-            metrics=fold.metrics, fingerprint=writer.fingerprint, version=__version__,
-            settings={k: settings[k] for k in ("n_splits", "seed", "epochs", "batch_size",
-                                               "optimizer", "mode", "weights", "drop_rate")})
+            lr=fold.lr if fold.lr is not None else settings["lr"],
+            n_train=fold.n_train,
+            n_val=fold.n_val,
+            val_files_sha256=files_digest(fold.val_files),
+            metrics=fold.metrics,
+            fingerprint=writer.fingerprint,
+            version=__version__,
+            settings={
+                k: settings[k]
+                for k in (
+                    "n_splits",
+                    "seed",
+                    "epochs",
+                    "batch_size",
+                    "optimizer",
+                    "mode",
+                    "weights",
+                    "drop_rate",
+                )
+            },
+        )
         writer.write_fold(fold.fold, config, fold.to_dict(), _weights_writer(model))
 
-    def finish_run_dir(self, writer: RunWriter, result: CVResult,
-                       template: torch.nn.Module) -> None:
+    def finish_run_dir(
+        self, writer: RunWriter, result: CVResult, template: torch.nn.Module
+    ) -> None:
         """Write results.json, report.md, plots and the completed index config.json."""
         data = result.to_dict()
         fingerprint = writer.fingerprint
-        writer.finish(self._index(template, result.settings, fingerprint, len(result.folds),
-                                  result), data, result.report())
+        writer.finish(
+            self._index(template, result.settings, fingerprint, len(result.folds), result),
+            data,
+            result.report(),
+        )
         out = writer.root
         try:
             plots.plot_confusion_matrix(data, out / "confusion_matrix.png")

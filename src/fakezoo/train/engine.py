@@ -24,8 +24,14 @@ from .._progress import tqdm_disable
 from ..models.backends import choose_backend, trunk_runner
 from ..models.stages import Stage, split_trunk_tail
 
-__all__ = ["FoldOutput", "TrainSettings", "amp_mode", "compute_trunk", "resolve_device",
-           "train_fold"]
+__all__ = [
+    "FoldOutput",
+    "TrainSettings",
+    "amp_mode",
+    "compute_trunk",
+    "resolve_device",
+    "train_fold",
+]
 
 
 logger = logging.getLogger("fakezoo")
@@ -63,13 +69,16 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in {"fast", "seed"}:
-            raise ValueError(f"mode='{self.mode}': use 'fast' (frozen BatchNorm, cached trunk) "
-                             f"or 'seed' (the study's plain train() loop).")
+            raise ValueError(
+                f"mode='{self.mode}': use 'fast' (frozen BatchNorm, cached trunk) "
+                f"or 'seed' (the study's plain train() loop)."
+            )
         if self.optimizer not in {"adam", "adamw", "sgd"}:
             raise ValueError(f"optimizer='{self.optimizer}': use 'adam', 'adamw' or 'sgd'.")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs={self.epochs} and batch_size={self.batch_size} must be "
-                             f"at least 1.")
+            raise ValueError(
+                f"epochs={self.epochs} and batch_size={self.batch_size} must be at least 1."
+            )
 
 
 @dataclass
@@ -91,8 +100,9 @@ def _run(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _to_model_input(model: nn.Module, images: torch.Tensor, device: torch.device,
-                    augment: Callable | None = None) -> torch.Tensor:
+def _to_model_input(
+    model: nn.Module, images: torch.Tensor, device: torch.device, augment: Callable | None = None
+) -> torch.Tensor:
     images = images.to(device, non_blocking=True)
     if augment is not None:
         images = augment(images)
@@ -100,10 +110,18 @@ def _to_model_input(model: nn.Module, images: torch.Tensor, device: torch.device
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def compute_trunk(model: nn.Module, images: torch.Tensor, *, device: str | torch.device = "auto",
-                  batch_size: int = 64, dtype: torch.dtype = torch.float16, amp: bool = True,
-                  progress: bool | None = None, keep_on_device: bool | None = None,
-                  backend: str = "auto") -> torch.Tensor:
+def compute_trunk(
+    model: nn.Module,
+    images: torch.Tensor,
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 64,
+    dtype: torch.dtype = torch.float16,
+    amp: bool = True,
+    progress: bool | None = None,
+    keep_on_device: bool | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
     """Run a model's frozen trunk once over uint8 images (N, 3, S, S) and return its output.
 
     The trunk is everything before the first stage with a trainable parameter. Its output is
@@ -124,20 +142,34 @@ def compute_trunk(model: nn.Module, images: torch.Tensor, *, device: str | torch
     device = resolve_device(device)
     trunk, _ = split_trunk_tail(model)
     model.eval().to(device, memory_format=torch.channels_last)
-    runner = trunk_runner(trunk, choose_backend(backend, device, model.spec.architecture),
-                          model.preprocessing.image_size) if len(images) else None
+    runner = (
+        trunk_runner(
+            trunk,
+            choose_backend(backend, device, model.spec.architecture),
+            model.preprocessing.image_size,
+        )
+        if len(images)
+        else None
+    )
     outputs: list[torch.Tensor] = []
-    bar = tqdm(total=len(images), desc=f"{model.spec.name}: frozen trunk", unit="img",
-               disable=tqdm_disable(progress), leave=False)
+    bar = tqdm(
+        total=len(images),
+        desc=f"{model.spec.name}: frozen trunk",
+        unit="img",
+        disable=tqdm_disable(progress),
+        leave=False,
+    )
     store = torch.device("cpu")
     with torch.inference_mode(), autocast(device, amp):
         for start in range(0, len(images), batch_size):
-            x = _to_model_input(model, images[start:start + batch_size], device)
+            x = _to_model_input(model, images[start : start + batch_size], device)
             out = runner(x) if runner is not None else _run(trunk, x)
             if dtype == torch.float16 and out.abs().max() > torch.finfo(torch.float16).max:
                 # e.g. randomly initialised networks: keep the cache exact rather than inf.
-                logger.warning("%s: trunk outputs exceed the float16 range; caching them in "
-                               "float32 instead.", model.spec.name)
+                logger.warning(
+                    "%s: trunk outputs exceed the float16 range; caching them in float32 instead.",
+                    model.spec.name,
+                )
                 dtype = torch.float32
                 outputs = [o.to(dtype) for o in outputs]
             out = out.to(dtype)
@@ -158,8 +190,13 @@ _TIMM_OPTIMIZERS = {"adam": "adam", "adamw": "adamw", "sgd": "momentum"}
 
 def _optimizer(params: list[nn.Parameter], lr: float, settings: TrainSettings):
     """The same optimiser as ``torch.optim.Adam/AdamW/SGD(momentum=0.9)``, built by timm."""
-    return create_optimizer_v2(params, opt=_TIMM_OPTIMIZERS[settings.optimizer],
-                               lr=lr, weight_decay=settings.weight_decay, momentum=0.9)
+    return create_optimizer_v2(
+        params,
+        opt=_TIMM_OPTIMIZERS[settings.optimizer],
+        lr=lr,
+        weight_decay=settings.weight_decay,
+        momentum=0.9,
+    )
 
 
 def _train_mode(model: nn.Module, trunk: Sequence[Stage], mode: str) -> None:
@@ -172,11 +209,21 @@ def _train_mode(model: nn.Module, trunk: Sequence[Stage], mode: str) -> None:
             stage.fn.eval()
 
 
-def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-               train_idx: np.ndarray, val_idx: np.ndarray, lr: float, settings: TrainSettings, *,
-               device: str | torch.device = "auto", fold: int = 0, full: bool = False,
-               augment: Callable | None = None,
-               on_epoch: Callable[[int, float], None] | None = None) -> FoldOutput:
+def train_fold(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    lr: float,
+    settings: TrainSettings,
+    *,
+    device: str | torch.device = "auto",
+    fold: int = 0,
+    full: bool = False,
+    augment: Callable | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> FoldOutput:
     """Train one fold and predict its validation part.
 
     Args:
@@ -209,8 +256,10 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     if augment is not None and not full:
         raise ValueError("augment needs full=True: augmented images change the trunk's output.")
     if settings.mode == "seed" and not full:
-        raise ValueError("mode='seed' needs full=True: BatchNorm in train mode makes the "
-                         "trunk's output depend on the batch, so it cannot be cached.")
+        raise ValueError(
+            "mode='seed' needs full=True: BatchNorm in train mode makes the "
+            "trunk's output depend on the batch, so it cannot be cached."
+        )
     device = resolve_device(device)
     model.to(device, memory_format=torch.channels_last)
     trunk, tail = split_trunk_tail(model)
@@ -227,8 +276,9 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     optimizer = _optimizer(params, lr, settings)
     loss_fn = nn.CrossEntropyLoss()
     # fp16 autocast needs loss scaling, or small gradients underflow to zero (bf16 does not).
-    scaler = (torch.amp.GradScaler("cuda") if amp_mode(device, settings.amp) == "fp16+scaler"
-              else None)
+    scaler = (
+        torch.amp.GradScaler("cuda") if amp_mode(device, settings.amp) == "fp16+scaler" else None
+    )
     fold_seed = settings.seed * 1000 + fold
     generator = torch.Generator().manual_seed(fold_seed)
     labels = labels.to(device)
@@ -240,15 +290,20 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         probs = []
         with torch.inference_mode(), autocast(device, settings.amp):
             for start in range(0, len(val_idx), settings.batch_size * 2):
-                idx = val_idx[start:start + settings.batch_size * 2]
+                idx = val_idx[start : start + settings.batch_size * 2]
                 logits = forward(prepare(inputs[idx], train=False)).float()
                 probs.append(logits.softmax(dim=1)[:, 1].cpu())
         return torch.cat(probs).numpy()
 
     y_true = labels[val_idx.to(device)].cpu().numpy()
     steps = settings.epochs * -(-len(train_idx) // settings.batch_size)
-    bar = tqdm(total=steps, desc=f"{model.spec.name} fold {fold}", unit="step",
-               disable=tqdm_disable(settings.progress), leave=False)
+    bar = tqdm(
+        total=steps,
+        desc=f"{model.spec.name} fold {fold}",
+        unit="step",
+        disable=tqdm_disable(settings.progress),
+        leave=False,
+    )
     history: list[float] = []
     # Dropout masks come from torch's global generator, seeded per fold and restored after.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -257,15 +312,17 @@ def train_fold(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
             _train_mode(model, trunk, settings.mode)
             order = train_idx[torch.randperm(len(train_idx), generator=generator)]
             for start in range(0, len(order), settings.batch_size):
-                idx = order[start:start + settings.batch_size]
+                idx = order[start : start + settings.batch_size]
                 with autocast(device, settings.amp):
-                    loss = loss_fn(forward(prepare(inputs[idx], train=True)).float(),
-                                   labels[idx.to(device)])
+                    loss = loss_fn(
+                        forward(prepare(inputs[idx], train=True)).float(), labels[idx.to(device)]
+                    )
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"{model.spec.name} fold {fold}: the loss became {loss.item()} at lr={lr:g}"
                         f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
-                        f"its inputs are out of range; try a lower lr.")
+                        f"its inputs are out of range; try a lower lr."
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()

@@ -70,21 +70,35 @@ class CVResult:
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "finetune": self.finetune, "trainable": self.trainable,
-            "lr": self.lr, **{k: self.settings[k] for k in
-                              ("epochs", "n_splits", "seed", "image_size", "pretrained")},
-            "settings": self.settings, "folds": [f.to_dict() for f in self.folds],
-            "summary": self.summary, "deviations": self.deviations, "timings": self.timings,
+            "model": self.model,
+            "finetune": self.finetune,
+            "trainable": self.trainable,
+            "lr": self.lr,
+            **{
+                k: self.settings[k]
+                for k in ("epochs", "n_splits", "seed", "image_size", "pretrained")
+            },
+            "settings": self.settings,
+            "folds": [f.to_dict() for f in self.folds],
+            "summary": self.summary,
+            "deviations": self.deviations,
+            "timings": self.timings,
             "fingerprint": self.fingerprint,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> CVResult:
-        return cls(model=data["model"], finetune=data["finetune"], trainable=data["trainable"],
-                   lr=data["lr"], settings=data["settings"],
-                   folds=[FoldResult(**f) for f in data["folds"]],
-                   timings=data.get("timings", {}), deviations=data.get("deviations", []),
-                   fingerprint=data.get("fingerprint"))
+        return cls(
+            model=data["model"],
+            finetune=data["finetune"],
+            trainable=data["trainable"],
+            lr=data["lr"],
+            settings=data["settings"],
+            folds=[FoldResult(**f) for f in data["folds"]],
+            timings=data.get("timings", {}),
+            deviations=data.get("deviations", []),
+            fingerprint=data.get("fingerprint"),
+        )
 
     def report(self) -> str:
         """The run's ``report.md``: per-fold block, mean ± std and mean confusion matrix."""

@@ -43,20 +43,34 @@ from ..errors import FakezooError
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["DEFAULT_GRACE_PERIOD", "LeasedJournalStorage", "StorageError", "check_storage",
-           "heartbeat_interval", "make_storage", "recover_stale_trials", "retry_trial"]
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "LeasedJournalStorage",
+    "StorageError",
+    "check_storage",
+    "heartbeat_interval",
+    "make_storage",
+    "recover_stale_trials",
+    "retry_trial",
+]
 
 DEFAULT_GRACE_PERIOD = 60  # seconds without a heartbeat before a running trial is declared dead
-MAX_RETRIES = 3            # a learning rate whose trial keeps dying is retried this many times
-HEARTBEAT = "fakezoo_heartbeat"   # Journal lease: time of the last heartbeat (user attribute)
-WORKER = "fakezoo_worker"         # host:pid of the worker that ran the trial
-RETRY_OF = "fakezoo_retry_of"     # the number of the trial whose learning rate this one reruns
-RETRIES = "fakezoo_retries"       # how many times this learning rate has been rerun
-EXTRAS = {"postgresql": "postgres", "mysql": "mysql"}      # fakezoo's extra for each database
-DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql"}    # the driver module that it installs
+MAX_RETRIES = 3  # a learning rate whose trial keeps dying is retried this many times
+HEARTBEAT = "fakezoo_heartbeat"  # Journal lease: time of the last heartbeat (user attribute)
+WORKER = "fakezoo_worker"  # host:pid of the worker that ran the trial
+RETRY_OF = "fakezoo_retry_of"  # the number of the trial whose learning rate this one reruns
+RETRIES = "fakezoo_retries"  # how many times this learning rate has been rerun
+EXTRAS = {"postgresql": "postgres", "mysql": "mysql"}  # fakezoo's extra for each database
+DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql"}  # the driver module that it installs
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-FILE_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".log": "journal",
-                 ".journal": "journal", ".jsonl": "journal"}
+FILE_SUFFIXES = {
+    ".db": "sqlite",
+    ".sqlite": "sqlite",
+    ".sqlite3": "sqlite",
+    ".log": "journal",
+    ".journal": "journal",
+    ".jsonl": "journal",
+}
 
 
 class StorageError(FakezooError, RuntimeError):
@@ -66,7 +80,8 @@ class StorageError(FakezooError, RuntimeError):
 def has_heartbeat(storage) -> bool:
     """Whether a dead worker's running trials can be told from a live worker's."""
     return isinstance(storage, LeasedJournalStorage) or (
-        isinstance(storage, RDBStorage) and storage.heartbeat_interval is not None)
+        isinstance(storage, RDBStorage) and storage.heartbeat_interval is not None
+    )
 
 
 def heartbeat_interval(grace_period: int) -> int:
@@ -124,8 +139,11 @@ class LeasedJournalStorage(JournalStorage):
         self.heartbeat_interval = heartbeat_interval(grace_period)
 
 
-def make_storage(storage: str | Path | optuna.storages.BaseStorage | None, *,
-                 grace_period: int = DEFAULT_GRACE_PERIOD):
+def make_storage(
+    storage: str | Path | optuna.storages.BaseStorage | None,
+    *,
+    grace_period: int = DEFAULT_GRACE_PERIOD,
+):
     """Turn a path or URL into one of Optuna's storages.
 
     - ``None``: in memory (one process).
@@ -190,9 +208,11 @@ def check_storage(storage: str | os.PathLike[str] | None) -> None:
 def _file_kind(text: str) -> str:
     kind = FILE_SUFFIXES.get(Path(text).suffix)
     if kind is None:
-        raise ValueError(f"storage='{text}': use a .db/.sqlite file (SQLite), a .log/.journal "
-                         f"file (Journal, several local workers) or a postgresql:// or mysql:// "
-                         f"URL.")
+        raise ValueError(
+            f"storage='{text}': use a .db/.sqlite file (SQLite), a .log/.journal "
+            f"file (Journal, several local workers) or a postgresql:// or mysql:// "
+            f"URL."
+        )
     return kind
 
 
@@ -204,14 +224,18 @@ def _parse_url(text: str):
     try:
         url = make_url(text)
     except (exc.ArgumentError, ValueError) as err:
-        raise ValueError(f"storage='{text}' is not a database URL ({err}); use "
-                         f"postgresql://user:password@host:5432/dbname") from None
+        raise ValueError(
+            f"storage='{text}' is not a database URL ({err}); use "
+            f"postgresql://user:password@host:5432/dbname"
+        ) from None
     backend = url.get_backend_name()
     shown = url.render_as_string(hide_password=True)
     if backend != "sqlite" and backend not in EXTRAS:
         hint = "; write postgresql://" if backend == "postgres" else ""
-        raise ValueError(f"storage='{shown}': fakezoo supports postgresql://, mysql:// and "
-                         f"sqlite:/// URLs, not '{url.drivername}://'{hint}.")
+        raise ValueError(
+            f"storage='{shown}': fakezoo supports postgresql://, mysql:// and "
+            f"sqlite:/// URLs, not '{url.drivername}://'{hint}."
+        )
     return url, backend, shown
 
 
@@ -230,23 +254,34 @@ def _database(text: str, grace_period: int) -> RDBStorage:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url.render_as_string(hide_password=False),
-                                  engine_kwargs=engine_kwargs,
-                                  heartbeat_interval=heartbeat_interval(grace_period),
-                                  grace_period=grace_period,
-                                  heartbeat_stale_trial_callback=retry_trial)
+                return RDBStorage(
+                    url.render_as_string(hide_password=False),
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval(grace_period),
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=retry_trial,
+                )
         except (ImportError, exc.NoSuchModuleError) as err:
             raise StorageError(_driver_message(shown, url, err)) from None
         except exc.OperationalError as err:
             raise StorageError(_connection_message(shown, where, err)) from None
-        except (exc.IntegrityError, exc.ProgrammingError, exc.InternalError,
-                optuna.exceptions.StorageInternalError) as err:
+        except (
+            exc.IntegrityError,
+            exc.ProgrammingError,
+            exc.InternalError,
+            optuna.exceptions.StorageInternalError,
+        ) as err:
             # Another worker is creating Optuna's tables at this moment: wait, then join.
             if attempt == 7:
-                raise StorageError(f"storage='{shown}': could not create or join Optuna's "
-                                   f"tables: {_first_line(err)}") from None
-            logger.debug("storage %s: tables being created by another worker (%s); retrying",
-                         shown, _first_line(err))
+                raise StorageError(
+                    f"storage='{shown}': could not create or join Optuna's "
+                    f"tables: {_first_line(err)}"
+                ) from None
+            logger.debug(
+                "storage %s: tables being created by another worker (%s); retrying",
+                shown,
+                _first_line(err),
+            )
             time.sleep(delay * (1 + random.random()))
             delay *= 2
     raise AssertionError("unreachable")
@@ -262,8 +297,9 @@ def _first_line(err: BaseException) -> str:
 
 def _driver_message(shown: str, url, err: BaseException) -> str:
     backend = url.get_backend_name()
-    missing = (getattr(err.__cause__, "name", None) or getattr(err, "name", None)
-               or url.get_driver_name())
+    missing = (
+        getattr(err.__cause__, "name", None) or getattr(err, "name", None) or url.get_driver_name()
+    )
     hint = f'pip install "fakezoo[{EXTRAS[backend]}]"'
     if missing.split(".")[0] != DRIVERS[backend]:  # a driver named in the URL, not ours
         hint = f"pip install {missing.split('.')[0]}, or use {backend}:// and {hint}"
@@ -273,11 +309,23 @@ def _driver_message(shown: str, url, err: BaseException) -> str:
 def _connection_message(shown: str, where: str, err: BaseException) -> str:
     detail = _first_line(err)
     lowered = str(getattr(err, "orig", err)).lower()
-    if any(s in lowered for s in ("refused", "timeout", "timed out", "could not translate",
-                                  "name or service not known", "no route", "can't connect",
-                                  "unreachable")):
-        return (f"storage='{shown}': cannot reach the database server at {where} ({detail}). "
-                f"Is the server running, and are the host and port right?")
+    if any(
+        s in lowered
+        for s in (
+            "refused",
+            "timeout",
+            "timed out",
+            "could not translate",
+            "name or service not known",
+            "no route",
+            "can't connect",
+            "unreachable",
+        )
+    ):
+        return (
+            f"storage='{shown}': cannot reach the database server at {where} ({detail}). "
+            f"Is the server running, and are the host and port right?"
+        )
     return f"storage='{shown}': the server at {where} refused: {detail}"
 
 
@@ -293,18 +341,30 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """
     retries = int(trial.user_attrs.get(RETRIES, 0))
     if not trial.params or retries >= MAX_RETRIES:
-        logger.warning("%s trial %d: its worker died%s; a new learning rate will be sampled.",
-                       study.study_name, trial.number,
-                       "" if not trial.params else f" {retries + 1} times at this learning rate")
+        logger.warning(
+            "%s trial %d: its worker died%s; a new learning rate will be sampled.",
+            study.study_name,
+            trial.number,
+            "" if not trial.params else f" {retries + 1} times at this learning rate",
+        )
         return
     first = int(trial.user_attrs.get(RETRY_OF, trial.number))
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs={RETRY_OF: first, RETRIES: retries + 1}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={RETRY_OF: first, RETRIES: retries + 1},
+        )
+    )
     lr = trial.params.get("lr")
-    logger.warning("%s trial %d%s stopped sending heartbeats (its worker died); it is marked "
-                   "failed and its learning rate will be run again.", study.study_name,
-                   trial.number, "" if lr is None else f" (lr={lr:.3g})")
+    logger.warning(
+        "%s trial %d%s stopped sending heartbeats (its worker died); it is marked "
+        "failed and its learning rate will be run again.",
+        study.study_name,
+        trial.number,
+        "" if lr is None else f" (lr={lr:.3g})",
+    )
 
 
 def _lease_expired(trial: FrozenTrial, grace_period: int, now: float) -> bool:
@@ -363,9 +423,12 @@ def keep_alive(trial: optuna.Trial, storage) -> Iterator[None]:
             try:
                 trial.set_user_attr(HEARTBEAT, time.time())
             except optuna.exceptions.UpdateFinishedTrialError:
-                logger.warning("trial %d was declared dead by another worker (no heartbeat for "
-                               "%d s); its result will be dropped.", trial.number,
-                               storage.grace_period)
+                logger.warning(
+                    "trial %d was declared dead by another worker (no heartbeat for "
+                    "%d s); its result will be dropped.",
+                    trial.number,
+                    storage.grace_period,
+                )
                 return
             if stop.wait(storage.heartbeat_interval):
                 return

@@ -35,10 +35,14 @@ class SurplusTrial(Exception):
     """Raised for a trial asked after the study already had all its trials."""
 
 
-def run_until_finished(study: optuna.Study, storage: optuna.storages.BaseStorage | None,
-                       n_trials: int,
-                       objective: Callable[[optuna.Trial], float], callbacks: Sequence[Callable],
-                       failures: list[int]) -> None:
+def run_until_finished(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage | None,
+    n_trials: int,
+    objective: Callable[[optuna.Trial], float],
+    callbacks: Sequence[Callable],
+    failures: list[int],
+) -> None:
     """Run ``objective`` one trial at a time until ``study`` has ``n_trials`` finished trials.
 
     Args:
@@ -74,34 +78,48 @@ def run_until_finished(study: optuna.Study, storage: optuna.storages.BaseStorage
             return
         if finished + running >= n_trials:
             if not has_heartbeat(storage):  # nobody could ever tell a dead worker's trial
-                logger.warning("%s: %d trial(s) still marked running, by no heartbeat; the "
-                               "study ends with %d finished trials", name, running, finished)
+                logger.warning(
+                    "%s: %d trial(s) still marked running, by no heartbeat; the "
+                    "study ends with %d finished trials",
+                    name,
+                    running,
+                    finished,
+                )
                 return
             if not waiting:
-                logger.info("%s: waiting for %d trial(s) running on other workers", name,
-                            running)
+                logger.info("%s: waiting for %d trial(s) running on other workers", name, running)
                 waiting = True
             time.sleep(_poll_seconds(storage))
             continue
         waiting = False
         if len(failures) > n_trials:
-            raise RuntimeError(f"Study '{name}': {len(failures)} trials failed on this worker "
-                               f"(trials {failures[:5]}...); see the messages above.")
+            raise RuntimeError(
+                f"Study '{name}': {len(failures)} trials failed on this worker "
+                f"(trials {failures[:5]}...); see the messages above."
+            )
         mine.clear()
         try:
             with _quiet_optuna():
-                study.optimize(tracked, n_trials=1, catch=(SurplusTrial, FloatingPointError),
-                               callbacks=list(callbacks), gc_after_trial=False,
-                               show_progress_bar=False)
+                study.optimize(
+                    tracked,
+                    n_trials=1,
+                    catch=(SurplusTrial, FloatingPointError),
+                    callbacks=list(callbacks),
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
         except Exception:
             # A trial declared dead (its heartbeat late) cannot be told; Optuna raises one of
             # several errors then. Drop its result; its learning rate runs again.
             if not _declared_dead(storage, mine):
                 raise
-            logger.warning("%s: this worker's trial was declared dead by another worker (no "
-                           "heartbeat within the grace period); its result is dropped and its "
-                           "learning rate runs again. Raise the grace period if workers pause "
-                           "that long.", name)
+            logger.warning(
+                "%s: this worker's trial was declared dead by another worker (no "
+                "heartbeat within the grace period); its result is dropped and its "
+                "learning rate runs again. Raise the grace period if workers pause "
+                "that long.",
+                name,
+            )
 
 
 def _declared_dead(storage, mine: dict) -> bool:

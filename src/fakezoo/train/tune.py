@@ -83,10 +83,14 @@ class LRSearchResult:
         return buffer.getvalue()
 
     def to_dict(self) -> dict:
-        return {"protocol": self.protocol, "best_lr": self.best_lr,
-                "best_value": self.best_value, "fold_lrs": self.fold_lrs,
-                "trials": self.trials,
-                "cv": None if self.cv_result is None else self.cv_result.to_dict()}
+        return {
+            "protocol": self.protocol,
+            "best_lr": self.best_lr,
+            "best_value": self.best_value,
+            "fold_lrs": self.fold_lrs,
+            "trials": self.trials,
+            "cv": None if self.cv_result is None else self.cv_result.to_dict(),
+        }
 
 
 def _pruner(pruner) -> optuna.pruners.BasePruner:
@@ -100,14 +104,24 @@ def _pruner(pruner) -> optuna.pruners.BasePruner:
 
 
 def _trial_rows(study: optuna.Study) -> list[dict]:
-    return [{"study": study.study_name, "number": t.number, "lr": t.params.get("lr"),
-             "value": t.value, "state": t.state.name,
-             "fold_accuracies": t.user_attrs.get("fold_accuracies", [])}
-            for t in study.get_trials(deepcopy=False)]
+    return [
+        {
+            "study": study.study_name,
+            "number": t.number,
+            "lr": t.params.get("lr"),
+            "value": t.value,
+            "state": t.state.name,
+            "fold_accuracies": t.user_attrs.get("fold_accuracies", []),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
 
 
-WAYS_OUT = ("Use a new --study name (study_name=...) or another --storage, a new --out / "
-            "out_dir, or --overwrite / overwrite=True to delete the stored study and run first.")
+WAYS_OUT = (
+    "Use a new --study name (study_name=...) or another --storage, a new --out / "
+    "out_dir, or --overwrite / overwrite=True to delete the stored study and run first."
+)
+
 
 class _PerTrialTPE(optuna.samplers.BaseSampler):
     """TPE whose randomness for a trial depends only on the study seed and the trials before it.
@@ -127,8 +141,12 @@ class _PerTrialTPE(optuna.samplers.BaseSampler):
         if self.shared:
             k = trial.number
         else:
-            k = sum(1 for t in study.get_trials(deepcopy=False) if t.number < trial.number
-                    and (t.state in _FINISHED or t.user_attrs.get("diverged")))
+            k = sum(
+                1
+                for t in study.get_trials(deepcopy=False)
+                if t.number < trial.number
+                and (t.state in _FINISHED or t.user_attrs.get("diverged"))
+            )
         self._tpe = optuna.samplers.TPESampler(seed=self.seed + k)
 
     def infer_relative_search_space(self, study, trial):
@@ -150,16 +168,31 @@ def _claim_study(study: optuna.Study, fingerprint: Fingerprint, storage) -> None
     if stored is None and not study.get_trials(deepcopy=False):
         study.set_user_attr("fingerprint", fingerprint.to_dict())
         return
-    where = f"Study '{study.study_name}'" + (f" in {getattr(storage, 'url', storage)}"
-                                             if storage is not None else "")
-    check_same(None if stored is None else Fingerprint.from_dict(stored, where), fingerprint,
-               where, WAYS_OUT)
+    where = f"Study '{study.study_name}'" + (
+        f" in {getattr(storage, 'url', storage)}" if storage is not None else ""
+    )
+    check_same(
+        None if stored is None else Fingerprint.from_dict(stored, where),
+        fingerprint,
+        where,
+        WAYS_OUT,
+    )
 
 
-def _search(cv: CrossValidator, template, decoded: DecodedImages,
-            folds: Sequence[tuple[np.ndarray, np.ndarray]], *, study_name: str, storage,
-            n_trials: int, lr_range: tuple[float, float], seed: int, pruner,
-            fingerprint: Fingerprint) -> optuna.Study:
+def _search(
+    cv: CrossValidator,
+    template,
+    decoded: DecodedImages,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    study_name: str,
+    storage,
+    n_trials: int,
+    lr_range: tuple[float, float],
+    seed: int,
+    pruner,
+    fingerprint: Fingerprint,
+) -> optuna.Study:
     """Run (or join, or resume) one study until it has ``n_trials`` finished trials.
 
     A stored study is resumed (or joined) only when its fingerprint equals ``fingerprint``.
@@ -167,9 +200,14 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
     # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
     # database draw per trial number, or they would all propose the same LRs.
     shared = storage is not None and not _is_sqlite(storage)
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                sampler=_PerTrialTPE(seed, shared=shared),
-                                pruner=_pruner(pruner), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        direction="maximize",
+        sampler=_PerTrialTPE(seed, shared=shared),
+        pruner=_pruner(pruner),
+        load_if_exists=True,
+    )
     _claim_study(study, fingerprint, storage)
     epochs = cv.train.epochs
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -180,16 +218,15 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
         accuracies = []
         with keep_alive(trial, storage):  # a Journal file's lease; databases beat themselves
             for k, (train_idx, val_idx) in enumerate(folds):
+
                 def report(epoch: int, accuracy: float, k: int = k) -> None:
                     trial.report(accuracy, k * epochs + epoch)
                     if trial.should_prune():
                         trial.set_user_attr("fold_accuracies", accuracies)
-                        raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: "
-                                                 f"{accuracy:.3f}")
+                        raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: {accuracy:.3f}")
 
                 try:
-                    _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1,
-                                          report)
+                    _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1, report)
                 except FloatingPointError as err:
                     trial.set_user_attr("diverged", str(err))  # finished, as failed: not retried
                     raise
@@ -206,9 +243,11 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
     def objective_or_surplus(trial: optuna.Trial) -> float:
         # Workers sharing a study may ask for the last trial at the same moment; the later
         # one gives its trial back unrun, so the study ends with exactly n_trials.
-        ahead = [t for t in study.get_trials(deepcopy=False,
-                                             states=(*_FINISHED, TrialState.RUNNING))
-                 if t.number < trial.number]
+        ahead = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
+            if t.number < trial.number
+        ]
         if len(ahead) >= n_trials:
             trial.set_user_attr("fail_reason", f"surplus: the study already had {n_trials}")
             raise SurplusTrial(f"trial {trial.number}: the study already has {n_trials}")
@@ -218,14 +257,23 @@ def _search(cv: CrossValidator, template, decoded: DecodedImages,
 
     def log(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state in _FINISHED:
-            logger.info("%s trial %d %s: lr=%.3g, mean accuracy %s", study_name, trial.number,
-                        trial.state.name.lower(), trial.params["lr"],
-                        "-" if trial.value is None else f"{trial.value:.4f}")
+            logger.info(
+                "%s trial %d %s: lr=%.3g, mean accuracy %s",
+                study_name,
+                trial.number,
+                trial.state.name.lower(),
+                trial.params["lr"],
+                "-" if trial.value is None else f"{trial.value:.4f}",
+            )
         elif trial.state == TrialState.FAIL and trial.user_attrs.get("diverged"):
             failures.append(trial.number)
-            logger.warning("%s trial %d failed (lr=%.3g): %s; the search goes on", study_name,
-                           trial.number, trial.params.get("lr", float("nan")),
-                           trial.user_attrs["diverged"])
+            logger.warning(
+                "%s trial %d failed (lr=%.3g): %s; the search goes on",
+                study_name,
+                trial.number,
+                trial.params.get("lr", float("nan")),
+                trial.user_attrs["diverged"],
+            )
 
     # A diverged trial is recorded as failed and the search goes on to n_trials finished ones.
     run_until_finished(study, storage, n_trials, objective_or_surplus, [log], failures)
@@ -238,8 +286,14 @@ def _pruner_name(pruner) -> str:
     return type(pruner).__name__
 
 
-def study_names(model_name: str, finetune: bool, trainable: Sequence[str] | None,
-                protocol: str, study_name: str | None, n_outer: int) -> list[str]:
+def study_names(
+    model_name: str,
+    finetune: bool,
+    trainable: Sequence[str] | None,
+    protocol: str,
+    study_name: str | None,
+    n_outer: int,
+) -> list[str]:
     """The stored studies of a search: its name (default ``"{model}-{policy}-{protocol}"``),
     or one per outer fold (``"{name}-outer{k}"``) for the nested protocol."""
     policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
@@ -247,8 +301,9 @@ def study_names(model_name: str, finetune: bool, trainable: Sequence[str] | None
     return [name] if protocol == "seed" else [f"{name}-outer{k}" for k in range(1, n_outer + 1)]
 
 
-def start_over(out: str | Path | None, storage, names: Sequence[str],
-               grace_period: int = DEFAULT_GRACE_PERIOD) -> None:
+def start_over(
+    out: str | Path | None, storage, names: Sequence[str], grace_period: int = DEFAULT_GRACE_PERIOD
+) -> None:
     """``overwrite=True``: remove the old run directory, then the stored studies (a storage
     file inside ``out`` goes with it)."""
     if out is not None:
@@ -270,8 +325,9 @@ def _check_out_dir(out: Path | None, fingerprint: Fingerprint) -> None:
         return
     stored = RunWriter(out, fingerprint).stored_fingerprint()
     if stored is not False:
-        check_same(None if stored is None else stored.replace(lr=None), fingerprint,
-                   f"'{out}'", WAYS_OUT)
+        check_same(
+            None if stored is None else stored.replace(lr=None), fingerprint, f"'{out}'", WAYS_OUT
+        )
 
 
 def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
@@ -279,8 +335,10 @@ def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
     # (RDB); this takes the lowest trial number, the same on every storage and worker count.
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
-        raise RuntimeError(f"Study '{study.study_name}' has no complete trial (all pruned or "
-                           f"failed). Run more trials or use pruner='none'.")
+        raise RuntimeError(
+            f"Study '{study.study_name}' has no complete trial (all pruned or "
+            f"failed). Run more trials or use pruner='none'."
+        )
     return max(complete, key=lambda t: (t.value, -t.number))
 
 
@@ -360,8 +418,10 @@ def optuna_lr_search(
     if n_trials < 1:
         raise ValueError(f"n_trials={n_trials}: need at least one trial.")
     if cv is not None and mode is not None and cv.mode != mode:
-        raise ValueError(f"mode='{mode}' but the given cv trains in mode='{cv.mode}': pass "
-                         f"CrossValidator(mode='{mode}') or leave mode out.")
+        raise ValueError(
+            f"mode='{mode}' but the given cv trains in mode='{cv.mode}': pass "
+            f"CrossValidator(mode='{mode}') or leave mode out."
+        )
     given, storage = storage, make_storage(storage, grace_period=grace_period)  # fails fast
     cv = cv or CrossValidator(seed=seed, progress=progress, mode=mode or "fast")
     if epochs is not None:
@@ -374,88 +434,162 @@ def optuna_lr_search(
     inner_splits = inner_splits or cv.n_splits
     out = Path(out_dir) if out_dir is not None else None
     if overwrite:
-        start_over(out, given, study_names(model_name, finetune, trainable, protocol,
-                                           study_name, len(outer)), grace_period)
+        start_over(
+            out,
+            given,
+            study_names(model_name, finetune, trainable, protocol, study_name, len(outer)),
+            grace_period,
+        )
         storage = make_storage(given, grace_period=grace_period)  # its file may be gone
-    search = dict(lr_range=(low, high), n_trials=n_trials, protocol=protocol,
-                  sampler=f"tpe-per-trial(seed={seed})", pruner=_pruner_name(pruner),
-                  inner_splits=inner_splits if protocol == "nested" else None)
+    search = dict(
+        lr_range=(low, high),
+        n_trials=n_trials,
+        protocol=protocol,
+        sampler=f"tpe-per-trial(seed={seed})",
+        pruner=_pruner_name(pruner),
+        inner_splits=inner_splits if protocol == "nested" else None,
+    )
     fingerprint = cv.fingerprint(template, decoded, outer, None, **search)
     _check_out_dir(out, fingerprint)
-    options = dict(storage=storage, n_trials=n_trials, lr_range=(low, high), seed=seed,
-                   pruner=pruner, fingerprint=fingerprint)
+    options = dict(
+        storage=storage,
+        n_trials=n_trials,
+        lr_range=(low, high),
+        seed=seed,
+        pruner=pruner,
+        fingerprint=fingerprint,
+    )
     if search_only:
-        return _search_only(cv, template, decoded, outer, study_name, protocol, inner_splits,
-                            options)
+        return _search_only(
+            cv, template, decoded, outer, study_name, protocol, inner_splits, options
+        )
     if protocol == "seed":
         study = _search(cv, template, decoded, outer, study_name=study_name, **options)
         best = _best(study)
         lr = float(best.params["lr"])
-        logger.info("%s: best lr %.3g (mean accuracy %.4f); cross-validating at it",
-                    study_name, lr, best.value)
-        result = cv.run(model_name, decoded, finetune, lr, out, trainable=trainable, folds=outer,
-                        search=search)
-        found = LRSearchResult(best_lr=lr, best_value=float(best.value),
-                               trials=_trial_rows(study), cv_result=result, study=study,
-                               protocol="seed")
+        logger.info(
+            "%s: best lr %.3g (mean accuracy %.4f); cross-validating at it",
+            study_name,
+            lr,
+            best.value,
+        )
+        result = cv.run(
+            model_name, decoded, finetune, lr, out, trainable=trainable, folds=outer, search=search
+        )
+        found = LRSearchResult(
+            best_lr=lr,
+            best_value=float(best.value),
+            trials=_trial_rows(study),
+            cv_result=result,
+            study=study,
+            protocol="seed",
+        )
     else:
-        found = _nested(cv, model_name, finetune, trainable, template, decoded, outer,
-                        study_name, inner_splits, options, out)
+        found = _nested(
+            cv,
+            model_name,
+            finetune,
+            trainable,
+            template,
+            decoded,
+            outer,
+            study_name,
+            inner_splits,
+            options,
+            out,
+        )
     if out is not None:
         atomic_write_text(out / "trials.csv", found.trials_csv())
         write_json(out / "search.json", {k: v for k, v in found.to_dict().items() if k != "cv"})
     return found
 
 
-def _inner_folds(decoded: DecodedImages, train_idx: np.ndarray, inner_splits: int,
-                 seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _inner_folds(
+    decoded: DecodedImages, train_idx: np.ndarray, inner_splits: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The nested protocol's inner folds of one outer training part, as global indices."""
     groups = decoded.dataset.groups
-    inner = _make_folds(decoded.labels.numpy()[train_idx], inner_splits, seed,
-                        None if groups is None else np.asarray(groups)[train_idx])
+    inner = _make_folds(
+        decoded.labels.numpy()[train_idx],
+        inner_splits,
+        seed,
+        None if groups is None else np.asarray(groups)[train_idx],
+    )
     return [(train_idx[a], train_idx[b]) for a, b in inner]
 
 
-def _search_only(cv: CrossValidator, template, decoded: DecodedImages, outer, study_name: str,
-                 protocol: str, inner_splits: int, options: dict) -> LRSearchResult:
+def _search_only(
+    cv: CrossValidator,
+    template,
+    decoded: DecodedImages,
+    outer,
+    study_name: str,
+    protocol: str,
+    inner_splits: int,
+    options: dict,
+) -> LRSearchResult:
     """The trials alone (a worker of ``fakezoo tune --workers N``): no CV, nothing written."""
     if protocol == "seed":
         study = _search(cv, template, decoded, outer, study_name=study_name, **options)
         best = _best(study)
-        return LRSearchResult(best_lr=float(best.params["lr"]), best_value=float(best.value),
-                              trials=_trial_rows(study), cv_result=None, study=study,
-                              protocol="seed")
+        return LRSearchResult(
+            best_lr=float(best.params["lr"]),
+            best_value=float(best.value),
+            trials=_trial_rows(study),
+            cv_result=None,
+            study=study,
+            protocol="seed",
+        )
     studies, lrs, trials = [], [], []
     for k, (train_idx, _) in enumerate(outer, start=1):
         inner = _inner_folds(decoded, train_idx, inner_splits, options["seed"])
-        study = _search(cv, template, decoded, inner, study_name=f"{study_name}-outer{k}",
-                        **options)
+        study = _search(
+            cv, template, decoded, inner, study_name=f"{study_name}-outer{k}", **options
+        )
         studies.append(study)
         lrs.append(float(_best(study).params["lr"]))
         trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
-    return LRSearchResult(best_lr=float(math.exp(np.mean(np.log(lrs)))),
-                          best_value=float("nan"), trials=trials, cv_result=None,
-                          study=studies, protocol="nested", fold_lrs=lrs)
+    return LRSearchResult(
+        best_lr=float(math.exp(np.mean(np.log(lrs)))),
+        best_value=float("nan"),
+        trials=trials,
+        cv_result=None,
+        study=studies,
+        protocol="nested",
+        fold_lrs=lrs,
+    )
 
 
-def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, template,
-            decoded: DecodedImages, outer, study_name: str, inner_splits: int, options: dict,
-            out: Path | None) -> LRSearchResult:
+def _nested(
+    cv: CrossValidator,
+    model_name: str,
+    finetune: bool,
+    trainable,
+    template,
+    decoded: DecodedImages,
+    outer,
+    study_name: str,
+    inner_splits: int,
+    options: dict,
+    out: Path | None,
+) -> LRSearchResult:
     fingerprint: Fingerprint = options["fingerprint"]
     settings = cv.settings(model_name, finetune, template.trainable, 1.0, decoded, len(outer))
     settings["protocol"] = "nested"
     writer = None
     if out is not None:  # claimed before any work; each outer fold is written when done
-        writer = cv.claim_run_dir(out, fingerprint, template, settings, len(outer),
-                                  ways_out=WAYS_OUT)
+        writer = cv.claim_run_dir(
+            out, fingerprint, template, settings, len(outer), ways_out=WAYS_OUT
+        )
     studies, lrs, trials, folds = [], [], [], []
     for k, (train_idx, val_idx) in enumerate(outer, start=1):
         inner = _inner_folds(decoded, train_idx, inner_splits, options["seed"])
         done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
         study = None  # a finished fold's study is only read back when it was stored
         if done is None or options["storage"] is not None:
-            study = _search(cv, template, decoded, inner,
-                            study_name=f"{study_name}-outer{k}", **options)
+            study = _search(
+                cv, template, decoded, inner, study_name=f"{study_name}-outer{k}", **options
+            )
         if done is not None:
             fold = FoldResult(**done)
             lr = float(fold.lr)
@@ -465,8 +599,12 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
             fold.lr = lr
             if writer is not None:
                 cv.save_fold(writer, model, {**settings, "lr": lr}, fold)
-        logger.info("outer fold %d: lr %.3g chosen on its training part; accuracy %.4f", k, lr,
-                    fold.metrics["accuracy"])
+        logger.info(
+            "outer fold %d: lr %.3g chosen on its training part; accuracy %.4f",
+            k,
+            lr,
+            fold.metrics["accuracy"],
+        )
         lrs.append(lr)
         if study is not None:
             studies.append(study)
@@ -474,13 +612,25 @@ def _nested(cv: CrossValidator, model_name: str, finetune: bool, trainable, temp
         folds.append(fold)
     geo_lr = float(math.exp(np.mean(np.log(lrs))))
     settings.update(lr=geo_lr, lr_per_fold=lrs)
-    result = CVResult(model=model_name, finetune=template.finetune,
-                      trainable=list(template.trainable), lr=geo_lr, settings=settings,
-                      folds=folds, deviations=cv.deviations(template, settings),
-                      timings={"trunk_images": cv.trunk_images},
-                      fingerprint=fingerprint.to_dict())
+    result = CVResult(
+        model=model_name,
+        finetune=template.finetune,
+        trainable=list(template.trainable),
+        lr=geo_lr,
+        settings=settings,
+        folds=folds,
+        deviations=cv.deviations(template, settings),
+        timings={"trunk_images": cv.trunk_images},
+        fingerprint=fingerprint.to_dict(),
+    )
     if writer is not None:
         cv.finish_run_dir(writer, result, template)
-    return LRSearchResult(best_lr=geo_lr, best_value=float(result.mean["accuracy"]),
-                          trials=trials, cv_result=result, study=studies, protocol="nested",
-                          fold_lrs=lrs)
+    return LRSearchResult(
+        best_lr=geo_lr,
+        best_value=float(result.mean["accuracy"]),
+        trials=trials,
+        cv_result=result,
+        study=studies,
+        protocol="nested",
+        fold_lrs=lrs,
+    )

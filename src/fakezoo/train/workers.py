@@ -38,8 +38,7 @@ def assign_devices(n_workers: int, gpus: Sequence[str]) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(n_workers)]
 
 
-def run_workers(argv: Sequence[str], n_workers: int, device: str = "auto"
-                ) -> list[tuple[int, int]]:
+def run_workers(argv: Sequence[str], n_workers: int, device: str = "auto") -> list[tuple[int, int]]:
     """Start ``n_workers`` processes ``python -m fakezoo.cli *argv`` and wait for all.
 
     Their output goes to this process's terminal. Ctrl-C stops them all.
@@ -55,10 +54,16 @@ def run_workers(argv: Sequence[str], n_workers: int, device: str = "auto"
             env = dict(os.environ, FAKEZOO_WORKER=str(i))
             if gpu is not None:
                 env["CUDA_VISIBLE_DEVICES"] = gpu
-            processes.append(subprocess.Popen([sys.executable, "-m", "fakezoo.cli", *argv],
-                                              env=env))
-            logger.info("worker %d/%d started (pid %d%s)", i, n_workers, processes[-1].pid,
-                        "" if gpu is None else f", GPU {gpu}")
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", "fakezoo.cli", *argv], env=env)
+            )
+            logger.info(
+                "worker %d/%d started (pid %d%s)",
+                i,
+                n_workers,
+                processes[-1].pid,
+                "" if gpu is None else f", GPU {gpu}",
+            )
         codes = [p.wait() for p in processes]
     except BaseException:
         for p in processes:
