@@ -1,4 +1,4 @@
-"""Face detection + crop speed (photos/s, video frames/s) and box accuracy, batched vs plain.
+"""Face finding + crop speed (photos/s, video frames/s) and box accuracy, batched vs plain.
 
 What is measured, in one process, on images built here from ``skimage.data.astronaut()``
 (public domain) pasted at known places on grey canvases:
@@ -6,13 +6,13 @@ What is measured, in one process, on images built here from ``skimage.data.astro
 * **accuracy**: for each photo, the largest distance (px) between a box edge MTCNN finds and
   where the face was placed (the box MTCNN finds on the photo alone, shifted), also on a
   copy stored sideways with an EXIF rotation and on two faces side by side.
-* **photos/s**: ``load_image`` + detection + ``crop`` for every photo. **fakezoo** sends the
-  equal-sized photos through MTCNN ``--batch`` at a time (``FaceDetector.detect_batch``);
+* **photos/s**: ``load_image`` + finding faces + ``crop`` for every photo. **fakezoo** sends the
+  equal-sized photos through MTCNN ``--batch`` at a time (``FaceFinder.find_batch``);
   **plain** calls facenet-pytorch's ``MTCNN.detect`` on one PIL image at a time.
-* **video frames/s**: ``sample_frames`` (PyAV, streamed) + detection + crop of ``--frames``
+* **video frames/s**: ``sample_frames`` (PyAV, streamed) + finding faces + crop of ``--frames``
   frames of a generated clip, batched as above, against plain: PyAV decodes every frame to
   PIL and ``MTCNN.detect`` runs on the sampled ones one by one.
-* **end to end**: ``fakezoo.predict(clip, faces=True, frames=...)``: decode, detect, crop and
+* **end to end**: ``fakezoo.predict(clip, faces=True, frames=...)``: decode, find faces, crop and
   the fold ensemble (``--model RUN``, else 3 folds of ``--arch`` at 224 px with random
   weights, which does not change the speed), in sampled frames/s.
 
@@ -38,7 +38,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from fakezoo.faces import CropPolicy, crop, load_image, sample_frames
-from fakezoo.faces.detector import FaceDetector
+from fakezoo.faces.finder import FaceFinder
 
 CANVAS = (640, 480)
 SIDE = 320
@@ -108,7 +108,7 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, torch threads "
         f"{torch.get_num_threads()}, torch {torch.__version__}"
     )
-    det = FaceDetector()
+    det = FaceFinder()
     mtcnn = det._mtcnn
     policy = CropPolicy()
     tmp = Path(tempfile.mkdtemp(prefix="faces-speed-"))
@@ -117,15 +117,15 @@ def main() -> None:
     write_clip(clip, args.clip_frames)
 
     # accuracy
-    ref = np.array(det.detect(astronaut(SIDE))[0].box)
+    ref = np.array(det.find(astronaut(SIDE))[0].box)
     errors = []
     for path, (ox, oy) in photos:
-        faces = det.detect(load_image(path))
+        faces = det.find(load_image(path))
         expected = ref + np.array([ox, oy, ox, oy])
         errors.append(
             np.abs(np.array(faces[0].box) - expected).max() if len(faces) == 1 else float("inf")
         )
-    two = det.detect(np.concatenate([placed((0, 0)), placed((0, 0))], axis=1))
+    two = det.find(np.concatenate([placed((0, 0)), placed((0, 0))], axis=1))
     print(
         f"box error on {len(photos)} placed photos (px): median {statistics.median(errors):.1f}"
         f", max {max(errors):.1f}; two faces side by side -> {len(two)} found; reference box "
@@ -135,7 +135,7 @@ def main() -> None:
     def fakezoo_photos() -> None:
         for start in range(0, len(photos), args.batch):
             images = [load_image(p) for p, _ in photos[start : start + args.batch]]
-            for image, faces in zip(images, det.detect_batch(images), strict=True):
+            for image, faces in zip(images, det.find_batch(images), strict=True):
                 crop(image, faces[0], policy)
 
     def plain_photos() -> None:
@@ -149,10 +149,10 @@ def main() -> None:
         for _, frame in sample_frames(clip, args.frames):
             batch.append(frame)
             if len(batch) == args.batch:
-                for image, faces in zip(batch, det.detect_batch(batch), strict=True):
+                for image, faces in zip(batch, det.find_batch(batch), strict=True):
                     crop(image, faces[0], policy)
                 batch = []
-        for image, faces in zip(batch, det.detect_batch(batch) if batch else [], strict=True):
+        for image, faces in zip(batch, det.find_batch(batch) if batch else [], strict=True):
             crop(image, faces[0], policy)
 
     def plain_video() -> None:

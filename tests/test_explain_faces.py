@@ -19,7 +19,7 @@ from face_images import face_media
 import fakezoo
 from fakezoo.explain_faces import BOX_COLOUR, draw_faces
 from fakezoo.faces import VideoDecodeError, face_crops
-from fakezoo.faces.detector import default_detector
+from fakezoo.faces.finder import default_finder
 from fakezoo.inference.faces import NO_FACE, crop_policy
 
 FRAMES = 2
@@ -45,7 +45,7 @@ def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
     assert [f.face.box for f in fx.faces] == [f.box for f in p.faces]
     # each map is Grad-CAM of that face's crop, the crop predict scored
     policy = crop_policy(det.config)
-    [[(_, crops)]] = list(face_crops(media["two"], default_detector(), policy))
+    [[(_, crops)]] = list(face_crops(media["two"], default_finder(), policy))
     for f, c in zip(fx.faces, crops, strict=True):
         alone = det.explain(Image.fromarray(c.pixels))
         np.testing.assert_allclose(f.heatmap, alone.heatmap, atol=1e-5)

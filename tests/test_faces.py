@@ -33,7 +33,7 @@ from fakezoo.faces import (  # noqa: E402
     FacesError,
     crop,
     crop_dataset,
-    detect,
+    find_faces,
     load_image,
     sample_frames,
 )
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def reference_box() -> np.ndarray:
     """Where MTCNN puts the face in the astronaut photo at SIDE px (offset 0)."""
-    faces = detect(astronaut(SIDE))
+    faces = find_faces(astronaut(SIDE))
     assert len(faces) == 1
     box = np.array(faces[0].box)
     # the issue's reference: about (181, 62)-(268, 172) in the 512 px original
@@ -59,7 +59,7 @@ def test_offcentre_exif_rotated_face_is_found_where_it_was_placed(tmp_path, refe
     assert Image.open(path).size == (CANVAS[1], CANVAS[0])  # stored sideways
     image = load_image(path)
     assert image.shape == (CANVAS[1], CANVAS[0], 3)  # upright after EXIF
-    faces = detect(image)
+    faces = find_faces(image)
     assert len(faces) == 1
     expected = reference_box + np.array([OFFSET[0], OFFSET[1], OFFSET[0], OFFSET[1]])
     assert np.abs(np.array(faces[0].box) - expected).max() <= TOL
@@ -71,11 +71,11 @@ def test_offcentre_exif_rotated_face_is_found_where_it_was_placed(tmp_path, refe
 
 def test_two_faces_and_no_face():
     two = np.concatenate([placed(), placed()], axis=1)
-    faces = detect(two)
+    faces = find_faces(two)
     assert len(faces) == 2
     xs = sorted(f.box[0] for f in faces)
     assert abs((xs[1] - xs[0]) - CANVAS[0]) <= TOL
-    assert detect(no_face()) == []
+    assert find_faces(no_face()) == []
 
 
 def test_crop_policy_region_and_padding():
@@ -96,7 +96,7 @@ def test_video_frames_are_evenly_spaced_and_follow_the_face(tmp_path):
     got = list(sample_frames(path, 4))
     assert [i for i, _ in got] == [0, 4, 7, 11]
     assert all(f.shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3) for _, f in got)
-    lefts = [detect(frame)[0].box[0] for _, frame in got]
+    lefts = [find_faces(frame)[0].box[0] for _, frame in got]
     moved = [xs[i] - xs[0] for i, _ in got]
     assert np.abs(np.array(lefts) - lefts[0] - moved).max() <= TOL
 
@@ -158,7 +158,7 @@ def test_crop_dataset_writes_crops_manifest_and_report(tmp_path, mixed_folder):
     row = next(r for r in rows if r["source"] == "real/rotated.jpg")
     image = load_image(mixed_folder / "real" / "rotated.jpg")
     stored = np.asarray(Image.open(dst / row["path"]))
-    assert np.array_equal(stored, crop(image, detect(image)[0], policy))
+    assert np.array_equal(stored, crop(image, find_faces(image)[0], policy))
     # the manifest is a dataset with one group per video / photo
     ds = load_dataset(dst / "manifest.csv")
     assert len(ds) == report.crops and ds.groups is not None

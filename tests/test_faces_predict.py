@@ -27,8 +27,8 @@ from face_images import (
 
 import fakezoo
 from fakezoo.cli import main
-from fakezoo.faces import CropPolicy, detect, face_crops
-from fakezoo.faces.detector import default_detector
+from fakezoo.faces import CropPolicy, face_crops, find_faces
+from fakezoo.faces.finder import default_finder
 from fakezoo.inference.faces import NO_FACE, crop_policy
 
 FRAMES = 3
@@ -99,7 +99,7 @@ def trained(tmp_path_factory) -> dict:
 
 
 def expected_box() -> np.ndarray:
-    ref = np.array(detect(astronaut(SIDE))[0].box)
+    ref = np.array(find_faces(astronaut(SIDE))[0].box)
     return ref + np.array([OFFSET[0], OFFSET[1], OFFSET[0], OFFSET[1]])
 
 
@@ -127,7 +127,7 @@ def test_predict_faces_on_an_offcentre_rotated_photo(trained):
     assert policy == CropPolicy(size=64)
     row = next(r for r in trained["manifest"] if r["source"] == "real/photo.jpg")
     stored = np.asarray(Image.open(trained["dst"] / row["path"]))
-    [[(_, crops)]] = list(face_crops(photo, default_detector(), policy))
+    [[(_, crops)]] = list(face_crops(photo, default_finder(), policy))
     assert np.array_equal(crops[0].pixels, stored)
     plain = fakezoo.predict(trained["dst"] / row["path"], model=trained["run"])
     assert plain.prob_fake == pytest.approx(p.prob_fake, abs=1e-6)

@@ -67,7 +67,7 @@ SUMMARY_ID, LABEL_ID, FOLDS_ID, HEATMAP_ID, UPLOAD_ID, BOXES_ID, FACES_ID = (
     "fakezoo-faces",
 )
 
-FACE_HEADERS = ["frame", "face", "box (x0, y0, x1, y1)", "detector score", "P(fake)"]
+FACE_HEADERS = ["frame", "face", "box (x0, y0, x1, y1)", "face score", "P(fake)"]
 """Columns of the page's face table: ``photo`` or ``frame N``, the face's number, its box,
 and the two scores written with 4 decimals."""
 

@@ -241,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=16, help="evenly spaced frames per video")
     p.add_argument("--all-faces", action="store_true", help="every face, not only the largest")
     p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
-    p.add_argument("--min-score", type=float, default=0.9, help="smallest detector score")
+    p.add_argument(
+        "--min-score", type=float, default=0.9, help="smallest face score (MTCNN's confidence)"
+    )
     p.add_argument(
         "--margin",
         type=float,
@@ -256,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the box's aspect before resizing (default: square region)",
     )
     p.add_argument("--workers", type=int, help="sources processed at once")
-    p.add_argument("--device", default="cpu", help="face detector device (cpu, cuda, ...)")
+    p.add_argument("--device", default="cpu", help="face finder device (cpu, cuda, ...)")
     p = sub.add_parser(
         "export",
         help="write a run as one self-contained ONNX file (shared "

@@ -3,7 +3,7 @@
 The study's models were trained on tight square face crops. :mod:`fakezoo.faces` turns whole
 photos and videos into such crops:
 
-- :func:`detect` finds faces (MTCNN from ``facenet-pytorch``, whose weights ship in its wheel,
+- :func:`find_faces` finds faces (MTCNN from ``facenet-pytorch``, whose weights ship in its wheel,
   so nothing is downloaded); a :class:`Face` has a box, a score and five landmarks.
 - :class:`CropPolicy` and :func:`crop` cut one face out: margin, square, output size. The policy
   is written next to a face dataset and into each run trained on it, so prediction crops the
@@ -19,7 +19,7 @@ Example:
     # needs: a photo with a face
     from fakezoo import faces
     image = faces.load_image("photo.jpg")
-    for face in faces.detect(image):
+    for face in faces.find_faces(image):
         patch = faces.crop(image, face)          # (256, 256, 3) uint8
     ```
 """
@@ -36,13 +36,13 @@ __all__ = [
     "CropReport",
     "Face",
     "FaceCrop",
-    "FaceDetector",
+    "FaceFinder",
     "FacesError",
     "VideoDecodeError",
     "crop",
     "crop_dataset",
-    "detect",
     "face_crops",
+    "find_faces",
     "is_video",
     "list_media",
     "load_image",
@@ -53,9 +53,9 @@ _WHERE = {
     "DEFAULT_POLICY": "policy",
     "CropPolicy": "policy",
     "crop": "policy",
-    "Face": "detector",
-    "FaceDetector": "detector",
-    "detect": "detector",
+    "Face": "finder",
+    "FaceFinder": "finder",
+    "find_faces": "finder",
     "FacesError": "image",
     "load_image": "image",
     "VIDEO_EXTENSIONS": "video",

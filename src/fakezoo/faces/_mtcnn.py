@@ -16,7 +16,7 @@ def load_mtcnn(device: Any, min_face_size: int, thresholds: Sequence[float]) -> 
     try:
         from facenet_pytorch.models.mtcnn import MTCNN
     except ImportError as exc:
-        raise FacesError(f"face detection needs facenet-pytorch ({exc}); {INSTALL_HINT}") from exc
+        raise FacesError(f"finding faces needs facenet-pytorch ({exc}); {INSTALL_HINT}") from exc
     mtcnn = MTCNN(
         keep_all=True,
         select_largest=False,

@@ -31,7 +31,7 @@ from .._progress import tqdm_disable
 from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
 from ..data.discovery import _find_layout, load_dataset
 from ..errors import FileDecodeError
-from .detector import FaceDetector, default_detector
+from .finder import FaceFinder, default_finder
 from .image import FacesError
 from .policy import DEFAULT_POLICY, SETTINGS_FILE, CropPolicy
 from .sources import FaceCrop, face_crops, list_media
@@ -114,9 +114,9 @@ def crop_dataset(
     workers: int | None = None,
     device: Any = "cpu",
     progress: bool | None = None,
-    detector: FaceDetector | None = None,
+    finder: FaceFinder | None = None,
 ) -> CropReport:
-    """Detect and crop the faces of every photo and video under `src` into `dst`.
+    """Find and crop the faces of every photo and video under `src` into `dst`.
 
     Args:
         src: A folder with ``real/`` and ``fake/`` sub-folders (split folders allowed, as in
@@ -126,12 +126,12 @@ def crop_dataset(
         frames: Evenly spaced frames taken from each video.
         all_faces: Keep every face instead of the largest per photo or frame.
         min_size: Smallest kept face, shorter box side in pixels.
-        min_score: Smallest kept detector score.
+        min_score: Smallest kept face score (MTCNN's confidence).
         policy: The crop policy, written to ``crop.json`` and later into each run's config.
-        workers: Sources decoded and detected at once (threads); default ``min(4, cpus)``.
-        device: Device of the face detector.
+        workers: Sources decoded and searched for faces at once (threads); default ``min(4, cpus)``.
+        device: Device of the face finder.
         progress: Progress bar (default: ``$FAKEZOO_PROGRESS``, else only on a terminal).
-        detector: A :class:`FaceDetector` to use instead of the shared one.
+        finder: A :class:`FaceFinder` to use instead of the shared one.
 
     Returns:
         A :class:`CropReport`.
@@ -156,10 +156,10 @@ def crop_dataset(
         "all_faces": all_faces,
         "min_size": min_size,
         "min_score": min_score,
-        "detector": "mtcnn (facenet-pytorch)",
+        "face_finder": "mtcnn (facenet-pytorch)",
     }
     done = _prepare(out, settings)
-    det = detector or default_detector(device)
+    finder = finder or default_finder(device)
     report = CropReport(dst=out, sources=len(sources) + len(missing))
     todo = [s for s in sources if s.rel not in done]
     report.resumed = len(sources) - len(todo)
@@ -178,7 +178,7 @@ def crop_dataset(
             pool,
             todo,
             n_workers,
-            lambda s: _process(s, out, det, policy, frames, all_faces, min_size, min_score),
+            lambda s: _process(s, out, finder, policy, frames, all_faces, min_size, min_score),
         ):
             writers.write(rows, status)
             report.crops += len(rows)
@@ -322,7 +322,7 @@ class _Writers:
 def _process(
     source: _Source,
     out: Path,
-    det: FaceDetector,
+    finder: FaceFinder,
     policy: CropPolicy,
     n_frames: int,
     all_faces: bool,
@@ -346,7 +346,7 @@ def _process(
     try:
         for batch in face_crops(
             source.path,
-            det,
+            finder,
             policy,
             frames=n_frames,
             all_faces=all_faces,

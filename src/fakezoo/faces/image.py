@@ -1,4 +1,4 @@
-"""Whole photos as RGB arrays, at their own size (the face detector wants every pixel)."""
+"""Whole photos as RGB arrays, at their own size (the face finder wants every pixel)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .detector import Face
+from .finder import Face
 
 __all__ = [
     "DEFAULT_POLICY",

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.dataset import IMAGE_EXTENSIONS
-from .detector import Face, FaceDetector
+from .finder import Face, FaceFinder
 from .image import load_image, pil_to_array
 from .policy import CropPolicy, crop
 from .video import VIDEO_EXTENSIONS, is_video, sample_frames
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 FRAME_BATCH = 8
-"""Video frames sent through the face detector at once."""
+"""Video frames sent through the face finder at once."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def select_faces(
 
 def faces_in_images(
     item: Any,
-    detector: FaceDetector,
+    finder: FaceFinder,
     policy: CropPolicy,
     *,
     frames: int = 16,
@@ -103,7 +103,7 @@ def faces_in_images(
         fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
     """
     for batch in image_batches(item, frames):
-        found = detector.detect_batch([image for _, image in batch])
+        found = finder.find_batch([image for _, image in batch])
         out = []
         for (index, image), faces in zip(batch, found, strict=True):
             kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
@@ -122,7 +122,7 @@ def faces_in_images(
 
 def face_crops(
     item: Any,
-    detector: FaceDetector,
+    finder: FaceFinder,
     policy: CropPolicy,
     *,
     frames: int = 16,
@@ -138,7 +138,7 @@ def face_crops(
     """
     for batch in faces_in_images(
         item,
-        detector,
+        finder,
         policy,
         frames=frames,
         all_faces=all_faces,

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .._progress import tqdm_disable
 from ..errors import FileDecodeError
-from ..faces.detector import Face, default_detector
+from ..faces.finder import Face, default_finder
 from ..faces.policy import DEFAULT_POLICY, CropPolicy
 from ..faces.sources import FaceCrop, faces_in_images, list_media
 from ..faces.video import is_video
@@ -58,7 +58,7 @@ NO_FACE = "no face found"
 
 @dataclass
 class FacePrediction:
-    """One face: where it is, how sure the face detector is, and what the ensemble says."""
+    """One face: where it is, how sure the face finder is, and what the ensemble says."""
 
     box: list[float]
     score: float
@@ -92,7 +92,7 @@ def crop_policy(config: dict) -> CropPolicy:
 
 @dataclass
 class MediaFaces:
-    """One photo or video after face detection, before scoring.
+    """One photo or video after face finding, before scoring.
 
     Attributes:
         path: The file, or ``None`` for a PIL image.
@@ -156,7 +156,7 @@ def _scan(
     keep_images: bool,
     options: dict,
 ) -> Iterator[MediaFaces]:
-    face_det = default_detector(detector.device)
+    finder = default_finder(detector.device)
     policy = crop_policy(detector.config)
     total = len(items) if isinstance(items, Sequence) else None
     with tqdm(
@@ -172,7 +172,7 @@ def _scan(
             try:
                 found = [
                     (index, image if keep_images else None, crops)
-                    for batch in faces_in_images(item, face_det, policy, **options)
+                    for batch in faces_in_images(item, finder, policy, **options)
                     for index, image, crops in batch
                 ]
             except FileDecodeError as exc:

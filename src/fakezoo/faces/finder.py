@@ -1,4 +1,6 @@
-"""Face detection: MTCNN (facenet-pytorch, MIT licence, weights inside its wheel), batched."""
+"""The face finder: MTCNN (facenet-pytorch, MIT licence, weights inside its wheel), batched.
+
+It finds faces; the deepfake fold ensemble is `fakezoo.Detector`."""
 
 from __future__ import annotations
 
@@ -9,22 +11,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_MIN_FACE_SIZE", "Face", "FaceDetector", "default_detector", "detect"]
+__all__ = ["DEFAULT_MIN_FACE_SIZE", "Face", "FaceFinder", "default_finder", "find_faces"]
 
 DEFAULT_MIN_FACE_SIZE = 20
-"""Smallest face (pixels) MTCNN searches for; a larger value makes detection faster."""
+"""Smallest face (pixels) MTCNN searches for; a larger value makes finding faster."""
 
-_DETECTORS: dict[tuple, FaceDetector] = {}
-_DETECTORS_LOCK = threading.Lock()
+_FINDERS: dict[tuple, FaceFinder] = {}
+_FINDERS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face.
+    """One face found in an image.
 
     Attributes:
         box: `(x0, y0, x1, y1)` in pixels of the upright image (EXIF orientation applied).
-        score: The detector's confidence, in [0, 1].
+        score: MTCNN's confidence, in [0, 1].
         landmarks: Five `(x, y)` points (left eye, right eye, nose, left and right mouth
             corner), or `None`.
     """
@@ -57,7 +59,7 @@ class Face:
         }
 
 
-class FaceDetector:
+class FaceFinder:
     """MTCNN with fakezoo's conventions: RGB uint8 arrays in, :class:`Face` lists out.
 
     Images of the same size (video frames) go through MTCNN as one batch; images of different
@@ -71,8 +73,8 @@ class FaceDetector:
     Example:
         ```python
         # needs: the faces extra and a photo
-        from fakezoo.faces import FaceDetector, load_image
-        faces = FaceDetector().detect(load_image("photo.jpg"))
+        from fakezoo.faces import FaceFinder, load_image
+        faces = FaceFinder().find(load_image("photo.jpg"))
         ```
     """
 
@@ -93,15 +95,15 @@ class FaceDetector:
 
     def __repr__(self) -> str:
         return (
-            f"FaceDetector(MTCNN, device={self.device}, min_face_size={self.min_face_size}, "
+            f"FaceFinder(MTCNN, device={self.device}, min_face_size={self.min_face_size}, "
             f"thresholds={self.thresholds})"
         )
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    def find(self, image: np.ndarray) -> list[Face]:
         """Faces in one `(H, W, 3)` uint8 RGB image, largest first."""
-        return self.detect_batch([image])[0]
+        return self.find_batch([image])[0]
 
-    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+    def find_batch(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces in each image; equal-sized images run through MTCNN as one batch."""
         out: list[list[Face]] = [[] for _ in images]
         by_size: dict[tuple[int, ...], list[int]] = {}
@@ -150,31 +152,29 @@ def _check_image(image: Any) -> None:
         raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
 
 
-def default_detector(
-    device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE
-) -> FaceDetector:
-    """One shared :class:`FaceDetector` per (device, min_face_size) in this process."""
+def default_finder(device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> FaceFinder:
+    """One shared :class:`FaceFinder` per (device, min_face_size) in this process."""
     import torch
 
     key = (str(torch.device(device)), int(min_face_size))
-    with _DETECTORS_LOCK:
-        found = _DETECTORS.get(key)
+    with _FINDERS_LOCK:
+        found = _FINDERS.get(key)
         if found is None:
-            found = _DETECTORS[key] = FaceDetector(device, min_face_size)
+            found = _FINDERS[key] = FaceFinder(device, min_face_size)
         return found
 
 
-def detect(
+def find_faces(
     image: np.ndarray, device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE
 ) -> list[Face]:
     """Faces in one `(H, W, 3)` uint8 RGB image, largest first (shared MTCNN, see
-    :func:`default_detector`).
+    :func:`default_finder`).
 
     Example:
         ```python
         # needs: the faces extra and a photo
-        from fakezoo.faces import detect, load_image
-        [f.box for f in detect(load_image("photo.jpg"))]
+        from fakezoo.faces import find_faces, load_image
+        [f.box for f in find_faces(load_image("photo.jpg"))]
         ```
     """
-    return default_detector(device, min_face_size).detect(image)
+    return default_finder(device, min_face_size).find(image)
