@@ -156,7 +156,7 @@ FLOW = [
     {"errors", "_io", "_device", "_progress", "_version", "_optional", "_moved", "hub.download"},
     {"data"},
     {"metrics", "models"},
-    {"faces", "synth"},
+    {"faces", "synth", "datasets"},
     {"report"},
     {"train", "runs"},
     {"hub"},
