@@ -221,5 +221,39 @@ def test_local_weights_refuse_pickles_and_mismatches(tmp_path):
         fakezoo.create("resnet50", pretrained=tmp_path / "missing.safetensors")
     wrong = tmp_path / "mobilenet.safetensors"
     save_file(timm.create_model("mobilenetv2_100").state_dict(), str(wrong))
-    with pytest.raises(WeightsError, match="does not match resnet50"):
+    with pytest.raises(WeightsError, match="does not match resnet50") as info:
         fakezoo.create("resnet50", pretrained=wrong)
+    message = str(info.value)  # torch's strict report, in one line naming the file
+    assert "\n" not in message and str(wrong) in message and '"conv1.weight"' in message
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x80\x04not safetensors")
+    with pytest.raises(WeightsError, match="as safetensors"):
+        fakezoo.create("resnet50", pretrained=corrupt)
+
+
+def test_pretrained_true_downloads_the_safetensors_file_that_timm_loads(tmp_path, monkeypatch):
+    """The ImageNet file comes from the (loopback) Hub into the cache, safetensors only, then
+    from the cache with no request; timm loads it into the model, head aside."""
+    from hubserver import FakeHub, connect
+    from huggingface_hub import constants
+    from safetensors.torch import save
+
+    torch.manual_seed(2)
+    source = timm.create_model("mobilenetv2_100")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    with FakeHub() as hub:
+        files = {"model.safetensors": save(source.state_dict()), "pytorch_model.bin": b"x"}
+        hub.add_repo("timm/mobilenetv2_100.ra_in1k", files)
+        with monkeypatch.context() as mp:
+            connect(mp, hub.endpoint)
+            model = fakezoo.create("mobilenet_v2", pretrained=True, image_size=32)
+        fetched = [path for _, path in hub.requests]
+        assert any(p.endswith("/resolve/main/model.safetensors") for p in fetched)
+        assert not any(p.endswith(".bin") for p in fetched)  # never a pickle
+        assert torch.equal(model.conv_stem.weight, source.conv_stem.weight)
+        assert model.classifier.out_features == 2
+        assert model.pretrained_cfg["file"].startswith(str(tmp_path / "hf-cache"))
+        before = len(hub.requests)
+        again = fakezoo.create("mobilenet_v2", pretrained=True, image_size=32)  # offline: cache
+        assert len(hub.requests) == before
+        assert torch.equal(again.blocks[6][0].bn3.running_var, source.blocks[6][0].bn3.running_var)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import timm
 import torch
-from safetensors.torch import load_file
+from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import WeightsError
@@ -18,7 +18,7 @@ from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing, study_normalizati
 from .registry import ModelSpec, get_spec
 from .torchvision_weights import TORCHVISION_WEIGHTS, converted_file, torchvision_to_timm
 
-__all__ = ["create", "parameter_counts", "weights_file"]
+__all__ = ["create", "load_error", "parameter_counts", "weights_file"]
 
 
 class MLPHead(nn.Sequential):
@@ -87,43 +87,80 @@ def _torchvision_file(spec: ModelSpec) -> Path:
         ) from err
 
 
-def _load_backbone(
-    model: nn.Module, path: Path, skip: Sequence[str], weights: str = "timm"
-) -> None:
-    """Load every weight but the classification head from a safetensors file, strictly.
+def _fit_to_model(state: dict, model: nn.Module, weights: str, path: Path) -> dict:
+    """The filter timm applies to the file's state dict before it loads it strictly.
 
-    With ``weights="torchvision"`` a file in torchvision's module names is renamed first.
+    Renames a file in torchvision's module names (``weights="torchvision"``), drops the keys
+    the model has no use for (:attr:`ModelSpec.ignore_keys`) and swaps the file's
+    classification head for the model's new one, so that every other weight must fit.
     """
-    try:
-        state = load_file(str(path))
-    except Exception as err:  # safetensors raises its own error types for bad files
-        raise WeightsError(f"Cannot read '{path}' as safetensors: {err}") from err
-    if weights == "torchvision" and not set(state) <= set(model.state_dict()):
+    spec, own = model.spec, model.state_dict()
+    if weights == "torchvision" and not set(state) <= set(own):
         try:
-            state = torchvision_to_timm(model.spec.name, state, model.state_dict())
+            state = torchvision_to_timm(spec.name, state, own)
         except KeyError as err:
             raise WeightsError(
-                f"'{path}' holds neither torchvision's nor timm's "
-                f"{model.spec.name} weights: {err.args[0]}."
+                f"'{path}' holds neither torchvision's nor timm's {spec.name} weights: "
+                f"{err.args[0]}."
             ) from err
+    classifier = model.pretrained_cfg["classifier"]
+    head = tuple(c + "." for c in ((classifier,) if isinstance(classifier, str) else classifier))
+    state = {k: v for k, v in state.items() if not k.startswith(head + spec.ignore_keys)}
+    return {**state, **{k: v for k, v in own.items() if k.startswith(head)}}
 
-    def skipped(key: str) -> bool:
-        return any(key.startswith(prefix) for prefix in skip)
 
-    state = {k: v for k, v in state.items() if not skipped(k)}
-    own = {k for k in model.state_dict() if not skipped(k)}
-    missing = sorted(own - set(state))
-    unexpected = sorted(set(state) - own)
-    if missing or unexpected:
-        raise WeightsError(
-            f"'{path}' does not match {model.spec.name} "
-            f"({model.spec.architecture}): missing keys {missing[:5]}, "
-            f"unexpected keys {unexpected[:5]}."
-        )
+def _load_weights(model: nn.Module, path: Path, weights: str) -> None:
+    """Load every weight but the classification head from the safetensors file ``path``.
+
+    timm reads the file (``pretrained_cfg["file"]``) and loads it with ``strict=True``: a
+    missing, unexpected or misshapen weight is an error naming the file.
+    """
     try:
-        model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches
-        raise WeightsError(f"'{path}' does not fit {model.spec.name}: {err}") from err
+        timm.models.load_pretrained(
+            model,
+            num_classes=model.pretrained_cfg["num_classes"],
+            filter_fn=lambda state, model: _fit_to_model(state, model, weights, path),
+            strict=True,
+        )
+    except WeightsError:
+        raise
+    except SafetensorError as err:
+        raise WeightsError(f"Cannot read '{path}' as safetensors: {err}") from err
+    except RuntimeError as err:  # torch's strict report: missing, unexpected, size mismatch
+        raise WeightsError(
+            f"'{path}' does not match {model.spec.name} ({model.spec.architecture}): "
+            f"{load_error(err)}"
+        ) from err
+
+
+def load_error(err: RuntimeError) -> str:
+    """torch's ``load_state_dict(strict=True)`` error in one line, with at most five keys of
+    each kind.
+
+    Example:
+        ```python
+        import torch
+        from fakezoo.models.build import load_error
+        try:
+            torch.nn.Linear(2, 2).load_state_dict({"weight": torch.zeros(2, 2)})
+        except RuntimeError as err:
+            print(load_error(err))  # Missing key(s) in state_dict: "bias".
+        ```
+    """
+    lines = [line.strip() for line in str(err).strip().splitlines()]
+    if lines and lines[0].startswith("Error(s) in loading state_dict"):
+        lines = lines[1:]
+    out, sizes = [], [line for line in lines if line.startswith("size mismatch")]
+    for line in lines:
+        head, sep, keys = line.partition(": ")
+        names = keys.rstrip(". ").split(", ") if sep and "key(s)" in head else []
+        if len(names) > 5:
+            line = f"{head}: {', '.join(names[:5])} ... ({len(names) - 5} more)."
+        if line not in sizes[3:]:
+            out.append(line)
+    if len(sizes) > 3:
+        out.append(f"... ({len(sizes) - 3} more size mismatches)")
+    return " ".join(out) or str(err)
 
 
 def create(
@@ -195,15 +232,17 @@ def create(
     )
     kwargs = {"img_size": size} if spec.architecture.startswith("vit_") else {}
     head_classes = 0 if spec.hidden else num_classes
+    if path is not None:  # the model's pretrained_cfg names the file timm loads
+        kwargs["pretrained_cfg_overlay"] = dict(file=str(path))
+    # Not timm.create_model(pretrained=True): it would drop the file's head and load the rest
+    # with strict=False (Inception's torchvision tag always so). _load_weights runs the same
+    # timm loader with fakezoo's filter, which swaps in the new head, and strict=True.
     model = timm.create_model(
         spec.architecture, pretrained=False, num_classes=head_classes, drop_rate=rate, **kwargs
     )
     model.spec = spec
-    classifier = model.pretrained_cfg["classifier"]
-    classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
     if path is not None:
-        skip = tuple(c + "." for c in classifier) + spec.ignore_keys
-        _load_backbone(model, path, skip, weights)
+        _load_weights(model, path, weights)
     if spec.hidden:
         model.fc = MLPHead(model.num_features, spec.hidden, num_classes)
         model.num_classes = num_classes

@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import timm
 import torch
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from .._io import file_sha256, read_json
 from ..errors import RunFormatError, UnknownModelError
 from ..hub.download import download_snapshot
-from ..models.build import create
+from ..models.build import create, load_error
 from ..models.preprocessing import Preprocessing, study_normalization
 from ..models.registry import get_spec
 from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, _floats3
@@ -465,32 +465,13 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
 
 
 def _load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load a fold's safetensors file strictly: timm reads it, torch reports what does not fit."""
     try:
-        state = load_file(str(path))
+        timm.models.load_checkpoint(model, str(path), strict=True)
     except (SafetensorError, OSError, ValueError) as err:
         raise RunFormatError(f"Cannot read '{path}' as safetensors: {err}") from err
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise RunFormatError(
-            f"'{path}' does not fit {model.spec.name}: missing keys "
-            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}, unexpected "
-            f"keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}."
-        )
-    bad = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in own.items()
-        if tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if bad:
-        raise RunFormatError(
-            f"'{path}' does not fit {model.spec.name}: shape mismatch ({'; '.join(bad[:3])})."
-        )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise RunFormatError(f"'{path}' does not fit {model.spec.name}: {err}") from err
+    except RuntimeError as err:  # missing or unexpected keys, shape mismatches
+        raise RunFormatError(f"'{path}' does not fit {model.spec.name}: {load_error(err)}") from err
 
 
 def load_fold(
