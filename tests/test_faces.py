@@ -37,6 +37,7 @@ from fakezoo.faces import (  # noqa: E402
     load_image,
     sample_frames,
 )
+from fakezoo.faces.policy import policy_from_dict  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -85,7 +86,7 @@ def test_crop_policy_region_and_padding():
     patch = crop(image, (-20, -20, 40, 40), policy)  # region leaves the image: black padding
     assert patch.shape == (64, 64, 3) and patch.dtype == np.uint8
     assert patch[0, 0].tolist() == [0, 0, 0] and patch[-1, -1].tolist() == [200, 200, 200]
-    assert CropPolicy.from_dict(policy.to_dict()) == policy
+    assert policy_from_dict(policy.to_dict()) == policy
     with pytest.raises(ValueError, match="margin"):
         CropPolicy(margin=-1)
 

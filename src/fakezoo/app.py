@@ -274,7 +274,7 @@ def _detector(
 
 
 def _describe(detector: Detector, faces: bool) -> str:
-    from .inference.faces import DEFAULT_FRAMES
+    from .faces.sources import DEFAULT_FRAMES
 
     cfg = detector.config
     name = cfg.get("model", type(detector.models[0]).__name__)

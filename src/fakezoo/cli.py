@@ -325,22 +325,40 @@ def _predict(args) -> int:
 
 
 def _crop(args) -> int:
-    from .faces import CropPolicy, crop_dataset
+    from .faces import crop_dataset
+    from .faces.policy import policy_with
 
+    options = {"margin": args.margin, "square": args.square, "size": args.size}
+    try:
+        policy = policy_with(args.policy, **options, scale=args.scale)
+    except ValueError as err:  # a flag of another kind of policy: a usage error
+        print(f"fakezoo crop: error: --{err}", file=sys.stderr)
+        return EXIT_USAGE
     report = crop_dataset(
-        args.src,
+        _crop_source(args.src),
         args.dst,
         frames=args.frames,
         all_faces=args.all_faces,
         min_size=args.min_size,
         min_score=args.min_score,
-        policy=CropPolicy(args.margin, args.square, args.size),
+        policy=policy,
         workers=args.workers,
         device=args.device,
     )
     print(report.summary())
     print(f"train on it with groups kept in folds: fakezoo cv {report.manifest} ...")
     return EXIT_OK
+
+
+def _crop_source(src: str):
+    """A path as it is, or the videos of a benchmark named ``NAME[:OPTIONS]=PATH``."""
+    if Path(src).exists() or "=" not in src:
+        return src
+    from .datasets import read_dataset
+
+    index = read_dataset(src)
+    print(index.summary())
+    return index.to_dataset()
 
 
 def _evaluate(args) -> int:

@@ -208,7 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="find and score each face of whole photos and videos (needs fakezoo[faces])",
     )
-    p.add_argument("--frames", type=int, default=16, help="with --faces: frames per video")
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="with --faces: frames per video (default: the run's crop policy's, else 16)",
+    )
     p.add_argument(
         "--model",
         help="run directory, Hub repo id or hf-hub:org/name@rev "
@@ -234,11 +238,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("crop", help="face dataset from photos/videos (needs fakezoo[faces])")
-    p.add_argument("src", help="folder with real/ and fake/ (photos and/or videos), or a CSV")
+    p.add_argument(
+        "src",
+        help="folder with real/ and fake/ (photos and/or videos), a CSV, or a benchmark as "
+        "NAME=PATH (ff++[:c23|c40|raw], celebdf-v2, dfdc, dfdcp)",
+    )
     p.add_argument(
         "dst", help="output folder: real/, fake/, manifest.csv, report.csv (resumes if present)"
     )
-    p.add_argument("--frames", type=int, default=16, help="evenly spaced frames per video")
+    p.add_argument(
+        "--policy",
+        default="fakezoo",
+        choices=["fakezoo", "deepfakebench", "sbi"],
+        help="crop policy: fakezoo (square box, margin 0.25), deepfakebench (5-landmark "
+        "alignment, scale 1.3, 256 px, largest face, 32 frames), sbi (box + 1/8 per side, "
+        "380 px, faces >= half the largest, 32 frames)",
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="evenly spaced frames per video (default: the policy's, else 16)",
+    )
     p.add_argument("--all-faces", action="store_true", help="every face, not only the largest")
     p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
     p.add_argument(
@@ -247,16 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--margin",
         type=float,
-        default=0.25,
-        help="context around the face box, as a fraction of its side",
+        help="box policies: context around the face box, as a fraction of its side",
     )
-    p.add_argument("--size", type=int, default=256, help="output crop side in px")
+    p.add_argument("--size", type=int, help="output crop side in px (default: the policy's)")
     p.add_argument(
         "--no-square",
         dest="square",
-        action="store_false",
-        help="keep the box's aspect before resizing (default: square region)",
+        action="store_const",
+        const=False,
+        help="box policies: keep the box's aspect before resizing",
     )
+    p.add_argument("--scale", type=float, help="deepfakebench policy: crop scale (1.3)")
     p.add_argument("--workers", type=int, help="sources processed at once")
     p.add_argument("--device", default="cpu", help="face finder device (cpu, cuda, ...)")
     p = sub.add_parser(

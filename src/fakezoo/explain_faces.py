@@ -248,8 +248,9 @@ def explain_media(
         display_size=display_size,
     )
     policy = crop_policy(detector.config)
+    sizes = {index: (image.shape[1], image.shape[0]) for index, image, _ in chosen}
     out = [
-        FaceExplanation(c.frame, c.index + 1, face, policy.region(c.face.box), e)
+        FaceExplanation(c.frame, c.index + 1, face, policy.face_region(c.face, sizes[c.frame]), e)
         for (c, face), e in zip(pairs, explained, strict=True)
     ]
     return FacesExplanation(prediction, out, {index: image for index, image, _ in chosen})

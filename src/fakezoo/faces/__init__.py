@@ -5,9 +5,11 @@ photos and videos into such crops:
 
 - :func:`find_faces` finds faces (MTCNN from ``facenet-pytorch``, whose weights ship in its wheel,
   so nothing is downloaded); a :class:`Face` has a box, a score and five landmarks.
-- :class:`CropPolicy` and :func:`crop` cut one face out: margin, square, output size. The policy
-  is written next to a face dataset and into each run trained on it, so prediction crops the
-  way the training data was cropped.
+- :class:`CropPolicy` (a box with a margin) and :class:`AlignedCropPolicy` (five landmarks
+  onto a template, as DeepfakeBench) with :func:`crop` cut one face out; ``POLICIES`` names
+  ``fakezoo``, ``deepfakebench`` and ``sbi``. The policy also says which faces of a frame are
+  kept and which frames of a video are sampled; it is written next to a face dataset and into
+  each run trained on it, so prediction crops the way the training data was cropped.
 - :func:`sample_frames` decodes evenly spaced video frames with PyAV, one at a time.
 - :func:`crop_dataset` (``fakezoo crop SRC DST``) builds a face dataset from photos and videos.
 
@@ -31,7 +33,9 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_POLICY",
+    "POLICIES",
     "VIDEO_EXTENSIONS",
+    "AlignedCropPolicy",
     "CropPolicy",
     "CropReport",
     "Face",
@@ -46,12 +50,16 @@ __all__ = [
     "is_video",
     "list_media",
     "load_image",
+    "named_policy",
     "sample_frames",
 ]
 
 _WHERE = {
     "DEFAULT_POLICY": "policy",
+    "POLICIES": "policy",
+    "AlignedCropPolicy": "policy",
     "CropPolicy": "policy",
+    "named_policy": "policy",
     "crop": "policy",
     "Face": "finder",
     "FaceFinder": "finder",

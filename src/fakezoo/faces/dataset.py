@@ -17,27 +17,30 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from .._progress import tqdm_disable
-from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
+from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES, Dataset
 from ..data.discovery import _find_layout, load_dataset
 from ..errors import FileDecodeError
 from .finder import FaceFinder, default_finder
 from .image import FacesError
-from .policy import DEFAULT_POLICY, SETTINGS_FILE, CropPolicy
-from .sources import FaceCrop, face_crops, list_media
+from .policy import DEFAULT_POLICY, SETTINGS_FILE, Policy, named_policy
+from .sources import DEFAULT_FRAMES, FaceCrop, face_crops, list_media
 from .video import VIDEO_EXTENSIONS
 
 __all__ = ["CropReport", "crop_dataset"]
+
+logger = logging.getLogger("fakezoo")
 
 MANIFEST_FILE = "manifest.csv"
 REPORT_FILE = "report.csv"
@@ -103,14 +106,14 @@ class _Source:
 
 
 def crop_dataset(
-    src: str | os.PathLike[str],
+    src: str | os.PathLike[str] | Dataset,
     dst: str | os.PathLike[str],
     *,
-    frames: int = 16,
+    frames: int | None = None,
     all_faces: bool = False,
     min_size: float = 40,
     min_score: float = 0.9,
-    policy: CropPolicy = DEFAULT_POLICY,
+    policy: Policy | str = DEFAULT_POLICY,
     workers: int | None = None,
     device: Any = "cpu",
     progress: bool | None = None,
@@ -120,14 +123,19 @@ def crop_dataset(
 
     Args:
         src: A folder with ``real/`` and ``fake/`` sub-folders (split folders allowed, as in
-            :func:`fakezoo.load_dataset`) holding photos and/or videos, or a CSV
-            ``path,label[,group]``; a CSV group replaces the default group (the source file).
+            :func:`fakezoo.load_dataset`) holding photos and/or videos, a CSV
+            ``path,label[,group][,split]`` (a CSV group replaces the default group, the source
+            file), or a [`Dataset`][fakezoo.data.Dataset] of them, e.g. a benchmark's videos
+            from [`VideoIndex.to_dataset`][fakezoo.datasets.index.VideoIndex.to_dataset].
         dst: Output folder (created; resumed if it holds a run with the same settings).
-        frames: Evenly spaced frames taken from each video.
-        all_faces: Keep every face instead of the largest per photo or frame.
+        frames: Evenly spaced frames taken from each video (default: the policy's, else 16);
+            a number other than the policy's is written into the recorded policy.
+        all_faces: Keep every face instead of the largest per photo or frame (for a policy
+            without its own face rule).
         min_size: Smallest kept face, shorter box side in pixels.
         min_score: Smallest kept face score (MTCNN's confidence).
-        policy: The crop policy, written to ``crop.json`` and later into each run's config.
+        policy: The crop policy or its name (``"fakezoo"``, ``"deepfakebench"``, ``"sbi"``),
+            written to ``crop.json`` and later into each run's config.
         workers: Sources decoded and searched for faces at once (threads); default ``min(4, cpus)``.
         device: Device of the face finder.
         progress: Progress bar (default: ``$FAKEZOO_PROGRESS``, else only on a terminal).
@@ -146,13 +154,25 @@ def crop_dataset(
     """
     from tqdm.auto import tqdm
 
-    root, out = Path(src).expanduser().absolute(), Path(dst).expanduser().absolute()
-    sources, missing = _discover(root)
+    policy = named_policy(policy) if isinstance(policy, str) else policy
+    if all_faces and policy.faces is not None:
+        raise ValueError(
+            f"all_faces: the policy keeps the {policy.faces.replace('_', ' ')} face(s) of "
+            "each frame; leave all_faces out or choose a policy without a face rule"
+        )
+    if frames is not None and policy.frames is not None and frames != policy.frames:
+        policy = replace(policy, frames=int(frames))
+    n_frames = frames if frames is not None else (policy.frames or DEFAULT_FRAMES)
+    out = Path(dst).expanduser().absolute()
+    if isinstance(src, Dataset):
+        sources, missing = _from_dataset(src), []
+    else:
+        sources, missing = _discover(Path(src).expanduser().absolute())
     settings = {
         "format": _FORMAT,
-        "version": 1,
+        "version": 2,
         "policy": policy.to_dict(),
-        "frames": frames,
+        "frames": n_frames,
         "all_faces": all_faces,
         "min_size": min_size,
         "min_score": min_score,
@@ -178,8 +198,10 @@ def crop_dataset(
             pool,
             todo,
             n_workers,
-            lambda s: _process(s, out, finder, policy, frames, all_faces, min_size, min_score),
+            lambda s: _process(s, out, finder, policy, n_frames, all_faces, min_size, min_score),
         ):
+            if status["status"] == "undecodable":
+                logger.warning("crop: skipped %s: %s", source.path, status["detail"])
             writers.write(rows, status)
             report.crops += len(rows)
             kind = status["status"]
@@ -205,6 +227,17 @@ def _ordered(
         if nxt is not None:
             pending.append((nxt, pool.submit(fn, nxt)))
         yield item, future.result()
+
+
+def _from_dataset(ds: Dataset) -> list[_Source]:
+    groups = ds.groups if ds.groups is not None else [None] * len(ds)
+    splits = ds.splits if ds.splits is not None else [None] * len(ds)
+    return [
+        _Source(p, rel, int(label), None if g is None else str(g), split)
+        for p, rel, label, g, split in zip(
+            ds.paths, ds.relpaths(), ds.labels, groups, splits, strict=True
+        )
+    ]
 
 
 def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
@@ -323,7 +356,7 @@ def _process(
     source: _Source,
     out: Path,
     finder: FaceFinder,
-    policy: CropPolicy,
+    policy: Policy,
     n_frames: int,
     all_faces: bool,
     min_size: float,

@@ -15,10 +15,11 @@ from PIL import Image
 from ..data.dataset import IMAGE_EXTENSIONS
 from .finder import Face, FaceFinder
 from .image import load_image, pil_to_array
-from .policy import CropPolicy, crop
+from .policy import Policy, crop, keep_faces
 from .video import VIDEO_EXTENSIONS, is_video, sample_frames
 
 __all__ = [
+    "DEFAULT_FRAMES",
     "FRAME_BATCH",
     "FaceCrop",
     "face_crops",
@@ -30,6 +31,9 @@ __all__ = [
 
 FRAME_BATCH = 8
 """Video frames sent through the face finder at once."""
+
+DEFAULT_FRAMES = 16
+"""Frames sampled per video when neither the caller nor the crop policy says."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def list_media(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def image_batches(
-    item: Any, frames: int, batch: int = FRAME_BATCH
+    item: Any, frames: int, batch: int = FRAME_BATCH, sampling: str = "rounded"
 ) -> Iterator[list[tuple[int | None, np.ndarray]]]:
     """Batches of `(frame index, or None for a photo; (H, W, 3) uint8)` for a photo path, a
     PIL image, or a video path (`frames` evenly spaced frames, streamed)."""
@@ -69,7 +73,7 @@ def image_batches(
         yield [(None, load_image(item))]
         return
     pending: list[tuple[int | None, np.ndarray]] = []
-    for index, frame in sample_frames(item, frames):
+    for index, frame in sample_frames(item, frames, sampling):
         pending.append((index, frame))
         if len(pending) == batch:
             yield pending
@@ -79,34 +83,41 @@ def image_batches(
 
 
 def select_faces(
-    faces: list[Face], all_faces: bool, min_size: float, min_score: float
+    faces: list[Face], all_faces: bool, min_size: float, min_score: float, rule: str | None = None
 ) -> tuple[list[Face], int]:
-    """Faces passing `min_size` and `min_score`, largest first; only the largest unless
-    `all_faces`. Also returns how many passed (to report several faces)."""
+    """Faces passing `min_size` and `min_score`, largest first; those the policy's `rule`
+    keeps, else only the largest unless `all_faces`. Also returns how many passed (to report
+    several faces)."""
     kept = [f for f in faces if f.size >= min_size and f.score >= min_score]
+    if rule is not None:
+        return keep_faces(kept, rule), len(kept)
     return (kept if all_faces else kept[:1]), len(kept)
 
 
 def faces_in_images(
     item: Any,
     finder: FaceFinder,
-    policy: CropPolicy,
+    policy: Policy,
     *,
-    frames: int = 16,
+    frames: int | None = None,
     all_faces: bool = True,
     min_size: float = 0,
     min_score: float = 0.9,
 ) -> Iterator[list[tuple[int | None, np.ndarray, list[FaceCrop]]]]:
     """:func:`face_crops` with each photo/frame's own pixels (to draw its faces on).
 
+    A video gives `frames` frames (default: the policy's, else 16), spaced by the policy's
+    sampling; the policy's face rule, when it has one, replaces `all_faces`.
+
     Raises:
         fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
     """
-    for batch in image_batches(item, frames):
+    n = frames if frames is not None else (policy.frames or DEFAULT_FRAMES)
+    for batch in image_batches(item, n, sampling=policy.sampling):
         found = finder.find_batch([image for _, image in batch])
         out = []
         for (index, image), faces in zip(batch, found, strict=True):
-            kept, n_ok = select_faces(faces, all_faces, min_size, min_score)
+            kept, n_ok = select_faces(faces, all_faces, min_size, min_score, policy.faces)
             out.append(
                 (
                     index,
@@ -123,9 +134,9 @@ def faces_in_images(
 def face_crops(
     item: Any,
     finder: FaceFinder,
-    policy: CropPolicy,
+    policy: Policy,
     *,
-    frames: int = 16,
+    frames: int | None = None,
     all_faces: bool = True,
     min_size: float = 0,
     min_score: float = 0.9,

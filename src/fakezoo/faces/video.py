@@ -70,17 +70,31 @@ def count_frames(path: str | os.PathLike[str]) -> int:
         container.close()
 
 
-def frame_indices(total: int, n: int) -> list[int]:
-    """`n` evenly spaced frame indices in `range(total)`, first and last included."""
+def frame_indices(total: int, n: int, sampling: str = "rounded") -> list[int]:
+    """`n` evenly spaced frame indices in `range(total)`, first and last included.
+
+    ``sampling="rounded"`` rounds each position ``i (total - 1) / (n - 1)`` to the nearest
+    frame; ``"floor"`` rounds it down, as ``numpy.linspace(0, total - 1, n, dtype=int)`` does
+    in DeepfakeBench's and SBI's preprocessing. A video of at most `n` frames gives them all.
+    """
     if n < 1:
         raise ValueError(f"frames must be at least 1, got {n}")
+    if sampling not in ("rounded", "floor"):
+        raise ValueError(f"sampling={sampling!r}: use 'rounded' or 'floor'")
     if total <= n:
         return list(range(total))
-    return sorted({round(i * (total - 1) / (n - 1)) for i in range(n)} if n > 1 else {0})
+    if n == 1:
+        return [0]
+    if sampling == "floor":
+        return sorted({int(v) for v in np.linspace(0, total - 1, n)})
+    return sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
 
 
-def sample_frames(path: str | os.PathLike[str], n: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield `(frame index, (H, W, 3) uint8 RGB frame)` for `n` evenly spaced frames.
+def sample_frames(
+    path: str | os.PathLike[str], n: int, sampling: str = "rounded"
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield `(frame index, (H, W, 3) uint8 RGB frame)` for `n` evenly spaced frames
+    (positions as [`frame_indices`][fakezoo.faces.video.frame_indices] gives them).
 
     Frames are decoded in order and only the chosen ones are converted, so memory holds one
     frame at a time whatever the video's length. A video with fewer than `n` frames gives
@@ -98,7 +112,7 @@ def sample_frames(path: str | os.PathLike[str], n: int) -> Iterator[tuple[int, n
         ```
     """
     file = Path(path)
-    wanted = frame_indices(count_frames(file), n)
+    wanted = frame_indices(count_frames(file), n, sampling)
     if not wanted:
         raise VideoDecodeError(file, "the video has no frames")
     container = _open(file)

@@ -31,13 +31,12 @@ from tqdm.auto import tqdm
 from .._progress import tqdm_disable
 from ..errors import FileDecodeError
 from ..faces.finder import Face, default_finder
-from ..faces.policy import DEFAULT_POLICY, CropPolicy
+from ..faces.policy import DEFAULT_POLICY, Policy, policy_from_dict
 from ..faces.sources import FaceCrop, faces_in_images, list_media
 from ..faces.video import is_video
 from .prediction import Prediction
 
 __all__ = [
-    "DEFAULT_FRAMES",
     "NO_FACE",
     "FacePrediction",
     "FramePrediction",
@@ -48,9 +47,6 @@ __all__ = [
     "recorded_crop",
     "score_media",
 ]
-
-DEFAULT_FRAMES = 16
-"""Frames sampled per video when ``frames`` is not given."""
 
 NO_FACE = "no face found"
 """The ``error`` of a Prediction whose photo or video has no face."""
@@ -83,11 +79,11 @@ def recorded_crop(config: dict) -> dict | None:
     return config.get("face_crop") or (config.get("settings") or {}).get("face_crop")
 
 
-def crop_policy(config: dict) -> CropPolicy:
+def crop_policy(config: dict) -> Policy:
     """The crop policy a run was trained with (``face_crop`` in its settings), else the
     default."""
     recorded = recorded_crop(config)
-    return DEFAULT_POLICY if recorded is None else CropPolicy.from_dict(recorded)
+    return DEFAULT_POLICY if recorded is None else policy_from_dict(recorded)
 
 
 @dataclass
@@ -131,7 +127,7 @@ def media_faces(
         file a decode error is raised (naming the file); in a batch it is the item's
         ``error`` and the others go on. A missing single file raises at once.
     """
-    frames = DEFAULT_FRAMES if frames is None else int(frames)
+    frames = None if frames is None else int(frames)  # None: the run's policy, else 16
     single = isinstance(inputs, Image.Image) or (
         isinstance(inputs, str | os.PathLike) and not Path(inputs).is_dir()
     )
