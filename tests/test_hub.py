@@ -385,6 +385,7 @@ def test_model_card_metadata_matches_results(run_dir):
     card_text = hub.model_card(
         run_dir, "org/name", data_description="my faces\nmore text", license="mit"
     )
+    assert "{{" not in card_text and "{%" not in card_text  # the template is fully rendered
     card = ModelCard(card_text)
     data = card.data
     assert data.library_name == "fakezoo" and data.license == "mit"
@@ -443,6 +444,36 @@ def test_model_card_base_model_and_lr_search(run_dir, tmp_path):
     text = hub.model_card(run, "org/name")
     assert "`backbone.safetensors`" in text and "/home/me" not in text
     assert "started from random" not in text
+
+
+def test_the_wheel_ships_the_card_template(tmp_path):
+    """The card renders from package data: a wheel built from the sources carries it."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).parents[1]
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(root / "src", tmp_path / "src", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, tmp_path / name)
+    offline = ["--no-deps", "--no-build-isolation", "--no-index", "-q"]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(tmp_path),
+            "-w",
+            str(tmp_path / "dist"),
+            *offline,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("fakezoo-*.whl")
+    assert "fakezoo/hub/model_card.md" in zipfile.ZipFile(wheel).namelist()
 
 
 # -- pull ------------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 
 from ..metrics import METRIC_NAMES, is_missing
 from ..models.registry import get_spec
 from ..runs.loader import _read_json, read_run
-from .timm_folds import timm_usage
+from .timm_folds import timm_loadable
 
 __all__ = ["model_card"]
 
@@ -78,7 +79,8 @@ def model_card(
     ImageNet ``base_model`` when the run started from one, and a ``model-index`` with accuracy,
     F1, precision, recall and ROC-AUC for the cross-validation mean (split ``cv_mean``) and
     each fold (split ``fold_<k>``). The body has the CV table, the training details, usage and
-    limitations.
+    limitations; ``huggingface_hub.ModelCard.from_template`` renders it from the template
+    ``fakezoo/hub/model_card.md`` shipped with the package.
 
     Args:
         run_dir: a finished run directory.
@@ -86,6 +88,8 @@ def model_card(
         data_description: what the model was trained on, in your words (also names the
             dataset in the model-index; ``"custom"`` when not given).
         license: an SPDX-like Hub license id (``"other"`` by default).
+        evaluations: ``fakezoo evaluate`` output folders holding this run's cross-dataset
+            results (see `fakezoo.hub.evals.read_evaluations`).
 
     Returns:
         The card text; ``huggingface_hub.ModelCard(text)`` parses it.
@@ -98,7 +102,7 @@ def model_card(
         print(text[:200])
         ```
     """
-    from huggingface_hub import ModelCardData
+    from huggingface_hub import ModelCard, ModelCardData
 
     from ..report import seed, text
     from . import evals
@@ -114,148 +118,71 @@ def model_card(
     settings = cfg.get("settings") or results.get("settings") or {}
     description = (data_description or "").strip()
     dataset = description.splitlines()[0][:80] if description else "custom"
-    display = seed.display_name(cfg["model"])
-    folds = results.get("folds") or []
     mean = (results.get("summary") or {}).get("mean") or cfg.get("metrics") or {}
-    pre = cfg["preprocessing"]
-
+    weights_tag = cfg.get("weights") or ""
     data = ModelCardData(
         library_name="fakezoo",
         license=license,
         pipeline_tag="image-classification",
         tags=["deepfake-detection", "image-classification", "fakezoo", "timm", spec.architecture],
         base_model=(
-            f"timm/{cfg['weights']}"
-            if cfg.get("weights") and not cfg["weights"].startswith("torchvision:")
+            f"timm/{weights_tag}"
+            if weights_tag and not weights_tag.startswith("torchvision:")
             else None
         ),
         metrics=list(METRIC_NAMES),
         model_name=repo_id,
         eval_results=(_eval_results(results, dataset) + evals.eval_results(cross)) or None,
     )
-
-    def num(key: str) -> str:
-        value = mean.get(key)
-        return f"{value:.4f}" if not is_missing(value) else "n/a"
-
-    init = settings.get("pretrained", bool(cfg.get("weights")))
-    if (cfg.get("weights") or "").startswith("torchvision:"):
-        weights = f"torchvision's ImageNet weights `{cfg['weights'].split(':', 1)[1]}`"
-    elif cfg.get("weights"):
-        weights = f"ImageNet weights `{cfg['weights']}` (timm)"
+    init = settings.get("pretrained", bool(weights_tag))
+    if weights_tag.startswith("torchvision:"):
+        weights = f"torchvision's ImageNet weights `{weights_tag.split(':', 1)[1]}`"
+    elif weights_tag:
+        weights = f"ImageNet weights `{weights_tag}` (timm)"
     elif isinstance(init, str):  # a local .safetensors file: name it, not its path
         weights = f"the author's own weights file `{Path(init).name}`"
     else:
         weights = "random initialisation (no pretrained weights)"
-    lines = [
-        f"# {display} deepfake detector: {_policy(cfg)}",
-        "",
-        f"A real-vs-fake face image classifier: **{display}** (timm `{spec.architecture}`), "
-        f"trained with fakezoo and evaluated by "
-        f"{len(folds)}-fold stratified cross-validation. The repo holds one model per fold "
-        f"(`fold_<k>/model.safetensors` with its `config.json`); fakezoo averages their "
-        f"probabilities. Labels: `0` = {cfg['labels'][0]}, `1` = {cfg['labels'][1]}.",
-        "",
-        f"Mean over folds: accuracy **{num('accuracy')}**, F1 {num('f1')}, "
-        f"ROC-AUC {num('roc_auc')}.",
-        "",
-        "## Cross-validation results",
-        "",
-        text.fold_block(results).replace("### ", "### Per fold: ", 1).rstrip(),
-        "",
-        "## Training details",
-        "",
-        f"- **Data**: {description or 'not described by the author.'}",
-        f"- **Model**: {display}, timm `{spec.architecture}`, started from {weights}.",
-        f"- **Policy**: {_policy(cfg)}; trained modules: "
-        f"{', '.join(f'`{m}`' for m in cfg['trainable'])} (everything else frozen).",
-        f"- **Preprocessing**: resize to {pre['image_size']}×{pre['image_size']} (bilinear), "
-        f"normalize with mean {pre['mean']} and std {pre['std']}.",
-        f"- **Optimisation**: {settings.get('optimizer', 'adam')}, learning rate "
-        f"{float(cfg['lr']):.6g}, {settings.get('epochs', '?')} epoch(s), batch size "
-        f"{settings.get('batch_size', '?')}.",
-        f"- **Cross-validation**: {cfg['n_splits']} stratified folds, split seed "
-        f"{cfg.get('split_seed')}.",
-        f"- **Training mode**: `{settings.get('mode', 'fast')}` "
-        + (
-            "(the study's plain loop: BatchNorm in train mode, frozen or not)."
-            if settings.get("mode") == "seed"
-            else "(frozen BatchNorm, frozen trunk run once and cached)."
-        )
-        + f" Dropout before the trained layers: {settings.get('drop_rate', 0)}.",
-    ]
-    if search:
-        trials = search.get("trials") or []
-        lines.append(
-            f"- **Learning-rate search**: {len(trials)} Optuna trials, "
-            f"protocol `{search.get('protocol')}`, best LR "
-            f"{float(search.get('best_lr', cfg['lr'])):.6g}."
-        )
-    if settings.get("protocol") == "nested":
-        lrs = ", ".join(f"{float(v):.3g}" for v in settings.get("lr_per_fold") or [])
-        lines.append(
-            f"- **Learning-rate search**: nested, each outer fold's LR chosen by an "
-            f"inner CV on its training part ({lrs}); the LR above is their "
-            f"geometric mean."
-        )
-    lines.append("")
-    if results.get("deviations"):  # fakezoo.deviations: one sentence each, with its effect
-        lines += [
-            "## How this run differs from the seed study",
-            "",
-            *(f"- {d}" for d in results["deviations"]),
-            "",
-        ]
-    if cross:
-        lines += evals.card_section(cross)
-    lines += [
-        "## How to use",
-        "",
-        "```python",
-        "import fakezoo",
-        "",
-        f'run = fakezoo.load("{repo_id}")            # all folds, safetensors only',
-        f'result = fakezoo.predict("face.jpg", model="{repo_id}")',
-        "```",
-        "",
-        "From the command line:",
-        "",
-        "```bash",
-        f"fakezoo predict face.jpg --model {repo_id}",
-        "```",
-        "",
-        f'Pin a revision for reproducible results: `"{repo_id}@<tag or commit>"`. Loading '
-        "rebuilds each fold from fakezoo's own model definitions and reads only "
-        "`model.safetensors`: nothing from the repo is imported, executed or unpickled.",
-        "",
-        *timm_usage(repo_id, cfg),
-        "",
-        "## Limitations",
-        "",
-        "- The numbers are cross-validation estimates on the author's data"
-        + (
-            ", and tests on the datasets named above"
-            if cross
-            else ", not a test on independent data"
-        )
-        + ": expect lower accuracy on faces, generators and image "
-        "pipelines the data did not cover.",
-    ]
-    if search and search.get("protocol") == "seed":
-        lines.append(
-            "- The learning rate was chosen on the same folds that are reported "
-            "(the seed study's protocol), so these numbers are optimistic."
-        )
-    if _looks_like_demo(results, data_description):
-        lines.append(
-            "- **Trained on synthetic demo data** (fakezoo's procedural faces): this "
-            "model is a demonstration and does not detect real deepfakes."
-        )
-    if init is False:
-        lines.append("- Trained from a random initialisation, not from ImageNet weights.")
-    lines.append(
-        "- A deepfake detector's output is evidence, not proof: do not use it alone "
-        "for decisions about people."
+    card = ModelCard.from_template(
+        data,
+        template_path=str(files(__package__) / "model_card.md"),
+        repo_id=repo_id,
+        display=seed.display_name(cfg["model"]),
+        policy=_policy(cfg),
+        architecture=spec.architecture,
+        n_folds=len(results.get("folds") or []),
+        labels=cfg["labels"],
+        mean={k: _number(mean.get(k)) for k in ("accuracy", "f1", "roc_auc")},
+        fold_table=text.fold_block(results).replace("### ", "### Per fold: ", 1).rstrip(),
+        description=description,
+        weights=weights,
+        trainable=cfg["trainable"],
+        pre=cfg["preprocessing"],
+        optimizer=settings.get("optimizer", "adam"),
+        lr=f"{float(cfg['lr']):.6g}",
+        epochs=settings.get("epochs", "?"),
+        batch_size=settings.get("batch_size", "?"),
+        n_splits=cfg["n_splits"],
+        split_seed=cfg.get("split_seed"),
+        mode=settings.get("mode", "fast"),
+        drop_rate=settings.get("drop_rate", 0),
+        search=search
+        and {
+            "n_trials": len(search.get("trials") or []),
+            "protocol": search.get("protocol"),
+            "best_lr": f"{float(search.get('best_lr', cfg['lr'])):.6g}",
+        },
+        nested=settings.get("protocol") == "nested",
+        fold_lrs=[f"{float(v):.3g}" for v in settings.get("lr_per_fold") or []],
+        deviations=results.get("deviations") or [],
+        cross=evals.card_rows(cross),
+        timm_loadable=timm_loadable(cfg["model"]),
+        optimistic=bool(search) and search.get("protocol") == "seed",
+        demo=_looks_like_demo(results, data_description),
+        random_init=init is False,
     )
-    body = "\n".join(lines) + "\n"
-    return f"---\n{data.to_yaml()}\n---\n\n{body}"
+    return str(card).rstrip("\n") + "\n"
+
+
+def _number(value) -> str:
+    return "n/a" if is_missing(value) else f"{value:.4f}"

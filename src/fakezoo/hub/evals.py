@@ -16,7 +16,7 @@ from ..errors import RunFormatError
 from ..metrics import is_missing
 from ..runs.loader import _read_json, read_run
 
-__all__ = ["card_section", "eval_results", "read_evaluations"]
+__all__ = ["card_rows", "eval_results", "read_evaluations"]
 
 _METRICS = (
     "accuracy",
@@ -137,32 +137,29 @@ def eval_results(evaluations: Sequence[dict]) -> list:
     return out
 
 
-def card_section(evaluations: Sequence[dict]) -> list[str]:
-    """The card's "Cross-dataset evaluation" section, as lines of Markdown."""
+def card_rows(evaluations: Sequence[dict]) -> list[dict[str, str]]:
+    """The rows of the card's "Cross-dataset evaluation" table: one per dataset and condition,
+    the numbers with 4 decimals (ROC-AUC of the clean data with its bootstrap interval)."""
 
     def f(value: Any) -> str:
         return "n/a" if is_missing(value) else f"{value:.4f}"
 
-    lines = [
-        "## Cross-dataset evaluation",
-        "",
-        "Scored with `fakezoo evaluate` on data the model was not trained on, at the "
-        "threshold chosen on its own cross-validation predictions (the equal-error-rate "
-        "point), never on the test data.",
-        "",
-        "| Dataset | Condition | Images | Accuracy | F1 | ROC-AUC | EER |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for ev in evaluations:
         ci = ev["ci"].get("roc_auc")
-        auc = f(ev["clean"].get("roc_auc")) + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
-        lines.append(
-            f"| {ev['dataset']} | clean | {ev['n']} | {f(ev['clean'].get('accuracy'))}"
-            f" | {f(ev['clean'].get('f1'))} | {auc} | {f(ev['clean'].get('eer'))} |"
-        )
-        for name, m in ev["perturbed"].items():
-            lines.append(
-                f"| {ev['dataset']} | {name} | {ev['n']} | {f(m.get('accuracy'))} | "
-                f"{f(m.get('f1'))} | {f(m.get('roc_auc'))} | {f(m.get('eer'))} |"
+        for name, m in [("clean", ev["clean"]), *ev["perturbed"].items()]:
+            auc = f(m.get("roc_auc")) + (
+                f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and name == "clean" else ""
             )
-    return [*lines, ""]
+            rows.append(
+                {
+                    "dataset": ev["dataset"],
+                    "condition": name,
+                    "n": str(ev["n"]),
+                    "accuracy": f(m.get("accuracy")),
+                    "f1": f(m.get("f1")),
+                    "roc_auc": auc,
+                    "eer": f(m.get("eer")),
+                }
+            )
+    return rows

@@ -33,7 +33,6 @@ __all__ = [
     "push_fold_branches",
     "timm_config",
     "timm_loadable",
-    "timm_usage",
 ]
 
 
@@ -60,34 +59,6 @@ def timm_config(fold_config: dict) -> dict:
     cfg["pretrained_cfg"]["input_size"] = [3, size, size]
     cfg.setdefault("label_names", cfg["fakezoo"]["labels"])
     return cfg
-
-
-def timm_usage(repo_id: str, index: dict) -> list[str]:
-    """The model card's lines on loading single folds with plain timm."""
-    n = len(index["folds"])
-    if not timm_loadable(index["model"]):
-        return [
-            "Plain timm cannot build this model: it is ResNet-50 with an added two-layer head "
-            "(Linear, ReLU, Linear), which timm's `resnet50` has no argument for. Its folds "
-            "are therefore not published as timm branches; load them with "
-            f'`fakezoo.load("{repo_id}")` (all folds) or `fakezoo.load("{repo_id}", folds=2)`.',
-        ]
-    pre = index["preprocessing"]
-    return [
-        f"Each fold is also a branch, `fold-1` ... `fold-{n}`, with its `model.safetensors` and "
-        "a timm `config.json` at the root, so plain timm loads one fold model:",
-        "",
-        "```python",
-        "import timm",
-        "",
-        f'model = timm.create_model("hf-hub:{repo_id}@fold-1", pretrained=True).eval()',
-        "```",
-        "",
-        f"Its input is the image resized to {pre['image_size']}×{pre['image_size']} "
-        f"(bilinear, the whole image squashed to a square, no crop) and normalised with mean "
-        f"{pre['mean']} and std {pre['std']}; logit 1 is `{index['labels'][1]}`. A pushed tag "
-        "`T` also tags the folds `T-fold-<k>`.",
-    ]
 
 
 def fold_card(repo_id: str, fold: str, index: dict, main_commit: str) -> str:

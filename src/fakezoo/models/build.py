@@ -91,7 +91,7 @@ def _fit_to_model(state: dict, model: nn.Module, weights: str, path: Path) -> di
     """The filter timm applies to the file's state dict before it loads it strictly.
 
     Renames a file in torchvision's module names (``weights="torchvision"``), drops the keys
-    the model has no use for (:attr:`ModelSpec.ignore_keys`) and swaps the file's
+    the model has no use for (`ModelSpec.ignore_keys`) and swaps the file's
     classification head for the model's new one, so that every other weight must fit.
     """
     spec, own = model.spec, model.state_dict()
