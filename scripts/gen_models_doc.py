@@ -234,7 +234,9 @@ and `model.preprocessing.normalize` does the same on uint8 tensors.
   Hub into its normal cache, or uses the cache. Offline (`HF_HUB_OFFLINE=1`, or no network)
   with a cold cache it fails at once with a `WeightsError` that says what to do.
 - `pretrained="path/to/file.safetensors"` loads a local file: every weight except the
-  classification head, strictly (missing or unexpected keys are an error). Only
+  classification head, strictly (missing or unexpected keys and shape mismatches are an
+  error naming the file). timm reads the file (the model's `pretrained_cfg["file"]`) and
+  loads it; fakezoo swaps in the new head first. Only
   `.safetensors` files are accepted; pickled `.pth`/`.bin` files are refused because loading
   them can run code.
 - `pretrained=False` keeps timm's random initialisation (what the tests and the demo use).
