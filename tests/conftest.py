@@ -37,6 +37,27 @@ def build():
     return make
 
 
+@pytest.fixture
+def cli(capsys):
+    """Run ``fakezoo ARGV`` in this process: returns (exit code, stdout, stderr).
+
+    The same code path as the console script, without a new interpreter (importing torch
+    takes seconds). Log lines go to ``caplog``, not to stderr. Use a subprocess only where the
+    process itself is under test (signals, a killed run, the installed command, start-up).
+    """
+    from fakezoo.cli import main
+
+    def run(*argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exit:  # argparse: --help, --version, usage errors
+            code = exit.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     """A small demo dataset (12 real, 12 fake, 64x64 JPGs), made once per session."""

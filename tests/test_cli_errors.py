@@ -160,25 +160,33 @@ def test_missing_optional_module_names_the_extra(demo_dir, tmp_path):
     assert notes == ['matplotlib is not installed: no plots (pip install "fakezoo[plots]").']
 
 
-def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(demo_dir, tmp_path):
+def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(demo_dir, tmp_path, cli):
+    # A real process, because Ctrl-C (SIGINT) is what is under test. It is frozen (SIGSTOP)
+    # once fold 1 is written, checked to be short of its last fold, and interrupted there:
+    # SIGINT waits while it is stopped and lands as soon as SIGCONT lets it run, with a fold
+    # and the run's results still to write, so the interrupt always comes before the end.
+    # Six folds leave about a second (more on a busy machine) to catch it in.
     out = tmp_path / "run"
+    args = cv_args(demo_dir, out, "--folds", "6")
     exe = shutil.which("fakezoo")
-    args = cv_args(demo_dir, out, "--folds", "3")
     proc = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not (out / "fold_1" / "config.json").exists():  # fold 1 finished: interrupt fold 2
+    while not (out / "fold_1" / "config.json").exists():  # fold 1 is done
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "fold 1 never finished"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        assert not (out / "fold_6" / "config.json").exists(), "caught only after the last fold"
+        proc.send_signal(signal.SIGINT)
+    finally:
+        proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("the run finished before the interrupt arrived")
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "interrupted" in err and "run the same command again to resume" in err
     done = (out / "fold_1" / "config.json").stat().st_mtime_ns
 
-    rerun = fakezoo(*args)
-    assert rerun.returncode == 0, rerun.stderr
+    code, _, err = cli(*args)  # the rerun needs no process of its own
+    assert code == 0, err
     assert (out / "fold_1" / "config.json").stat().st_mtime_ns == done  # not recomputed
-    assert (out / "fold_3" / "config.json").is_file()
+    assert (out / "fold_6" / "config.json").is_file()

@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import importlib.util
 import io
-import logging
 import os
 import re
 import subprocess
@@ -134,24 +133,18 @@ def test_examples_run(name, scratch, monkeypatch, one_thread):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("FAKEZOO_PROGRESS", "0")
     namespace: dict = {"__name__": f"docs_example_{path.stem}"}
-    logger = logging.getLogger("fakezoo")
-    level = logger.level  # `fakezoo.cli.main(["-q", ...])` in an example changes it
-    try:
-        for line, info, code in code_blocks(path.read_text(encoding="utf-8")):
-            if not runnable(info, code):
-                continue
-            where = f"{name}, code block at line {line}"
-            out = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(out):
-                    exec(compile(code, where, "exec"), namespace)
-            except Exception as err:
-                raise AssertionError(
-                    f"{where} failed: {type(err).__name__}: {err}\n"
-                    f"--- its output ---\n{out.getvalue()}"
-                ) from err
-    finally:
-        logger.setLevel(level)
+    for line, info, code in code_blocks(path.read_text(encoding="utf-8")):
+        if not runnable(info, code):
+            continue
+        where = f"{name}, code block at line {line}"
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, where, "exec"), namespace)
+        except Exception as err:
+            raise AssertionError(
+                f"{where} failed: {type(err).__name__}: {err}\n--- its output ---\n{out.getvalue()}"
+            ) from err
 
 
 # -- README and CI ------------------------------------------------------------------------------

@@ -556,7 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if args.quiet else logging.INFO,
         format=f"[worker {worker}] %(message)s" if worker else "%(message)s",
     )
-    logging.getLogger("fakezoo").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    logger = logging.getLogger("fakezoo")
+    level = logger.level  # given back on return: main() may run many times in one process
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -574,6 +576,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"fakezoo {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":
