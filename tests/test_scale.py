@@ -20,7 +20,15 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from fakezoo.train.storage import RETRY_OF, WORKER, StorageError, make_storage
+from fakezoo.train.storage import WORKER, StorageError, make_storage
+
+
+def retried_trial_number(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The first trial of the chain whose learning rate ``trial`` reruns (Optuna's retry)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
 
 GRACE = 3  # seconds: short, so that the crash tests wait little for a dead worker
 TRAINING = [
@@ -161,7 +169,7 @@ def _crash_survived(demo_dir, tmp_path, storage_arg: str, storage, caplog=None) 
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.FAIL}
     stale = next(t for t in trials if t.number == dead.number)
     assert stale.state == TrialState.FAIL  # the dead worker's trial, failed as stale
-    rerun = [t for t in finished if t.user_attrs.get(RETRY_OF) == dead.number]
+    rerun = [t for t in finished if retried_trial_number(t) == dead.number]
     assert len(rerun) == 1 and rerun[0].params["lr"] == dead.params["lr"]  # its lr, again
     assert (tmp_path / "s" / "results.json").exists()
 
@@ -418,8 +426,28 @@ def test_a_worker_declared_dead_drops_its_result_and_goes_on(tmp_path, caplog):
         run_until_finished(study, storage, 2, objective, [], [])
     trials = study.get_trials(deepcopy=False)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
-    assert trials[1].params == trials[0].params and trials[1].user_attrs[RETRY_OF] == 0
+    assert trials[1].params == trials[0].params and retried_trial_number(trials[1]) == 0
     assert "declared dead by another worker" in caplog.text
+
+
+def test_a_rerun_is_not_failed_for_the_heartbeat_it_inherited(tmp_path):
+    """Optuna's retry copies the dead trial's user attributes, its last lease time included:
+    the rerun's lease counts from its own start, not from that old heartbeat."""
+    from fakezoo.train.storage import HEARTBEAT, recover_stale_trials
+
+    storage = make_storage(tmp_path / "s.log", grace_period=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    dead = study.ask()
+    dead.suggest_float("x", 0, 1)
+    dead.set_user_attr(HEARTBEAT, time.time() - 10)  # its worker stopped beating long ago
+    time.sleep(1.2)
+    assert recover_stale_trials(study, storage) == [dead.number]
+    rerun = study.ask()  # the queued rerun, with the dead trial's heartbeat attribute
+    assert rerun.user_attrs[HEARTBEAT] < time.time() - 10
+    frozen = study.get_trials(deepcopy=False)[rerun.number]
+    assert frozen.params == dead.params and retried_trial_number(frozen) == dead.number
+    assert recover_stale_trials(study, storage) == []  # it has only just started
+    assert study.get_trials(deepcopy=False)[rerun.number].state == TrialState.RUNNING
 
 
 def test_a_worker_with_other_settings_is_refused(demo_dir, tmp_path, postgres_url, capsys):

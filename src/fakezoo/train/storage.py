@@ -9,12 +9,14 @@
 Workers that share a study must survive each other's crashes. Every running trial sends a
 heartbeat every ``heartbeat_interval(grace_period)`` seconds; a trial whose last heartbeat is
 older than ``grace_period`` seconds is *stale*: its worker died. A stale trial is marked
-``FAIL`` and its learning rate is queued again (:func:`retry_trial`), so the next worker to ask
-for a trial, a survivor or a newly started one, runs the same learning rate again.
+``FAIL`` and its learning rate is queued again (:func:`retry_trial`: Optuna's
+``RetryHeartbeatStaleTrialCallback``), so the next worker to ask for a trial, a survivor or a
+newly started one, runs the same learning rate again.
 
 - Databases use Optuna's own heartbeat (``RDBStorage(heartbeat_interval=..., grace_period=...,
   heartbeat_stale_trial_callback=retry_trial)``).
-- Journal files have no heartbeat in Optuna, so fakezoo keeps its own *lease*: a thread writes
+- Journal files have no heartbeat in Optuna (``JournalStorage`` is no ``BaseHeartbeat``:
+  ``fail_stale_trials`` does nothing there), so fakezoo keeps its own *lease*: a thread writes
   the time into the running trial's user attribute ``fakezoo_heartbeat``
   (:func:`keep_alive`), and :func:`recover_stale_trials` fails trials whose lease has expired.
   Writers take an ``flock`` on ``.NAME.flock`` next to the file, which the kernel releases when
@@ -35,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
@@ -58,8 +60,6 @@ DEFAULT_GRACE_PERIOD = 60  # seconds without a heartbeat before a running trial 
 MAX_RETRIES = 3  # a learning rate whose trial keeps dying is retried this many times
 HEARTBEAT = "fakezoo_heartbeat"  # Journal lease: time of the last heartbeat (user attribute)
 WORKER = "fakezoo_worker"  # host:pid of the worker that ran the trial
-RETRY_OF = "fakezoo_retry_of"  # the number of the trial whose learning rate this one reruns
-RETRIES = "fakezoo_retries"  # how many times this learning rate has been rerun
 EXTRAS = {"postgresql": "postgres", "mysql": "mysql"}  # fakezoo's extra for each database
 DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql"}  # the driver module that it installs
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
@@ -334,12 +334,15 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a dead worker's learning rate again, as a new waiting trial.
 
     Called with each trial that was failed as stale (Optuna calls it for databases, through
-    ``heartbeat_stale_trial_callback``). The new trial holds the same parameters, and user
-    attributes that name the first trial of the chain (``fakezoo_retry_of``) and count the
-    retries (``fakezoo_retries``); after :data:`MAX_RETRIES` the learning rate is given up
-    and the next trial samples a new one.
+    ``heartbeat_stale_trial_callback``). Optuna's ``RetryHeartbeatStaleTrialCallback`` adds
+    the new trial, with the same parameters and the chain of failed trials in its system
+    attributes (``retried_trial_number``, ``retry_history``); after :data:`MAX_RETRIES` the
+    learning rate is given up and the next trial samples a new one. fakezoo adds the warning.
     """
-    retries = int(trial.user_attrs.get(RETRIES, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retries = len(RetryHeartbeatStaleTrialCallback.retry_history(trial))
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
     if not trial.params or retries >= MAX_RETRIES:
         logger.warning(
             "%s trial %d: its worker died%s; a new learning rate will be sampled.",
@@ -348,15 +351,6 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
             "" if not trial.params else f" {retries + 1} times at this learning rate",
         )
         return
-    first = int(trial.user_attrs.get(RETRY_OF, trial.number))
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            user_attrs={RETRY_OF: first, RETRIES: retries + 1},
-        )
-    )
     lr = trial.params.get("lr")
     logger.warning(
         "%s trial %d%s stopped sending heartbeats (its worker died); it is marked "
@@ -368,10 +362,14 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 def _lease_expired(trial: FrozenTrial, grace_period: int, now: float) -> bool:
-    last = trial.user_attrs.get(HEARTBEAT)
-    if last is None and trial.datetime_start is not None:
-        last = trial.datetime_start.timestamp()  # killed before its first heartbeat
-    return last is not None and now - float(last) > grace_period
+    # The later of its start (killed before its first heartbeat) and its last heartbeat: a
+    # retried trial starts with the user attributes, old heartbeat included, of the dead one.
+    beats = [
+        trial.user_attrs.get(HEARTBEAT),
+        trial.datetime_start and trial.datetime_start.timestamp(),
+    ]
+    beats = [float(b) for b in beats if b is not None]
+    return bool(beats) and now - max(beats) > grace_period
 
 
 def recover_stale_trials(study: optuna.Study, storage) -> list[int]:
