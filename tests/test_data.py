@@ -110,7 +110,7 @@ def _build_corpus(root: Path) -> tuple[set[str], set[str]]:
     (fake / "text.jpg").write_text("this is not an image\n")
     (fake / "bomb.png").write_bytes(_bomb_png())
 
-    (real / "notes.txt").write_text("not an image extension: ignored\n")
+    (real / "notes.txt").write_text("not an image extension: reported\n")
     _touch(real, ".hidden.jpg")
     good = {
         "good.jpg",
@@ -137,7 +137,10 @@ def _build_corpus(root: Path) -> tuple[set[str], set[str]]:
 def test_decode_corpus_keeps_good_files_and_skips_bad_ones(tmp_path, caplog):
     good, bad = _build_corpus(tmp_path)
     dataset = load_dataset(tmp_path)
-    assert {p.name for p in dataset.paths} == good | bad  # .txt and hidden files ignored
+    assert {p.name for p in dataset.paths} == good | bad  # hidden files ignored
+    assert [(s.path.name, s.reason.split(";")[0]) for s in dataset.skipped] == [
+        ("notes.txt", "not an image file extension (.txt)")
+    ]
 
     with caplog.at_level(logging.WARNING, logger="fakezoo"):
         decoded = decode_dataset(dataset, 32, num_workers=1, progress=False)
@@ -148,7 +151,7 @@ def test_decode_corpus_keeps_good_files_and_skips_bad_ones(tmp_path, caplog):
     assert decoded.labels.tolist() == decoded.dataset.labels.tolist()
     assert {p.name for p in decoded.dataset.paths} == good
     skipped = {s.path.name: s.reason for s in decoded.dataset.skipped}
-    assert set(skipped) == bad
+    assert set(skipped) == bad | {"notes.txt"}
     assert "truncated" in skipped["truncated.jpg"]
     assert "empty" in skipped["empty.jpg"]
     assert "not a recognised image" in skipped["text.jpg"]

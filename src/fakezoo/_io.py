@@ -7,9 +7,11 @@ whole old file or the whole new one, never a partial one.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +80,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, remembered for the process per (path, inode, size, mtime)."""
     p = Path(path)
     info = p.stat()
+    if not stat.S_ISREG(info.st_mode):  # a named pipe would block the read forever
+        raise OSError(errno.EINVAL, "not a regular file", str(p))
     key = (os.fspath(p.resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
     if key not in _DIGESTS:
         digest = hashlib.sha256()

@@ -282,6 +282,7 @@ def _explained(args) -> list:
 
 
 def _predict(args) -> int:
+    from .data.dataset import printable_path
     from .inference.api import predict
 
     options = dict(
@@ -303,6 +304,9 @@ def _predict(args) -> int:
         for folder in folders:
             items += predict(folder, **options)
     rows = [p.to_dict() for p in items]
+    if args.format != "json":  # JSON escapes them itself; text shows odd bytes as \\xNN
+        for r in rows:
+            r.update({k: printable_path(r[k]) for k in ("path", "error") if r[k] is not None})
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     elif args.format == "csv":

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_write
 from .._progress import tqdm_disable
 from ..errors import DatasetError, ImageDecodeError
-from .dataset import Dataset, SkippedFile
+from .dataset import Dataset, SkippedFile, log_skipped
 from .decode import (
     DECODER_VERSION,
     DEFAULT_MAX_PIXELS,
@@ -31,7 +31,6 @@ from .decode import (
     _decode,
     _read_bytes,
 )
-from .discovery import _log_skipped
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     import torch
@@ -258,7 +257,7 @@ def decode_dataset(
     kept = np.flatnonzero(ok)
     new_skipped = [SkippedFile(dataset.paths[i], reasons[i]) for i in sorted(reasons)]
     if new_skipped:
-        _log_skipped(new_skipped, f"of {n} files that could not be decoded")
+        log_skipped(new_skipped, f"of {n} files that could not be decoded")
     if kept.size == 0:
         examples = "; ".join(f"{s.path}: {s.reason}" for s in new_skipped[:3])
         raise DatasetError(f"none of the {n} files could be decoded ({examples})")

@@ -12,11 +12,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DatasetError
+from .decode import file_problem
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     pass
 
-__all__ = ["IMAGE_EXTENSIONS", "LABEL_NAMES", "Dataset", "SkippedFile"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "LABEL_NAMES",
+    "Dataset",
+    "SkippedFile",
+    "log_skipped",
+    "printable_path",
+]
 
 
 logger = logging.getLogger(__name__)
@@ -24,8 +32,33 @@ logger = logging.getLogger(__name__)
 LABEL_NAMES = ("real", "fake")
 """Class names by label index: `0` is real, `1` is fake."""
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-"""File extensions (compared case-insensitively) that folder discovery treats as images."""
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".jfif",
+    ".jpe",
+    ".png",
+    ".bmp",
+    ".webp",
+    ".gif",
+    ".tif",
+    ".tiff",
+)
+"""File extensions (compared case-insensitively) that folder discovery treats as images; any
+other file found is reported as skipped."""
+
+
+def printable_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that can be printed and written as UTF-8: the bytes of a file name that
+    is not valid UTF-8 are shown as ``\\xNN`` escapes.
+
+    Example:
+        ```python
+        import os
+        printable_path(os.fsdecode(b"caf\\xe9.jpg"))  # 'caf\\\\xe9.jpg'
+        ```
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 _SPLIT_ORDER = ("train", "validation", "test")
@@ -65,6 +98,18 @@ def _check_cv(
                 f"the dataset{where} has only {n_groups} distinct groups, fewer than "
                 f"n_splits={n_splits}; lower n_splits or split the groups"
             )
+
+
+_SKIPPED_SHOWN = 5
+
+
+def log_skipped(skipped: Sequence[SkippedFile], what: str) -> None:
+    """One warning on the ``"fakezoo"`` logger: how many ``what`` were skipped, the first few
+    with their reasons."""
+    lines = "\n".join(f"  {printable_path(s.path)}: {s.reason}" for s in skipped[:_SKIPPED_SHOWN])
+    more = len(skipped) - _SKIPPED_SHOWN
+    tail = f"\n  ... and {more} more (see Dataset.skipped)" if more > 0 else ""
+    logger.warning("skipped %d %s:\n%s%s", len(skipped), what, lines, tail)
 
 
 @dataclass(frozen=True)
@@ -164,16 +209,64 @@ class Dataset:
             ds.relpaths()[:2]  # ['fake/fake_00000.jpg', 'fake/fake_00001.jpg']
             ```
         """
-        out = []
-        for path in self.paths:
+        return [self._relpath(path) for path in self.paths]
+
+    def _relpath(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
             try:
-                out.append(path.relative_to(self.root).as_posix())
-            except ValueError:
-                try:
-                    out.append(Path(os.path.relpath(path, self.root)).as_posix())
-                except ValueError:  # another drive on Windows
-                    out.append(path.as_posix())
-        return out
+                return Path(os.path.relpath(path, self.root)).as_posix()
+            except ValueError:  # another drive on Windows
+                return path.as_posix()
+
+    def skipped_records(self) -> list[dict[str, str]]:
+        """The files left out, as a run or a report records them: ``{"path", "reason"}``, the
+        path relative to `root` and printable (see
+        [`printable_path`][fakezoo.data.dataset.printable_path]).
+
+        Example:
+            ```python
+            ds.skipped_records()  # [{'path': 'real/notes.txt', 'reason': 'not an image ...'}]
+            ```
+        """
+        return [
+            {"path": printable_path(self._relpath(s.path)), "reason": s.reason}
+            for s in self.skipped
+        ]
+
+    def usable(self) -> Dataset:
+        """The items a run can read and record; the others move to `skipped` with their reason.
+
+        An item is left out when it is not a regular, non-empty file (a broken symbolic link,
+        a link loop, a named pipe that would block a reader, ...; found from its metadata,
+        nothing is read) or when its name is not valid UTF-8 (a run records its files' names
+        as text).
+
+        Example:
+            ```python
+            ds = load_dataset("faces/").usable()
+            [s.reason for s in ds.skipped]  # ['broken symbolic link (...)', ...]
+            ```
+        """
+        keep, left_out = [], []
+        for i, path in enumerate(self.paths):
+            reason = file_problem(path)
+            if reason is None and printable_path(path) != os.fspath(path):
+                reason = (
+                    "the file name is not valid UTF-8 (shown with \\x escapes); rename the "
+                    "file: a run records the names of its files as text"
+                )
+            if reason is None:
+                keep.append(i)
+            else:
+                left_out.append(SkippedFile(path, reason))
+        if not left_out:
+            return self
+        log_skipped(left_out, f"files of {printable_path(self.root)} that a run cannot use")
+        usable = self.subset(keep)
+        usable.skipped = [*self.skipped, *left_out]
+        return usable
 
     def sha256(self) -> list[str]:
         """SHA-256 of each file's bytes, in item order (remembered per file for the process).

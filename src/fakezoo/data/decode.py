@@ -6,9 +6,11 @@ torchvision's `Resize((S, S))` on a PIL image).
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +23,7 @@ from ..errors import ImageDecodeError
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     pass
 
-__all__ = ["DECODER_VERSION", "DEFAULT_MAX_PIXELS", "decode_image"]
+__all__ = ["DECODER_VERSION", "DEFAULT_MAX_PIXELS", "decode_image", "file_problem"]
 
 
 logger = logging.getLogger(__name__)
@@ -88,19 +90,57 @@ def _check_image_size(image_size: int) -> int:
     return int(image_size)
 
 
-def _check_readable_file(path: Path) -> None:
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as an image file, found from its metadata alone (nothing is
+    read, so a named pipe never blocks); ``None`` for a regular, non-empty file.
+
+    Example:
+        ```python
+        from fakezoo.data.decode import file_problem
+        file_problem("faces/real/0001.jpg")  # None
+        file_problem("missing.jpg")          # 'file not found'
+        ```
+    """
+    path = Path(path)
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise ImageDecodeError(path, "file not found") from None
+        if path.is_symlink():
+            return f"broken symbolic link (its target {_link_target(path)} does not exist)"
+        return "file not found"
     except PermissionError:
-        raise ImageDecodeError(path, "permission denied; check the file's permissions") from None
+        return "permission denied; check the file's permissions"
     except OSError as exc:
-        raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
-    if path.is_dir():
-        raise ImageDecodeError(path, "is a directory, not an image file")
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (the link leads back to itself)"
+        return f"cannot read the file ({exc.strerror or exc})"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory, not an image file"
+    if not stat.S_ISREG(info.st_mode):
+        kind = (
+            "a named pipe"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(info.st_mode)
+            else "a device"
+        )
+        return f"not a regular file ({kind}); only image files are read"
     if info.st_size == 0:
-        raise ImageDecodeError(path, "empty file (0 bytes)")
+        return "empty file (0 bytes)"
+    return None
+
+
+def _link_target(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def _check_readable_file(path: Path) -> None:
+    reason = file_problem(path)
+    if reason is not None:
+        raise ImageDecodeError(path, reason)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -7,19 +7,26 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DatasetError
-from .dataset import _SPLIT_ORDER, IMAGE_EXTENSIONS, Dataset, SkippedFile, _split_rank
+from .dataset import (
+    _SPLIT_ORDER,
+    IMAGE_EXTENSIONS,
+    Dataset,
+    SkippedFile,
+    _split_rank,
+    log_skipped,
+)
+from .decode import file_problem
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     pass
 
-__all__ = ["is_hidden", "list_images", "load_dataset"]
+__all__ = ["is_hidden", "list_images", "load_dataset", "scan_folder"]
 
 
 logger = logging.getLogger(__name__)
@@ -54,9 +61,6 @@ Expected one of these layouts (folder names are case-insensitive):
   a .csv file with the columns path,label[,group] (label: real/fake or 0/1)"""
 
 
-_SKIPPED_SHOWN = 5
-
-
 def load_dataset(
     source: str | os.PathLike[str],
     *,
@@ -70,9 +74,10 @@ def load_dataset(
     `real_images`, `original`, `genuine`, `authentic`; `fake`, `1_fake`, `fake_images`,
     `manipulated`, `deepfake`, `df`, `synthetic`), either directly under `source` or under split
     folders (`train`/`training`, `val`/`valid`/`validation`, `test`/`testing`), optionally inside
-    one or two wrapper folders. Images are found recursively and sorted; hidden files and files
-    without an image extension are ignored. Files that fail to decode are skipped later by
-    `decode_dataset`.
+    one or two wrapper folders. Images are found recursively (symbolic links to folders are
+    followed) and sorted; hidden names are ignored; every other file is listed in `skipped`
+    with its reason (see [`scan_folder`][fakezoo.data.discovery.scan_folder]). Files that fail
+    to decode are skipped later by `decode_dataset`.
 
     CSV: columns `path` and `label` (headers case-insensitive), optional `group` and `split`.
     Labels are `real`/`fake` or `0`/`1`; paths are relative to the CSV's folder or absolute.
@@ -192,25 +197,86 @@ def _find_layout(root: Path) -> list[tuple[str | None, int, Path]]:
     )
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted by path, hidden names left out.
+def scan_folder(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """The image files under ``folder`` (recursively, sorted by path) and every other entry
+    found there, left out with its reason. This one rule serves training and prediction.
 
-    A subfolder that cannot be listed is skipped with a warning. (``os.walk`` rather than
-    ``glob``: it prunes hidden folders before entering them and reports unreadable ones.)
+    * A file whose extension is one of
+      [`IMAGE_EXTENSIONS`][fakezoo.data.dataset.IMAGE_EXTENSIONS] (any case) is an image.
+      (It may still prove unreadable: a broken link or a named pipe is found when it is
+      checked or decoded.)
+    * Any other file is left out: no file extension, or another extension.
+    * Symbolic links to folders are followed; one that leads to a folder already listed (a
+      loop back up, or a second way in) is left out.
+    * A folder that cannot be listed is left out.
+    * Hidden names ([`is_hidden`][fakezoo.data.discovery.is_hidden]) are never read or reported.
+
+    Example:
+        ```python
+        images, skipped = scan_folder(Path("faces/real"))
+        [(s.path.name, s.reason) for s in skipped]  # [('notes.txt', 'not an image file ...')]
+        ```
     """
+    images: list[Path] = []
+    skipped: list[SkippedFile] = []
 
     def on_error(exc: OSError) -> None:
-        logger.warning("cannot list %s (%s); its images are left out", exc.filename, exc.strerror)
+        skipped.append(SkippedFile(Path(exc.filename), f"cannot list the folder ({exc.strerror})"))
 
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
-        dirnames[:] = [d for d in dirnames if not is_hidden(d)]
-        found.extend(
-            Path(dirpath, name)
-            for name in filenames
-            if not is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-    return sorted(found)
+    seen: dict[tuple[int, int], str] = {}
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=True):
+        try:
+            info = os.stat(dirpath)
+            seen.setdefault((info.st_dev, info.st_ino), dirpath)
+        except OSError:
+            pass
+        kept = []
+        # real folders first, so that a link to one of them is the entry left out
+        subs = [(os.path.join(dirpath, n), n) for n in sorted(dirnames) if not is_hidden(n)]
+        for sub, name in sorted(subs, key=lambda s: os.path.islink(s[0])):
+            try:
+                info = os.stat(sub)
+            except OSError as exc:
+                skipped.append(SkippedFile(Path(sub), f"cannot list the folder ({exc.strerror})"))
+                continue
+            first = seen.setdefault((info.st_dev, info.st_ino), sub)
+            if first != sub:
+                reason = f"the same folder as {first}, already listed; not read twice"
+                skipped.append(SkippedFile(Path(sub), reason))
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            if is_hidden(name):
+                continue
+            path = Path(dirpath, name)
+            suffix = os.path.splitext(name)[1].lower()
+            if suffix in IMAGE_EXTENSIONS:
+                images.append(path)
+            elif not suffix:
+                skipped.append(SkippedFile(path, f"no file extension; {_IMAGE_NAMES}"))
+            else:
+                reason = f"not an image file extension ({suffix}); {_IMAGE_NAMES}"
+                skipped.append(SkippedFile(path, reason))
+    return sorted(images), sorted(skipped, key=lambda s: s.path)
+
+
+_IMAGE_NAMES = f"images are read from files named {', '.join(IMAGE_EXTENSIONS)}"
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files under ``folder`` by [`scan_folder`][fakezoo.data.discovery.scan_folder]'s
+    rule, with one warning naming the entries it left out.
+
+    Example:
+        ```python
+        list_images(Path("photos"))  # [PosixPath('photos/a.jpg'), ...]
+        ```
+    """
+    images, skipped = scan_folder(Path(folder))
+    if skipped:
+        log_skipped(skipped, f"entries found in {folder}")
+    return images
 
 
 def _load_folder(root: Path, split: str | None) -> Dataset:
@@ -227,8 +293,13 @@ def _load_folder(root: Path, split: str | None) -> Dataset:
             raise DatasetError(f"{root} has no {split!r} split; found: {', '.join(available)}")
         entries = [e for e in entries if e[0] == split]
     items = []
+    skipped: list[SkippedFile] = []
     for split_name, label, class_dir in entries:
-        items.extend((path, label, split_name) for path in list_images(class_dir))
+        images, left_out = scan_folder(class_dir)
+        items.extend((path, label, split_name) for path in images)
+        skipped += left_out
+    if skipped:
+        log_skipped(skipped, f"entries found in {root}")
     if not items:
         folders = ", ".join(str(d.relative_to(root)) for _, _, d in entries)
         raise DatasetError(
@@ -241,6 +312,7 @@ def _load_folder(root: Path, split: str | None) -> Dataset:
         paths=[p for p, _, _ in items],
         labels=np.array([label for _, label, _ in items], dtype=np.int64),
         splits=[s for _, _, s in items] if has_splits else None,  # type: ignore[misc]
+        skipped=skipped,
     )
 
 
@@ -318,8 +390,8 @@ def _load_csv(csv_path: Path, split: str | None) -> Dataset:
                         f"{first_line[key]}); list each file once"
                     )
                 first_line[key] = line
-                if not path.is_file():
-                    reason = "not a file" if path.exists() else "file not found"
+                reason = file_problem(path)
+                if reason is not None:
                     skipped.append(SkippedFile(path, reason))
                     continue
                 paths.append(path)
@@ -332,7 +404,7 @@ def _load_csv(csv_path: Path, split: str | None) -> Dataset:
     except csv.Error as exc:
         raise DatasetError(f"{csv_path} is not a valid CSV file: {exc}") from exc
     if skipped:
-        _log_skipped(skipped, f"files listed in {csv_path}")
+        log_skipped(skipped, f"files listed in {csv_path}")
     if not paths:
         extra = ""
         if skipped:
@@ -346,10 +418,3 @@ def _load_csv(csv_path: Path, split: str | None) -> Dataset:
         splits=splits if has_split else None,
         skipped=skipped,
     )
-
-
-def _log_skipped(skipped: Sequence[SkippedFile], what: str) -> None:
-    lines = "\n".join(f"  {s.path}: {s.reason}" for s in skipped[:_SKIPPED_SHOWN])
-    more = len(skipped) - _SKIPPED_SHOWN
-    tail = f"\n  ... and {more} more (see Dataset.skipped)" if more > 0 else ""
-    logger.warning("skipped %d %s:\n%s%s", len(skipped), what, lines, tail)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fakezoo.data import Dataset, DatasetError, load_dataset
+from fakezoo.data.dataset import printable_path
 
 from .images import DecodedSet, decode_native, model_batches
 from .perturb import Perturbation, parse_perturbations
@@ -268,7 +269,7 @@ def prepare_data(
         "root": str(ds.root),
         "n": len(ds),
         "class_counts": ds.class_counts(),
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in decoded.skipped],
+        "skipped": [{"path": printable_path(s.path), "reason": s.reason} for s in decoded.skipped],
         "groups": ds.groups is not None,
         "n_groups": None if ds.groups is None else len(set(map(str, ds.groups))),
     }
@@ -408,7 +409,7 @@ def _score_run(
         probs[name] = [float(v) for v in fp.mean(axis=1)]
         fold_probs[name] = [[float(v) for v in row] for row in fp]
     predictions = {
-        "paths": ds.relpaths(),
+        "paths": [printable_path(p) for p in ds.relpaths()],
         "y_true": [int(v) for v in y],
         "groups": None if groups is None else [str(g) for g in groups],
         "prob": probs,

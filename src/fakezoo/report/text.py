@@ -216,6 +216,13 @@ def cv_report(result: dict[str, Any]) -> str:
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in settings if v is not None]
     lines += ["", "## Results", "", fold_block(result).rstrip("\n"), ""]
+    skipped = result.get("skipped") or []
+    if skipped:
+        lines += ["## Files left out", ""]
+        were = "1 file was" if len(skipped) == 1 else f"{len(skipped)} files were"
+        lines += [f"{were} left out (paths relative to the data's folder):", ""]
+        lines += [f"- `{s['path']}`: {s['reason']}" for s in skipped]
+        lines += [""]
 
     seed = _seed_match(display_name(model), _fine_tuning(result))
     if seed is not None:

@@ -195,6 +195,7 @@ class CrossValidator:
             return dataset
         if not isinstance(dataset, Dataset):
             dataset = load_dataset(dataset)
+        dataset = dataset.usable()  # before any file is read: a named pipe would block
         key = (
             data_digest(dataset.relpaths(), dataset.sha256(), dataset.labels),
             str(dataset.root),
@@ -573,6 +574,7 @@ class CrossValidator:
                 "trunk_images": self.trunk_images,
             },
             fingerprint=fingerprint.to_dict(),
+            skipped=decoded.dataset.skipped_records(),
         )
         if writer is not None and fold is None:
             self.finish_run_dir(writer, result, template)

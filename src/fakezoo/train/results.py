@@ -50,6 +50,7 @@ class CVResult:
     timings: dict = field(default_factory=dict)
     deviations: list[str] = field(default_factory=list)
     fingerprint: dict | None = None  # Fingerprint.to_dict(): what these numbers depend on
+    skipped: list[dict] = field(default_factory=list)  # files left out: {"path", "reason"}
 
     @property
     def summary(self) -> dict:
@@ -84,6 +85,7 @@ class CVResult:
             "deviations": self.deviations,
             "timings": self.timings,
             "fingerprint": self.fingerprint,
+            "skipped": self.skipped,
         }
 
     @classmethod
@@ -98,6 +100,7 @@ class CVResult:
             timings=data.get("timings", {}),
             deviations=data.get("deviations", []),
             fingerprint=data.get("fingerprint"),
+            skipped=data.get("skipped", []),
         )
 
     def report(self) -> str:
