@@ -1,6 +1,8 @@
 """Miniature replicas of the field's benchmark datasets, in their distributed layouts: the exact
 folders, lists and JSON files, holding a handful of short PyAV videos of a real face (the
-astronaut, which the real MTCNN finds) that moves and, in fakes, is tinted.
+astronaut, which the real MTCNN finds) that moves and, in fakes, carries an artifact of its
+"method": a red tint of some strength, a green tint or a blur, so that a model trained on one
+replica is tested on artifacts it has and has not seen.
 
 ``replica(tmp_path_factory, name)`` builds one once per test session (under the session's base
 temp folder) and returns its root; ``EXPECTED`` says what each holds.
@@ -14,11 +16,20 @@ from pathlib import Path
 
 import numpy as np
 from face_images import astronaut
+from PIL import Image
 
 FRAME = (160, 120)  # (w, h) of every replica video
 FACE = 100  # side of the pasted astronaut; MTCNN finds a face of about 16 x 20 px in it
 N_FRAMES = 6
 MIN_SIZE = 10  # crop's min_size for these small faces
+
+# `fakezoo protocol` on the replicas, tiny and with random weights: the test suite runs it and
+# scripts/gen_benchmarks_table.py puts its table into docs/benchmarks.md.
+PROTOCOL_ARGS = [
+    "--models", "mobilenet_v2", "--no-pretrained", "--image-size", "32", "--epochs", "1",
+    "--batch-size", "8", "--lr", "0.001", "0.01", "--no-finetune", "--frames", "2",
+    "--crop-size", "64", "--min-size", str(MIN_SIZE), "--workers", "2", "--device", "cpu",
+]  # fmt: skip
 
 FF_PAIRS = {
     "train": [("000", "001"), ("002", "003")],
@@ -63,16 +74,40 @@ DFDCP = {  # dataset.json
 }
 
 
-def write_clip(path: Path, seed: int, fake: bool, n_frames: int = N_FRAMES) -> None:
+ARTIFACTS = {  # each replica's "manipulation methods": what their fakes' faces carry
+    "Deepfakes": ("red", 60),
+    "Face2Face": ("red", 35),
+    "FaceSwap": ("red", 20),
+    "NeuralTextures": ("red", 12),
+    "Celeb-synthesis": ("blur", 1),
+    "DFDC": ("green", 30),
+    "method_A": ("red", 25),
+    "method_B": ("blur", 1),
+}
+
+
+def _artifact(face: np.ndarray, method: str) -> np.ndarray:
+    from PIL import ImageFilter
+
+    kind, amount = ARTIFACTS[method]
+    if kind == "blur":
+        img = Image.fromarray(face).filter(ImageFilter.GaussianBlur(amount))
+        return np.asarray(img)
+    out = face.astype(np.int16)
+    out[..., 0 if kind == "red" else 1] += amount
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def write_clip(path: Path, seed: int, fake: str | None, n_frames: int = N_FRAMES) -> None:
     """A short mpeg4 video: the astronaut moving right on a grey of its own (so no two videos
-    share a frame); a fake's face is tinted red."""
+    share a frame); a fake's face carries its method's artifact (``ARTIFACTS``)."""
     import av
 
     rng = np.random.default_rng(seed)
-    face = astronaut(FACE).astype(np.int16)
+    shade = int(rng.integers(-25, 25))  # each video's own lighting
+    face = np.clip(astronaut(FACE).astype(np.int16) + shade, 0, 255).astype(np.uint8)
     if fake:
-        face[..., 0] = np.clip(face[..., 0] + 60, 0, 255)
-    face = face.astype(np.uint8)
+        face = _artifact(face, fake)
     grey = int(rng.integers(60, 200))
     x0, y0 = int(rng.integers(0, 20)), int(rng.integers(0, FRAME[1] - FACE))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,18 +138,19 @@ def make_ffpp(root: Path, compressions=("c23", "c40")) -> Path:
             for a, b in pairs:
                 for real in (a, b):
                     out = root / "original_sequences/youtube" / comp / "videos" / f"{real}.mp4"
-                    write_clip(out, _seed(comp + real), fake=False)
+                    write_clip(out, _seed(comp + real), None)
                 for method in FF_METHODS:
                     for fake in (f"{a}_{b}", f"{b}_{a}"):
                         folder = root / "manipulated_sequences" / method / comp / "videos"
-                        write_clip(folder / f"{fake}.mp4", _seed(comp + method + fake), True)
+                        write_clip(folder / f"{fake}.mp4", _seed(comp + method + fake), method)
     return root
 
 
 def make_celebdf(root: Path) -> Path:
     for folder, names in CDF_VIDEOS.items():
         for name in names:
-            write_clip(root / folder / f"{name}.mp4", _seed(folder + name), folder.endswith("sis"))
+            method = folder if folder.endswith("sis") else None
+            write_clip(root / folder / f"{name}.mp4", _seed(folder + name), method)
     (root / "List_of_testing_videos.txt").write_text("\n".join(CDF_TEST) + "\n")
     return root
 
@@ -124,7 +160,7 @@ def make_dfdc(root: Path) -> Path:
     part.mkdir(parents=True)
     (part / "metadata.json").write_text(json.dumps(DFDC_TRAIN))
     for name, entry in DFDC_TRAIN.items():
-        write_clip(part / name, _seed(name), entry["label"] == "FAKE")
+        write_clip(part / name, _seed(name), "DFDC" if entry["label"] == "FAKE" else None)
     test = root / "test"
     test.mkdir()
     with (test / "labels.csv").open("w", newline="") as handle:
@@ -132,7 +168,7 @@ def make_dfdc(root: Path) -> Path:
         writer.writerow(["filename", "label"])
         writer.writerows(DFDC_TEST)
     for name, label in DFDC_TEST:
-        write_clip(test / name, _seed(name), bool(label))
+        write_clip(test / name, _seed(name), "DFDC" if label else None)
     return root
 
 
@@ -141,13 +177,12 @@ def make_dfdcp(root: Path) -> Path:
     meta = {key: {"label": label, "set": split} for key, (label, split) in DFDCP.items()}
     (root / "dataset.json").write_text(json.dumps(meta))
     for key, (label, _) in DFDCP.items():
-        write_clip(root / key, _seed(key), label == "fake")
+        write_clip(root / key, _seed(key), key.split("/")[0] if label == "fake" else None)
     return root
 
 
 def _frames(folder: Path, seed: int, fake: bool, n: int = 3) -> list[Path]:
     """DeepfakeBench-style crops: ``000.png``, ``010.png``... (frame numbers as names)."""
-    from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

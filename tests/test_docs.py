@@ -41,6 +41,7 @@ PAGES = [
     "explain",
     "app",
     "evaluate",
+    "benchmarks",
     "study",
     "performance",
     "design",

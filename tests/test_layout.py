@@ -162,6 +162,7 @@ FLOW = [
     {"hub"},
     {"inference"},
     {"study"},
+    {"protocol"},
 ]
 
 
@@ -210,6 +211,7 @@ def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
         "HubAuthError": RuntimeError,
         "HubUnavailableError": RuntimeError,
         "HubFileNotFoundError": FileNotFoundError,
+        "ProtocolError": RuntimeError,
     }
     assert set(errors.__all__) == {"FakezooError", *builtin}
     for name, parent in builtin.items():

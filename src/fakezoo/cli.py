@@ -372,6 +372,12 @@ def _crop_source(src: str):
     return index.to_dataset()
 
 
+def _protocol(args) -> int:
+    from .protocol.command import run_command
+
+    return run_command(args)
+
+
 def _evaluate(args) -> int:
     from .evaluate import evaluate_many
     from .evaluate.report import comparison_markdown
@@ -515,6 +521,7 @@ COMMANDS = {
     "predict": _predict,
     "crop": _crop,
     "evaluate": _evaluate,
+    "protocol": _protocol,
     "export": _export,
     "push": _push,
     "pull": _pull,

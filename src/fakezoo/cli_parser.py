@@ -72,6 +72,67 @@ def _add_fidelity(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_protocol(sub: argparse._SubParsersAction) -> None:
+    """``fakezoo protocol`` (run by ``fakezoo.protocol.command``)."""
+    p = sub.add_parser(
+        "protocol",
+        help="the field's cross-dataset benchmark: train on FF++ c23, choose on its "
+        "validation split, test on Celeb-DF v2, DFDC, DFDCP (frame and video level)",
+    )
+    p.add_argument("--train", default="ff++:c23", help="training benchmark (default ff++:c23)")
+    p.add_argument(
+        "--test",
+        nargs="*",
+        default=["celebdf-v2", "dfdc", "dfdcp"],
+        help="benchmarks tested on their official test split (NAME or NAME=PATH)",
+    )
+    p.add_argument("--models", nargs="+", required=True, help="zoo models (`fakezoo models`)")
+    p.add_argument("--out", required=True, help="output folder (resumes the same protocol)")
+    p.add_argument(
+        "--data-root",
+        help="folder holding FaceForensics++/, Celeb-DF-v2/, DFDC/, DFDCP/ (else NAME=PATH)",
+    )
+    p.add_argument(
+        "--policy",
+        default="deepfakebench",
+        choices=["deepfakebench", "sbi", "fakezoo"],
+        help="crop policy (default deepfakebench)",
+    )
+    p.add_argument("--frames", type=int, help="frames per video (default: the policy's, 32)")
+    p.add_argument("--crop-size", type=int, help="crop side in px (default: the policy's)")
+    p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
+    p.add_argument(
+        "--lr", type=float, nargs="+", help="learning rates tried (default 1e-4 3e-4 1e-3)"
+    )
+    p.add_argument(
+        "--no-finetune",
+        dest="finetune",
+        action="store_false",
+        help="train only the new head",
+    )
+    p.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-pretrained",
+        dest="pretrained",
+        action="store_false",
+        help="random initialisation instead of ImageNet weights",
+    )
+    p.add_argument("--image-size", type=int, help="model input side (default: the model's)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
+    p.add_argument(
+        "--no-c40", dest="c40", action="store_false", help="do not also test FF++ at c40"
+    )
+    p.add_argument("--crops", help="crop folder, shared between protocol runs (default OUT/crops)")
+    p.add_argument(
+        "--memory-budget",
+        type=float,
+        help="GB of decoded images held at once (default: half the machine's memory)",
+    )
+    p.add_argument("--workers", type=int, help="decoding and cropping threads")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``fakezoo`` command: every subcommand and flag, no heavy import.
 
@@ -280,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, help="deepfakebench policy: crop scale (1.3)")
     p.add_argument("--workers", type=int, help="sources processed at once")
     p.add_argument("--device", default="cpu", help="face finder device (cpu, cuda, ...)")
+    _add_protocol(sub)
     p = sub.add_parser(
         "export",
         help="write a run as one self-contained ONNX file (shared "

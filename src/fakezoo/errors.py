@@ -29,6 +29,7 @@ __all__ = [
     "HubFileNotFoundError",
     "HubUnavailableError",
     "ImageDecodeError",
+    "ProtocolError",
     "RunDirectoryError",
     "RunFormatError",
     "UnknownModelError",
@@ -138,3 +139,9 @@ class HubUnavailableError(FakezooError, RuntimeError):
 
 class HubFileNotFoundError(FakezooError, FileNotFoundError):
     """The repository, revision or file does not exist on the Hub."""
+
+
+class ProtocolError(FakezooError, RuntimeError):
+    """The cross-dataset protocol cannot run as asked: a split it needs is missing, the data
+    would not fit the memory budget, or the output folder holds a protocol run made with other
+    settings. The message says what to do."""
