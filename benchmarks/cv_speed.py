@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> dict:
         ```
     """
     args = parse_args(argv)
-    os.environ.setdefault("FAKEZOO_PROGRESS", "0")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -28,7 +28,7 @@ ROOT="$(dirname "$HERE")"
 PY="${PYTHON:-python}"
 OUT="${OUT:-$(mktemp -d -t fakezoo-device-check-XXXXXX)}"
 mkdir -p "$OUT/logs"
-export FAKEZOO_PROGRESS="${FAKEZOO_PROGRESS:-0}" HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+export TQDM_DISABLE="${TQDM_DISABLE:-1}" HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export FAKEZOO_CACHE="$OUT/cache"
 
 if [ "$DRY" = 1 ]; then

@@ -2,7 +2,7 @@
 
 In one process, on the same files and the same run:
 
-* **plain**: ``fakezoo.predict.predict(folder, model=run)`` (one streamed prediction pass that
+* **plain**: ``fakezoo.predict(folder, model=run)`` (one streamed prediction pass that
   returns every fold's probability), then scikit-learn's accuracy, weighted P/R/F1 and ROC-AUC
   of the ensemble: what a user writes by hand, with no intervals, no per-fold metrics, no
   calibration and no report;
@@ -35,10 +35,11 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 
-from fakezoo.cv import CrossValidator
-from fakezoo.data import load_dataset, make_demo_dataset
-from fakezoo.evaluate import evaluate
-from fakezoo.predict import clear_cache, predict
+from fakezoo.data import load_dataset
+from fakezoo.evaluation import evaluate
+from fakezoo.inference.api import clear_cache, predict
+from fakezoo.synth.demo import make_demo_dataset
+from fakezoo.train.cv import CrossValidator
 
 
 def main(argv: list[str] | None = None) -> dict:

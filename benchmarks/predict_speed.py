@@ -19,7 +19,7 @@ What is compared, in one process, on the same files and the same fold models:
 The run directory is made quickly by :class:`fakezoo.train.cv.CrossValidator` with
 ``pretrained=False``, ``--finetune`` or not (default not) and one epoch on the demo images:
 its weights are nearly random, which does not matter for speed, and it is a real run
-directory in the format ``fakezoo.hub.load_run`` reads. Both methods are warmed up first (the
+directory in the format ``fakezoo.load_run`` reads. Both methods are warmed up first (the
 one-liner's first call loads the run; later calls hit its cache), then timed ``--repeats``
 times, alternating, and the medians are printed. The two methods' probabilities are compared
 as a sanity check.

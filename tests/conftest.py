@@ -10,7 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="fakezoo-test-hf-")
 # fakezoo's own cache (converted weights, the demo data): one per session, not the user's.
 os.environ["FAKEZOO_CACHE"] = tempfile.mkdtemp(prefix="fakezoo-test-cache-")
-os.environ.setdefault("FAKEZOO_PROGRESS", "0")
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 import pytest
 

@@ -316,7 +316,7 @@ def test_browser_photo_faces_are_boxed_with_their_scores(
     import numpy as np
     from selenium.webdriver.common.by import By
 
-    from fakezoo.explain_faces import BOX_COLOUR
+    from fakezoo.explain import BOX_COLOUR
 
     text = _upload(browser, faces_app_url, media["two"])
     expected = fakezoo.predict(media["two"], model=run_dir, device="cpu", faces=True)

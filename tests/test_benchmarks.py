@@ -43,7 +43,7 @@ def test_cv_speed_smoke(tmp_path):
         "--json",
         str(tmp_path / "out.json"),
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -98,7 +98,7 @@ def test_trunk_cache_speed_smoke():
         "--threads",
         "1",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FAKEZOO_PROGRESS": "0"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     speed = re.search(

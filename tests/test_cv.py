@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 import fakezoo
-from fakezoo.data import DatasetError, decode_image, load_dataset
-from fakezoo.errors import RunDirectoryError
+from fakezoo.data import decode_image, load_dataset
+from fakezoo.errors import DatasetError, RunDirectoryError
 from fakezoo.train.cv import CrossValidator
 
 SETTINGS = dict(
@@ -113,7 +113,7 @@ def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
     assert _without_timings(result.to_dict()) == _without_timings(before)
     assert not list(out.rglob("*.safetensors"))
     assert (out / "fold_3" / "config.json").exists() and (out / "report.md").exists()
-    with pytest.raises(fakezoo.hub.RunFormatError, match="--save-weights"):
+    with pytest.raises(fakezoo.errors.RunFormatError, match="--save-weights"):
         fakezoo.load_run(out)
 
     # Asking for weights later retrains the folds that have none, rather than skip them.

@@ -18,8 +18,6 @@ from PIL import Image
 
 from fakezoo.data import (
     Dataset,
-    DatasetError,
-    ImageDecodeError,
     SkippedFile,
     cache,
     decode_dataset,
@@ -29,6 +27,7 @@ from fakezoo.data import (
     make_folds,
     save_folds,
 )
+from fakezoo.errors import DatasetError, ImageDecodeError
 from fakezoo.synth.blend import self_blend
 from fakezoo.synth.demo import make_demo_dataset
 

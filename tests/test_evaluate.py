@@ -21,10 +21,9 @@ from sklearn.metrics import (
 
 import fakezoo
 from fakezoo.data import load_dataset
-from fakezoo.evaluate import Perturbation, evaluate, evaluate_many, parse_perturbations
-from fakezoo.evaluate.perturb import PerturbationError
-from fakezoo.evaluate.source import EvalRunError
-from fakezoo.evaluate.stats import _auc_rows, bootstrap_ci, eer_threshold, group_scores
+from fakezoo.errors import EvalRunError, PerturbationError
+from fakezoo.evaluation import Perturbation, evaluate, evaluate_many, parse_perturbations
+from fakezoo.evaluation.stats import _auc_rows, bootstrap_ci, eer_threshold, group_scores
 from fakezoo.synth.demo import make_demo_dataset
 from fakezoo.train.cv import CrossValidator
 
@@ -259,7 +258,7 @@ def test_jpeg_10_lowers_confidence_on_high_frequency_fakes(tmp_path):
 
 
 def test_clean_images_are_decoded_once(dirs, monkeypatch, tmp_path):
-    from fakezoo.evaluate import images
+    from fakezoo.evaluation import images
 
     calls = []
     real = images.decode_image

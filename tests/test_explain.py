@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import fakezoo
-from fakezoo.explain import cam_layer, explain_many, overlay
+from fakezoo.explain import cam_layer, explain, explain_many, overlay
 
 SIZE = 64
 PATCH = 16
@@ -77,7 +77,7 @@ def test_heatmap_mass_sits_on_the_marked_corner(corner_run, det):
 
 def test_save_writes_the_overlay_and_the_raw_map(corner_run, det, tmp_path):
     image = Image.open(sorted((corner_run / "data" / "fake").glob("*.png"))[0])
-    e = det.explain(image, target="predicted")
+    e = explain(det, image, target="predicted")
     png, npy = e.save(tmp_path / "out", "face")
     assert np.array_equal(np.load(npy), e.heatmap)
     shown = np.asarray(Image.open(png))
@@ -94,7 +94,7 @@ def test_explain_many_reports_bad_files_and_goes_on(corner_run, det, tmp_path):
     assert [e.ok for e in out] == [True, False, True]
     assert "bad.png" in out[1].prediction.path and out[1].heatmap is None
     with pytest.raises(ValueError, match="target="):
-        det.explain(good[0], target="everything")
+        explain(det, good[0], target="everything")
 
 
 def test_every_zoo_model_names_a_layer_that_exists():
@@ -118,7 +118,7 @@ def test_vit_tokens_are_reshaped_to_a_grid():
     model.spec = fakezoo.get_spec("vit_b_16")
     det = Detector([model], Preprocessing(32), device="cpu")
     x = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-    e = det.explain(x)
+    e = explain(det, x)
     assert e.layer == "blocks.11.norm1" and e.heatmap.shape == (32, 32)
     assert np.isfinite(e.heatmap).all()
 
@@ -171,6 +171,6 @@ def test_cli_predict_explain_writes_a_png_and_a_map_per_image(corner_run, det, t
         "x.cam.npy",
         "x.cam.png",
     ]
-    e = det.explain(photos / "x.png")
+    e = explain(det, photos / "x.png")
     assert rows["x.png"]["prob_fake"] == pytest.approx(e.prediction.prob_fake, abs=1e-6)
     np.testing.assert_allclose(np.load(out / "x.cam.npy"), e.heatmap, atol=1e-6)

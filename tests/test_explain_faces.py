@@ -1,4 +1,4 @@
-"""Grad-CAM per face (fakezoo.explain_faces): the real MTCNN finds the faces of a generated
+"""Grad-CAM per face (fakezoo.explain.faces): the real MTCNN finds the faces of a generated
 photo and video, real Grad-CAM explains each crop, through the API and `predict --explain`."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ pytest.importorskip("pytorch_grad_cam")
 from face_images import face_media
 
 import fakezoo
-from fakezoo.explain_faces import BOX_COLOUR, draw_faces
-from fakezoo.faces import VideoDecodeError, face_crops
+from fakezoo.errors import VideoDecodeError
+from fakezoo.explain import BOX_COLOUR, draw_faces, explain, explain_faces
+from fakezoo.faces import face_crops
 from fakezoo.faces.finder import default_finder
 from fakezoo.inference.faces import NO_FACE, crop_policy
 
@@ -38,7 +39,7 @@ def det(tiny_run):
 
 
 def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
-    fx = det.explain(media["two"], faces=True)
+    fx = explain_faces(det, media["two"])
     p = det.predict(media["two"], faces=True)
     assert fx.ok and fx.prediction.prob_fake == pytest.approx(p.prob_fake, abs=1e-6)
     assert [f.number for f in fx.faces] == [1, 2] and [f.frame for f in fx.faces] == [None] * 2
@@ -47,7 +48,7 @@ def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
     policy = crop_policy(det.config)
     [[(_, crops)]] = list(face_crops(media["two"], default_finder(), policy))
     for f, c in zip(fx.faces, crops, strict=True):
-        alone = det.explain(Image.fromarray(c.pixels))
+        alone = explain(det, Image.fromarray(c.pixels))
         np.testing.assert_allclose(f.heatmap, alone.heatmap, atol=1e-5)
         assert f.face.prob_fake == pytest.approx(alone.prediction.prob_fake, abs=1e-6)
         assert f.region == policy.region(c.face.box) and f.heatmap.shape == (64, 64)
@@ -74,17 +75,17 @@ def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
 
 
 def test_video_frames_no_face_and_broken_files(det, media):
-    fx = det.explain(media["clip"], faces=True, frames=FRAMES)
+    fx = explain_faces(det, media["clip"], frames=FRAMES)
     p = det.predict(media["clip"], faces=True, frames=FRAMES)
     assert fx.prediction.prob_fake == pytest.approx(p.prob_fake, abs=1e-6)
     assert [f.name for f in fx.faces] == ["f00000.face1", "f00005.face1"]
     assert sorted(fx.images) == [0, 5] and fx.overview(5).shape == (240, 320, 3)
-    empty = det.explain(media["empty"], faces=True)
+    empty = explain_faces(det, media["empty"])
     assert empty.prediction.error == NO_FACE and empty.faces == [] and not empty.ok
     with pytest.raises(VideoDecodeError, match=r"broken\.mp4"):
-        det.explain(media["broken"], faces=True)
+        explain_faces(det, media["broken"])
     with pytest.raises(ValueError, match="is a folder"):
-        det.explain(media["two"].parent, faces=True)
+        explain_faces(det, media["two"].parent)
 
 
 def test_cli_predict_faces_explain_writes_a_map_per_face(det, tiny_run, media, tmp_path, capsys):
@@ -127,7 +128,7 @@ def test_cli_predict_faces_explain_writes_a_map_per_face(det, tiny_run, media, t
         "two.face2.cam.png",
         "two.faces.png",
     ]
-    fx = det.explain(media["two"], faces=True)
+    fx = explain_faces(det, media["two"])
     np.testing.assert_allclose(np.load(out / "two.face1.cam.npy"), fx.faces[0].heatmap, atol=1e-5)
 
 

@@ -9,8 +9,9 @@ import pytest
 from fakezoo.cli import main
 from fakezoo.data import load_dataset
 from fakezoo.data.decode import decode_image
+from fakezoo.errors import ExportCheckError
 from fakezoo.inference.api import clear_cache, load, predict
-from fakezoo.inference.export import ExportCheckError, export_onnx, run_onnx
+from fakezoo.inference.export import export_onnx, run_onnx
 from fakezoo.train.cv import CrossValidator
 
 SIZE = 32
@@ -77,7 +78,7 @@ def test_a_file_that_does_not_match_is_not_kept(run_dir, tmp_path):
 
 
 def test_evaluate_scores_the_exported_file_like_its_run(run_dir, demo_dir, tmp_path):
-    from fakezoo.evaluate import evaluate
+    from fakezoo.evaluation import evaluate
 
     out = tmp_path / "detector.onnx"
     assert main(["export", str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
@@ -94,9 +95,8 @@ def test_evaluate_scores_the_exported_file_like_its_run(run_dir, demo_dir, tmp_p
 
 
 def test_evaluate_refuses_files_it_cannot_score(run_dir, demo_dir, tmp_path):
-    from fakezoo.evaluate import evaluate
-    from fakezoo.evaluate.source import EvalRunError
-    from fakezoo.inference.export import ExportReadError
+    from fakezoo.errors import EvalRunError, ExportReadError
+    from fakezoo.evaluation import evaluate
 
     bare = tmp_path / "bare.onnx"  # exported from Python without the run's results.json
     export_onnx(load(run_dir, device="cpu"), bare)

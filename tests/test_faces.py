@@ -28,9 +28,9 @@ from face_images import (  # noqa: E402
 )
 
 from fakezoo import load_dataset  # noqa: E402
+from fakezoo.errors import FacesError  # noqa: E402
 from fakezoo.faces import (  # noqa: E402
     CropPolicy,
-    FacesError,
     crop,
     crop_dataset,
     find_faces,

@@ -21,10 +21,10 @@ from hubserver import FakeHub, connect
 from huggingface_hub import ModelCard, constants
 from safetensors.torch import load_file, save_file
 
-from fakezoo import hub
-from fakezoo.errors import HubFileNotFoundError, HubUnavailableError
-from fakezoo.hub import HubAuthError, RunFormatError
-from fakezoo.hub.download import hub_reachable
+from fakezoo import hub, runs
+from fakezoo.download import hub_reachable
+from fakezoo.errors import HubAuthError, HubFileNotFoundError, HubUnavailableError, RunFormatError
+from fakezoo.runs.loader import PICKLE_SUFFIXES
 
 REPO = "fakezoo-test/mobilenet-head"
 PUSHED = {
@@ -128,7 +128,7 @@ def _dead_endpoint() -> str:
 
 @pytest.fixture(scope="module")
 def local_run(run_dir):
-    return hub.load_run(run_dir, device="cpu")
+    return runs.load_run(run_dir, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_load_run_reproduces_validation_probabilities(run_dir, demo_data):
 
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
-    run = hub.load_run(run_dir, device="cpu")
+    run = runs.load_run(run_dir, device="cpu")
     assert torch.equal(state, torch.random.get_rng_state())  # building leaves the RNG alone
     assert all(
         not p.requires_grad
@@ -208,26 +208,26 @@ def test_load_run_reproduces_validation_probabilities(run_dir, demo_data):
 
 
 def test_load_run_fold_selection(run_dir):
-    assert [f.fold for f in hub.load_run(run_dir, folds=2, device="cpu").folds] == ["fold_2"]
-    run = hub.load_run(run_dir, folds=[3, 1], device="cpu")
+    assert [f.fold for f in runs.load_run(run_dir, folds=2, device="cpu").folds] == ["fold_2"]
+    run = runs.load_run(run_dir, folds=[3, 1], device="cpu")
     assert [f.fold for f in run.folds] == ["fold_3", "fold_1"]
     with pytest.raises(ValueError, match="fold 4"):
-        hub.load_run(run_dir, folds=[4])
+        runs.load_run(run_dir, folds=[4])
     with pytest.raises(ValueError, match="folds="):
-        hub.load_run(run_dir, folds="some")
+        runs.load_run(run_dir, folds="some")
 
 
 def test_read_run_and_resolve_local(run_dir, tmp_path):
-    cfg = hub.read_run(run_dir)
+    cfg = runs.read_run(run_dir)
     assert cfg["model"] == "mobilenet_v2" and cfg["complete"] is True
-    assert hub.resolve_run(run_dir) == (run_dir, None)
-    assert hub.resolve_run(str(run_dir)) == (run_dir, None)
+    assert runs.resolve_run(run_dir) == (run_dir, None)
+    assert runs.resolve_run(str(run_dir)) == (run_dir, None)
     with pytest.raises(FileNotFoundError, match="neither a run directory nor a Hub repo"):
-        hub.resolve_run(str(tmp_path / "missing" / "run"))
+        runs.resolve_run(str(tmp_path / "missing" / "run"))
     with pytest.raises(RunFormatError, match="Not a fakezoo run"):
-        hub.read_run(tmp_path)
+        runs.read_run(tmp_path)
     with pytest.raises(ValueError, match="give one"):
-        hub.resolve_run("org/name@v1", revision="v2")
+        runs.resolve_run("org/name@v1", revision="v2")
 
 
 # -- refusals on local content ------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_refuses_bad_configs(run_dir, tmp_path, where, edit, match):
     run = _copy_run(run_dir, tmp_path)
     _edit_json(run / where, edit)
     with pytest.raises(RunFormatError, match=match):
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
 
 
 def test_odd_normalization_is_refused(run_dir, tmp_path):
@@ -279,7 +279,7 @@ def test_odd_normalization_is_refused(run_dir, tmp_path):
             lambda c: (c.get("fakezoo", c))["preprocessing"].update(mean=[0.1, 0.2, 0.3]),
         )
     with pytest.raises(RunFormatError, match="normalization"):
-        hub.load_run(run, folds=1, device="cpu")
+        runs.load_run(run, folds=1, device="cpu")
 
 
 def test_fold_link_outside_the_run_is_refused(run_dir, tmp_path):
@@ -287,14 +287,14 @@ def test_fold_link_outside_the_run_is_refused(run_dir, tmp_path):
     shutil.move(run / "fold_1", tmp_path / "elsewhere")
     (run / "fold_1").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(RunFormatError, match="outside the run directory"):
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
 
 
 def test_pickled_weights_are_refused(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path)
     (run / "fold_2" / "model.safetensors").rename(run / "fold_2" / "model.bin")
     with pytest.raises(RunFormatError, match="never pickles"):
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
     with pytest.raises(RunFormatError, match="never pickles"):
         hub.push_to_hub(run, "org/x", token="t")
     package = Path(hub.__file__).parents[1]  # the hub and runs subpackages load and push
@@ -313,17 +313,17 @@ def test_weights_that_do_not_fit_are_refused(run_dir, tmp_path):
         match=r"fold_1/model\.safetensors.*Missing key\(s\).*"
         r"classifier\.weight",
     ):
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
     save_file({**state, "extra.weight": torch.zeros(1)}, path)
     with pytest.raises(RunFormatError, match=r"Unexpected key\(s\).*extra\.weight") as info:
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
     assert "\n" not in str(info.value)  # one line
     save_file({**state, key: torch.zeros(3, state[key].shape[1])}, path)
     with pytest.raises(RunFormatError, match=r"model\.safetensors.*size mismatch for classifier"):
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
     path.write_bytes(b"\x80\x04not safetensors")
     with pytest.raises(RunFormatError, match="as safetensors"):
-        hub.load_run(run, device="cpu")
+        runs.load_run(run, device="cpu")
 
 
 def test_push_refuses_incomplete_or_foreign_runs(run_dir, tmp_path):
@@ -367,7 +367,7 @@ def test_push_makes_one_commit_with_the_run_and_a_card(fake_hub, run_dir):
     }
     commit = repo.commits[fake_hub.pushed_commit]
     assert set(commit.changed) == PUSHED
-    assert not any(n.endswith(hub.PICKLE_SUFFIXES) for n in commit.files)
+    assert not any(n.endswith(PICKLE_SUFFIXES) for n in commit.files)
     assert set(commit.files) == PUSHED | {".gitattributes"}
     for name in PUSHED - {"README.md"}:
         assert commit.files[name] == (run_dir / name).read_bytes(), name
@@ -473,7 +473,10 @@ def test_the_wheel_ships_the_card_template(tmp_path):
         capture_output=True,
     )
     (wheel,) = (tmp_path / "dist").glob("fakezoo-*.whl")
-    assert "fakezoo/hub/model_card.md" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "fakezoo/hub/model_card.md" in names
+    stubs = {p.relative_to(root / "src").as_posix() for p in (root / "src").rglob("*.pyi")}
+    assert stubs and stubs <= set(names)  # `import fakezoo` reads them (lazy_loader)
 
 
 # -- pull ------------------------------------------------------------------------------------
@@ -484,7 +487,7 @@ def test_pull_pinned_revision_gives_identical_files(online, run_dir, pin):
     commit = online.pushed_commit
     revision = commit if pin == "commit" else "v1"
     before = len(online.requests)
-    folder, resolved = hub.resolve_run(f"hf-hub:{REPO}@{revision}")
+    folder, resolved = runs.resolve_run(f"hf-hub:{REPO}@{revision}")
     assert resolved == commit
     got = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert got == PULLED
@@ -498,7 +501,7 @@ def test_pull_pinned_revision_gives_identical_files(online, run_dir, pin):
 
 
 def test_pulled_models_match_local_and_work_offline(online, local_run, monkeypatch):
-    pulled = hub.load_run(REPO, revision="v1", device="cpu")
+    pulled = runs.load_run(REPO, revision="v1", device="cpu")
     assert pulled.revision == online.pushed_commit
     assert pulled.config == local_run.config
     local = local_run
@@ -510,13 +513,13 @@ def test_pulled_models_match_local_and_work_offline(online, local_run, monkeypat
     dead = _dead_endpoint()
     _online(monkeypatch, dead)
     start = time.perf_counter()
-    assert hub.resolve_run(f"{REPO}@v1")[1] == online.pushed_commit
+    assert runs.resolve_run(f"{REPO}@v1")[1] == online.pushed_commit
     assert time.perf_counter() - start < 1.0
     # HF_HUB_OFFLINE=1: no network at all, by tag and by commit
     _offline(monkeypatch)
     n = len(online.requests)
     for revision in ("v1", online.pushed_commit):
-        run = hub.load_run(REPO, revision=revision, folds=1, device="cpu")
+        run = runs.load_run(REPO, revision=revision, folds=1, device="cpu")
         assert run.revision == online.pushed_commit
         assert torch.equal(_outputs(run, x)[0], _outputs(local, x)[0])
     assert len(online.requests) == n
@@ -526,7 +529,7 @@ def test_offline_cold_cache_fails_fast(monkeypatch):
     _offline(monkeypatch)
     start = time.perf_counter()
     with pytest.raises(HubUnavailableError, match="HF_HUB_OFFLINE=1"):
-        hub.load_run("fakezoo-test/never-downloaded", revision="v1")
+        runs.load_run("fakezoo-test/never-downloaded", revision="v1")
     assert time.perf_counter() - start < 1.0
 
 
@@ -534,21 +537,21 @@ def test_unreachable_cold_cache_fails_fast(monkeypatch):
     _online(monkeypatch, _dead_endpoint())
     start = time.perf_counter()
     with pytest.raises(HubUnavailableError, match="cannot be reached"):
-        hub.load_run("fakezoo-test/never-downloaded-2")
+        runs.load_run("fakezoo-test/never-downloaded-2")
     assert time.perf_counter() - start < 1.0
 
 
 def test_missing_or_gated_repo_and_missing_revision(online):
     with pytest.raises(HubFileNotFoundError, match="does not exist"):
-        hub.load_run("fakezoo-test/no-such-repo")
+        runs.load_run("fakezoo-test/no-such-repo")
     with pytest.raises(HubFileNotFoundError, match="no-such-tag"):
-        hub.load_run(REPO, revision="no-such-tag")
+        runs.load_run(REPO, revision="no-such-tag")
     with pytest.raises(HubFileNotFoundError, match="does not exist"):
-        hub.load_run(REPO, revision="0" * 40)
+        runs.load_run(REPO, revision="0" * 40)
 
     online.add_repo("fakezoo-test/gated", {"config.json": b"{}"}, gated=True)
     with pytest.raises(HubFileNotFoundError, match=r"gated repository.*HF_TOKEN"):
-        hub.load_run("fakezoo-test/gated")
+        runs.load_run("fakezoo-test/gated")
 
 
 def test_reachability_probe_goes_through_a_configured_proxy(monkeypatch):
@@ -590,10 +593,10 @@ def test_foreign_repos_are_refused_and_pickles_never_fetched(online, run_dir):
     )
     before = len(online.requests)
     with pytest.raises(RunFormatError, match="Not a fakezoo run"):
-        hub.load_run("other/bert-like")
+        runs.load_run("other/bert-like")
     online.add_repo("other/empty", {"README.md": b"# nothing\n"})
     with pytest.raises(RunFormatError, match=r"no config\.json"):
-        hub.load_run("other/empty")
+        runs.load_run("other/empty")
     # a fakezoo-looking repo whose fold holds a pickle instead of safetensors
     files = {n: (run_dir / n).read_bytes() for n in ("config.json", "results.json")}
     for k in (1, 2, 3):
@@ -601,7 +604,7 @@ def test_foreign_repos_are_refused_and_pickles_never_fetched(online, run_dir):
         files[f"fold_{k}/model.bin"] = b"\x80\x04pickle"
     online.add_repo("other/pickled", files)
     with pytest.raises(RunFormatError, match=r"fold_1/model\.safetensors' is missing"):
-        hub.load_run("other/pickled")
+        runs.load_run("other/pickled")
     fetched = [p for m, p in online.requests[before:] if "/resolve/" in p]
     assert fetched and not any(p.endswith((".bin", ".py")) for p in fetched)
 
@@ -611,7 +614,7 @@ def test_repo_with_escaping_fold_name_is_refused(online, run_dir):
     cfg["folds"] = ["fold_1", "../../../../etc"]
     online.add_repo("other/escape", {"config.json": json.dumps(cfg).encode()})
     with pytest.raises(RunFormatError, match="not of the form 'fold_<k>'"):
-        hub.load_run("other/escape")
+        runs.load_run("other/escape")
 
 
 def test_pushing_the_same_run_again_is_a_no_op_and_tags_are_not_moved(online, run_dir):
@@ -675,7 +678,7 @@ def test_plain_timm_loads_every_fold_branch_with_fakezoos_logits(online, local_r
     main_card = repo.commits[online.pushed_commit].files["README.md"].decode()
     assert f'timm.create_model("hf-hub:{REPO}@fold-1", pretrained=True)' in main_card
     with pytest.raises(RunFormatError, match=r"folds=2\), or this fold with timm"):
-        hub.load_run(f"{REPO}@fold-2", device="cpu")  # a fold branch is not a run
+        runs.load_run(f"{REPO}@fold-2", device="cpu")  # a fold branch is not a run
 
 
 def test_the_card_says_timm_cannot_build_resnet50_mlp(run_dir, tmp_path):

@@ -1,13 +1,19 @@
-"""The package layout: small modules, no imports of the package root, old import paths kept."""
+"""The package layout: one declared order of layers, imports only downward, no private names
+across modules, one home per public name.
+
+Every module of ``src/fakezoo`` is read (``.py`` files and the ``.pyi`` stubs that list a
+package's lazily loaded names), and every import in it counts: absolute and relative, at the
+top of the module and inside functions, under ``TYPE_CHECKING`` too.
+"""
 
 from __future__ import annotations
 
 import ast
 import importlib
-import inspect
-import sys
-import warnings
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from types import FunctionType
 
 import numpy as np
 import pytest
@@ -18,185 +24,200 @@ import fakezoo
 from fakezoo import errors
 
 PACKAGE = Path(fakezoo.__file__).resolve().parent
-MAX_LINES = 500
+DESIGN = PACKAGE.parents[1] / "docs" / "design.md"
 
-# The public names of each module path before the layout change (fakezoo 0.1.0).
-OLD_PATHS = {
-    "fakezoo.zoo": [
-        "ModelSpec",
-        "Preprocessing",
-        "Stage",
-        "UnknownModelError",
-        "WeightsError",
-        "create",
-        "get_spec",
-        "list_models",
-        "model_stages",
-        "parameter_counts",
-        "split_trunk_tail",
-    ],
-    "fakezoo.cv": ["CVResult", "CrossValidator", "FoldResult", "RunDirectoryError"],
-    "fakezoo.engine": [
-        "FoldOutput",
-        "TrainSettings",
-        "compute_trunk",
-        "resolve_device",
-        "train_fold",
-    ],
-    "fakezoo.tune": ["LRSearchResult", "make_storage", "optuna_lr_search"],
-    "fakezoo._download": [
-        "HubFileNotFoundError",
-        "HubUnavailableError",
-        "download_file",
-        "download_snapshot",
-        "hub_reachable",
-    ],
-    "fakezoo.predict": [
-        "CPU_FORWARD_BATCH",
-        "DEFAULT_MODEL",
-        "MODEL_ENV",
-        "Detector",
-        "Prediction",
-        "clear_cache",
-        "load",
-        "predict",
-    ],
-}
-# Paths that still exist (now packages): their names import without a warning.
-KEPT_PATHS = {
-    "fakezoo.data": [
-        "DECODER_VERSION",
-        "DEFAULT_MAX_PIXELS",
-        "IMAGE_EXTENSIONS",
-        "LABEL_NAMES",
-        "Dataset",
-        "DatasetError",
-        "DecodedImages",
-        "ImageDecodeError",
-        "SkippedFile",
-        "decode_dataset",
-        "decode_image",
-        "load_dataset",
-        "load_folds",
-        "make_folds",
-        "save_folds",
-    ],
-    "fakezoo.hub": [
-        "PULL_PATTERNS",
-        "PUSH_PATTERNS",
-        "FoldModel",
-        "HubAuthError",
-        "HubFileNotFoundError",
-        "HubUnavailableError",
-        "LoadedRun",
-        "RunFormatError",
-        "load_fold",
-        "load_run",
-        "model_card",
-        "push_to_hub",
-        "read_run",
-        "resolve_run",
-    ],
-    "fakezoo.report": [
-        "DISPLAY_NAMES",
-        "SEED_ROWS",
-        "cv_report",
-        "display_name",
-        "fold_block",
-        "plot_confusion_matrix",
-        "plot_roc",
-        "plot_study",
-        "seed_comparison_markdown",
-        "study_table",
-        "table_csv",
-        "table_markdown",
-    ],
-}
+# The layers of fakezoo, lowest first; docs/design.md draws the same picture. A room is a
+# top-level module or subpackage of fakezoo. A module may import its own room and the rooms of
+# lower layers; rooms that share a layer are independent and never import each other. The
+# package root (fakezoo/__init__.py and its stub) is the facade above them all.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "_version", "_optional"),
+    ("_io", "_device", "_progress", "download"),
+    ("data",),
+    ("faces", "datasets", "synth", "metrics"),
+    ("models",),
+    ("report", "deviations"),
+    ("runs",),
+    ("train", "hub", "inference"),
+    ("explain", "evaluation", "study"),
+    ("app", "protocol"),
+    ("cli_parser",),
+    ("cli",),
+)
+ROOT = "fakezoo"  # the facade: above every layer, imported by no module
 
 
-def _modules() -> list[Path]:
-    return sorted(PACKAGE.rglob("*.py"))
+@dataclass(frozen=True)
+class Import:
+    """One imported fakezoo module (and the name taken from it, if any) at a line."""
+
+    importer: str  # dotted module name, e.g. fakezoo.inference.detector
+    line: int
+    module: str  # the module imported from, e.g. fakezoo.inference.stream
+    name: str | None  # the name taken from it (None for ``import fakezoo.x``)
+
+    def __str__(self) -> str:
+        what = self.module if self.name is None else f"{self.name} from {self.module}"
+        return f"{self.importer}:{self.line} imports {what}"
 
 
-def test_no_file_is_over_500_lines():
-    long = {
-        str(p.relative_to(PACKAGE)): n
-        for p in _modules()
-        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-    }
-    assert not long, f"files over {MAX_LINES} lines: {long}"
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def test_no_module_imports_the_package_root():
-    offenders = []
-    for path in _modules():
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        depth = len(parts)  # the relative level that names the package root
-        if path == PACKAGE / "__init__.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import) and any(a.name == "fakezoo" for a in node.names):
-                offenders.append(f"{path.name}:{node.lineno}: import fakezoo")
-            elif isinstance(node, ast.ImportFrom):
-                absolute = node.level == 0 and node.module == "fakezoo"
-                relative = node.level == depth and node.module is None
-                if absolute or relative:
-                    offenders.append(
-                        f"{'/'.join(parts)}:{node.lineno}: from "
-                        f"{'.' * node.level}{node.module or ''} import ..."
-                    )
-    assert not offenders, offenders
+def _sources() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*") if p.suffix in {".py", ".pyi"})
 
 
-# The data flow, upstream first (docs/design.md): a module imports only from its own step or an
-# earlier one. Shims of old paths (zoo, cv, ...), cli and the package root may import anything.
-# Data comes before models (path -> decoded uint8 -> trunk: model.transform decodes with
-# data.decode); train writes run directories through runs (issue 14), so they share a step.
-FLOW = [
-    {"errors", "_io", "_device", "_progress", "_version", "_optional", "_moved", "hub.download"},
-    {"data"},
-    {"metrics", "models"},
-    {"faces", "synth", "datasets"},
-    {"report"},
-    {"train", "runs"},
-    {"hub"},
-    {"inference"},
-    {"study"},
-    {"protocol"},
-]
+MODULES = {_module_name(p) for p in _sources()}
 
 
-def _step(module: str) -> int | None:
-    """The index in FLOW of a dotted module name below fakezoo (None: not a step)."""
-    for i, names in enumerate(FLOW):
-        if module in names or module.split(".")[0] in names:
-            return i
-    return None
-
-
-def test_imports_follow_the_data_flow():
-    upstream = []
-    for path in _modules():
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        parts = parts[:-1] if parts[-1] == "__init__" else parts
-        me = _step(".".join(parts))
-        if me is None or (path.name == "__init__.py" and len(parts) == 1):
-            continue
-        package = parts if path.name == "__init__.py" else parts[:-1]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.ImportFrom) or not node.level:
+def _imports(path: Path) -> list[Import]:
+    """Every import of a fakezoo module in one source file."""
+    me = _module_name(path)
+    package = me if path.stem == "__init__" else me.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [
+                Import(me, node.lineno, a.name, None)
+                for a in node.names
+                if a.name.split(".")[0] == "fakezoo"
+            ]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module or ""
+            if source.split(".")[0] != "fakezoo":
                 continue
-            base = list(package[: len(package) - node.level + 1])
-            targets = (
-                [".".join([*base, node.module])]
-                if node.module
-                else [".".join([*base, alias.name]) for alias in node.names]
-            )
-            for target in targets:
-                step = _step(target)
-                if step is not None and step > me:
-                    upstream.append(f"{'/'.join(parts)}:{node.lineno} imports {target}")
-    assert not upstream, upstream
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                found.append(
+                    Import(me, node.lineno, sub, None)  # `from . import stream`: a module
+                    if sub in MODULES
+                    else Import(me, node.lineno, source, alias.name)
+                )
+    return found
+
+
+ALL_IMPORTS = [imp for path in _sources() for imp in _imports(path)]
+
+
+def _room(module: str) -> str:
+    """``fakezoo.inference.detector`` -> ``inference``; the package root -> ``fakezoo``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ROOT
+
+
+def _layer(room: str) -> int:
+    if room == ROOT:
+        return len(LAYERS)
+    for index, rooms in enumerate(LAYERS):
+        if room in rooms:
+            return index
+    raise AssertionError(f"{room} is in no layer of LAYERS: give it one")
+
+
+def test_every_room_has_a_layer_and_every_layer_a_room():
+    rooms = {_room(m) for m in MODULES} - {ROOT}
+    declared = [room for rooms in LAYERS for room in rooms]
+    assert sorted(declared) == sorted(set(declared)), "a room is declared twice"
+    assert rooms == set(declared), (
+        f"undeclared: {sorted(rooms - set(declared))}, gone: {sorted(set(declared) - rooms)}"
+    )
+
+
+def test_imports_only_go_down_the_layers():
+    wrong = []
+    for imp in ALL_IMPORTS:
+        mine, theirs = _room(imp.importer), _room(imp.module)
+        if mine == theirs:
+            continue
+        here, there = _layer(mine), _layer(theirs)
+        if there > here:
+            wrong.append(f"{imp}: upward, {mine} (layer {here}) -> {theirs} (layer {there})")
+        elif there == here:
+            wrong.append(f"{imp}: sideways, {mine} and {theirs} share layer {here}")
+    assert not wrong, "imports against the declared layers:\n" + "\n".join(wrong)
+
+
+def test_no_module_imports_a_private_name_of_another():
+    wrong = []
+    for imp in ALL_IMPORTS:
+        if imp.name is not None and imp.name.startswith("_") and not imp.name.startswith("__"):
+            wrong.append(f"{imp}: a private name")
+        parent, _, leaf = imp.module.rpartition(".")
+        # a private module (fakezoo.faces._mtcnn) serves its own package only
+        inside = imp.importer == parent or imp.importer.startswith(f"{parent}.")
+        if leaf.startswith("_") and not leaf.startswith("__") and not inside:
+            wrong.append(f"{imp}: a private module of {parent}")
+    assert not wrong, "private names used across modules:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycles_between_modules():
+    graph: dict[str, set[str]] = {}
+    for imp in ALL_IMPORTS:
+        target = imp.module
+        if target != imp.importer and not imp.importer.startswith(f"{target}."):
+            graph.setdefault(imp.importer, set()).add(target)
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [start])):
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+def test_design_md_draws_the_declared_layers():
+    """The diagram in docs/design.md lists LAYERS, top layer first, one line per layer."""
+    text = DESIGN.read_text(encoding="utf-8")
+    block = re.search(r"<!-- layers -->\n```text\n(.*?)```", text, re.S)
+    assert block, "docs/design.md has no ```text block after <!-- layers -->"
+    drawn = [
+        tuple(re.findall(r"[A-Za-z_]+", line.split("|", 1)[1]))
+        for line in block.group(1).splitlines()
+        if "|" in line
+    ]
+    assert drawn == list(reversed(LAYERS)), drawn
+
+
+def test_each_public_name_has_one_home():
+    """A subpackage's public names are defined inside it; nothing forwards another room's
+    names, and no public name is also the name of a module beside it (``fakezoo.evaluate``
+    is the function, the subpackage is ``fakezoo.evaluation``)."""
+    packages = sorted(
+        {_module_name(p) for p in _sources() if p.stem == "__init__" and p.suffix == ".py"}
+    )
+    for package in packages:
+        module = importlib.import_module(package)
+        names = getattr(module, "__all__", [])
+        clash = sorted(n for n in names if f"{package}.{n}" in MODULES)
+        assert not clash, f"{package}: names that are also modules: {clash}"
+        if package == ROOT:
+            continue
+        for name in names:
+            home = getattr(getattr(module, name), "__module__", package)
+            assert home.startswith(f"{package}.") or home == package, (package, name, home)
+
+
+@pytest.mark.parametrize("name", ["evaluate", "predict"])
+def test_top_level_functions_stay_functions_after_their_modules_load(name):
+    importlib.import_module("fakezoo.evaluation.api")
+    importlib.import_module("fakezoo.inference.api")
+    value = getattr(fakezoo, name)
+    assert isinstance(value, FunctionType), value
 
 
 def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
@@ -204,14 +225,22 @@ def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
         "UnknownModelError": KeyError,
         "WeightsError": RuntimeError,
         "DatasetError": ValueError,
-        "ImageDecodeError": ValueError,
         "FileDecodeError": ValueError,
+        "ImageDecodeError": ValueError,
+        "VideoDecodeError": ValueError,
+        "FacesError": ValueError,
         "RunDirectoryError": RuntimeError,
+        "RunMismatchError": RuntimeError,
         "RunFormatError": ValueError,
         "HubAuthError": RuntimeError,
         "HubUnavailableError": RuntimeError,
         "HubFileNotFoundError": FileNotFoundError,
         "ProtocolError": RuntimeError,
+        "StorageError": RuntimeError,
+        "ExportCheckError": RuntimeError,
+        "ExportReadError": ValueError,
+        "EvalRunError": ValueError,
+        "PerturbationError": ValueError,
     }
     assert set(errors.__all__) == {"FakezooError", *builtin}
     for name, parent in builtin.items():
@@ -221,75 +250,23 @@ def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
         fakezoo.get_spec("resnet5O")
 
 
-def _fresh_import(path: str, monkeypatch) -> tuple[object, list]:
-    """Import ``path`` anew (as a first import would), recording the warnings."""
-    monkeypatch.delitem(sys.modules, path, raising=False)
-    parent, _, child = path.rpartition(".")
-    monkeypatch.setattr(sys.modules[parent], child, None, raising=False)  # restored after
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = importlib.import_module(path)
-    return module, caught
-
-
-@pytest.mark.parametrize("path", OLD_PATHS)
-def test_old_import_paths_work_and_warn(path, monkeypatch):
-    module, caught = _fresh_import(path, monkeypatch)
-    dep = [w for w in caught if issubclass(w.category, DeprecationWarning)]
-    assert len(dep) == 1 and path in str(dep[0].message), [str(w.message) for w in caught]
-    assert dep[0].filename == __file__  # the warning points at the importer
-    assert sorted(module.__all__) == sorted(OLD_PATHS[path])
-    for name in OLD_PATHS[path]:
-        assert getattr(module, name) is not None, name
-
-
-@pytest.mark.parametrize("path", KEPT_PATHS)
-def test_kept_paths_import_their_old_names_without_warning(path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        module = importlib.import_module(path)
-        for name in KEPT_PATHS[path]:
-            assert getattr(module, name) is not None, name
-
-
-def test_old_names_are_the_new_objects():
-    import fakezoo.data
-    import fakezoo.models.build
-    import fakezoo.synth.demo
-    import fakezoo.train.cv
-
-    with pytest.warns(DeprecationWarning, match="fakezoo.synth.demo"):
-        assert fakezoo.data.make_demo_dataset is fakezoo.synth.demo.make_demo_dataset
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        cv, zoo = (importlib.import_module(f"fakezoo.{name}") for name in ("cv", "zoo"))
-    assert cv.CrossValidator is fakezoo.train.cv.CrossValidator
-    assert zoo.create is fakezoo.models.build.create
-    assert fakezoo.hub.RunFormatError is errors.RunFormatError
-
-
-def test_predict_stays_callable_after_the_module_of_that_name_is_imported(monkeypatch):
-    import fakezoo.inference.api as api
-    from fakezoo.inference.detector import Detector
-    from fakezoo.models.preprocessing import Preprocessing
-
-    monkeypatch.setattr(fakezoo, "predict", api.predict)
-    module, _ = _fresh_import("fakezoo.predict", monkeypatch)
-    assert fakezoo.predict is module and callable(module)  # the import rebinds the name
-    assert module.clear_cache is api.clear_cache
-    assert "threshold" in inspect.signature(module).parameters
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
-    detector = Detector([net], Preprocessing(image_size=8), device="cpu")
-    image = Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3))
-    via_module = fakezoo.predict(image, model=detector)
-    via_function = api.predict(image, model=detector)
-    assert via_module.prob_fake == via_function.prob_fake
+def test_every_exception_class_lives_in_errors():
+    outside = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}"
+        for path in _sources()
+        if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and re.search(r"(Error|Exception)$", node.name)
+    ]
+    assert not outside, outside
 
 
 def test_one_rule_for_hidden_files_in_training_and_prediction(tmp_path):
     from fakezoo.data.discovery import list_images
+    from fakezoo.inference.detector import Detector
+    from fakezoo.models.preprocessing import Preprocessing
 
+    pixels = Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3))
     for name in [
         "b.jpg",
         "a.PNG",
@@ -298,15 +275,14 @@ def test_one_rule_for_hidden_files_in_training_and_prediction(tmp_path):
         "__MACOSX/._b.jpg",
         "__MACOSX/e.jpg",
         "sub/f.jpeg",
-        "notes.txt",
     ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).touch()
-    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == [
-        "a.PNG",
-        "b.jpg",
-        "sub/f.jpeg",
-    ]
-    from fakezoo.inference import detector
-
-    assert detector._list_image_files is list_images  # the Detector lists folders the same way
+        pixels.save(tmp_path / name, format="PNG" if name.endswith("PNG") else "JPEG")
+    (tmp_path / "notes.txt").write_text("not an image")
+    listed = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
+    assert listed == ["a.PNG", "b.jpg", "sub/f.jpeg"]
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+    detector = Detector([net], Preprocessing(image_size=8), device="cpu")
+    predicted = [Path(p.path).relative_to(tmp_path).as_posix() for p in detector.predict(tmp_path)]
+    assert predicted == listed  # the Detector lists folders the way training does

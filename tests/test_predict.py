@@ -1,13 +1,11 @@
 """fakezoo.predict: the fold ensemble on paths, folders, PIL images and tensors."""
 
 import csv
-import importlib
 import io
 import json
 import logging
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,8 @@ from safetensors.torch import load_file
 
 import fakezoo
 import fakezoo.runs.loader
-from fakezoo.data import ImageDecodeError, decode_image, load_dataset
+from fakezoo.data import decode_image, load_dataset
+from fakezoo.errors import ImageDecodeError
 from fakezoo.inference.api import DEFAULT_MODEL, MODEL_ENV, clear_cache, load, predict
 from fakezoo.inference.detector import Detector
 from fakezoo.inference.prediction import Prediction
@@ -403,10 +402,5 @@ def test_default_model_offline_fails_fast_and_clearly(demo, monkeypatch, no_netw
     assert "offline" in text.lower() or "cannot" in text.lower()
 
 
-def test_predict_module_has_the_documented_names():
+def test_the_default_model_is_the_documented_one():
     assert DEFAULT_MODEL == "fakezoo/resnet50-deepfake"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        predict_module = importlib.import_module("fakezoo.predict")  # the old path, one release
-    for name in ("Detector", "Prediction", "load", "predict", "clear_cache"):
-        assert name in predict_module.__all__

@@ -19,7 +19,7 @@ import benchmark_data as bd
 
 from fakezoo.cli import main
 from fakezoo.errors import ProtocolError
-from fakezoo.evaluate.stats import eer_threshold
+from fakezoo.evaluation.stats import eer_threshold
 from fakezoo.protocol import ProtocolResult, run_protocol
 from fakezoo.protocol.scores import score, thresholds
 

@@ -36,7 +36,7 @@ TINY = [
 
 
 def _start(argv: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "FAKEZOO_PROGRESS": "0"}
+    env = {**os.environ, "TQDM_DISABLE": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "fakezoo.cli", "-q", *argv],
         env=env,

@@ -20,7 +20,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from fakezoo.train.storage import WORKER, StorageError, make_storage
+from fakezoo.errors import StorageError
+from fakezoo.train.storage import WORKER, make_storage
 
 
 def retried_trial_number(trial: optuna.trial.FrozenTrial) -> int | None:

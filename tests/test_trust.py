@@ -14,8 +14,7 @@ import torch
 
 import fakezoo
 from fakezoo.cli import EXIT_ERROR, EXIT_OK, main
-from fakezoo.errors import RunDirectoryError, RunFormatError
-from fakezoo.runs.schema import RunMismatchError
+from fakezoo.errors import RunDirectoryError, RunFormatError, RunMismatchError
 
 SETTINGS = dict(
     n_splits=3,

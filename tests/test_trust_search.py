@@ -9,7 +9,7 @@ import pytest
 
 import fakezoo
 from fakezoo.cli import EXIT_ERROR, EXIT_OK, main
-from fakezoo.runs.schema import RunMismatchError
+from fakezoo.errors import RunMismatchError
 from fakezoo.study import run_study
 
 SETTINGS = dict(

@@ -1,11 +1,12 @@
 """A web demo of a trained run: ``fakezoo app --model RUN_OR_HUB_ID`` (Gradio, ``fakezoo[app]``).
 
 Upload an image and see the ensemble's label, the fake probability of every fold and of the
-ensemble, and the Grad-CAM heatmap of the fake class (:mod:`fakezoo.explain`). With faces on
-(``faces=True``, ``--faces``, or a run trained on ``fakezoo crop`` faces) a whole photo's faces
-are found, boxed with their scores and explained one by one; a video upload always goes the
-faces way: sampled frames, their faces boxed, a verdict for the video (:mod:`fakezoo.inference.
-faces`), and the heatmaps of its most fake frame (:mod:`fakezoo.explain_faces`). The page
+ensemble, and the Grad-CAM heatmap of the fake class ([`fakezoo.explain`][fakezoo.explain]).
+With faces on (``faces=True``, ``--faces``, or a run trained on ``fakezoo crop`` faces) a whole
+photo's faces are found, boxed with their scores and explained one by one; a video upload
+always goes the faces way: sampled frames, their faces boxed, a verdict for the video
+([`fakezoo.inference.faces`][fakezoo.inference.faces]), and the heatmaps of its most fake frame
+([`fakezoo.explain.faces`][fakezoo.explain.faces]). The page
 serves on 127.0.0.1 unless told otherwise, caps the upload size, and queues the work so that
 the models run one request at a time while uploads go on. A file that cannot be read gets a
 one-line message in the page, never a traceback. Gradio's usage analytics are switched off
@@ -127,9 +128,9 @@ def analyze(
         a.summary, a.folds[-1]          # ('**fake** ...', ['ensemble', 0.93])
         ```
     """
-    from .errors import ImageDecodeError
-    from .faces.image import FacesError
-    from .faces.video import VIDEO_EXTENSIONS, VideoDecodeError, is_video
+    from .errors import FacesError, ImageDecodeError, VideoDecodeError
+    from .explain import explain as explain_image
+    from .faces.video import VIDEO_EXTENSIONS, is_video
 
     if path is None:
         return _failed(f"No file received: upload an image ({IMAGE_TYPES}) or a video.")
@@ -137,7 +138,7 @@ def analyze(
         if faces or is_video(path):
             return _analyze_faces(detector, path, explain)
         if explain:
-            e = detector.explain(path)
+            e = explain_image(detector, path)
             prediction, heatmap = e.prediction, e.overlay()
         else:
             prediction, heatmap = detector.predict(path), None
@@ -187,7 +188,7 @@ def _fit(image: np.ndarray, side: int = SHOWN_SIDE) -> np.ndarray:
 
 def _analyze_faces(detector: Detector, path: str | os.PathLike[str], explain: bool) -> Analysis:
     """A photo's faces, or a video's sampled frames and their faces (see :func:`analyze`)."""
-    from .explain_faces import draw_faces, explain_media
+    from .explain import draw_faces, explain_media
     from .inference.faces import NO_FACE, media_faces, score_media
 
     _, scanned = media_faces(detector, path, keep_images=True)

@@ -260,7 +260,7 @@ def _explained(args) -> list:
     )
     batch = min(args.batch_size, 8)
     if args.faces:
-        from .explain_faces import explain_faces_to_folder
+        from .explain import explain_faces_to_folder
 
         done = explain_faces_to_folder(
             detector, args.paths, args.explain, frames=args.frames, batch_size=batch
@@ -379,8 +379,8 @@ def _protocol(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate_many
-    from .evaluate.report import comparison_markdown
+    from .evaluation.api import evaluate_many
+    from .evaluation.results import comparison_markdown
 
     suite = evaluate_many(
         args.runs,

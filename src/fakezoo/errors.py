@@ -1,4 +1,4 @@
-"""fakezoo's exceptions: one base, :class:`FakezooError`, for all of them.
+"""fakezoo's exceptions: one base, [`FakezooError`][fakezoo.errors.FakezooError], for all of them.
 
 Each exception also keeps the builtin parent it always had (``ValueError``, ``KeyError``,
 ``RuntimeError``, ``FileNotFoundError``), so ``except ValueError`` and friends keep working.
@@ -18,21 +18,30 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DatasetError",
+    "EvalRunError",
+    "ExportCheckError",
+    "ExportReadError",
+    "FacesError",
     "FakezooError",
     "FileDecodeError",
     "HubAuthError",
     "HubFileNotFoundError",
     "HubUnavailableError",
     "ImageDecodeError",
+    "PerturbationError",
     "ProtocolError",
     "RunDirectoryError",
     "RunFormatError",
+    "RunMismatchError",
+    "StorageError",
     "UnknownModelError",
+    "VideoDecodeError",
     "WeightsError",
 ]
 
@@ -101,6 +110,17 @@ class RunDirectoryError(FakezooError, RuntimeError):
     """An output directory holds a run made with other settings."""
 
 
+class RunMismatchError(RunDirectoryError):
+    """A run directory or stored study holds a run with another fingerprint.
+
+    ``differences`` lists ``(field, stored value, asked value)`` for every differing field.
+    """
+
+    def __init__(self, message: str, differences: Sequence[tuple[str, Any, Any]] = ()):
+        super().__init__(message)
+        self.differences = list(differences)
+
+
 class RunFormatError(FakezooError, ValueError):
     """Not a fakezoo run, or content fakezoo refuses to load or push.
 
@@ -110,7 +130,8 @@ class RunFormatError(FakezooError, ValueError):
 
     Example:
         ```python
-        from fakezoo.hub import RunFormatError, load_run
+        from fakezoo.errors import RunFormatError
+        from fakezoo.runs import load_run
         try:
             load_run("some-org/not-a-fakezoo-model")
         except RunFormatError as err:
@@ -124,7 +145,8 @@ class HubAuthError(FakezooError, RuntimeError):
 
     Example:
         ```python
-        from fakezoo.hub import HubAuthError, push_to_hub
+        from fakezoo.errors import HubAuthError
+        from fakezoo.hub import push_to_hub
         try:
             push_to_hub("runs/resnet50", "my-org/fakezoo-resnet50")
         except HubAuthError as err:
@@ -145,3 +167,33 @@ class ProtocolError(FakezooError, RuntimeError):
     """The cross-dataset protocol cannot run as asked: a split it needs is missing, the data
     would not fit the memory budget, or the output folder holds a protocol run made with other
     settings. The message says what to do."""
+
+
+class StorageError(FakezooError, RuntimeError):
+    """A study's storage cannot be used: a bad URL, a missing driver, an unreachable server."""
+
+
+class FacesError(FakezooError, ValueError):
+    """A face-related step failed for one input; the message names the file and the reason."""
+
+
+class VideoDecodeError(FacesError, FileDecodeError):
+    """A video could not be opened or decoded; the message names the file and the reason."""
+
+    kind = "video "
+
+
+class ExportCheckError(FakezooError, RuntimeError):
+    """The exported file does not give the Detector's probabilities; it was not kept."""
+
+
+class ExportReadError(FakezooError, ValueError):
+    """A file given as an exported model is not one fakezoo export wrote."""
+
+
+class EvalRunError(FakezooError, ValueError):
+    """A run cannot be evaluated as given (no CV predictions, no weights, ...)."""
+
+
+class PerturbationError(FakezooError, ValueError):
+    """A perturbation spec that fakezoo cannot parse; the message shows the accepted forms."""

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
-from .errors import RunFormatError
+from .errors import RunFormatError, RunMismatchError
 from .models.registry import get_spec
 from .report import plots
 from .report import text as tables
 from .report.seed import SEED_ROWS
-from .runs.schema import RunMismatchError, mismatch_message
+from .runs.schema import mismatch_message
 from .synth.demo import make_demo_dataset
 from .train.cv import CrossValidator, CVResult
 from .train.tune import optuna_lr_search
@@ -132,7 +132,7 @@ def run_study(
             demo, whose random-weight models are not worth its ~5 GB).
         overwrite: remove the old study in ``out_dir`` first. Without it, rerunning resumes
             only when every row's fingerprint (data, folds, model, settings, search) equals
-            the stored one; otherwise :class:`~fakezoo.runs.schema.RunMismatchError` names
+            the stored one; otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names
             the fields that differ, before any work.
         mode: ``"fast"`` (cached frozen trunk) or ``"seed"`` (the study's plain loop).
         weights: ``"timm"`` or ``"torchvision"`` (the study's ImageNet weights).

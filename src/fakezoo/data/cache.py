@@ -5,7 +5,6 @@ crashing on) broken files, with an optional on-disk cache of decoded images.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 import os
@@ -26,16 +25,16 @@ from .dataset import Dataset, SkippedFile, log_skipped
 from .decode import (
     DECODER_VERSION,
     DEFAULT_MAX_PIXELS,
-    _check_image_size,
-    _check_readable_file,
-    _decode,
-    _read_bytes,
+    check_image_size,
+    decode_image,
+    decode_image_bytes,
+    read_image_bytes,
 )
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     import torch
 
-__all__ = ["DecodedImages", "decode_dataset"]
+__all__ = ["DecodedImages", "decode_dataset", "decode_workers", "map_chunks"]
 
 
 logger = logging.getLogger(__name__)
@@ -89,9 +88,8 @@ def _decode_one(
     """Return `(array, None, decoded_now)` or `(None, reason, False)`; never raises."""
     try:
         if cache is None:
-            _check_readable_file(path)
-            return _decode(path, path, image_size, max_pixels), None, True
-        data = _read_bytes(path)
+            return decode_image(path, image_size, max_pixels), None, True
+        data = read_image_bytes(path)
         entry = cache / f"{hashlib.sha256(data).hexdigest()}.npy"
         if entry.is_file():
             try:
@@ -100,7 +98,7 @@ def _decode_one(
                     return arr, None, False
             except (OSError, ValueError, EOFError):
                 pass  # a damaged cache entry is decoded again and overwritten
-        arr = _decode(io.BytesIO(data), path, image_size, max_pixels)
+        arr = decode_image_bytes(data, path, image_size, max_pixels)
         try:
             atomic_write(
                 entry, lambda handle: np.save(handle, arr, allow_pickle=False), durable=False
@@ -121,10 +119,11 @@ def _decode_chunk(
     return [(i, *_decode_one(Path(p), image_size, max_pixels, cache_path)) for i, p in jobs]
 
 
-def _map_chunks(
+def map_chunks(
     fn: Callable[..., Any], chunks: list[Any], args: tuple[Any, ...], workers: int
 ) -> Iterator[tuple[Any, Any]]:
-    """Yield `(chunk, fn(chunk, *args))`, in worker processes when `workers > 1`."""
+    """Yield `(chunk, fn(chunk, *args))` as chunks finish, in worker processes when
+    `workers > 1`; a chunk whose worker died is redone in this process."""
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
             yield chunk, fn(chunk, *args)
@@ -160,8 +159,33 @@ def _map_chunks(
     pool.shutdown(wait=True)
 
 
-def _resolve_workers(num_workers: int | None) -> int:
-    return (os.cpu_count() or 1) if num_workers is None else int(num_workers)
+def decode_workers(
+    num_workers: int | None = None, device: Any = None, most: int | None = None
+) -> int:
+    """How many decoders to run: ``num_workers`` when given; else all cores (at most
+    ``most``), except beside models on a CPU ``device``, where decoders get the cores that
+    torch's own threads leave free.
+
+    On a CPU the forward passes use ``torch.get_num_threads()`` cores; more decoders than the
+    cores left over would only preempt them (and OpenMP threads that wait on each other slow
+    down badly when preempted). At least one is kept, so the next batch still decodes while
+    the models run.
+
+    Example:
+        ```python
+        from fakezoo.data.cache import decode_workers
+        decode_workers(2)                     # 2
+        decode_workers(device="cpu") >= 1     # True
+        ```
+    """
+    if num_workers is not None:
+        return int(num_workers)
+    cores = os.cpu_count() or 1
+    if device is not None and str(getattr(device, "type", device)).split(":")[0] == "cpu":
+        import torch  # only beside models, which have imported it already
+
+        cores = max(1, cores - torch.get_num_threads())
+    return cores if most is None else max(1, min(most, cores))
 
 
 def decode_dataset(
@@ -192,7 +216,7 @@ def decode_dataset(
         cache_dir: Optional folder for the on-disk cache (created if needed).
         num_workers: Worker processes; default `os.cpu_count()`.
         progress: Show a progress bar; `None` shows one only when stderr is a terminal
-            (`$FAKEZOO_PROGRESS=0`/`1` overrides).
+            (`$TQDM_DISABLE=1` hides it).
         max_pixels: Largest accepted `width * height` (see `decode_image`).
 
     Returns:
@@ -210,7 +234,7 @@ def decode_dataset(
     """
     import torch
 
-    image_size = _check_image_size(image_size)
+    image_size = check_image_size(image_size)
     n = len(dataset)
     if n == 0:
         raise DatasetError(f"nothing to decode: the dataset from {dataset.root} is empty")
@@ -228,7 +252,7 @@ def decode_dataset(
             raise ValueError(f"cache_dir {cache_path} is not writable; pass another cache_dir")
         cache = str(cache_path)
 
-    workers = _resolve_workers(num_workers)
+    workers = decode_workers(num_workers)
     if n < _POOL_MIN_FILES:
         workers = 1
     jobs = [(i, str(p)) for i, p in enumerate(dataset.paths)]
@@ -244,7 +268,7 @@ def decode_dataset(
         total=n, desc="decode", unit="img", disable=tqdm_disable(progress), leave=False
     ) as bar:
         args = (image_size, max_pixels, cache)
-        for chunk, results in _map_chunks(_decode_chunk, chunks, args, workers):
+        for chunk, results in map_chunks(_decode_chunk, chunks, args, workers):
             for i, arr, reason, fresh in results:
                 if arr is None:
                     reasons[i] = reason or "unknown error"

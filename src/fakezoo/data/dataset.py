@@ -61,16 +61,22 @@ def printable_path(path: str | os.PathLike[str]) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-_SPLIT_ORDER = ("train", "validation", "test")
+SPLIT_ORDER = ("train", "validation", "test")
+"""The split folders a layout may have, in the order they are listed."""
 
 
-def _split_rank(name: str) -> int:
-    return _SPLIT_ORDER.index(name) if name in _SPLIT_ORDER else len(_SPLIT_ORDER)
+def split_rank(name: str) -> int:
+    """Sort key of a split name: its place in [`SPLIT_ORDER`][fakezoo.data.dataset.SPLIT_ORDER],
+    unknown names last."""
+    return SPLIT_ORDER.index(name) if name in SPLIT_ORDER else len(SPLIT_ORDER)
 
 
-def _check_cv(
+def check_cv(
     labels: np.ndarray, n_splits: int, groups: np.ndarray | None = None, where: str = ""
 ) -> None:
+    """Refuse data that cannot be split into ``n_splits`` stratified folds: too few images of
+    a class, one class only, or (with ``groups``) too few groups; ``where`` names the data in
+    the message."""
     if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 2:
         raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
     if len(labels) == 0:
@@ -190,7 +196,7 @@ class Dataset:
 
     def __repr__(self) -> str:
         counts = self.class_counts()
-        split_names = sorted(set(self.splits), key=_split_rank) if self.splits else None
+        split_names = sorted(set(self.splits), key=split_rank) if self.splits else None
         return (
             f"Dataset(root='{self.root}', n={len(self)}, real={counts['real']}, "
             f"fake={counts['fake']}, groups={'yes' if self.groups is not None else None}, "
@@ -385,4 +391,4 @@ class Dataset:
             ds.check_for_cv(3)  # silent when fine
             ```
         """
-        _check_cv(self.labels, n_splits, self.groups, where=f" in {self.root}")
+        check_cv(self.labels, n_splits, self.groups, where=f" in {self.root}")

@@ -13,17 +13,24 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageDecodeError
 
-if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
-    pass
-
-__all__ = ["DECODER_VERSION", "DEFAULT_MAX_PIXELS", "decode_image", "file_problem"]
+__all__ = [
+    "DECODER_VERSION",
+    "DEFAULT_MAX_PIXELS",
+    "PIL_NAME",
+    "check_image_size",
+    "decode_image",
+    "decode_image_bytes",
+    "decode_pil",
+    "file_problem",
+    "image_to_array",
+    "read_image_bytes",
+]
 
 
 logger = logging.getLogger(__name__)
@@ -78,13 +85,14 @@ def decode_image(
         arr.shape, arr.dtype  # ((224, 224, 3), dtype('uint8'))
         ```
     """
-    image_size = None if image_size is None else _check_image_size(image_size)
+    image_size = None if image_size is None else check_image_size(image_size)
     file = Path(path)
     _check_readable_file(file)
     return _decode(file, file, image_size, max_pixels)
 
 
-def _check_image_size(image_size: int) -> int:
+def check_image_size(image_size: int) -> int:
+    """``image_size`` as an ``int`` when it is a positive integer, else a ``ValueError``."""
     if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 1:
         raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
     return int(image_size)
@@ -143,7 +151,10 @@ def _check_readable_file(path: Path) -> None:
         raise ImageDecodeError(path, reason)
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of an image file, with [`decode_image`][fakezoo.data.decode.decode_image]'s
+    errors for a missing, unreadable, empty or directory path (``ImageDecodeError``)."""
+    path = Path(path)
     _check_readable_file(path)
     try:
         return path.read_bytes()
@@ -151,6 +162,17 @@ def _read_bytes(path: Path) -> bytes:
         raise ImageDecodeError(path, "permission denied; check the file's permissions") from None
     except OSError as exc:
         raise ImageDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def decode_image_bytes(
+    data: bytes,
+    path: str | os.PathLike[str],
+    image_size: int | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """[`decode_image`][fakezoo.data.decode.decode_image] of a file's bytes (read once, e.g. to
+    hash them too); `path` only names the file in messages."""
+    return _decode(io.BytesIO(data), Path(path), image_size, max_pixels)
 
 
 def _decode(
@@ -193,8 +215,31 @@ def _decode(
         raise ImageDecodeError(path, reason) from None
 
 
+PIL_NAME = "<PIL image>"
+"""How messages name an image given in memory rather than as a file."""
+
+
+def decode_pil(img: Image.Image, image_size: int | None) -> np.ndarray:
+    """[`decode_image`][fakezoo.data.decode.decode_image] for an image already open in memory:
+    load its pixels, then [`image_to_array`][fakezoo.data.decode.image_to_array]. Any failure
+    (truncated data, an unsupported mode) is an ``ImageDecodeError`` for ``"<PIL image>"``.
+
+    Example:
+        ```python
+        from PIL import Image
+        from fakezoo.data.decode import decode_pil
+        decode_pil(Image.new("RGBA", (40, 30)), 32).shape  # (32, 32, 3)
+        ```
+    """
+    try:
+        img.load()
+        return image_to_array(img, image_size, PIL_NAME)
+    except Exception as exc:
+        raise ImageDecodeError(PIL_NAME, f"{type(exc).__name__}: {exc}") from exc
+
+
 def image_to_array(
-    img: Image.Image, image_size: int | None, path: str | os.PathLike[str] = "<PIL image>"
+    img: Image.Image, image_size: int | None, path: str | os.PathLike[str] = PIL_NAME
 ) -> np.ndarray:
     """The steps of :func:`decode_image` after a file is open, for an image already in memory.
 

@@ -13,14 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DatasetError
-from .dataset import (
-    _SPLIT_ORDER,
-    IMAGE_EXTENSIONS,
-    Dataset,
-    SkippedFile,
-    _split_rank,
-    log_skipped,
-)
+from .dataset import IMAGE_EXTENSIONS, SPLIT_ORDER, Dataset, SkippedFile, log_skipped, split_rank
 from .decode import file_problem
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
@@ -135,7 +128,7 @@ def _canonical_split(name: str) -> str:
     canonical = _SPLIT_ALIASES.get(str(name).strip().lower())
     if canonical is None:
         raise ValueError(
-            f"unknown split {name!r}; use one of {', '.join(_SPLIT_ORDER)} "
+            f"unknown split {name!r}; use one of {', '.join(SPLIT_ORDER)} "
             f"(aliases: {', '.join(sorted(_SPLIT_ALIASES))})"
         )
     return canonical
@@ -166,7 +159,7 @@ def _class_dirs(folder: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def _find_layout(root: Path) -> list[tuple[str | None, int, Path]]:
+def find_layout(root: Path) -> list[tuple[str | None, int, Path]]:
     """Return `(split or None, label, class folder)` for every class folder of the layout."""
     folder = root
     for _ in range(3):  # the layout itself, or inside up to two single wrapper folders
@@ -280,7 +273,7 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def _load_folder(root: Path, split: str | None) -> Dataset:
-    entries = _find_layout(root)
+    entries = find_layout(root)
     has_splits = entries[0][0] is not None
     if split is not None:
         if not has_splits:
@@ -288,7 +281,7 @@ def _load_folder(root: Path, split: str | None) -> Dataset:
                 f"split={split!r} was given but {root} has no split folders (train, validation, "
                 "test); leave split out, or use a layout like root/train/real"
             )
-        available = sorted({s for s, _, _ in entries if s is not None}, key=_split_rank)
+        available = sorted({s for s, _, _ in entries if s is not None}, key=split_rank)
         if split not in available:
             raise DatasetError(f"{root} has no {split!r} split; found: {', '.join(available)}")
         entries = [e for e in entries if e[0] == split]
@@ -371,7 +364,7 @@ def _load_csv(csv_path: Path, split: str | None) -> Dataset:
                     if row_split is None:
                         raise DatasetError(
                             f"{csv_path}, line {line}: split {raw_split!r} is not one of "
-                            f"{', '.join(_SPLIT_ORDER)}"
+                            f"{', '.join(SPLIT_ORDER)}"
                         )
                     if split is not None and row_split != split:
                         continue

@@ -14,7 +14,7 @@ import numpy as np
 from .._io import atomic_write
 from .._version import __version__
 from ..errors import DatasetError
-from .dataset import Dataset, _check_cv
+from .dataset import Dataset, check_cv
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     pass
@@ -167,7 +167,7 @@ def make_folds(
                 "kept in one fold",
                 n_dup,
             )
-    _check_cv(y, n_splits, g)
+    check_cv(y, n_splits, g)
     x = np.zeros((len(y), 1))
     if g is None:
         splits = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y)

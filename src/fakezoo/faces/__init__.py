@@ -13,8 +13,8 @@ photos and videos into such crops:
 - :func:`sample_frames` decodes evenly spaced video frames with PyAV, one at a time.
 - :func:`crop_dataset` (``fakezoo crop SRC DST``) builds a face dataset from photos and videos.
 
-Needs the ``faces`` extra: ``pip install "fakezoo[faces]"``. Importing this package is cheap;
-torch, facenet-pytorch and PyAV load on first use.
+Needs the ``faces`` extra: ``pip install "fakezoo[faces]"``. Importing this package is cheap:
+the names below load their modules (and torch, facenet-pytorch, PyAV) on first use.
 
 Example:
     ```python
@@ -26,66 +26,6 @@ Example:
     ```
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from importlib import import_module
-from typing import Any
-
-__all__ = [
-    "DEFAULT_POLICY",
-    "POLICIES",
-    "VIDEO_EXTENSIONS",
-    "AlignedCropPolicy",
-    "CropPolicy",
-    "CropReport",
-    "Face",
-    "FaceCrop",
-    "FaceFinder",
-    "FacesError",
-    "VideoDecodeError",
-    "crop",
-    "crop_dataset",
-    "face_crops",
-    "find_faces",
-    "is_video",
-    "list_media",
-    "load_image",
-    "named_policy",
-    "sample_frames",
-]
-
-_WHERE = {
-    "DEFAULT_POLICY": "policy",
-    "POLICIES": "policy",
-    "AlignedCropPolicy": "policy",
-    "CropPolicy": "policy",
-    "named_policy": "policy",
-    "crop": "policy",
-    "Face": "finder",
-    "FaceFinder": "finder",
-    "find_faces": "finder",
-    "FacesError": "image",
-    "load_image": "image",
-    "VIDEO_EXTENSIONS": "video",
-    "VideoDecodeError": "video",
-    "is_video": "video",
-    "sample_frames": "video",
-    "FaceCrop": "sources",
-    "face_crops": "sources",
-    "list_media": "sources",
-    "CropReport": "dataset",
-    "crop_dataset": "dataset",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fakezoo.faces' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

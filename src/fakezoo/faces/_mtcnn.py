@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .image import FacesError
+from ..errors import FacesError
 
 INSTALL_HINT = 'install the faces extra: pip install "fakezoo[faces]"'
 

@@ -29,11 +29,11 @@ from typing import Any
 from PIL import Image
 
 from .._progress import tqdm_disable
+from ..data.cache import decode_workers
 from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES, Dataset
-from ..data.discovery import _find_layout, load_dataset
-from ..errors import FileDecodeError
+from ..data.discovery import find_layout, load_dataset
+from ..errors import FacesError, FileDecodeError
 from .finder import FaceFinder, default_finder
-from .image import FacesError
 from .policy import DEFAULT_POLICY, SETTINGS_FILE, Policy, named_policy
 from .sources import DEFAULT_FRAMES, FaceCrop, face_crops, list_media
 from .video import VIDEO_EXTENSIONS
@@ -138,7 +138,7 @@ def crop_dataset(
             written to ``crop.json`` and later into each run's config.
         workers: Sources decoded and searched for faces at once (threads); default ``min(4, cpus)``.
         device: Device of the face finder.
-        progress: Progress bar (default: ``$FAKEZOO_PROGRESS``, else only on a terminal).
+        progress: Progress bar (default: only on a terminal; ``$TQDM_DISABLE=1`` hides it).
         finder: A :class:`FaceFinder` to use instead of the shared one.
 
     Returns:
@@ -184,7 +184,7 @@ def crop_dataset(
     todo = [s for s in sources if s.rel not in done]
     report.resumed = len(sources) - len(todo)
     has_split = any(s.split for s in sources)
-    n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
+    n_workers = max(1, decode_workers(workers, most=4))
     with (
         _Writers(out, has_split) as writers,
         ThreadPoolExecutor(n_workers) as pool,
@@ -267,7 +267,7 @@ def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
         return sources, [(str(s.path), s.reason) for s in ds.skipped]
     sources = [
         _Source(path, path.relative_to(root).as_posix(), label, None, split)
-        for split, label, folder in _find_layout(root)
+        for split, label, folder in find_layout(root)
         for path in list_media(folder)
     ]
     if not sources:

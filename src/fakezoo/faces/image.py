@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
-from PIL import Image, ImageOps
 
-from ..data.decode import DEFAULT_MAX_PIXELS, _to_rgb, decode_image
-from ..errors import FakezooError
+from ..data.decode import DEFAULT_MAX_PIXELS, decode_image
 
-__all__ = ["FacesError", "load_image"]
-
-
-class FacesError(FakezooError, ValueError):
-    """A face-related step failed for one input; the message names the file and the reason."""
+__all__ = ["load_image"]
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -31,13 +24,3 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         ImageDecodeError: If the file is missing, unreadable, not an image or too large.
     """
     return decode_image(path, None, max_pixels)
-
-
-def pil_to_array(img: Image.Image) -> np.ndarray:
-    """An in-memory PIL image as an upright `(H, W, 3)` uint8 RGB array.
-
-    EXIF orientation and colour conversion follow :func:`fakezoo.data.decode_image`.
-    """
-    with contextlib.suppress(Exception):  # a broken EXIF block must not lose a good image
-        img = ImageOps.exif_transpose(img)
-    return np.array(_to_rgb(img), dtype=np.uint8)

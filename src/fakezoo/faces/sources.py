@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image
 
 from ..data.dataset import IMAGE_EXTENSIONS
+from ..data.decode import image_to_array
 from .finder import Face, FaceFinder
-from .image import load_image, pil_to_array
+from .image import load_image
 from .policy import Policy, crop, keep_faces
 from .video import VIDEO_EXTENSIONS, is_video, sample_frames
 
@@ -67,7 +68,7 @@ def image_batches(
     """Batches of `(frame index, or None for a photo; (H, W, 3) uint8)` for a photo path, a
     PIL image, or a video path (`frames` evenly spaced frames, streamed)."""
     if isinstance(item, Image.Image):
-        yield [(None, pil_to_array(item))]
+        yield [(None, image_to_array(item, None))]
         return
     if not is_video(item):
         yield [(None, load_image(item))]

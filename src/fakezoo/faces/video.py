@@ -9,20 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileDecodeError
+from ..errors import FacesError, VideoDecodeError
 from ._mtcnn import INSTALL_HINT
-from .image import FacesError
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoDecodeError", "count_frames", "is_video", "sample_frames"]
+__all__ = ["VIDEO_EXTENSIONS", "count_frames", "is_video", "sample_frames"]
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mov", ".mkv")
 """File extensions (compared case-insensitively) treated as videos."""
-
-
-class VideoDecodeError(FacesError, FileDecodeError):
-    """A video could not be opened or decoded; the message names the file and the reason."""
-
-    kind = "video "
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:

@@ -10,21 +10,13 @@ from pathlib import Path
 
 from ..metrics import METRIC_NAMES, is_missing
 from ..models.registry import get_spec
-from ..runs.loader import _read_json, read_run
+from ..runs.loader import read_run, read_run_file
 from .timm_folds import timm_loadable
 
 __all__ = ["model_card"]
 
 
 _DEMO_FILE = re.compile(r"(real|fake)/(real|fake)_\d{5}\.jpg")
-
-
-def _policy(cfg: dict) -> str:
-    if cfg.get("finetune") is True:
-        return "fine-tuned (the seed's last layers)"
-    if cfg.get("finetune") is False:
-        return "head only (frozen backbone)"
-    return "custom freeze policy"
 
 
 def _eval_results(results: dict, dataset: str) -> list:
@@ -110,9 +102,11 @@ def model_card(
     root = Path(run_dir)
     cfg = read_run(root)
     cross = evals.read_evaluations(evaluations or [], root)
-    results = _read_json(root / "results.json", "the run's results")
+    results = read_run_file(root / "results.json", "the run's results")
     search = (
-        _read_json(root / "search.json", "LR search") if (root / "search.json").is_file() else None
+        read_run_file(root / "search.json", "LR search")
+        if (root / "search.json").is_file()
+        else None
     )
     spec = get_spec(cfg["model"])
     settings = cfg.get("settings") or results.get("settings") or {}
@@ -148,7 +142,7 @@ def model_card(
         template_path=str(files(__package__) / "model_card.md"),
         repo_id=repo_id,
         display=seed.display_name(cfg["model"]),
-        policy=_policy(cfg),
+        policy=seed.fine_tuning(cfg.get("finetune"), words=True),
         architecture=spec.architecture,
         n_folds=len(results.get("folds") or []),
         labels=cfg["labels"],

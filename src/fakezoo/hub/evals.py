@@ -1,8 +1,9 @@
 """Cross-dataset results for the model card: a run's entries in ``fakezoo evaluate`` output.
 
 ``fakezoo push RUN ORG/NAME --eval DIR`` reads ``DIR/evaluate.json`` (written by
-:mod:`fakezoo.evaluate`), finds this run's results in it and adds them to the card's
-model-index under the evaluation dataset's name, beside the cross-validation results.
+[`fakezoo.evaluation`][fakezoo.evaluation]), finds this run's results in it and adds them to
+the card's model-index under the evaluation dataset's name, beside the cross-validation
+results.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..errors import RunFormatError
 from ..metrics import is_missing
-from ..runs.loader import _read_json, read_run
+from ..runs.loader import read_run, read_run_file
 
 __all__ = ["card_rows", "eval_results", "read_evaluations"]
 
@@ -79,7 +80,7 @@ def read_evaluations(
     out = []
     for folder in eval_dirs:
         path = Path(folder) / "evaluate.json"
-        data = _read_json(path, "the evaluation")
+        data = read_run_file(path, "the evaluation")
         if data.get("format") != _FORMAT:
             raise RunFormatError(
                 f"{path} is not a `fakezoo evaluate` report (format {data.get('format')!r})."

@@ -11,8 +11,15 @@ from safetensors import SafetensorError
 from .._version import __version__
 from ..errors import HubAuthError, HubUnavailableError, RunFormatError
 from ..metrics import is_missing
-from ..runs.loader import PICKLE_SUFFIXES, _fold_config, _inside, _weights_path, read_run
-from .card import _policy, model_card
+from ..report.seed import fine_tuning
+from ..runs.loader import (
+    PICKLE_SUFFIXES,
+    fold_folder,
+    fold_weights_file,
+    read_fold_config,
+    read_run,
+)
+from .card import model_card
 from .timm_folds import push_fold_branches
 
 __all__ = ["PUSH_PATTERNS", "push_to_hub"]
@@ -64,9 +71,9 @@ def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
     wanted = [("config.json", True), ("results.json", True), ("report.md", False)]
     wanted += [(p.name, False) for p in sorted(root.glob("*.png"))]
     for fold in cfg["folds"]:
-        folder = _inside(root, fold)
-        _fold_config(root, fold, cfg)
-        weights = _weights_path(folder)
+        folder = fold_folder(root, fold)
+        read_fold_config(root, fold, cfg)
+        weights = fold_weights_file(folder)
         try:
             from safetensors import safe_open
 
@@ -164,7 +171,7 @@ def push_to_hub(
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from .download import _offline, hub_reachable
+    from ..download import hub_offline, hub_reachable
 
     root = Path(run_dir)
     cfg, files = _push_files(root)
@@ -172,7 +179,7 @@ def push_to_hub(
         root, repo_id, data_description=data_description, license=license, evaluations=evaluations
     )  # checks the evaluations before any request
     token = _token(token)
-    if _offline():
+    if hub_offline():
         raise HubUnavailableError(
             "Cannot push: HF_HUB_OFFLINE=1 is set. Unset it (or set "
             "HF_HUB_OFFLINE=0) on a machine with network access."
@@ -187,7 +194,8 @@ def push_to_hub(
         )
     mean = cfg.get("metrics") or {}
     message = commit_message or (
-        f"fakezoo: {cfg['model']} {_policy(cfg)}, {len(cfg['folds'])}-fold CV"
+        f"fakezoo: {cfg['model']} {fine_tuning(cfg.get('finetune'), words=True)}, "
+        f"{len(cfg['folds'])}-fold CV"
         + (f" (accuracy {mean['accuracy']:.4f})" if not is_missing(mean.get("accuracy")) else "")
     )
     operations = [

@@ -55,8 +55,9 @@ def load(
         A new :class:`Detector` (not cached; see :func:`predict` for the cached one-liner).
 
     Raises:
-        fakezoo.hub.RunFormatError: The directory or repo is not a fakezoo run.
-        Whatever :func:`fakezoo.hub.load_run` raises when the Hub cannot be reached.
+        fakezoo.errors.RunFormatError: The directory or repo is not a fakezoo run.
+        fakezoo.errors.HubUnavailableError: The Hub cannot be reached and the run is not in
+            the local cache (see [`load_run`][fakezoo.runs.loader.load_run]).
 
     Example:
         ```python

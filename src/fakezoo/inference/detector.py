@@ -1,26 +1,33 @@
 """The fold ensemble: a trained run's fold models as one detector, on files, folders or tensors.
 
 A run directory (or a Hub repo made from one) holds one model per cross-validation fold.
-:class:`Detector` runs all of them and averages their fake probabilities; :func:`predict` is the
-one-liner that loads a run (once per process, see :func:`clear_cache`) and predicts.
+[`Detector`][fakezoo.inference.detector.Detector] runs all of them and averages their fake
+probabilities; [`fakezoo.load`][fakezoo.load] builds one from a run, and
+[`fakezoo.predict`][fakezoo.predict] is the one-liner around it
+([`fakezoo.inference.api`][fakezoo.inference.api]).
 
 Images go through exactly the steps used in training:
-:func:`fakezoo.data.decode_image` (PIL decode, EXIF rotation, RGB, bilinear resize to the
-model's size) and then :meth:`fakezoo.models.preprocessing.Preprocessing.normalize`.
+[`decode_image`][fakezoo.data.decode.decode_image] (PIL decode, EXIF rotation, RGB, bilinear
+resize to the model's size) and then
+[`Preprocessing.normalize`][fakezoo.models.preprocessing.Preprocessing.normalize].
 
 Folds that share their frozen trunk run it once per batch, then their tails
-(:mod:`~fakezoo.inference.ensemble`, :mod:`~fakezoo.models.backends`). Inputs stream through
-:mod:`~fakezoo.inference.pipeline`, decoded ahead in threads, in bounded memory. A file that
-cannot be decoded gives a :class:`Prediction` with ``error`` set instead of stopping the
-run, and a warning on the ``"fakezoo"`` logger counts them.
+([`fakezoo.inference.ensemble`][fakezoo.inference.ensemble],
+[`fakezoo.models.backends`][fakezoo.models.backends]). Inputs stream through
+[`fakezoo.inference.pipeline`][fakezoo.inference.pipeline], decoded ahead in threads, in
+bounded memory. A file that cannot be decoded gives a
+[`Prediction`][fakezoo.inference.prediction.Prediction] with `error` set instead of stopping
+the run, and a warning on the `"fakezoo"` logger counts them. Explanations of a detector's
+predictions are in [`fakezoo.explain`][fakezoo.explain], which calls the detector.
 
 Example:
     ```python
     import fakezoo
 
-    p = fakezoo.predict("face.jpg", model="runs/resnet50")   # one Prediction
+    det = fakezoo.load("runs/resnet50", device="cpu")
+    p = det.predict("face.jpg")                 # one Prediction
     p.label, p.prob_fake, p.fold_probs
-    rows = fakezoo.predict("photos/", model="runs/resnet50")  # one Prediction per image file
+    rows = det.predict("photos/")               # one Prediction per image file
     ```
 """
 
@@ -32,7 +39,7 @@ import os
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,26 +47,17 @@ from PIL import Image
 from torch import nn
 
 from .._device import autocast, resolve_device
+from ..data.cache import decode_workers
 from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES
-from ..data.discovery import list_images as _list_image_files
+from ..data.discovery import list_images
 from ..models.backends import choose_backend, trunk_runner
 from ..models.preprocessing import Preprocessing
 from ..runs.loader import LoadedRun
 from .ensemble import FoldEnsemble
+from .faces import predict_faces
 from .pipeline import score_stream
 from .prediction import Prediction
-from .stream import (
-    _bar,
-    _check_item,
-    _decode_or_raise,
-    _item_path,
-    _to_batch,
-    _warn_errors,
-)
-
-if TYPE_CHECKING:
-    from ..explain import Explanation
-    from ..explain_faces import FacesExplanation
+from .stream import check_item, decode_item, item_path, progress_bar, to_batch, warn_skipped
 
 __all__ = ["CPU_FORWARD_BATCH", "Detector"]
 
@@ -150,7 +148,7 @@ class Detector:
         threshold: float = 0.5,
         amp: bool = True,
     ) -> Detector:
-        """Build a detector from a run loaded by :func:`fakezoo.hub.load_run`.
+        """Build a detector from a run loaded by [`load_run`][fakezoo.runs.loader.load_run].
 
         Args:
             run: The loaded run; its fold models become the ensemble.
@@ -160,7 +158,7 @@ class Detector:
 
         Example:
             ```python
-            from fakezoo.hub import load_run
+            from fakezoo.runs import load_run
             from fakezoo.inference.detector import Detector
             det = Detector.from_run(load_run("runs/resnet50", device="cpu"))
             ```
@@ -349,7 +347,7 @@ class Detector:
                 images at most).
             threshold: Overrides ``detector.threshold`` for this call.
             progress: A progress bar; ``None`` shows one on a terminal for more than one
-                batch (``$FAKEZOO_PROGRESS`` overrides).
+                batch (``$TQDM_DISABLE`` hides it).
             num_workers: Decoding threads; ``None``: all cores with a GPU, else those torch's
                 threads leave free; ``0`` decodes in the calling thread.
             faces: Score each face of photos and videos (see :mod:`fakezoo.inference.faces`).
@@ -369,10 +367,8 @@ class Detector:
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         batch_size = int(batch_size)
-        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        threshold = self._threshold(threshold)
         if faces:
-            from .faces import predict_faces
-
             return predict_faces(
                 self,
                 inputs,
@@ -389,7 +385,7 @@ class Detector:
         if isinstance(inputs, str | os.PathLike):
             path = Path(inputs)
             if path.is_dir():
-                files = _list_image_files(path)
+                files = list_images(path)
                 if not files:
                     logger.warning(
                         "no image files (%s) found in %s", ", ".join(IMAGE_EXTENSIONS), path
@@ -418,76 +414,49 @@ class Detector:
 
     __call__ = predict
 
-    def explain(
+    def label(self, prob_fake: float, threshold: float | None = None) -> str:
+        """The run's fake label when ``prob_fake >= threshold`` (default: the detector's),
+        else its real label: the one rule from probability to label."""
+        return self.labels[1] if prob_fake >= self._threshold(threshold) else self.labels[0]
+
+    def prediction(
         self,
-        image: Any,
-        *,
-        target: str = "fake",
+        path: str | None,
+        fold_probs: Sequence[float] | torch.Tensor,
         threshold: float | None = None,
-        faces: bool = False,
-        frames: int | None = None,
-    ) -> Explanation | FacesExplanation:
-        """A Grad-CAM map of one image, averaged over the folds (``fakezoo[explain]``).
-
-        Args:
-            image: An image path, a PIL image or a ``(3, S, S)`` uint8 tensor (with
-                ``faces=True``: a photo or video path, or a PIL image).
-            target: ``"fake"`` (default), ``"real"`` or ``"predicted"``: the class explained.
-            threshold: ``prob_fake >= threshold`` is labelled fake; ``None``: the detector's.
-            faces: A map per face, found and scored as ``predict(..., faces=True)`` does.
-            frames: With ``faces=True``, frames sampled per video (default 16).
-
-        Returns:
-            A :class:`fakezoo.explain.Explanation` (the prediction, the mean ``heatmap``, each
-            fold's map, ``overlay()``, ``save(dir, name)``); with ``faces=True`` a
-            :class:`fakezoo.explain_faces.FacesExplanation`.
-        """
-        if faces:
-            from ..explain_faces import explain_faces
-
-            return explain_faces(self, image, target=target, threshold=threshold, frames=frames)
-        from ..explain import explain
-
-        return explain(self, image, target=target, threshold=threshold)
-
-    def _decode_workers(self) -> int:
-        """All cores on a GPU machine; on a CPU, the cores torch's own threads leave free.
-
-        On a CPU the forward passes use ``torch.get_num_threads()`` cores; more decoding
-        threads than the cores left over would only preempt them (and OpenMP threads that
-        wait on each other slow down badly when preempted). At least one thread is kept, so
-        the next batch still decodes while the models run.
-        """
-        cores = os.cpu_count() or 1
-        if self.device.type == "cuda":
-            return cores
-        return max(1, cores - torch.get_num_threads())
-
-    def _prediction(
-        self, path: str | None, fold_probs: torch.Tensor, threshold: float
     ) -> Prediction:
-        probs = [float(p) for p in fold_probs.tolist()]
+        """The [`Prediction`][fakezoo.inference.prediction.Prediction] for each fold's fake
+        probability of one image: their mean, labelled by
+        [`label`][fakezoo.inference.detector.Detector.label]."""
+        probs = [
+            float(p)
+            for p in (fold_probs.tolist() if isinstance(fold_probs, torch.Tensor) else fold_probs)
+        ]
         prob = float(np.mean(probs))
-        label = self.labels[1] if prob >= threshold else self.labels[0]
-        return Prediction(path=path, label=label, prob_fake=prob, fold_probs=probs)
+        return Prediction(
+            path=path, label=self.label(prob, threshold), prob_fake=prob, fold_probs=probs
+        )
+
+    def _threshold(self, threshold: float | None) -> float:
+        return self.threshold if threshold is None else _check_threshold(threshold)
 
     def _predict_single(self, item: Any, threshold: float) -> Prediction:
-        batch = _to_batch([_decode_or_raise(item, self.image_size)])
-        return self._prediction(_item_path(item), self._forward(batch)[0], threshold)
+        batch = to_batch([decode_item(item, self.image_size)])
+        return self.prediction(item_path(item), self._forward(batch)[0], threshold)
 
     def _predict_tensor_input(
         self, images: torch.Tensor, batch_size: int, threshold: float, progress: bool | None
     ) -> Prediction | list[Prediction]:
         self._check_tensor(images, batched=False)
         if images.ndim == 3:
-            return self._prediction(
+            return self.prediction(
                 None, self._forward(self._model_input(images.unsqueeze(0), None))[0], threshold
             )
         out: list[Prediction] = []
-        with _bar(len(images), batch_size, progress) as bar:
+        with progress_bar(len(images), batch_size, progress) as bar:
             for start in range(0, len(images), batch_size):
                 probs = self._forward(self._model_input(images[start : start + batch_size], None))
-                out.extend(self._prediction(None, p, threshold) for p in probs)
+                out.extend(self.prediction(None, p, threshold) for p in probs)
                 bar.update(len(probs))
         return out
 
@@ -500,30 +469,30 @@ class Detector:
         progress: bool | None,
         num_workers: int | None,
     ) -> list[Prediction]:
-        workers = self._decode_workers() if num_workers is None else int(num_workers)
+        workers = decode_workers(num_workers, self.device)
         out: list[Prediction] = []
         errors: list[Prediction] = []
         results = score_stream(
             items,
-            partial(_decode_or_raise, image_size=self.image_size),
+            partial(decode_item, image_size=self.image_size),
             lambda batch: self._forward(batch),
             batch_size=batch_size,
             workers=workers,
             pin_memory=self.device.type == "cuda",
-            check=_check_item,
+            check=check_item,
         )
-        with _bar(total, batch_size, progress) as bar:
+        with progress_bar(total, batch_size, progress) as bar:
             for result in results:
-                path = _item_path(result.item)
+                path = item_path(result.item)
                 if result.error is not None:
                     pred = Prediction(path, None, None, None, error=result.error)
                     errors.append(pred)
                 else:
-                    pred = self._prediction(path, result.outputs[0], threshold)
+                    pred = self.prediction(path, result.outputs[0], threshold)
                 out.append(pred)
                 bar.update(1)
         if errors:
-            _warn_errors(errors, len(out))
+            warn_skipped(errors, len(out))
         return out
 
 

@@ -1,8 +1,9 @@
 """Fold ensembles that run a shared frozen trunk once per batch, then each fold's tail.
 
 Every fold of a run starts from the same weights and freezes the same layers, so the trunk
-(everything before the first trainable module, see :func:`fakezoo.zoo.split_trunk_tail`) is
-bit-identical across the folds. :func:`plan_groups` checks that on the weights and buffers
+(everything before the first trainable module, see
+[`split_trunk_tail`][fakezoo.models.stages.split_trunk_tail]) is bit-identical across the
+folds. :func:`plan_groups` checks that on the weights and buffers
 themselves and groups the folds whose trunks are identical; :class:`FoldEnsemble` runs each
 group's trunk once and only the tails per fold. Folds whose trunks differ (another freeze
 policy, edited weights, a model that is not from the zoo) form groups of their own and run

@@ -26,13 +26,11 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..errors import FakezooError
+from ..errors import ExportCheckError, ExportReadError
 from .ensemble import FoldEnsemble
 
 __all__ = [
     "EXPORT_FORMATS",
-    "ExportCheckError",
-    "ExportReadError",
     "Exported",
     "OnnxEnsemble",
     "export_onnx",
@@ -45,14 +43,6 @@ EXPORT_FORMATS = ("onnx",)
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("fold_probs", "prob_fake")
-
-
-class ExportCheckError(FakezooError, RuntimeError):
-    """The exported file does not give the Detector's probabilities; it was not kept."""
-
-
-class ExportReadError(FakezooError, ValueError):
-    """A file given as an exported model is not one fakezoo export wrote."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +117,7 @@ def _cv_part(results: dict) -> dict:
 class OnnxEnsemble:
     """An exported file read back with ONNX Runtime: fold probabilities of uint8 images.
 
-    It offers what :mod:`fakezoo.evaluate` uses of a
+    It offers what [`fakezoo.evaluation`][fakezoo.evaluation] uses of a
     :class:`~fakezoo.inference.detector.Detector` (``fold_names``, ``image_size``,
     ``preprocessing``, ``config``, ``device``, :meth:`predict_tensor`), on the CPU.
 

@@ -232,8 +232,9 @@ def score_media(detector: Any, media: MediaFaces, batch_size: int, threshold: fl
             fold_rows.append(best.fold_probs)
     fold_probs = [float(v) for v in np.mean(fold_rows, axis=0)]
     prob = float(np.mean([f.prob_fake for f in frame_rows if f.prob_fake is not None]))
-    label = detector.labels[1] if prob >= threshold else detector.labels[0]
-    return Prediction(media.path, label, prob, fold_probs, frames=frame_rows)
+    return Prediction(
+        media.path, detector.label(prob, threshold), prob, fold_probs, frames=frame_rows
+    )
 
 
 def _face(face: Face, scored: Any) -> FacePrediction:

@@ -14,27 +14,29 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .._progress import tqdm_disable
-from ..data.decode import decode_image, image_to_array
-from ..errors import ImageDecodeError
+from ..data.decode import PIL_NAME, decode_image, decode_pil
 from .prediction import Prediction
+
+__all__ = ["check_item", "decode_item", "item_path", "progress_bar", "to_batch", "warn_skipped"]
 
 logger = logging.getLogger("fakezoo")
 
 
 _ERRORS_SHOWN = 5
-_PIL_NAME = "<PIL image>"
 
 
-def _to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
+def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     """``(S, S, 3)`` uint8 arrays -> one ``(N, 3, S, S)`` uint8 tensor (channels_last memory)."""
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
-def _item_path(item: Any) -> str | None:
+def item_path(item: Any) -> str | None:
+    """An input's file path, or ``None`` for a PIL image."""
     return None if isinstance(item, Image.Image) else os.fspath(item)
 
 
-def _check_item(item: Any) -> Any:
+def check_item(item: Any) -> Any:
+    """``item`` when it is a path or a PIL image, else a ``TypeError`` that says so."""
     if isinstance(item, str | os.PathLike | Image.Image):
         return item
     raise TypeError(
@@ -43,30 +45,25 @@ def _check_item(item: Any) -> Any:
     )
 
 
-def _pil_to_array(img: Image.Image, image_size: int) -> np.ndarray:
-    """The steps of :func:`fakezoo.data.decode_image` after the file is open."""
-    img.load()
-    return image_to_array(img, image_size, _PIL_NAME)
+def decode_item(item: Any, image_size: int) -> np.ndarray:
+    """A path or a PIL image, decoded to ``(S, S, 3)`` uint8 the training way; an
+    ``ImageDecodeError`` (naming the file, or ``"<PIL image>"``) when it cannot be."""
+    if isinstance(item, Image.Image):
+        return decode_pil(item, image_size)
+    return decode_image(item, image_size)
 
 
-def _decode_or_raise(item: Any, image_size: int) -> np.ndarray:
-    if not isinstance(item, Image.Image):
-        return decode_image(item, image_size)
-    try:
-        return _pil_to_array(item, image_size)
-    except Exception as exc:
-        raise ImageDecodeError(_PIL_NAME, f"{type(exc).__name__}: {exc}") from exc
-
-
-def _bar(total: int | None, batch_size: int, progress: bool | None) -> tqdm:
+def progress_bar(total: int | None, batch_size: int, progress: bool | None) -> tqdm:
+    """The prediction progress bar; a single batch gets none unless ``progress`` asks."""
     disable = tqdm_disable(progress)
     if progress is None and total is not None and total <= batch_size:
         disable = True  # a single batch needs no bar
     return tqdm(total=total, desc="fakezoo predict", unit="img", disable=disable, leave=False)
 
 
-def _warn_errors(errors: list[Prediction], total: int) -> None:
-    lines = "\n".join(f"  {p.path or _PIL_NAME}: {p.error}" for p in errors[:_ERRORS_SHOWN])
+def warn_skipped(errors: list[Prediction], total: int) -> None:
+    """One warning on the ``"fakezoo"`` logger for the images that could not be decoded."""
+    lines = "\n".join(f"  {p.path or PIL_NAME}: {p.error}" for p in errors[:_ERRORS_SHOWN])
     more = len(errors) - _ERRORS_SHOWN
     tail = f"\n  ... and {more} more (see Prediction.error)" if more > 0 else ""
     logger.warning(

@@ -11,9 +11,9 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
+from ..download import download_file
 from ..errors import WeightsError
-from ..hub.download import download_file
-from .freeze import _apply_policy, _check_module_names, check_options
+from .freeze import apply_policy, check_options
 from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing, study_normalization
 from .registry import ModelSpec, get_spec
 from .torchvision_weights import TORCHVISION_WEIGHTS, converted_file, torchvision_to_timm
@@ -261,8 +261,7 @@ def create(
         model.num_classes = num_classes
 
     names = tuple(trainable) if trainable is not None else spec.trainable(finetune)
-    _check_module_names(model, names, "trainable")
-    _apply_policy(model, names, freeze_batchnorm)
+    apply_policy(model, names, freeze_batchnorm)
 
     cfg = model.pretrained_cfg
     mean, std = (SEED_MEAN, SEED_STD) if normalization == "seed" else (cfg["mean"], cfg["std"])

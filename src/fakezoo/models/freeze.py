@@ -98,9 +98,14 @@ _ONE_PASS = {
 }
 
 
-def _apply_policy(
-    model: nn.Module, trainable: Sequence[str], freeze_batchnorm: bool = True
-) -> None:
+def apply_policy(model: nn.Module, trainable: Sequence[str], freeze_batchnorm: bool = True) -> None:
+    """Freeze every module and parameter of a zoo model outside ``trainable`` (names that are
+    not the model's are refused, with close matches).
+
+    ``freeze_batchnorm`` turns the frozen BatchNorm layers into frozen ones whose statistics
+    never move (fast mode); without it they stay as they are (the study's way).
+    """
+    _check_module_names(model, trainable, "trainable")
     modules, params = _frozen_modules(model, trainable)
     if modules and not freeze_batchnorm:
         # The study's way: requires_grad=False, BatchNorm layers left as they are (in train()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.decode import image_to_array
 from .torchvision_weights import transform_input_normalization
 
 __all__ = ["SEED_MEAN", "SEED_STD", "DecodeTransform", "Preprocessing", "study_normalization"]
@@ -44,8 +45,8 @@ class Preprocessing:
     def transform(self) -> DecodeTransform:
         """PIL image -> normalised ``(3, S, S)`` float tensor, through the decode path that
         training and prediction use (EXIF rotation, RGB conversion, bilinear resize, see
-        :func:`fakezoo.data.decode.image_to_array`): the same image gives the same tensor
-        everywhere."""
+        [`image_to_array`][fakezoo.data.decode.image_to_array]): the same image gives the same
+        tensor everywhere."""
         return DecodeTransform(self)
 
     def normalize(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -80,8 +81,6 @@ class DecodeTransform:
     preprocessing: Preprocessing
 
     def __call__(self, img) -> torch.Tensor:
-        from ..data.decode import image_to_array
-
         img.load()
         pixels = image_to_array(img, self.preprocessing.image_size)
         return self.preprocessing.normalize(torch.from_numpy(pixels).permute(2, 0, 1)[None])[0]

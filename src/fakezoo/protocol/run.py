@@ -166,7 +166,7 @@ def _predict(models: list[dict], data, crop_size: int, budget: int, cv, out: Pat
     """Every model's P(fake) for every crop, through ``fakezoo.evaluate``'s prediction pass,
     whole videos at a time within the memory budget; kept in ``predictions/`` and reused only
     for the same runs and the same crops."""
-    from ..evaluate import evaluate_many
+    from ..evaluation.api import evaluate_many
 
     key = hashlib.sha256(
         json.dumps(

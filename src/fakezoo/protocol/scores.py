@@ -2,7 +2,7 @@
 threshold picked on the validation split, per manipulation method where the set has several.
 
 Frame level scores every face crop; video level first averages the frame probabilities of each
-video (DeepfakeBench's aggregation). Both use [`fakezoo.evaluate.stats`][fakezoo.evaluate.stats]
+video (DeepfakeBench's aggregation). Both use [`fakezoo.evaluation.stats`][fakezoo.evaluation.stats]
 (scikit-learn's ROC-AUC and average precision underneath).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate.stats import eer_threshold, group_scores, scored_metrics
+from ..evaluation.stats import eer_threshold, group_scores, scored_metrics
 
 __all__ = ["AGGREGATION", "LEVELS", "METRICS", "level_metrics", "score", "thresholds"]
 

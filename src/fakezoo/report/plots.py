@@ -9,11 +9,18 @@ from typing import Any
 
 from .._optional import install_hint, missing_once
 from ..metrics import is_missing, roc_points
-from .text import _count, _summary, _title
+from .text import count_text, result_summary, result_title
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["plot_confusion_matrix", "plot_roc", "plot_study"]
+__all__ = [
+    "new_figure",
+    "note_no_matplotlib",
+    "plot_confusion_matrix",
+    "plot_roc",
+    "plot_study",
+    "save_figure",
+]
 
 
 def note_no_matplotlib() -> None:
@@ -22,7 +29,7 @@ def note_no_matplotlib() -> None:
         logger.info("matplotlib is not installed: no plots (%s).", install_hint("matplotlib"))
 
 
-def _new_figure(figsize: tuple[float, float]):
+def new_figure(figsize: tuple[float, float]):
     """A matplotlib Figure on its own Agg canvas: no pyplot figure, the global backend untouched."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -34,7 +41,8 @@ def _new_figure(figsize: tuple[float, float]):
     return fig
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG to ``path`` (folders are made); returns ``path``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", bbox_inches="tight")
@@ -72,8 +80,8 @@ def plot_confusion_matrix(result: dict[str, Any], path: str | Path) -> Path:
     import numpy as np
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    cm = np.asarray(_summary(result)["confusion_matrix_mean"], dtype=float)
-    fig = _new_figure((4.6, 4.0))
+    cm = np.asarray(result_summary(result)["confusion_matrix_mean"], dtype=float)
+    fig = new_figure((4.6, 4.0))
     ax = fig.add_subplot()
     shown = ConfusionMatrixDisplay(cm, display_labels=["real", "fake"]).plot(
         ax=ax, cmap="Blues", colorbar=True
@@ -81,12 +89,12 @@ def plot_confusion_matrix(result: dict[str, Any], path: str | Path) -> Path:
     row_sums = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, row_sums, out=np.zeros_like(cm), where=row_sums > 0)
     for (i, j), text in np.ndenumerate(shown.text_):  # mean count and share of the true class
-        text.set_text(f"{_count(cm[i, j])}\n({100 * share[i, j]:.1f}%)")
+        text.set_text(f"{count_text(cm[i, j])}\n({100 * share[i, j]:.1f}%)")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    n_folds = _summary(result)["n_folds"]
-    ax.set_title(f"{_title(result)}\nmean confusion matrix, {n_folds} folds", fontsize=10)
-    return _save(fig, path)
+    n_folds = result_summary(result)["n_folds"]
+    ax.set_title(f"{result_title(result)}\nmean confusion matrix, {n_folds} folds", fontsize=10)
+    return save_figure(fig, path)
 
 
 def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
@@ -129,7 +137,7 @@ def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
     if not curves:
         raise ValueError("no fold has y_true/y_prob with both classes; cannot plot a ROC curve")
 
-    fig = _new_figure((5.0, 4.6))
+    fig = new_figure((5.0, 4.6))
     ax = fig.add_subplot()
     for n, (fold_id, fpr, tpr, area) in enumerate(curves, start=1):
         RocCurveDisplay(fpr=fpr, tpr=tpr, roc_auc=area).plot(
@@ -139,10 +147,10 @@ def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false positive rate (real called fake)")
     ax.set_ylabel("true positive rate (fake detected)")
-    ax.set_title(f"ROC, {_title(result)}", fontsize=10)
+    ax.set_title(f"ROC, {result_title(result)}", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -184,7 +192,7 @@ def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
 
     x = np.arange(len(table))
     width = 0.38
-    fig = _new_figure((max(6.0, 0.9 * len(table) + 2), 4.4))
+    fig = new_figure((max(6.0, 0.9 * len(table) + 2), 4.4))
     ax = fig.add_subplot()
     ax.bar(
         x - width / 2,
@@ -204,4 +212,4 @@ def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
     ax.set_title("Performance for all models (mean over folds, error bars: std)", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -6,7 +6,30 @@ from typing import Any
 
 from ..models.registry import get_spec, list_models
 
-__all__ = ["DISPLAY_NAMES", "SEED_ROWS", "display_name"]
+__all__ = ["DISPLAY_NAMES", "FINE_TUNING_WORDS", "SEED_ROWS", "display_name", "fine_tuning"]
+
+FINE_TUNING_WORDS = {
+    "With": "with (the last layers train too)",
+    "Without": "without (only the classifier head trains)",
+    "Custom": "custom (a user-given list of trainable modules)",
+}
+"""What each value of the study's "Fine-Tuning" column means, in words."""
+
+
+def fine_tuning(finetune: bool | None, words: bool = False) -> str:
+    """A freeze policy as the study's "Fine-Tuning" column says it: ``"With"`` (``True``),
+    ``"Without"`` (``False``), ``"Custom"`` (``None``: a user-given trainable list); with
+    ``words``, what that means ([`FINE_TUNING_WORDS`][fakezoo.report.seed.FINE_TUNING_WORDS]).
+
+    Example:
+        ```python
+        from fakezoo.report.seed import fine_tuning
+        fine_tuning(True), fine_tuning(None, words=True)
+        # ('With', 'custom (a user-given list of trainable modules)')
+        ```
+    """
+    short = "Custom" if finetune is None else "With" if finetune else "Without"
+    return FINE_TUNING_WORDS[short] if words else short
 
 
 #: fakezoo model names -> the names the seed study uses in its final table (``ModelSpec``'s).
@@ -25,7 +48,7 @@ def _seed_row(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "model": DISPLAY_NAMES[model_id],
-        "fine_tuning": "With" if finetune else "Without",
+        "fine_tuning": fine_tuning(finetune),
         "best_lr": lr,
         "accuracy": acc,
         "precision": prec,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..metrics import METRIC_NAMES, is_missing, summarize_folds
-from .seed import SEED_ROWS, display_name
+from .seed import FINE_TUNING_WORDS, SEED_ROWS, display_name, fine_tuning
 
 __all__ = [
     "cv_report",
@@ -38,16 +38,17 @@ def _lr(x: Any) -> str:
     return _NA if is_missing(x) else f"{float(x):.2e}"
 
 
-def _count(x: float) -> str:
+def count_text(x: float) -> str:
     """Integers as integers, fractional means with 2 decimals."""
     return f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.2f}"
 
 
 def _matrix_inline(cm: Sequence[Sequence[float]]) -> str:
-    return "[" + ", ".join("[" + ", ".join(_count(v) for v in row) + "]" for row in cm) + "]"
+    return "[" + ", ".join("[" + ", ".join(count_text(v) for v in row) + "]" for row in cm) + "]"
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
+def result_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """A result dict's ``summary``, recomputed from its folds when it has none."""
     summary = result.get("summary")
     if summary:
         return summary
@@ -58,14 +59,12 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fine_tuning(result: dict[str, Any]) -> str:
-    """Seed-style "With" / "Without"; "Custom" when ``finetune`` is None (own trainable list)."""
-    finetune = result.get("finetune")
-    if finetune is None and "finetune" in result:
-        return "Custom"
-    return "With" if finetune else "Without"
+    """The "Fine-Tuning" column of a result dict (``"Without"`` when it says nothing)."""
+    return fine_tuning(result.get("finetune", False))
 
 
-def _title(result: dict[str, Any]) -> str:
+def result_title(result: dict[str, Any]) -> str:
+    """``"ResNet-50 with fine-tuning"``: the study's name of a result's model and policy."""
     name = display_name(str(result.get("model", "model")))
     return f"{name} {_fine_tuning(result).lower()} fine-tuning"
 
@@ -108,9 +107,9 @@ def fold_block(result: dict[str, Any]) -> str:
         assert "| mean ± std |  | 0.9298 ± 0.0008 |" in text  # accuracy across folds
         ```
     """
-    summary = _summary(result)
+    summary = result_summary(result)
     folds = result.get("folds") or []
-    lines = [f"### {_title(result)}", ""]
+    lines = [f"### {result_title(result)}", ""]
     lr = result.get("lr")
     lines += [f"Learning rate: {_NA if is_missing(lr) else f'{float(lr):.6g}'}", ""]
 
@@ -146,8 +145,8 @@ def fold_block(result: dict[str, Any]) -> str:
         "",
         "| | predicted real | predicted fake |",
         "|---|---|---|",
-        f"| **true real** | {_count(cm_mean[0][0])} | {_count(cm_mean[0][1])} |",
-        f"| **true fake** | {_count(cm_mean[1][0])} | {_count(cm_mean[1][1])} |",
+        f"| **true real** | {count_text(cm_mean[0][0])} | {count_text(cm_mean[0][1])} |",
+        f"| **true fake** | {count_text(cm_mean[1][0])} | {count_text(cm_mean[1][1])} |",
         "",
         f"Summed over folds: {_matrix_inline(summary['confusion_matrix_sum'])}",
     ]
@@ -189,17 +188,13 @@ def cv_report(result: dict[str, Any]) -> str:
         assert text.startswith("# VGG16 without fine-tuning") and "real = 0" in text
         ```
     """
-    summary = _summary(result)
+    summary = result_summary(result)
     model = str(result.get("model", "model"))
     settings = [
         ("model", f"`{model}` ({display_name(model)})"),
         (
             "fine-tuning",
-            {
-                "With": "with (the last layers train too)",
-                "Without": "without (only the classifier head trains)",
-                "Custom": "custom (a user-given list of trainable modules)",
-            }[_fine_tuning(result)],
+            FINE_TUNING_WORDS[_fine_tuning(result)],
         ),
         ("trainable modules", ", ".join(f"`{t}`" for t in result.get("trainable") or []) or None),
         ("learning rate", _NA if is_missing(result.get("lr")) else f"{float(result['lr']):.6g}"),
@@ -212,7 +207,7 @@ def cv_report(result: dict[str, Any]) -> str:
             None if "pretrained" not in result else ("yes" if result["pretrained"] else "no"),
         ),
     ]
-    lines = [f"# {_title(result)}", "", "Cross-validation report written by fakezoo.", ""]
+    lines = [f"# {result_title(result)}", "", "Cross-validation report written by fakezoo.", ""]
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in settings if v is not None]
     lines += ["", "## Results", "", fold_block(result).rstrip("\n"), ""]
@@ -290,7 +285,7 @@ def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     table = []
     for result in rows:
-        summary = _summary(result)
+        summary = result_summary(result)
         model = str(result.get("model", ""))
         row: dict[str, Any] = {
             "model": display_name(model),

@@ -29,22 +29,27 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 
 from .._io import file_sha256, read_json
+from ..download import download_snapshot
 from ..errors import RunFormatError, UnknownModelError
-from ..hub.download import download_snapshot
 from ..models.build import create, load_error
 from ..models.preprocessing import Preprocessing, study_normalization
 from ..models.registry import get_spec
-from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, _floats3
+from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, check_three_floats
 
 logger = logging.getLogger("fakezoo")
 
 __all__ = [
+    "PICKLE_SUFFIXES",
     "PULL_PATTERNS",
     "FoldModel",
     "LoadedRun",
+    "fold_folder",
+    "fold_weights_file",
     "load_fold",
     "load_run",
+    "read_fold_config",
     "read_run",
+    "read_run_file",
     "resolve_run",
     "run_digest",
 ]
@@ -95,7 +100,7 @@ class FoldModel:
 
     Example:
         ```python
-        from fakezoo.hub import load_run
+        from fakezoo.runs import load_run
         fold = load_run("runs/resnet50", folds=1, device="cpu").folds[0]
         fold.fold, fold.config["fakezoo"]["metrics"]["accuracy"]
         ```
@@ -119,7 +124,7 @@ class LoadedRun:
 
     Example:
         ```python
-        from fakezoo.hub import load_run
+        from fakezoo.runs import load_run
         run = load_run("my-org/fakezoo-resnet50@v1", device="cpu")
         run.revision, [f.fold for f in run.folds]   # ('3f2a...', ['fold_1', 'fold_2', 'fold_3'])
         ```
@@ -134,7 +139,9 @@ class LoadedRun:
 # -- validation -----------------------------------------------------------------------------
 
 
-def _read_json(path: Path, what: str) -> dict:
+def read_run_file(path: Path, what: str) -> dict:
+    """The JSON object in one file of a run (``what`` says which, in the messages); a missing,
+    invalid or non-object file is a ``RunFormatError``."""
     if not path.is_file():
         raise RunFormatError(
             f"Not a fakezoo run: '{path}' is missing ({what}). A run directory "
@@ -149,7 +156,7 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
-def _inside(root: Path, name: str) -> Path:
+def fold_folder(root: Path, name: str) -> Path:
     """``root / name``, refusing names that leave ``root`` (``..``, absolute paths, links)."""
     if not isinstance(name, str) or not _FOLD_RE.fullmatch(name):
         raise RunFormatError(f"Fold name {name!r} is not of the form 'fold_<k>': refusing it.")
@@ -198,7 +205,7 @@ def read_run(path: str | os.PathLike[str]) -> dict:
 
     Example:
         ```python
-        from fakezoo.hub import read_run
+        from fakezoo.runs import read_run
         cfg = read_run("runs/mobilenet_v2")
         cfg["model"], cfg["folds"]   # ('mobilenet_v2', ['fold_1', 'fold_2', 'fold_3'])
         ```
@@ -207,11 +214,11 @@ def read_run(path: str | os.PathLike[str]) -> dict:
     if not root.is_dir():
         raise RunFormatError(f"'{root}' is not a directory: expected a fakezoo run directory.")
     where = str(root / INDEX)
-    cfg = _read_json(root / INDEX, "the run's index")
+    cfg = read_run_file(root / INDEX, "the run's index")
     RunConfig.from_dict(cfg, where)  # labels, folds, preprocessing, fingerprint...
     _check_model(cfg, where)
     for fold in cfg["folds"]:
-        _inside(root, fold)
+        fold_folder(root, fold)
     return cfg
 
 
@@ -280,7 +287,7 @@ def resolve_run(
 
     Example:
         ```python
-        from fakezoo.hub import resolve_run
+        from fakezoo.runs import resolve_run
         folder, commit = resolve_run("my-org/fakezoo-mobilenet-v2@v1")
         folder, commit = resolve_run("runs/mobilenet_v2")   # (Path('runs/mobilenet_v2'), None)
         ```
@@ -318,7 +325,7 @@ def resolve_run(
         raise RunFormatError(
             f"'{repo}'" + (f" at '{rev}'" if rev else "") + " is not a fakezoo"
             f" run: it has no config.json (found: {found[:5] or 'nothing'}). "
-            f"Push one with fakezoo.hub.push_to_hub / `fakezoo push`."
+            f"Push one with fakezoo.push_to_hub / `fakezoo push`."
         )
     _refuse_fold_branch(folder / "config.json", repo, rev)
     return folder, commit
@@ -326,7 +333,7 @@ def resolve_run(
 
 def _refuse_fold_branch(config: Path, repo: str, rev: str | None) -> None:
     """A ``fold-<k>`` branch holds one fold for plain timm, not a run: say how to load it."""
-    cfg = _read_json(config, "the run's index")
+    cfg = read_run_file(config, "the run's index")
     if "folds" not in cfg and isinstance(cfg.get("fakezoo"), dict):
         fold = (rev or "").rsplit("fold-", 1)[-1] if (rev or "")[-1:].isdigit() else "K"
         raise RunFormatError(
@@ -387,11 +394,12 @@ def _select_folds(
     return finished
 
 
-def _fold_config(root: Path, fold: str, index: dict) -> dict:
-    folder = _inside(root, fold)
+def read_fold_config(root: Path, fold: str, index: dict) -> dict:
+    """A fold's ``config.json``, checked on its own and against the run's ``index``."""
+    folder = fold_folder(root, fold)
     path = folder / FOLD_CONFIG
     where = str(path)
-    cfg = _read_json(path, f"the config of {fold}")
+    cfg = read_run_file(path, f"the config of {fold}")
     record = FoldConfig.from_dict(cfg, where)
     _check_model({"model": record.model, "architecture": cfg.get("architecture")}, where)
     run = RunConfig.from_dict(index, str(root / INDEX))
@@ -399,7 +407,9 @@ def _fold_config(root: Path, fold: str, index: dict) -> dict:
     return cfg
 
 
-def _weights_path(folder: Path) -> Path:
+def fold_weights_file(folder: Path) -> Path:
+    """A fold folder's ``model.safetensors``; a folder with pickled weights instead is refused
+    with a message saying why."""
     path = folder / "model.safetensors"
     if path.is_file():
         return path
@@ -426,7 +436,7 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     fz = cfg["fakezoo"]
     spec = get_spec(fz["model"])
     pre = fz["preprocessing"]
-    mean, std = _floats3(pre["mean"], where), _floats3(pre["std"], where)
+    mean, std = check_three_floats(pre["mean"], where), check_three_floats(pre["std"], where)
     finetune, trainable = fz.get("finetune"), list(fz["trainable"])
     seed = sum(study_normalization(spec, fz.get("weights", "timm")), ())
     seed_norm = all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(mean + std, seed, strict=True))
@@ -494,7 +504,7 @@ def load_fold(
 
     Example:
         ```python
-        from fakezoo.hub import load_fold
+        from fakezoo.runs import load_fold
         fold = load_fold("runs/mobilenet_v2", "fold_1", device="cpu")
         fold.model.preprocessing.image_size
         ```
@@ -503,10 +513,10 @@ def load_fold(
 
     root = Path(root)
     index = read_run(root) if index is None else index
-    cfg = _fold_config(root, fold, index)
-    folder = _inside(root, fold)
+    cfg = read_fold_config(root, fold, index)
+    folder = fold_folder(root, fold)
     model = _build(cfg, str(folder / "config.json"))
-    _load_weights(model, _weights_path(folder))
+    _load_weights(model, fold_weights_file(folder))
     return FoldModel(fold=fold, model=model.eval().to(resolve_device(device)), config=cfg)
 
 
@@ -543,7 +553,7 @@ def load_run(
     Example:
         ```python
         import torch
-        from fakezoo.hub import load_run
+        from fakezoo.runs import load_run
         run = load_run("my-org/fakezoo-mobilenet-v2", revision="v1", device="cpu")
         x = torch.zeros(1, 3, 64, 64)
         probs = [f.model(x).softmax(1)[:, 1] for f in run.folds]

@@ -12,8 +12,9 @@ This module is the only place that knows what a run directory holds::
 
 A :class:`Fingerprint` names everything that changes a number; two runs are "the same run"
 exactly when their fingerprints are equal, and :meth:`Fingerprint.diff` says which fields
-differ. Adding a field is one line (with the default older runs are read with) plus the line
-that fills it in. Nothing here imports torch.
+differ. Adding a field is one line plus the line that fills it in; a stored fingerprint that
+lacks a field was written by an older checkout and is refused (nothing was released, so
+nothing older is read). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RunDirectoryError, RunFormatError
+from ..errors import RunFormatError, RunMismatchError
 
 __all__ = [
     "FOLD_CONFIG",
@@ -41,11 +42,10 @@ __all__ = [
     "Fingerprint",
     "FoldConfig",
     "RunConfig",
-    "RunFormatError",
-    "RunMismatchError",
     "check_labels",
     "check_preprocessing",
     "check_same",
+    "check_three_floats",
     "data_digest",
     "files_digest",
     "fold_name",
@@ -69,17 +69,6 @@ PREDICTIONS = "predictions.json"
 WEIGHTS = "model.safetensors"
 
 _FOLD_RE = re.compile(r"fold_([1-9][0-9]{0,3})")
-
-
-class RunMismatchError(RunDirectoryError):
-    """A run directory or stored study holds a run with another fingerprint.
-
-    ``differences`` lists ``(field, stored value, asked value)`` for every differing field.
-    """
-
-    def __init__(self, message: str, differences: Sequence[tuple[str, Any, Any]] = ()):
-        super().__init__(message)
-        self.differences = list(differences)
 
 
 def fold_name(k: int) -> str:
@@ -154,7 +143,7 @@ class Fingerprint:
     sampler: str | None = None
     pruner: str | None = None
     inner_splits: int | None = None
-    mode: str = "fast"  # runs before seed mode: fast, without dropout
+    mode: str = "fast"
     drop_rate: float = 0.0
 
     def __post_init__(self) -> None:
@@ -177,8 +166,7 @@ class Fingerprint:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "fingerprint") -> Fingerprint:
-        """Read a stored fingerprint; unknown keys are refused, missing optional ones take
-        their defaults (the value every older run had)."""
+        """Read a stored fingerprint; unknown and missing fields are both refused."""
         if not isinstance(data, Mapping):
             raise RunFormatError(f"{where}: expected an object, got {data!r}.")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -188,10 +176,13 @@ class Fingerprint:
                 f"{where}: unknown fingerprint fields {unknown}; the run was "
                 f"written by a newer fakezoo. Upgrade fakezoo to read it."
             )
-        try:
-            return cls(**dict(data))
-        except TypeError as err:
-            raise RunFormatError(f"{where}: incomplete fingerprint ({err}).") from err
+        missing = sorted(names - set(data))
+        if missing:
+            raise RunFormatError(
+                f"{where}: incomplete fingerprint, no {missing}; the run was written by an "
+                f"older fakezoo checkout. Train it again with this one."
+            )
+        return cls(**dict(data))
 
     @property
     def sha256(self) -> str:
@@ -242,7 +233,8 @@ def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_o
 # -- validation helpers -------------------------------------------------------------------------
 
 
-def _floats3(value: Any, where: str) -> tuple[float, float, float]:
+def check_three_floats(value: Any, where: str) -> tuple[float, float, float]:
+    """Three finite numbers (a mean or std per colour), else a ``RunFormatError``."""
     ok = (
         isinstance(value, list | tuple)
         and len(value) == 3
@@ -265,8 +257,8 @@ def check_preprocessing(pre: Any, where: str) -> dict:
         raise RunFormatError(
             f"{where}: preprocessing.image_size must be an integer in [1, 4096], got {size!r}."
         )
-    mean = _floats3(pre.get("mean"), f"{where}: preprocessing.mean")
-    std = _floats3(pre.get("std"), f"{where}: preprocessing.std")
+    mean = check_three_floats(pre.get("mean"), f"{where}: preprocessing.mean")
+    std = check_three_floats(pre.get("std"), f"{where}: preprocessing.std")
     if min(std) <= 0:
         raise RunFormatError(f"{where}: preprocessing.std must be positive, got {list(std)}.")
     for key, want in (("interpolation", "bilinear"), ("resize", "square")):

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from .._io import atomic_write
 from .._progress import tqdm_disable
 from .._version import __version__
-from ..data.cache import _map_chunks, _resolve_workers
+from ..data.cache import decode_workers, map_chunks
 from ..data.dataset import LABEL_NAMES
-from ..data.decode import _check_image_size
+from ..data.decode import check_image_size
 from .blend import self_blend
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
@@ -235,7 +235,7 @@ def make_demo_dataset(
         image_size: Side of the square images.
         num_workers: Worker processes; default `os.cpu_count()`.
         progress: Show a progress bar; `None` shows one only when stderr is a terminal
-            (`$FAKEZOO_PROGRESS=0`/`1` overrides).
+            (`$TQDM_DISABLE=1` hides it).
 
     Returns:
         `directory`, ready for [`load_dataset`][fakezoo.data.discovery.load_dataset].
@@ -251,7 +251,7 @@ def make_demo_dataset(
     """
     if isinstance(n_per_class, bool) or int(n_per_class) != n_per_class or n_per_class < 1:
         raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
-    image_size = _check_image_size(image_size)
+    image_size = check_image_size(image_size)
     if image_size < 16:
         raise ValueError(f"image_size must be at least 16 for the demo set, got {image_size}")
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
@@ -292,14 +292,14 @@ def make_demo_dataset(
 
     start = time.perf_counter()
     jobs = [(label, i) for label in (0, 1) for i in range(n_per_class)]
-    workers = _resolve_workers(num_workers) if len(jobs) >= _DEMO_POOL_MIN_IMAGES else 1
+    workers = decode_workers(num_workers) if len(jobs) >= _DEMO_POOL_MIN_IMAGES else 1
     chunk_size = 8 if workers <= 1 else max(1, min(32, math.ceil(len(jobs) / (workers * 4))))
     chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
     with tqdm(
         total=len(jobs), desc="demo", unit="img", disable=tqdm_disable(progress), leave=False
     ) as bar:
         args = (str(root), seed, image_size)
-        for chunk, _ in _map_chunks(_write_demo_chunk, chunks, args, workers):
+        for chunk, _ in map_chunks(_write_demo_chunk, chunks, args, workers):
             bar.update(len(chunk))
     _write_manifest(manifest, {**params, "complete": True, "fakezoo_version": __version__})
     logger.info("wrote %d demo images to %s in %.1fs", len(jobs), root, time.perf_counter() - start)

@@ -32,6 +32,7 @@ from .._version import __version__
 from ..data import Dataset, DecodedImages, decode_dataset, load_dataset, load_folds
 from ..data import make_folds as _make_folds
 from ..deviations import deviations
+from ..faces.policy import recorded_policy
 from ..metrics import binary_metrics
 from ..models.backends import choose_backend
 from ..models.build import create, weights_file
@@ -357,8 +358,6 @@ class CrossValidator:
     ) -> dict:
         """The run's settings in words (``config.json``'s ``settings``, the report)."""
         spec = get_spec(model_name)
-        from ..faces.policy import recorded_policy
-
         pretrained = self.pretrained if isinstance(self.pretrained, bool) else str(self.pretrained)
         ds = decoded.dataset
         face_crop = recorded_policy(decoded.dataset.root)  # a dataset made by `fakezoo crop`
@@ -492,7 +491,7 @@ class CrossValidator:
             lr: learning rate.
             out_dir: write the run directory here. An existing one resumes (finished folds
                 are loaded, not trained again) only when its fingerprint equals this run's;
-                otherwise :class:`~fakezoo.runs.schema.RunMismatchError` names the fields
+                otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names the fields
                 that differ, before any training.
             trainable: your own freeze policy (module names to train).
             folds: precomputed folds, or a file written by :func:`fakezoo.data.save_folds`;

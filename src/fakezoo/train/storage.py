@@ -41,14 +41,13 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import FakezooError
+from ..errors import StorageError
 
 logger = logging.getLogger("fakezoo")
 
 __all__ = [
     "DEFAULT_GRACE_PERIOD",
     "LeasedJournalStorage",
-    "StorageError",
     "check_storage",
     "heartbeat_interval",
     "make_storage",
@@ -71,10 +70,6 @@ FILE_SUFFIXES = {
     ".journal": "journal",
     ".jsonl": "journal",
 }
-
-
-class StorageError(FakezooError, RuntimeError):
-    """A study's storage cannot be used: a bad URL, a missing driver, an unreachable server."""
 
 
 def has_heartbeat(storage) -> bool:
@@ -401,7 +396,8 @@ def recover_stale_trials(study: optuna.Study, storage) -> list[int]:
     return failed
 
 
-def _is_sqlite(storage) -> bool:
+def is_sqlite(storage) -> bool:
+    """Whether ``storage`` is a SQLite file (one machine, no heartbeat across processes)."""
     return isinstance(storage, RDBStorage) and storage.url.startswith("sqlite")
 
 

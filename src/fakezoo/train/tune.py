@@ -34,7 +34,7 @@ from ..data.folds import make_folds as _make_folds
 from ..runs.schema import Fingerprint, check_same
 from ..runs.writer import RunWriter, remove_run
 from .cv import CrossValidator, CVResult, FoldResult
-from .storage import DEFAULT_GRACE_PERIOD, WORKER, _is_sqlite, keep_alive, make_storage
+from .storage import DEFAULT_GRACE_PERIOD, WORKER, is_sqlite, keep_alive, make_storage
 from .trial_loop import FINISHED as _FINISHED
 from .trial_loop import SurplusTrial, run_until_finished
 
@@ -199,7 +199,7 @@ def _search(
     """
     # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
     # database draw per trial number, or they would all propose the same LRs.
-    shared = storage is not None and not _is_sqlite(storage)
+    shared = storage is not None and not is_sqlite(storage)
     study = optuna.create_study(
         study_name=study_name,
         storage=storage,
@@ -234,7 +234,7 @@ def _search(
         trial.set_user_attr("fold_accuracies", accuracies)
         return float(np.mean(accuracies))
 
-    if _is_sqlite(storage):
+    if is_sqlite(storage):
         # SQLite serves one process at a time: a trial left running was interrupted.
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)

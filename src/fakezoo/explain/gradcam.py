@@ -1,21 +1,23 @@
 """Where does the ensemble see a fake? Grad-CAM maps averaged over the fold models.
 
-Each fold model of a :class:`~fakezoo.inference.detector.Detector` gets a Grad-CAM map (from
-the maintained `grad-cam <https://github.com/jacobgil/pytorch-grad-cam>`_ package, ``pip
-install 'fakezoo[explain]'``) at the layer its :class:`~fakezoo.models.registry.ModelSpec`
-names in ``cam_layer``: the last convolutional stage, or for ViT the input norm of the last
-block, whose patch tokens are reshaped to a grid. Grad-CAM scales each fold's map to [0, 1];
-the explanation's ``heatmap`` is their mean, at the model's input size.
+Each fold model of a [`Detector`][fakezoo.inference.detector.Detector] gets a Grad-CAM map
+(from the maintained [grad-cam](https://github.com/jacobgil/pytorch-grad-cam) package,
+`pip install 'fakezoo[explain]'`) at the layer its
+[`ModelSpec`][fakezoo.models.registry.ModelSpec] names in `cam_layer`: the last convolutional
+stage, or for ViT the input norm of the last block, whose patch tokens are reshaped to a grid.
+Grad-CAM scales each fold's map to [0, 1]; the explanation's `heatmap` is their mean, at the
+model's input size.
 
-The map explains the ``"fake"`` class by default (``target="predicted"`` explains the class
-the ensemble chose, ``"real"`` the real class). Images go through exactly the steps used in
-training and prediction, so ``explanation.prediction`` equals :func:`fakezoo.predict`'s.
+The map explains the `"fake"` class by default (`target="predicted"` explains the class the
+ensemble chose, `"real"` the real class). Images go through exactly the steps used in training
+and prediction, so `explanation.prediction` equals [`fakezoo.predict`][fakezoo.predict]'s.
 
 Example:
     ```python
     import fakezoo
+    from fakezoo.explain import explain
     det = fakezoo.load("runs/resnet50", device="cpu")
-    e = det.explain("face.jpg")
+    e = explain(det, "face.jpg")
     e.prediction.label, e.heatmap.shape      # ('fake', (224, 224))
     png, npy = e.save("explanations/", "face")
     ```
@@ -28,20 +30,20 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from ._optional import install_hint
-from .data.decode import decode_image, image_to_array
-from .errors import ImageDecodeError
-from .inference.prediction import Prediction
-
-if TYPE_CHECKING:
-    from .inference.detector import Detector
+from .._optional import install_hint
+from ..data.decode import decode_image, image_to_array
+from ..data.discovery import list_images
+from ..errors import ImageDecodeError
+from ..inference.detector import Detector
+from ..inference.prediction import Prediction
+from ..inference.stream import decode_item
 
 __all__ = [
     "DISPLAY_SIZE",
@@ -82,7 +84,7 @@ class Explanation:
 
     Example:
         ```python
-        e = detector.explain("face.jpg")
+        e = explain(detector, "face.jpg")
         rgb = e.overlay()          # (D, D, 3) uint8, heatmap over the image
         e.save("out/", "face")     # out/face.png and out/face.npy
         ```
@@ -207,7 +209,9 @@ def _fold_maps(model: nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndar
     return np.nan_to_num(np.asarray(maps, dtype=np.float32))
 
 
-def _check_target(target: str) -> str:
+def check_target(target: str) -> str:
+    """``target`` when it is one of [`TARGETS`][fakezoo.explain.gradcam.TARGETS], else a
+    ``ValueError`` that lists them."""
     if target not in TARGETS:
         raise ValueError(f"target={target!r}: use one of {', '.join(TARGETS)}.")
     return target
@@ -223,13 +227,13 @@ def _display(item: Any, size: int, model_image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(model_image).resize((size, size), Image.Resampling.BILINEAR))
 
 
+def _path(item: Any) -> str | None:
+    return os.fspath(item) if isinstance(item, str | os.PathLike) else None
+
+
 def _decode(item: Any, size: int) -> np.ndarray:
-    if isinstance(item, Image.Image):
-        try:
-            item.load()
-            return image_to_array(item, size)
-        except Exception as exc:
-            raise ImageDecodeError("<PIL image>", f"{type(exc).__name__}: {exc}") from exc
+    if isinstance(item, Image.Image | str | os.PathLike):
+        return decode_item(item, size)
     if isinstance(item, torch.Tensor):
         if item.dtype != torch.uint8 or tuple(item.shape) != (3, size, size):
             raise ValueError(
@@ -237,8 +241,6 @@ def _decode(item: Any, size: int) -> np.ndarray:
                 f"{item.dtype} {tuple(item.shape)}"
             )
         return item.permute(1, 2, 0).numpy()
-    if isinstance(item, str | os.PathLike):
-        return decode_image(item, size)
     raise TypeError(
         f"cannot explain a {type(item).__name__}: pass an image path, a PIL image "
         f"or a (3, S, S) uint8 tensor"
@@ -255,13 +257,10 @@ def _explain_batch(
 ) -> list[Explanation]:
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
     probs = detector.predict_tensor(batch)
-    preds = []
-    for item, fold_probs in zip(items, probs, strict=True):
-        values = [float(p) for p in fold_probs.tolist()]
-        prob = float(np.mean(values))
-        label = detector.labels[1] if prob >= threshold else detector.labels[0]
-        path = os.fspath(item) if isinstance(item, str | os.PathLike) else None
-        preds.append(Prediction(path=path, label=label, prob_fake=prob, fold_probs=values))
+    preds = [
+        detector.prediction(_path(item), fold_probs, threshold)
+        for item, fold_probs in zip(items, probs, strict=True)
+    ]
     if target == "predicted":
         classes = [detector.labels.index(p.label) for p in preds]
     else:
@@ -292,7 +291,7 @@ def explain(
     threshold: float | None = None,
     display_size: int = DISPLAY_SIZE,
 ) -> Explanation:
-    """Explain one image with a detector's folds (what :meth:`Detector.explain` calls).
+    """Explain one image with a detector's folds.
 
     Args:
         detector: The fold ensemble.
@@ -301,12 +300,23 @@ def explain(
         threshold: ``prob_fake >= threshold`` is labelled fake; ``None``: the detector's.
         display_size: Side of the image under the overlay (at least the model's size).
 
+    Returns:
+        An [`Explanation`][fakezoo.explain.gradcam.Explanation]: the prediction, the mean
+        `heatmap`, each fold's map, `overlay()` and `save(dir, name)`.
+
     Raises:
         FileNotFoundError, fakezoo.errors.ImageDecodeError: The image cannot be read (the
             message names it).
         ImportError: grad-cam is not installed (``pip install 'fakezoo[explain]'``).
+
+    Example:
+        ```python
+        from fakezoo.explain import explain
+        e = explain(detector, "face.jpg", target="predicted")
+        e.target, float(e.heatmap.max())   # ('fake', 1.0)
+        ```
     """
-    _check_target(target)
+    check_target(target)
     threshold = detector.threshold if threshold is None else float(threshold)
     array = _decode(image, detector.image_size)
     return _explain_batch(detector, [image], [array], target, threshold, display_size)[0]
@@ -331,7 +341,7 @@ def explain_many(
             print(e.prediction.path, e.prediction.label if e.ok else e.prediction.error)
         ```
     """
-    _check_target(target)
+    check_target(target)
     threshold = detector.threshold if threshold is None else float(threshold)
     chunk: list[Any] = []
 
@@ -344,10 +354,9 @@ def explain_many(
                 out.append(None)
             except (OSError, ValueError, TypeError) as err:
                 reason = err.reason if isinstance(err, ImageDecodeError) else str(err)
-                path = os.fspath(item) if isinstance(item, str | os.PathLike) else None
                 out.append(
                     Explanation(
-                        Prediction(path, None, None, None, error=reason),
+                        Prediction(_path(item), None, None, None, error=reason),
                         None,
                         None,
                         None,
@@ -381,12 +390,10 @@ def explain_many(
         yield from flush()
 
 
-def _output_names(inputs: list[str], lister: Any = None) -> list[tuple[str, str]]:
-    """``(file path, output name)``: a folder's files (``lister(folder)``, by default its
-    images) keep their path below the folder."""
-    if lister is None:
-        from .data.discovery import list_images as lister
-
+def output_names(inputs: list[str], lister: Any = None) -> list[tuple[str, str]]:
+    """``(file path, output name)`` per input: a folder's files (``lister(folder)``, by default
+    its images) keep their path below the folder; a repeated name gets ``-2``, ``-3``..."""
+    lister = list_images if lister is None else lister
     pairs: list[tuple[str, str]] = []
     for given in inputs:
         root = Path(given)
@@ -430,7 +437,7 @@ def explain_to_folder(
             print(e.prediction.path, png)
         ```
     """
-    named = _output_names(list(inputs))
+    named = output_names(list(inputs))
     out = []
     explained = explain_many(
         detector, (p for p, _ in named), target=target, threshold=threshold, batch_size=batch_size

@@ -1,4 +1,6 @@
-"""The files ``fakezoo evaluate`` writes: evaluate.md, evaluate.json, CSVs and plots."""
+"""What an evaluation gives: [`EvalResult`][fakezoo.evaluation.results.EvalResult] (one run) and
+[`EvalSuite`][fakezoo.evaluation.results.EvalSuite] (several runs on the same data), and the
+files they write: evaluate.md, evaluate.json, CSVs and plots."""
 
 from __future__ import annotations
 
@@ -6,19 +8,23 @@ import csv
 import io
 import json
 import logging
+import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fakezoo.metrics import METRIC_NAMES
-from fakezoo.report.seed import display_name
-
-if TYPE_CHECKING:
-    from .api import EvalResult, EvalSuite
+from .._io import atomic_write_text
+from ..metrics import METRIC_NAMES
+from ..report.plots import new_figure, note_no_matplotlib, save_figure
+from ..report.seed import display_name, fine_tuning
 
 logger = logging.getLogger("fakezoo")
 
 __all__ = [
+    "CLEAN",
+    "EvalResult",
+    "EvalSuite",
     "comparison_markdown",
     "comparison_table",
     "metrics_rows",
@@ -32,6 +38,135 @@ __all__ = [
 _NA = "n/a"
 _THRESHOLDS = ("0.5", "cv_eer")
 
+#: The name of the unperturbed condition.
+CLEAN = "clean"
+
+
+@dataclass
+class EvalResult:
+    """One run scored on one dataset, clean and under each perturbation.
+
+    Attributes:
+        run: The source run: ``source``, ``name``, ``model``, ``fingerprint``, ``cv_mean`` /
+            ``cv_std`` (its own cross-validation summary), ``folds``...
+        data: The evaluation data: ``source``, ``n``, ``class_counts``, ``skipped`` (each
+            ``{"path", "reason"}``) and ``groups`` (whether video/identity groups were used).
+        thresholds: ``{"0.5": 0.5, "cv_eer": t}`` for the ensemble and ``"folds"``:
+            ``{"fold_1": {"0.5": 0.5, "cv_eer": t1}, ...}``; every ``cv_eer`` threshold comes
+            from the run's CV predictions.
+        conditions: One dict per condition (``"clean"`` first, then e.g. ``"jpeg:50"``) with
+            ``ensemble`` and ``folds`` metrics at each threshold, ``ci`` (bootstrap intervals
+            of the ensemble's ROC-AUC and accuracy), ``calibration`` (ECE and reliability
+            bins), ``groups`` (video-level metrics, or ``None``) and
+            ``test_eer_threshold`` (picked on this test data: shown only to measure threshold
+            drift, never used for a reported number).
+        predictions: ``paths``, ``y_true``, ``groups``, and per condition ``prob`` (ensemble
+            P(fake)) and ``fold_probs`` (``n x k``).
+        settings: ``bootstrap``, ``seed``, ``perturb``, ``batch_size``, ``device``.
+
+    Example:
+        ```python
+        result = fakezoo.evaluate("runs/resnet50", "other_faces/", perturb="jpeg:50")
+        result.metric("roc_auc"), result.metric("accuracy", condition="jpeg:50")
+        result.save("eval/")   # evaluate.md, evaluate.json, CSVs and plots
+        ```
+    """
+
+    run: dict
+    data: dict
+    thresholds: dict
+    conditions: list[dict]
+    predictions: dict
+    settings: dict
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def condition_names(self) -> list[str]:
+        return [c["name"] for c in self.conditions]
+
+    def condition(self, name: str = CLEAN) -> dict:
+        for cond in self.conditions:
+            if cond["name"] == name:
+                return cond
+        raise KeyError(f"no condition {name!r}; this result has {self.condition_names}")
+
+    def metric(
+        self,
+        name: str,
+        *,
+        condition: str = CLEAN,
+        threshold: str = "cv_eer",
+        model: str = "ensemble",
+        level: str = "image",
+    ) -> Any:
+        """One number, e.g. ``result.metric("accuracy", condition="jpeg:50")``.
+
+        Args:
+            name: A key of :func:`fakezoo.metrics.binary_metrics` (``accuracy``, ``f1``,
+                ``roc_auc``, ``eer``, ``confusion_matrix``...) or ``"ece"``.
+            condition: ``"clean"`` or a perturbation name.
+            threshold: ``"cv_eer"`` (default) or ``"0.5"``.
+            model: ``"ensemble"`` or a fold name such as ``"fold_1"``.
+            level: ``"image"``, or ``"group"`` for video-level metrics.
+        """
+        cond = self.condition(condition)
+        if name == "ece":
+            return cond["calibration"]["ece"]
+        if level == "group":
+            if cond["groups"] is None:
+                raise KeyError("no group-level metrics: the data has no groups")
+            return cond["groups"][threshold][name]
+        block = cond["ensemble"] if model == "ensemble" else cond["folds"][model]
+        return block[threshold][name]
+
+    def to_dict(self) -> dict:
+        return {
+            "run": self.run,
+            "data": self.data,
+            "thresholds": self.thresholds,
+            "conditions": self.conditions,
+            "predictions": self.predictions,
+            "settings": self.settings,
+            "timings": self.timings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalResult:
+        return cls(
+            **{
+                k: data[k]
+                for k in ("run", "data", "thresholds", "conditions", "predictions", "settings")
+            },
+            timings=data.get("timings", {}),
+        )
+
+    def save(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write the report (see :meth:`EvalSuite.save`) for this run alone."""
+        return EvalSuite([self]).save(out_dir)
+
+
+@dataclass
+class EvalSuite:
+    """Several runs scored on the same data, for a "train on A, test on B" table.
+
+    Attributes:
+        results: One :class:`EvalResult` per run, in the order given.
+        skipped_runs: Runs that could not be scored, each ``{"run", "reason"}``.
+    """
+
+    results: list[EvalResult]
+    skipped_runs: list[dict] = field(default_factory=list)
+
+    def table(self) -> list[dict]:
+        """One row per run: clean metrics at the CV threshold, intervals, robustness."""
+        return comparison_table(self)
+
+    def save(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write ``evaluate.md``, ``evaluate.json``, ``metrics.csv``, ``comparison.csv``,
+        ``robustness.csv``, ``predictions/<run>.csv`` and, with matplotlib, the reliability
+        and robustness plots into ``out_dir``; returns ``out_dir``."""
+        return write_report(self, Path(out_dir))
+
 
 def _f(x: Any, digits: int = 4) -> str:
     return _NA if x is None else f"{x:.{digits}f}"
@@ -43,10 +178,6 @@ def _pct(x: Any) -> str:
 
 def _ci(interval: Any) -> str:
     return "" if not interval else f" [{interval[0]:.4f}, {interval[1]:.4f}]"
-
-
-def _policy(finetune: Any) -> str:
-    return {True: "With", False: "Without"}.get(finetune, "Custom")
 
 
 def _file_names(suite: EvalSuite) -> list[str]:
@@ -74,7 +205,7 @@ def comparison_table(suite: EvalSuite) -> list[dict]:
         row = {
             "run": res.run["name"],
             "model": display_name(res.run.get("model") or ""),
-            "fine_tuning": _policy(res.run.get("finetune")),
+            "fine_tuning": fine_tuning(res.run.get("finetune")),
             "cv_accuracy": cv.get("accuracy"),
             "cv_roc_auc": cv.get("roc_auc"),
             "threshold_cv_eer": res.thresholds["cv_eer"],
@@ -276,7 +407,7 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         f"- source: `{run['source']}`"
         + (f" at `{run['revision']}`" if run.get("revision") else ""),
         f"- model: {display_name(run.get('model') or '')} "
-        f"({_policy(run.get('finetune'))} fine-tuning), lr {run.get('lr')}, input "
+        f"({fine_tuning(run.get('finetune'))} fine-tuning), lr {run.get('lr')}, input "
         f"{run.get('image_size')} px, {len(run['folds'])} fold models",
         f"- fingerprint ({fp['kind']}): `{fp['value']}`",
         f"- trained on {run['trained_on'].get('n_images')} images",
@@ -419,9 +550,7 @@ def _markdown(suite: EvalSuite, names: list[str], plots: dict[str, list[str]]) -
 
 def plot_reliability(res: EvalResult, path: Path) -> Path:
     """Reliability diagram of the ensemble's P(fake), one line per condition (PNG)."""
-    from fakezoo.report.plots import _new_figure, _save
-
-    fig = _new_figure((4.8, 4.4))
+    fig = new_figure((4.8, 4.4))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="perfect calibration")
     for cond in res.conditions:
@@ -440,18 +569,16 @@ def plot_reliability(res: EvalResult, path: Path) -> Path:
     ax.set_title(f"Reliability, {res.run['name']} on {res.data['name']}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_robustness(res: EvalResult, path: Path) -> Path:
     """ROC-AUC and accuracy @CV-EER against strength, one panel per perturbation kind (PNG)."""
-    from fakezoo.report.plots import _new_figure, _save
-
     clean = res.conditions[0]["ensemble"]["cv_eer"]
     kinds: dict[str, list[dict]] = {}
     for cond in res.conditions[1:]:
         kinds.setdefault(cond["kind"], []).append(cond)
-    fig = _new_figure((3.6 * max(1, len(kinds)), 3.4))
+    fig = new_figure((3.6 * max(1, len(kinds)), 3.4))
     for k, (kind, conds) in enumerate(kinds.items(), start=1):
         ax = fig.add_subplot(1, len(kinds), k)
         conds = sorted(conds, key=lambda c: c["strength"])
@@ -478,7 +605,7 @@ def plot_robustness(res: EvalResult, path: Path) -> Path:
         ax.set_title(kind, fontsize=10)
         ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{res.run['name']} on {res.data['name']} (dotted: clean)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
@@ -490,8 +617,6 @@ def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
             plot_robustness(res, out / f"robustness_{name}.png")
             made.append(f"robustness_{name}.png")
     except ImportError:
-        from fakezoo.report.plots import note_no_matplotlib
-
         note_no_matplotlib()
     return made
 
@@ -501,8 +626,6 @@ def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
 
 def write_report(suite: EvalSuite, out: Path) -> Path:
     """Write every file of an evaluation into ``out``."""
-    from fakezoo._io import atomic_write_text
-
     out.mkdir(parents=True, exist_ok=True)
     names = _file_names(suite)
     plots = {name: _plots(res, out, name) for res, name in zip(suite.results, names, strict=True)}

@@ -18,20 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fakezoo.errors import FakezooError
 from fakezoo.inference.detector import Detector
 from fakezoo.inference.export import OnnxEnsemble
 from fakezoo.runs.loader import load_run, resolve_run
 
+from ..errors import EvalRunError
 from .stats import eer_threshold
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["EvalRunError", "RunSource", "expand_runs", "open_run"]
-
-
-class EvalRunError(FakezooError, ValueError):
-    """A run cannot be evaluated as given (no CV predictions, no weights, ...)."""
+__all__ = ["RunSource", "expand_runs", "open_run"]
 
 
 @dataclass
@@ -189,7 +185,7 @@ def open_run(
     Raises:
         EvalRunError: The source is a file that is not an ``.onnx`` export, an export without
             CV predictions, or a run without ``results.json``.
-        fakezoo.inference.export.ExportReadError: The ``.onnx`` file was not written by
+        fakezoo.errors.ExportReadError: The ``.onnx`` file was not written by
             ``fakezoo export``.
         fakezoo.errors.RunFormatError, fakezoo.errors.HubUnavailableError: as
             :func:`fakezoo.runs.loader.load_run`.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from fakezoo.errors import FakezooError
+from ..errors import PerturbationError
 
 __all__ = ["KINDS", "Perturbation", "parse_perturbations"]
 
@@ -38,10 +38,6 @@ KINDS: dict[str, str] = {
 }
 
 
-class PerturbationError(FakezooError, ValueError):
-    """A perturbation spec that fakezoo cannot parse; the message shows the accepted forms."""
-
-
 @dataclass(frozen=True)
 class Perturbation:
     """One perturbation at one strength, e.g. ``Perturbation("jpeg", 50)``.
@@ -49,7 +45,7 @@ class Perturbation:
     Example:
         ```python
         import numpy as np
-        from fakezoo.evaluate import Perturbation
+        from fakezoo.evaluation import Perturbation
 
         img = np.full((64, 64, 3), 128, np.uint8)
         out = Perturbation("noise", 0.02)(img, seed=0, index=3)
@@ -132,7 +128,7 @@ def parse_perturbations(
 
     Example:
         ```python
-        from fakezoo.evaluate import parse_perturbations
+        from fakezoo.evaluation import parse_perturbations
 
         ps = parse_perturbations("jpeg:90,50 blur:1")
         assert [p.name for p in ps] == ["jpeg:90", "jpeg:50", "blur:1"]

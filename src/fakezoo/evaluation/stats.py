@@ -39,7 +39,7 @@ def eer_threshold(y_true: Any, y_prob: Any) -> float:
 
     Example:
         ```python
-        from fakezoo.evaluate.stats import eer_threshold
+        from fakezoo.evaluation.stats import eer_threshold
 
         t = eer_threshold([0, 0, 1, 1], [0.1, 0.3, 0.7, 0.9])
         assert 0.3 < t <= 0.7
@@ -83,7 +83,7 @@ def bootstrap_ci(
     Example:
         ```python
         import numpy as np
-        from fakezoo.evaluate.stats import bootstrap_ci
+        from fakezoo.evaluation.stats import bootstrap_ci
 
         y = np.array([0, 0, 0, 1, 1, 1]); p = np.array([.1, .4, .6, .3, .8, .9])
         ci = bootstrap_ci(y, p, {"0.5": 0.5}, n_resamples=200, seed=1)
@@ -156,7 +156,7 @@ def calibration(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = ECE_BINS) 
     Example:
         ```python
         import numpy as np
-        from fakezoo.evaluate.stats import calibration
+        from fakezoo.evaluation.stats import calibration
 
         c = calibration(np.array([0, 1, 0, 1]), np.array([0.05, 0.95, 0.05, 0.95]))
         assert abs(c["ece"] - 0.05) < 1e-12
@@ -199,7 +199,7 @@ def group_scores(
     Example:
         ```python
         import numpy as np
-        from fakezoo.evaluate.stats import group_scores
+        from fakezoo.evaluation.stats import group_scores
 
         ids, y, p, mixed = group_scores(["a", "a", "b"], np.array([1, 1, 0]),
                                         np.array([0.2, 0.6, 0.1]))

@@ -1,20 +1,23 @@
-"""Grad-CAM per face: ``Detector.explain(path, faces=True)`` and ``fakezoo predict --faces
---explain DIR``.
+"""Grad-CAM per face: [`explain_faces`][fakezoo.explain.faces.explain_faces] and
+`fakezoo predict --faces --explain DIR`.
 
 The faces of a photo, or of a video's sampled frames, are found and cropped exactly as
-``predict(..., faces=True)`` does (:mod:`fakezoo.inference.faces`, with the same scores), and
-each face crop is explained like any image (:func:`fakezoo.explain.explain_many`: Grad-CAM
-averaged over the folds, at the model's input size). To tell the faces apart, each face has a
-number (1 = the largest of its photo or frame, the order of ``prediction.faces``) and the
-:meth:`FacesExplanation.overview` draws every face's map back inside its crop region on the
-whole photo or frame, with the face's box, number and fake probability.
+`predict(..., faces=True)` does ([`fakezoo.inference.faces`][fakezoo.inference.faces], with
+the same scores), and each face crop is explained like any image
+([`explain_many`][fakezoo.explain.gradcam.explain_many]: Grad-CAM averaged over the folds, at
+the model's input size). To tell the faces apart, each face has a number (1 = the largest of
+its photo or frame, the order of `prediction.faces`) and
+[`FacesExplanation.overview`][fakezoo.explain.faces.FacesExplanation.overview] draws every
+face's map back inside its crop region on the whole photo or frame, with the face's box,
+number and fake probability.
 
 Example:
     ```python
     # needs: a trained run and a photo with faces
     import fakezoo
+    from fakezoo.explain import explain_faces
     det = fakezoo.load("runs/resnet50", device="cpu")
-    fx = det.explain("group.jpg", faces=True)
+    fx = explain_faces(det, "group.jpg")
     [(f.number, f.face.box, f.face.prob_fake) for f in fx.faces]
     fx.save("explanations/", "group")   # group.face1.cam.png/.npy ..., group.faces.png
     ```
@@ -26,24 +29,23 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .explain import DISPLAY_SIZE, Explanation, _check_target, _output_names, explain_many
-from .explain import overlay as overlay_map
-from .inference.faces import (
+from ..faces.sources import list_media
+from ..inference.detector import Detector
+from ..inference.faces import (
     FacePrediction,
     MediaFaces,
     crop_policy,
     media_faces,
     score_media,
 )
-from .inference.prediction import Prediction
-
-if TYPE_CHECKING:
-    from .inference.detector import Detector
+from ..inference.prediction import Prediction
+from .gradcam import DISPLAY_SIZE, Explanation, check_target, explain_many, output_names
+from .gradcam import overlay as overlay_map
 
 __all__ = [
     "BOX_COLOUR",
@@ -72,7 +74,7 @@ class FaceExplanation:
             prob_fake, label, fold_probs), as ``predict(..., faces=True)`` gives it.
         region: The crop region ``(x0, y0, x1, y1)`` in the photo/frame (the run's crop
             policy; it may extend past the edges): the map covers exactly this region.
-        explanation: The crop's :class:`~fakezoo.explain.Explanation` (``heatmap``,
+        explanation: The crop's [`Explanation`][fakezoo.explain.gradcam.Explanation] (``heatmap``,
             ``fold_heatmaps``, ``overlay()``, ``save()``), drawn over the crop.
     """
 
@@ -169,13 +171,13 @@ def draw_faces(
         image: ``(H, W, 3)`` uint8.
         faces: ``(box (x0, y0, x1, y1), caption)`` per face.
         maps: ``(region (x0, y0, x1, y1), [0, 1] map)``: each map is resized to its region
-            and drawn there with :func:`fakezoo.explain.overlay` (parts outside the image are
-            cut off).
+            and drawn there with [`overlay`][fakezoo.explain.gradcam.overlay] (parts outside
+            the image are cut off).
 
     Example:
         ```python
         import numpy as np
-        from fakezoo.explain_faces import draw_faces
+        from fakezoo.explain import draw_faces
         out = draw_faces(np.zeros((80, 80, 3), np.uint8), [((10, 10, 50, 60), "1: 0.93")])
         out[10, 30].tolist()      # [0, 255, 0]: the box's top edge
         ```
@@ -229,7 +231,7 @@ def explain_media(
         frames: Only these frames (``None``: every photo/frame with a face); the app explains
             only a video's most fake frame.
     """
-    _check_target(target)
+    check_target(target)
     if prediction.error is not None:
         return FacesExplanation(prediction, [])
     rows = [f.faces for f in prediction.frames] if media.video else [prediction.faces]
@@ -269,7 +271,7 @@ def explain_faces_many(
     """Explain every face of photos and videos (a folder, a list), one file at a time; an
     unreadable file or one without a face gives an explanation with ``prediction.error`` set
     and no maps, and the others go on."""
-    _check_target(target)
+    check_target(target)
     threshold = detector.threshold if threshold is None else float(threshold)
     _, scanned = media_faces(detector, inputs, frames=frames, progress=progress, keep_images=True)
     for media in scanned:
@@ -288,18 +290,18 @@ def explain_faces(
     frames: int | None = None,
     batch_size: int = 8,
 ) -> FacesExplanation:
-    """Explain every face of one photo or video (what ``Detector.explain(x, faces=True)``
-    calls).
+    """Explain every face of one photo or video.
 
     Raises:
-        FileNotFoundError, fakezoo.errors.ImageDecodeError, fakezoo.faces.VideoDecodeError:
+        FileNotFoundError, fakezoo.errors.ImageDecodeError, fakezoo.errors.VideoDecodeError:
             the file cannot be read (the message names it).
-        ValueError: ``item`` is a folder (use :func:`explain_faces_many`).
+        ValueError: ``item`` is a folder (use
+            [`explain_faces_many`][fakezoo.explain.faces.explain_faces_many]).
     """
     if isinstance(item, str | os.PathLike) and Path(item).is_dir():
         raise ValueError(
             f"{item} is a folder: explain_faces takes one photo or video; use "
-            f"fakezoo.explain_faces.explain_faces_many or fakezoo predict "
+            f"fakezoo.explain.explain_faces_many or fakezoo predict "
             f"--faces --explain DIR for folders"
         )
     return next(
@@ -325,12 +327,11 @@ def explain_faces_to_folder(
     frames: int | None = None,
     batch_size: int = 8,
 ) -> list[tuple[FacesExplanation, list[Path]]]:
-    """``fakezoo predict --faces --explain DIR``: :meth:`FacesExplanation.save` per photo or
-    video, named like :func:`fakezoo.explain.explain_to_folder` names images (a folder's
-    files keep their path below it)."""
-    from .faces.sources import list_media
-
-    named = _output_names(list(inputs), list_media)
+    """``fakezoo predict --faces --explain DIR``:
+    [`FacesExplanation.save`][fakezoo.explain.faces.FacesExplanation.save] per photo or video,
+    named like [`explain_to_folder`][fakezoo.explain.gradcam.explain_to_folder] names images
+    (a folder's files keep their path below it)."""
+    named = output_names(list(inputs), list_media)
     explained = explain_faces_many(
         detector,
         [p for p, _ in named],

@@ -1,5 +1,8 @@
 """Fetching files from the Hugging Face Hub with fast, actionable failures.
 
+A foundation module: the zoo's ImageNet weights ([`fakezoo.models.build`][fakezoo.models.build])
+and trained runs ([`fakezoo.runs.loader`][fakezoo.runs.loader]) both come through it.
+
 huggingface_hub retries a failed connection for tens of seconds before it gives up. fakezoo
 first checks the local cache, then probes the endpoint once with a short timeout, so that an
 offline machine gets a clear error in well under a second.
@@ -23,12 +26,15 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from ..errors import HubFileNotFoundError, HubUnavailableError
+from .errors import HubFileNotFoundError, HubUnavailableError
+
+__all__ = ["download_file", "download_snapshot", "hub_offline", "hub_reachable"]
 
 
 # Read at call time (a test or a long-lived process may change them); huggingface_hub.constants
 # holds the values seen when huggingface_hub was first imported.
-def _offline() -> bool:
+def hub_offline() -> bool:
+    """Whether ``$HF_HUB_OFFLINE`` asks for no network access (read at call time)."""
     return os.environ.get("HF_HUB_OFFLINE", "0").upper() in {"1", "ON", "YES", "TRUE"}
 
 
@@ -45,7 +51,7 @@ def hub_reachable(endpoint: str | None = None, timeout: float = 0.75) -> bool:
 
     Example:
         ```python
-        from fakezoo.hub.download import hub_reachable
+        from fakezoo.download import hub_reachable
         hub_reachable("http://127.0.0.1:9")  # False: nothing listens there
         ```
     """
@@ -71,7 +77,7 @@ def hub_reachable(endpoint: str | None = None, timeout: float = 0.75) -> bool:
 
 
 def _unavailable(what: str, hint: str) -> HubUnavailableError:
-    reason = "HF_HUB_OFFLINE=1 is set" if _offline() else f"{_endpoint()} cannot be reached"
+    reason = "HF_HUB_OFFLINE=1 is set" if hub_offline() else f"{_endpoint()} cannot be reached"
     return HubUnavailableError(
         f"Cannot download {what}: {reason} and it is not in the local "
         f"Hugging Face cache ({constants.HF_HUB_CACHE}). {hint}"
@@ -96,14 +102,14 @@ def download_file(
     """Return the local path of ``filename`` from a Hub repo, from the cache when possible.
 
     Raises:
-        HubUnavailableError: offline or unreachable, and the file is not cached.
-        HubFileNotFoundError: the repo, revision or file does not exist.
+        fakezoo.errors.HubUnavailableError: offline or unreachable, and the file is not cached.
+        fakezoo.errors.HubFileNotFoundError: the repo, revision or file does not exist.
     """
     cached = try_to_load_from_cache(repo_id, filename, revision=revision)
     if isinstance(cached, str):
         return Path(cached)
     what = f"'{filename}' from '{repo_id}'" + (f" at revision '{revision}'" if revision else "")
-    if _offline() or not hub_reachable():
+    if hub_offline() or not hub_reachable():
         raise _unavailable(what, hint)
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision))
@@ -125,7 +131,7 @@ def download_snapshot(
     With ``HF_HUB_OFFLINE=1`` a warm cache is used with no network access.
     """
     what = f"'{repo_id}'" + (f" at revision '{revision}'" if revision else "")
-    if not _offline() and not hub_reachable():
+    if not hub_offline() and not hub_reachable():
         try:
             return Path(
                 snapshot_download(

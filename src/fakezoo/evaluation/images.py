@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from fakezoo.data import Dataset, ImageDecodeError, SkippedFile, decode_image
+from ..data.cache import decode_workers
+from ..data.dataset import Dataset, SkippedFile
+from ..data.decode import decode_image
+from ..errors import ImageDecodeError
 
 __all__ = ["DecodedSet", "decode_native", "model_batches", "resize_square"]
 
@@ -49,7 +52,7 @@ def decode_native(dataset: Dataset, num_workers: int | None = None) -> DecodedSe
     Files that fail are listed in ``skipped`` with their reason, beside those the dataset
     already skipped; the evaluation goes on without them.
     """
-    workers = max(1, os.cpu_count() or 1) if num_workers is None else max(1, int(num_workers))
+    workers = max(1, decode_workers(num_workers))
     if workers == 1:
         results = [_decode_quietly(p) for p in dataset.paths]
     else:

@@ -19,157 +19,24 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fakezoo.data import Dataset, DatasetError, load_dataset
-from fakezoo.data.dataset import printable_path
-
+from ..data.cache import decode_workers
+from ..data.dataset import Dataset, printable_path
+from ..data.discovery import load_dataset
+from ..errors import DatasetError, EvalRunError
 from .images import DecodedSet, decode_native, model_batches
 from .perturb import Perturbation, parse_perturbations
-from .source import EvalRunError, RunSource, expand_runs, open_run
+from .results import CLEAN, EvalResult, EvalSuite
+from .source import RunSource, expand_runs, open_run
 from .stats import bootstrap_ci, calibration, eer_threshold, group_scores, scored_metrics
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["CLEAN", "EvalResult", "EvalSuite", "evaluate", "evaluate_many"]
-
-#: The name of the unperturbed condition.
-CLEAN = "clean"
-
-
-@dataclass
-class EvalResult:
-    """One run scored on one dataset, clean and under each perturbation.
-
-    Attributes:
-        run: The source run: ``source``, ``name``, ``model``, ``fingerprint``, ``cv_mean`` /
-            ``cv_std`` (its own cross-validation summary), ``folds``...
-        data: The evaluation data: ``source``, ``n``, ``class_counts``, ``skipped`` (each
-            ``{"path", "reason"}``) and ``groups`` (whether video/identity groups were used).
-        thresholds: ``{"0.5": 0.5, "cv_eer": t}`` for the ensemble and ``"folds"``:
-            ``{"fold_1": {"0.5": 0.5, "cv_eer": t1}, ...}``; every ``cv_eer`` threshold comes
-            from the run's CV predictions.
-        conditions: One dict per condition (``"clean"`` first, then e.g. ``"jpeg:50"``) with
-            ``ensemble`` and ``folds`` metrics at each threshold, ``ci`` (bootstrap intervals
-            of the ensemble's ROC-AUC and accuracy), ``calibration`` (ECE and reliability
-            bins), ``groups`` (video-level metrics, or ``None``) and
-            ``test_eer_threshold`` (picked on this test data: shown only to measure threshold
-            drift, never used for a reported number).
-        predictions: ``paths``, ``y_true``, ``groups``, and per condition ``prob`` (ensemble
-            P(fake)) and ``fold_probs`` (``n x k``).
-        settings: ``bootstrap``, ``seed``, ``perturb``, ``batch_size``, ``device``.
-
-    Example:
-        ```python
-        result = fakezoo.evaluate("runs/resnet50", "other_faces/", perturb="jpeg:50")
-        result.metric("roc_auc"), result.metric("accuracy", condition="jpeg:50")
-        result.save("eval/")   # evaluate.md, evaluate.json, CSVs and plots
-        ```
-    """
-
-    run: dict
-    data: dict
-    thresholds: dict
-    conditions: list[dict]
-    predictions: dict
-    settings: dict
-    timings: dict = field(default_factory=dict)
-
-    @property
-    def condition_names(self) -> list[str]:
-        return [c["name"] for c in self.conditions]
-
-    def condition(self, name: str = CLEAN) -> dict:
-        for cond in self.conditions:
-            if cond["name"] == name:
-                return cond
-        raise KeyError(f"no condition {name!r}; this result has {self.condition_names}")
-
-    def metric(
-        self,
-        name: str,
-        *,
-        condition: str = CLEAN,
-        threshold: str = "cv_eer",
-        model: str = "ensemble",
-        level: str = "image",
-    ) -> Any:
-        """One number, e.g. ``result.metric("accuracy", condition="jpeg:50")``.
-
-        Args:
-            name: A key of :func:`fakezoo.metrics.binary_metrics` (``accuracy``, ``f1``,
-                ``roc_auc``, ``eer``, ``confusion_matrix``...) or ``"ece"``.
-            condition: ``"clean"`` or a perturbation name.
-            threshold: ``"cv_eer"`` (default) or ``"0.5"``.
-            model: ``"ensemble"`` or a fold name such as ``"fold_1"``.
-            level: ``"image"``, or ``"group"`` for video-level metrics.
-        """
-        cond = self.condition(condition)
-        if name == "ece":
-            return cond["calibration"]["ece"]
-        if level == "group":
-            if cond["groups"] is None:
-                raise KeyError("no group-level metrics: the data has no groups")
-            return cond["groups"][threshold][name]
-        block = cond["ensemble"] if model == "ensemble" else cond["folds"][model]
-        return block[threshold][name]
-
-    def to_dict(self) -> dict:
-        return {
-            "run": self.run,
-            "data": self.data,
-            "thresholds": self.thresholds,
-            "conditions": self.conditions,
-            "predictions": self.predictions,
-            "settings": self.settings,
-            "timings": self.timings,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EvalResult:
-        return cls(
-            **{
-                k: data[k]
-                for k in ("run", "data", "thresholds", "conditions", "predictions", "settings")
-            },
-            timings=data.get("timings", {}),
-        )
-
-    def save(self, out_dir: str | os.PathLike[str]) -> Path:
-        """Write the report (see :meth:`EvalSuite.save`) for this run alone."""
-        return EvalSuite([self]).save(out_dir)
-
-
-@dataclass
-class EvalSuite:
-    """Several runs scored on the same data, for a "train on A, test on B" table.
-
-    Attributes:
-        results: One :class:`EvalResult` per run, in the order given.
-        skipped_runs: Runs that could not be scored, each ``{"run", "reason"}``.
-    """
-
-    results: list[EvalResult]
-    skipped_runs: list[dict] = field(default_factory=list)
-
-    def table(self) -> list[dict]:
-        """One row per run: clean metrics at the CV threshold, intervals, robustness."""
-        from .report import comparison_table
-
-        return comparison_table(self)
-
-    def save(self, out_dir: str | os.PathLike[str]) -> Path:
-        """Write ``evaluate.md``, ``evaluate.json``, ``metrics.csv``, ``comparison.csv``,
-        ``robustness.csv``, ``predictions/<run>.csv`` and, with matplotlib, the reliability
-        and robustness plots into ``out_dir``; returns ``out_dir``."""
-        from .report import write_report
-
-        return write_report(self, Path(out_dir))
-
+__all__ = ["evaluate", "evaluate_many", "prepare_data"]
 
 # -- data ---------------------------------------------------------------------------------------
 
@@ -288,15 +155,6 @@ def _data_name(data: Any, ds: Dataset) -> str:
 # -- scoring ------------------------------------------------------------------------------------
 
 
-def _workers(run: RunSource) -> int:
-    import torch
-
-    cores = os.cpu_count() or 1
-    if run.detector.device.type == "cuda":
-        return cores
-    return max(1, cores - torch.get_num_threads())
-
-
 def _pass(
     run: RunSource,
     decoded: DecodedSet,
@@ -311,7 +169,9 @@ def _pass(
     det = run.detector
     parts = [
         det.predict_tensor(torch.from_numpy(batch))
-        for batch in model_batches(decoded.images, det.image_size, batch_size, fn, _workers(run))
+        for batch in model_batches(
+            decoded.images, det.image_size, batch_size, fn, decode_workers(None, det.device)
+        )
     ]
     return torch.cat(parts).numpy().astype(np.float64)
 
@@ -506,7 +366,7 @@ def evaluate(
             CSV), e.g. a face dataset written by ``fakezoo crop``, or a
             :class:`~fakezoo.data.Dataset`.
         perturb: Perturbations to re-score under, e.g. ``"jpeg:90,75,50 blur:1,2"`` or
-            ``["jpeg:50", "noise:0.02"]`` (see :mod:`fakezoo.evaluate.perturb`).
+            ``["jpeg:50", "noise:0.02"]`` (see :mod:`fakezoo.evaluation.perturb`).
         bootstrap: Resamples for the 95% intervals of ROC-AUC and accuracy (0: none).
         seed: Seeds the bootstrap and the noise perturbation.
         groups: Video or identity groups for video-level metrics: ``None`` uses the data's
@@ -520,7 +380,7 @@ def evaluate(
         An :class:`EvalResult`.
 
     Raises:
-        fakezoo.evaluate.source.EvalRunError: The run stores no CV predictions (older runs),
+        fakezoo.errors.EvalRunError: The run stores no CV predictions (older runs),
             or ``run`` is a study directory.
         fakezoo.data.DatasetError: The data cannot be read.
 
