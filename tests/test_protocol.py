@@ -282,3 +282,39 @@ def test_the_docs_show_this_table(protocol):
     page = (Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md").read_text()
     assert result.table("frame") in page and result.table("video") in page
     assert " ".join(bd.PROTOCOL_ARGS) in page
+
+
+def test_push_eval_carries_the_protocol_rows_into_the_card(protocol, tmp_path, capsys):
+    from huggingface_hub import ModelCard
+
+    from fakezoo.hub.card import model_card
+
+    out, _, _, _ = protocol
+    result = json.loads((out / "protocol.json").read_text())
+    [model] = result["models"]
+    card = ModelCard(model_card(model["run"], "org/name", evaluations=[out]))
+    got = {
+        (r.dataset_name, r.dataset_split, r.metric_type): r.metric_value
+        for r in card.data.eval_results
+    }
+    for r in result["results"]:
+        for level in ("frame", "video"):
+            key = (r["dataset"], f"test ({level} level)", "roc_auc")
+            assert got[key] == pytest.approx(r[level]["roc_auc"])
+            assert got[(*key[:2], "accuracy")] == pytest.approx(r[level]["accuracy"])
+    assert "## Cross-dataset protocol" in card.text
+    assert "Trained on the official training split of ff++:c23" in card.text
+    cdf = next(r for r in result["results"] if r["dataset"] == "celebdf-v2")
+    assert f"| celebdf-v2 | video | {cdf['video']['n']} | {cdf['video']['roc_auc']:.4f} |" in (
+        card.text
+    )
+    assert "evaluated on one held-out validation split" in card.text
+    # a run the protocol did not keep is refused, before any network access
+    other = (
+        out
+        / "runs"
+        / "mobilenet_v2"
+        / next(f"lr-{t['lr']:g}" for t in model["lrs"] if t["lr"] != model["lr"])
+    )
+    assert main(["push", str(other), "org/x", "--eval", str(out)]) == 1
+    assert "holds no results for the run" in capsys.readouterr().err

@@ -410,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="evaluations",
         action="append",
         metavar="DIR",
-        help="a `fakezoo evaluate --out` folder: add its results for this run to "
-        "the card's model-index (repeatable)",
+        help="a `fakezoo evaluate --out` or `fakezoo protocol --out` folder: add its "
+        "results for this run to the card (repeatable)",
     )
 
     p = sub.add_parser("pull", help="download a run from the Hub (safetensors only)")

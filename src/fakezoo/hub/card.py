@@ -170,6 +170,7 @@ def model_card(
         fold_lrs=[f"{float(v):.3g}" for v in settings.get("lr_per_fold") or []],
         deviations=results.get("deviations") or [],
         cross=evals.card_rows(cross),
+        protocols=evals.protocol_blocks(cross),
         timm_loadable=timm_loadable(cfg["model"]),
         optimistic=bool(search) and search.get("protocol") == "seed",
         demo=_looks_like_demo(results, data_description),

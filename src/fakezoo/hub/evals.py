@@ -1,9 +1,10 @@
-"""Cross-dataset results for the model card: a run's entries in ``fakezoo evaluate`` output.
+"""Cross-dataset results for the model card: a run's entries in ``fakezoo evaluate`` or
+``fakezoo protocol`` output.
 
 ``fakezoo push RUN ORG/NAME --eval DIR`` reads ``DIR/evaluate.json`` (written by
-[`fakezoo.evaluation`][fakezoo.evaluation]), finds this run's results in it and adds them to
-the card's model-index under the evaluation dataset's name, beside the cross-validation
-results.
+[`fakezoo.evaluation`][fakezoo.evaluation]) or ``DIR/protocol.json`` (written by ``fakezoo
+protocol``), finds this run's results in it and adds them to the card's model-index under each
+test set's name, beside the cross-validation results.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..errors import RunFormatError
 from ..metrics import is_missing
 from ..runs.loader import read_run, read_run_file
 
-__all__ = ["card_rows", "eval_results", "read_evaluations"]
+__all__ = ["card_rows", "eval_results", "protocol_blocks", "read_evaluations"]
 
 _METRICS = (
     "accuracy",
@@ -31,6 +32,8 @@ _METRICS = (
 )
 _PERTURBED_METRICS = ("accuracy", "roc_auc")
 _FORMAT = "fakezoo.evaluate"
+_PROTOCOL_FORMAT = "fakezoo.protocol"
+_PROTOCOL_METRICS = ("roc_auc", "average_precision", "eer", "accuracy")
 
 
 def _same_run(entry: dict, root: Path, cfg: dict) -> bool:
@@ -60,13 +63,16 @@ def read_evaluations(
     a copy of it (the same model, learning rate and fingerprint).
 
     Returns:
-        One dict per folder: ``dataset`` (the evaluation data's name), ``n``, ``skipped``,
-        ``threshold`` (the run's CV-EER threshold), ``clean`` (the ensemble's metrics at that
-        threshold), ``ci`` (bootstrap intervals) and ``perturbed`` (``{condition: metrics}``).
+        One dict per folder. For ``fakezoo evaluate``: ``kind`` ``"evaluate"``, ``dataset``
+        (the evaluation data's name), ``n``, ``skipped``, ``threshold`` (the run's CV-EER
+        threshold), ``clean`` (the ensemble's metrics at that threshold), ``ci`` (bootstrap
+        intervals) and ``perturbed`` (``{condition: metrics}``). For ``fakezoo protocol``:
+        ``kind`` ``"protocol"``, ``train``, ``policy``, ``frames``, ``lr`` and ``results``
+        (per test set: ``dataset``, ``n_videos`` and the ``frame`` and ``video`` metrics).
 
     Raises:
-        RunFormatError: A folder has no ``evaluate.json``, it is not a ``fakezoo evaluate``
-            report, or none of its runs is this run.
+        RunFormatError: A folder has neither ``evaluate.json`` nor ``protocol.json``, it is
+            not a fakezoo report, or none of its runs is this run.
 
     Example:
         ```python
@@ -79,6 +85,9 @@ def read_evaluations(
     cfg = read_run(root)
     out = []
     for folder in eval_dirs:
+        if (Path(folder) / "protocol.json").is_file():
+            out.append(_read_protocol(Path(folder) / "protocol.json", root, cfg))
+            continue
         path = Path(folder) / "evaluate.json"
         data = read_run_file(path, "the evaluation")
         if data.get("format") != _FORMAT:
@@ -99,6 +108,7 @@ def read_evaluations(
         conditions = entry["conditions"]
         out.append(
             {
+                "kind": "evaluate",
                 "dataset": entry["data"]["name"],
                 "n": entry["data"]["n"],
                 "skipped": len(entry["data"]["skipped"]),
@@ -111,6 +121,45 @@ def read_evaluations(
     return out
 
 
+def _read_protocol(path: Path, root: Path, cfg: dict) -> dict:
+    """This run's rows of a ``fakezoo protocol`` report (the run itself or a copy of it: the
+    same model, learning rate and fingerprint)."""
+    data = read_run_file(path, "the protocol")
+    if data.get("format") != _PROTOCOL_FORMAT:
+        raise RunFormatError(
+            f"{path} is not a `fakezoo protocol` report (format {data.get('format')!r})."
+        )
+
+    def same(model: dict) -> bool:
+        try:
+            if Path(model.get("run", "")).resolve() == root.resolve():
+                return True
+        except OSError:
+            pass
+        return (
+            model.get("fingerprint") == cfg.get("fingerprint")
+            and model.get("model") == cfg.get("model")
+            and model.get("lr") == cfg.get("lr")
+        )
+
+    mine = [m for m in data.get("models") or [] if same(m)]
+    if not mine:
+        kept = ", ".join(str(m.get("run", "?")) for m in data.get("models") or [])
+        raise RunFormatError(
+            f"{path} holds no results for the run '{root}' (its runs: {kept or 'none'}); push "
+            "one of those run directories with this --eval"
+        )
+    settings = data.get("settings") or {}
+    return {
+        "kind": "protocol",
+        "train": settings.get("train_set", settings.get("train")),
+        "policy": settings.get("policy_name"),
+        "frames": settings.get("frames"),
+        "lr": mine[0]["lr"],
+        "results": [r for r in data.get("results") or [] if r.get("model") == mine[0]["model"]],
+    }
+
+
 def eval_results(evaluations: Sequence[dict]) -> list:
     """``huggingface_hub.EvalResult`` entries: split ``test`` for the clean data, ``test,
     <perturbation>`` for each perturbed condition; the ensemble at the CV-EER threshold."""
@@ -118,6 +167,9 @@ def eval_results(evaluations: Sequence[dict]) -> list:
 
     out = []
     for ev in evaluations:
+        if ev.get("kind") == "protocol":
+            out += _protocol_results(ev, EvalResult)
+            continue
         blocks = [("test", ev["clean"], _METRICS)]
         blocks += [(f"test, {name}", m, _PERTURBED_METRICS) for name, m in ev["perturbed"].items()]
         for split, metrics, names in blocks:
@@ -129,6 +181,7 @@ def eval_results(evaluations: Sequence[dict]) -> list:
                             task_name="Deepfake detection",
                             dataset_type="custom",
                             dataset_name=ev["dataset"],
+                            dataset_config=ev["dataset"],  # else two --eval sets merge
                             dataset_split=split,
                             metric_type=metric,
                             metric_value=float(metrics[metric]),
@@ -147,6 +200,8 @@ def card_rows(evaluations: Sequence[dict]) -> list[dict[str, str]]:
 
     rows = []
     for ev in evaluations:
+        if ev.get("kind") == "protocol":
+            continue
         ci = ev["ci"].get("roc_auc")
         for name, m in [("clean", ev["clean"]), *ev["perturbed"].items()]:
             auc = f(m.get("roc_auc")) + (
@@ -164,3 +219,58 @@ def card_rows(evaluations: Sequence[dict]) -> list[dict[str, str]]:
                 }
             )
     return rows
+
+
+def _protocol_results(ev: dict, result_type: Any) -> list:
+    out = []
+    for r in ev["results"]:
+        for level in ("frame", "video"):
+            for metric in _PROTOCOL_METRICS:
+                value = r[level].get(metric)
+                if not is_missing(value):
+                    out.append(
+                        result_type(
+                            task_type="image-classification",
+                            task_name="Deepfake detection",
+                            dataset_type="custom",
+                            dataset_name=r["dataset"],
+                            dataset_config=r["dataset"],  # model-index groups by config
+                            dataset_split=f"test ({level} level)",
+                            metric_type=metric,
+                            metric_value=float(value),
+                            metric_name=f"{metric} ({level} level, trained on {ev['train']}, "
+                            "validation-split threshold)",
+                        )
+                    )
+    return out
+
+
+def protocol_blocks(evaluations: Sequence[dict]) -> list[dict]:
+    """The card's "Cross-dataset protocol" sections: per ``fakezoo protocol`` report, how it
+    was run and one row per test set and level (4 decimals)."""
+
+    def f(value: Any) -> str:
+        return "n/a" if is_missing(value) else f"{value:.4f}"
+
+    blocks = []
+    for ev in evaluations:
+        if ev.get("kind") != "protocol":
+            continue
+        rows = [
+            {
+                "dataset": r["dataset"],
+                "level": level,
+                "n": str(r[level].get("n")),
+                **{m: f(r[level].get(m)) for m in _PROTOCOL_METRICS},
+            }
+            for r in ev["results"]
+            for level in ("frame", "video")
+        ]
+        blocks.append(
+            {
+                **{k: ev[k] for k in ("train", "policy", "frames")},
+                "lr": f"{float(ev['lr']):.6g}",
+                "rows": rows,
+            }
+        )
+    return blocks
