@@ -225,3 +225,63 @@ def test_a_truncated_video_is_one_line_and_the_rest_is_cropped(tmp_path_factory,
         status = {r["source"]: r["status"] for r in csv.DictReader(handle)}
     assert status.pop("test/aalscayrfi.mp4") == "undecodable"
     assert set(status.values()) == {"ok"} and len(status) == 7
+
+
+KILLER = """
+import os, signal, sys
+import torch
+torch.set_num_threads(1)
+from fakezoo.datasets import read_dataset
+from fakezoo.faces import crop_dataset
+from fakezoo.faces.finder import FaceFinder
+
+class DiesOnItsThirdBatch(FaceFinder):  # kill -9 in the middle of the dataset
+    calls = 0
+    def find_batch(self, images):
+        type(self).calls += 1
+        if self.calls == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().find_batch(images)
+
+index = read_dataset(sys.argv[1])
+crop_dataset(index.to_dataset(), sys.argv[2], policy="deepfakebench", frames=2, min_size=10,
+             workers=1, finder=DiesOnItsThirdBatch())
+"""
+
+
+def test_cropping_resumes_after_a_kill_and_never_redoes_a_finished_video(
+    tmp_path_factory, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    spec = f"dfdcp={bd.replica(tmp_path_factory, 'dfdcp')}"
+    dst = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", KILLER, spec, str(dst)], env=env, timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    with (dst / "report.csv").open() as handle:
+        finished = [r["source"] for r in csv.DictReader(handle)]
+    assert len(finished) == 2  # two videos (one batch each) were done before the kill
+    stamps = {p: p.stat().st_mtime_ns for p in dst.rglob("*.png")}
+    index = read_dataset(spec)
+    report = crop_dataset(
+        index.to_dataset(), dst, policy="deepfakebench", frames=2, min_size=bd.MIN_SIZE, workers=1
+    )
+    assert report.resumed == 2 and report.sources == 6 and not report.no_face
+    kept = {p: t for p, t in stamps.items() if p.exists()}
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # finished crops not redone
+    whole = tmp_path / "whole"
+    crop_dataset(
+        index.to_dataset(), whole, policy="deepfakebench", frames=2, min_size=bd.MIN_SIZE, workers=1
+    )
+
+    def rows(folder):
+        with (folder / "manifest.csv").open() as handle:
+            return sorted(tuple(r.values()) for r in csv.DictReader(handle))
+
+    assert rows(dst) == rows(whole)  # the same crops as a run that was never killed
+    for path in whole.rglob("*.png"):
+        assert (dst / path.relative_to(whole)).read_bytes() == path.read_bytes()
