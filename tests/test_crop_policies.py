@@ -186,6 +186,18 @@ def test_crop_command_reads_a_benchmark_by_name(tmp_path_factory, tmp_path, caps
     assert "celebdf-v2 in " in out and "18 face crops from 9 sources" in out
     settings = json.loads((dst / "crop.json").read_text())
     assert settings["policy"] == AlignedCropPolicy(size=64, frames=2).to_dict()
+    with (dst / "videos.csv").open() as handle:  # splits and methods beside the crops
+        videos = {r["id"]: r for r in csv.DictReader(handle)}
+    assert len(videos) == 9
+    assert videos["Celeb-synthesis/id2_id0_0000"] == {
+        "id": "Celeb-synthesis/id2_id0_0000",
+        "path": "Celeb-synthesis/id2_id0_0000.mp4",
+        "label": "fake",
+        "split": "test",
+        "method": "Celeb-synthesis",
+        "compression": "",
+        "frames": "",
+    }
     assert (
         main(["crop", src, str(tmp_path / "x"), "--policy", "deepfakebench", "--margin", "0.3"])
         == 2

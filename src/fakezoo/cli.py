@@ -345,8 +345,9 @@ def _crop(args) -> int:
     except ValueError as err:  # a flag of another kind of policy: a usage error
         print(f"fakezoo crop: error: --{err}", file=sys.stderr)
         return EXIT_USAGE
+    source, index = _crop_source(args.src)
     report = crop_dataset(
-        _crop_source(args.src),
+        source,
         args.dst,
         frames=args.frames,
         all_faces=args.all_faces,
@@ -356,20 +357,25 @@ def _crop(args) -> int:
         workers=args.workers,
         device=args.device,
     )
+    if index is not None:  # each video's official split and manipulation method, beside
+        from ._io import atomic_write_text
+
+        atomic_write_text(report.dst / "videos.csv", index.to_csv())
     print(report.summary())
     print(f"train on it with groups kept in folds: fakezoo cv {report.manifest} ...")
     return EXIT_OK
 
 
 def _crop_source(src: str):
-    """A path as it is, or the videos of a benchmark named ``NAME[:OPTIONS]=PATH``."""
+    """``(src, None)`` for a path, or a benchmark named ``NAME[:OPTIONS]=PATH`` as its videos'
+    Dataset and its VideoIndex."""
     if Path(src).exists() or "=" not in src:
-        return src
+        return src, None
     from .datasets import read_dataset
 
     index = read_dataset(src)
     print(index.summary())
-    return index.to_dataset()
+    return index.to_dataset(), index
 
 
 def _protocol(args) -> int:
