@@ -66,29 +66,77 @@ def demo_dir(tmp_path_factory):
     return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0, image_size=64)
 
 
-@pytest.fixture(scope="session")
-def tiny_run(demo_dir, tmp_path_factory):
-    """A head-only MobileNet-V2 run (3 folds, 64 px, 1 epoch, random initial weights) on the
-    demo dataset, trained once per session (the app and face-explanation tests share it)."""
+def _train_once(out, data, *, image_size: int, finetune: bool, lr: float, epochs: int):
+    """A 3-fold MobileNet-V2 run from random initial weights, batch 8, on one torch thread."""
     import torch
 
     import fakezoo
 
-    out = tmp_path_factory.mktemp("tiny-run") / "run"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         cv = fakezoo.CrossValidator(
             n_splits=3,
-            epochs=1,
+            epochs=epochs,
             batch_size=8,
             pretrained=False,
-            image_size=64,
+            image_size=image_size,
             device="cpu",
             progress=False,
             num_workers=1,
         )
-        cv.run("mobilenet_v2", fakezoo.load_dataset(demo_dir), finetune=False, lr=1e-3, out_dir=out)
+        cv.run("mobilenet_v2", fakezoo.load_dataset(data), finetune=finetune, lr=lr, out_dir=out)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+# The session's runs, trained once on `demo_dir`. They are shared: read them, never change
+# them; a test that writes into a run works on its own copy (shutil.copytree).
+
+
+@pytest.fixture(scope="session")
+def tiny_run(demo_dir, tmp_path_factory):
+    """Head-only MobileNet-V2, 64 px, 1 epoch, lr 1e-3 (the app and face-explanation tests
+    need 64 px: a 2x2 map for Grad-CAM)."""
+    out = tmp_path_factory.mktemp("tiny-run") / "run"
+    return _train_once(out, demo_dir, image_size=64, finetune=False, lr=1e-3, epochs=1)
+
+
+@pytest.fixture(scope="session")
+def finetune_run(demo_dir, tmp_path_factory):
+    """Fine-tuned MobileNet-V2, 32 px, 2 epochs, lr 3e-3; the same as
+    ``fakezoo cv DEMO --model mobilenet_v2 --lr 3e-3 --epochs 2 --batch-size 8
+    --image-size 32 --no-pretrained --device cpu``."""
+    out = tmp_path_factory.mktemp("finetune-run") / "run"
+    return _train_once(out, demo_dir, image_size=32, finetune=True, lr=3e-3, epochs=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_study(demo_dir, tmp_path_factory):
+    """The study's two MobileNet-V2 rows (head only, fine-tuned), 1 trial, 1 epoch, 32 px,
+    batch 8, one torch thread; the same as ``fakezoo benchmark DEMO --models mobilenet_v2
+    --trials 1 --epochs 1 --batch-size 8 --image-size 32 --no-pretrained --device cpu``."""
+    import torch
+
+    from fakezoo.study import run_study
+
+    out = tmp_path_factory.mktemp("tiny-study") / "study"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_study(
+            demo_dir,
+            out,
+            models=["mobilenet_v2"],
+            n_trials=1,
+            epochs=1,
+            image_size=32,
+            pretrained=False,
+            batch_size=8,
+            device="cpu",
+            progress=False,
+        )
     finally:
         torch.set_num_threads(threads)
     return out

@@ -1,7 +1,5 @@
 import json
-import subprocess
-import sys
-import textwrap
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +10,8 @@ import fakezoo
 from fakezoo.data import decode_image, load_dataset
 from fakezoo.errors import DatasetError, RunDirectoryError
 from fakezoo.train.cv import CrossValidator
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # as the session's runs were made
 
 SETTINGS = dict(
     n_splits=3,
@@ -31,11 +31,10 @@ def _without_timings(data: dict) -> dict:
     return data
 
 
-@pytest.fixture(scope="module")
-def run_dir(demo_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cv") / "run"
-    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
-    return out
+@pytest.fixture
+def run_dir(finetune_run):
+    """The session's fine-tuned run (conftest.py): ``SETTINGS``, fine-tuned, lr 3e-3."""
+    return finetune_run
 
 
 def test_run_directory_holds_folds_results_and_report(run_dir, demo_dir):
@@ -79,11 +78,12 @@ def test_other_settings_on_an_existing_directory_are_refused(run_dir, demo_dir):
         cv.run("mobilenet_v2", demo_dir, finetune=True, lr=1e-3, out_dir=run_dir)
 
 
-def test_same_settings_resume_without_training(run_dir, demo_dir, monkeypatch):
+def test_same_settings_resume_without_training(run_dir, demo_dir, monkeypatch, tmp_path):
     before = json.loads((run_dir / "results.json").read_text())
+    shutil.copytree(run_dir, tmp_path / "run")  # the resumed run rewrites its results
     monkeypatch.setattr(CrossValidator, "fit_fold", lambda *a, **k: pytest.fail("retrained"))
     result = CrossValidator(**SETTINGS).run(
-        "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=run_dir
+        "mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=tmp_path / "run"
     )
     assert _without_timings(result.to_dict()) == _without_timings(before)
 
@@ -121,42 +121,6 @@ def test_runs_without_weights_keep_the_numbers_and_say_why_they_cannot_load(
     CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
     assert trained_folds == [1, 2, 3]
     assert len(fakezoo.load_run(out).folds) == 3
-
-
-KILLED_RUN = textwrap.dedent("""
-    import os, signal, sys
-    from fakezoo.train.cv import CrossValidator
-    settings = dict(n_splits=3, epochs=2, batch_size=8, pretrained=False, image_size=32,
-                    device="cpu", progress=False)
-
-    def kill_in_fold_two(fold, epoch, accuracy):
-        if fold == 2:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    CrossValidator(**settings).run("mobilenet_v2", sys.argv[1], finetune=True, lr=3e-3,
-                                   out_dir=sys.argv[2], on_epoch=kill_in_fold_two)
-""")
-
-
-def test_killed_run_resumes_to_identical_results(run_dir, demo_dir, tmp_path, trained_folds):
-    out = tmp_path / "killed"
-    proc = subprocess.run(
-        [sys.executable, "-c", KILLED_RUN, str(demo_dir), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -9, proc.stderr
-    assert (out / "fold_1" / "config.json").exists()
-    assert not (out / "fold_2" / "config.json").exists() and not (out / "results.json").exists()
-    fold_one = (out / "fold_1" / "model.safetensors").stat().st_mtime_ns
-
-    CrossValidator(**SETTINGS).run("mobilenet_v2", demo_dir, finetune=True, lr=3e-3, out_dir=out)
-    assert trained_folds == [2, 3]
-    assert (out / "fold_1" / "model.safetensors").stat().st_mtime_ns == fold_one
-    resumed = json.loads((out / "results.json").read_text())
-    uninterrupted = json.loads((run_dir / "results.json").read_text())
-    assert _without_timings(resumed) == _without_timings(uninterrupted)
 
 
 def test_augmentation_falls_back_to_the_full_forward_pass(demo_dir, caplog):

@@ -2,8 +2,11 @@
 then the same command: nothing finished is recomputed and the results equal an uninterrupted
 run's.
 
-The test polls the run directory (or the Optuna storage) for the moment to kill; the library
-has no test hooks.
+The killed command is a real process (the kill is what is under test); the rerun runs in this
+process. The test polls the run directory (or the Optuna storage) for the moment to kill,
+freezes the process (SIGSTOP), checks that the moment still holds and kills it there; the
+library has no test hooks. One torch thread everywhere: the uninterrupted runs compared
+against are the session's (conftest.py), made with one thread.
 """
 
 import json
@@ -20,7 +23,7 @@ import pytest
 from fakezoo.cli import EXIT_OK, main
 from fakezoo.train.cv import CrossValidator
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 TINY = [
     "--epochs",
@@ -36,7 +39,7 @@ TINY = [
 
 
 def _start(argv: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "TQDM_DISABLE": "1"}
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "fakezoo.cli", "-q", *argv],
         env=env,
@@ -47,9 +50,15 @@ def _start(argv: list[str]) -> subprocess.Popen:
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
-    """Poll ``ready()`` every few milliseconds; kill -9 the process the moment it is true."""
+    """Poll ``ready()`` every few milliseconds; once it is true, freeze the process, check it
+    is still true (else let it go on) and kill -9 it in exactly that state."""
     deadline = time.monotonic() + timeout
-    while not ready():
+    while True:
+        if ready():
+            proc.send_signal(signal.SIGSTOP)
+            if ready():
+                break
+            proc.send_signal(signal.SIGCONT)  # it moved on in between: wait for the next time
         if proc.poll() is not None:
             pytest.fail(f"the command ended before the kill: {proc.stderr.read()}")
         if time.monotonic() > deadline:
@@ -61,13 +70,13 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
 
 
 @pytest.fixture
-def trained(monkeypatch) -> list[tuple[str, int]]:
-    """(model, fold) of every fold trained in this process from now on."""
+def trained(monkeypatch) -> list[tuple[str, bool, int]]:
+    """(model, fine-tuned, fold) of every fold trained in this process from now on."""
     seen = []
     original = CrossValidator.fit_fold
 
     def spy(self, template, decoded, train_idx, val_idx, lr, fold=1, on_epoch=None):
-        seen.append((template.spec.name, fold))
+        seen.append((template.spec.name, template.finetune, fold))
         return original(self, template, decoded, train_idx, val_idx, lr, fold, on_epoch)
 
     monkeypatch.setattr(CrossValidator, "fit_fold", spy)
@@ -82,20 +91,27 @@ def _results(root: Path) -> dict:
     return data
 
 
-def test_killed_cv_resumes_with_the_same_command(demo_dir, tmp_path, trained):
+def test_killed_cv_resumes_with_the_same_command(demo_dir, tmp_path, trained, finetune_run):
+    # The session's `finetune_run` is this command, uninterrupted.
     argv = ["cv", str(demo_dir), "--model", "mobilenet_v2", "--lr", "3e-3", *TINY]
+    argv[argv.index("--epochs") + 1] = "2"
     killed = tmp_path / "killed"
     proc = _start([*argv, "--out", str(killed)])
-    _kill_when(proc, lambda: (killed / "fold_1" / "config.json").exists())
-    finished = [k for k in (1, 2, 3) if (killed / f"fold_{k}" / "config.json").exists()]
-    assert 3 not in finished and not (killed / "results.json").exists()
+    _kill_when(
+        proc,
+        lambda: (
+            (killed / "fold_1" / "config.json").exists()
+            and not (killed / "fold_2" / "config.json").exists()
+        ),
+    )
+    assert not (killed / "fold_2" / "config.json").exists()
+    assert not (killed / "results.json").exists()
     stamp = (killed / "fold_1" / "model.safetensors").stat().st_mtime_ns
 
     assert main(["-q", *argv, "--out", str(killed)]) == EXIT_OK
-    assert [k for _, k in trained] == [k for k in (1, 2, 3) if k not in finished]
+    assert trained == [("mobilenet_v2", True, 2), ("mobilenet_v2", True, 3)]  # not fold 1
     assert (killed / "fold_1" / "model.safetensors").stat().st_mtime_ns == stamp
-    assert main(["-q", *argv, "--out", str(tmp_path / "whole")]) == EXIT_OK
-    assert _results(killed) == _results(tmp_path / "whole")  # same metrics and predictions
+    assert _results(killed) == _results(finetune_run)  # same metrics and predictions
 
 
 def _trials(storage: Path) -> list[tuple[int, str, float | None]]:
@@ -114,6 +130,8 @@ def _trials(storage: Path) -> list[tuple[int, str, float | None]]:
 
 
 def test_killed_tune_keeps_its_finished_trials(demo_dir, tmp_path, trained):
+    """Killed inside its second trial: the first is kept, the second is failed as stale and
+    its lr run again, and the study completes as an uninterrupted one does."""
     argv = [
         "tune",
         str(demo_dir),
@@ -129,18 +147,20 @@ def test_killed_tune_keeps_its_finished_trials(demo_dir, tmp_path, trained):
     storage = tmp_path / "killed.db"
     proc = _start([*argv, "--out", str(tmp_path / "killed"), "--storage", str(storage)])
 
-    def second_trial_running() -> bool:
-        states = [s for _, s, _ in _trials(storage)]
-        return states.count("COMPLETE") == 1 and "RUNNING" in states
+    def in_second_trial() -> bool:  # the first trial done, the second running with its lr
+        trials = _trials(storage)
+        return [s for _, s, _ in trials] == ["COMPLETE", "RUNNING"] and trials[1][2] is not None
 
-    _kill_when(proc, second_trial_running)
+    _kill_when(proc, in_second_trial)
     before = _trials(storage)
+    assert [s for _, s, _ in before] == ["COMPLETE", "RUNNING"]
     assert (
         main(["-q", *argv, "--out", str(tmp_path / "killed"), "--storage", str(storage)]) == EXIT_OK
     )
     after = _trials(storage)
     assert after[0] == before[0]  # the finished trial is kept, not rerun
-    assert trained.count(("mobilenet_v2", 1)) == 2 + 1  # two more trials, then the final CV
+    assert after[1][1] == "FAIL" and after[2][2] == after[1][2]  # the interrupted lr, again
+    assert trained.count(("mobilenet_v2", False, 1)) == 2 + 1  # 2 more trials, the final CV
     complete = [lr for _, s, lr in after if s == "COMPLETE"]
     assert len(complete) == 3
 
@@ -150,32 +170,20 @@ def test_killed_tune_keeps_its_finished_trials(demo_dir, tmp_path, trained):
     assert _results(tmp_path / "killed") == _results(tmp_path / "whole")
 
 
-def test_killed_benchmark_resumes_at_row_three(demo_dir, tmp_path, trained):
-    # Rows: mobilenet_v2 head, mobilenet_v2 finetune, resnet50_mlp (finetune).
-    argv = [
-        "benchmark",
-        str(demo_dir),
-        "--models",
-        "mobilenet_v2",
-        "resnet50_mlp",
-        "--trials",
-        "1",
-        *TINY,
-    ]
+def test_killed_benchmark_resumes_at_its_unfinished_row(demo_dir, tmp_path, trained, tiny_study):
+    # Rows: mobilenet_v2 head, mobilenet_v2 fine-tuned; the session's `tiny_study` is this
+    # command, uninterrupted.
+    argv = ["benchmark", str(demo_dir), "--models", "mobilenet_v2", "--trials", "1", *TINY]
     killed = tmp_path / "killed"
     proc = _start([*argv, "--out", str(killed)])
-    row3 = killed / "rows" / "resnet50_mlp-finetune"
-    _kill_when(proc, lambda: (row3 / "search.db").exists())
-    assert (killed / "rows" / "mobilenet_v2-finetune" / "results.json").exists()
-    assert not (row3 / "results.json").exists()
+    row2 = killed / "rows" / "mobilenet_v2-finetune"
+    _kill_when(proc, lambda: (row2 / "search.db").exists() and not (row2 / "results.json").exists())
+    assert (killed / "rows" / "mobilenet_v2-head" / "results.json").exists()
+    assert not (row2 / "results.json").exists()
 
     assert main(["-q", *argv, "--out", str(killed)]) == EXIT_OK
-    assert {m for m, _ in trained} == {"resnet50_mlp"}  # rows 1 and 2 are not redone
-    assert main(["-q", *argv, "--out", str(tmp_path / "whole")]) == EXIT_OK
-    study = [
-        json.loads((root / "study.json").read_text())["rows"]
-        for root in (killed, tmp_path / "whole")
-    ]
+    assert {(m, f) for m, f, _ in trained} == {("mobilenet_v2", True)}  # row 1 is not redone
+    study = [json.loads((root / "study.json").read_text())["rows"] for root in (killed, tiny_study)]
     assert study[0] == study[1]
-    for row in ("mobilenet_v2-head", "mobilenet_v2-finetune", "resnet50_mlp-finetune"):
-        assert _results(killed / "rows" / row) == _results(tmp_path / "whole" / "rows" / row)
+    for row in ("mobilenet_v2-head", "mobilenet_v2-finetune"):
+        assert _results(killed / "rows" / row) == _results(tiny_study / "rows" / row)

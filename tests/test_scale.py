@@ -339,6 +339,8 @@ def test_fold_out_of_range_or_with_overwrite(demo_dir, tmp_path):
 
 @pytest.mark.slow
 def test_workers_share_one_journal_file(demo_dir, tmp_path, capfd):
+    """Two worker processes on one Journal file finish exactly the study's trials between
+    them, each scored on every fold."""
     from fakezoo.cli import main
 
     out = tmp_path / "run"
@@ -366,6 +368,9 @@ def test_workers_share_one_journal_file(demo_dir, tmp_path, capfd):
     trials = _trials(make_storage(out / "study.log"), "mobilenet_v2-head-seed")
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 4 and all(t.user_attrs[WORKER] for t in complete)
+    done = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]
+    assert len(done) == 4 and len({t.number for t in done}) == 4  # no trial beyond n_trials
+    assert all(len(t.user_attrs["fold_accuracies"]) == 3 for t in complete)
     best = max(complete, key=lambda t: (t.value, -t.number))
     assert json.loads((out / "search.json").read_text())["best_lr"] == best.params["lr"]
     assert f"best lr: {best.params['lr']:.4g}" in stdout

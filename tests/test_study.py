@@ -1,14 +1,15 @@
 import csv
 import io
 import json
+import shutil
 
 import pytest
 
 import fakezoo.study
 from fakezoo.study import STUDY_ROWS, run_study
 
-TINY = dict(
-    n_trials=2,
+TINY = dict(  # tiny_study's settings (conftest.py)
+    n_trials=1,
     epochs=1,
     image_size=32,
     pretrained=False,
@@ -25,7 +26,9 @@ def test_the_study_has_the_seeds_twelve_rows():
     assert {r.model for r in STUDY_ROWS if r.finetune} == study_models
 
 
-def test_study_writes_seed_style_tables(demo_dir, tmp_path):
+def test_study_writes_seed_style_tables(demo_dir, tmp_path, tiny_study):
+    # The session's study is this call; on a copy of it, the call resumes without training.
+    shutil.copytree(tiny_study, tmp_path, dirs_exist_ok=True)
     table = run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
     assert [(r["model"], r["fine_tuning"]) for r in table] == [
         ("MobileNet", "Without"),

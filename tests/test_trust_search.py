@@ -129,11 +129,11 @@ def test_tune_cli_refuses_another_search_on_the_same_storage(demo_dir, small_dir
     assert not (tmp_path / "b").exists()
 
 
-def test_study_on_other_data_and_epochs_is_refused(demo_dir, small_dir, tmp_path):
-    run_study(demo_dir, tmp_path, models=["resnet50_mlp"], **TINY)
+def test_study_on_other_data_and_epochs_is_refused(small_dir, tmp_path, tiny_study):
+    shutil.copytree(tiny_study, tmp_path, dirs_exist_ok=True)  # made with TINY on the demo data
     before = json.loads((tmp_path / "study.json").read_text())
     with pytest.raises(RunMismatchError) as info:
-        run_study(small_dir, tmp_path, models=["resnet50_mlp"], **{**TINY, "epochs": 3})
+        run_study(small_dir, tmp_path, models=["mobilenet_v2"], **{**TINY, "epochs": 3})
     text = str(info.value)
     assert "n_images: 24 → 18" in text and "epochs: 1 → 3" in text and "--overwrite" in text
     assert json.loads((tmp_path / "study.json").read_text()) == before
@@ -141,12 +141,13 @@ def test_study_on_other_data_and_epochs_is_refused(demo_dir, small_dir, tmp_path
     assert all(row["fingerprint"]["n_images"] == 24 for row in rows)
 
 
-def test_benchmark_cli_refuses_then_overwrites(demo_dir, small_dir, tmp_path, capsys):
+def test_benchmark_cli_refuses_then_overwrites(demo_dir, small_dir, tmp_path, capsys, tiny_study):
+    shutil.copytree(tiny_study, tmp_path, dirs_exist_ok=True)  # this command's own study
     argv = [
         "-q",
         "benchmark",
         "--models",
-        "resnet50_mlp",
+        "mobilenet_v2",
         "--trials",
         "1",
         "--epochs",

@@ -1,7 +1,3 @@
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import optuna
 import pytest
@@ -122,70 +118,6 @@ def test_pruned_trials_are_recorded_and_never_win(demo_dir):
     assert states == {0: "COMPLETE", 1: "PRUNED", 2: "COMPLETE", 3: "PRUNED"}
     complete = [t for t in found.trials if t["state"] == "COMPLETE"]
     assert found.best_lr == max(complete, key=lambda t: t["value"])["lr"]
-
-
-WORKER = textwrap.dedent("""
-    import os, sys
-    from fakezoo.train.cv import CrossValidator
-    from fakezoo.train.tune import optuna_lr_search
-    data, storage, n_trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    kill_at = int(os.environ.get("KILL_AT_FOLD", "0"))
-    calls = []
-    original = CrossValidator.fit_fold
-
-    def fit_fold(self, *args, **kwargs):
-        calls.append(1)
-        if kill_at and len(calls) == kill_at:
-            os.kill(os.getpid(), 9)
-        return original(self, *args, **kwargs)
-
-    CrossValidator.fit_fold = fit_fold
-    cv = CrossValidator(n_splits=3, epochs=1, batch_size=8, pretrained=False, image_size=32,
-                        device="cpu", progress=False)
-    optuna_lr_search("mobilenet_v2", data, finetune=False, n_trials=n_trials, cv=cv,
-                     storage=storage, study_name="shared", pruner="none")
-""")
-
-
-def _worker(demo_dir, storage, n_trials, **env):
-    import os
-
-    return subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(demo_dir), str(storage), str(n_trials)],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_two_workers_share_one_journal_study(demo_dir, tmp_path):
-    journal = tmp_path / "search.log"
-    workers = [_worker(demo_dir, journal, 6) for _ in range(2)]
-    for w in workers:
-        _, err = w.communicate(timeout=300)
-        assert w.returncode == 0, err
-    study = optuna.load_study(study_name="shared", storage=make_storage(journal))
-    done = [t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]
-    assert len(done) == 6
-    assert sorted(t.number for t in done) == sorted({t.number for t in done})
-    assert all(len(t.user_attrs["fold_accuracies"]) == 3 for t in done)
-
-
-def test_stopped_sqlite_study_resumes_and_completes(demo_dir, tmp_path):
-    db = tmp_path / "search.db"
-    killed = _worker(demo_dir, db, 4, KILL_AT_FOLD="5")  # dies inside trial 1
-    killed.communicate(timeout=300)
-    assert killed.returncode == -9
-    study = optuna.load_study(study_name="shared", storage=make_storage(db))
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING"]
-    resumed = _worker(demo_dir, db, 4)
-    _, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    study = optuna.load_study(study_name="shared", storage=make_storage(db))
-    states = [t.state.name for t in study.trials]
-    assert states.count("COMPLETE") == 4 and states[1] == "FAIL"
-    assert study.trials[2].params == study.trials[1].params  # the interrupted lr, run again
 
 
 def test_bad_arguments(demo_dir):
