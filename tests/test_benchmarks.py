@@ -1,22 +1,31 @@
-"""Smoke tests of the benchmark scripts: they run end to end and report what they promise."""
+"""Smoke tests of the benchmark scripts: they run end to end and report what they promise.
+
+Each script's ``main(argv)`` runs in this process (a new interpreter would only add the
+seconds of importing torch); what it prints is what ``python benchmarks/SCRIPT`` prints.
+"""
 
 import json
-import os
 import re
-import subprocess
-import sys
+import runpy
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cv_speed.py"
 NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
+# The scripts' --threads 1 sets torch's thread count; the fixture gives it back afterwards.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-def test_cv_speed_smoke(tmp_path):
+
+def _main(script: Path):
+    return runpy.run_path(str(script))["main"]  # not as __main__: main() is called with argv
+
+
+def test_cv_speed_smoke(tmp_path, capsys):
     # Tiny settings; one torch thread, because 2 OpenMP threads on a busy 2-core machine can
     # run many times slower than one.
-    command = [
-        sys.executable,
-        str(SCRIPT),
+    argv = [
         "--model",
         "mobilenet_v2",
         "--no-finetune",
@@ -43,10 +52,8 @@ def test_cv_speed_smoke(tmp_path):
         "--json",
         str(tmp_path / "out.json"),
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    _main(SCRIPT)(argv)
+    out = capsys.readouterr().out
 
     ratio = re.search(rf"^ratio:\s+{NUMBER}x", out, re.MULTILINE)
     assert ratio, out
@@ -84,11 +91,8 @@ def test_cv_speed_smoke(tmp_path):
         assert len(folds) == 2 and all(len(trial) == 2 for trial in folds)
 
 
-def test_trunk_cache_speed_smoke():
-    script = SCRIPT.with_name("trunk_cache_speed.py")
-    command = [
-        sys.executable,
-        str(script),
+def test_trunk_cache_speed_smoke(capsys):
+    argv = [
         "--images",
         "8",
         "--image-size",
@@ -98,14 +102,13 @@ def test_trunk_cache_speed_smoke():
         "--threads",
         "1",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
+    _main(SCRIPT.with_name("trunk_cache_speed.py"))(argv)
+    out = capsys.readouterr().out
     speed = re.search(
         rf"^speed-up: {NUMBER}x; max relative difference of the cache "
         rf"([0-9.e+-]+)$",
-        done.stdout,
+        out,
         re.MULTILINE,
     )
-    assert speed, done.stdout
+    assert speed, out
     assert float(speed.group(1)) > 0 and float(speed.group(2)) < 1e-4
