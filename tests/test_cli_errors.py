@@ -169,7 +169,15 @@ def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(demo_dir, tmp_path, cli
     out = tmp_path / "run"
     args = cv_args(demo_dir, out, "--folds", "6")
     exe = shutil.which("fakezoo")
-    proc = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell starts background jobs with SIGINT ignored, and a child inherits that (then
+    # Python installs no KeyboardInterrupt handler): the child gets the default disposition.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 240
     while not (out / "fold_1" / "config.json").exists():  # fold 1 is done
         assert proc.poll() is None, proc.communicate()
