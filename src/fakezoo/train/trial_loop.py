@@ -69,6 +69,12 @@ def run_until_finished(
             mine["own_error"] = True
             raise
 
+    # Not optuna.study.MaxTrialsCallback(n_trials, states=FINISHED) with one optimize() call:
+    # it stops a worker only after a trial of its own, so a worker whose last trials run on
+    # others keeps asking for trials, each given back as surplus, instead of waiting (tried:
+    # 23 failed trials beside the 4 of tests/test_scale.py::test_workers_share_one_journal_file,
+    # which allows one surplus). Nor does it end a resumed study that already has n_trials
+    # before running one more (it is called after each trial).
     while True:
         recover_stale_trials(study, storage)
         trials = study.get_trials(deepcopy=False)

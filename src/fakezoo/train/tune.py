@@ -235,7 +235,12 @@ def _search(
         return float(np.mean(accuracies))
 
     if is_sqlite(storage):
-        # SQLite serves one process at a time: a trial left running was interrupted.
+        # SQLite serves one process at a time: a trial left running was interrupted. It is
+        # failed at once, and _PerTrialTPE draws its lr again for the next trial. Not by
+        # Optuna's heartbeat and RetryHeartbeatStaleTrialCallback: tried, they fail it only
+        # after the grace period and queue its lr once more, so that lr ran twice and the
+        # search no longer equals an uninterrupted one
+        # (tests/test_resume.py::test_killed_tune_keeps_its_finished_trials).
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             logger.info("%s trial %d was interrupted; it will be run again", study_name, t.number)
