@@ -222,7 +222,7 @@ def test_read_run_and_resolve_local(run_dir, tmp_path):
     assert cfg["model"] == "mobilenet_v2" and cfg["complete"] is True
     assert runs.resolve_run(run_dir) == (run_dir, None)
     assert runs.resolve_run(str(run_dir)) == (run_dir, None)
-    with pytest.raises(FileNotFoundError, match="neither a run directory nor a Hub repo"):
+    with pytest.raises(FileNotFoundError, match="run.* does not exist"):
         runs.resolve_run(str(tmp_path / "missing" / "run"))
     with pytest.raises(RunFormatError, match="Not a fakezoo run"):
         runs.read_run(tmp_path)

@@ -69,8 +69,13 @@ def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2) -> N
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a UTF-8 JSON file; raises ``OSError``, ``UnicodeDecodeError`` or ``ValueError``."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a UTF-8 JSON file; raises ``OSError``, ``UnicodeDecodeError`` or ``ValueError``
+    (also for JSON nested too deeply for Python's parser)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to read") from None
 
 
 _DIGESTS: dict[tuple[str, int, int, int], str] = {}

@@ -269,9 +269,15 @@ def _detector(
     from .inference.api import load
     from .inference.detector import Detector
 
-    if isinstance(model, Detector):
-        return model
-    return load(model, revision=revision, device=device)
+    detector = (
+        model if isinstance(model, Detector) else load(model, revision=revision, device=device)
+    )
+    if not detector.models:
+        raise ValueError(
+            f"the app shows Grad-CAM heatmaps, which need a run's torch fold models; "
+            f"{detector!r} is an exported file: pass its run directory or Hub id"
+        )
+    return detector
 
 
 def _describe(detector: Detector, faces: bool) -> str:

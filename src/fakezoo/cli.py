@@ -245,19 +245,38 @@ def _benchmark(args) -> int:
 
 
 def _model_source(args) -> str:
-    import os
-
     from .inference.api import DEFAULT_MODEL, MODEL_ENV
 
     return args.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
 
 
-def _explained(args) -> list:
-    from .inference.api import load
+def _detector(args):
+    """The Detector ``predict`` uses: ``--model``, else ``$FAKEZOO_MODEL``, else the default
+    repo; a failure without ``--model`` says how to give one."""
+    from .inference.api import MODEL_ENV, load
 
-    detector = load(
-        _model_source(args), revision=args.revision, device=args.device, threshold=args.threshold
-    )
+    source = _model_source(args)
+    try:
+        return load(
+            source,
+            revision=args.revision,
+            device=args.device,
+            threshold=args.threshold,
+            allow_partial=args.allow_partial,
+        )
+    except Exception as err:
+        if args.model is None:
+            origin = f"${MODEL_ENV}" if os.environ.get(MODEL_ENV) else "the default model"
+            err.add_note(
+                f"(no --model given, so fakezoo tried {origin} '{source}': pass --model with a "
+                f"run directory, a Hub id 'org/name' or an exported .onnx file, or set "
+                f"${MODEL_ENV})"
+            )
+        raise
+
+
+def _explained(args) -> list:
+    detector = _detector(args)
     batch = min(args.batch_size, 8)
     if args.faces:
         from .explain import explain_faces_to_folder
@@ -285,21 +304,14 @@ def _predict(args) -> int:
     from .data.dataset import printable_path
     from .inference.api import predict
 
-    options = dict(
-        model=args.model,
-        device=args.device,
-        batch_size=args.batch_size,
-        threshold=args.threshold,
-        revision=args.revision,
-        allow_partial=args.allow_partial,
-    )
-    if args.faces:
-        options.update(faces=True, frames=args.frames)
     folders = [p for p in args.paths if Path(p).is_dir()]
     files = [p for p in args.paths if not Path(p).is_dir()]
     if args.explain:
         items = _explained(args)
     else:
+        options = dict(model=_detector(args), batch_size=args.batch_size)
+        if args.faces:
+            options.update(faces=True, frames=args.frames)
         items = predict(files, **options) if files else []  # a list: bad files are reported
         for folder in folders:
             items += predict(folder, **options)
@@ -553,7 +565,9 @@ def _user_message(err: BaseException) -> str | None:
     if isinstance(err, (FakezooError, OSError, ValueError, KeyError, RuntimeError, ImportError)):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         lines = str(message).strip().splitlines() or [type(err).__name__]
-        return lines[0] if len(lines) <= 2 else f"{lines[0]} (--debug shows the details)"
+        line = lines[0] if len(lines) <= 2 else f"{lines[0]} (--debug shows the details)"
+        notes = getattr(err, "__notes__", None)
+        return f"{line} {notes[0]}" if notes else line
     return None
 
 

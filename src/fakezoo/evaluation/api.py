@@ -31,7 +31,7 @@ from ..errors import DatasetError, EvalRunError
 from .images import DecodedSet, decode_native, model_batches
 from .perturb import Perturbation, parse_perturbations
 from .results import CLEAN, EvalResult, EvalSuite
-from .source import RunSource, expand_runs, open_run
+from .source import RunSource, check_run, expand_runs, open_run
 from .stats import bootstrap_ci, calibration, eer_threshold, group_scores, scored_metrics
 
 logger = logging.getLogger("fakezoo")
@@ -326,6 +326,8 @@ def evaluate_many(
     perturbations = parse_perturbations(perturb)
     if bootstrap < 0:
         raise ValueError(f"bootstrap={bootstrap}: give a number of resamples >= 0")
+    for source in sources:  # a malformed run fails now, not after the data is decoded
+        check_run(source)
     decoded, data_info = prepare_data(data, groups, num_workers)
     if decoded.skipped:
         logger.warning(

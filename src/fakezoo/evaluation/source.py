@@ -10,7 +10,6 @@ that did not train on it), from which the operating threshold is chosen, and wha
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -19,15 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from fakezoo.inference.detector import Detector
-from fakezoo.inference.export import OnnxEnsemble
-from fakezoo.runs.loader import load_run, resolve_run
+from fakezoo.inference.export import OnnxDetector
+from fakezoo.runs.loader import load_run, read_run, read_run_file, resolve_run
+from fakezoo.runs.schema import check_results
 
 from ..errors import EvalRunError
 from .stats import eer_threshold
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["RunSource", "expand_runs", "open_run"]
+__all__ = ["RunSource", "check_run", "expand_runs", "open_run"]
 
 
 @dataclass
@@ -40,7 +40,7 @@ class RunSource:
     revision: str | None
     config: dict
     results: dict
-    detector: Detector | OnnxEnsemble
+    detector: Detector
 
     @property
     def settings(self) -> dict:
@@ -153,7 +153,7 @@ def expand_runs(sources: list[str | os.PathLike[str]]) -> tuple[list[str], list[
                 f"directory (rows/<model>-<policy>/config.json)."
             )
         for row in rows:
-            folds = json.loads((row / "config.json").read_text()).get("folds") or []
+            folds = read_run(row)["folds"]
             if not all((row / f / "model.safetensors").is_file() for f in folds):
                 skipped.append(
                     {
@@ -195,14 +195,7 @@ def open_run(
     if file.is_file():
         return _open_export(file, text)
     path, commit = resolve_run(text, revision=revision)
-    results_path = path / "results.json"
-    if not results_path.is_file():
-        raise EvalRunError(
-            f"'{text}' has no results.json: not a finished run (finish its "
-            f"cross-validation first; it holds the CV predictions fakezoo "
-            f"evaluate needs)."
-        )
-    results = json.loads(results_path.read_text())
+    results = _results(path, text)
     run = load_run(path, device=device)
     detector = Detector.from_run(run)
     return RunSource(
@@ -216,6 +209,38 @@ def open_run(
     )
 
 
+def check_run(source: str | os.PathLike[str], *, revision: str | None = None) -> None:
+    """What [`open_run`][fakezoo.evaluation.source.open_run] checks before it loads weights:
+    the run's index and ``results.json``; an exported file is opened whole (its metadata is
+    checked against its graph). An evaluation calls it on every run before decoding the data.
+
+    Example:
+        ```python
+        from fakezoo.evaluation.source import check_run
+        check_run("runs/resnet50")  # silent when fine
+        ```
+    """
+    text = os.fspath(source)
+    file = Path(text).expanduser()
+    if file.is_file():
+        _open_export(file, text)
+        return
+    path, _ = resolve_run(text, revision=revision)
+    read_run(path)
+    _results(path, text)
+
+
+def _results(path: Path, text: str) -> dict:
+    results_path = path / "results.json"
+    if not results_path.is_file():
+        raise EvalRunError(
+            f"'{text}' has no results.json: not a finished run (finish its "
+            f"cross-validation first; it holds the CV predictions fakezoo "
+            f"evaluate needs)."
+        )
+    return check_results(read_run_file(results_path, "the run's results"), str(results_path))
+
+
 def _open_export(file: Path, text: str) -> RunSource:
     if file.suffix.lower() != ".onnx":
         raise EvalRunError(
@@ -223,7 +248,7 @@ def _open_export(file: Path, text: str) -> RunSource:
             f"evaluate scores a run directory, a Hub repo id or a file written "
             f"by `fakezoo export RUN --format onnx`."
         )
-    model = OnnxEnsemble(file)
+    model = OnnxDetector(file)
     results = model.cv_results
     if results is None:
         raise EvalRunError(

@@ -255,6 +255,11 @@ def _explain_batch(
     threshold: float,
     display_size: int,
 ) -> list[Explanation]:
+    if not detector.models:
+        raise ValueError(
+            f"{detector!r} has no torch fold models (an exported file): Grad-CAM needs their "
+            f"gradients; explain with the run directory instead"
+        )
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
     probs = detector.predict_tensor(batch)
     preds = [

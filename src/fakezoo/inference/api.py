@@ -11,8 +11,10 @@ from typing import Any
 import torch
 
 from .._device import resolve_device
+from .._io import file_sha256
 from ..runs import loader
 from .detector import Detector
+from .export import OnnxDetector
 from .prediction import Prediction
 
 __all__ = ["DEFAULT_MODEL", "MODEL_ENV", "clear_cache", "load", "predict"]
@@ -43,7 +45,10 @@ def load(
 
     Args:
         source: A local run directory, a Hub repo id ``"org/name"`` or
-            ``"hf-hub:org/name@revision"``.
+            ``"hf-hub:org/name@revision"``, or a file written by ``fakezoo export RUN
+            --format onnx`` (an [`OnnxDetector`][fakezoo.inference.export.OnnxDetector]: the
+            run's predictions with ONNX Runtime on the CPU). A path that does not exist is a
+            ``FileNotFoundError``; only ``org/name`` is taken for a Hub id.
         revision: Hub branch, tag or commit to pin.
         folds: ``"all"``, one fold number or a list of them.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
@@ -66,10 +71,34 @@ def load(
         det("face.jpg").label
         ```
     """
+    export = _export_file(source)
+    if export is not None:
+        _check_export_options(export, revision, folds, device)
+        return OnnxDetector(export, threshold=threshold)
     run = loader.load_run(
         source, revision=revision, folds=folds, device=device, allow_partial=allow_partial
     )
     return Detector.from_run(run, threshold=threshold)
+
+
+def _export_file(source: str | os.PathLike[str]) -> Path | None:
+    """The ``.onnx`` file ``source`` names, if it is one."""
+    if isinstance(source, Detector):
+        return None
+    path = Path(os.fspath(source)).expanduser()
+    return path if path.suffix.lower() == ".onnx" and path.is_file() else None
+
+
+def _check_export_options(path: Path, revision: Any, folds: Any, device: Any) -> None:
+    if revision is not None:
+        raise ValueError(f"revision='{revision}' applies to Hub repos, not to the file '{path}'.")
+    if folds != "all":
+        raise ValueError(f"folds={folds!r}: '{path}' holds its folds in one graph; load all.")
+    if resolve_device(device).type != "cpu":
+        raise ValueError(
+            f"device={str(device)!r}: '{path}' runs with ONNX Runtime on the CPU; pass "
+            f"device='cpu' (or 'auto' on a machine without a GPU), or load the run directory."
+        )
 
 
 def _cache_key(
@@ -94,6 +123,8 @@ def _cache_key(
             folds_key,
             allow_partial,
         )
+    if local.is_file():  # an exported .onnx file, keyed on its content
+        return ("file", str(local.resolve()), file_sha256(local), str(device), folds_key)
     return ("hub", text, revision, str(device), folds_key, allow_partial)
 
 
@@ -153,12 +184,12 @@ def predict(
         inputs: An image path, a folder, a list of paths, a PIL image or a tensor; see
             :meth:`Detector.predict` for what each returns.
         model: A :class:`Detector`, a local run directory, a Hub id ``"org/name"`` or
-            ``"hf-hub:org/name@revision"``. Default: ``$FAKEZOO_MODEL`` if set, else
-            :data:`DEFAULT_MODEL`. Loaded runs are kept in a small process-wide cache keyed
-            by (source, revision, device, folds) and, for a local run, the content of its
-            index and of every fold's config and weights, so calling this in a loop loads
-            the weights once and a fold finished later is seen; :func:`clear_cache` empties
-            it.
+            ``"hf-hub:org/name@revision"``, or an exported ``.onnx`` file. Default:
+            ``$FAKEZOO_MODEL`` if set, else :data:`DEFAULT_MODEL`. Loaded runs are kept in a
+            small process-wide cache keyed by (source, revision, device, folds) and, for a
+            local run or file, the content of its index and of every fold's config and
+            weights, so calling this in a loop loads the weights once and a fold finished
+            later is seen; :func:`clear_cache` empties it.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ...; ignored when ``model`` is a
             Detector.
         batch_size: Images per forward pass.

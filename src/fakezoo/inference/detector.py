@@ -59,7 +59,7 @@ from .pipeline import score_stream
 from .prediction import Prediction
 from .stream import check_item, decode_item, item_path, progress_bar, to_batch, warn_skipped
 
-__all__ = ["CPU_FORWARD_BATCH", "Detector"]
+__all__ = ["CPU_FORWARD_BATCH", "Detector", "check_threshold"]
 
 logger = logging.getLogger("fakezoo")
 
@@ -125,7 +125,7 @@ class Detector:
         if len(labels) != 2:
             raise ValueError(f"Detector handles two classes (real, fake); the run has {labels}.")
         self.labels: tuple[str, str] = (str(labels[0]), str(labels[1]))
-        self.threshold = _check_threshold(threshold)
+        self.threshold = check_threshold(threshold)
         self.amp = amp
         if forward_batch_size is not None and forward_batch_size < 1:
             raise ValueError(f"forward_batch_size must be positive, got {forward_batch_size}")
@@ -334,7 +334,9 @@ class Detector:
                 * an image file -> one :class:`Prediction` (a missing or undecodable file
                   raises an error that names it);
                 * a directory -> a list, one entry per image file found recursively, sorted;
-                  hidden files and folders are left out, folder links not followed;
+                  hidden files and folders are left out, folder links followed, and other
+                  files reported in one warning
+                  ([`scan_folder`][fakezoo.data.discovery.scan_folder]'s rule);
                 * an iterable of paths and/or PIL images -> a list in the same order, streamed;
                 * a PIL image -> one :class:`Prediction` with ``path=None``, decoded like a file;
                 * a ``torch.Tensor`` ``(3, S, S)`` or ``(N, 3, S, S)``: ``uint8`` pixels at the
@@ -438,7 +440,7 @@ class Detector:
         )
 
     def _threshold(self, threshold: float | None) -> float:
-        return self.threshold if threshold is None else _check_threshold(threshold)
+        return self.threshold if threshold is None else check_threshold(threshold)
 
     def _predict_single(self, item: Any, threshold: float) -> Prediction:
         batch = to_batch([decode_item(item, self.image_size)])
@@ -522,7 +524,8 @@ def _as_preprocessing(pre: Preprocessing | dict) -> Preprocessing:
     )
 
 
-def _check_threshold(threshold: float) -> float:
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as a float in [0, 1], else a ``ValueError``."""
     value = float(threshold)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold!r}")

@@ -7,7 +7,9 @@ image size, resize filter, mean and std, labels, fold names and the decision thr
 :func:`export_onnx` runs the exported file with ONNX Runtime on check images and refuses to
 keep it unless its probabilities equal the Detector's within ``atol``. Given the run's
 ``results.json``, the file also carries the run's out-of-fold CV predictions, so that
-``fakezoo evaluate`` can score the file alone (:class:`OnnxEnsemble` reads it back).
+``fakezoo evaluate`` can score the file alone.
+[`OnnxDetector`][fakezoo.inference.export.OnnxDetector] reads it back: `fakezoo predict --model
+FILE` and `fakezoo.load(FILE)` predict with it.
 """
 
 from __future__ import annotations
@@ -26,13 +28,17 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..errors import ExportCheckError, ExportReadError
+from ..data.dataset import LABEL_NAMES
+from ..errors import ExportCheckError, ExportReadError, RunFormatError
+from ..models.preprocessing import Preprocessing
+from ..runs.schema import check_labels, check_object, check_preprocessing, check_results
+from .detector import Detector, check_threshold
 from .ensemble import FoldEnsemble
 
 __all__ = [
     "EXPORT_FORMATS",
     "Exported",
-    "OnnxEnsemble",
+    "OnnxDetector",
     "export_onnx",
     "onnx_metadata",
     "run_onnx",
@@ -114,23 +120,34 @@ def _cv_part(results: dict) -> dict:
     }
 
 
-class OnnxEnsemble:
-    """An exported file read back with ONNX Runtime: fold probabilities of uint8 images.
+class OnnxDetector(Detector):
+    """An exported file read back with ONNX Runtime on the CPU, as a
+    [`Detector`][fakezoo.inference.detector.Detector]: the same predictions as its run, from
+    the same decoding (``fakezoo.load("model.onnx")`` and ``fakezoo predict --model
+    model.onnx`` make one), without torch's fold models.
 
-    It offers what [`fakezoo.evaluation`][fakezoo.evaluation] uses of a
-    :class:`~fakezoo.inference.detector.Detector` (``fold_names``, ``image_size``,
-    ``preprocessing``, ``config``, ``device``, :meth:`predict_tensor`), on the CPU.
+    The file's metadata is checked when it is opened, before any image is decoded: its
+    preprocessing, fold names, labels, run config and CV predictions must have their types, and
+    its image size must be the graph's input size. What needs gradients (Grad-CAM) needs the
+    run directory instead.
 
     Example:
         ```python
         # needs: an exported file and onnxruntime
-        from fakezoo.inference.export import OnnxEnsemble
-        model = OnnxEnsemble("resnet50.onnx")
-        model.predict_tensor(images).mean(dim=1)   # prob_fake of uint8 (N, 3, S, S) images
+        from fakezoo.inference.export import OnnxDetector
+        det = OnnxDetector("resnet50.onnx")
+        det.predict("face.jpg").prob_fake
+        det.predict_tensor(images).mean(dim=1)   # prob_fake of uint8 (N, 3, S, S) images
         ```
     """
 
-    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threshold: float = 0.5,
+        threads: int | None = None,
+    ) -> None:
         try:
             import onnxruntime as ort
         except ModuleNotFoundError as err:
@@ -138,8 +155,6 @@ class OnnxEnsemble:
                 f"reading an exported .onnx file needs onnxruntime: "
                 f'pip install "fakezoo[onnx]" ({err})'
             ) from err
-        from ..models.preprocessing import Preprocessing
-
         self.path = Path(path)
         options = ort.SessionOptions()
         if threads:
@@ -154,40 +169,122 @@ class OnnxEnsemble:
                 f"again with `fakezoo export RUN --format onnx`."
             ) from err
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        try:
-            pre = json.loads(self.metadata["preprocessing"])
-            self.fold_names = list(json.loads(self.metadata["fold_names"]))
-            self.config = json.loads(self.metadata.get("run_config", "{}"))
-        except (KeyError, ValueError) as err:
-            raise ExportReadError(
-                f"'{path}' was not written by fakezoo export (its metadata "
-                f"lacks {err}); export the run with `fakezoo export RUN`."
-            ) from err
-        self.preprocessing = Preprocessing(
-            int(pre["image_size"]), tuple(pre["mean"]), tuple(pre["std"])
-        )
+        meta = _ExportMetadata(self.path, self.metadata)
+        pre = meta.preprocessing()
+        self.preprocessing = Preprocessing(pre["image_size"], tuple(pre["mean"]), tuple(pre["std"]))
+        self.fold_names = meta.fold_names()
+        self.labels = meta.labels()
+        self.config = meta.run_config()
+        self.cv_results = meta.cv_results()
+        meta.check_graph(self.session, self.image_size, len(self.fold_names))
+        self.threshold = check_threshold(threshold)
         self.device = torch.device("cpu")
+        self.amp = False
+        self.forward_batch_size = None
+        self.models = []  # no torch models: the graph holds the folds
+        self.backend = "onnxruntime"
 
     @property
-    def image_size(self) -> int:
-        return self.preprocessing.image_size
+    def n_folds(self) -> int:
+        return len(self.fold_names)
 
-    @property
-    def cv_results(self) -> dict | None:
-        """The run's out-of-fold CV predictions, when the export carried them."""
-        text = self.metadata.get("cv_results")
-        return None if text is None else json.loads(text)
-
-    def predict_tensor(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Fold probabilities ``(N, k)`` of uint8 ``(N, 3, S, S)`` images."""
-        array = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8:
+            raise ValueError(
+                f"'{self.path.name}' takes uint8 pixels (its normalisation is in the graph); "
+                f"got {images.dtype}: pass the uint8 images, or use the run directory"
+            )
+        if len(images) == 0:
+            return torch.empty(0, self.n_folds)
+        array = np.ascontiguousarray(images.numpy())
         return torch.from_numpy(self.session.run([OUTPUT_NAMES[0]], {INPUT_NAME: array})[0])
 
     def __repr__(self) -> str:
         return (
-            f"OnnxEnsemble({self.path.name}, folds={len(self.fold_names)}, "
-            f"image_size={self.image_size})"
+            f"OnnxDetector({self.path.name}, folds={self.n_folds}, "
+            f"image_size={self.image_size}, threshold={self.threshold})"
         )
+
+
+class _ExportMetadata:
+    """Reads one by one, with their types checked, the metadata fakezoo export writes."""
+
+    def __init__(self, path: Path, metadata: dict[str, str]):
+        self.path, self.metadata = path, metadata
+
+    def _fail(self, key: str, problem: str) -> ExportReadError:
+        return ExportReadError(
+            f"'{self.path}': its metadata '{key}' {problem}; the file was not written by "
+            f"this fakezoo's export, or was edited. Export the run again with `fakezoo export "
+            f"RUN --format onnx`."
+        )
+
+    def _json(self, key: str, kind: type, default: Any = None) -> Any:
+        if key not in self.metadata:
+            if default is not None:
+                return default
+            raise self._fail(key, "is missing")
+        try:
+            value = json.loads(self.metadata[key])
+        except (ValueError, RecursionError) as err:
+            raise self._fail(key, f"is not JSON ({err})") from None
+        if not isinstance(value, kind):
+            raise self._fail(key, f"must be a JSON {kind.__name__}, got {value!r:.60}")
+        return value
+
+    def _checked(self, key: str, check: Any, value: Any) -> Any:
+        try:
+            return check(value, f"'{self.path}' metadata '{key}'")
+        except RunFormatError as err:
+            raise ExportReadError(
+                f"{err} Export the run again with `fakezoo export RUN`."
+            ) from None
+
+    def preprocessing(self) -> dict:
+        return self._checked(
+            "preprocessing", check_preprocessing, self._json("preprocessing", dict)
+        )
+
+    def fold_names(self) -> list[str]:
+        names = self._json("fold_names", list)
+        if not names or not all(isinstance(n, str) for n in names):
+            raise self._fail("fold_names", f"must be a non-empty list of names, got {names!r:.60}")
+        return names
+
+    def labels(self) -> tuple[str, str]:
+        labels = self._json("labels", list, default=list(LABEL_NAMES))
+        return tuple(self._checked("labels", check_labels, labels))  # type: ignore[return-value]
+
+    def run_config(self) -> dict:
+        config = self._json("run_config", dict, default={})
+        for key in ("settings", "metrics", "metrics_std", "preprocessing"):
+            self._checked(
+                "run_config", lambda v, where, k=key: check_object(v, where, k), config.get(key)
+            )
+        return config
+
+    def cv_results(self) -> dict | None:
+        if "cv_results" not in self.metadata:
+            return None
+        return self._checked("cv_results", check_results, self._json("cv_results", dict))
+
+    def check_graph(self, session: Any, image_size: int, n_folds: int) -> None:
+        """The graph's input must be uint8 (N, 3, S, S) at the metadata's size, its fold
+        output one column per fold name."""
+        inputs = {i.name: i for i in session.get_inputs()}
+        if INPUT_NAME not in inputs:
+            raise self._fail("input", f"names no graph input '{INPUT_NAME}'")
+        shape = list(inputs[INPUT_NAME].shape)
+        if len(shape) != 4 or shape[1:] != [3, image_size, image_size]:
+            raise ExportReadError(
+                f"'{self.path}': its metadata says image_size {image_size}, but the graph takes "
+                f"images of shape {shape[1:]} (N, 3, S, S); the metadata was edited. Export the "
+                f"run again with `fakezoo export RUN --format onnx`."
+            )
+        outputs = {o.name: o for o in session.get_outputs()}
+        folds = list(outputs[OUTPUT_NAMES[0]].shape) if OUTPUT_NAMES[0] in outputs else []
+        if len(folds) != 2 or folds[1] != n_folds:
+            raise self._fail("fold_names", f"lists {n_folds} folds; the graph gives {folds[1:]}")
 
 
 def run_onnx(
@@ -202,7 +299,7 @@ def run_onnx(
         run_onnx("resnet50.onnx", images).mean(axis=1)   # prob_fake
         ```
     """
-    return OnnxEnsemble(path, threads).predict_tensor(images).numpy()
+    return OnnxDetector(path, threads=threads).predict_tensor(torch.as_tensor(images)).numpy()
 
 
 def _check_images(detector: Any, images: torch.Tensor | None) -> torch.Tensor:

@@ -26,7 +26,7 @@ import timm
 import torch
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 
 from .._io import file_sha256, read_json
 from ..download import download_snapshot
@@ -43,8 +43,10 @@ __all__ = [
     "PULL_PATTERNS",
     "FoldModel",
     "LoadedRun",
+    "check_weights",
     "fold_folder",
     "fold_weights_file",
+    "is_hub_id",
     "load_fold",
     "load_run",
     "read_fold_config",
@@ -259,6 +261,27 @@ def _parse_source(source: str, revision: str | None) -> tuple[str, str | None]:
     return repo, revision
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@.+)?")
+
+
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` names a Hub repo rather than a local path: ``hf-hub:`` and
+    ``hf://`` ids always; otherwise only ``org/name`` (with an optional ``@revision``) whose
+    ``org`` is not a folder here, since ``runs/nope`` beside a ``runs/`` folder is a
+    mistyped local run.
+
+    Example:
+        ```python
+        from fakezoo.runs.loader import is_hub_id
+        is_hub_id("my-org/fakezoo-resnet50@v1")  # True
+        is_hub_id("./runs/resnet50"), is_hub_id("nope")  # (False, False)
+        ```
+    """
+    if source.startswith(("hf-hub:", "hf://")):
+        return True
+    return bool(_HUB_ID.fullmatch(source)) and not Path(source.split("/", 1)[0]).is_dir()
+
+
 def resolve_run(
     source: str | os.PathLike[str], *, revision: str | None = None
 ) -> tuple[Path, str | None]:
@@ -281,7 +304,8 @@ def resolve_run(
         HubUnavailableError: offline or unreachable, and the run is not in the cache.
         HubFileNotFoundError: the repo or revision does not exist (or needs a token).
         RunFormatError: the repo has no ``config.json``: not a fakezoo run.
-        FileNotFoundError: a path-like source that is neither a directory nor a repo id.
+        FileNotFoundError: a file, or a path that does not exist (only ``org/name`` is
+            taken for a Hub id, see [`is_hub_id`][fakezoo.runs.loader.is_hub_id]).
         ValueError: two different revisions (``@rev`` and ``revision=``), or a revision for
             a local directory.
 
@@ -297,7 +321,14 @@ def resolve_run(
     if Path(str(source)).is_file():
         raise FileNotFoundError(
             f"'{source}' is a file: pass the run directory that holds "
-            f"config.json and the fold_<k> folders."
+            f"config.json and the fold_<k> folders (or, to predict, a file written by "
+            f"`fakezoo export RUN --format onnx`)."
+        )
+    local = isinstance(source, os.PathLike) or Path(source).is_dir()
+    if not local and not is_hub_id(source):
+        raise FileNotFoundError(
+            f"'{source}' does not exist: there is no such run directory or file "
+            f"(a Hub repo id has the form 'org/name')."
         )
     if isinstance(source, os.PathLike) or Path(str(source)).is_dir():
         path = Path(source)
@@ -474,9 +505,48 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     return model
 
 
+def check_weights(model: torch.nn.Module, path: Path) -> None:
+    """Refuse a weights file whose tensors are not the numbers the run trained: a tensor of
+    another dtype than the model's own (a cast would hide it) or with NaN or infinite values.
+
+    Each tensor is read once, memory-mapped; names the model lacks are left to the strict load.
+
+    Example:
+        ```python
+        from fakezoo.runs.loader import check_weights
+        check_weights(model, Path("runs/resnet50/fold_1/model.safetensors"))  # silent when fine
+        ```
+    """
+    own = model.state_dict()
+    with safe_open(str(path), framework="pt") as handle:
+        for name in handle.keys():  # noqa: SIM118 (a safetensors handle is not a dict)
+            want = own.get(name)
+            if want is None:
+                continue
+            tensor = handle.get_tensor(name)
+            if tensor.dtype != want.dtype:
+                raise RunFormatError(
+                    f"'{path}': tensor '{name}' is {_dtype(tensor.dtype)}, but the run's "
+                    f"{model.spec.name} holds {_dtype(want.dtype)}; fakezoo never casts weights. "
+                    f"Train this fold again, or save the tensor as {_dtype(want.dtype)}."
+                )
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                nan = int(torch.isnan(tensor).sum())
+                inf = int(torch.isinf(tensor).sum())
+                raise RunFormatError(
+                    f"'{path}': tensor '{name}' is not finite ({nan} NaN, {inf} infinite of "
+                    f"{tensor.numel()} values); the fold's weights are broken: train it again."
+                )
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def _load_weights(model: torch.nn.Module, path: Path) -> None:
     """Load a fold's safetensors file strictly: timm reads it, torch reports what does not fit."""
     try:
+        check_weights(model, path)
         timm.models.load_checkpoint(model, str(path), strict=True)
     except (SafetensorError, OSError, ValueError) as err:
         raise RunFormatError(f"Cannot read '{path}' as safetensors: {err}") from err

@@ -42,8 +42,12 @@ __all__ = [
     "Fingerprint",
     "FoldConfig",
     "RunConfig",
+    "check_fold_predictions",
     "check_labels",
+    "check_lr",
+    "check_object",
     "check_preprocessing",
+    "check_results",
     "check_same",
     "check_three_floats",
     "data_digest",
@@ -306,6 +310,89 @@ def fold_number(name: Any, where: str) -> int:
     return int(match.group(1))
 
 
+def check_lr(value: Any, where: str) -> float:
+    """A learning rate: a finite number above 0 (JSON's ``1e999`` reads as infinity)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise RunFormatError(f"{where}: 'lr' must be a finite positive number, got {value!r}.")
+    return float(value)
+
+
+def check_object(value: Any, where: str, name: str) -> dict | None:
+    """``value`` when it is a JSON object (or null: ``None``), else a ``RunFormatError``."""
+    if value is not None and not isinstance(value, dict):
+        raise RunFormatError(
+            f"{where}: '{name}' must be an object, got a {type(value).__name__} ({value!r:.60})."
+        )
+    return value
+
+
+def check_results(data: Any, where: str) -> dict:
+    """A run's ``results.json`` (or the part an export carries): an object whose ``folds`` is
+    a list of objects with ``y_true``/``y_prob`` lists, ``summary`` and ``settings`` objects
+    and a ``deviations`` list, each of them optional.
+
+    Example:
+        ```python
+        check_results({"folds": [{"fold": 1, "y_true": [0, 1], "y_prob": [0.2, 0.9]}]}, "x")
+        ```
+    """
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{where}: must hold a JSON object, not a {type(data).__name__}.")
+    folds = data.get("folds", [])
+    if not isinstance(folds, list):
+        raise RunFormatError(f"{where}: 'folds' must be a list, got {folds!r:.60}.")
+    for i, fold in enumerate(folds):
+        check_object(fold, where, f"folds[{i}]")
+        if fold is None:
+            raise RunFormatError(f"{where}: 'folds[{i}]' must be an object, got null.")
+        for key in ("y_true", "y_prob", "val_files"):
+            value = fold.get(key)
+            if value is not None and not isinstance(value, list):
+                raise RunFormatError(
+                    f"{where}: 'folds[{i}].{key}' must be a list, got {value!r:.60}."
+                )
+    for key in ("summary", "settings"):
+        check_object(data.get(key), where, key)
+    deviations = data.get("deviations", [])
+    if not isinstance(deviations, list):
+        raise RunFormatError(f"{where}: 'deviations' must be a list, got {deviations!r:.60}.")
+    return data
+
+
+_PREDICTION_FIELDS = {  # a fold's predictions.json (FoldResult.to_dict())
+    "fold": int,
+    "metrics": dict,
+    "n_train": int,
+    "n_val": int,
+    "seconds": (int, float),
+    "history": list,
+    "val_files": list,
+    "y_true": list,
+    "y_prob": list,
+}
+
+
+def check_fold_predictions(data: Any, where: str) -> dict:
+    """A fold's ``predictions.json``: an object with every field a finished fold records."""
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{where}: must hold a JSON object, not a {type(data).__name__}.")
+    for key, kind in _PREDICTION_FIELDS.items():
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise RunFormatError(f"{where}: '{key}' is missing or malformed ({value!r:.60}).")
+    unknown = sorted(set(data) - set(_PREDICTION_FIELDS) - {"lr"})
+    if unknown:
+        raise RunFormatError(f"{where}: unknown fields {unknown}.")
+    if len(data["y_true"]) != len(data["y_prob"]) or len(data["y_true"]) != len(data["val_files"]):
+        raise RunFormatError(f"{where}: val_files, y_true and y_prob differ in length.")
+    return data
+
+
 def _fingerprint_or_none(value: Any, where: str) -> Fingerprint | None:
     return None if value is None else Fingerprint.from_dict(value, f"{where}: fingerprint")
 
@@ -396,9 +483,7 @@ class FoldConfig:
             raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
         if not isinstance(fz.get("model"), str):
             raise RunFormatError(f"{where}: 'model' must be a fakezoo model name.")
-        lr = fz.get("lr")
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-            raise RunFormatError(f"{where}: 'lr' must be a positive number, got {lr!r}.")
+        lr = check_lr(fz.get("lr"), where)
         settings = {k: v for k, v in fz.items() if k not in _FOLD_OWN and k != "schema_version"}
         return cls(
             fold=_int(fz.get("fold"), where, "fold", 1),
@@ -407,11 +492,11 @@ class FoldConfig:
             finetune=finetune,
             trainable=check_trainable(fz.get("trainable"), where),
             preprocessing=check_preprocessing(fz.get("preprocessing"), where),
-            lr=float(lr),
+            lr=lr,
             n_train=_int(fz.get("n_train", 0), where, "n_train"),
             n_val=_int(fz.get("n_val", 0), where, "n_val"),
             val_files_sha256=str(fz.get("val_files_sha256", "")),
-            metrics=dict(fz.get("metrics") or {}),
+            metrics=dict(check_object(fz.get("metrics"), where, "metrics") or {}),
             settings=settings,
             fingerprint=_fingerprint_or_none(fz.get("fingerprint"), where),
             version=str(fz.get("version", "")),
@@ -529,9 +614,7 @@ class RunConfig:
         finetune = data.get("finetune")
         if finetune not in (True, False, None):
             raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
-        lr = data.get("lr")
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-            raise RunFormatError(f"{where}: 'lr' must be a positive number, got {lr!r}.")
+        lr = check_lr(data.get("lr"), where)
         return cls(
             model=data["model"],
             architecture=str(data.get("architecture", "")),
@@ -539,14 +622,14 @@ class RunConfig:
             trainable=check_trainable(data.get("trainable"), where),
             preprocessing=check_preprocessing(data.get("preprocessing"), where),
             folds=list(folds),
-            lr=float(lr),
+            lr=lr,
             complete=data.get("complete") is True,
-            settings=dict(data.get("settings") or {}),
+            settings=dict(check_object(data.get("settings"), where, "settings") or {}),
             fingerprint=_fingerprint_or_none(data.get("fingerprint"), where),
             weights=data.get("weights"),
             split_seed=data.get("split_seed"),
-            metrics=data.get("metrics"),
-            metrics_std=data.get("metrics_std"),
+            metrics=check_object(data.get("metrics"), where, "metrics"),
+            metrics_std=check_object(data.get("metrics_std"), where, "metrics_std"),
             fakezoo_version=str(data.get("fakezoo_version", "")),
             labels=check_labels(data.get("labels"), where),
             schema_version=version,

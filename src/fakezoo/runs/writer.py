@@ -29,6 +29,7 @@ from .schema import (
     FoldConfig,
     RunConfig,
     RunFormatError,
+    check_fold_predictions,
     check_same,
     fold_name,
 )
@@ -147,7 +148,7 @@ class RunWriter:
         if not all((folder / n).is_file() for n in names):
             return None
         where = str(folder / FOLD_CONFIG)
-        cfg = FoldConfig.from_dict(read_json(folder / FOLD_CONFIG), where)
+        cfg = FoldConfig.from_dict(self._read(folder / FOLD_CONFIG), where)
         stored = cfg.fingerprint
         if stored is not None:  # the lr of a fold may differ from the run's (nested search)
             stored = stored.replace(lr=self.fingerprint.lr)
@@ -158,7 +159,14 @@ class RunWriter:
                 f"run; the folder was copied from another run. "
                 f"{self.ways_out}"
             )
-        return read_json(folder / PREDICTIONS)
+        path = folder / PREDICTIONS
+        return check_fold_predictions(self._read(path), f"'{path}' ({self.ways_out})")
+
+    def _read(self, path: Path) -> Any:
+        try:
+            return read_json(path)
+        except ValueError as err:  # not UTF-8, not JSON, nested too deeply
+            raise RunFormatError(f"'{path}' is not valid JSON ({err}). {self.ways_out}") from err
 
     def write_fold(
         self,
