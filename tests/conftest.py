@@ -104,6 +104,15 @@ def tiny_run(demo_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def head_run(demo_dir, tmp_path_factory):
+    """Head-only MobileNet-V2, 32 px, 1 epoch, lr 1e-3; the same as
+    ``fakezoo cv DEMO --model mobilenet_v2 --no-finetune --lr 1e-3 --epochs 1 --batch-size 8
+    --image-size 32 --no-pretrained --device cpu``."""
+    out = tmp_path_factory.mktemp("head-run") / "run"
+    return _train_once(out, demo_dir, image_size=32, finetune=False, lr=1e-3, epochs=1)
+
+
+@pytest.fixture(scope="session")
 def finetune_run(demo_dir, tmp_path_factory):
     """Fine-tuned MobileNet-V2, 32 px, 2 epochs, lr 3e-3; the same as
     ``fakezoo cv DEMO --model mobilenet_v2 --lr 3e-3 --epochs 2 --batch-size 8

@@ -29,27 +29,10 @@ def run(capsys, *argv):
 
 
 @pytest.fixture(scope="module")
-def cv_run(demo_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "run"
-    assert (
-        main(
-            [
-                "-q",
-                "cv",
-                str(demo_dir),
-                "--model",
-                "mobilenet_v2",
-                "--no-finetune",
-                "--lr",
-                "1e-3",
-                "--out",
-                str(out),
-                *TINY,
-            ]
-        )
-        == EXIT_OK
-    )
-    return out
+def cv_run(head_run, tmp_path_factory):
+    """A copy of the session's head-only run (conftest.py): what `fakezoo cv DEMO --model
+    mobilenet_v2 --no-finetune --lr 1e-3 --out RUN` with TINY writes. The tests rerun it."""
+    return shutil.copytree(head_run, tmp_path_factory.mktemp("cli") / "run")
 
 
 def test_every_subcommand_has_help(capsys):

@@ -43,7 +43,7 @@ def test_tail_training_equals_full_model_training(build, name, finetune):
     for (k, a), b in zip(
         tail_model.state_dict().items(), full_model.state_dict().values(), strict=True
     ):
-        assert torch.allclose(a, b, atol=1e-4), k
+        assert torch.equal(a, b) or torch.allclose(a, b, atol=1e-4), k  # equal: quicker
     # Training moved the tail's weights and nothing else.
     trained = {n for n, p in template.named_parameters() if p.requires_grad}
     for n, p in tail_model.named_parameters():

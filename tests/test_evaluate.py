@@ -49,14 +49,13 @@ def _train(data, out: Path, epochs: int = 1, lr: float = 1e-3, finetune: bool = 
 
 
 @pytest.fixture(scope="module")
-def dirs(tmp_path_factory):
-    """A run trained on a demo dataset (seed 0), and a demo dataset made with seed 1 plus one
-    broken file."""
+def dirs(tmp_path_factory, demo_dir, head_run):
+    """A run trained on a demo dataset (seed 0): the session's `head_run` on `demo_dir`, which
+    `_train` would make; and a demo dataset made with seed 1 plus one broken file."""
     tmp = tmp_path_factory.mktemp("evaluate")
-    train = make_demo_dataset(tmp / "train", n_per_class=12, seed=0, image_size=64)
     test = make_demo_dataset(tmp / "test", n_per_class=10, seed=1, image_size=64)
     (test / "fake" / "zz_broken.jpg").write_bytes(b"not a jpeg")
-    return {"tmp": tmp, "train": train, "test": test, "run": _train(train, tmp / "run")}
+    return {"tmp": tmp, "train": demo_dir, "test": test, "run": head_run}
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +262,8 @@ def test_clean_images_are_decoded_once(dirs, monkeypatch, tmp_path):
     calls = []
     real = images.decode_image
     monkeypatch.setattr(images, "decode_image", lambda p, s: calls.append(p) or real(p, s))
-    before = sorted(p for p in dirs["tmp"].rglob("*"))
+    where = (dirs["tmp"], dirs["run"])
+    before = [sorted(root.rglob("*")) for root in where]
     suite = evaluate_many(
         [dirs["run"], dirs["run"]],
         dirs["test"],
@@ -273,7 +273,7 @@ def test_clean_images_are_decoded_once(dirs, monkeypatch, tmp_path):
         num_workers=1,
     )
     assert len(suite.results) == 2 and len(calls) == 21  # 20 images + the broken file, once
-    assert sorted(p for p in dirs["tmp"].rglob("*")) == before  # nothing written to disk
+    assert [sorted(root.rglob("*")) for root in where] == before  # nothing written to disk
 
 
 # -- groups ---------------------------------------------------------------------------------------

@@ -74,39 +74,15 @@ def _single_thread():
 
 
 @pytest.fixture(scope="session")
-def demo_data(tmp_path_factory) -> Path:
-    from fakezoo.synth.demo import make_demo_dataset
-
-    return make_demo_dataset(
-        tmp_path_factory.mktemp("hub-demo") / "demo",
-        n_per_class=12,
-        seed=0,
-        image_size=64,
-        num_workers=1,
-        progress=False,
-    )
+def demo_data(demo_dir) -> Path:
+    return demo_dir  # the session's demo data (conftest.py)
 
 
 @pytest.fixture(scope="session")
-def run_dir(tmp_path_factory, demo_data) -> Path:
-    """A finished 3-fold run of a tiny head-only MobileNetV2 (32 px, random init)."""
-    from fakezoo.data import load_dataset
-    from fakezoo.train.cv import CrossValidator
-
-    out = tmp_path_factory.mktemp("hub-run") / "run"
-    cv = CrossValidator(
-        n_splits=3,
-        epochs=1,
-        batch_size=8,
-        pretrained=False,
-        image_size=32,
-        device="cpu",
-        progress=False,
-        num_workers=1,
-    )
-    with _one_thread():
-        cv.run("mobilenet_v2", load_dataset(demo_data), finetune=False, lr=1e-3, out_dir=out)
-    return out
+def run_dir(head_run) -> Path:
+    """A finished 3-fold run of a tiny head-only MobileNetV2 (32 px, random init): the
+    session's (conftest.py)."""
+    return head_run
 
 
 def _online(mp: pytest.MonkeyPatch, endpoint: str) -> None:
@@ -222,7 +198,7 @@ def test_read_run_and_resolve_local(run_dir, tmp_path):
     assert cfg["model"] == "mobilenet_v2" and cfg["complete"] is True
     assert runs.resolve_run(run_dir) == (run_dir, None)
     assert runs.resolve_run(str(run_dir)) == (run_dir, None)
-    with pytest.raises(FileNotFoundError, match="run.* does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"run.* does not exist"):
         runs.resolve_run(str(tmp_path / "missing" / "run"))
     with pytest.raises(RunFormatError, match="Not a fakezoo run"):
         runs.read_run(tmp_path)

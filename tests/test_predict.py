@@ -16,14 +16,12 @@ from safetensors.torch import load_file
 
 import fakezoo
 import fakezoo.runs.loader
-from fakezoo.data import decode_image, load_dataset
+from fakezoo.data import decode_image
 from fakezoo.errors import ImageDecodeError
 from fakezoo.inference.api import DEFAULT_MODEL, MODEL_ENV, clear_cache, load, predict
 from fakezoo.inference.detector import Detector
 from fakezoo.inference.prediction import Prediction
 from fakezoo.models.preprocessing import Preprocessing
-from fakezoo.synth.demo import make_demo_dataset
-from fakezoo.train.cv import CrossValidator
 
 SIZE = 32
 
@@ -32,25 +30,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("predict-demo")
-    return make_demo_dataset(tmp / "demo", n_per_class=12, seed=0, image_size=64)
+def demo(demo_dir) -> Path:
+    return demo_dir  # the session's demo data (conftest.py)
 
 
 @pytest.fixture(scope="session")
-def run_dir(demo, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("predict-run") / "run"
-    cv = CrossValidator(
-        n_splits=3,
-        epochs=1,
-        batch_size=8,
-        pretrained=False,
-        image_size=SIZE,
-        device="cpu",
-        progress=False,
-    )
-    cv.run("mobilenet_v2", load_dataset(demo), finetune=False, lr=1e-3, out_dir=out)
-    return out
+def run_dir(head_run) -> Path:
+    return head_run  # the session's head-only 32 px run on it (conftest.py)
 
 
 @pytest.fixture(scope="session")

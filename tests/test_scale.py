@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -236,38 +237,27 @@ def test_unreachable_server_is_one_line(postgres_server, capsys, demo_dir):
     assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "secret" not in err, err
 
 
-def test_missing_driver_is_one_line(postgres_url, demo_dir):
-    # The driver is hidden from the process, as if psycopg were not installed.
-    hide = (
-        "import sys; sys.modules['psycopg'] = None; from fakezoo.cli import main; "
-        "sys.exit(main(sys.argv[1:]))"
+def test_missing_driver_is_one_line(postgres_url, demo_dir, tmp_path, cli, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    code, _, err = cli(
+        "-q",
+        "tune",
+        demo_dir,
+        "--model",
+        "mobilenet_v2",
+        "--storage",
+        postgres_url,
+        "--out",
+        tmp_path / "x",
+        "--device",
+        "cpu",
+        "--no-pretrained",
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            hide,
-            "-q",
-            "tune",
-            str(demo_dir),
-            "--model",
-            "mobilenet_v2",
-            "--storage",
-            postgres_url,
-            "--out",
-            "x",
-            "--device",
-            "cpu",
-            "--no-pretrained",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert "driver 'psycopg' is not installed" in result.stderr
-    assert 'pip install "fakezoo[postgres]"' in result.stderr
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # nor a log line
+    assert "driver 'psycopg' is not installed" in err
+    assert 'pip install "fakezoo[postgres]"' in err
 
 
 def test_bad_urls():
@@ -294,15 +284,14 @@ def _same_fold(a: dict, b: dict) -> bool:
 
 
 @pytest.mark.slow
-def test_folds_as_a_job_array(demo_dir, tmp_path, caplog):
+def test_folds_as_a_job_array(demo_dir, tmp_path, caplog, head_run):
     """`fakezoo cv --fold K` for K=1..3 at once, then the same command collects them; the run
-    equals one made by a single `fakezoo cv` process."""
+    equals one made by a single process (the session's `head_run` is this command)."""
     from fakezoo.cli import main
 
     out = tmp_path / "run"
     command = ["cv", str(demo_dir), *TRAINING, "--lr", "1e-3", "--out", str(out)]
-    assert main([*command[:-1], str(tmp_path / "single")]) == 0  # one process, every fold
-    single = json.loads((tmp_path / "single" / "results.json").read_text())
+    single = json.loads((head_run / "results.json").read_text())  # one process, every fold
     job = _cli(*command, "--fold", "1")  # one job in another process, two in this one
     assert main([*command, "--fold", "2"]) == 0 and main([*command, "--fold", "3"]) == 0
     stdout, stderr = job.communicate(timeout=300)

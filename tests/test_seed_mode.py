@@ -82,8 +82,8 @@ def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetu
     moved = 0
     for k, v in reference.state_dict().items():
         got = trained[keys[k]].reshape(v.shape)
-        if v.is_floating_point():
-            assert torch.allclose(got, v, rtol=1e-4, atol=1e-4), k
+        if v.is_floating_point():  # torch.equal first: quick for VGG's 120M frozen weights
+            assert torch.equal(got, v) or torch.allclose(got, v, rtol=1e-4, atol=1e-4), k
             moved += not torch.equal(v, start[keys[k]].reshape(v.shape))
         else:
             assert torch.equal(got, v), k  # num_batches_tracked
