@@ -114,12 +114,14 @@ def run_study(
 
     Args:
         data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
-            generated synthetic data (see :data:`DEMO`), whatever the other arguments say.
+            generated synthetic data (see `fakezoo.study.DEMO`), whatever the other
+            arguments say.
         out_dir: where the rows and tables go; rerunning resumes.
         models: restrict to these models' rows (default: all 12 rows).
         n_trials: Optuna trials per row.
         epochs: epochs per fold.
-        protocol: ``"seed"`` or ``"nested"`` (see :func:`fakezoo.optuna_lr_search`).
+        protocol: ``"seed"`` or ``"nested"`` (see
+            [`fakezoo.optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
         lr_range: log-uniform LR search range.
         image_size: override the seed's input sizes (raised to a model's minimum).
         pretrained: ImageNet weights (the seed's setting) or ``False``.
@@ -139,7 +141,8 @@ def run_study(
         drop_rate: dropout before the trained layers (``None``: torchvision's per model).
 
     Returns:
-        The study table, one dict per row (see :func:`fakezoo.report.study_table`).
+        The study table, one dict per row (see
+        [`fakezoo.report.study_table`][fakezoo.report.text.study_table]).
 
     Example:
         ```python

@@ -363,28 +363,30 @@ def evaluate(
             written by ``fakezoo export RUN --format onnx`` (scored with ONNX Runtime on the
             CPU). It must hold its out-of-fold CV predictions (``results.json``, or the
             export's metadata), on which the ``cv_eer`` threshold is chosen. For several runs
-            or a study directory use :func:`evaluate_many`.
-        data: Any layout :func:`fakezoo.load_dataset` reads (class folders, Kaggle splits, a
-            CSV), e.g. a face dataset written by ``fakezoo crop``, or a
-            :class:`~fakezoo.data.Dataset`.
+            or a study directory use [`evaluate_many`][fakezoo.evaluation.api.evaluate_many].
+        data: Any layout [`fakezoo.load_dataset`][fakezoo.load_dataset] reads (class folders, Kaggle
+            splits, a CSV), e.g. a face dataset written by ``fakezoo crop``, or a
+            [`Dataset`][fakezoo.data.Dataset].
         perturb: Perturbations to re-score under, e.g. ``"jpeg:90,75,50 blur:1,2"`` or
-            ``["jpeg:50", "noise:0.02"]`` (see :mod:`fakezoo.evaluation.perturb`).
+            ``["jpeg:50", "noise:0.02"]`` (see
+            [`fakezoo.evaluation.perturb`][fakezoo.evaluation.perturb]).
         bootstrap: Resamples for the 95% intervals of ROC-AUC and accuracy (0: none).
         seed: Seeds the bootstrap and the noise perturbation.
         groups: Video or identity groups for video-level metrics: ``None`` uses the data's
             own (a CSV ``group`` column), a string names another column of the data's CSV, or
-            a sequence gives one group per image in :func:`fakezoo.load_dataset`'s order.
+            a sequence gives one group per image in [`fakezoo.load_dataset`][fakezoo.load_dataset]'s
+            order.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         batch_size: Images per prediction batch.
         num_workers: Decoding threads (default: all cores).
 
     Returns:
-        An :class:`EvalResult`.
+        An [`EvalResult`][fakezoo.evaluation.results.EvalResult].
 
     Raises:
         fakezoo.errors.EvalRunError: The run stores no CV predictions (older runs),
             or ``run`` is a study directory.
-        fakezoo.data.DatasetError: The data cannot be read.
+        fakezoo.errors.DatasetError: The data cannot be read.
 
     Example:
         ```python

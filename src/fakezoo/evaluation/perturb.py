@@ -116,8 +116,9 @@ def parse_perturbations(
     """Turn specs such as ``"jpeg:90,75 blur:1"`` (or a list of them) into perturbations.
 
     Args:
-        specs: ``None``, one spec string (space-separated groups), a :class:`Perturbation`, or
-            an iterable of either. A group is ``kind:value[,value...]``.
+        specs: ``None``, one spec string (space-separated groups), a
+            [`Perturbation`][fakezoo.evaluation.perturb.Perturbation], or an iterable of either. A
+            group is ``kind:value[,value...]``.
 
     Returns:
         The perturbations in the order given, duplicates removed.

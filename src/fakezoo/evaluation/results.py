@@ -102,8 +102,8 @@ class EvalResult:
         """One number, e.g. ``result.metric("accuracy", condition="jpeg:50")``.
 
         Args:
-            name: A key of :func:`fakezoo.metrics.binary_metrics` (``accuracy``, ``f1``,
-                ``roc_auc``, ``eer``, ``confusion_matrix``...) or ``"ece"``.
+            name: A key of [`fakezoo.metrics.binary_metrics`][fakezoo.metrics.binary_metrics]
+                (``accuracy``, ``f1``, ``roc_auc``, ``eer``, ``confusion_matrix``...) or ``"ece"``.
             condition: ``"clean"`` or a perturbation name.
             threshold: ``"cv_eer"`` (default) or ``"0.5"``.
             model: ``"ensemble"`` or a fold name such as ``"fold_1"``.
@@ -141,7 +141,8 @@ class EvalResult:
         )
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
-        """Write the report (see :meth:`EvalSuite.save`) for this run alone."""
+        """Write the report (see [`EvalSuite.save`][fakezoo.evaluation.results.EvalSuite.save])
+        for this run alone."""
         return EvalSuite([self]).save(out_dir)
 
 
@@ -150,7 +151,8 @@ class EvalSuite:
     """Several runs scored on the same data, for a "train on A, test on B" table.
 
     Attributes:
-        results: One :class:`EvalResult` per run, in the order given.
+        results: One [`EvalResult`][fakezoo.evaluation.results.EvalResult] per run, in the order
+            given.
         skipped_runs: Runs that could not be scored, each ``{"run", "reason"}``.
     """
 

@@ -188,7 +188,7 @@ def open_run(
         fakezoo.errors.ExportReadError: The ``.onnx`` file was not written by
             ``fakezoo export``.
         fakezoo.errors.RunFormatError, fakezoo.errors.HubUnavailableError: as
-            :func:`fakezoo.runs.loader.load_run`.
+            [`fakezoo.runs.loader.load_run`][fakezoo.runs.loader.load_run].
     """
     text = os.fspath(source)
     file = Path(text).expanduser()

@@ -30,9 +30,10 @@ ECE_BINS = 10
 def eer_threshold(y_true: Any, y_prob: Any) -> float:
     """The score threshold at the equal error rate of ``(y_true, y_prob)``.
 
-    Walks the ROC curve (:func:`fakezoo.metrics.roc_points`) to where FNR - FPR changes sign and
-    interpolates linearly between the two neighbouring thresholds, exactly where
-    :func:`fakezoo.metrics.equal_error_rate` reads the rate. ``prob >= threshold`` is "fake".
+    Walks the ROC curve ([`fakezoo.metrics.roc_points`][fakezoo.metrics.roc_points]) to where FNR -
+    FPR changes sign and interpolates linearly between the two neighbouring thresholds, exactly
+    where [`fakezoo.metrics.equal_error_rate`][fakezoo.metrics.equal_error_rate] reads the rate.
+    ``prob >= threshold`` is "fake".
 
     Raises:
         ValueError: ``y_true`` holds a single class (no ROC curve).

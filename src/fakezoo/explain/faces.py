@@ -70,7 +70,7 @@ class FaceExplanation:
         frame: The video frame it was found in; ``None`` for a photo.
         number: 1, 2, ... in its photo or frame, largest face first (the number drawn on the
             overview and used in file names; ``number - 1`` indexes ``prediction.faces``).
-        face: Its :class:`~fakezoo.inference.faces.FacePrediction` (box, face score,
+        face: Its [`FacePrediction`][fakezoo.inference.faces.FacePrediction] (box, face score,
             prob_fake, label, fold_probs), as ``predict(..., faces=True)`` gives it.
         region: The crop region ``(x0, y0, x1, y1)`` in the photo/frame (the run's crop
             policy; it may extend past the edges): the map covers exactly this region.

@@ -70,7 +70,7 @@ class Explanation:
     """A prediction with the Grad-CAM map that explains it.
 
     Attributes:
-        prediction: The ensemble's :class:`~fakezoo.inference.prediction.Prediction` for the
+        prediction: The ensemble's [`Prediction`][fakezoo.inference.prediction.Prediction] for the
             image; its ``error`` is set (and the arrays are ``None``) when the image could not
             be read.
         heatmap: ``(S, S)`` float32 in [0, 1], the mean of the folds' maps at the model's

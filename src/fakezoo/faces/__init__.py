@@ -1,17 +1,21 @@
 """Faces in the wild: find faces in photos and video frames and crop them like the training data.
 
-The study's models were trained on tight square face crops. :mod:`fakezoo.faces` turns whole
-photos and videos into such crops:
+The study's models were trained on tight square face crops. [`fakezoo.faces`][fakezoo.faces] turns
+whole photos and videos into such crops:
 
-- :func:`find_faces` finds faces (MTCNN from ``facenet-pytorch``, whose weights ship in its wheel,
-  so nothing is downloaded); a :class:`Face` has a box, a score and five landmarks.
-- :class:`CropPolicy` (a box with a margin) and :class:`AlignedCropPolicy` (five landmarks
-  onto a template, as DeepfakeBench) with :func:`crop` cut one face out; ``POLICIES`` names
-  ``fakezoo``, ``deepfakebench`` and ``sbi``. The policy also says which faces of a frame are
-  kept and which frames of a video are sampled; it is written next to a face dataset and into
-  each run trained on it, so prediction crops the way the training data was cropped.
-- :func:`sample_frames` decodes evenly spaced video frames with PyAV, one at a time.
-- :func:`crop_dataset` (``fakezoo crop SRC DST``) builds a face dataset from photos and videos.
+- [`find_faces`][fakezoo.faces.finder.find_faces] finds faces (MTCNN from ``facenet-pytorch``, whose
+  weights ship in its wheel, so nothing is downloaded); a [`Face`][fakezoo.faces.finder.Face] has a
+  box, a score and five landmarks.
+- [`CropPolicy`][fakezoo.faces.policy.CropPolicy] (a box with a margin) and
+  [`AlignedCropPolicy`][fakezoo.faces.policy.AlignedCropPolicy] (five landmarks onto a template, as
+  DeepfakeBench) with [`crop`][fakezoo.faces.policy.crop] cut one face out; ``POLICIES`` names
+  ``fakezoo``, ``deepfakebench`` and ``sbi``. The policy also says which faces of a frame are kept
+  and which frames of a video are sampled; it is written next to a face dataset and into each run
+  trained on it, so prediction crops the way the training data was cropped.
+- [`sample_frames`][fakezoo.faces.video.sample_frames] decodes evenly spaced video frames with PyAV,
+  one at a time.
+- [`crop_dataset`][fakezoo.faces.dataset.crop_dataset] (``fakezoo crop SRC DST``) builds a face
+  dataset from photos and videos.
 
 Needs the ``faces`` extra: ``pip install "fakezoo[faces]"``. Importing this package is cheap:
 the names below load their modules (and torch, facenet-pytorch, PyAV) on first use.

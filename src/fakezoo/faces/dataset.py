@@ -123,10 +123,10 @@ def crop_dataset(
 
     Args:
         src: A folder with ``real/`` and ``fake/`` sub-folders (split folders allowed, as in
-            :func:`fakezoo.load_dataset`) holding photos and/or videos, a CSV
-            ``path,label[,group][,split]`` (a CSV group replaces the default group, the source
-            file), or a [`Dataset`][fakezoo.data.Dataset] of them, e.g. a benchmark's videos
-            from [`VideoIndex.to_dataset`][fakezoo.datasets.index.VideoIndex.to_dataset].
+            [`fakezoo.load_dataset`][fakezoo.data.discovery.load_dataset]) holding photos and/or
+            videos, a CSV ``path,label[,group][,split]`` (a CSV group replaces the default group,
+            the source file), or a [`Dataset`][fakezoo.data.Dataset] of them, e.g. a benchmark's
+            videos from [`VideoIndex.to_dataset`][fakezoo.datasets.index.VideoIndex.to_dataset].
         dst: Output folder (created; resumed if it holds a run with the same settings).
         frames: Evenly spaced frames taken from each video (default: the policy's, else 16);
             a number other than the policy's is written into the recorded policy.
@@ -139,10 +139,10 @@ def crop_dataset(
         workers: Sources decoded and searched for faces at once (threads); default ``min(4, cpus)``.
         device: Device of the face finder.
         progress: Progress bar (default: only on a terminal; ``$TQDM_DISABLE=1`` hides it).
-        finder: A :class:`FaceFinder` to use instead of the shared one.
+        finder: A [`FaceFinder`][fakezoo.faces.finder.FaceFinder] to use instead of the shared one.
 
     Returns:
-        A :class:`CropReport`.
+        A [`CropReport`][fakezoo.faces.dataset.CropReport].
 
     Example:
         ```python

@@ -111,7 +111,8 @@ def faces_in_images(
     sampling; the policy's face rule, when it has one, replaces `all_faces`.
 
     Raises:
-        fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
+        fakezoo.errors.ImageDecodeError, fakezoo.errors.VideoDecodeError: the item cannot be
+            decoded.
     """
     n = frames if frames is not None else (policy.frames or DEFAULT_FRAMES)
     for batch in image_batches(item, n, sampling=policy.sampling):
@@ -146,7 +147,8 @@ def face_crops(
     (an empty list when none passed).
 
     Raises:
-        fakezoo.data.ImageDecodeError, VideoDecodeError: the item cannot be decoded.
+        fakezoo.errors.ImageDecodeError, fakezoo.errors.VideoDecodeError: the item cannot be
+            decoded.
     """
     for batch in faces_in_images(
         item,

@@ -41,7 +41,7 @@ def load(
     threshold: float = 0.5,
     allow_partial: bool = False,
 ) -> Detector:
-    """Load a trained run as a :class:`Detector` (``fakezoo.load``).
+    """Load a trained run as a [`Detector`][fakezoo.inference.detector.Detector] (``fakezoo.load``).
 
     Args:
         source: A local run directory, a Hub repo id ``"org/name"`` or
@@ -57,7 +57,8 @@ def load(
             without it an unfinished run is an error naming its missing folds.
 
     Returns:
-        A new :class:`Detector` (not cached; see :func:`predict` for the cached one-liner).
+        A new [`Detector`][fakezoo.inference.detector.Detector] (not cached; see
+        [`predict`][fakezoo.inference.api.predict] for the cached one-liner).
 
     Raises:
         fakezoo.errors.RunFormatError: The directory or repo is not a fakezoo run.

@@ -154,7 +154,8 @@ class Detector:
             run: The loaded run; its fold models become the ensemble.
             device: Where to run; ``None`` keeps the device the run was loaded on.
             threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
-            amp: bf16 autocast and channels_last on CUDA (see :class:`Detector`).
+            amp: bf16 autocast and channels_last on CUDA (see
+                [`Detector`][fakezoo.inference.detector.Detector]).
 
         Example:
             ```python
@@ -331,16 +332,19 @@ class Detector:
         Args:
             inputs: What to score:
 
-                * an image file -> one :class:`Prediction` (a missing or undecodable file
-                  raises an error that names it);
+                * an image file -> one [`Prediction`][fakezoo.inference.prediction.Prediction] (a
+                  missing or undecodable file raises an error that names it);
                 * a directory -> a list, one entry per image file found recursively, sorted;
                   hidden files and folders are left out, folder links followed, and other
                   files reported in one warning
                   ([`scan_folder`][fakezoo.data.discovery.scan_folder]'s rule);
                 * an iterable of paths and/or PIL images -> a list in the same order, streamed;
-                * a PIL image -> one :class:`Prediction` with ``path=None``, decoded like a file;
+                * a PIL image -> one [`Prediction`][fakezoo.inference.prediction.Prediction] with
+                  ``path=None``, decoded like a file;
                 * a ``torch.Tensor`` ``(3, S, S)`` or ``(N, 3, S, S)``: ``uint8`` pixels at the
-                  model's size, or normalised floats (see :meth:`predict_tensor`); never resized.
+                  model's size, or normalised floats (see
+                  [`predict_tensor`][fakezoo.inference.detector.Detector.predict_tensor]); never
+                  resized.
 
                 In a folder or list, a file that cannot be decoded gives a Prediction with
                 ``error`` set and ``label=None``; the others are still scored and a warning on
@@ -352,11 +356,13 @@ class Detector:
                 batch (``$TQDM_DISABLE`` hides it).
             num_workers: Decoding threads; ``None``: all cores with a GPU, else those torch's
                 threads leave free; ``0`` decodes in the calling thread.
-            faces: Score each face of photos and videos (see :mod:`fakezoo.inference.faces`).
+            faces: Score each face of photos and videos (see
+                [`fakezoo.inference.faces`][fakezoo.inference.faces]).
             frames: With ``faces=True``, frames sampled per video (default 16).
 
         Returns:
-            One :class:`Prediction` for a single image, else a list.
+            One [`Prediction`][fakezoo.inference.prediction.Prediction] for a single image, else a
+            list.
 
         Example:
             ```python

@@ -3,11 +3,12 @@
 Every fold of a run starts from the same weights and freezes the same layers, so the trunk
 (everything before the first trainable module, see
 [`split_trunk_tail`][fakezoo.models.stages.split_trunk_tail]) is bit-identical across the
-folds. :func:`plan_groups` checks that on the weights and buffers
-themselves and groups the folds whose trunks are identical; :class:`FoldEnsemble` runs each
-group's trunk once and only the tails per fold. Folds whose trunks differ (another freeze
-policy, edited weights, a model that is not from the zoo) form groups of their own and run
-separately, so the result always equals running every fold model whole.
+folds. [`plan_groups`][fakezoo.inference.ensemble.plan_groups] checks that on the weights and
+buffers themselves and groups the folds whose trunks are identical;
+[`FoldEnsemble`][fakezoo.inference.ensemble.FoldEnsemble] runs each group's trunk once and only the
+tails per fold. Folds whose trunks differ (another freeze policy, edited weights, a model that is
+not from the zoo) form groups of their own and run separately, so the result always equals running
+every fold model whole.
 """
 
 from __future__ import annotations

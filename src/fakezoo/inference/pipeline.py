@@ -106,7 +106,7 @@ def score_stream(
     Example:
         ```python
         import numpy as np, torch
-        from fakezoo.inference.stream import score_stream
+        from fakezoo.inference.pipeline import score_stream
         decode = lambda n: np.full((8, 8, 3), n, dtype=np.uint8)
         forward = lambda x: x.float().mean(dim=(1, 2, 3), keepdim=False)[:, None]
         [r.outputs.item() for r in score_stream(range(5), decode, forward, batch_size=2)]

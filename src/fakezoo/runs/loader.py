@@ -97,7 +97,8 @@ class FoldModel:
     Attributes:
         fold: the fold's folder name, e.g. ``"fold_1"``.
         model: the zoo model in eval mode, on the requested device, with ``model.spec``,
-            ``model.preprocessing`` and ``model.transform`` like :func:`fakezoo.create`.
+            ``model.preprocessing`` and ``model.transform`` like
+            [`fakezoo.create`][fakezoo.models.build.create].
         config: the fold's validated ``config.json``.
 
     Example:
@@ -115,7 +116,7 @@ class FoldModel:
 
 @dataclass
 class LoadedRun:
-    """A run loaded by :func:`load_run`.
+    """A run loaded by [`load_run`][fakezoo.runs.loader.load_run].
 
     Attributes:
         path: the local run directory (a Hub snapshot folder for a pulled run).
@@ -195,7 +196,8 @@ def read_run(path: str | os.PathLike[str]) -> dict:
     """Read and validate a run directory's root ``config.json``.
 
     Args:
-        path: a run directory (local, or a snapshot folder from :func:`resolve_run`).
+        path: a run directory (local, or a snapshot folder from
+            [`resolve_run`][fakezoo.runs.loader.resolve_run]).
 
     Returns:
         The config as a dict: ``model``, ``architecture``, ``finetune``, ``trainable``,
@@ -288,8 +290,8 @@ def resolve_run(
     """Find a run directory locally, or download it from the Hub at a pinned revision.
 
     A Hub run is fetched with huggingface_hub into its normal cache; only the files in
-    :data:`PULL_PATTERNS` are downloaded (never pickles, code or predictions). With
-    ``HF_HUB_OFFLINE=1`` a warm cache is used without any network access.
+    [`PULL_PATTERNS`][fakezoo.runs.loader.PULL_PATTERNS] are downloaded (never pickles, code or
+    predictions). With ``HF_HUB_OFFLINE=1`` a warm cache is used without any network access.
 
     Args:
         source: a local run directory, ``"org/name"``, ``"hf-hub:org/name"`` or
@@ -566,11 +568,12 @@ def load_fold(
     Args:
         root: the run directory.
         fold: the fold's folder name, e.g. ``"fold_2"``.
-        index: the run's root config (read with :func:`read_run` when not given).
+        index: the run's root config (read with [`read_run`][fakezoo.runs.loader.read_run] when not
+            given).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
 
     Returns:
-        A :class:`FoldModel` with the model in eval mode.
+        A [`FoldModel`][fakezoo.runs.loader.FoldModel] with the model in eval mode.
 
     Example:
         ```python
@@ -610,10 +613,12 @@ def load_run(
         folds: ``"all"``, a fold number (1-based) or a list of them.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``...
         allow_partial: load the finished folds of an unfinished run (one warning); without
-            it, an unfinished run is a :class:`RunFormatError` naming the missing folds.
+            it, an unfinished run is a [`RunFormatError`][fakezoo.errors.RunFormatError] naming the
+            missing folds.
 
     Returns:
-        A :class:`LoadedRun` with the eval-mode models and the commit they come from.
+        A [`LoadedRun`][fakezoo.runs.loader.LoadedRun] with the eval-mode models and the commit they
+        come from.
 
     Raises:
         RunFormatError: not a fakezoo run, or content fakezoo refuses.

@@ -10,11 +10,12 @@ This module is the only place that knows what a run directory holds::
     out_dir/fold_<k>/predictions.json  out-of-fold predictions: val_files, y_true, y_prob
     out_dir/fold_<k>/model.safetensors the fold's weights (absent with save_weights=False)
 
-A :class:`Fingerprint` names everything that changes a number; two runs are "the same run"
-exactly when their fingerprints are equal, and :meth:`Fingerprint.diff` says which fields
-differ. Adding a field is one line plus the line that fills it in; a stored fingerprint that
-lacks a field was written by an older checkout and is refused (nothing was released, so
-nothing older is read). Nothing here imports torch.
+A [`Fingerprint`][fakezoo.runs.schema.Fingerprint] names everything that changes a number; two runs
+are "the same run" exactly when their fingerprints are equal, and
+[`Fingerprint.diff`][fakezoo.runs.schema.Fingerprint.diff] says which fields differ. Adding a field
+is one line plus the line that fills it in; a stored fingerprint that lacks a field was written by
+an older checkout and is refused (nothing was released, so nothing older is read). Nothing here
+imports torch.
 """
 
 from __future__ import annotations

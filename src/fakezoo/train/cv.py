@@ -485,8 +485,9 @@ class CrossValidator:
         """Cross-validate one model and policy at one learning rate.
 
         Args:
-            model_name: one of :func:`fakezoo.list_models`.
-            dataset: a folder or CSV path, a :class:`~fakezoo.data.Dataset`, or decoded images.
+            model_name: one of [`fakezoo.list_models`][fakezoo.models.registry.list_models].
+            dataset: a folder or CSV path, a [`Dataset`][fakezoo.data.dataset.Dataset], or decoded
+                images.
             finetune: the seed's "with fine-tune" policy (``True``) or head only (``False``).
             lr: learning rate.
             out_dir: write the run directory here. An existing one resumes (finished folds
@@ -494,20 +495,21 @@ class CrossValidator:
                 otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names the fields
                 that differ, before any training.
             trainable: your own freeze policy (module names to train).
-            folds: precomputed folds, or a file written by :func:`fakezoo.data.save_folds`;
-                all of them are trained, whatever ``n_splits`` says.
+            folds: precomputed folds, or a file written by
+                [`fakezoo.data.save_folds`][fakezoo.data.folds.save_folds]; all of them are trained,
+                whatever ``n_splits`` says.
             on_epoch: called with (fold, epoch, validation accuracy) after every epoch.
             overwrite: remove an existing run in ``out_dir`` first (only files fakezoo
                 wrote; anything else is refused).
             search: the fingerprint fields of the LR search that chose ``lr`` (set by
-                :func:`fakezoo.optuna_lr_search`).
+                [`fakezoo.optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
             fold: train only this fold (1 to the number of folds) into ``out_dir``, as one job
                 of a scheduler's job array; the result holds that fold alone and the run
                 directory stays incomplete. The same call without ``fold`` then collects the
                 finished folds (training any still missing) and completes the run.
 
         Returns:
-            A :class:`CVResult`.
+            A [`CVResult`][fakezoo.train.results.CVResult].
         """
         started = time.perf_counter()
         template = self.template(model_name, finetune, trainable)
