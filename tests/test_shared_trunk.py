@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import fakezoo
-from fakezoo.inference.ensemble import FoldEnsemble, plan_groups, run_stages
+from fakezoo.inference.ensemble import FoldEnsemble, plan_groups
+from fakezoo.models.stages import run_stages
 
 MODELS = fakezoo.list_models()
 

@@ -20,16 +20,9 @@ from itertools import chain
 import torch
 from torch import nn
 
-from ..models.stages import Stage, split_trunk_tail
+from ..models.stages import Stage, run_stages, split_trunk_tail
 
-__all__ = ["FoldEnsemble", "TrunkGroup", "plan_groups", "run_stages", "trunk_signature"]
-
-
-def run_stages(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
-    """Run stages in order (no stages: ``x`` itself)."""
-    for stage in stages:
-        x = stage.fn(x)
-    return x
+__all__ = ["FoldEnsemble", "TrunkGroup", "plan_groups", "trunk_signature"]
 
 
 @dataclass

@@ -4,7 +4,7 @@ tail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from .registry import ModelSpec
 
-__all__ = ["Stage", "model_stages", "split_trunk_tail"]
+__all__ = ["Stage", "model_stages", "run_stages", "split_trunk_tail"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,24 @@ class Stage:
     owns: tuple[str, ...]
     fn: Callable[[torch.Tensor], torch.Tensor]
     dropout: bool = False  # a parameter-free dropout: it may start a tail
+
+
+def run_stages(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
+    """Run stages in order (no stages: ``x`` itself): a trunk, a tail or a whole model.
+
+    Example:
+        ```python
+        import torch
+        import fakezoo
+        from fakezoo.models.stages import model_stages, run_stages
+        model = fakezoo.create("resnet50", pretrained=False, image_size=64).eval()
+        x = torch.randn(1, 3, 64, 64)
+        torch.allclose(run_stages(model_stages(model), x), model(x))  # True
+        ```
+    """
+    for stage in stages:
+        x = stage.fn(x)
+    return x
 
 
 def _vgg_fc1(mlp: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .._device import amp_mode, autocast, resolve_device
 from .._progress import tqdm_disable
 from ..models.backends import choose_backend, trunk_runner
-from ..models.stages import Stage, split_trunk_tail
+from ..models.stages import Stage, run_stages, split_trunk_tail
 
 __all__ = [
     "FoldOutput",
@@ -94,12 +94,6 @@ class FoldOutput:
         return (self.y_prob >= 0.5).astype(np.int64)
 
 
-def _run(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
-    for stage in stages:
-        x = stage.fn(x)
-    return x
-
-
 def _to_model_input(
     model: nn.Module, images: torch.Tensor, device: torch.device, augment: Callable | None = None
 ) -> torch.Tensor:
@@ -163,7 +157,7 @@ def compute_trunk(
     with torch.inference_mode(), autocast(device, amp):
         for start in range(0, len(images), batch_size):
             x = _to_model_input(model, images[start : start + batch_size], device)
-            out = runner(x) if runner is not None else _run(trunk, x)
+            out = runner(x) if runner is not None else run_stages(trunk, x)
             if dtype == torch.float16 and out.abs().max() > torch.finfo(torch.float16).max:
                 # e.g. randomly initialised networks: keep the cache exact rather than inf.
                 logger.warning(
@@ -265,7 +259,7 @@ def train_fold(
     trunk, tail = split_trunk_tail(model)
     if not tail:
         raise ValueError(f"{model.spec.name} has no trainable parameters: nothing to train.")
-    forward = model if full else (lambda x: _run(tail, x))
+    forward = model if full else (lambda x: run_stages(tail, x))
 
     def prepare(batch: torch.Tensor, train: bool) -> torch.Tensor:
         if full:
