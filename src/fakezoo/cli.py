@@ -22,6 +22,12 @@ from .errors import FakezooError
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
+def _given(args, names: str) -> dict:
+    """The command-line options ``names`` (space-separated), as keyword arguments of the same
+    names: ``f(**_given(args, "seed device"))`` is ``f(seed=args.seed, device=args.device)``."""
+    return {name: getattr(args, name) for name in names.split()}
+
+
 def _models(args) -> int:
     from .models.registry import get_spec, list_models
 
@@ -88,18 +94,11 @@ def _convert_weights(args) -> int:
 def _validator(args):
     from .train.cv import CrossValidator
 
-    pretrained = args.weights or args.pretrained
     return CrossValidator(
         n_splits=args.folds,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        pretrained=pretrained,
-        image_size=args.image_size,
-        mode=args.mode,
+        pretrained=args.weights or args.pretrained,
         weights=args.weights_source,
-        drop_rate=args.drop_rate,
+        **_given(args, "epochs batch_size seed device image_size mode drop_rate"),
     )
 
 
@@ -107,11 +106,8 @@ def _cv(args) -> int:
     result = _validator(args).run(
         args.model,
         args.data,
-        finetune=args.finetune,
-        lr=args.lr,
         out_dir=args.out,
-        overwrite=args.overwrite,
-        fold=args.fold,
+        **_given(args, "finetune lr overwrite fold"),
     )
     if args.fold is not None:
         m = result.folds[0].metrics
@@ -149,16 +145,10 @@ def _tune(args) -> int:
         args.finetune,
         n_trials=args.trials,
         lr_range=tuple(args.lr_range),
-        protocol=args.protocol,
-        storage=args.storage,
         study_name=args.study,
-        seed=args.seed,
-        pruner=args.pruner,
         cv=_validator(args),
         out_dir=args.out,
-        overwrite=args.overwrite,
-        grace_period=args.grace_period,
-        search_only=args.search_only,
+        **_given(args, "protocol storage seed pruner overwrite grace_period search_only"),
     )
     if args.search_only:
         print(f"worker done: the study has its {args.trials} finished trials")
@@ -219,20 +209,10 @@ def _benchmark(args) -> int:
     table = run_study(
         args.data,
         args.out,
-        models=args.models,
         n_trials=args.trials,
-        epochs=args.epochs,
-        protocol=args.protocol,
-        image_size=args.image_size,
-        pretrained=args.pretrained,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        save_weights=args.save_weights,
-        overwrite=args.overwrite,
-        mode=args.mode,
         weights=args.weights_source,
-        drop_rate=args.drop_rate,
+        **_given(args, "models epochs protocol image_size pretrained batch_size seed device"),
+        **_given(args, "save_weights overwrite mode drop_rate"),
     )
     if args.data is None:
         print(
@@ -361,13 +341,8 @@ def _crop(args) -> int:
     report = crop_dataset(
         source,
         args.dst,
-        frames=args.frames,
-        all_faces=args.all_faces,
-        min_size=args.min_size,
-        min_score=args.min_score,
         policy=policy,
-        workers=args.workers,
-        device=args.device,
+        **_given(args, "frames all_faces min_size min_score workers device"),
     )
     if index is not None:  # each video's official split and manipulation method, beside
         from ._io import atomic_write_text
@@ -403,12 +378,7 @@ def _evaluate(args) -> int:
     suite = evaluate_many(
         args.runs,
         args.data,
-        perturb=args.perturb,
-        bootstrap=args.bootstrap,
-        seed=args.seed,
-        groups=args.groups,
-        device=args.device,
-        batch_size=args.batch_size,
+        **_given(args, "perturb bootstrap seed groups device batch_size"),
     )
     out = suite.save(args.out)
     print(comparison_markdown(suite))
@@ -488,12 +458,8 @@ def _push(args) -> int:
     commit = push_to_hub(
         args.run_dir,
         args.repo_id,
-        private=args.private,
-        tag=args.tag,
         commit_message=args.message,
-        data_description=args.data_description,
-        license=args.license,
-        evaluations=args.evaluations,
+        **_given(args, "private tag data_description license evaluations"),
     )
     print(f"pushed {args.run_dir} to {args.repo_id} at commit {commit}")
     return EXIT_OK
@@ -517,14 +483,8 @@ def _app(args) -> int:
     size = int(args.max_file_size) if args.max_file_size.isdigit() else args.max_file_size
     launch(
         _model_source(args),
-        host=args.host,
-        port=args.port,
         max_file_size=size,
-        queue_size=args.queue_size,
-        revision=args.revision,
-        device=args.device,
-        quiet=args.quiet,
-        faces=args.faces,
+        **_given(args, "host port queue_size revision device quiet faces"),
     )
     return EXIT_OK
 

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -120,25 +120,14 @@ class EvalResult:
         return block[threshold][name]
 
     def to_dict(self) -> dict:
-        return {
-            "run": self.run,
-            "data": self.data,
-            "thresholds": self.thresholds,
-            "conditions": self.conditions,
-            "predictions": self.predictions,
-            "settings": self.settings,
-            "timings": self.timings,
-        }
+        """Every field, as plain JSON types (``evaluate.json``'s entry for this run)."""
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalResult:
-        return cls(
-            **{
-                k: data[k]
-                for k in ("run", "data", "thresholds", "conditions", "predictions", "settings")
-            },
-            timings=data.get("timings", {}),
-        )
+        """Inverse of [`to_dict`][fakezoo.evaluation.results.EvalResult.to_dict]; other keys
+        (``file_name`` in ``evaluate.json``) are ignored."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write the report (see [`EvalSuite.save`][fakezoo.evaluation.results.EvalSuite.save])
@@ -329,73 +318,55 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+_SCORE_COLUMNS = ["F1 @CV-EER", "Balanced acc.", "ROC-AUC [95% CI]", "EER", "AP", "ECE"]
+
+
+def _scores(m: dict, roc_auc_ci: Any, ece: Any) -> list[str]:
+    """The `_SCORE_COLUMNS` cells of one metrics block at the CV-EER threshold."""
+    return [
+        _pct(m["f1"]),
+        _pct(m["balanced_accuracy"]),
+        _f(m["roc_auc"]) + _ci(roc_auc_ci),
+        _f(m["eer"]),
+        _f(m["average_precision"]),
+        _f(ece),
+    ]
+
+
 def comparison_markdown(suite: EvalSuite) -> str:
     """The comparison table (one row per run) as Markdown, as at the top of evaluate.md."""
-    header = [
-        "Run",
-        "Model",
-        "Fine-Tuning",
-        "CV accuracy (own data)",
-        "Accuracy @0.5",
-        "Accuracy @CV-EER [95% CI]",
-        "F1 @CV-EER",
-        "Balanced acc.",
-        "ROC-AUC [95% CI]",
-        "EER",
-        "AP",
-        "ECE",
+    header = ["Run", "Model", "Fine-Tuning", "CV accuracy (own data)", "Accuracy @0.5"]
+    header += ["Accuracy @CV-EER [95% CI]", *_SCORE_COLUMNS]
+    rows = [
+        [
+            row["run"],
+            row["model"],
+            row["fine_tuning"],
+            _pct(row["cv_accuracy"]),
+            _pct(row["accuracy_0.5"]),
+            _pct(row["accuracy"]) + _ci(row["accuracy_ci"]),
+            *_scores(row, row["roc_auc_ci"], row["ece"]),
+        ]
+        for row in comparison_table(suite)
     ]
-    rows = []
-    for row in comparison_table(suite):
-        rows.append(
-            [
-                row["run"],
-                row["model"],
-                row["fine_tuning"],
-                _pct(row["cv_accuracy"]),
-                _pct(row["accuracy_0.5"]),
-                _pct(row["accuracy"]) + _ci(row["accuracy_ci"]),
-                _pct(row["f1"]),
-                _pct(row["balanced_accuracy"]),
-                _f(row["roc_auc"]) + _ci(row["roc_auc_ci"]),
-                _f(row["eer"]),
-                _f(row["average_precision"]),
-                _f(row["ece"]),
-            ]
-        )
     return _table(header, rows)
 
 
 def _robustness_md(res: EvalResult) -> str:
-    header = [
-        "Condition",
-        "Accuracy @0.5",
-        "Accuracy @CV-EER",
-        "F1 @CV-EER",
-        "Balanced acc.",
-        "ROC-AUC [95% CI]",
-        "EER",
-        "AP",
-        "ECE",
-        "mean P(fake) on fakes",
+    header = ["Condition", "Accuracy @0.5", "Accuracy @CV-EER", *_SCORE_COLUMNS]
+    header.append("mean P(fake) on fakes")
+    rows = [
+        [
+            cond["name"],
+            _pct(cond["ensemble"]["0.5"]["accuracy"]),
+            _pct(cond["ensemble"]["cv_eer"]["accuracy"]),
+            *_scores(
+                cond["ensemble"]["cv_eer"], cond["ci"].get("roc_auc"), cond["calibration"]["ece"]
+            ),
+            _f(cond["mean_prob_fake"]["fake"]),
+        ]
+        for cond in res.conditions
     ]
-    rows = []
-    for cond in res.conditions:
-        m, ci = cond["ensemble"]["cv_eer"], cond["ci"]
-        rows.append(
-            [
-                cond["name"],
-                _pct(cond["ensemble"]["0.5"]["accuracy"]),
-                _pct(m["accuracy"]),
-                _pct(m["f1"]),
-                _pct(m["balanced_accuracy"]),
-                _f(m["roc_auc"]) + _ci(ci.get("roc_auc")),
-                _f(m["eer"]),
-                _f(m["average_precision"]),
-                _f(cond["calibration"]["ece"]),
-                _f(cond["mean_prob_fake"]["fake"]),
-            ]
-        )
     return _table(header, rows)
 
 

@@ -57,6 +57,12 @@ def _frozen_modules(model: nn.Module, trainable: Sequence[str]) -> tuple[list[st
     return modules, params
 
 
+def _frozen_batch_norm(bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A frozen BatchNorm's statistics and affine parameters applied in one pass."""
+    stats = (bn.running_mean, bn.running_var, bn.weight, bn.bias)
+    return F.batch_norm(x, *stats, training=False, eps=bn.eps)
+
+
 class FrozenBatchNorm2d(_TorchvisionFrozenBatchNorm2d):
     """torchvision's frozen BatchNorm, computed in one pass with ``F.batch_norm``.
 
@@ -65,31 +71,14 @@ class FrozenBatchNorm2d(_TorchvisionFrozenBatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.batch_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            self.weight,
-            self.bias,
-            training=False,
-            eps=self.eps,
-        )
+        return _frozen_batch_norm(self, x)
 
 
 class FrozenBatchNormAct2d(_TimmFrozenBatchNormAct2d):
     """timm's frozen BatchNorm + activation, with the one-pass normalisation above."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.batch_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            self.weight,
-            self.bias,
-            training=False,
-            eps=self.eps,
-        )
-        return self.act(self.drop(x))
+        return self.act(self.drop(_frozen_batch_norm(self, x)))
 
 
 _ONE_PASS = {

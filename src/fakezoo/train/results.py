@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from ..metrics import summarize_folds
 from ..report import text
@@ -70,22 +70,16 @@ class CVResult:
         return self.summary["confusion_matrix_mean"]
 
     def to_dict(self) -> dict:
+        """The ``results.json`` shape, which [`fakezoo.report`][fakezoo.report] reads too: the
+        fields, the main settings at the top level, and the fold summary."""
+        mine = {f.name: getattr(self, f.name) for f in fields(self)}
+        main = ("epochs", "n_splits", "seed", "image_size", "pretrained")
         return {
-            "model": self.model,
-            "finetune": self.finetune,
-            "trainable": self.trainable,
-            "lr": self.lr,
-            **{
-                k: self.settings[k]
-                for k in ("epochs", "n_splits", "seed", "image_size", "pretrained")
-            },
-            "settings": self.settings,
+            **{k: mine.pop(k) for k in ("model", "finetune", "trainable", "lr")},
+            **{k: self.settings[k] for k in main},
+            **mine,
             "folds": [f.to_dict() for f in self.folds],
             "summary": self.summary,
-            "deviations": self.deviations,
-            "timings": self.timings,
-            "fingerprint": self.fingerprint,
-            "skipped": self.skipped,
         }
 
     @classmethod

@@ -83,14 +83,10 @@ class LRSearchResult:
         return buffer.getvalue()
 
     def to_dict(self) -> dict:
-        return {
-            "protocol": self.protocol,
-            "best_lr": self.best_lr,
-            "best_value": self.best_value,
-            "fold_lrs": self.fold_lrs,
-            "trials": self.trials,
-            "cv": None if self.cv_result is None else self.cv_result.to_dict(),
-        }
+        """Plain JSON types (``search.json``); the Optuna study itself is left out."""
+        plain = {k: getattr(self, k) for k in ("protocol", "best_lr", "best_value", "fold_lrs")}
+        cv = None if self.cv_result is None else self.cv_result.to_dict()
+        return {**plain, "trials": self.trials, "cv": cv}
 
 
 def _pruner(pruner) -> optuna.pruners.BasePruner:
