@@ -1,4 +1,4 @@
-"""Wall time of one learning-rate search, fakezoo against the plain way the seed's notebook works.
+"""Wall time of one learning-rate search, fakezoo against the plain way the study's notebook works.
 
 Both ways do the same work, in one process: the same demo images, model, freeze policy, folds,
 learning rates, epochs, batch size, optimiser (Adam) and loss (cross-entropy).
@@ -7,7 +7,7 @@ learning rates, epochs, batch size, optimiser (Adam) and loss (cross-entropy).
   image once, runs the frozen trunk once per image (the first ``fit_fold`` does it) and trains only
   the tail, for every fold of every trial, with ``CrossValidator.fit_fold``. The clock runs from
   ``load_dataset`` to the last fold, so decoding and the trunk pass are included.
-* **plain**: what the seed's notebook does: ``torchvision.datasets.ImageFolder`` with
+* **plain**: what the study's notebook does: ``torchvision.datasets.ImageFolder`` with
   ``Resize((S, S))``, ``ToTensor()``, ``Normalize([0.5]*3, [0.5]*3)``, so PIL decodes and resizes
   every image in every epoch; ``Subset`` + ``DataLoader(shuffle=True, num_workers=--workers)``;
   a model from ``fakezoo.create`` (same architecture, same freeze policy: frozen parts have
@@ -103,13 +103,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--finetune",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="the seed's 'with fine-tune' policy (--finetune) or head only",
+        help="the study's 'with fine-tune' policy (--finetune) or head only",
     )
     parser.add_argument(
         "--images-per-class", type=int, default=100, help="demo images per class (real and fake)"
     )
     parser.add_argument(
-        "--source-size", type=int, default=256, help="side of the demo JPEGs (the seed's are 256)"
+        "--source-size", type=int, default=256, help="side of the demo JPEGs (the study's are 256)"
     )
     parser.add_argument("--image-size", type=int, default=224, help="model input size")
     parser.add_argument("--trials", type=int, default=4, help="learning rates tried")
@@ -330,7 +330,7 @@ def run_plain(
     args: argparse.Namespace,
     device: torch.device,
 ) -> dict:
-    """The search as the seed's notebook runs it: ImageFolder, DataLoader, whole model, fp32.
+    """The search as the study's notebook runs it: ImageFolder, DataLoader, whole model, fp32.
 
     ``folds`` index ImageFolder's samples; ``samples`` is what ImageFolder must find.
 

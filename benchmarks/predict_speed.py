@@ -29,7 +29,7 @@ Usage:
     python benchmarks/predict_speed.py                     # 64 images, mobilenet_v2, 224 px
     python benchmarks/predict_speed.py --images 2000 --model resnet50 --device cuda
 
-The default (64 images, the seed's 224 px, 3 folds, 3 repeats) takes about two minutes on two
+The default (64 images, the study's 224 px, 3 folds, 3 repeats) takes about two minutes on two
 CPU cores: on a CPU the plain loop's single-image forward passes dominate.
     ```
 """

@@ -1,6 +1,6 @@
 """Reproduce the study's table "Performance For All Models" on your own data.
 
-The seed used 10,000 face images (5,000 real, 5,000 manipulated, 256x256 JPG) from Kaggle.
+The study used 10,000 face images (5,000 real, 5,000 manipulated, 256x256 JPG) from Kaggle.
 Kaggle's real-vs-fake face sets unpack to a layout fakezoo reads as it is:
 
     real_vs_fake/
@@ -8,8 +8,8 @@ Kaggle's real-vs-fake face sets unpack to a layout fakezoo reads as it is:
       Validation/Real/   Validation/Fake/
       Test/Real/         Test/Fake/
 
-All splits are merged for cross-validation (the seed's protocol); ``--n-per-class 5000`` draws
-the seed's balanced 5,000/5,000 subset, seeded. With the defaults this is the seed's protocol:
+All splits are merged for cross-validation (the study's protocol); ``--n-per-class 5000`` draws
+the study's balanced 5,000/5,000 subset, seeded. With the defaults this is the study's protocol:
 ImageNet weights (downloaded once from the Hugging Face Hub), 224/299 inputs, stratified
 3-fold CV, 20 Optuna trials per row. It needs a GPU to finish in reasonable time.
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", help="only these models' rows")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--protocol", choices=["seed", "nested"], default="seed")
+    parser.add_argument("--protocol", choices=["study", "nested"], default="study")
     parser.add_argument("--image-size", type=int, help="override 224/299 (quick runs only)")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false")
     parser.add_argument("--device", default="auto")
@@ -63,7 +63,7 @@ def main() -> None:
         device=args.device,
     )
     print(table_markdown(table))
-    print(f"\nPer-fold blocks and the seed's numbers side by side: {args.out}/study.md")
+    print(f"\nPer-fold blocks and the study's numbers side by side: {args.out}/study.md")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--image-size", type=int, help="override the seed's size (quick runs)")
+    parser.add_argument("--image-size", type=int, help="override the study's size (quick runs)")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repo-id", help="push the run to this Hub repo (org/name)")

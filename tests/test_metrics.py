@@ -1,4 +1,4 @@
-"""Tests for fakezoo.metrics, including a check of every number the seed study printed."""
+"""Tests for fakezoo.metrics, including a check of every number the study printed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
-from seed_data import SEED_RUNS
 from sklearn.metrics import average_precision_score, roc_auc_score
+from study_data import STUDY_RUNS
 
 from fakezoo import metrics
 from fakezoo.metrics import (
@@ -24,12 +24,12 @@ from fakezoo.metrics import (
     summarize_folds,
 )
 
-SEED_METRICS = ("accuracy", "precision", "recall", "f1")
+STUDY_METRICS = ("accuracy", "precision", "recall", "f1")
 
-# Where the seed's printed numbers do not follow from its own printed confusion matrices.
+# Where the study's printed numbers do not follow from its own printed confusion matrices.
 # Keys are (fakezoo model name, finetune). Every fold of every row reproduces; only averages
 # listed here do not.
-KNOWN_SEED_INCONSISTENCIES: dict[tuple[str, bool], str] = {
+KNOWN_STUDY_INCONSISTENCIES: dict[tuple[str, bool], str] = {
     ("vgg16", False): (
         "VGG-16 without fine-tuning: the printed 'Average Performance' block (accuracy 0.5943, "
         "precision 0.6244, recall 0.5943, F1 0.5810, average confusion matrix [[240.67, 79.33], "
@@ -49,16 +49,16 @@ def _run_id(run: dict) -> str:
     return f"{run['model']}-{'with' if run['finetune'] else 'without'}"
 
 
-SEED_FOLDS = [
+STUDY_FOLDS = [
     pytest.param(run, fold, id=f"{_run_id(run)}-fold{fold['fold']}")
-    for run in SEED_RUNS
+    for run in STUDY_RUNS
     for fold in run["folds"]
 ]
-SEED_RUN_PARAMS = [pytest.param(run, id=_run_id(run)) for run in SEED_RUNS]
+STUDY_RUN_PARAMS = [pytest.param(run, id=_run_id(run)) for run in STUDY_RUNS]
 CONSISTENT_RUNS = [
     pytest.param(run, id=_run_id(run))
-    for run in SEED_RUNS
-    if _key(run) not in KNOWN_SEED_INCONSISTENCIES
+    for run in STUDY_RUNS
+    if _key(run) not in KNOWN_STUDY_INCONSISTENCIES
 ]
 
 
@@ -66,39 +66,39 @@ def _fmt4(x: float) -> str:
     return f"{x:.4f}"
 
 
-# --------------------------------------------------------------------------- the seed
+# --------------------------------------------------------------------------- the study
 
 
-def test_seed_transcription_shape():
-    assert len(SEED_RUNS) == 12
-    assert len({_key(r) for r in SEED_RUNS}) == 12
-    for run in SEED_RUNS:
+def test_study_transcription_shape():
+    assert len(STUDY_RUNS) == 12
+    assert len({_key(r) for r in STUDY_RUNS}) == 12
+    for run in STUDY_RUNS:
         assert len(run["folds"]) == 3
         assert [f["fold"] for f in run["folds"]] == [1, 2, 3]
         for fold in run["folds"]:
-            # Weighted recall is accuracy; the seed prints them equal on every fold.
+            # Weighted recall is accuracy; the study prints them equal on every fold.
             assert fold["recall"] == fold["accuracy"]
         assert run["average"]["recall"] == run["average"]["accuracy"]
 
 
-@pytest.mark.parametrize(("run", "fold"), SEED_FOLDS)
-def test_seed_fold_metrics_reproduce(run, fold):
+@pytest.mark.parametrize(("run", "fold"), STUDY_FOLDS)
+def test_study_fold_metrics_reproduce(run, fold):
     """Every printed fold metric follows from its printed confusion matrix (4 decimals)."""
     m = metrics_from_confusion(fold["confusion_matrix"])
-    for name in SEED_METRICS:
+    for name in STUDY_METRICS:
         assert _fmt4(m[name]) == _fmt4(fold[name]), (name, m[name], fold[name])
         assert abs(m[name] - fold[name]) <= 5e-5 + 1e-12
     assert m["recall"] == pytest.approx(m["accuracy"], abs=1e-12)
     assert m["confusion_matrix"] == fold["confusion_matrix"]
 
 
-def test_seed_fold_sizes():
-    """Documents the seed's fold sizes: 3635 images per fold, except VGG-16 without (680-681).
+def test_study_fold_sizes():
+    """Documents the study's fold sizes: 3635 images per fold, except VGG-16 without (680-681).
 
-    3 x 3635 = 10905 images, not the 10,000 the seed describes, and the per-fold class counts
+    3 x 3635 = 10905 images, not the 10,000 the study describes, and the per-fold class counts
     (1864/1771, 1834/1801, 1794/1841 real/fake) are the same in every row.
     """
-    for run in SEED_RUNS:
+    for run in STUDY_RUNS:
         sizes = [int(np.sum(f["confusion_matrix"])) for f in run["folds"]]
         if _key(run) == ("vgg16", False):
             assert sizes == [681, 680, 680]
@@ -109,12 +109,12 @@ def test_seed_fold_sizes():
 
 
 @pytest.mark.parametrize("run", CONSISTENT_RUNS)
-def test_seed_averages_reproduce(run):
+def test_study_averages_reproduce(run):
     """summarize_folds gives the printed averages and average confusion matrix."""
     folds = [metrics_from_confusion(f["confusion_matrix"]) for f in run["folds"]]
     s = summarize_folds(folds)
     assert s["n_folds"] == 3
-    for name in SEED_METRICS:
+    for name in STUDY_METRICS:
         assert _fmt4(s["mean"][name]) == _fmt4(run["average"][name]), name
     np.testing.assert_allclose(
         s["confusion_matrix_mean"], run["average_confusion_matrix"], atol=1e-6
@@ -125,10 +125,10 @@ def test_seed_averages_reproduce(run):
     )
 
 
-def test_seed_vgg16_without_averages_do_not_match_its_folds():
-    """The one known seed inconsistency: printed 0.5943 vs 0.5835 computed from its folds."""
-    (run,) = [r for r in SEED_RUNS if _key(r) == ("vgg16", False)]
-    assert ("vgg16", False) in KNOWN_SEED_INCONSISTENCIES
+def test_study_vgg16_without_averages_do_not_match_its_folds():
+    """The study's one known inconsistency: printed 0.5943, 0.5835 computed from its folds."""
+    (run,) = [r for r in STUDY_RUNS if _key(r) == ("vgg16", False)]
+    assert ("vgg16", False) in KNOWN_STUDY_INCONSISTENCIES
     s = summarize_folds([metrics_from_confusion(f["confusion_matrix"]) for f in run["folds"]])
 
     assert run["average"]["accuracy"] == 0.5943
@@ -136,10 +136,10 @@ def test_seed_vgg16_without_averages_do_not_match_its_folds():
     assert _fmt4(s["mean"]["precision"]) == "0.6381"
     assert _fmt4(s["mean"]["recall"]) == "0.5835"
     assert _fmt4(s["mean"]["f1"]) == "0.5573"
-    for name in SEED_METRICS:
+    for name in STUDY_METRICS:
         assert abs(s["mean"][name] - run["average"][name]) > 0.005, name
     # The computed means are the means of the printed fold values (so the folds are fine) ...
-    for name in SEED_METRICS:
+    for name in STUDY_METRICS:
         printed_mean = np.mean([f[name] for f in run["folds"]])
         assert abs(s["mean"][name] - printed_mean) < 1e-4
     # ... and the printed average matrix is not their mean either.
@@ -152,11 +152,11 @@ def test_seed_vgg16_without_averages_do_not_match_its_folds():
     assert _fmt4(np.trace(avg_cm) / avg_cm.sum()) == "0.5943"
 
 
-def test_every_seed_row_is_either_consistent_or_documented():
-    for run in SEED_RUNS:
+def test_every_study_row_is_either_consistent_or_documented():
+    for run in STUDY_RUNS:
         s = summarize_folds([metrics_from_confusion(f["confusion_matrix"]) for f in run["folds"]])
-        ok = all(_fmt4(s["mean"][n]) == _fmt4(run["average"][n]) for n in SEED_METRICS)
-        assert ok == (_key(run) not in KNOWN_SEED_INCONSISTENCIES), _run_id(run)
+        ok = all(_fmt4(s["mean"][n]) == _fmt4(run["average"][n]) for n in STUDY_METRICS)
+        assert ok == (_key(run) not in KNOWN_STUDY_INCONSISTENCIES), _run_id(run)
 
 
 # --------------------------------------------------------------------------- binary_metrics

@@ -1,4 +1,4 @@
-"""Tests for fakezoo.report: seed-style text, study tables, seed comparison and plots."""
+"""Tests for fakezoo.report: study-style text, study tables, comparison with the study and plots."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import textwrap
 
 import numpy as np
 import pytest
-from seed_data import SEED_FINAL_TABLE, SEED_RUNS
+from study_data import STUDY_FINAL_TABLE, STUDY_RUNS
 
 from fakezoo import report
 from fakezoo.metrics import METRIC_NAMES, binary_metrics, metrics_from_confusion, summarize_folds
 from fakezoo.report import (
     DISPLAY_NAMES,
-    SEED_ROWS,
+    STUDY_NUMBERS,
     cv_report,
     fold_block,
-    seed_comparison_markdown,
+    study_comparison_markdown,
     study_table,
     table_csv,
     table_markdown,
@@ -46,8 +46,8 @@ def _probs_fold(fold_id: int, seed: int, n: int = 60) -> dict:
     }
 
 
-def seed_result(run: dict, deviations: list[str] | None = None) -> dict:
-    """A CVResult.to_dict()-shaped result built from one seed row's confusion matrices."""
+def study_result(run: dict, deviations: list[str] | None = None) -> dict:
+    """A CVResult.to_dict()-shaped result built from one study row's confusion matrices."""
     folds = [
         {
             "fold": f["fold"],
@@ -86,8 +86,8 @@ def prob_result() -> dict:
 
 
 @pytest.fixture(scope="module")
-def seed_results() -> list[dict]:
-    return [seed_result(run) for run in SEED_RUNS]
+def study_results() -> list[dict]:
+    return [study_result(run) for run in STUDY_RUNS]
 
 
 def _resnet50_ft(results: list[dict]) -> dict:
@@ -97,13 +97,13 @@ def _resnet50_ft(results: list[dict]) -> dict:
 # --------------------------------------------------------------------------- fold_block / report
 
 
-def test_fold_block_numbers(seed_results):
-    result = _resnet50_ft(seed_results)
-    run = next(r for r in SEED_RUNS if r["model"] == "resnet50" and r["finetune"])
+def test_fold_block_numbers(study_results):
+    result = _resnet50_ft(study_results)
+    run = next(r for r in STUDY_RUNS if r["model"] == "resnet50" and r["finetune"])
     text = fold_block(result)
     assert text.startswith("### ResNet-50 with fine-tuning\n")
     assert "Learning rate: 0.000845223" in text
-    # Every printed fold value of the seed appears, to 4 decimals.
+    # Every printed fold value of the study appears, to 4 decimals.
     for fold in run["folds"]:
         for name in ("accuracy", "precision", "recall", "f1"):
             assert f"{fold[name]:.4f}" in text
@@ -115,7 +115,7 @@ def test_fold_block_numbers(seed_results):
     for name in ("accuracy", "precision", "recall", "f1"):
         assert f"{s['mean'][name]:.4f} ± {s['std'][name]:.4f}" in text
     assert "0.9298 ± 0.0008" in text and "0.9312 ± 0.0009" in text
-    # The mean confusion matrix, like the seed's "Average Confusion Matrix".
+    # The mean confusion matrix, like the study's "Average Confusion Matrix".
     assert "| **true real** | 1750.33 | 80.33 |" in text
     assert "| **true fake** | 174.67 | 1629.67 |" in text
     assert "Summed over folds: [[5251, 241], [524, 4889]]" in text
@@ -135,12 +135,12 @@ def test_fold_block_with_probs_and_deviations():
         assert f"{s['mean'][name]:.4f} ± {s['std'][name]:.4f}" in text
         for fold in result["folds"]:
             assert f"{fold['metrics'][name]:.4f}" in text
-    assert "Deviations from the seed protocol:" in text
+    assert "Deviations from the study protocol:" in text
     assert "- image_size 64 instead of 224\n- 1 epoch" in text
 
 
-def test_fold_block_without_summary_or_lr(seed_results):
-    result = dict(_resnet50_ft(seed_results))
+def test_fold_block_without_summary_or_lr(study_results):
+    result = dict(_resnet50_ft(study_results))
     expected = fold_block(result)
     del result["summary"]
     assert fold_block(result) == expected
@@ -150,13 +150,13 @@ def test_fold_block_without_summary_or_lr(seed_results):
         fold_block({"model": "vgg16", "finetune": True, "folds": []})
 
 
-def test_fold_block_without_fine_tuning_title(seed_results):
-    result = next(r for r in seed_results if r["model"] == "densenet121" and not r["finetune"])
+def test_fold_block_without_fine_tuning_title(study_results):
+    result = next(r for r in study_results if r["model"] == "densenet121" and not r["finetune"])
     assert fold_block(result).startswith("### DenseNet-121 without fine-tuning\n")
 
 
-def test_cv_report(seed_results):
-    result = _resnet50_ft(seed_results)
+def test_cv_report(study_results):
+    result = _resnet50_ft(study_results)
     text = cv_report(result)
     assert text.startswith("# ResNet-50 with fine-tuning\n")
     assert "| model | `resnet50` (ResNet-50) |" in text
@@ -168,35 +168,35 @@ def test_cv_report(seed_results):
     assert "real = 0" in text and "fake = 1" in text
     assert 'average="weighted"' in text and "ddof=0" in text
     assert "EER" in text
-    # Seed comparison block for a row the seed has.
-    assert "## Compared with the seed study" in text
-    assert "| seed (printed) | 92.98% | 93.12% | 92.98% | 92.98% |" in text
+    # The comparison block for a row the study has.
+    assert "## Compared with the study" in text
+    assert "| the study (printed) | 92.98% | 93.12% | 92.98% | 92.98% |" in text
 
 
-def test_cv_report_seed_note_and_unknown_model(seed_results):
-    vgg = next(r for r in seed_results if r["model"] == "vgg16" and not r["finetune"])
+def test_cv_report_study_note_and_unknown_model(study_results):
+    vgg = next(r for r in study_results if r["model"] == "vgg16" and not r["finetune"])
     text = cv_report(vgg)
-    assert "| seed (printed) | 59.43% |" in text
-    assert "| this run | 58.35% |" in text  # computed from the seed's own folds
-    assert "Note on the seed row" in text and "0.5835" in text
+    assert "| the study (printed) | 59.43% |" in text
+    assert "| this run | 58.35% |" in text  # computed from the study's own folds
+    assert "Note on the study's row" in text and "0.5835" in text
 
     other = dict(prob_result(), model="my_net", finetune=False)
     text = cv_report(other)
     assert text.startswith("# my_net without fine-tuning")
-    assert "Compared with the seed study" not in text
+    assert "Compared with the study" not in text
     assert "| epochs |" not in text  # unknown settings are left out
 
 
 # --------------------------------------------------------------------------- study table
 
 
-def test_study_table_names_and_means(seed_results):
-    table = study_table(seed_results)
+def test_study_table_names_and_means(study_results):
+    table = study_table(study_results)
     assert len(table) == 12
     assert [(r["model"], r["fine_tuning"]) for r in table] == [
-        (s["model"], s["fine_tuning"]) for s in SEED_FINAL_TABLE
+        (s["model"], s["fine_tuning"]) for s in STUDY_FINAL_TABLE
     ]
-    for row, result in zip(table, seed_results, strict=True):
+    for row, result in zip(table, study_results, strict=True):
         assert row["model"] == DISPLAY_NAMES[result["model"]]
         assert row["model_id"] == result["model"]
         assert row["best_lr"] == result["lr"]
@@ -225,8 +225,8 @@ def test_study_table_all_display_names():
     assert rows[0]["fine_tuning"] == "With"
 
 
-def test_table_markdown(seed_results):
-    table = study_table(seed_results)
+def test_table_markdown(study_results):
+    table = study_table(study_results)
     md = table_markdown(table)
     lines = md.strip().splitlines()
     assert len(lines) == 2 + 12
@@ -234,21 +234,21 @@ def test_table_markdown(seed_results):
     assert "Accuracy (mean ± std)" in lines[0]
     row = next(line for line in lines if line.startswith("| ResNet-50 | With |"))
     assert "| 8.45e-04 | 92.98% | 93.12% | 92.98% | 92.98% | n/a | 92.98 ± 0.08% |" in row
-    # Computed VGG16 without (from its folds), not the seed's printed 59.43%.
+    # Computed VGG16 without (from its folds), not the study's printed 59.43%.
     assert "| VGG16 | Without | 1.75e-04 | 58.35% |" in md
     assert "2.51e-05" in md
 
 
-def test_table_markdown_of_seed_rows_is_the_seed_table():
-    md = table_markdown(SEED_ROWS)
-    for seed in SEED_FINAL_TABLE:
-        cells = [f"{seed[k]:.2f}%" for k in ("accuracy", "precision", "recall", "f1")]
-        prefix = f"| {seed['model']} | {seed['fine_tuning']} | {seed['best_lr']:.2e} | "
+def test_table_markdown_of_study_numbers_is_the_study_table():
+    md = table_markdown(STUDY_NUMBERS)
+    for printed in STUDY_FINAL_TABLE:
+        cells = [f"{printed[k]:.2f}%" for k in ("accuracy", "precision", "recall", "f1")]
+        prefix = f"| {printed['model']} | {printed['fine_tuning']} | {printed['best_lr']:.2e} | "
         assert prefix + " | ".join(cells) + " |" in md
 
 
-def test_table_csv_round_trip(seed_results):
-    table = study_table(seed_results) + study_table([prob_result()])
+def test_table_csv_round_trip(study_results):
+    table = study_table(study_results) + study_table([prob_result()])
     text = table_csv(table)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == len(table) == 13
@@ -267,23 +267,23 @@ def test_table_csv_round_trip(seed_results):
     assert "ResNet-50 (1 Layer)" in names and "VIT (Vision Transformer)" in names
 
 
-# --------------------------------------------------------------------------- seed rows
+# --------------------------------------------------------------------------- the study's rows
 
 
-def test_seed_rows_match_independent_transcription():
-    """report.SEED_ROWS and tests/seed_data.SEED_FINAL_TABLE were typed separately."""
-    assert len(SEED_ROWS) == len(SEED_FINAL_TABLE) == 12
-    for row, seed in zip(SEED_ROWS, SEED_FINAL_TABLE, strict=True):
-        assert (row["model"], row["fine_tuning"]) == (seed["model"], seed["fine_tuning"])
-        assert row["best_lr"] == seed["best_lr"]
+def test_study_rows_match_independent_transcription():
+    """report.STUDY_NUMBERS and tests/study_data.STUDY_FINAL_TABLE were typed separately."""
+    assert len(STUDY_NUMBERS) == len(STUDY_FINAL_TABLE) == 12
+    for row, printed in zip(STUDY_NUMBERS, STUDY_FINAL_TABLE, strict=True):
+        assert (row["model"], row["fine_tuning"]) == (printed["model"], printed["fine_tuning"])
+        assert row["best_lr"] == printed["best_lr"]
         for key in ("accuracy", "precision", "recall", "f1"):
-            assert round(100 * row[key], 2) == seed[key], (row["model"], key)
+            assert round(100 * row[key], 2) == printed[key], (row["model"], key)
 
 
-def test_seed_final_table_vs_its_average_blocks():
+def test_study_final_table_vs_its_average_blocks():
     """The final table repeats the average blocks, except one precision (documented)."""
     mismatches = []
-    for run, row in zip(SEED_RUNS, SEED_ROWS, strict=True):
+    for run, row in zip(STUDY_RUNS, STUDY_NUMBERS, strict=True):
         assert (run["model"], run["finetune"]) == (row["model_id"], row["finetune"])
         for key in ("accuracy", "precision", "recall", "f1"):
             if round(100 * run["average"][key], 2) != round(100 * row[key], 2):
@@ -292,19 +292,19 @@ def test_seed_final_table_vs_its_average_blocks():
         assert abs(row["best_lr"] - run["lr"]) <= max(1e-9, 0.005 * run["lr"])
     # "ResNet-50 (1 Layer)": table 93.10%, average block 0.9300 (and its folds give 0.9300).
     assert mismatches == [("ResNet-50 (1 Layer)", "With", "precision")]
-    assert "note" in SEED_ROWS[10] and "93.10%" in SEED_ROWS[10]["note"]
-    assert "0.5835" in SEED_ROWS[0]["note"]
-    assert [i for i, r in enumerate(SEED_ROWS) if "note" in r] == [0, 10]
+    assert "note" in STUDY_NUMBERS[10] and "93.10%" in STUDY_NUMBERS[10]["note"]
+    assert "0.5835" in STUDY_NUMBERS[0]["note"]
+    assert [i for i, r in enumerate(STUDY_NUMBERS) if "note" in r] == [0, 10]
 
 
-def test_seed_comparison_markdown(seed_results):
-    table = study_table(seed_results)
-    md = seed_comparison_markdown(table)
-    for seed in SEED_FINAL_TABLE:
+def test_study_comparison_markdown(study_results):
+    table = study_table(study_results)
+    md = study_comparison_markdown(table)
+    for printed in STUDY_FINAL_TABLE:
         for key in ("accuracy", "precision", "recall", "f1"):
-            assert f"{seed[key]:.2f}%" in md
+            assert f"{printed[key]:.2f}%" in md
     vgg = next(line for line in md.splitlines() if line.startswith("| VGG16 [1] | Without |"))
-    # yours (computed from the seed's folds) beside the seed's printed value, and the gap.
+    # yours (computed from the study's folds) beside the study's printed value, and the gap.
     assert "| 58.35% | 59.43% |" in vgg and vgg.endswith("| -1.08 |")
     rn = next(line for line in md.splitlines() if line.startswith("| ResNet-50 | With |"))
     assert "| 92.98% | 92.98% |" in rn and rn.endswith("| +0.00 |")
@@ -314,9 +314,9 @@ def test_seed_comparison_markdown(seed_results):
     assert "-0.00" not in md  # MobileNet without: a tiny negative gap rounds to +0.00
 
 
-def test_seed_comparison_unmatched_row():
+def test_study_comparison_unmatched_row():
     row = study_table([dict(prob_result(), model="my_net")])[0]
-    md = seed_comparison_markdown([row])
+    md = study_comparison_markdown([row])
     line = md.strip().splitlines()[-1]
     assert line.startswith("| my_net | With |")
     assert "n/a" in line and line.endswith("| n/a |")
@@ -334,9 +334,9 @@ def _assert_png(path, min_bytes: int = 5000):
     assert width > 200 and height > 200
 
 
-def test_plot_confusion_matrix(tmp_path, seed_results):
+def test_plot_confusion_matrix(tmp_path, study_results):
     pytest.importorskip("matplotlib")
-    out = report.plot_confusion_matrix(_resnet50_ft(seed_results), tmp_path / "a" / "cm.png")
+    out = report.plot_confusion_matrix(_resnet50_ft(study_results), tmp_path / "a" / "cm.png")
     assert out == tmp_path / "a" / "cm.png"
     _assert_png(out)
 
@@ -349,35 +349,35 @@ def test_plot_roc(tmp_path):
     _assert_png(out)
 
 
-def test_plot_roc_needs_probs(tmp_path, seed_results):
+def test_plot_roc_needs_probs(tmp_path, study_results):
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="y_prob"):
-        report.plot_roc(_resnet50_ft(seed_results), tmp_path / "roc.png")
+        report.plot_roc(_resnet50_ft(study_results), tmp_path / "roc.png")
     assert not (tmp_path / "roc.png").exists()
 
 
-def test_plot_study(tmp_path, seed_results):
+def test_plot_study(tmp_path, study_results):
     pytest.importorskip("matplotlib")
-    table = study_table(seed_results)
+    table = study_table(study_results)
     out = report.plot_study(table, str(tmp_path / "study.png"))
     _assert_png(out)
-    _assert_png(report.plot_study(SEED_ROWS, tmp_path / "seed.png"))  # no std: no error bars
+    _assert_png(report.plot_study(STUDY_NUMBERS, tmp_path / "study.png"))  # no std: no error bars
     with pytest.raises(ValueError, match="empty"):
         report.plot_study([], tmp_path / "none.png")
 
 
-def test_plots_do_not_switch_the_global_backend(tmp_path, seed_results):
+def test_plots_do_not_switch_the_global_backend(tmp_path, study_results):
     mpl = pytest.importorskip("matplotlib")
     before = mpl.get_backend()
-    report.plot_confusion_matrix(_resnet50_ft(seed_results), tmp_path / "cm.png")
+    report.plot_confusion_matrix(_resnet50_ft(study_results), tmp_path / "cm.png")
     assert mpl.get_backend() == before
 
 
-def test_plots_without_matplotlib(tmp_path, seed_results, monkeypatch):
+def test_plots_without_matplotlib(tmp_path, study_results, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(ImportError, match=re.escape("pip install 'fakezoo[plots]'")):
-        report.plot_confusion_matrix(_resnet50_ft(seed_results), tmp_path / "cm.png")
+        report.plot_confusion_matrix(_resnet50_ft(study_results), tmp_path / "cm.png")
     assert not (tmp_path / "cm.png").exists()
 
 
@@ -410,5 +410,5 @@ def test_custom_trainable_list_and_cv_shape():
     text = cv_report(result)
     assert text.startswith("# VIT (Vision Transformer) custom fine-tuning")
     assert "| trainable modules | `layer4`, `fc` |" in text
-    assert "Compared with the seed study" not in text
+    assert "Compared with the study" not in text
     assert study_table([result])[0]["fine_tuning"] == "Custom"

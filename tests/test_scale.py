@@ -354,7 +354,7 @@ def test_workers_share_one_journal_file(demo_dir, tmp_path, capfd):
     stdout, stderr = capfd.readouterr()
     _no_warnings(stderr)
     assert "[worker 1]" in stderr and "[worker 2]" in stderr
-    trials = _trials(make_storage(out / "study.log"), "mobilenet_v2-head-seed")
+    trials = _trials(make_storage(out / "study.log"), "mobilenet_v2-head-study")
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 4 and all(t.user_attrs[WORKER] for t in complete)
     done = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]

@@ -84,7 +84,7 @@ def fold_config(k: int = 1) -> FoldConfig:
 
 
 def test_fingerprint_round_trips_through_json_types():
-    fp = fingerprint(lr_range=(1e-4, 1e-2), n_trials=3, protocol="seed")
+    fp = fingerprint(lr_range=(1e-4, 1e-2), n_trials=3, protocol="study")
     data = fp.to_dict()
     assert isinstance(data["folds"], list) and isinstance(data["lr_range"], list)
     assert Fingerprint.from_dict(data) == fp and Fingerprint.from_dict(data).sha256 == fp.sha256
@@ -138,6 +138,8 @@ def test_run_config_round_trips_and_lists_the_trained_folds():
         (lambda d: d["preprocessing"].update(std=[0.5, 0.0, 0.5]), "must be positive"),
         (lambda d: d.update(library_name="transformers"), "Not a fakezoo run"),
         (lambda d: d.update(schema_version=99), "newer than this fakezoo"),
+        (lambda d: d.update(schema_version=2), "older fakezoo checkout.*Train the run again"),
+        (lambda d: d.pop("schema_version"), "schema_version 1 was written by an older"),
         (lambda d: d["fingerprint"].update(extra=1), "unknown fingerprint fields"),
     ],
 )
@@ -171,3 +173,11 @@ def test_fold_config_refuses_swapped_labels():
     data["fakezoo"]["labels"] = ["fake", "real"]
     with pytest.raises(RunFormatError, match="swapped"):
         FoldConfig.from_dict(data)
+
+
+def test_fold_config_of_an_older_checkout_is_refused_in_one_line():
+    data = fold_config().to_dict()
+    data["fakezoo"]["schema_version"] = 2  # mode/protocol were still called "seed"
+    with pytest.raises(RunFormatError, match="older fakezoo checkout") as err:
+        FoldConfig.from_dict(data, "fold_1/config.json")
+    assert "\n" not in str(err.value) and str(err.value).startswith("fold_1/config.json")

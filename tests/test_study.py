@@ -19,14 +19,14 @@ TINY = dict(  # tiny_study's settings (conftest.py)
 )
 
 
-def test_the_study_has_the_seeds_twelve_rows():
+def test_the_study_has_twelve_rows():
     assert len(STUDY_ROWS) == 12
     assert sum(not r.finetune for r in STUDY_ROWS) == 5
     study_models = {m for m in fakezoo.list_models() if fakezoo.get_spec(m).in_study}
     assert {r.model for r in STUDY_ROWS if r.finetune} == study_models
 
 
-def test_study_writes_seed_style_tables(demo_dir, tmp_path, tiny_study):
+def test_study_writes_study_style_tables(demo_dir, tmp_path, tiny_study):
     # The session's study is this call; on a copy of it, the call resumes without training.
     shutil.copytree(tiny_study, tmp_path, dirs_exist_ok=True)
     table = run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)
@@ -39,8 +39,8 @@ def test_study_writes_seed_style_tables(demo_dir, tmp_path, tiny_study):
     data = json.loads((tmp_path / "study.json").read_text())
     assert data["demo"] is False and len(data["rows"]) == 2
     text = (tmp_path / "study.md").read_text()
-    assert "Performance for all models" in text and "Beside the seed's table" in text
-    assert "70.39%" in text  # the seed's MobileNet "without" accuracy, side by side
+    assert "Performance for all models" in text and "Beside the study's table" in text
+    assert "70.39%" in text  # the study's MobileNet "without" accuracy, side by side
     for key in ("mobilenet_v2-head", "mobilenet_v2-finetune"):
         assert (tmp_path / "rows" / key / "fold_3" / "model.safetensors").exists()
         assert (tmp_path / "rows" / key / "trials.csv").exists()

@@ -32,7 +32,7 @@ def _batchnorms(model: nn.Module) -> list[tuple[float, float]]:
     ]
 
 
-# resnet50, vgg16 and mobilenet_v2 are also converted, loaded and trained in test_seed_mode.
+# resnet50, vgg16 and mobilenet_v2 are also converted, loaded and trained in test_study_mode.
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["densenet121", "inception_v3", "vit_b_16"])
 def test_converted_torchvision_weights_load_strictly_with_equal_logits(name):

@@ -93,7 +93,11 @@ def test_every_file_carries_the_fingerprint(run_a):
         ({"cache_trunk": False}, {}, "cache_trunk: true → false"),
         ({"seed": 1}, {}, "seed: 0 → 1"),
         ({"trunk_backend": "torch"}, {}, "trunk_backend: onnxruntime → torch"),
-        ({"mode": "seed"}, {}, "mode: fast → seed"),  # seed mode shapes the numbers: never reused
+        (
+            {"mode": "study"},
+            {},
+            "mode: fast → study",
+        ),  # study mode shapes the numbers: never reused
         ({"drop_rate": 0.0}, {}, "drop_rate: 0.2 → 0.0"),
     ],
 )

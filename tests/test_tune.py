@@ -18,7 +18,7 @@ SETTINGS = dict(
 )
 
 
-def test_seed_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkeypatch, tmp_path):
+def test_study_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monkeypatch, tmp_path):
     calls = []
     original = fakezoo.train.cv.compute_trunk
 

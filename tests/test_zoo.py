@@ -131,7 +131,7 @@ def test_stages_reproduce_the_forward_pass_and_own_every_parameter(build, name):
     )
 
 
-def test_transform_gives_seed_size_and_range():
+def test_transform_gives_study_size_and_range():
     model = fakezoo.create("mobilenet_v2", pretrained=False)
     image = Image.new("RGB", (256, 256), (255, 0, 128))
     x = model.transform(image)

@@ -16,7 +16,7 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
         "--no-finetune",
         dest="finetune",
         action="store_false",
-        help="train only the new head (the seed's 'without fine-tune' rows)",
+        help="train only the new head (the study's 'without fine-tune' rows)",
     )
     if lr:
         p.add_argument("--lr", type=float, required=True, help="learning rate")
@@ -44,7 +44,7 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     )
     p.add_argument("--weights", help="local .safetensors ImageNet weights instead of the Hub")
     p.add_argument(
-        "--image-size", type=int, help="override the seed's input size (recorded as a deviation)"
+        "--image-size", type=int, help="override the study's input size (recorded as a deviation)"
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
     _add_fidelity(p)
@@ -53,10 +53,10 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
 def _add_fidelity(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode",
-        choices=["fast", "seed"],
+        choices=["fast", "study"],
         default="fast",
         help="fast (default): frozen BatchNorm, frozen trunk run once and cached; "
-        "seed: the study's plain train() loop, whole model every step",
+        "study: the study's plain train() loop, whole model every step",
     )
     p.add_argument(
         "--weights-source",
@@ -180,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument(
         "--protocol",
-        choices=["seed", "nested"],
-        default="seed",
-        help="seed: LR chosen on the reported folds (optimistic); nested: unbiased",
+        choices=["study", "nested"],
+        default="study",
+        help="study: LR chosen on the reported folds (optimistic); nested: unbiased",
     )
     p.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1e-2), metavar=("LOW", "HIGH"))
     p.add_argument(
@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", help="only these models' rows")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--protocol", choices=["seed", "nested"], default="seed")
+    p.add_argument("--protocol", choices=["study", "nested"], default="study")
     p.add_argument(
         "--out",
         default="fakezoo-study",

@@ -9,7 +9,7 @@ entries:
 - **unstated**: the study does not say what it did (epochs, batch size, Adam's settings, its
   folds), so no run can match it; these start with ``"Unstated in the study:"``.
 
-A run in ``mode="seed"`` with ``weights="torchvision"`` lists only the unstated facts.
+A run in ``mode="study"`` with ``weights="torchvision"`` lists only the unstated facts.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ DEPARTURES: tuple[Departure, ...] = (
         "data)",
         "largest on the head-only rows, where the whole trunk adapted in the "
         "study; no effect on VGG-16 and ViT, which have no BatchNorm",
-        '`mode="seed"`, `--mode seed`',
+        '`mode="study"`, `--mode study`',
     ),
     Departure(
         "dropout",
         "Dropout other than torchvision's (VGG-16: 0.5 after fc1 and fc2; "
         "MobileNet-V2: 0.2 and Inception-v3: 0.5 before the classifier)",
         "small; dropout regularises the trained layers",
-        '`drop_rate=None` (the default) and, for VGG-16 head-only, `mode="seed"`',
+        '`drop_rate=None` (the default) and, for VGG-16 head-only, `mode="study"`',
     ),
     Departure(
         "weights",
@@ -78,7 +78,7 @@ DEPARTURES: tuple[Departure, ...] = (
         "normalization",
         "The weights' own mean and std instead of the study's 0.5/0.5",
         "small",
-        '`normalization="seed"`',
+        '`normalization="study"`',
     ),
     Departure(
         "optimizer",
@@ -128,7 +128,7 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
     Example:
         ```python
         import fakezoo
-        cv = fakezoo.CrossValidator(mode="seed", weights="torchvision", pretrained=False)
+        cv = fakezoo.CrossValidator(mode="study", weights="torchvision", pretrained=False)
         result = cv.run("mobilenet_v2", "demo", finetune=False, lr=1e-3)
         result.deviations  # ['Random initialisation ...', 'Unstated in the study: ...', ...]
         ```
@@ -146,7 +146,7 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
             "BatchNorm: frozen layers kept their ImageNet statistics, where the "
             "study's train() mode used batch statistics and moved the running ones "
             "towards the face data; expect the largest effect on head-only rows "
-            "(mode='seed' matches the study)."
+            "(mode='study' matches the study)."
         )
     rate = settings["drop_rate"]
     if rate != spec.drop_rate:
@@ -163,7 +163,7 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
         notes.append(
             "Dropout: VGG-16's first dropout, after the frozen fc1, is off (the "
             "trunk is cached before it); only the one before the trained layer runs "
-            "(mode='seed' matches the study)."
+            "(mode='study' matches the study)."
         )
     pretrained = settings["pretrained"]
     if pretrained is False:
@@ -183,12 +183,12 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
             "re-normalised the study's Normalize(0.5) input once more; a different "
             "input scale (weights='torchvision' matches the study)."
         )
-    if settings["image_size"] != settings["seed_image_size"]:
+    if settings["image_size"] != settings["study_image_size"]:
         notes.append(
             f"Image size {settings['image_size']} instead of the study's "
-            f"{settings['seed_image_size']}; usually lower accuracy when smaller."
+            f"{settings['study_image_size']}; usually lower accuracy when smaller."
         )
-    if settings["normalization"] != "seed":
+    if settings["normalization"] != "study":
         notes.append(
             "Normalisation: the weights' own mean and std instead of the study's "
             "0.5/0.5; a small change."

@@ -3,11 +3,11 @@
 Label convention (the whole package): **real = 0, fake = 1**. Fake is the positive class, so
 ``y_prob`` is always the probability of *fake*.
 
-The seed study reports accuracy and scikit-learn's ``average="weighted"`` precision, recall and F1
+The study reports accuracy and scikit-learn's ``average="weighted"`` precision, recall and F1
 (with ``zero_division=0``) for each fold, and their plain means across folds. Weighted recall is
-the support-weighted mean of per-class recall, which is exactly accuracy; the seed's "Recall"
+the support-weighted mean of per-class recall, which is exactly accuracy; the study's "Recall"
 column therefore always equals its "Accuracy" column. This module computes those same numbers so
-that they can be checked against the seed's printed values, and adds balanced accuracy, ROC-AUC,
+that they can be checked against the study's printed values, and adds balanced accuracy, ROC-AUC,
 equal error rate (EER) and average precision (AP).
 
 Everything returned is plain Python (``int``, ``float``, ``None``, ``list``, ``dict``), so it can be
@@ -195,10 +195,10 @@ def equal_error_rate(y_true: Any, y_prob: Any) -> float | None:
 
 
 def binary_metrics(y_true: Any, y_pred: Any, y_prob: Any = None) -> dict[str, Any]:
-    """The seed's per-fold metrics for real (0) vs fake (1), plus threshold-free ones.
+    """The study's per-fold metrics for real (0) vs fake (1), plus threshold-free ones.
 
     ``precision``, ``recall`` and ``f1`` are scikit-learn's ``average="weighted"`` values with
-    ``zero_division=0``, as in the seed: per-class scores averaged with weights equal to each
+    ``zero_division=0``, as in the study: per-class scores averaged with weights equal to each
     class's support in ``y_true``. Weighted recall therefore equals accuracy.
     ``balanced_accuracy`` is the unweighted mean of per-class recall over the classes present
     in ``y_true``.
@@ -271,7 +271,7 @@ def metrics_from_confusion(cm: Sequence[Sequence[int]]) -> dict[str, Any]:
 
     The matrix is expanded back into label arrays (``cm[i][j]`` samples with true label ``i``
     and predicted label ``j``) and passed to :func:`binary_metrics`, so the numbers are exactly
-    what that function gives on the original predictions. This is how the seed's printed fold
+    what that function gives on the original predictions. This is how the study's printed fold
     metrics are checked against its printed confusion matrices.
 
     Args:
@@ -289,7 +289,7 @@ def metrics_from_confusion(cm: Sequence[Sequence[int]]) -> dict[str, Any]:
         ```python
         from fakezoo.metrics import metrics_from_confusion
 
-        m = metrics_from_confusion([[1760, 104], [148, 1623]])  # seed: ResNet-50 fine-tuned, fold 1
+        m = metrics_from_confusion([[1760, 104], [148, 1623]])  # the study's ResNet-50 fold 1
         assert round(m["accuracy"], 4) == 0.9307 and round(m["precision"], 4) == 0.9309
         ```
     """
@@ -325,11 +325,11 @@ def is_missing(value: Any) -> bool:
 
 
 def summarize_folds(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and spread of fold metrics: the seed's "Average Performance" block, plus std.
+    """Mean and spread of fold metrics: the study's "Average Performance" block, plus std.
 
     For each name in :data:`METRIC_NAMES`, the mean and the **population** standard deviation
     (``ddof=0``, numpy's default) across folds are computed, skipping folds where the metric is
-    missing or ``None``; if no fold has it, mean and std are ``None``. The seed's printed
+    missing or ``None``; if no fold has it, mean and std are ``None``. The study's printed
     averages are these plain (unweighted) means of the fold values.
 
     Args:

@@ -1,9 +1,9 @@
-"""The whole study: the seed's 12 rows, each an LR search and a CV at the best LR.
+"""The whole study: the study's 12 rows, each an LR search and a CV at the best LR.
 
 :func:`run_study` writes, under its output folder::
 
     rows/{model}-{policy}/   the row's run directory, trials.csv and search.db (Optuna, SQLite)
-    study.md                 the seed-style table, the seed's numbers beside it, per-row blocks
+    study.md                 the study-style table, the study's numbers beside it, per-row blocks
     study.csv, study.json    the table as data
     study.png                a bar chart of the rows (with the ``plots`` extra)
 
@@ -29,7 +29,7 @@ from .errors import RunFormatError, RunMismatchError
 from .models.registry import get_spec
 from .report import plots
 from .report import text as tables
-from .report.seed import SEED_ROWS
+from .report.study_numbers import STUDY_NUMBERS
 from .runs.schema import mismatch_message
 from .synth.demo import make_demo_dataset
 from .train.cv import CrossValidator, CVResult
@@ -42,7 +42,7 @@ __all__ = ["DEMO", "STUDY_ROWS", "StudyRow", "demo_cache_dir", "run_study"]
 
 @dataclass(frozen=True)
 class StudyRow:
-    """One row of the seed's table: a model and its policy."""
+    """One row of the study's table: a model and its policy."""
 
     model: str
     finetune: bool
@@ -52,9 +52,9 @@ class StudyRow:
         return f"{self.model}-{'finetune' if self.finetune else 'head'}"
 
 
-#: The rows of the seed's final table, in its order (from :data:`fakezoo.report.SEED_ROWS`).
+#: The rows of the study's final table, in its order (from :data:`fakezoo.report.STUDY_NUMBERS`).
 STUDY_ROWS: tuple[StudyRow, ...] = tuple(
-    StudyRow(row["model_id"], row["finetune"]) for row in SEED_ROWS
+    StudyRow(row["model_id"], row["finetune"]) for row in STUDY_NUMBERS
 )
 
 #: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
@@ -95,7 +95,7 @@ def run_study(
     models: Sequence[str] | None = None,
     n_trials: int = 20,
     epochs: int = 3,
-    protocol: str = "seed",
+    protocol: str = "study",
     lr_range: tuple[float, float] = (1e-5, 1e-2),
     image_size: int | None = None,
     pretrained: bool | str = True,
@@ -110,7 +110,7 @@ def run_study(
     weights: str = "timm",
     drop_rate: float | None = None,
 ) -> list[dict]:
-    """Run the seed's study (or some of its rows) and write the tables.
+    """Run the study's study (or some of its rows) and write the tables.
 
     Args:
         data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
@@ -120,11 +120,11 @@ def run_study(
         models: restrict to these models' rows (default: all 12 rows).
         n_trials: Optuna trials per row.
         epochs: epochs per fold.
-        protocol: ``"seed"`` or ``"nested"`` (see
+        protocol: ``"study"`` or ``"nested"`` (see
             [`fakezoo.optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
         lr_range: log-uniform LR search range.
-        image_size: override the seed's input sizes (raised to a model's minimum).
-        pretrained: ImageNet weights (the seed's setting) or ``False``.
+        image_size: override the study's input sizes (raised to a model's minimum).
+        pretrained: ImageNet weights (the study's setting) or ``False``.
         batch_size: images per step.
         n_splits: folds.
         seed: seeds folds, sampler and training.
@@ -136,7 +136,7 @@ def run_study(
             only when every row's fingerprint (data, folds, model, settings, search) equals
             the stored one; otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names
             the fields that differ, before any work.
-        mode: ``"fast"`` (cached frozen trunk) or ``"seed"`` (the study's plain loop).
+        mode: ``"fast"`` (cached frozen trunk) or ``"study"`` (the study's plain loop).
         weights: ``"timm"`` or ``"torchvision"`` (the study's ImageNet weights).
         drop_rate: dropout before the trained layers (``None``: torchvision's per model).
 
@@ -258,15 +258,15 @@ def _write_tables(
     notes = (
         "> Demonstration: generated images, random initial weights, small inputs and few "
         "trials. It shows the pipeline works; its numbers are not deepfake-detection "
-        "results and cannot be compared with the seed's.\n\n"
+        "results and cannot be compared with the study's.\n\n"
         if demo
         else ""
     )
     blocks = "\n\n".join(tables.fold_block(r.to_dict()) for r in results)
     text = (
         f"{title}\n\n{notes}## Performance for all models\n\n"
-        f"{tables.table_markdown(table)}\n\n## Beside the seed's table\n\n"
-        f"{tables.seed_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
+        f"{tables.table_markdown(table)}\n\n## Beside the study's table\n\n"
+        f"{tables.study_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
         f"Wall time of this invocation: {seconds:.0f} s.\n"
     )
     atomic_write_text(out / "study.md", text)

@@ -17,7 +17,7 @@ from typing import Any
 from .._io import atomic_write_text
 from ..metrics import METRIC_NAMES
 from ..report.plots import new_figure, note_no_matplotlib, save_figure
-from ..report.seed import display_name, fine_tuning
+from ..report.study_numbers import display_name, fine_tuning
 
 logger = logging.getLogger("fakezoo")
 
@@ -386,7 +386,7 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         f"- trained on {run['trained_on'].get('n_images')} images",
     ]
     if run.get("deviations"):
-        lines.append(f"- deviations from the seed: {'; '.join(run['deviations'])}")
+        lines.append(f"- deviations from the study: {'; '.join(run['deviations'])}")
     lines += [
         "",
         f"Thresholds: `0.5`, and `cv_eer` = {th['cv_eer']:.4f}, the EER threshold of "

@@ -96,7 +96,7 @@ def model_card(
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    from ..report import seed, text
+    from ..report import study_numbers, text
     from . import evals
 
     root = Path(run_dir)
@@ -141,8 +141,8 @@ def model_card(
         data,
         template_path=str(files(__package__) / "model_card.md"),
         repo_id=repo_id,
-        display=seed.display_name(cfg["model"]),
-        policy=seed.fine_tuning(cfg.get("finetune"), words=True),
+        display=study_numbers.display_name(cfg["model"]),
+        policy=study_numbers.fine_tuning(cfg.get("finetune"), words=True),
         architecture=spec.architecture,
         n_folds=len(results.get("folds") or []),
         labels=cfg["labels"],
@@ -172,7 +172,7 @@ def model_card(
         cross=evals.card_rows(cross),
         protocols=evals.protocol_blocks(cross),
         timm_loadable=timm_loadable(cfg["model"]),
-        optimistic=bool(search) and search.get("protocol") == "seed",
+        optimistic=bool(search) and search.get("protocol") == "study",
         demo=_looks_like_demo(results, data_description),
         random_init=init is False,
     )

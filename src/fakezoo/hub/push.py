@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from .._version import __version__
 from ..errors import HubAuthError, HubUnavailableError, RunFormatError
 from ..metrics import is_missing
-from ..report.seed import fine_tuning
+from ..report.study_numbers import fine_tuning
 from ..runs.loader import (
     PICKLE_SUFFIXES,
     fold_folder,

@@ -14,7 +14,7 @@ from torch import nn
 from ..download import download_file
 from ..errors import WeightsError
 from .freeze import apply_policy, check_options
-from .preprocessing import SEED_MEAN, SEED_STD, Preprocessing, study_normalization
+from .preprocessing import STUDY_MEAN, STUDY_STD, Preprocessing, study_normalization
 from .registry import ModelSpec, get_spec
 from .torchvision_weights import TORCHVISION_WEIGHTS, converted_file, torchvision_to_timm
 from .wheel_weights import wheel_weights_file
@@ -184,7 +184,7 @@ def create(
     trainable: Sequence[str] | None = None,
     *,
     image_size: int | None = None,
-    normalization: str = "seed",
+    normalization: str = "study",
     weights: str = "timm",
     drop_rate: float | None = None,
     freeze_batchnorm: bool = True,
@@ -193,15 +193,15 @@ def create(
 
     Args:
         name: one of :func:`list_models`.
-        finetune: ``True`` trains the seed's "last N layers" (see the models page),
+        finetune: ``True`` trains the study's "last N layers" (see the models page),
             ``False`` trains only the new classification head.
         pretrained: ``True`` loads ImageNet weights from the Hugging Face Hub (through the
             local cache), a path loads a local ``.safetensors`` file (all but the head,
             strictly), ``False`` keeps the random initialisation.
         num_classes: outputs of the new head (2: real, fake).
         trainable: your own policy, a list of module names to train; overrides ``finetune``.
-        image_size: input size; defaults to the seed's (224, or 299 for Inception).
-        normalization: ``"seed"`` for ``Normalize([0.5]*3, [0.5]*3)``, ``"pretrained"`` for the
+        image_size: input size; defaults to the study's (224, or 299 for Inception).
+        normalization: ``"study"`` for ``Normalize([0.5]*3, [0.5]*3)``, ``"pretrained"`` for the
             weights' own mean and std.
         weights: ``"timm"`` (the :attr:`ModelSpec.weights` tag) or ``"torchvision"``: the
             ImageNet weights the study loaded, converted to timm's module names (a local
@@ -227,8 +227,8 @@ def create(
         ```
     """
     spec = get_spec(name)
-    if normalization not in {"seed", "pretrained"}:
-        raise ValueError(f"normalization='{normalization}': use 'seed' or 'pretrained'.")
+    if normalization not in {"study", "pretrained"}:
+        raise ValueError(f"normalization='{normalization}': use 'study' or 'pretrained'.")
     check_options(weights, drop_rate)
     rate = spec.drop_rate if drop_rate is None else float(drop_rate)
     size = image_size or spec.image_size
@@ -264,7 +264,7 @@ def create(
     apply_policy(model, names, freeze_batchnorm)
 
     cfg = model.pretrained_cfg
-    mean, std = (SEED_MEAN, SEED_STD) if normalization == "seed" else (cfg["mean"], cfg["std"])
+    mean, std = (STUDY_MEAN, STUDY_STD) if normalization == "study" else (cfg["mean"], cfg["std"])
     mean, std = study_normalization(spec, weights, tuple(mean), tuple(std))
     model.preprocessing = Preprocessing(size, tuple(mean), tuple(std))
     model.transform = model.preprocessing.transform()

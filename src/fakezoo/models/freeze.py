@@ -113,7 +113,7 @@ def apply_policy(model: nn.Module, trainable: Sequence[str], freeze_batchnorm: b
 def state_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
     """A model's state dict for its ``model.safetensors``, on the CPU.
 
-    A frozen BatchNorm layer trained in seed mode keeps its (adapted) running statistics but
+    A frozen BatchNorm layer trained in study mode keeps its (adapted) running statistics but
     not its step counter, so the file loads into the fixed BatchNorm of a fast-mode build.
     """
     frozen_bn = {

@@ -1,4 +1,4 @@
-"""The seed's preprocessing: resize to a square, to tensor, normalize."""
+"""The study's preprocessing: resize to a square, to tensor, normalize."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import torch
 from ..data.decode import image_to_array
 from .torchvision_weights import transform_input_normalization
 
-__all__ = ["SEED_MEAN", "SEED_STD", "DecodeTransform", "Preprocessing", "study_normalization"]
+__all__ = ["STUDY_MEAN", "STUDY_STD", "DecodeTransform", "Preprocessing", "study_normalization"]
 
-SEED_MEAN = (0.5, 0.5, 0.5)
-SEED_STD = (0.5, 0.5, 0.5)
+STUDY_MEAN = (0.5, 0.5, 0.5)
+STUDY_STD = (0.5, 0.5, 0.5)
 
 
 def study_normalization(
-    spec, weights: str, mean: tuple[float, ...] = SEED_MEAN, std: tuple[float, ...] = SEED_STD
+    spec, weights: str, mean: tuple[float, ...] = STUDY_MEAN, std: tuple[float, ...] = STUDY_STD
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``Normalize(mean, std)`` as a model built with ``weights`` sees it: with torchvision's
     Inception-v3 weights, its ``transform_input`` folded in; otherwise unchanged."""
@@ -27,7 +27,7 @@ def study_normalization(
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The seed's preprocessing: resize to a square, to tensor, normalize.
+    """The study's preprocessing: resize to a square, to tensor, normalize.
 
     Example:
         ```python
@@ -39,8 +39,8 @@ class Preprocessing:
     """
 
     image_size: int
-    mean: tuple[float, float, float] = SEED_MEAN
-    std: tuple[float, float, float] = SEED_STD
+    mean: tuple[float, float, float] = STUDY_MEAN
+    std: tuple[float, float, float] = STUDY_STD
 
     def transform(self) -> DecodeTransform:
         """PIL image -> normalised ``(3, S, S)`` float tensor, through the decode path that

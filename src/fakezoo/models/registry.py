@@ -2,7 +2,7 @@
 policies and preprocessing.
 
 Each model is a timm network with a two-class head. ``create`` builds it, loads weights,
-applies a freeze policy and attaches the seed's preprocessing, so that one call gives a model
+applies a freeze policy and attaches the study's preprocessing, so that one call gives a model
 that is ready to train or to predict with.
 
 This module holds the registry: what fakezoo knows about each model.
@@ -26,14 +26,14 @@ class ModelSpec:
         name: fakezoo name, e.g. ``"resnet50"``.
         architecture: timm architecture, e.g. ``"resnet50"``.
         weights: timm pretrained tag used for ``pretrained=True`` (torchvision ports where
-            timm has them, as they are closest to the seed).
-        image_size: the seed's input size (299 for Inception, else 224).
-        finetune: modules trained with ``finetune=True`` (the seed's "last N layers").
+            timm has them, as they are closest to the study).
+        image_size: the study's input size (299 for Inception, else 224).
+        finetune: modules trained with ``finetune=True`` (the study's "last N layers").
         head: modules trained with ``finetune=False`` (the new classification head).
-        seed_wording: how the seed describes the fine-tuned layers.
+        study_wording: how the study describes the fine-tuned layers.
         policy_note: how fakezoo reads that wording.
         hidden: width of the extra hidden head layer, for ``resnet50_mlp``.
-        display_name: the name the seed study prints for the model, e.g. ``"ResNet-50"``.
+        display_name: the name the study prints for the model, e.g. ``"ResNet-50"``.
         param_counts: parameters trained with ``finetune=True``, with ``finetune=False``, and
             in all; precomputed so that listing the zoo needs no torch (a test checks them
             against the built models).
@@ -52,7 +52,7 @@ class ModelSpec:
     image_size: int
     finetune: tuple[str, ...]
     head: tuple[str, ...]
-    seed_wording: str
+    study_wording: str
     policy_note: str
     hidden: int | None = None
     expand: tuple[str, ...] = field(default=(), repr=False)
@@ -97,7 +97,7 @@ _SPECS: dict[str, ModelSpec] = {
             224,
             finetune=("layer4", "fc"),
             head=("fc",),
-            seed_wording="last two layers",
+            study_wording="last two layers",
             policy_note="the last residual stage and the classifier",
             display_name="ResNet-50",
             param_counts=(14_968_834, 4_098, 23_512_130),
@@ -117,7 +117,7 @@ _SPECS: dict[str, ModelSpec] = {
                 "classifier",
             ),
             head=("classifier",),
-            seed_wording="last five blocks",
+            study_wording="last five blocks",
             policy_note="the last five children of `features` and the classifier",
             expand=("features",),
             display_name="DenseNet-121",
@@ -131,7 +131,7 @@ _SPECS: dict[str, ModelSpec] = {
             224,
             finetune=("pre_logits.fc2", "head.fc"),
             head=("head.fc",),
-            seed_wording="last two layers",
+            study_wording="last two layers",
             policy_note="the last two fully connected layers",
             expand=("features", "pre_logits", "head"),
             display_name="VGG16",
@@ -147,7 +147,7 @@ _SPECS: dict[str, ModelSpec] = {
             299,
             finetune=("Mixed_7a", "Mixed_7b", "Mixed_7c", "fc"),
             head=("fc",),
-            seed_wording="last four layers",
+            study_wording="last four layers",
             policy_note="the last three Inception blocks and the classifier",
             ignore_keys=("AuxLogits.",),  # torchvision weights carry the unused auxiliary head
             min_image_size=75,
@@ -164,7 +164,7 @@ _SPECS: dict[str, ModelSpec] = {
             224,
             finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"),
             head=("classifier",),
-            seed_wording="last five layers",
+            study_wording="last five layers",
             policy_note="torchvision's `features[-5:]` (blocks 5-6, the 1x1 head conv and its "
             "norm) and the classifier",
             expand=("blocks",),
@@ -180,7 +180,7 @@ _SPECS: dict[str, ModelSpec] = {
             224,
             finetune=("blocks.11", "norm", "head"),
             head=("head",),
-            seed_wording="last transformer block",
+            study_wording="last transformer block",
             policy_note="the last encoder block, the final norm and the head",
             patch_size=16,
             expand=("blocks",),
@@ -196,7 +196,7 @@ _SPECS: dict[str, ModelSpec] = {
             224,
             finetune=("layer4", "fc"),
             head=("fc",),
-            seed_wording="ResNet-50 with one added layer",
+            study_wording="ResNet-50 with one added layer",
             policy_note="the last residual stage and the two-layer head "
             "(Linear 2048→512, ReLU, Linear 512→classes)",
             hidden=512,
@@ -213,7 +213,7 @@ _SPECS: dict[str, ModelSpec] = {
             224,
             finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"),
             head=("classifier",),
-            seed_wording="not in the study",
+            study_wording="not in the study",
             policy_note="the last two stages (blocks 5-6), the 1x1 head conv and its norm, and "
             "the classifier, as for MobileNet-V2",
             expand=("blocks",),

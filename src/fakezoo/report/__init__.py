@@ -1,4 +1,4 @@
-"""Seed-style reports, study tables and plots from cross-validation results.
+"""Study-style reports, study tables and plots from cross-validation results.
 
 Everything here works on plain dicts: the ``CVResult.to_dict()`` shape::
 
@@ -18,11 +18,11 @@ figures, so the caller's matplotlib backend and global figure state are left alo
 """
 
 from .plots import plot_confusion_matrix, plot_roc, plot_study
-from .seed import DISPLAY_NAMES, SEED_ROWS, display_name
+from .study_numbers import DISPLAY_NAMES, STUDY_NUMBERS, display_name
 from .text import (
     cv_report,
     fold_block,
-    seed_comparison_markdown,
+    study_comparison_markdown,
     study_table,
     table_csv,
     table_markdown,
@@ -30,14 +30,14 @@ from .text import (
 
 __all__ = [
     "DISPLAY_NAMES",
-    "SEED_ROWS",
+    "STUDY_NUMBERS",
     "cv_report",
     "display_name",
     "fold_block",
     "plot_confusion_matrix",
     "plot_roc",
     "plot_study",
-    "seed_comparison_markdown",
+    "study_comparison_markdown",
     "study_table",
     "table_csv",
     "table_markdown",

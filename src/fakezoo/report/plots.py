@@ -159,7 +159,7 @@ def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
     Error bars show the std across folds (``accuracy_std``, ``f1_std``) where present.
 
     Args:
-        table: Rows from :func:`study_table` (or :data:`SEED_ROWS`, which have no error bars).
+        table: Rows from :func:`study_table` (or :data:`STUDY_NUMBERS`, which have no error bars).
         path: Where to write the PNG; parent folders are created.
 
     Returns:
@@ -172,10 +172,10 @@ def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
     Example:
         ```python
         import tempfile
-        from fakezoo.report import SEED_ROWS, plot_study
+        from fakezoo.report import STUDY_NUMBERS, plot_study
 
         with tempfile.TemporaryDirectory() as d:
-            assert plot_study(SEED_ROWS, f"{d}/study.png").stat().st_size > 1000
+            assert plot_study(STUDY_NUMBERS, f"{d}/study.png").stat().st_size > 1000
         ```
     """
     import numpy as np

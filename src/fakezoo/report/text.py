@@ -1,4 +1,4 @@
-"""Text reports: the seed-style per-fold block, a run's ``report.md`` and the study tables.
+"""Text reports: the study-style per-fold block, a run's ``report.md`` and the study tables.
 
 They work on the plain-dict shape described in :mod:`fakezoo.report`.
 """
@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..metrics import METRIC_NAMES, is_missing, summarize_folds
-from .seed import FINE_TUNING_WORDS, SEED_ROWS, display_name, fine_tuning
+from .study_numbers import FINE_TUNING_WORDS, STUDY_NUMBERS, display_name, fine_tuning
 
 __all__ = [
     "cv_report",
     "fold_block",
-    "seed_comparison_markdown",
+    "study_comparison_markdown",
     "study_table",
     "table_csv",
     "table_markdown",
@@ -84,10 +84,10 @@ _FOLD_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def fold_block(result: dict[str, Any]) -> str:
-    """The seed's per-model block as Markdown: folds, mean ± std and the mean confusion matrix.
+    """The study's per-model block as Markdown: folds, mean ± std and the mean confusion matrix.
 
-    Metrics are shown with 4 decimals like the seed. Precision, recall and F1 are the weighted
-    averages the seed uses; std is the population std across folds (``ddof=0``).
+    Metrics are shown with 4 decimals like the study. Precision, recall and F1 are the weighted
+    averages the study uses; std is the population std across folds (``ddof=0``).
 
     Args:
         result: A CV result dict (``CVResult.to_dict()`` shape).
@@ -152,13 +152,13 @@ def fold_block(result: dict[str, Any]) -> str:
     ]
     deviations = result.get("deviations") or []
     if deviations:
-        lines += ["", "Deviations from the seed protocol:", ""]
+        lines += ["", "Deviations from the study protocol:", ""]
         lines += [f"- {d}" for d in deviations]
     return "\n".join(lines) + "\n"
 
 
-def _seed_match(model: str, fine_tuning: str) -> dict[str, Any] | None:
-    for row in SEED_ROWS:
+def _study_match(model: str, fine_tuning: str) -> dict[str, Any] | None:
+    for row in STUDY_NUMBERS:
         if row["model"] == model and row["fine_tuning"] == fine_tuning:
             return row
     return None
@@ -167,8 +167,8 @@ def _seed_match(model: str, fine_tuning: str) -> dict[str, Any] | None:
 def cv_report(result: dict[str, Any]) -> str:
     """The full ``report.md`` for one cross-validation run.
 
-    Contains a title, the settings, :func:`fold_block`, the seed's printed numbers for the same
-    model and fine-tuning (when the seed has that row), and notes on the label convention and
+    Contains a title, the settings, :func:`fold_block`, the study's printed numbers for the same
+    model and fine-tuning (when the study has that row), and notes on the label convention and
     on what each metric means.
 
     Args:
@@ -219,21 +219,21 @@ def cv_report(result: dict[str, Any]) -> str:
         lines += [f"- `{s['path']}`: {s['reason']}" for s in skipped]
         lines += [""]
 
-    seed = _seed_match(display_name(model), _fine_tuning(result))
-    if seed is not None:
+    printed = _study_match(display_name(model), _fine_tuning(result))
+    if printed is not None:
         mean = summary["mean"]
         keys = ("accuracy", "precision", "recall", "f1")
         lines += [
-            "## Compared with the seed study",
+            "## Compared with the study",
             "",
             "| | accuracy | precision | recall | F1 |",
             "|---|---|---|---|---|",
             "| this run | " + " | ".join(_pct(mean.get(k)) for k in keys) + " |",
-            "| seed (printed) | " + " | ".join(_pct(seed[k]) for k in keys) + " |",
+            "| the study (printed) | " + " | ".join(_pct(printed[k]) for k in keys) + " |",
             "",
         ]
-        if seed.get("note"):
-            lines += [f"Note on the seed row: {seed['note']}", ""]
+        if printed.get("note"):
+            lines += [f"Note on the study's row: {printed['note']}", ""]
 
     lines += [
         "## Notes",
@@ -242,7 +242,7 @@ def cv_report(result: dict[str, Any]) -> str:
         "  scores are P(fake).",
         "- Accuracy: fraction of validation images classified correctly.",
         '- Precision, recall, F1: scikit-learn `average="weighted"` (`zero_division=0`), as in',
-        "  the seed: per-class scores averaged with weights equal to each class's support.",
+        "  the study: per-class scores averaged with weights equal to each class's support.",
         "  Weighted recall therefore equals accuracy.",
         "- Balanced accuracy: mean of the recall on real and the recall on fake images.",
         "- ROC-AUC: probability that a random fake image scores above a random real one.",
@@ -260,7 +260,7 @@ def cv_report(result: dict[str, Any]) -> str:
 
 
 def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One table row per CV result, like the seed's "Performance For All Models".
+    """One table row per CV result, like the study's "Performance For All Models".
 
     Args:
         rows: CV result dicts (``CVResult.to_dict()`` shape).
@@ -310,16 +310,16 @@ def _acc_mean_std(row: dict[str, Any]) -> str:
 
 
 def table_markdown(table: Sequence[dict[str, Any]]) -> str:
-    """Render :func:`study_table` rows (or :data:`SEED_ROWS`) as a Markdown table.
+    """Render :func:`study_table` rows (or :data:`STUDY_NUMBERS`) as a Markdown table.
 
-    Percentages with 2 decimals as in the seed, the LR in scientific notation, ROC-AUC with 4
+    Percentages with 2 decimals as in the study, the LR in scientific notation, ROC-AUC with 4
     decimals, and accuracy as mean ± std across folds. Missing values show as ``n/a``.
 
     Example:
         ```python
-        from fakezoo.report import SEED_ROWS, table_markdown
+        from fakezoo.report import STUDY_NUMBERS, table_markdown
 
-        md = table_markdown(SEED_ROWS)
+        md = table_markdown(STUDY_NUMBERS)
         assert "| VGG16 | Without | 1.75e-04 | 59.43% |" in md
         assert len(md.strip().splitlines()) == 2 + 12
         ```
@@ -361,9 +361,9 @@ def table_csv(table: Sequence[dict[str, Any]]) -> str:
     Example:
         ```python
         import csv, io
-        from fakezoo.report import SEED_ROWS, table_csv
+        from fakezoo.report import STUDY_NUMBERS, table_csv
 
-        rows = list(csv.DictReader(io.StringIO(table_csv(SEED_ROWS))))
+        rows = list(csv.DictReader(io.StringIO(table_csv(STUDY_NUMBERS))))
         assert len(rows) == 12 and float(rows[0]["accuracy"]) == 0.5943
         ```
     """
@@ -378,32 +378,32 @@ def table_csv(table: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def seed_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
-    """Put :func:`study_table` rows beside the seed's printed final table.
+def study_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
+    """Put :func:`study_table` rows beside the study's printed final table.
 
-    Rows are matched by display model name and fine-tuning; rows the seed does not have show
-    ``n/a`` on the seed side. Notes on known problems in the seed's printed values follow
+    Rows are matched by display model name and fine-tuning; rows the study does not have show
+    ``n/a`` on the study's side. Notes on known problems in the study's printed values follow
     the table.
 
     Example:
         ```python
-        from fakezoo.report import seed_comparison_markdown
+        from fakezoo.report import study_comparison_markdown
 
         row = {"model": "ResNet-50", "fine_tuning": "With", "best_lr": 1e-3,
                "accuracy": 0.95, "precision": 0.95, "recall": 0.95, "f1": 0.95}
-        md = seed_comparison_markdown([row])
+        md = study_comparison_markdown([row])
         assert "95.00%" in md and "92.98%" in md and "+2.02" in md
         ```
     """
-    header = ["Model", "Fine-Tuning", "Best LR (yours / seed)"]
+    header = ["Model", "Fine-Tuning", "Best LR (yours / study)"]
     for label in ("Accuracy", "Precision", "Recall", "F1-Score"):
-        header += [f"{label} (yours)", f"{label} (seed)"]
+        header += [f"{label} (yours)", f"{label} (study)"]
     header.append("Δ Accuracy (pp)")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     notes: list[str] = []
     for row in table:
-        seed = _seed_match(str(row.get("model")), str(row.get("fine_tuning")))
-        s = seed or {}
+        printed = _study_match(str(row.get("model")), str(row.get("fine_tuning")))
+        s = printed or {}
         cells = [
             str(row.get("model", "")),
             str(row.get("fine_tuning", "")),
@@ -411,16 +411,18 @@ def seed_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
         ]
         for key in ("accuracy", "precision", "recall", "f1"):
             cells += [_pct(row.get(key)), _pct(s.get(key))]
-        acc, seed_acc = row.get("accuracy"), s.get("accuracy")
-        if is_missing(acc) or is_missing(seed_acc):
+        acc, study_acc = row.get("accuracy"), s.get("accuracy")
+        if is_missing(acc) or is_missing(study_acc):
             delta = _NA
         else:  # round first and add 0.0 so that a tiny negative gap prints "+0.00", not "-0.00"
-            delta = f"{round(100 * (acc - seed_acc), 2) + 0.0:+.2f}"
+            delta = f"{round(100 * (acc - study_acc), 2) + 0.0:+.2f}"
         cells.append(delta)
-        if seed is not None and seed.get("note"):
+        if printed is not None and printed.get("note"):
             marker = len(notes) + 1
             cells[0] += f" [{marker}]"
-            notes.append(f"[{marker}] {seed['model']} {seed['fine_tuning']}: {seed['note']}")
+            notes.append(
+                f"[{marker}] {printed['model']} {printed['fine_tuning']}: {printed['note']}"
+            )
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     if notes:

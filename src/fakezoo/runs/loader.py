@@ -471,8 +471,10 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     pre = fz["preprocessing"]
     mean, std = check_three_floats(pre["mean"], where), check_three_floats(pre["std"], where)
     finetune, trainable = fz.get("finetune"), list(fz["trainable"])
-    seed = sum(study_normalization(spec, fz.get("weights", "timm")), ())
-    seed_norm = all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(mean + std, seed, strict=True))
+    study = sum(study_normalization(spec, fz.get("weights", "timm")), ())
+    study_norm = all(
+        math.isclose(a, b, abs_tol=1e-6) for a, b in zip(mean + std, study, strict=True)
+    )
     policy: dict[str, Any] = {"finetune": True, "trainable": trainable}
     if isinstance(finetune, bool) and trainable == list(spec.trainable(finetune)):
         policy = {"finetune": finetune, "trainable": None}
@@ -485,7 +487,7 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
                 num_classes=cfg.get("num_classes", 2),
                 image_size=pre["image_size"],
                 weights=fz.get("weights", "timm"),
-                normalization="seed" if seed_norm else "pretrained",
+                normalization="study" if study_norm else "pretrained",
                 **policy,
             )
     except UnknownModelError as err:
@@ -499,7 +501,7 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     ):
         raise RunFormatError(
             f"{where}: normalization mean={list(mean)} std={list(std)} is "
-            f"neither the seed's 0.5/0.5 nor the weights' own "
+            f"neither the study's 0.5/0.5 nor the weights' own "
             f"({list(built.mean)}, {list(built.std)})."
         )
     model.preprocessing = Preprocessing(built.image_size, mean, std)

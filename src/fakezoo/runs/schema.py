@@ -50,6 +50,7 @@ __all__ = [
     "check_preprocessing",
     "check_results",
     "check_same",
+    "check_schema_version",
     "check_three_floats",
     "data_digest",
     "files_digest",
@@ -57,8 +58,9 @@ __all__ = [
     "mismatch_message",
 ]
 
-SCHEMA_VERSION = 2
-"""Version of the run-directory format written by this fakezoo (1: before fingerprints)."""
+SCHEMA_VERSION = 3
+"""Version of the run-directory format written by this fakezoo (1: before fingerprints; 2: the
+study's training mode and LR protocol were called ``"seed"``). Only this version is read."""
 
 NUMERICS_VERSION = 1
 """Bumped whenever fakezoo changes how a number is computed for the same settings (training
@@ -111,7 +113,7 @@ class Fingerprint:
         or ``"file:<name>"``), weights_sha256, image_size, mean, std.
     Training:
         epochs, batch_size, optimizer, weight_decay, seed, lr (``None`` when a search picks
-        it), augment, mode (``"fast"`` or ``"seed"``), drop_rate.
+        it), augment, mode (``"fast"`` or ``"study"``), drop_rate.
     Numerics:
         cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"``, ``"fp16+scaler"``: what ran),
         trunk_backend (what ran the cached trunk), device_type, numerics_version.
@@ -280,6 +282,23 @@ def check_preprocessing(pre: Any, where: str) -> dict:
         "interpolation": "bilinear",
         "resize": "square",
     }
+
+
+def check_schema_version(version: Any, where: str) -> int:
+    """Exactly :data:`SCHEMA_VERSION`: a newer run needs a newer fakezoo, an older one (written
+    by an unreleased checkout) is refused, to be trained again."""
+    if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
+        raise RunFormatError(
+            f"{where}: schema_version {version!r} is newer than this "
+            f"fakezoo reads ({SCHEMA_VERSION}); upgrade fakezoo."
+        )
+    if version < SCHEMA_VERSION:
+        raise RunFormatError(
+            f"{where}: schema_version {version} was written by an older fakezoo checkout; "
+            f"this one reads only version {SCHEMA_VERSION}. Train the run again (--overwrite "
+            f"/ overwrite=True removes the old one)."
+        )
+    return version
 
 
 def check_labels(labels: Any, where: str) -> list[str]:
@@ -485,6 +504,7 @@ class FoldConfig:
         if not isinstance(fz.get("model"), str):
             raise RunFormatError(f"{where}: 'model' must be a fakezoo model name.")
         lr = check_lr(fz.get("lr"), where)
+        check_schema_version(fz.get("schema_version", 1), where)
         settings = {k: v for k, v in fz.items() if k not in _FOLD_OWN and k != "schema_version"}
         return cls(
             fold=_int(fz.get("fold"), where, "fold", 1),
@@ -590,12 +610,7 @@ class RunConfig:
                 f"Not a fakezoo run: {where} has library_name="
                 f"{data.get('library_name')!r} (expected 'fakezoo')."
             )
-        version = data.get("schema_version", 1)
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise RunFormatError(
-                f"{where}: schema_version {version!r} is newer than this "
-                f"fakezoo reads ({SCHEMA_VERSION}); upgrade fakezoo."
-            )
+        version = check_schema_version(data.get("schema_version", 1), where)
         if not isinstance(data.get("model"), str):
             raise RunFormatError(
                 f"{where}: 'model' must be a fakezoo model name, got {data.get('model')!r}."

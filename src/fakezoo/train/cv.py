@@ -7,7 +7,7 @@ the Hub and predict modules read::
     out_dir/
       config.json          index: model, policy, preprocessing, labels, folds, mean metrics
       results.json         CVResult.to_dict()
-      report.md            the seed's per-fold block and averages
+      report.md            the study's per-fold block and averages
       fold_1/model.safetensors, fold_1/config.json, fold_1/predictions.json
       ...
 
@@ -72,21 +72,21 @@ WAYS_OUT = (
 
 
 class CrossValidator:
-    """Stratified k-fold cross-validation with the seed's training setup.
+    """Stratified k-fold cross-validation with the study's training setup.
 
     The decoded images and the frozen trunk's output are kept between calls of :meth:`run`,
     so an LR search over many trials runs the trunk once per image.
 
     Args:
-        n_splits: folds (the seed: 3).
+        n_splits: folds (the study: 3).
         epochs: epochs per fold.
         batch_size: images per step.
-        optimizer: ``"adam"`` (the seed's), ``"adamw"`` or ``"sgd"``.
+        optimizer: ``"adam"`` (the study's), ``"adamw"`` or ``"sgd"``.
         seed: seeds the folds, the head initialisation and the batch order.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda:1"``...
         pretrained: ImageNet weights (``True``), a local ``.safetensors`` file, or ``False``.
-        image_size: override the seed's input size (recorded as a deviation).
-        normalization: ``"seed"`` (0.5/0.5) or ``"pretrained"`` (the weights' own).
+        image_size: override the study's input size (recorded as a deviation).
+        normalization: ``"study"`` (0.5/0.5) or ``"pretrained"`` (the weights' own).
         augment: a callable on uint8 image batches; turns trunk caching off.
         cache_trunk: cache the frozen trunk's output (``False`` runs the whole model every
             step, as a plain implementation would).
@@ -100,7 +100,7 @@ class CrossValidator:
         progress: progress bars; ``None`` shows them on a terminal only.
         amp: autocast on CUDA.
         cache_dtype: storage type of the cached trunk output.
-        mode: ``"fast"``: frozen BatchNorm, frozen trunk run once and cached; ``"seed"``: the
+        mode: ``"fast"``: frozen BatchNorm, frozen trunk run once and cached; ``"study"``: the
             study's plain loop, BatchNorm in train mode everywhere, whole model every step.
         weights: ``"timm"`` or ``"torchvision"`` (the ImageNet weights the study loaded).
         drop_rate: dropout before the trained layers (``None``: torchvision's, per model).
@@ -128,7 +128,7 @@ class CrossValidator:
         *,
         pretrained: bool | str | Path = True,
         image_size: int | None = None,
-        normalization: str = "seed",
+        normalization: str = "study",
         augment: Callable | None = None,
         cache_trunk: bool = True,
         weight_decay: float = 0.0,
@@ -254,7 +254,7 @@ class CrossValidator:
             )
             model.to(self.device, memory_format=torch.channels_last)
             owned = tuple(o for stage in split_trunk_tail(model)[1] for o in stage.owns)
-            buffers = {n for n, _ in model.named_buffers()} if self.mode == "seed" else set()
+            buffers = {n for n, _ in model.named_buffers()} if self.mode == "study" else set()
             initial = {
                 k: v.detach().clone()
                 for k, v in model.state_dict().items()
@@ -373,7 +373,7 @@ class CrossValidator:
             "n_splits": n_folds or self.n_splits,
             "seed": self.seed,
             "image_size": decoded.image_size,
-            "seed_image_size": spec.image_size,
+            "study_image_size": spec.image_size,
             "pretrained": pretrained,
             "normalization": self.normalization,
             "mode": self.mode,
@@ -488,7 +488,7 @@ class CrossValidator:
             model_name: one of [`fakezoo.list_models`][fakezoo.models.registry.list_models].
             dataset: a folder or CSV path, a [`Dataset`][fakezoo.data.dataset.Dataset], or decoded
                 images.
-            finetune: the seed's "with fine-tune" policy (``True``) or head only (``False``).
+            finetune: the study's "with fine-tune" policy (``True``) or head only (``False``).
             lr: learning rate.
             out_dir: write the run directory here. An existing one resumes (finished folds
                 are loaded, not trained again) only when its fingerprint equals this run's;

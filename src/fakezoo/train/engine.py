@@ -1,6 +1,6 @@
 """Training one fold: run the frozen trunk once, cache its output, train only the tail.
 
-The seed's preprocessing has no random augmentation and everything before the first trainable
+The study's preprocessing has no random augmentation and everything before the first trainable
 module is frozen, so the trunk's output for an image never changes. :func:`compute_trunk`
 runs it once per image (eval mode, autocast and channels_last on GPUs) and
 :func:`train_fold` trains the tail on that cache for every epoch. With augmentation the cache
@@ -39,12 +39,12 @@ logger = logging.getLogger("fakezoo")
 
 @dataclass
 class TrainSettings:
-    """How a fold is trained. The defaults follow the seed: Adam and cross-entropy.
+    """How a fold is trained. The defaults follow the study: Adam and cross-entropy.
 
     Attributes:
         epochs: passes over the training part of a fold.
         batch_size: images per optimisation step.
-        optimizer: ``"adam"`` (the seed's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        optimizer: ``"adam"`` (the study's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
         weight_decay: optimiser weight decay.
         seed: seeds the head initialisation, the batch order and the dropout masks of every
             fold (``seed * 1000 + fold``).
@@ -53,7 +53,7 @@ class TrainSettings:
             (see :func:`amp_mode`); ignored on CPU.
         progress: progress bars; ``None`` shows them on a terminal only.
         mode: ``"fast"``: frozen layers run in eval mode (fixed BatchNorm, no dropout);
-            ``"seed"``: the whole model in ``train()`` mode, as the study's loop (BatchNorm
+            ``"study"``: the whole model in ``train()`` mode, as the study's loop (BatchNorm
             uses batch statistics and updates its running ones, frozen or not).
     """
 
@@ -68,10 +68,10 @@ class TrainSettings:
     mode: str = "fast"
 
     def __post_init__(self) -> None:
-        if self.mode not in {"fast", "seed"}:
+        if self.mode not in {"fast", "study"}:
             raise ValueError(
                 f"mode='{self.mode}': use 'fast' (frozen BatchNorm, cached trunk) "
-                f"or 'seed' (the study's plain train() loop)."
+                f"or 'study' (the study's plain train() loop)."
             )
         if self.optimizer not in {"adam", "adamw", "sgd"}:
             raise ValueError(f"optimizer='{self.optimizer}': use 'adam', 'adamw' or 'sgd'.")
@@ -178,7 +178,7 @@ def compute_trunk(
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
-# timm's names: its "sgd" is Nesterov SGD, "momentum" the plain SGD with momentum the seed uses.
+# timm's names: its "sgd" is Nesterov SGD, "momentum" the plain SGD with momentum the study uses.
 _TIMM_OPTIMIZERS = {"adam": "adam", "adamw": "adamw", "sgd": "momentum"}
 
 
@@ -196,7 +196,7 @@ def _optimizer(params: list[nn.Parameter], lr: float, settings: TrainSettings):
 def _train_mode(model: nn.Module, trunk: Sequence[Stage], mode: str) -> None:
     """Train mode for the tail; in fast mode the frozen trunk stays in eval mode."""
     model.train()
-    if mode == "seed":
+    if mode == "study":
         return  # the study's model.train(): every BatchNorm and dropout in training mode
     for stage in trunk:
         if isinstance(stage.fn, nn.Module):
@@ -249,9 +249,9 @@ def train_fold(
     """
     if augment is not None and not full:
         raise ValueError("augment needs full=True: augmented images change the trunk's output.")
-    if settings.mode == "seed" and not full:
+    if settings.mode == "study" and not full:
         raise ValueError(
-            "mode='seed' needs full=True: BatchNorm in train mode makes the "
+            "mode='study' needs full=True: BatchNorm in train mode makes the "
             "trunk's output depend on the batch, so it cannot be cached."
         )
     device = resolve_device(device)

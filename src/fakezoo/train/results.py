@@ -37,7 +37,7 @@ class CVResult:
         ```python
         result = cv.run("resnet50", data, lr=1e-3)
         result.mean["accuracy"], result.std["accuracy"]
-        print(result.report())   # the seed's per-fold block and averages, as Markdown
+        print(result.report())   # the study's per-fold block and averages, as Markdown
         ```
     """
 

@@ -1,6 +1,6 @@
-"""The learning-rate search: the seed's protocol, a nested protocol, and shared studies.
+"""The learning-rate search: the study's protocol, a nested protocol, and shared studies.
 
-``protocol="seed"`` reproduces the study: every trial runs the k-fold CV at one learning rate and
+``protocol="study"`` reproduces the study: every trial runs the k-fold CV at one learning rate and
 scores the mean validation accuracy; the best LR's CV is then reported. Because the LR is
 chosen on the same folds that are reported, those numbers are optimistic.
 
@@ -49,16 +49,16 @@ class LRSearchResult:
     """What :func:`optuna_lr_search` found.
 
     Attributes:
-        best_lr: the chosen learning rate (seed protocol), or the geometric mean of the
+        best_lr: the chosen learning rate (study protocol), or the geometric mean of the
             per-fold choices (nested protocol).
-        best_value: the best trial's mean validation accuracy (seed), or the outer folds' mean
-            accuracy (nested).
+        best_value: the best trial's mean validation accuracy (study protocol), or the outer
+            folds' mean accuracy (nested).
         trials: one dict per trial: number, lr, value, state, fold accuracies (and the outer
             fold, for the nested protocol).
-        cv_result: the CV at the best LR (seed) or the outer folds, each scored once (nested);
-            ``None`` with ``search_only``.
-        study: the Optuna study (seed) or the list of per-fold studies (nested).
-        protocol: ``"seed"`` or ``"nested"``.
+        cv_result: the CV at the best LR (study protocol) or the outer folds, each scored once
+            (nested); ``None`` with ``search_only``.
+        study: the Optuna study (study protocol) or the list of per-fold studies (nested).
+        protocol: ``"study"`` or ``"nested"``.
         fold_lrs: the LR chosen for each outer fold (nested protocol only).
     """
 
@@ -120,7 +120,7 @@ WAYS_OUT = (
 
 
 class _PerTrialTPE(optuna.samplers.BaseSampler):
-    """TPE whose randomness for a trial depends only on the study seed and the trials before it.
+    """TPE whose randomness for a trial depends only on the search's seed and the trials before it.
 
     Each trial gets a fresh ``TPESampler(seed=seed + k)``, where ``k`` counts the trials that
     finished before it (complete, pruned, or failed by diverging). A trial killed midway and
@@ -299,7 +299,7 @@ def study_names(
     or one per outer fold (``"{name}-outer{k}"``) for the nested protocol."""
     policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
     name = study_name or f"{model_name}-{policy}-{protocol}"
-    return [name] if protocol == "seed" else [f"{name}-outer{k}" for k in range(1, n_outer + 1)]
+    return [name] if protocol == "study" else [f"{name}-outer{k}" for k in range(1, n_outer + 1)]
 
 
 def start_over(
@@ -350,7 +350,7 @@ def optuna_lr_search(
     n_trials: int = 20,
     lr_range: tuple[float, float] = (1e-5, 1e-2),
     epochs: int | None = None,
-    protocol: str = "seed",
+    protocol: str = "study",
     storage: str | Path | optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
     seed: int = 0,
@@ -366,17 +366,17 @@ def optuna_lr_search(
     grace_period: int = DEFAULT_GRACE_PERIOD,
     search_only: bool = False,
 ) -> LRSearchResult:
-    """Choose the learning rate with Optuna, as the seed did, or without its optimism.
+    """Choose the learning rate with Optuna, as the study did, or without its optimism.
 
     Args:
         model_name: one of :func:`fakezoo.list_models`.
         dataset: a folder or CSV path, a Dataset, or decoded images.
-        finetune: the seed's "with fine-tune" policy, or head only.
+        finetune: the study's "with fine-tune" policy, or head only.
         n_trials: trials in total (for the nested protocol: per outer fold). Workers sharing a
             storage and study name stop when the study has this many.
         lr_range: log-uniform search range.
         epochs: epochs per fold (default: the CrossValidator's).
-        protocol: ``"seed"`` (LR chosen on the reported folds: optimistic) or ``"nested"``
+        protocol: ``"study"`` (LR chosen on the reported folds: optimistic) or ``"nested"``
             (LR chosen inside each outer training part: unbiased).
         storage: ``None`` (memory), a SQLite or Journal file, or a database URL; see
             :func:`make_storage`.
@@ -385,7 +385,7 @@ def optuna_lr_search(
         pruner: ``"median"`` (stop trials whose per-epoch validation accuracy falls below the
             median of earlier trials), ``"none"``, or an Optuna pruner.
         cv: the CrossValidator to train with (default: ``CrossValidator(seed=seed)``).
-        out_dir: write the best run's directory (seed protocol: the CV at the best LR; nested:
+        out_dir: write the best run's directory (study protocol: the CV at the best LR; nested:
             the outer folds) and ``trials.csv`` here.
         inner_splits: inner folds of the nested protocol (default: the CV's ``n_splits``).
         trainable: a custom freeze policy.
@@ -394,7 +394,7 @@ def optuna_lr_search(
             stored study or run made with another fingerprint (other data, folds, model,
             epochs, lr range, trials, protocol...) is refused before any trial, naming the
             fields that differ.
-        mode: ``"fast"`` or ``"seed"`` (see :class:`~fakezoo.CrossValidator`); ``None`` keeps
+        mode: ``"fast"`` or ``"study"`` (see :class:`~fakezoo.CrossValidator`); ``None`` keeps
             the given ``cv``'s (``"fast"`` for the default one).
         grace_period: seconds without a heartbeat after which a shared study's running trial
             is declared dead (its worker crashed): it is marked failed and its learning rate is
@@ -411,8 +411,8 @@ def optuna_lr_search(
         found.best_lr, found.cv_result.mean["accuracy"]
         ```
     """
-    if protocol not in {"seed", "nested"}:
-        raise ValueError(f"protocol='{protocol}': use 'seed' or 'nested'.")
+    if protocol not in {"study", "nested"}:
+        raise ValueError(f"protocol='{protocol}': use 'study' or 'nested'.")
     low, high = lr_range
     if not 0 < low < high:
         raise ValueError(f"lr_range={lr_range}: need 0 < low < high.")
@@ -464,7 +464,7 @@ def optuna_lr_search(
         return _search_only(
             cv, template, decoded, outer, study_name, protocol, inner_splits, options
         )
-    if protocol == "seed":
+    if protocol == "study":
         study = _search(cv, template, decoded, outer, study_name=study_name, **options)
         best = _best(study)
         lr = float(best.params["lr"])
@@ -483,7 +483,7 @@ def optuna_lr_search(
             trials=_trial_rows(study),
             cv_result=result,
             study=study,
-            protocol="seed",
+            protocol="study",
         )
     else:
         found = _nested(
@@ -530,7 +530,7 @@ def _search_only(
     options: dict,
 ) -> LRSearchResult:
     """The trials alone (a worker of ``fakezoo tune --workers N``): no CV, nothing written."""
-    if protocol == "seed":
+    if protocol == "study":
         study = _search(cv, template, decoded, outer, study_name=study_name, **options)
         best = _best(study)
         return LRSearchResult(
@@ -539,7 +539,7 @@ def _search_only(
             trials=_trial_rows(study),
             cv_result=None,
             study=study,
-            protocol="seed",
+            protocol="study",
         )
     studies, lrs, trials = [], [], []
     for k, (train_idx, _) in enumerate(outer, start=1):

@@ -1,16 +1,16 @@
-"""The study's printed numbers, transcribed from ``seed/000_5f992a6947082a57.txt``.
+"""The study's printed numbers, transcribed from ``study/000_5f992a6947082a57.txt``.
 
-This is test data, not package code. Every value below is copied as printed in the seed: fold
+This is test data, not package code. Every value below is copied as printed in the study: fold
 confusion matrices (rows = true real/fake, columns = predicted real/fake), the four metrics printed
 for each fold (4 decimals), the printed "Average Performance" block, and the final table
 "Performance For All Models".
 
-The seed is not fully self-consistent; ``tests/test_metrics.py`` checks every printed number
+The study is not fully self-consistent; ``tests/test_metrics.py`` checks every printed number
 against what its own confusion matrices give, and lists the places where they disagree.
 
 Names:
-    ``SEED_RUNS``: one dict per model/fine-tuning row (12), in the seed's order.
-    ``SEED_FINAL_TABLE``: the final table as printed (percentages as floats, e.g. 59.43).
+    ``STUDY_RUNS``: one dict per model/fine-tuning row (12), in the study's order.
+    ``STUDY_FINAL_TABLE``: the final table as printed (percentages as floats, e.g. 59.43).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def _avg(accuracy: float, precision: float, recall: float, f1: float) -> dict:
     return {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1}
 
 
-SEED_RUNS: list[dict] = [
+STUDY_RUNS: list[dict] = [
     {
-        # The seed's "Vgg-16 Performance without Fine-Tune". Its folds hold only 680-681 images
+        # The study's "Vgg-16 Performance without Fine-Tune". Its folds hold only 680-681 images
         # each (the other rows hold 3635), and the printed averages do not match these folds.
         "model": "vgg16",
         "finetune": False,
@@ -168,7 +168,7 @@ SEED_RUNS: list[dict] = [
     },
     {
         # "ResNet-50 with adding one layer" (its average block is headed "ResNet-50 With
-        # Fine-Tune" in the seed, a copy-paste heading).
+        # Fine-Tune" in the study, a copy-paste heading).
         "model": "resnet50_mlp",
         "finetune": True,
         "lr": 0.00021707829167244333,
@@ -198,7 +198,7 @@ SEED_RUNS: list[dict] = [
 # "Performance For All Models", as printed: model, fine-tuning, best LR (as printed, 9 decimals or
 # scientific), accuracy, precision, recall, F1 in percent.
 # fmt: off
-SEED_FINAL_TABLE: list[dict] = [
+STUDY_FINAL_TABLE: list[dict] = [
     {"model": "VGG16", "fine_tuning": "Without", "best_lr": 0.000175481,
      "accuracy": 59.43, "precision": 62.44, "recall": 59.43, "f1": 58.10},
     {"model": "VGG16", "fine_tuning": "With", "best_lr": 2.51e-05,

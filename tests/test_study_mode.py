@@ -1,4 +1,4 @@
-"""``mode="seed"`` trains exactly like the study's plain PyTorch notebook."""
+"""``mode="study"`` trains exactly like the study's plain PyTorch notebook."""
 
 import json
 
@@ -30,7 +30,7 @@ def _key_map(name: str, state: dict) -> dict[str, str]:
         pytest.param("vgg16", True, marks=pytest.mark.slow),  # two Dropout(0.5), no BatchNorm
     ],
 )
-def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetune):
+def test_study_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetune):
     torch.manual_seed(0)
     reference = torchvision_model(name, num_classes=2)
     backbone = tmp_path / "torchvision.safetensors"  # torchvision's names, as the study had
@@ -44,7 +44,7 @@ def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetu
         device="cpu",
         pretrained=backbone,
         weights="torchvision",
-        mode="seed",
+        mode="study",
         image_size=32,
         save_weights=False,
         progress=False,
@@ -97,8 +97,8 @@ def test_seed_mode_reproduces_the_notebook_loop(tmp_path, demo_dir, name, finetu
     assert moved > 0
 
 
-def test_seed_mode_saves_runs_that_load_like_fast_ones(tmp_path, demo_dir):
-    """Seed mode's adapted statistics go into the run directory, and predict uses them."""
+def test_study_mode_saves_runs_that_load_like_fast_ones(tmp_path, demo_dir):
+    """Study mode's adapted statistics go into the run directory, and predict uses them."""
     cv = CrossValidator(
         n_splits=2,
         epochs=1,
@@ -106,11 +106,11 @@ def test_seed_mode_saves_runs_that_load_like_fast_ones(tmp_path, demo_dir):
         device="cpu",
         pretrained=False,
         image_size=32,
-        mode="seed",
+        mode="study",
         progress=False,
     )
     result = cv.run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3, out_dir=tmp_path / "run")
-    assert result.settings["mode"] == "seed" and result.settings["drop_rate"] == 0.2
+    assert result.settings["mode"] == "study" and result.settings["drop_rate"] == 0.2
     assert not any(d.startswith("BatchNorm") for d in result.deviations)
     run = fakezoo.load(tmp_path / "run", device="cpu")
     saved = load_file(str(tmp_path / "run" / "fold_2" / "model.safetensors"))
@@ -162,7 +162,7 @@ def test_fast_mode_equals_its_full_model_counterpart(demo_dir, finetune):
     assert np.abs(runs[True, 0.0][0] - cached).max() > 1e-4
 
 
-def test_benchmark_runs_in_seed_mode_and_refuses_another_mode(tmp_path, demo_dir, capsys):
+def test_benchmark_runs_in_study_mode_and_refuses_another_mode(tmp_path, demo_dir, capsys):
     """``fakezoo benchmark`` on the demo data, through the real CLI, with tiny settings."""
     out = tmp_path / "study"
     args = [
@@ -183,13 +183,13 @@ def test_benchmark_runs_in_seed_mode_and_refuses_another_mode(tmp_path, demo_dir
         "--out",
         str(out),
     ]
-    assert main([*args, "--mode", "seed"]) == 0
+    assert main([*args, "--mode", "study"]) == 0
     for row in ("mobilenet_v2-head", "mobilenet_v2-finetune"):
         results = json.loads((out / "rows" / row / "results.json").read_text())
-        assert results["settings"]["mode"] == "seed"
-        assert results["fingerprint"]["mode"] == "seed"
+        assert results["settings"]["mode"] == "study"
+        assert results["fingerprint"]["mode"] == "study"
         assert not any(d.startswith("BatchNorm") for d in results["deviations"])
     assert "Unstated in the study" in (out / "study.md").read_text()
     capsys.readouterr()
-    assert main([*args, "--mode", "fast"]) == 1  # the stored study was made in seed mode
-    assert "mode: seed → fast" in capsys.readouterr().err
+    assert main([*args, "--mode", "fast"]) == 1  # the stored study was made in study mode
+    assert "mode: study → fast" in capsys.readouterr().err

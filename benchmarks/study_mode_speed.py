@@ -1,14 +1,14 @@
-"""Wall time of one learning-rate search in ``mode="seed"`` against ``mode="fast"``, and of the
-same seed-mode work done the plain way of the study's notebook.
+"""Wall time of one learning-rate search in ``mode="study"`` against ``mode="fast"``, and of the
+same study-mode work done the plain way of the study's notebook.
 
 All three do the same trials (the same learning rates, folds, epochs, batch size, Adam and
 cross-entropy) on the same demo images:
 
 * **fast**: ``fakezoo.optuna_lr_search(..., cv=CrossValidator(mode="fast"), pruner="none")``:
   decode once, frozen BatchNorm, frozen trunk run once per image and cached, tail trained.
-* **seed**: the same call with ``CrossValidator(mode="seed")``: decode once, BatchNorm in
+* **study**: the same call with ``CrossValidator(mode="study")``: decode once, BatchNorm in
   train mode everywhere, the whole model on every step (channels_last; autocast on GPUs).
-* **plain**: the seed-mode work as a notebook writes it: ``ImageFolder`` with
+* **plain**: the study-mode work as a notebook writes it: ``ImageFolder`` with
   ``Resize``/``ToTensor``/``Normalize(0.5)`` (PIL decodes every image in every epoch), a
   ``DataLoader(shuffle=True)``, a model built anew per fold with ``requires_grad=False`` on the
   frozen parameters, ``model.train()``, fp32.
@@ -18,8 +18,8 @@ the plain way does the trials only, which favours it.
 
 Usage:
     ```bash
-    python benchmarks/seed_speed.py --model mobilenet_v2 --no-finetune --repeats 3
-    python benchmarks/seed_speed.py --images-per-class 8 --image-size 32 --trials 2 \\
+    python benchmarks/study_mode_speed.py --model mobilenet_v2 --no-finetune --repeats 3
+    python benchmarks/study_mode_speed.py --images-per-class 8 --image-size 32 --trials 2 \\
         --epochs 1 --threads 1   # a smoke run
     ```
 """
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    times: dict[str, list[float]] = {"fast": [], "seed": [], "plain": []}
+    times: dict[str, list[float]] = {"fast": [], "study": [], "plain": []}
     with tempfile.TemporaryDirectory() as tmp:
         data = fakezoo.make_demo_dataset(
             Path(tmp) / "demo",
@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(args.repeats):
             seconds, lrs = _search("fast", data, args)
             times["fast"].append(seconds)
-            seconds, seed_lrs = _search("seed", data, args)
-            times["seed"].append(seconds)
-            assert seed_lrs == lrs, "both searches must try the same learning rates"
+            seconds, study_lrs = _search("study", data, args)
+            times["study"].append(seconds)
+            assert study_lrs == lrs, "both searches must try the same learning rates"
             times["plain"].append(_plain(data, lrs, args))
     median = {k: statistics.median(v) for k, v in times.items()}
     policy = "finetune" if args.finetune else "head"
@@ -161,16 +161,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"{args.repeats} repeat(s), {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} torch threads"
     )
-    for k in ("fast", "seed", "plain"):
+    for k in ("fast", "study", "plain"):
         print(f"{k + ':':<7}{median[k]:8.1f} s (median)")
-    print(f"seed/fast ratio: {median['seed'] / median['fast']:.2f}x")
-    print(f"plain/seed ratio: {median['plain'] / median['seed']:.2f}x")
+    print(f"study/fast ratio: {median['study'] / median['fast']:.2f}x")
+    print(f"plain/study ratio: {median['plain'] / median['study']:.2f}x")
     report = {
         "args": vars(args),
         "seconds": times,
         "median_seconds": median,
-        "seed_over_fast": median["seed"] / median["fast"],
-        "plain_over_seed": median["plain"] / median["seed"],
+        "study_over_fast": median["study"] / median["fast"],
+        "plain_over_study": median["plain"] / median["study"],
     }
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
