@@ -46,6 +46,9 @@ def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str =
             f"`hf download {spec.hf_hub_id} model.safetensors`) and pass "
             f"pretrained='path/to/model.safetensors', or use pretrained=False."
         )
+        # Fetched here, not through timm's hf_hub_id: the run fingerprint needs the file's
+        # SHA-256 before any model is built, offline must fail at once in one line, and timm
+        # falls back to torch.load of pytorch_model.bin where a repo has no safetensors.
         try:
             return download_file(spec.hf_hub_id, "model.safetensors", hint=hint)
         except (RuntimeError, FileNotFoundError) as err:
