@@ -285,10 +285,8 @@ def run_optuna_search(root: Path, args: argparse.Namespace, device: torch.device
         finetune=args.finetune,
         n_trials=args.trials,
         lr_range=tuple(args.lr_range),
-        seed=args.seed,
         pruner="none",
         cv=cv,
-        progress=False,
     )
     _sync(device)
     return {

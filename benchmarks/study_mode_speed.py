@@ -65,7 +65,6 @@ def _search(mode: str, data: Path, args) -> tuple[float, list[float]]:
         finetune=args.finetune,
         n_trials=args.trials,
         lr_range=(1e-4, 1e-2),
-        seed=args.seed,
         pruner="none",
         cv=cv,
     )

@@ -30,7 +30,8 @@ def _folds(build, name="resnet50", finetune=False, k=3):
 
 def test_autocast_training_with_grad_scaler(build):
     """bf16 where the GPU has it, else fp16 with the GradScaler (``amp_mode``)."""
-    from fakezoo.train.engine import TrainSettings, compute_trunk, train_fold
+    from fakezoo.train.engine import compute_trunk, train_fold
+    from fakezoo.train.settings import TrainSettings
 
     model = build("resnet50", finetune=True)
     torch.manual_seed(0)

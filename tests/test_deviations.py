@@ -11,13 +11,16 @@ from fakezoo.deviations import UNSTATED, departures_markdown, deviations
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def _deviations(demo_dir, name, finetune=True, **options):
-    cv = CrossValidator(device="cpu", progress=False, **options)
-    spec = fakezoo.get_spec(name)
-    decoded = cv.decode(demo_dir, 64)
-    settings = cv.settings(name, finetune, spec.trainable(finetune), 1e-3, decoded)
-    settings["image_size"] = settings["study_image_size"]  # the demo images are small
-    return deviations(settings, spec)
+def _deviations(demo_dir, name, finetune=True, pretrained=True, **options):
+    """The deviations of the settings such a run records: built small and without weights
+    here, then recorded as if at the study's size and with ``pretrained``."""
+    size = max(64, fakezoo.get_spec(name).min_image_size)
+    cv = CrossValidator(device="cpu", pretrained=False, image_size=size, **options)
+    template = cv.template(name, finetune)
+    decoded = cv.decode(demo_dir, size)
+    settings = cv.describe(template, decoded, cv.make_folds(decoded), 1e-3).settings
+    settings.update(pretrained=pretrained, image_size=settings["study_image_size"])
+    return deviations(settings, template.spec)
 
 
 STUDY_MODELS = [name for name in fakezoo.list_models() if fakezoo.get_spec(name).in_study]

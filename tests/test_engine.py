@@ -6,7 +6,8 @@ import torch
 
 from fakezoo.metrics import binary_metrics
 from fakezoo.models.stages import split_trunk_tail
-from fakezoo.train.engine import TrainSettings, compute_trunk, train_fold
+from fakezoo.train.engine import compute_trunk, train_fold
+from fakezoo.train.settings import TrainSettings
 
 
 def _easy_images(n: int, size: int, seed: int = 0):
@@ -147,9 +148,8 @@ def test_bad_settings_and_augment_without_full_pass(build):
             np.arange(2),
             np.arange(2, 4),
             1e-3,
-            TrainSettings(epochs=1),
+            TrainSettings(epochs=1, augment=lambda x: x),
             device="cpu",
-            augment=lambda x: x,
         )
 
 

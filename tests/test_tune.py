@@ -3,6 +3,7 @@ import optuna
 import pytest
 
 import fakezoo.train.cv
+from fakezoo.data import Dataset
 from fakezoo.train.cv import CrossValidator
 from fakezoo.train.storage import make_storage
 from fakezoo.train.tune import optuna_lr_search
@@ -27,6 +28,9 @@ def test_study_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monke
         return original(model, images, **kwargs)
 
     monkeypatch.setattr(fakezoo.train.cv, "compute_trunk", counting)
+    digests = []
+    digest = Dataset.digest
+    monkeypatch.setattr(Dataset, "digest", lambda self: digests.append(1) or digest(self))
     cv = CrossValidator(**SETTINGS)
     found = optuna_lr_search(
         "mobilenet_v2",
@@ -40,6 +44,7 @@ def test_study_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monke
     )
     assert 1e-4 <= found.best_lr <= 1e-2
     assert calls == [24]  # 24 images, one trunk pass, for 4 trials x 3 folds + the final CV
+    assert digests == [1]  # the data's digest: once, for the search's fingerprint and the CV's
     assert len(found.trials) == 4 and all(t["state"] == "COMPLETE" for t in found.trials)
     best = max(found.trials, key=lambda t: t["value"])
     assert found.best_lr == best["lr"] and found.best_value == best["value"]
@@ -49,20 +54,18 @@ def test_study_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monke
     assert (tmp_path / "fold_3" / "model.safetensors").exists()
 
 
-def test_same_seed_same_search(demo_dir):
+def test_same_seed_same_search_and_the_given_cv_is_left_as_it_was(demo_dir):
+    cvs = [CrossValidator(**SETTINGS) for _ in range(2)]
     runs = [
-        optuna_lr_search(
-            "mobilenet_v2",
-            demo_dir,
-            finetune=False,
-            n_trials=3,
-            cv=CrossValidator(**SETTINGS),
-            seed=5,
-        )
-        for _ in range(2)
+        optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=3, cv=cv, seed=5)
+        for cv in cvs
     ]
     assert [t["lr"] for t in runs[0].trials] == [t["lr"] for t in runs[1].trials]
     assert runs[0].cv_result.mean == runs[1].cv_result.mean
+    # seed=5 trained a copy: the caller's CrossValidator and its settings keep seed 0.
+    assert runs[0].cv_result.settings["seed"] == runs[0].cv_result.fingerprint["seed"] == 5
+    assert all(cv.settings == CrossValidator(**SETTINGS).settings for cv in cvs)
+    assert all(cv.trunk_images == 0 for cv in cvs)  # nothing ran on them
 
 
 def test_nested_protocol_never_trains_or_tunes_on_the_outer_fold(demo_dir, monkeypatch):

@@ -21,6 +21,7 @@ from .synth.blend import self_blend as self_blend
 from .synth.demo import make_demo_dataset as make_demo_dataset
 from .train.cv import CrossValidator as CrossValidator
 from .train.results import CVResult as CVResult
+from .train.settings import TrainSettings as TrainSettings
 from .train.tune import LRSearchResult as LRSearchResult
 from .train.tune import optuna_lr_search as optuna_lr_search
 
@@ -33,6 +34,7 @@ __all__ = [
     "EvalSuite",
     "LRSearchResult",
     "Prediction",
+    "TrainSettings",
     "__version__",
     "create",
     "evaluate",

@@ -91,15 +91,22 @@ def _convert_weights(args) -> int:
     return EXIT_OK
 
 
-def _validator(args):
-    from .train.cv import CrossValidator
+def _settings(args):
+    """The training settings that the flags of ``cv``, ``tune`` and ``benchmark`` give."""
+    from .train.settings import TrainSettings
 
-    return CrossValidator(
+    return TrainSettings(
         n_splits=args.folds,
-        pretrained=args.weights or args.pretrained,
+        pretrained=getattr(args, "weights", None) or args.pretrained,
         weights=args.weights_source,
         **_given(args, "epochs batch_size seed device image_size mode drop_rate"),
     )
+
+
+def _validator(args):
+    from .train.cv import CrossValidator
+
+    return CrossValidator(_settings(args))
 
 
 def _cv(args) -> int:
@@ -148,7 +155,7 @@ def _tune(args) -> int:
         study_name=args.study,
         cv=_validator(args),
         out_dir=args.out,
-        **_given(args, "protocol storage seed pruner overwrite grace_period search_only"),
+        **_given(args, "protocol storage pruner overwrite grace_period search_only"),
     )
     if args.search_only:
         print(f"worker done: the study has its {args.trials} finished trials")
@@ -210,9 +217,8 @@ def _benchmark(args) -> int:
         args.data,
         args.out,
         n_trials=args.trials,
-        weights=args.weights_source,
-        **_given(args, "models epochs protocol image_size pretrained batch_size seed device"),
-        **_given(args, "save_weights overwrite mode drop_rate"),
+        settings=_settings(args),
+        **_given(args, "models protocol save_weights overwrite"),
     )
     if args.data is None:
         print(

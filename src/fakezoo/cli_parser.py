@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", help="only these models' rows")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")
     p.add_argument("--protocol", choices=["study", "nested"], default="study")
     p.add_argument(
         "--out",

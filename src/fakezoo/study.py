@@ -20,8 +20,9 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
@@ -32,7 +33,9 @@ from .report import text as tables
 from .report.study_numbers import STUDY_NUMBERS
 from .runs.schema import mismatch_message
 from .synth.demo import make_demo_dataset
-from .train.cv import CrossValidator, CVResult
+from .train.cv import CrossValidator
+from .train.results import CVResult
+from .train.settings import TrainSettings
 from .train.tune import optuna_lr_search
 
 logger = logging.getLogger("fakezoo")
@@ -94,41 +97,28 @@ def run_study(
     *,
     models: Sequence[str] | None = None,
     n_trials: int = 20,
-    epochs: int = 3,
     protocol: str = "study",
     lr_range: tuple[float, float] = (1e-5, 1e-2),
-    image_size: int | None = None,
-    pretrained: bool | str = True,
-    batch_size: int = 32,
-    n_splits: int = 3,
-    seed: int = 0,
-    device: str = "auto",
+    settings: TrainSettings | None = None,
     progress: bool | None = None,
     save_weights: bool | None = None,
     overwrite: bool = False,
-    mode: str = "fast",
-    weights: str = "timm",
-    drop_rate: float | None = None,
+    **changes: Any,
 ) -> list[dict]:
-    """Run the study's study (or some of its rows) and write the tables.
+    """Run the study (or some of its rows) and write the tables.
 
     Args:
         data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
-            generated synthetic data (see `fakezoo.study.DEMO`), whatever the other
-            arguments say.
+            generated synthetic data (see `fakezoo.study.DEMO`): its trials, epochs,
+            batch size, image size, LR range and random weights replace the given ones.
         out_dir: where the rows and tables go; rerunning resumes.
         models: restrict to these models' rows (default: all 12 rows).
         n_trials: Optuna trials per row.
-        epochs: epochs per fold.
         protocol: ``"study"`` or ``"nested"`` (see
-            [`fakezoo.optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
+            [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
         lr_range: log-uniform LR search range.
-        image_size: override the study's input sizes (raised to a model's minimum).
-        pretrained: ImageNet weights (the study's setting) or ``False``.
-        batch_size: images per step.
-        n_splits: folds.
-        seed: seeds folds, sampler and training.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        settings: the training settings of every row (default: ``TrainSettings()``); a row's
+            ``image_size`` is raised to its model's minimum.
         progress: progress bars (``None``: on a terminal only).
         save_weights: write every row's fold weights (``None``: yes on your data, no for the
             demo, whose random-weight models are not worth its ~5 GB).
@@ -136,13 +126,12 @@ def run_study(
             only when every row's fingerprint (data, folds, model, settings, search) equals
             the stored one; otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names
             the fields that differ, before any work.
-        mode: ``"fast"`` (cached frozen trunk) or ``"study"`` (the study's plain loop).
-        weights: ``"timm"`` or ``"torchvision"`` (the study's ImageNet weights).
-        drop_rate: dropout before the trained layers (``None``: torchvision's per model).
+        **changes: fields of [`TrainSettings`][fakezoo.train.settings.TrainSettings] that
+            replace those of ``settings`` (``epochs``, ``mode``, ``weights``, ``device``...).
 
     Returns:
         The study table, one dict per row (see
-        [`fakezoo.report.study_table`][fakezoo.report.text.study_table]).
+        [`study_table`][fakezoo.report.text.study_table]).
 
     Example:
         ```python
@@ -153,6 +142,7 @@ def run_study(
     out = Path(out_dir)
     demo = data is None
     save_weights = not demo if save_weights is None else save_weights
+    settings = TrainSettings.build(settings, **changes)
     if demo:
         logger.warning(
             "No data given: running a DEMONSTRATION on synthetic images with random "
@@ -161,14 +151,20 @@ def run_study(
         data = make_demo_dataset(
             demo_cache_dir() / "demo",
             DEMO["n_per_class"],
-            seed=seed,
+            seed=settings.seed,
             image_size=DEMO["demo_image_size"],
             progress=progress,
         )
-        n_trials, epochs, image_size = DEMO["n_trials"], DEMO["epochs"], DEMO["image_size"]
-        pretrained, batch_size, lr_range = DEMO["pretrained"], DEMO["batch_size"], DEMO["lr_range"]
+        n_trials, lr_range = DEMO["n_trials"], DEMO["lr_range"]
+        settings = replace(
+            settings,
+            epochs=DEMO["epochs"],
+            batch_size=DEMO["batch_size"],
+            image_size=DEMO["image_size"],
+            pretrained=DEMO["pretrained"],
+        )
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    dataset.check_for_cv(n_splits)
+    dataset.check_for_cv(settings.n_splits)
     rows = _rows(models)
     if overwrite:
         _remove_study(out)
@@ -182,23 +178,12 @@ def run_study(
             len(rows),
             row.key,
             n_trials,
-            n_splits,
-            epochs,
+            settings.n_splits,
+            settings.epochs,
         )
-        size = image_size and max(image_size, get_spec(row.model).min_image_size)
+        size = settings.image_size and max(settings.image_size, get_spec(row.model).min_image_size)
         cv = CrossValidator(
-            n_splits=n_splits,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            pretrained=pretrained,
-            image_size=size,
-            progress=progress,
-            save_weights=save_weights,
-            mode=mode,
-            weights=weights,
-            drop_rate=drop_rate,
+            replace(settings, image_size=size), progress=progress, save_weights=save_weights
         )
         # A finished row resumes without a trial or a fold trained: its stored study and run
         # are reused only when their fingerprints equal this row's.
@@ -211,7 +196,6 @@ def run_study(
                 lr_range=lr_range,
                 protocol=protocol,
                 storage=folder / "search.db",
-                seed=seed,
                 cv=cv,
                 out_dir=folder,
             )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,11 @@ class DecodedImages:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @cached_property
+    def data_sha256(self) -> str:
+        """The decoded data's [`digest`][fakezoo.data.dataset.Dataset.digest], computed once."""
+        return self.dataset.digest()
 
     def __repr__(self) -> str:
         return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -288,6 +289,20 @@ class Dataset:
         from .._io import file_sha256
 
         return [file_sha256(p) for p in self.paths]
+
+    def digest(self) -> str:
+        """The data's digest: SHA-256 of the sorted (relative path, file SHA-256, label)
+        triples. Renaming, editing, adding, removing or relabelling any file changes it; a
+        run's fingerprint records it (as ``data_sha256``).
+
+        Example:
+            ```python
+            ds.digest()  # '3b1f...' (64 hex digits)
+            ```
+        """
+        triples = sorted(zip(self.relpaths(), self.sha256(), self.labels.tolist(), strict=True))
+        text = "".join(f"{p}\t{h}\t{v}\n" for p, h, v in triples)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def class_counts(self) -> dict[str, int]:
         """Count the images of each class.

@@ -11,9 +11,10 @@ __all__ = ["run_command"]
 def run_command(args: argparse.Namespace) -> int:
     from ..faces.policy import policy_with
     from ..train.cv import CrossValidator
+    from ..train.settings import TrainSettings
     from .run import DEFAULT_LRS, run_protocol
 
-    cv = CrossValidator(
+    settings = TrainSettings(
         n_splits=2,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -21,8 +22,8 @@ def run_command(args: argparse.Namespace) -> int:
         device=args.device,
         pretrained=args.pretrained,
         image_size=args.image_size,
-        num_workers=args.workers,
     )
+    cv = CrossValidator(settings, num_workers=args.workers)
     result = run_protocol(
         args.train,
         args.test,

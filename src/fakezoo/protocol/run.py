@@ -189,7 +189,7 @@ def _predict(models: list[dict], data, crop_size: int, budget: int, cv, out: Pat
             data.subset(chunk),
             bootstrap=0,
             device=str(cv.device),
-            batch_size=max(cv.train.batch_size, 32),
+            batch_size=max(cv.settings.batch_size, 32),
             num_workers=cv.num_workers,
         )
         first = suite.results[0].predictions
@@ -253,8 +253,8 @@ def run_protocol(
         data_root: Folder holding the benchmarks in their usual folders (``FaceForensics++``,
             ``Celeb-DF-v2``, ``DFDC``, ``DFDCP``).
         cv: The [`CrossValidator`][fakezoo.train.cv.CrossValidator] whose training settings
-            are used (epochs, batch size, weights, device...); its ``n_splits`` is not: the
-            official split is the one fold.
+            (``cv.settings``: epochs, batch size, weights, device...) are used; their
+            ``n_splits`` is not: the official split is the one fold.
         lrs: Learning rates to try.
         finetune: The study's "with fine-tune" policy, or the head only.
         policy: The crop policy or its name (default DeepfakeBench's).
@@ -303,13 +303,7 @@ def run_protocol(
         "lrs": [float(v) for v in lrs],
         "finetune": finetune,
         "training": {
-            "epochs": cv.train.epochs,
-            "batch_size": cv.train.batch_size,
-            "optimizer": cv.train.optimizer,
-            "seed": cv.seed,
-            "pretrained": cv.pretrained if isinstance(cv.pretrained, bool) else str(cv.pretrained),
-            "image_size": cv.image_size,
-            "mode": cv.mode,
+            k: v for k, v in cv.settings.to_dict().items() if k not in {"n_splits", "device"}
         },
         "selection": "lr: best ROC-AUC on the official validation split; thresholds: its EER "
         "point, at frame and at video level",
@@ -323,7 +317,7 @@ def run_protocol(
     )
     from ..models.registry import get_spec
 
-    side = max(cv.image_size or get_spec(m).image_size for m in models)
+    side = max(cv.settings.image_size or get_spec(m).image_size for m in models)
     trained = prepare(
         train_spec,
         ("train", "validation", "test"),

@@ -52,7 +52,6 @@ __all__ = [
     "check_same",
     "check_schema_version",
     "check_three_floats",
-    "data_digest",
     "files_digest",
     "fold_name",
     "mismatch_message",
@@ -88,15 +87,6 @@ def files_digest(relpaths: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(relpaths)).encode()).hexdigest()
 
 
-def data_digest(relpaths: Sequence[str], sha256s: Sequence[str], labels: Sequence[int]) -> str:
-    """The data's digest: SHA-256 of the sorted (relative path, file SHA-256, label) triples.
-
-    Renaming, editing, adding, removing or relabelling any file changes it."""
-    triples = sorted(zip(relpaths, sha256s, (int(v) for v in labels), strict=True))
-    text = "".join(f"{p}\t{h}\t{v}\n" for p, h, v in triples)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 # -- the fingerprint ----------------------------------------------------------------------------
 
 
@@ -105,13 +95,15 @@ class Fingerprint:
     """Everything that changes a run's numbers, as named fields.
 
     Data and folds:
-        data_sha256: digest of the sorted (relative path, file SHA-256, label) triples.
+        data_sha256: the data's [`digest`][fakezoo.data.dataset.Dataset.digest] (the sorted
+            relative path, file SHA-256 and label of every image).
         n_images: images in the data.
-        folds: each fold's validation-file digest (:func:`files_digest`), in fold order.
+        folds: each fold's validation-file digest
+            ([`files_digest`][fakezoo.runs.schema.files_digest]), in fold order.
     Model:
         model, trainable, weights (``"random"``, ``"timm:<tag>"``, ``"torchvision:<label>"``
         or ``"file:<name>"``), weights_sha256, image_size, mean, std.
-    Training:
+    Training (from [`TrainSettings`][fakezoo.train.settings.TrainSettings]):
         epochs, batch_size, optimizer, weight_decay, seed, lr (``None`` when a search picks
         it), augment, mode (``"fast"`` or ``"study"``), drop_rate.
     Numerics:

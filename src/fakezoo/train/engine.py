@@ -1,10 +1,11 @@
 """Training one fold: run the frozen trunk once, cache its output, train only the tail.
 
 The study's preprocessing has no random augmentation and everything before the first trainable
-module is frozen, so the trunk's output for an image never changes. :func:`compute_trunk`
-runs it once per image (eval mode, autocast and channels_last on GPUs) and
-:func:`train_fold` trains the tail on that cache for every epoch. With augmentation the cache
-no longer holds and :func:`train_fold` runs the whole model on every step instead.
+module is frozen, so the trunk's output for an image never changes.
+[`compute_trunk`][fakezoo.train.engine.compute_trunk] runs it once per image (eval mode, autocast
+and channels_last on GPUs) and [`train_fold`][fakezoo.train.engine.train_fold] trains the tail on
+that cache for every epoch. With augmentation (or in study mode) the cache no longer holds and
+``train_fold`` runs the whole model on every step instead.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from .._device import amp_mode, autocast, resolve_device
 from .._progress import tqdm_disable
 from ..models.backends import choose_backend, trunk_runner
 from ..models.stages import Stage, run_stages, split_trunk_tail
+from .settings import TrainSettings
 
 __all__ = [
     "FoldOutput",
-    "TrainSettings",
     "amp_mode",
     "compute_trunk",
     "resolve_device",
@@ -35,50 +36,6 @@ __all__ = [
 
 
 logger = logging.getLogger("fakezoo")
-
-
-@dataclass
-class TrainSettings:
-    """How a fold is trained. The defaults follow the study: Adam and cross-entropy.
-
-    Attributes:
-        epochs: passes over the training part of a fold.
-        batch_size: images per optimisation step.
-        optimizer: ``"adam"`` (the study's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
-        weight_decay: optimiser weight decay.
-        seed: seeds the head initialisation, the batch order and the dropout masks of every
-            fold (``seed * 1000 + fold``).
-        cache_dtype: storage type of the cached trunk output (half precision by default).
-        amp: autocast on CUDA: bf16 where supported, else fp16 with a ``GradScaler``
-            (see :func:`amp_mode`); ignored on CPU.
-        progress: progress bars; ``None`` shows them on a terminal only.
-        mode: ``"fast"``: frozen layers run in eval mode (fixed BatchNorm, no dropout);
-            ``"study"``: the whole model in ``train()`` mode, as the study's loop (BatchNorm
-            uses batch statistics and updates its running ones, frozen or not).
-    """
-
-    epochs: int = 3
-    batch_size: int = 32
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    seed: int = 0
-    cache_dtype: torch.dtype = torch.float16
-    amp: bool = True
-    progress: bool | None = None
-    mode: str = "fast"
-
-    def __post_init__(self) -> None:
-        if self.mode not in {"fast", "study"}:
-            raise ValueError(
-                f"mode='{self.mode}': use 'fast' (frozen BatchNorm, cached trunk) "
-                f"or 'study' (the study's plain train() loop)."
-            )
-        if self.optimizer not in {"adam", "adamw", "sgd"}:
-            raise ValueError(f"optimizer='{self.optimizer}': use 'adam', 'adamw' or 'sgd'.")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(
-                f"epochs={self.epochs} and batch_size={self.batch_size} must be at least 1."
-            )
 
 
 @dataclass
@@ -215,7 +172,7 @@ def train_fold(
     device: str | torch.device = "auto",
     fold: int = 0,
     full: bool = False,
-    augment: Callable | None = None,
+    progress: bool | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> FoldOutput:
     """Train one fold and predict its validation part.
@@ -227,17 +184,20 @@ def train_fold(
         train_idx: indices into ``inputs`` to train on.
         val_idx: indices into ``inputs`` to score.
         lr: learning rate.
-        settings: epochs, batch size, optimiser and seed.
+        settings: the epochs, batch size, optimiser, seed, mode, mixed precision and
+            augmentation (a callable on uint8 image batches, applied to training batches
+            only) of [`TrainSettings`][fakezoo.train.settings.TrainSettings].
         fold: mixed into the seed, so each fold has its own batch order.
-        full: run the whole model on every step (needed with ``augment``).
-        augment: a callable on uint8 image batches, applied to training batches only.
+        full: run the whole model on every step (needed with augmentation and in study mode).
+        progress: a progress bar; ``None`` shows it on a terminal only.
         on_epoch: called with (epoch, validation accuracy) after each epoch; it may raise
             (Optuna's pruning does) to stop the fold.
 
     Example:
         ```python
         import fakezoo, numpy as np, torch
-        from fakezoo.train.engine import TrainSettings, compute_trunk, train_fold
+        from fakezoo.train.engine import compute_trunk, train_fold
+        from fakezoo.train.settings import TrainSettings
         model = fakezoo.create("resnet50", finetune=False, pretrained=False, image_size=64)
         images = torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8)
         labels = torch.tensor([0, 1] * 4)
@@ -247,6 +207,7 @@ def train_fold(
         out.y_prob.shape  # (2,)
         ```
     """
+    augment = settings.augment
     if augment is not None and not full:
         raise ValueError("augment needs full=True: augmented images change the trunk's output.")
     if settings.mode == "study" and not full:
@@ -295,7 +256,7 @@ def train_fold(
         total=steps,
         desc=f"{model.spec.name} fold {fold}",
         unit="step",
-        disable=tqdm_disable(settings.progress),
+        disable=tqdm_disable(progress),
         leave=False,
     )
     history: list[float] = []

@@ -1,8 +1,8 @@
 """The learning-rate search: the study's protocol, a nested protocol, and shared studies.
 
-``protocol="study"`` reproduces the study: every trial runs the k-fold CV at one learning rate and
-scores the mean validation accuracy; the best LR's CV is then reported. Because the LR is
-chosen on the same folds that are reported, those numbers are optimistic.
+``protocol="study"`` reproduces the study's protocol: every trial runs the k-fold CV at one
+learning rate and scores the mean validation accuracy; the best LR's CV is then reported.
+Because the LR is chosen on the same folds that are reported, those numbers are optimistic.
 
 ``protocol="nested"`` is unbiased: for each outer fold the LR is searched with an inner CV on
 the outer training part only, and the outer fold is scored once, at the LR chosen for it.
@@ -22,6 +22,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -33,7 +34,8 @@ from ..data.dataset import Dataset
 from ..data.folds import make_folds as _make_folds
 from ..runs.schema import Fingerprint, check_same
 from ..runs.writer import RunWriter, remove_run
-from .cv import CrossValidator, CVResult, FoldResult
+from .cv import CrossValidator
+from .results import CVResult, FoldResult
 from .storage import DEFAULT_GRACE_PERIOD, WORKER, is_sqlite, keep_alive, make_storage
 from .trial_loop import FINISHED as _FINISHED
 from .trial_loop import SurplusTrial, run_until_finished
@@ -205,7 +207,7 @@ def _search(
         load_if_exists=True,
     )
     _claim_study(study, fingerprint, storage)
-    epochs = cv.train.epochs
+    epochs = cv.settings.epochs
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial: optuna.Trial) -> float:
@@ -347,67 +349,70 @@ def optuna_lr_search(
     model_name: str,
     dataset: str | Path | Dataset | DecodedImages,
     finetune: bool = True,
+    *,
     n_trials: int = 20,
     lr_range: tuple[float, float] = (1e-5, 1e-2),
-    epochs: int | None = None,
     protocol: str = "study",
     storage: str | Path | optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
-    seed: int = 0,
     pruner: str | optuna.pruners.BasePruner | None = "median",
     cv: CrossValidator | None = None,
-    *,
     out_dir: str | Path | None = None,
     inner_splits: int | None = None,
     trainable: Sequence[str] | None = None,
-    progress: bool | None = None,
     overwrite: bool = False,
-    mode: str | None = None,
     grace_period: int = DEFAULT_GRACE_PERIOD,
     search_only: bool = False,
+    **changes: Any,
 ) -> LRSearchResult:
     """Choose the learning rate with Optuna, as the study did, or without its optimism.
 
+    The training settings are those of ``cv`` (``cv.settings``), with ``changes`` applied to a
+    copy: ``cv`` itself is never changed. Without ``cv``, a
+    [`CrossValidator`][fakezoo.train.cv.CrossValidator] is built from ``changes``. Their seed
+    also seeds the TPE sampler.
+
     Args:
-        model_name: one of :func:`fakezoo.list_models`.
+        model_name: one of [`list_models`][fakezoo.models.registry.list_models].
         dataset: a folder or CSV path, a Dataset, or decoded images.
         finetune: the study's "with fine-tune" policy, or head only.
         n_trials: trials in total (for the nested protocol: per outer fold). Workers sharing a
             storage and study name stop when the study has this many.
         lr_range: log-uniform search range.
-        epochs: epochs per fold (default: the CrossValidator's).
-        protocol: ``"study"`` (LR chosen on the reported folds: optimistic) or ``"nested"``
-            (LR chosen inside each outer training part: unbiased).
+        protocol: ``"study"`` (LR chosen on the reported folds, as the study did: optimistic)
+            or ``"nested"`` (LR chosen inside each outer training part: unbiased).
         storage: ``None`` (memory), a SQLite or Journal file, or a database URL; see
-            :func:`make_storage`.
+            [`make_storage`][fakezoo.train.storage.make_storage].
         study_name: shared by workers; defaults to ``"{model}-{policy}-{protocol}"``.
-        seed: seeds the folds, the TPE sampler and training.
         pruner: ``"median"`` (stop trials whose per-epoch validation accuracy falls below the
             median of earlier trials), ``"none"``, or an Optuna pruner.
-        cv: the CrossValidator to train with (default: ``CrossValidator(seed=seed)``).
+        cv: the CrossValidator to train with (its decoded images and trunk output are reused
+            when ``changes`` is empty).
         out_dir: write the best run's directory (study protocol: the CV at the best LR; nested:
             the outer folds) and ``trials.csv`` here.
-        inner_splits: inner folds of the nested protocol (default: the CV's ``n_splits``).
+        inner_splits: inner folds of the nested protocol (default: the settings' ``n_splits``).
         trainable: a custom freeze policy.
-        progress: progress bars.
         overwrite: delete the stored study (and the run in ``out_dir``) first. Without it, a
             stored study or run made with another fingerprint (other data, folds, model,
             epochs, lr range, trials, protocol...) is refused before any trial, naming the
             fields that differ.
-        mode: ``"fast"`` or ``"study"`` (see :class:`~fakezoo.CrossValidator`); ``None`` keeps
-            the given ``cv``'s (``"fast"`` for the default one).
         grace_period: seconds without a heartbeat after which a shared study's running trial
             is declared dead (its worker crashed): it is marked failed and its learning rate is
-            run again by the next worker that asks for a trial (see :mod:`fakezoo.train.storage`).
+            run again by the next worker that asks for a trial (see
+            [`fakezoo.train.storage`][fakezoo.train.storage]).
         search_only: run (or join) the trials and wait until the study is complete, but skip
             the final cross-validation and ``out_dir``: ``cv_result`` is ``None``. What the
             workers of ``fakezoo tune --workers N`` do.
+        **changes: fields of [`TrainSettings`][fakezoo.train.settings.TrainSettings]
+            (``epochs``, ``seed``, ``mode``, ``image_size``...).
 
     Example:
         ```python
         import fakezoo
-        cv = fakezoo.CrossValidator(epochs=2, pretrained=False, image_size=64, device="cpu")
-        found = fakezoo.optuna_lr_search("mobilenet_v2", "demo", finetune=False, n_trials=4, cv=cv)
+        found = fakezoo.optuna_lr_search(
+            "mobilenet_v2", "demo", finetune=False, n_trials=4,
+            epochs=2, pretrained=False, image_size=64, device="cpu",
+        )
         found.best_lr, found.cv_result.mean["accuracy"]
         ```
     """
@@ -418,21 +423,15 @@ def optuna_lr_search(
         raise ValueError(f"lr_range={lr_range}: need 0 < low < high.")
     if n_trials < 1:
         raise ValueError(f"n_trials={n_trials}: need at least one trial.")
-    if cv is not None and mode is not None and cv.mode != mode:
-        raise ValueError(
-            f"mode='{mode}' but the given cv trains in mode='{cv.mode}': pass "
-            f"CrossValidator(mode='{mode}') or leave mode out."
-        )
+    cv = CrossValidator(**changes) if cv is None else cv.replace(**changes) if changes else cv
     given, storage = storage, make_storage(storage, grace_period=grace_period)  # fails fast
-    cv = cv or CrossValidator(seed=seed, progress=progress, mode=mode or "fast")
-    if epochs is not None:
-        cv.train.epochs = epochs
+    seed = cv.settings.seed
     policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
     study_name = study_name or f"{model_name}-{policy}-{protocol}"
     template = cv.template(model_name, finetune, trainable)
     decoded = cv.decode(dataset, template.preprocessing.image_size)
     outer = cv.make_folds(decoded)
-    inner_splits = inner_splits or cv.n_splits
+    inner_splits = inner_splits or cv.settings.n_splits
     out = Path(out_dir) if out_dir is not None else None
     if overwrite:
         start_over(
@@ -450,7 +449,8 @@ def optuna_lr_search(
         pruner=_pruner_name(pruner),
         inner_splits=inner_splits if protocol == "nested" else None,
     )
-    fingerprint = cv.fingerprint(template, decoded, outer, None, **search)
+    described = cv.describe(template, decoded, outer, None, search)
+    settings, fingerprint = described.settings, described.fingerprint
     _check_out_dir(out, fingerprint)
     options = dict(
         storage=storage,
@@ -498,6 +498,7 @@ def optuna_lr_search(
             inner_splits,
             options,
             out,
+            settings,
         )
     if out is not None:
         atomic_write_text(out / "trials.csv", found.trials_csv())
@@ -573,10 +574,11 @@ def _nested(
     inner_splits: int,
     options: dict,
     out: Path | None,
+    settings: dict,
 ) -> LRSearchResult:
     fingerprint: Fingerprint = options["fingerprint"]
-    settings = cv.settings(model_name, finetune, template.trainable, 1.0, decoded, len(outer))
-    settings["protocol"] = "nested"
+    # lr: a placeholder in the index until every outer fold has chosen its own
+    settings = {**settings, "protocol": "nested", "lr": 1.0}
     writer = None
     if out is not None:  # claimed before any work; each outer fold is written when done
         writer = cv.claim_run_dir(
