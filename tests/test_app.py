@@ -55,8 +55,11 @@ def app_url(run_dir):
 
 
 @pytest.fixture(scope="module")
-def cli_app_url(run_dir):
-    """``fakezoo app`` in a subprocess, as a user starts it."""
+def cli_app(run_dir):
+    """``fakezoo -q app`` in a subprocess, as a user starts it: its URL and the lines it
+    printed until it listened."""
+    import select
+
     port = _free_port()
     env = {
         **os.environ,
@@ -71,6 +74,7 @@ def cli_app_url(run_dir):
             sys.executable,
             "-m",
             "fakezoo.cli",
+            "-q",
             "app",
             "--model",
             str(run_dir),
@@ -86,24 +90,38 @@ def cli_app_url(run_dir):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}/"
+    lines: list[str] = []
     deadline = time.monotonic() + 240
     try:
-        while True:
+        while not any(url.rstrip("/") in line for line in lines):
             if proc.poll() is not None:
                 pytest.fail(f"fakezoo app exited with {proc.returncode}:\n{proc.stdout.read()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
             if time.monotonic() > deadline:
-                pytest.fail("fakezoo app did not start listening within 240 s")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/"
+                pytest.fail(f"fakezoo app printed no URL within 240 s: {lines}")
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                lines.append(proc.stdout.readline())
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) == 0, "printed its URL before listening"
+        yield url, lines
     finally:
         proc.terminate()
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cli_app_url(cli_app):
+    return cli_app[0]
+
+
+def test_cli_app_prints_its_url_even_with_quiet(cli_app):
+    url, lines = cli_app
+    printed = "".join(lines)
+    assert url.rstrip("/") in printed
+    assert "launch()" not in printed and "share=True" not in printed  # Gradio's API advice
 
 
 @pytest.fixture(scope="module")

@@ -593,27 +593,66 @@ def test_repo_with_escaping_fold_name_is_refused(online, run_dir):
         runs.load_run("other/escape")
 
 
-def test_pushing_the_same_run_again_is_a_no_op_and_tags_are_not_moved(online, run_dir):
+def test_pushing_the_same_run_again_is_a_no_op_and_tags_are_not_moved(online, run_dir, caplog):
+    caplog.set_level("INFO", logger="fakezoo")
     repo = online.repos[REPO]
     commits, tags = list(repo.api_commits), dict(repo.tags)
-    commit = hub.push_to_hub(
-        run_dir,
-        REPO,
-        token=online.token,
-        endpoint=online.endpoint,
-        data_description="fakezoo demo faces (synthetic)",
-    )
-    assert commit == online.pushed_commit and repo.api_commits == commits  # fold branches too
-    with pytest.raises(ValueError, match=f"'v1' already exists.*{commit}"):
-        hub.push_to_hub(
+    for tag in (None, "v1"):  # the tag already points at this very commit: nothing to do
+        commit = hub.push_to_hub(
+            run_dir,
+            REPO,
+            token=online.token,
+            endpoint=online.endpoint,
+            tag=tag,
+            data_description="fakezoo demo faces (synthetic)",
+        )
+        assert commit == online.pushed_commit and repo.api_commits == commits  # folds too
+        assert repo.tags == tags
+    # one line from fakezoo, not huggingface_hub's warning once per branch
+    assert caplog.text.count(f"{REPO} already holds this run: nothing changed") == 2
+    assert "No files have been modified" not in caplog.text
+    with pytest.raises(ValueError, match=f"'v1' already exists.*{online.pushed_commit}"):
+        hub.push_to_hub(  # another card, so another commit: the tag is not moved
             run_dir,
             REPO,
             token=online.token,
             endpoint=online.endpoint,
             tag="v1",
-            data_description="fakezoo demo faces (synthetic)",
+            data_description="something else",
         )
-    assert repo.tags == tags and tags["v1"] == commit and repo.api_commits == commits
+    assert repo.tags == tags and tags["v1"] == online.pushed_commit
+    assert len(repo.api_commits) > len(commits)
+
+
+def test_push_and_pull_print_no_library_noise(fake_hub, run_dir, tmp_path):
+    """The installed command, its stderr a pipe (not a terminal): no `HTTP Request:` lines from
+    httpx, no upload or download bars, no timm checkpoint lines; `-q` pull prints nothing."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": fake_hub.endpoint,
+        "HF_TOKEN": fake_hub.token,
+        "HF_HUB_DISABLE_XET": "1",  # the fake Hub speaks LFS
+        "HF_HOME": str(tmp_path / "hf"),
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), *sys.path]),
+    }
+    env.pop("TQDM_DISABLE", None)  # the tests' own setting: bars would be hidden anyway
+
+    def fakezoo(*argv):
+        done = subprocess.run(
+            [sys.executable, "-m", "fakezoo.cli", *argv], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout, done.stderr
+
+    out, err = fakezoo("push", str(run_dir), "org/noise", "--tag", "v1")
+    assert "pushed" in out and "HTTP Request" not in err and "%|" not in err, err
+    out, err = fakezoo("-q", "pull", "org/noise", "--revision", "v1")
+    assert "org/noise at" in out and err == "", err
 
 
 # -- plain timm, one fold per branch ------------------------------------------------------------

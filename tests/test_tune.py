@@ -103,6 +103,28 @@ def test_nested_protocol_never_trains_or_tunes_on_the_outer_fold(demo_dir, monke
     )
 
 
+def test_a_search_prints_no_optuna_lines(demo_dir):
+    """Optuna's INFO lines ("A new study created in memory...", "Trial 0 finished...") stay
+    off a user's terminal at Optuna's default verbosity; fakezoo logs each trial itself."""
+    import logging
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's default, whatever ran before
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        optuna_lr_search(
+            "mobilenet_v2", demo_dir, finetune=False, n_trials=1, cv=CrossValidator(**SETTINGS)
+        )
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+        optuna.logging.set_verbosity(level)
+    assert seen == []
+    assert optuna.logging.get_verbosity() == level  # the caller's setting, given back
+
+
 class PruneOdd(optuna.pruners.BasePruner):
     def prune(self, study, trial):
         return trial.number % 2 == 1

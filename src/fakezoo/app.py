@@ -412,7 +412,7 @@ def launch(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         block: Serve until interrupted; ``False`` returns at once (the caller closes it
             with ``demo.close()``).
-        quiet: Do not print the URL.
+        quiet: Do not print the URL (one line on stdout).
         faces: Find and score the faces of photos (see :func:`build_app`).
 
     Returns:
@@ -424,11 +424,15 @@ def launch(
         server_name=host,
         server_port=port,
         max_file_size=max_file_size,
-        prevent_thread_lock=not block,
-        quiet=quiet,
+        prevent_thread_lock=True,
+        quiet=True,  # Gradio's lines give advice for its own API (`share=True` in `launch()`)
         ssr_mode=False,
         share=False,
         show_error=False,
         footer_links=["api"],
     )
+    if not quiet:
+        print(f"fakezoo app: serving at {demo.local_url} (Ctrl-C stops it)", flush=True)
+    if block:
+        demo.block_thread()
     return demo

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 an error (reported in one line, no traceback), 2 bad us
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
@@ -13,7 +14,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .cli_parser import build_parser
@@ -129,20 +130,12 @@ def _cv(args) -> int:
     return EXIT_OK
 
 
-def _quiet_optuna() -> None:
-    """fakezoo logs each trial itself; keep Optuna's own lines for warnings."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def _tune(args) -> int:
     from .train.storage import check_storage
 
     check_storage(args.storage)  # a bad --storage fails now, not after loading the data
     from .train.tune import optuna_lr_search
 
-    _quiet_optuna()
     if args.workers != 1:
         _tune_workers(args)
         args.overwrite = False  # done before the workers started
@@ -212,7 +205,6 @@ def _benchmark(args) -> int:
     from .report.text import table_markdown
     from .study import run_study
 
-    _quiet_optuna()
     table = run_study(
         args.data,
         args.out,
@@ -490,7 +482,7 @@ def _app(args) -> int:
     launch(
         _model_source(args),
         max_file_size=size,
-        **_given(args, "host port queue_size revision device quiet faces"),
+        **_given(args, "host port queue_size revision device faces"),  # -q: the URL still
     )
     return EXIT_OK
 
@@ -537,6 +529,29 @@ def _user_message(err: BaseException) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _hub_bars(shown: bool) -> Iterator[None]:
+    """huggingface_hub's upload and download bars, shown only on a terminal and without -q
+    (they draw into a log file or a pipe otherwise; fakezoo's own bars follow tqdm's rule)."""
+    if shown:
+        yield
+        return
+    from huggingface_hub.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+
+    if are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fakezoo`` command; returns the exit code.
 
@@ -549,15 +564,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # `tune --workers N` starts workers with this same command
     worker = os.environ.get("FAKEZOO_WORKER") if getattr(args, "search_only", False) else None
     debug = args.debug or os.environ.get("FAKEZOO_DEBUG", "").lower() not in ("", "0", "false")
+    # Other libraries say only warnings (httpx logs every request at INFO, timm each file)
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.WARNING,
         format=f"[worker {worker}] %(message)s" if worker else "%(message)s",
     )
     logger = logging.getLogger("fakezoo")
     level = logger.level  # given back on return: main() may run many times in one process
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
-        return COMMANDS[args.command](args)
+        with _hub_bars(shown=not args.quiet and sys.stderr.isatty()):
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -20,9 +22,11 @@ from ..runs.loader import (
     read_run,
 )
 from .card import model_card
-from .timm_folds import push_fold_branches
+from .timm_folds import push_fold_branches, tag_commit
 
 __all__ = ["PUSH_PATTERNS", "push_to_hub"]
+
+logger = logging.getLogger("fakezoo")
 
 
 PUSH_PATTERNS = [
@@ -102,6 +106,26 @@ def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
     return cfg, files
 
 
+@contextlib.contextmanager
+def _unchanged_commits() -> Iterator[list[str]]:
+    """Collect, instead of printing, huggingface_hub's warning for each commit it skipped
+    because nothing changed (one per branch when the same run is pushed again)."""
+    skipped: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("No files have been modified since last commit"):
+            skipped.append(record.getMessage())
+            return False
+        return True
+
+    hf_api = logging.getLogger("huggingface_hub.hf_api")
+    hf_api.addFilter(keep)
+    try:
+        yield skipped
+    finally:
+        hf_api.removeFilter(keep)
+
+
 def _token(token: str | None) -> str:
     from huggingface_hub import get_token
 
@@ -142,7 +166,8 @@ def push_to_hub(
         private: create the repo private.
         token: a Hub token with write access (default: ``HF_TOKEN`` or the saved login).
         commit_message: defaults to a summary of the run.
-        tag: also create this tag on the new commit, e.g. ``"v1"``.
+        tag: also create this tag on the new commit, e.g. ``"v1"``; pushing the same run
+            again with the same tag changes nothing. A tag on another commit is never moved.
         data_description: what the model was trained on, for the model card.
         license: the card's license id.
         endpoint: another Hub endpoint (default: ``HF_ENDPOINT`` or huggingface.co).
@@ -204,29 +229,26 @@ def push_to_hub(
     operations.append(
         CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8"))
     )
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        commit = api.create_commit(repo_id, operations, commit_message=message, repo_type="model")
-    except HfHubHTTPError as err:
-        status = err.response.status_code if err.response is not None else None
-        if status in (401, 403):
-            raise HubAuthError(
-                f"The Hub refused the token for '{repo_id}' (HTTP {status}): "
-                f"use a token with write access to that namespace (`hf auth "
-                f"login`, HF_TOKEN or token=...)."
-            ) from err
-        raise
-    if tag:
+    with _unchanged_commits() as skipped:
         try:
-            api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="model")
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            commit = api.create_commit(
+                repo_id, operations, commit_message=message, repo_type="model"
+            )
         except HfHubHTTPError as err:
-            if err.response is not None and err.response.status_code == 409:
-                raise ValueError(
-                    f"Tag '{tag}' already exists in '{repo_id}'. The run was "
-                    f"pushed as commit {commit.oid} without the tag; choose "
-                    f"another tag and create it on that commit."
+            status = err.response.status_code if err.response is not None else None
+            if status in (401, 403):
+                raise HubAuthError(
+                    f"The Hub refused the token for '{repo_id}' (HTTP {status}): "
+                    f"use a token with write access to that namespace (`hf auth "
+                    f"login`, HF_TOKEN or token=...)."
                 ) from err
             raise
-    if fold_branches:
-        push_fold_branches(api, repo_id, root, cfg, commit.oid, tag=tag)
+        unchanged = bool(skipped)
+        if tag:
+            tag_commit(api, repo_id, tag, commit.oid)
+        if fold_branches:
+            push_fold_branches(api, repo_id, root, cfg, commit.oid, tag=tag)
+    if unchanged:
+        logger.info("%s already holds this run: nothing changed (commit %s)", repo_id, commit.oid)
     return commit.oid

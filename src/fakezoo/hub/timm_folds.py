@@ -142,5 +142,27 @@ def push_fold_branches(
         )
         commits[branch] = info.oid
         if tag:
-            api.create_tag(repo_id, tag=f"{tag}-{branch}", revision=info.oid, repo_type="model")
+            tag_commit(api, repo_id, f"{tag}-{branch}", info.oid)
     return commits
+
+
+def tag_commit(api: Any, repo_id: str, tag: str, commit: str) -> None:
+    """Create ``tag`` on ``commit``; nothing to do if it already points there.
+
+    Raises:
+        ValueError: the tag exists on another commit (tags are never moved).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.create_tag(repo_id, tag=tag, revision=commit, repo_type="model")
+    except HfHubHTTPError as err:
+        if err.response is None or err.response.status_code != 409:
+            raise
+        tagged = api.model_info(repo_id, revision=tag).sha
+        if tagged != commit:
+            raise ValueError(
+                f"Tag '{tag}' already exists in '{repo_id}', on commit {tagged}. The run was "
+                f"pushed as commit {commit} without the tag; choose another tag and create it "
+                f"on that commit."
+            ) from err

@@ -26,7 +26,7 @@ from .storage import has_heartbeat, recover_stale_trials
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["FINISHED", "SurplusTrial", "run_until_finished"]
+__all__ = ["FINISHED", "SurplusTrial", "quiet_optuna", "run_until_finished"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -105,7 +105,7 @@ def run_until_finished(
             )
         mine.clear()
         try:
-            with _quiet_optuna():
+            with quiet_optuna():
                 study.optimize(
                     tracked,
                     n_trials=1,
@@ -141,8 +141,9 @@ def _poll_seconds(storage) -> float:
 
 
 @contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """fakezoo reports each trial itself; keep Optuna's per-trial warnings off the terminal."""
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's INFO lines and per-trial warnings off the terminal for a block (fakezoo
+    reports each trial itself); the caller's verbosity is given back."""
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(max(level, optuna.logging.ERROR))
     try:

@@ -38,7 +38,7 @@ from .cv import CrossValidator
 from .results import CVResult, FoldResult
 from .storage import DEFAULT_GRACE_PERIOD, WORKER, is_sqlite, keep_alive, make_storage
 from .trial_loop import FINISHED as _FINISHED
-from .trial_loop import SurplusTrial, run_until_finished
+from .trial_loop import SurplusTrial, quiet_optuna, run_until_finished
 
 __all__ = ["LRSearchResult", "optuna_lr_search"]
 
@@ -198,14 +198,15 @@ def _search(
     # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
     # database draw per trial number, or they would all propose the same LRs.
     shared = storage is not None and not is_sqlite(storage)
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=storage,
-        direction="maximize",
-        sampler=_PerTrialTPE(seed, shared=shared),
-        pruner=_pruner(pruner),
-        load_if_exists=True,
-    )
+    with quiet_optuna():  # "A new study created in memory with name: ..."
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            direction="maximize",
+            sampler=_PerTrialTPE(seed, shared=shared),
+            pruner=_pruner(pruner),
+            load_if_exists=True,
+        )
     _claim_study(study, fingerprint, storage)
     epochs = cv.settings.epochs
     worker = f"{socket.gethostname()}:{os.getpid()}"
