@@ -178,6 +178,18 @@ def test_predict_formats_and_partial_failure(capsys, cv_run, demo_dir, tmp_path)
     assert rows["ok.jpg"]["label"] in {"real", "fake"} and not rows["ok.jpg"]["error"]
 
 
+def test_predict_on_an_empty_folder_is_an_error(capsys, cv_run, demo_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run(capsys, "predict", str(empty), "--model", str(cv_run))
+    assert code == EXIT_ERROR and out == ""
+    assert f"no image files found in {empty}" in err and len(err.splitlines()) == 1
+    image = next((demo_dir / "real").glob("*.jpg"))
+    code, out, err = run(capsys, "predict", str(empty), str(image), "--model", str(cv_run))
+    assert code == EXIT_PARTIAL and out.count("\n") == 1  # the image is scored
+    assert f"1 folder(s) held no image files: {empty}" in err
+
+
 def test_push_without_token_and_offline_pull_fail_clearly(capsys, cv_run, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     code, _, err = run(capsys, "push", str(cv_run), "someone/model")

@@ -148,6 +148,70 @@ def test_examples_run(name, scratch, monkeypatch, one_thread):
             ) from err
 
 
+def _free_names(code: str) -> set[str]:
+    """Names a block reads but never binds (imports, assignments, defs, arguments) itself."""
+    import ast
+    import builtins
+
+    tree = ast.parse(code)
+    bound = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - bound
+
+
+def test_every_example_imports_what_it_uses():
+    """A block copied alone into a fresh interpreter finds every name it uses (the files an
+    earlier block of its page made may still be needed)."""
+    missing = []
+    for name in EXAMPLE_FILES:
+        path = ROOT / name
+        for line, info, code in code_blocks(path.read_text(encoding="utf-8")):
+            if runnable(info, code) and _free_names(code):
+                missing.append(f"{name}:{line} uses {sorted(_free_names(code))}")
+    assert not missing, "; ".join(missing)
+
+
+def test_readme_extras_table_names_what_each_extra_installs():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+
+    def packages(extra: str) -> set[str]:
+        found = set()
+        for requirement in extras[extra]:
+            name = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)
+            included = re.fullmatch(r"fakezoo\[(.*)\].*", requirement)
+            if included:
+                found |= {p for e in included.group(1).split(",") for p in packages(e)}
+            else:
+                found.add(name)
+        return found
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z]+)` \| ([^|]+) \|", readme, re.MULTILINE))
+    assert set(rows) == set(extras)
+    for extra, brings in rows.items():
+        if extra == "test":  # "all of the above" and its own
+            brings += " " + " ".join(rows[e] for e in rows if e != "test")
+        for package in packages(extra):
+            assert re.search(rf"\b(py)?{re.escape(package)}\b", brings, re.IGNORECASE), (
+                f"README's `{extra}` row does not say it installs {package}"
+            )
+
+
 # -- README and CI ------------------------------------------------------------------------------
 
 

@@ -341,6 +341,22 @@ def test_save_writes_every_file(result, tmp_path):
     assert len(preds) == 20 and "prob_fake[jpeg:50]" in preds[0]
 
 
+def test_the_report_reads_as_text(result, tmp_path):
+    """Percentages with percent intervals, the fingerprint as a digest (not a Python dict),
+    one deviation per line."""
+    import re
+
+    md = (result.save(tmp_path / "eval") / "evaluate.md").read_text()
+    comparison = md[md.index("## Comparison") :].splitlines()[4]
+    assert re.search(r"\d+\.\d\d% \[\d+\.\d\d%, \d+\.\d\d%\]", comparison), comparison
+    assert not re.search(r"% \[0\.", md)  # never "83.33% [0.6667, 0.9583]"
+    (line,) = [line for line in md.splitlines() if line.startswith("- fingerprint")]
+    assert "{" not in line and re.search(r"`[0-9a-f]{16}`", line), line
+    assert ".;" not in md
+    deviations = result.run["deviations"]
+    assert len(deviations) > 1 and all(f"  - {d}" in md.splitlines() for d in deviations)
+
+
 def test_the_cli_writes_every_file(dirs, tmp_path, capsys):
     from fakezoo.cli import main
 

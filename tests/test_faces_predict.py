@@ -26,7 +26,7 @@ from face_images import (
 )
 
 import fakezoo
-from fakezoo.cli import main
+from fakezoo.cli import EXIT_PARTIAL, main
 from fakezoo.faces import CropPolicy, face_crops, find_faces
 from fakezoo.faces.finder import default_finder
 from fakezoo.inference.faces import NO_FACE, crop_policy
@@ -178,3 +178,17 @@ def test_cli_predict_faces_json(trained, capsys):
     [row] = json.loads(capsys.readouterr().out)
     assert len(row["faces"]) == 1
     assert np.abs(np.array(row["faces"][0]["box"]) - expected_box()).max() <= TOL
+
+
+def test_cli_predict_faces_says_which_inputs_had_no_face(trained, capsys, tmp_path):
+    empty = tmp_path / "empty.png"
+    Image.fromarray(no_face()).save(empty)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    photo = trained["src"] / "real" / "photo.jpg"
+    argv = ["predict", "--faces", "--device", "cpu", "--model", str(trained["run"]), str(photo)]
+    assert main([*argv, str(empty)]) == EXIT_PARTIAL
+    assert "1 of 2 inputs had no face (see above)" in capsys.readouterr().err
+    assert main([*argv, str(empty), str(broken)]) == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert "2 of 3 inputs gave no verdict: 1 could not be read, 1 had no face" in err

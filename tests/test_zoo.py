@@ -183,6 +183,16 @@ def test_unknown_names_give_clear_errors():
         fakezoo.create("vit_b_16", pretrained=False, image_size=40)
 
 
+def test_image_sizes_outside_the_models_range_are_refused_in_words():
+    for name, size in [("mobilenet_v2", 16), ("mobilenet_v2", 0), ("mobilenet_v2", 5000)]:
+        with pytest.raises(ValueError) as info:
+            fakezoo.create(name, pretrained=False, image_size=size)  # 0 is not "the default"
+        assert str(info.value).startswith(f"image_size={size}: mobilenet_v2 takes 32 to 4096")
+        assert "multiple of 1" not in str(info.value)
+    with pytest.raises(ValueError, match=r"image_size=40: vit_b_16 takes a multiple of 16"):
+        fakezoo.create("vit_b_16", pretrained=False, image_size=40)
+
+
 def test_offline_pretrained_fails_fast_and_says_what_to_do():
     start = time.perf_counter()
     with pytest.raises(WeightsError) as info:

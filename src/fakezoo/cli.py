@@ -1,7 +1,8 @@
 """The ``fakezoo`` command line.
 
 Exit codes: 0 success, 1 an error (reported in one line, no traceback), 2 bad usage,
-3 ``predict`` finished but some inputs could not be read (each is reported).
+3 ``predict`` finished but some inputs gave no verdict: unreadable, no face (``--faces``) or
+a folder without images (each is reported).
 """
 
 from __future__ import annotations
@@ -281,9 +282,11 @@ def _explained(args) -> list:
 def _predict(args) -> int:
     from .data.dataset import printable_path
     from .inference.api import predict
+    from .inference.faces import NO_FACE
 
     folders = [p for p in args.paths if Path(p).is_dir()]
     files = [p for p in args.paths if not Path(p).is_dir()]
+    empty: list[str] = []  # folders without a single image or video
     if args.explain:
         items = _explained(args)
     else:
@@ -292,7 +295,10 @@ def _predict(args) -> int:
             options.update(faces=True, frames=args.frames)
         items = predict(files, **options) if files else []  # a list: bad files are reported
         for folder in folders:
-            items += predict(folder, **options)
+            found = predict(folder, **options)
+            if not found:
+                empty.append(folder)
+            items += found
     rows = [p.to_dict() for p in items]
     if args.format != "json":  # JSON escapes them itself; text shows odd bytes as \\xNN
         for r in rows:
@@ -318,11 +324,24 @@ def _predict(args) -> int:
                 else f"ERROR {r['error']}"
             )
             print(f"{verdict}  {r['path']}{_faces_note(r)}")
-    failed = sum(r["error"] is not None for r in rows)
-    if failed:
-        print(f"{failed} of {len(rows)} inputs could not be read (see above).", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    if empty and not rows:
+        raise ValueError(f"no image files found in {', '.join(map(printable_path, empty))}")
+    no_face = sum(r["error"] == NO_FACE for r in rows)
+    unread = sum(r["error"] is not None for r in rows) - no_face
+    reasons = [
+        (n, why) for n, why in ((unread, "could not be read"), (no_face, "had no face")) if n
+    ]
+    if reasons:
+        said = (
+            reasons[0][1]
+            if len(reasons) == 1
+            else "gave no verdict: " + ", ".join(f"{n} {why}" for n, why in reasons)
+        )
+        print(f"{unread + no_face} of {len(rows)} inputs {said} (see above).", file=sys.stderr)
+    if empty:
+        folders = ", ".join(map(printable_path, empty))
+        print(f"{len(empty)} folder(s) held no image files: {folders}", file=sys.stderr)
+    return EXIT_PARTIAL if unread or no_face or empty else EXIT_OK
 
 
 def _crop(args) -> int:

@@ -5,6 +5,7 @@ files they write: evaluate.md, evaluate.json, CSVs and plots."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -167,8 +168,18 @@ def _pct(x: Any) -> str:
     return _NA if x is None else f"{100 * x:.2f}%"
 
 
-def _ci(interval: Any) -> str:
-    return "" if not interval else f" [{interval[0]:.4f}, {interval[1]:.4f}]"
+def _ci(interval: Any, cell=_f) -> str:
+    """`` [low, high]``, each as ``cell`` shows the estimate (``_pct`` beside a percentage)."""
+    return "" if not interval else f" [{cell(interval[0])}, {cell(interval[1])}]"
+
+
+def _fingerprint_text(fp: dict) -> str:
+    """The run's fingerprint as one short digest (its fields are in evaluate.json)."""
+    if fp["kind"] == "run":
+        text = json.dumps(fp["value"], sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return f"`{digest[:16]}` (SHA-256 of the run's fingerprint; its fields: evaluate.json)"
+    return f"`{str(fp['value'])[:16]}` (the SHA-256 of its training data)"
 
 
 def _file_names(suite: EvalSuite) -> list[str]:
@@ -344,7 +355,7 @@ def comparison_markdown(suite: EvalSuite) -> str:
             row["fine_tuning"],
             _pct(row["cv_accuracy"]),
             _pct(row["accuracy_0.5"]),
-            _pct(row["accuracy"]) + _ci(row["accuracy_ci"]),
+            _pct(row["accuracy"]) + _ci(row["accuracy_ci"], _pct),
             *_scores(row, row["roc_auc_ci"], row["ece"]),
         ]
         for row in comparison_table(suite)
@@ -382,11 +393,12 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         f"- model: {display_name(run.get('model') or '')} "
         f"({fine_tuning(run.get('finetune'))} fine-tuning), lr {run.get('lr')}, input "
         f"{run.get('image_size')} px, {len(run['folds'])} fold models",
-        f"- fingerprint ({fp['kind']}): `{fp['value']}`",
+        f"- fingerprint: {_fingerprint_text(fp)}",
         f"- trained on {run['trained_on'].get('n_images')} images",
     ]
     if run.get("deviations"):
-        lines.append(f"- deviations from the study: {'; '.join(run['deviations'])}")
+        lines.append("- deviations from the study:")
+        lines += [f"  - {d}" for d in run["deviations"]]
     lines += [
         "",
         f"Thresholds: `0.5`, and `cv_eer` = {th['cv_eer']:.4f}, the EER threshold of "
@@ -422,7 +434,8 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         lines += [
             f"Bootstrap 95% intervals ({ci['n_resamples']} resamples, seed {ci['seed']}): "
             f"ROC-AUC{_ci(ci['roc_auc']) or ' n/a'}, accuracy @0.5"
-            f"{_ci(ci['accuracy@0.5'])}, accuracy @CV-EER{_ci(ci['accuracy@cv_eer'])}.",
+            f"{_ci(ci['accuracy@0.5'], _pct)}, accuracy @CV-EER"
+            f"{_ci(ci['accuracy@cv_eer'], _pct)}.",
             "",
         ]
     header = [

