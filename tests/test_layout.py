@@ -241,6 +241,8 @@ def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
         "ExportReadError": ValueError,
         "EvalRunError": ValueError,
         "PerturbationError": ValueError,
+        "FolderError": ValueError,
+        "FolderInUseError": RuntimeError,
     }
     assert set(errors.__all__) == {"FakezooError", *builtin}
     for name, parent in builtin.items():

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -23,17 +24,42 @@ __all__ = [
     "atomic_write_text",
     "file_sha256",
     "read_json",
+    "temporary_of",
     "write_json",
 ]
 
 
+# What tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") makes: 8 characters of its alphabet.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def temporary_of(name: str) -> str | None:
+    """The name of the file whose temporary file :func:`atomic_write` calls ``name``, else
+    ``None``: what a write killed before its rename leaves behind.
+
+    Example:
+        ```python
+        temporary_of(".model.safetensors.k3j2h1g0.tmp")  # 'model.safetensors'
+        temporary_of("notes.tmp")                        # None
+        ```
+    """
+    match = _TEMPORARY.fullmatch(name)
+    return match.group("name") if match else None
+
+
 def atomic_write(
-    path: str | os.PathLike[str], write: Callable[[BinaryIO], Any], *, durable: bool = True
-) -> None:
+    path: str | os.PathLike[str],
+    write: Callable[[BinaryIO], Any],
+    *,
+    durable: bool = True,
+    exclusive: bool = False,
+) -> bool:
     """Call ``write(handle)`` on a temporary file and move it onto ``path`` when it returns.
 
     ``durable=False`` skips the ``fsync``: only for files that are checked when read and can
-    be made again (cache entries).
+    be made again (cache entries). ``exclusive=True`` writes ``path`` only if it does not exist
+    yet, and returns ``False`` (leaving it untouched) if it does: of two processes creating one
+    file, exactly one does.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,12 +71,31 @@ def atomic_write(
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        if exclusive:
+            return _link_new(tmp, path)
         os.replace(tmp, path)
+        return True
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and err.filename is None:  # say which file (full disk...)
             raise OSError(err.errno, err.strerror, str(path)) from err
         raise
+
+
+def _link_new(tmp: str, path: Path) -> bool:
+    """Give the written file ``tmp`` the name ``path`` unless that exists (a hard link)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: not atomic, but rarely shared
+        if path.exists():
+            return False
+        os.replace(tmp, path)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -63,9 +108,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2) -> None:
-    """Write ``data`` as JSON (and a final newline) to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
+def write_json(
+    path: str | os.PathLike[str], data: Any, *, indent: int = 2, exclusive: bool = False
+) -> bool:
+    """Write ``data`` as JSON (and a final newline) to ``path`` atomically (``exclusive``: see
+    :func:`atomic_write`)."""
+    text = (json.dumps(data, indent=indent) + "\n").encode("utf-8")
+    return atomic_write(path, lambda handle: handle.write(text), exclusive=exclusive)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -135,22 +135,25 @@ def _tune(args) -> int:
     from .train.storage import check_storage
 
     check_storage(args.storage)  # a bad --storage fails now, not after loading the data
+    from .runs.folders import RUN, hold_folder
     from .train.tune import optuna_lr_search
 
-    if args.workers != 1:
-        _tune_workers(args)
-        args.overwrite = False  # done before the workers started
-    found = optuna_lr_search(
-        args.model,
-        args.data,
-        args.finetune,
-        n_trials=args.trials,
-        lr_range=tuple(args.lr_range),
-        study_name=args.study,
-        cv=_validator(args),
-        out_dir=args.out,
-        **_given(args, "protocol storage pruner overwrite grace_period search_only"),
-    )
+    # This process writes --out from before its workers start until the final CV is written.
+    with hold_folder(None if args.search_only else args.out, RUN, data=args.data):
+        if args.workers != 1:
+            _tune_workers(args)
+            args.overwrite = False  # done before the workers started
+        found = optuna_lr_search(
+            args.model,
+            args.data,
+            args.finetune,
+            n_trials=args.trials,
+            lr_range=tuple(args.lr_range),
+            study_name=args.study,
+            cv=_validator(args),
+            out_dir=args.out,
+            **_given(args, "protocol storage pruner overwrite grace_period search_only"),
+        )
     if args.search_only:
         print(f"worker done: the study has its {args.trials} finished trials")
         return EXIT_OK
@@ -391,13 +394,15 @@ def _protocol(args) -> int:
 def _evaluate(args) -> int:
     from .evaluation.api import evaluate_many
     from .evaluation.results import comparison_markdown
+    from .runs.folders import EVALUATION, hold_folder
 
-    suite = evaluate_many(
-        args.runs,
-        args.data,
-        **_given(args, "perturb bootstrap seed groups device batch_size"),
-    )
-    out = suite.save(args.out)
+    with hold_folder(args.out, EVALUATION, data=args.data):  # refused before any scoring
+        suite = evaluate_many(
+            args.runs,
+            args.data,
+            **_given(args, "perturb bootstrap seed groups device batch_size"),
+        )
+        out = suite.save(args.out)
     print(comparison_markdown(suite))
     data = suite.results[0].data
     if data["skipped"]:

@@ -30,6 +30,8 @@ __all__ = [
     "FacesError",
     "FakezooError",
     "FileDecodeError",
+    "FolderError",
+    "FolderInUseError",
     "HubAuthError",
     "HubFileNotFoundError",
     "HubUnavailableError",
@@ -119,6 +121,29 @@ class RunMismatchError(RunDirectoryError):
     def __init__(self, message: str, differences: Sequence[tuple[str, Any, Any]] = ()):
         super().__init__(message)
         self.differences = list(differences)
+
+
+class FolderError(FakezooError, ValueError):
+    """An output folder fakezoo will not write into or remove: it holds files fakezoo did not
+    write, it is another kind of fakezoo folder (a study given for a run...), or it lies inside
+    the data or inside another fakezoo folder. The message names the folder, a file, and what
+    to do.
+
+    Example:
+        ```python
+        from fakezoo.errors import FolderError
+        try:
+            cv.run("resnet50", "faces/", out_dir="faces/real/run")
+        except FolderError as err:
+            print(err)   # 'faces/real/run' lies inside the data 'faces' ...
+        ```
+    """
+
+
+class FolderInUseError(FakezooError, RuntimeError):
+    """Another live fakezoo process writes this folder (or this SQLite study) right now: a
+    second writer is refused, never interleaved. The message names the folder and the other
+    process."""
 
 
 class RunFormatError(FakezooError, ValueError):

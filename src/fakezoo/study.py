@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -26,11 +25,12 @@ from typing import Any
 
 from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
-from .errors import RunFormatError, RunMismatchError
+from .errors import RunMismatchError
 from .models.registry import get_spec
 from .report import plots
 from .report import text as tables
 from .report.study_numbers import STUDY_NUMBERS
+from .runs.folders import STUDY, hold_folder, remove_owned
 from .runs.schema import mismatch_message
 from .synth.demo import make_demo_dataset
 from .train.cv import CrossValidator
@@ -122,10 +122,12 @@ def run_study(
         progress: progress bars (``None``: on a terminal only).
         save_weights: write every row's fold weights (``None``: yes on your data, no for the
             demo, whose random-weight models are not worth its ~5 GB).
-        overwrite: remove the old study in ``out_dir`` first. Without it, rerunning resumes
-            only when every row's fingerprint (data, folds, model, settings, search) equals
-            the stored one; otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names
-            the fields that differ, before any work.
+        overwrite: remove the old study in ``out_dir`` first (only the files fakezoo's
+            manifest names; a folder holding anything else is refused). Without it, rerunning
+            resumes only when every row's fingerprint (data, folds, model, settings, search)
+            equals the stored one; otherwise
+            [`RunMismatchError`][fakezoo.errors.RunMismatchError] names the fields that differ,
+            before any work.
         **changes: fields of [`TrainSettings`][fakezoo.train.settings.TrainSettings] that
             replace those of ``settings`` (``epochs``, ``mode``, ``weights``, ``device``...).
 
@@ -139,10 +141,37 @@ def run_study(
         table = run_study(None, "runs/demo")   # the 5-minute demonstration
         ```
     """
+    with hold_folder(out_dir, STUDY, data=data):
+        return _run_study(
+            data,
+            out_dir,
+            models=models,
+            n_trials=n_trials,
+            protocol=protocol,
+            lr_range=lr_range,
+            settings=TrainSettings.build(settings, **changes),
+            progress=progress,
+            save_weights=save_weights,
+            overwrite=overwrite,
+        )
+
+
+def _run_study(
+    data: str | Path | Dataset | None,
+    out_dir: str | Path,
+    *,
+    models: Sequence[str] | None,
+    n_trials: int,
+    protocol: str,
+    lr_range: tuple[float, float],
+    settings: TrainSettings,
+    progress: bool | None,
+    save_weights: bool | None,
+    overwrite: bool,
+) -> list[dict]:
     out = Path(out_dir)
     demo = data is None
     save_weights = not demo if save_weights is None else save_weights
-    settings = TrainSettings.build(settings, **changes)
     if demo:
         logger.warning(
             "No data given: running a DEMONSTRATION on synthetic images with random "
@@ -167,7 +196,7 @@ def run_study(
     dataset.check_for_cv(settings.n_splits)
     rows = _rows(models)
     if overwrite:
-        _remove_study(out)
+        remove_owned(out, STUDY)
     results: list[dict] = []
     started = time.perf_counter()
     for i, row in enumerate(rows, start=1):
@@ -215,24 +244,6 @@ def run_study(
 WAYS_OUT = (
     "Use another --out / out_dir, or --overwrite / overwrite=True to remove the old study first."
 )
-_STUDY_FILES = frozenset({"rows", "study.md", "study.csv", "study.json", "study.png"})
-
-
-def _remove_study(out: Path) -> None:
-    """``overwrite=True``: delete a study folder fakezoo wrote, and nothing else."""
-    if not out.is_dir():
-        return
-    foreign = sorted(
-        p.name for p in out.iterdir() if p.name not in _STUDY_FILES and not p.name.startswith(".")
-    )
-    if foreign:
-        raise RunFormatError(
-            f"overwrite: '{out}' holds files fakezoo did not write "
-            f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
-            f"yourself or choose another --out."
-        )
-    logger.warning("overwrite: removing the old study in %s", out)
-    shutil.rmtree(out)
 
 
 def _write_tables(

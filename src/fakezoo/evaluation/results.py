@@ -19,6 +19,7 @@ from .._io import atomic_write_text
 from ..metrics import METRIC_NAMES
 from ..report.plots import new_figure, note_no_matplotlib, save_figure
 from ..report.study_numbers import display_name, fine_tuning
+from ..runs.folders import EVALUATION, hold_folder
 
 logger = logging.getLogger("fakezoo")
 
@@ -611,8 +612,14 @@ def _plots(res: EvalResult, out: Path, name: str) -> list[str]:
 
 
 def write_report(suite: EvalSuite, out: Path) -> Path:
-    """Write every file of an evaluation into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write every file of an evaluation into ``out``: a new or empty folder, or an evaluation
+    folder fakezoo made (see [`hold_folder`][fakezoo.runs.folders.hold_folder])."""
+    with hold_folder(out, EVALUATION):
+        _write_report(suite, out)
+    return out
+
+
+def _write_report(suite: EvalSuite, out: Path) -> None:
     names = _file_names(suite)
     plots = {name: _plots(res, out, name) for res, name in zip(suite.results, names, strict=True)}
     for res, name in zip(suite.results, names, strict=True):
@@ -633,4 +640,3 @@ def write_report(suite: EvalSuite, out: Path) -> Path:
     atomic_write_text(out / "comparison.csv", _csv(comparison_table(suite)))
     atomic_write_text(out / "robustness.csv", _csv(robustness_rows(suite)))
     atomic_write_text(out / "evaluate.md", _markdown(suite, names, plots))
-    return out

@@ -167,7 +167,15 @@ def crop_dataset(
     if isinstance(src, Dataset):
         sources, missing = _from_dataset(src), []
     else:
-        sources, missing = _discover(Path(src).expanduser().absolute())
+        root = Path(src).expanduser().absolute()
+        if root.is_dir() and (
+            out.resolve() == root.resolve() or root.resolve() in out.resolve().parents
+        ):
+            raise FacesError(
+                f"the output folder {out} lies inside the source {root}: its crops would be "
+                "read as sources next time. Choose an output folder outside it"
+            )
+        sources, missing = _discover(root)
     settings = {
         "format": _FORMAT,
         "version": 2,
@@ -280,8 +288,16 @@ def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
 
 def _prepare(out: Path, settings: dict[str, Any]) -> set[str]:
     """Create `out` or check that it holds a run with the same settings; the finished sources."""
-    out.mkdir(parents=True, exist_ok=True)
     settings_path = out / SETTINGS_FILE
+    if out.is_dir() and not settings_path.exists():
+        foreign = sorted(p.name for p in out.iterdir())
+        if foreign:
+            raise FacesError(
+                f"{out} holds {foreign[0]!r}, which fakezoo did not write, and no {SETTINGS_FILE}: "
+                "fakezoo crops only into a new or empty folder, or one it cropped into. Choose "
+                "another output folder"
+            )
+    out.mkdir(parents=True, exist_ok=True)
     if settings_path.exists():
         old = json.loads(settings_path.read_text(encoding="utf-8"))
         differ = sorted(k for k in settings.keys() | old.keys() if settings.get(k) != old.get(k))

@@ -19,6 +19,7 @@ from .._io import atomic_write_text, write_json
 from ..datasets import DatasetSpec, parse_spec
 from ..errors import DatasetError, ProtocolError
 from ..faces.policy import Policy, named_policy
+from ..runs.folders import PROTOCOL, hold_folder
 from .data import (
     PreparedSet,
     decoded_bytes,
@@ -281,6 +282,44 @@ def run_protocol(
         print(result.table())
         ```
     """
+    with hold_folder(out, PROTOCOL):  # a new or empty folder, or this protocol's own
+        return _run_protocol(
+            train,
+            test,
+            models=models,
+            out=out,
+            data_root=data_root,
+            cv=cv,
+            lrs=lrs,
+            finetune=finetune,
+            policy=policy,
+            frames=frames,
+            min_size=min_size,
+            c40=c40,
+            crop_dir=crop_dir,
+            memory_budget_gb=memory_budget_gb,
+            workers=workers,
+        )
+
+
+def _run_protocol(
+    train: str | DatasetSpec,
+    test: Sequence[str | DatasetSpec],
+    *,
+    models: Sequence[str],
+    out: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None,
+    cv: Any,
+    lrs: Sequence[float],
+    finetune: bool,
+    policy: Policy | str,
+    frames: int | None,
+    min_size: float,
+    c40: bool,
+    crop_dir: str | os.PathLike[str] | None,
+    memory_budget_gb: float | None,
+    workers: int | None,
+) -> ProtocolResult:
     from ..train.cv import CrossValidator
 
     out = Path(out).expanduser().absolute()

@@ -6,19 +6,21 @@ any point holds only whole files, and a fold folder with a config is finished.
 
 A directory is resumed only when its stored :class:`~fakezoo.runs.schema.Fingerprint`
 equals the one asked for; anything else is refused before any work with the differing
-fields named, unless ``overwrite=True`` removes the old run first.
+fields named, unless ``overwrite=True`` removes the old run first. The directory is held
+with [`hold_folder`][fakezoo.runs.folders.hold_folder] while it is written (fakezoo's marker,
+lock and manifest): ``overwrite`` removes only what the manifest names.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write, atomic_write_text, read_json, write_json
+from .folders import RUN, remove_owned
 from .schema import (
     FOLD_CONFIG,
     INDEX,
@@ -36,54 +38,7 @@ from .schema import (
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["RunWriter", "remove_run"]
-
-#: Names fakezoo writes at the top of a run directory (or a study row's folder).
-RUN_FILES = frozenset(
-    {
-        INDEX,
-        RESULTS,
-        "report.md",
-        "trials.csv",
-        "search.json",
-        "search.db",
-        "study.log",  # `fakezoo tune --workers N`'s Journal file
-        "confusion_matrix.png",
-        "roc.png",
-    }
-)
-
-
-def _ours(entry: Path) -> bool:
-    name = entry.name
-    return (
-        name in RUN_FILES
-        or name.startswith(".")
-        or name.endswith(".png")
-        or (entry.is_dir() and name.startswith("fold_"))
-    )
-
-
-def remove_run(root: str | os.PathLike[str], what: str = "run") -> None:
-    """Delete a run directory that fakezoo wrote (``overwrite=True``).
-
-    Refuses a folder holding files fakezoo did not write, so a mistyped ``--out`` never
-    deletes someone's data.
-    """
-    root = Path(root)
-    if not root.exists():
-        return
-    if not root.is_dir():
-        raise RunFormatError(f"'{root}' is a file, not a {what} directory; choose another out.")
-    foreign = sorted(p.name for p in root.iterdir() if not _ours(p))
-    if foreign:
-        raise RunFormatError(
-            f"overwrite: '{root}' holds files fakezoo did not write "
-            f"({', '.join(foreign[:5])}); refusing to delete it. Remove it "
-            f"yourself or choose another out directory."
-        )
-    logger.warning("overwrite: removing the old %s in %s", what, root)
-    shutil.rmtree(root)
+__all__ = ["RunWriter"]
 
 
 class RunWriter:
@@ -129,12 +84,12 @@ class RunWriter:
                 lists each differing field, old → new, and the ways out).
         """
         if overwrite:
-            remove_run(self.root)
+            remove_owned(self.root, RUN)
         stored = self.stored_fingerprint()
-        if stored is not False:
-            check_same(stored, self.fingerprint, f"'{self.root}'", self.ways_out)
+        if stored is False and write_json(self.root / INDEX, index.to_dict(), exclusive=True):
             return
-        write_json(self.root / INDEX, index.to_dict())
+        stored = self.stored_fingerprint() if stored is False else stored  # a job's, just now
+        check_same(stored, self.fingerprint, f"'{self.root}'", self.ways_out)
 
     # -- folds ------------------------------------------------------------------------------
     def fold_folder(self, k: int) -> Path:

@@ -38,9 +38,11 @@ from ..metrics import binary_metrics
 from ..models.backends import choose_backend
 from ..models.build import create, weights_file
 from ..models.freeze import state_to_save
+from ..models.registry import get_spec
 from ..models.stages import split_trunk_tail
 from ..models.torchvision_weights import weights_label
 from ..report import plots
+from ..runs.folders import RUN, hold_folder
 from ..runs.schema import Fingerprint, FoldConfig, RunConfig, files_digest
 from ..runs.writer import RunWriter
 from .engine import amp_mode, compute_trunk, resolve_device, train_fold
@@ -480,14 +482,17 @@ class CrossValidator:
             out_dir: write the run directory here. An existing one resumes (finished folds
                 are loaded, not trained again) only when its fingerprint equals this run's;
                 otherwise [`RunMismatchError`][fakezoo.errors.RunMismatchError] names the fields
-                that differ, before any training.
+                that differ, before any training. It must be a new or empty folder, or a run
+                directory fakezoo made, outside the data; another process writing it is
+                refused ([`FolderError`][fakezoo.errors.FolderError],
+                [`FolderInUseError`][fakezoo.errors.FolderInUseError]).
             trainable: your own freeze policy (module names to train).
             folds: precomputed folds, or a file written by
                 [`fakezoo.data.save_folds`][fakezoo.data.folds.save_folds]; all of them are trained,
                 whatever ``n_splits`` says.
             on_epoch: called with (fold, epoch, validation accuracy) after every epoch.
-            overwrite: remove an existing run in ``out_dir`` first (only files fakezoo
-                wrote; anything else is refused).
+            overwrite: remove an existing run in ``out_dir`` first (only the files fakezoo's
+                manifest names; a folder holding anything else is refused, naming it).
             search: the fingerprint fields of the LR search that chose ``lr`` (set by
                 [`fakezoo.optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
             fold: train only this fold (1 to the number of folds) into ``out_dir``, as one job
@@ -498,6 +503,37 @@ class CrossValidator:
         Returns:
             A [`CVResult`][fakezoo.train.results.CVResult].
         """
+        get_spec(model_name)  # an unknown name fails before any folder is touched
+        with hold_folder(out_dir, RUN, shared=fold is not None, data=dataset):
+            return self._run(
+                model_name,
+                dataset,
+                finetune,
+                lr,
+                out_dir,
+                trainable=trainable,
+                folds=folds,
+                on_epoch=on_epoch,
+                overwrite=overwrite,
+                search=search,
+                fold=fold,
+            )
+
+    def _run(
+        self,
+        model_name: str,
+        dataset: str | Path | Dataset | DecodedImages,
+        finetune: bool,
+        lr: float,
+        out_dir: str | Path | None,
+        *,
+        trainable: Sequence[str] | None,
+        folds: str | Path | list[tuple[np.ndarray, np.ndarray]] | None,
+        on_epoch: Callable[[int, int, float], None] | None,
+        overwrite: bool,
+        search: dict | None,
+        fold: int | None,
+    ) -> CVResult:
         started = time.perf_counter()
         template = self.template(model_name, finetune, trainable)
         decoded = self.decode(dataset, template.preprocessing.image_size)

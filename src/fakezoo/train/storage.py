@@ -2,7 +2,7 @@
 
 :func:`make_storage` turns a path or URL into an Optuna storage:
 
-- SQLite (``*.db``): one process at a time.
+- SQLite (``*.db``): one process at a time (:func:`single_writer` refuses a second one).
 - A Journal file (``*.log``): several worker processes on one machine.
 - PostgreSQL or MySQL (``postgresql://...``, ``mysql://...``): workers on many machines.
 
@@ -42,6 +42,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import StorageError
+from ..runs.folders import hold_lock
 
 logger = logging.getLogger("fakezoo")
 
@@ -53,6 +54,8 @@ __all__ = [
     "make_storage",
     "recover_stale_trials",
     "retry_trial",
+    "single_writer",
+    "sqlite_file",
 ]
 
 DEFAULT_GRACE_PERIOD = 60  # seconds without a heartbeat before a running trial is declared dead
@@ -394,6 +397,57 @@ def recover_stale_trials(study: optuna.Study, storage) -> list[int]:
         failed.append(trial.number)
         retry_trial(study, storage.get_trial(trial._trial_id))
     return failed
+
+
+def sqlite_file(storage) -> Path | None:
+    """The file of a SQLite storage (a path, a ``sqlite:///`` URL or an ``RDBStorage``);
+    ``None`` for any other storage, and for SQLite in memory."""
+    if isinstance(storage, RDBStorage):
+        storage = storage.url
+    if not isinstance(storage, (str, os.PathLike)):
+        return None
+    text = str(storage)
+    if text.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        name = make_url(text).database
+        return Path(name).expanduser().resolve() if name and name != ":memory:" else None
+    if "://" in text or FILE_SUFFIXES.get(Path(text).suffix) != "sqlite":
+        return None
+    return Path(text).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def single_writer(storage) -> Iterator[None]:
+    """While the block runs, this process alone uses a SQLite storage: it holds an ``flock``
+    on ``.NAME.flock`` beside the file, and a second process is refused at once. SQLite serves
+    one process at a time, and a search takes the running trials it finds for interrupted
+    ones; a second live writer would fail the first one's trials. Other storages are shared.
+
+    Raises:
+        FolderInUseError: another live process searches with this SQLite file.
+
+    Example:
+        ```python
+        with single_writer("runs/search.db"):
+            ...  # run the study
+        ```
+    """
+    path = sqlite_file(storage)
+    if path is None:
+        yield
+        return
+
+    def busy(who: str) -> str:
+        return (
+            f"'{path}' is in use by {who}: a SQLite study serves one process at a time. Wait "
+            f"until it finishes, or let the workers share a Journal file (--storage "
+            f"study.log) or a postgresql:// database."
+        )
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with hold_lock(path.with_name(f".{path.name}.flock"), busy):
+        yield
 
 
 def is_sqlite(storage) -> bool:

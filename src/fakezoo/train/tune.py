@@ -32,11 +32,19 @@ from .._io import atomic_write_text, write_json
 from ..data.cache import DecodedImages
 from ..data.dataset import Dataset
 from ..data.folds import make_folds as _make_folds
+from ..runs.folders import RUN, hold_folder, remove_owned
 from ..runs.schema import Fingerprint, check_same
-from ..runs.writer import RunWriter, remove_run
+from ..runs.writer import RunWriter
 from .cv import CrossValidator
 from .results import CVResult, FoldResult
-from .storage import DEFAULT_GRACE_PERIOD, WORKER, is_sqlite, keep_alive, make_storage
+from .storage import (
+    DEFAULT_GRACE_PERIOD,
+    WORKER,
+    is_sqlite,
+    keep_alive,
+    make_storage,
+    single_writer,
+)
 from .trial_loop import FINISHED as _FINISHED
 from .trial_loop import SurplusTrial, quiet_optuna, run_until_finished
 
@@ -234,7 +242,8 @@ def _search(
         return float(np.mean(accuracies))
 
     if is_sqlite(storage):
-        # SQLite serves one process at a time: a trial left running was interrupted. It is
+        # SQLite serves one process at a time (single_writer holds the file): a trial left
+        # running was interrupted. It is
         # failed at once, and _PerTrialTPE draws its lr again for the next trial. Not by
         # Optuna's heartbeat and RetryHeartbeatStaleTrialCallback: tried, they fail it only
         # after the grace period and queue its lr once more, so that lr ran twice and the
@@ -311,7 +320,7 @@ def start_over(
     """``overwrite=True``: remove the old run directory, then the stored studies (a storage
     file inside ``out`` goes with it)."""
     if out is not None:
-        remove_run(Path(out), "run")
+        remove_owned(Path(out), RUN)
     storage = make_storage(storage, grace_period=grace_period)
     if storage is None:
         return
@@ -417,6 +426,49 @@ def optuna_lr_search(
         found.best_lr, found.cv_result.mean["accuracy"]
         ```
     """
+    # The run directory and a SQLite study are this process's alone while it searches.
+    with hold_folder(None if search_only else out_dir, RUN, data=dataset), single_writer(storage):
+        return _lr_search(
+            model_name,
+            dataset,
+            finetune,
+            n_trials=n_trials,
+            lr_range=lr_range,
+            protocol=protocol,
+            storage=storage,
+            study_name=study_name,
+            pruner=pruner,
+            cv=cv,
+            out_dir=out_dir,
+            inner_splits=inner_splits,
+            trainable=trainable,
+            overwrite=overwrite,
+            grace_period=grace_period,
+            search_only=search_only,
+            changes=changes,
+        )
+
+
+def _lr_search(
+    model_name: str,
+    dataset: str | Path | Dataset | DecodedImages,
+    finetune: bool,
+    *,
+    n_trials: int,
+    lr_range: tuple[float, float],
+    protocol: str,
+    storage: str | Path | optuna.storages.BaseStorage | None,
+    study_name: str | None,
+    pruner: str | optuna.pruners.BasePruner | None,
+    cv: CrossValidator | None,
+    out_dir: str | Path | None,
+    inner_splits: int | None,
+    trainable: Sequence[str] | None,
+    overwrite: bool,
+    grace_period: int,
+    search_only: bool,
+    changes: dict[str, Any],
+) -> LRSearchResult:
     if protocol not in {"study", "nested"}:
         raise ValueError(f"protocol='{protocol}': use 'study' or 'nested'.")
     low, high = lr_range
