@@ -225,8 +225,27 @@ print(study.preprocessing.mean, own.preprocessing.mean)  # (0.5, 0.5, 0.5) (0.48
 ```
 
 Resizing is always to a square with a bilinear filter, as in the study
-(`transforms.Resize((S, S))`); `model.transform` is the torchvision transform for PIL images,
+(`transforms.Resize((S, S))`); `model.transform` turns a PIL image into the model's input,
 and `model.preprocessing.normalize` does the same on uint8 tensors.
+
+`model.preprocessing` is one record, `fakezoo.models.preprocessing.Preprocessing`: the image
+size, the normalisation by name (`"study"` or `"pretrained"`) and its numbers, the square
+bilinear resize, and, for a run trained on `fakezoo crop`'s faces, the crop policy. A run
+writes it into every `config.json` (`to_dict`) and reads it back checked (`from_dict`,
+refusing an incomplete or foreign record in one line). It is mirrored into timm's
+`pretrained_cfg`, so timm's own data config gives the same transform:
+
+```python
+import timm
+
+import fakezoo
+
+model = fakezoo.create("resnet50", pretrained=False, image_size=64)
+print(model.preprocessing.to_dict()["normalization"])  # study
+print(timm.data.resolve_data_config({}, model=model))  # input_size (3, 64, 64), bilinear,
+# mean and std 0.5, crop_pct 1.0, crop_mode "squash": timm.data.create_transform(**it)
+# gives the tensor model.transform gives
+```
 
 ## Weights
 

@@ -45,7 +45,7 @@ def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
     assert [f.number for f in fx.faces] == [1, 2] and [f.frame for f in fx.faces] == [None] * 2
     assert [f.face.box for f in fx.faces] == [f.box for f in p.faces]
     # each map is Grad-CAM of that face's crop, the crop predict scored
-    policy = crop_policy(det.config)
+    policy = crop_policy(det.preprocessing)
     [[(_, crops)]] = list(face_crops(media["two"], default_finder(), policy))
     for f, c in zip(fx.faces, crops, strict=True):
         alone = explain(det, Image.fromarray(c.pixels))

@@ -111,7 +111,7 @@ def test_cv_on_a_cropped_dataset_keeps_video_groups_within_folds(trained):
     assert sum(len(g) for g in fold_groups) == 6  # each group in exactly one validation fold
     assert set.union(*fold_groups) == set(group_of.values())
     index = json.loads((trained["run"] / "config.json").read_text())
-    assert index["settings"]["face_crop"]["size"] == 64  # the crop policy travels with the run
+    assert index["preprocessing"]["face_crop"]["size"] == 64  # the crop policy travels with the run
 
 
 def test_predict_faces_on_an_offcentre_rotated_photo(trained):
@@ -123,7 +123,7 @@ def test_predict_faces_on_an_offcentre_rotated_photo(trained):
     assert len(p.fold_probs) == 2 and p.label in ("real", "fake")
     # the crop predict scores is the crop stored in the dataset for the same source
     det = fakezoo.load(trained["run"], device="cpu")
-    policy = crop_policy(det.config)
+    policy = crop_policy(det.preprocessing)
     assert policy == CropPolicy(size=64)
     row = next(r for r in trained["manifest"] if r["source"] == "real/photo.jpg")
     stored = np.asarray(Image.open(trained["dst"] / row["path"]))

@@ -247,15 +247,36 @@ def test_refuses_bad_configs(run_dir, tmp_path, where, edit, match):
         runs.load_run(run, device="cpu")
 
 
-def test_odd_normalization_is_refused(run_dir, tmp_path):
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"mean": [0.1, 0.2, 0.3]}, r"'study' normalization is mean=\[0.1, 0.2, 0.3\]"),
+        # The name says what the numbers are; numbers under another name are not guessed at.
+        ({"normalization": "pretrained"}, r"'pretrained' normalization is mean=\[0.5, 0.5, 0.5\]"),
+    ],
+)
+def test_odd_normalization_is_refused(run_dir, tmp_path, change, match):
     run = _copy_run(run_dir, tmp_path)
     for name in ("config.json", "fold_1/config.json"):
-        _edit_json(
-            run / name,
-            lambda c: (c.get("fakezoo", c))["preprocessing"].update(mean=[0.1, 0.2, 0.3]),
-        )
-    with pytest.raises(RunFormatError, match="normalization"):
+        _edit_json(run / name, lambda c: (c.get("fakezoo", c))["preprocessing"].update(change))
+    with pytest.raises(RunFormatError, match=match) as err:
         runs.load_run(run, folds=1, device="cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_a_loaded_fold_has_the_run_s_preprocessing_record_also_for_timm(run_dir):
+    import timm
+
+    from fakezoo.models.preprocessing import Preprocessing
+
+    record = Preprocessing.from_dict(runs.read_run(run_dir)["preprocessing"])
+    model = runs.load_run(run_dir, folds=1, device="cpu").folds[0].model
+    assert model.preprocessing == record
+    cfg = timm.data.resolve_data_config({}, model=model)
+    assert cfg["input_size"] == (3, record.image_size, record.image_size)
+    assert (cfg["mean"], cfg["std"], cfg["crop_mode"]) == (record.mean, record.std, "squash")
+    fold_cfg = json.loads((run_dir / "fold_1" / "config.json").read_text())["pretrained_cfg"]
+    assert fold_cfg["crop_mode"] == "squash" and fold_cfg["mean"] == list(record.mean)
 
 
 def test_fold_link_outside_the_run_is_refused(run_dir, tmp_path):

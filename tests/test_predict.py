@@ -56,7 +56,7 @@ def reference(run_dir):
         )
         model.load_state_dict(load_file(str(fold / "model.safetensors")), strict=True)
         models.append(model.eval())
-    pre = Preprocessing(pre["image_size"], tuple(pre["mean"]), tuple(pre["std"]))
+    pre = Preprocessing.from_dict(pre)
 
     def fold_probs(paths) -> torch.Tensor:
         images = torch.from_numpy(np.stack([decode_image(p, pre.image_size) for p in paths]))
@@ -318,9 +318,7 @@ def test_predictions_serialise_to_json_and_csv(detector, mixed):
 
 
 def test_detector_from_plain_models(reference, demo):
-    det = Detector(
-        reference.models, {"image_size": SIZE, "mean": [0.5] * 3, "std": [0.5] * 3}, device="cpu"
-    )
+    det = Detector(reference.models, Preprocessing(SIZE), device="cpu")
     paths = sorted(demo.rglob("*.jpg"))[:5]
     _assert_matches(det.predict(paths), reference(paths))
     one_at_a_time = Detector(
@@ -329,6 +327,9 @@ def test_detector_from_plain_models(reference, demo):
     _assert_matches(one_at_a_time.predict(paths), reference(paths))
     with pytest.raises(ValueError, match="at least one"):
         Detector([], reference.preprocessing)
+    # One encoding of preprocessing: a config.json dict goes through Preprocessing.from_dict.
+    with pytest.raises(TypeError, match=r"Preprocessing record, got dict .*from_dict"):
+        Detector(reference.models, {"image_size": SIZE})
 
 
 # -- the one-liner -----------------------------------------------------------------------------

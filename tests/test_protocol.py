@@ -146,7 +146,7 @@ def test_the_thresholds_come_from_the_validation_split(protocol):
         assert r["frame"]["threshold"] == model["thresholds"]["frame"]
         assert r["video"]["threshold"] == model["thresholds"]["video"]
     config = json.loads((out / "runs" / "mobilenet_v2" / "lr-0.001" / "config.json").read_text())
-    face_crop = config["settings"]["face_crop"]
+    face_crop = config["preprocessing"]["face_crop"]
     assert face_crop["kind"] == "aligned" and face_crop["frames"] == 2 and face_crop["size"] == 64
 
 
@@ -161,7 +161,7 @@ def test_prediction_crops_like_the_run_was_trained(protocol, tmp_path):
     video = tmp_path / "clip.mp4"
     write_video(video, n_frames=7)  # a larger face than the replicas', for predict's min_size
     detector = fakezoo.load(out / "runs" / "mobilenet_v2" / "lr-0.001", device="cpu")
-    policy = crop_policy(detector.config)
+    policy = crop_policy(detector.preprocessing)
     assert policy == AlignedCropPolicy(size=64, frames=2)
     pred = fakezoo.predict(video, model=detector, faces=True)
     assert [f.frame for f in pred.frames] == [0, 6]  # the policy's 2 frames
@@ -271,7 +271,7 @@ def test_deepfakebench_crops_train_and_test_as_they_are(tmp_path_factory, tmp_pa
     cdf = result.results[1]
     assert cdf["video"]["n"] == 2 and cdf["frame"]["n"] == 6  # its two test videos, 3 frames
     config = json.loads((tmp_path / "runs/mobilenet_v2/lr-0.001/config.json").read_text())
-    assert config["settings"]["face_crop"]["kind"] == "aligned"
+    assert config["preprocessing"]["face_crop"]["kind"] == "aligned"
 
 
 def test_the_docs_show_this_table(protocol):

@@ -1,9 +1,12 @@
 """The run schema: records round-trip, validation refuses what it must, the fingerprint diffs."""
 
 import copy
+import json
 
 import pytest
 
+from fakezoo.faces.policy import AlignedCropPolicy, named_policy
+from fakezoo.models.preprocessing import Preprocessing
 from fakezoo.runs.schema import (
     LABELS,
     Fingerprint,
@@ -15,13 +18,7 @@ from fakezoo.runs.schema import (
     files_digest,
 )
 
-PRE = {
-    "image_size": 32,
-    "mean": [0.5] * 3,
-    "std": [0.5] * 3,
-    "interpolation": "bilinear",
-    "resize": "square",
-}
+PRE = Preprocessing(image_size=32)
 
 
 def fingerprint(**changes) -> Fingerprint:
@@ -52,7 +49,7 @@ def run_config(**changes) -> RunConfig:
         architecture="mobilenetv2_100",
         finetune=False,
         trainable=["classifier"],
-        preprocessing=dict(PRE),
+        preprocessing=PRE,
         folds=["fold_1", "fold_2"],
         lr=1e-3,
         complete=True,
@@ -72,7 +69,7 @@ def fold_config(k: int = 1) -> FoldConfig:
         architecture="mobilenetv2_100",
         finetune=False,
         trainable=["classifier"],
-        preprocessing=dict(PRE),
+        preprocessing=PRE,
         lr=1e-3,
         n_train=12,
         n_val=12,
@@ -133,8 +130,8 @@ def test_run_config_round_trips_and_lists_the_trained_folds():
         (lambda d: d.update(folds=["fold_1", "fold_1"]), "lists a fold twice"),
         (lambda d: d.update(folds=["../fold_1"]), "not of the form"),
         (lambda d: d.update(n_splits=3), "n_splits=3 but 'folds' lists 2"),
-        (lambda d: d["preprocessing"].pop("std"), "preprocessing.std"),
-        (lambda d: d["preprocessing"].pop("interpolation"), "preprocessing.interpolation"),
+        (lambda d: d["preprocessing"].pop("std"), "preprocessing record lacks std"),
+        (lambda d: d["preprocessing"].pop("interpolation"), "record lacks interpolation"),
         (lambda d: d["preprocessing"].update(std=[0.5, 0.0, 0.5]), "must be positive"),
         (lambda d: d.update(library_name="transformers"), "Not a fakezoo run"),
         (lambda d: d.update(schema_version=99), "newer than this fakezoo"),
@@ -181,3 +178,46 @@ def test_fold_config_of_an_older_checkout_is_refused_in_one_line():
     with pytest.raises(RunFormatError, match="older fakezoo checkout") as err:
         FoldConfig.from_dict(data, "fold_1/config.json")
     assert "\n" not in str(err.value) and str(err.value).startswith("fold_1/config.json")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Preprocessing(image_size=32),
+        Preprocessing(
+            299, normalization="pretrained", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+        ),
+        Preprocessing(64, face_crop=AlignedCropPolicy(size=64, frames=2)),
+        Preprocessing(64, face_crop=named_policy("sbi")),
+    ],
+)
+def test_preprocessing_round_trips_through_json(record):
+    data = json.loads(json.dumps(record.to_dict()))
+    assert Preprocessing.from_dict(data) == record
+    assert data["normalization"] == record.normalization  # what it is, by name
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d.pop("normalization"), "lacks normalization"),
+        (lambda d: d.update(extra=1), "has unknown fields extra"),
+        (lambda d: d.update(normalization="imagenet"), "normalization must be one of study"),
+        (lambda d: d.update(image_size=0), r"image_size must be an integer in \[1, 4096\]"),
+        (lambda d: d.update(image_size=True), "image_size must be an integer"),
+        (lambda d: d.update(mean=[0.5, 0.5]), "mean must be three finite numbers"),
+        (lambda d: d.update(std=[0.5, float("nan"), 0.5]), "std must be three finite numbers"),
+        (lambda d: d.update(std=[0.5, -1, 0.5]), "std must be positive"),
+        (lambda d: d.update(interpolation="bicubic"), "interpolation must be 'bilinear'"),
+        (lambda d: d.update(resize="shorter"), "resize must be 'square'"),
+        (lambda d: d.update(face_crop={"kind": "box", "version": 1}), "crop policy version 1"),
+        (lambda d: d.update(face_crop="largest"), "face_crop"),
+    ],
+)
+def test_invalid_preprocessing_records_are_refused_in_one_line(edit, match):
+    data = Preprocessing(32, face_crop=named_policy("fakezoo")).to_dict()
+    edit(data)
+    with pytest.raises(RunFormatError, match=match) as err:
+        Preprocessing.from_dict(data, "runs/x/config.json")
+    message = str(err.value)
+    assert message.startswith("runs/x/config.json: ") and "\n" not in message

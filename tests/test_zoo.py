@@ -150,9 +150,34 @@ def test_uint8_normalize_matches_pil_transform():
     assert torch.allclose(pre.normalize(batch)[0], pre.transform()(image), atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("mobilenet_v2", {"image_size": 64}),
+        ("resnet50", {"image_size": 48, "normalization": "pretrained"}),
+        ("inception_v3", {"finetune": False, "weights": "torchvision"}),  # transform_input
+    ],
+)
+def test_timm_resolves_the_same_transform_as_fakezoo(name, options):
+    """The preprocessing record is mirrored into timm's pretrained_cfg: timm's own data config
+    and transform give what ``model.transform`` gives."""
+    model = fakezoo.create(name, pretrained=False, **options)
+    pre = model.preprocessing
+    cfg = timm.data.resolve_data_config({}, model=model)
+    assert cfg["input_size"] == (3, pre.image_size, pre.image_size)
+    assert cfg["mean"] == pytest.approx(pre.mean) and cfg["std"] == pytest.approx(pre.std)
+    assert (cfg["interpolation"], cfg["crop_pct"], cfg["crop_mode"]) == ("bilinear", 1.0, "squash")
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (90, 140, 3), dtype=np.uint8))  # not square
+    ours, theirs = model.transform(image), timm.data.create_transform(**cfg)(image)
+    assert ours.shape == theirs.shape == (3, pre.image_size, pre.image_size)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
 def test_pretrained_normalization_uses_the_weights_statistics():
     model = fakezoo.create("resnet50", pretrained=False, normalization="pretrained")
     assert model.preprocessing.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert model.preprocessing.normalization == "pretrained"  # recorded by name, not guessed
     with pytest.raises(ValueError, match="normalization"):
         fakezoo.create("resnet50", pretrained=False, normalization="imagenet")
 

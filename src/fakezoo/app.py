@@ -329,10 +329,8 @@ def build_app(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from .inference.faces import recorded_crop
-
     detector = _detector(model, revision, device)
-    faces = recorded_crop(detector.config) is not None if faces is None else bool(faces)
+    faces = detector.preprocessing.face_crop is not None if faces is None else bool(faces)
 
     def run(path: str | None):
         a = analyze(detector, path, faces=faces)

@@ -249,7 +249,7 @@ def explain_media(
         batch_size=batch_size,
         display_size=display_size,
     )
-    policy = crop_policy(detector.config)
+    policy = crop_policy(detector.preprocessing)
     sizes = {index: (image.shape[1], image.shape[0]) for index, image, _ in chosen}
     out = [
         FaceExplanation(c.frame, c.index + 1, face, policy.face_region(c.face, sizes[c.frame]), e)

@@ -395,16 +395,16 @@ def crop(
     return policy.cut(image, face)
 
 
-def recorded_policy(root: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The crop policy (dict form) of a face dataset made by ``fakezoo crop`` in `root`, or
-    ``None`` when `root` has no ``crop.json``. Training records it in the run's config as
-    ``face_crop``; ``predict(..., faces=True)`` crops with it."""
+def recorded_policy(root: str | os.PathLike[str]) -> Policy | None:
+    """The crop policy of a face dataset made by ``fakezoo crop`` in `root`, or ``None`` when
+    `root` has no ``crop.json``. Training records it in the run's preprocessing record
+    (``face_crop``); ``predict(..., faces=True)`` crops with it."""
     path = Path(root) / SETTINGS_FILE
     if not path.is_file():
         return None
     try:
         policy = json.loads(path.read_text(encoding="utf-8"))["policy"]
-        return policy_from_dict(policy).to_dict()
+        return policy_from_dict(policy)
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(
             f"{path} is not a crop settings file written by fakezoo crop "

@@ -103,7 +103,7 @@ class Detector:
     def __init__(
         self,
         models: Sequence[nn.Module],
-        preprocessing: Preprocessing | dict,
+        preprocessing: Preprocessing,
         *,
         config: dict | None = None,
         device: str | torch.device = "auto",
@@ -119,7 +119,12 @@ class Detector:
             raise ValueError("Detector needs at least one fold model.")
         if fold_names is not None and len(fold_names) != len(models):
             raise ValueError(f"{len(fold_names)} fold names for {len(models)} models.")
-        self.preprocessing = _as_preprocessing(preprocessing)
+        if not isinstance(preprocessing, Preprocessing):
+            raise TypeError(
+                f"preprocessing must be a Preprocessing record, got {type(preprocessing).__name__}"
+                f" (a dict from a run's config.json: Preprocessing.from_dict(it))."
+            )
+        self.preprocessing = preprocessing
         self.config = dict(config or {})
         labels = tuple(self.config.get("labels") or LABEL_NAMES)
         if len(labels) != 2:
@@ -170,19 +175,16 @@ class Detector:
         if device is None:
             first = next(models[0].parameters(), None)
             device = first.device if first is not None else "cpu"
-        preprocessing = run.config.get("preprocessing")
-        if preprocessing is None:
-            preprocessing = getattr(models[0], "preprocessing", None)
-        if preprocessing is None:
-            raise ValueError(f"The run at {run.path} has no 'preprocessing' in its config.json.")
-        preprocessing = _as_preprocessing(preprocessing)
+        preprocessing = Preprocessing.from_dict(
+            run.config.get("preprocessing"), f"{run.path / 'config.json'}"
+        )
         for fold in run.folds:
             own = getattr(fold.model, "preprocessing", None)
-            if own is not None and _as_preprocessing(own) != preprocessing:
+            if own is not None and own != preprocessing:
                 raise ValueError(
                     f"{fold.fold} of the run at {run.path} was trained with "
-                    f"{own}, the run's config.json says {preprocessing}: the "
-                    f"folds of one ensemble must share their preprocessing."
+                    f"{own.to_dict()}, the run's config.json says {preprocessing.to_dict()}: "
+                    f"the folds of one ensemble must share their preprocessing."
                 )
         return cls(
             models,
@@ -502,32 +504,6 @@ class Detector:
         if errors:
             warn_skipped(errors, len(out))
         return out
-
-
-# -- helpers ----------------------------------------------------------------------------------
-def _as_preprocessing(pre: Preprocessing | dict) -> Preprocessing:
-    if isinstance(pre, Preprocessing):
-        return pre
-    if isinstance(pre, dict):
-        interpolation = pre.get("interpolation", "bilinear")
-        resize = pre.get("resize", "square")
-        if interpolation != "bilinear" or resize != "square":
-            raise ValueError(
-                f"unsupported preprocessing {pre}: fakezoo resizes to a square "
-                f"with a bilinear filter"
-            )
-        try:
-            return Preprocessing(
-                int(pre["image_size"]),
-                tuple(pre.get("mean", (0.5,) * 3)),
-                tuple(pre.get("std", (0.5,) * 3)),
-            )
-        except KeyError as err:
-            raise ValueError(f"preprocessing {pre} has no 'image_size'") from err
-    raise TypeError(
-        f"preprocessing must be a fakezoo.models.preprocessing.Preprocessing or a "
-        f"dict, got {type(pre).__name__}"
-    )
 
 
 def check_threshold(threshold: float) -> float:

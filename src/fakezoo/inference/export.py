@@ -31,7 +31,7 @@ from .._version import __version__
 from ..data.dataset import LABEL_NAMES
 from ..errors import ExportCheckError, ExportReadError, RunFormatError
 from ..models.preprocessing import Preprocessing
-from ..runs.schema import check_labels, check_object, check_preprocessing, check_results
+from ..runs.schema import check_labels, check_object, check_results
 from .detector import Detector, check_threshold
 from .ensemble import FoldEnsemble
 
@@ -170,8 +170,7 @@ class OnnxDetector(Detector):
             ) from err
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         meta = _ExportMetadata(self.path, self.metadata)
-        pre = meta.preprocessing()
-        self.preprocessing = Preprocessing(pre["image_size"], tuple(pre["mean"]), tuple(pre["std"]))
+        self.preprocessing = meta.preprocessing()
         self.fold_names = meta.fold_names()
         self.labels = meta.labels()
         self.config = meta.run_config()
@@ -240,9 +239,9 @@ class _ExportMetadata:
                 f"{err} Export the run again with `fakezoo export RUN`."
             ) from None
 
-    def preprocessing(self) -> dict:
+    def preprocessing(self) -> Preprocessing:
         return self._checked(
-            "preprocessing", check_preprocessing, self._json("preprocessing", dict)
+            "preprocessing", Preprocessing.from_dict, self._json("preprocessing", dict)
         )
 
     def fold_names(self) -> list[str]:

@@ -31,9 +31,10 @@ from tqdm.auto import tqdm
 from .._progress import tqdm_disable
 from ..errors import FileDecodeError
 from ..faces.finder import Face, default_finder
-from ..faces.policy import DEFAULT_POLICY, Policy, policy_from_dict
+from ..faces.policy import DEFAULT_POLICY, Policy
 from ..faces.sources import FaceCrop, faces_in_images, list_media
 from ..faces.video import is_video
+from ..models.preprocessing import Preprocessing
 from .prediction import Prediction
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "crop_policy",
     "media_faces",
     "predict_faces",
-    "recorded_crop",
     "score_media",
 ]
 
@@ -73,17 +73,10 @@ class FramePrediction:
     faces: list[FacePrediction]
 
 
-def recorded_crop(config: dict) -> dict | None:
-    """The crop policy (dict form) a run was trained with, ``None`` if it was not trained on a
-    ``fakezoo crop`` dataset."""
-    return config.get("face_crop") or (config.get("settings") or {}).get("face_crop")
-
-
-def crop_policy(config: dict) -> Policy:
-    """The crop policy a run was trained with (``face_crop`` in its settings), else the
-    default."""
-    recorded = recorded_crop(config)
-    return DEFAULT_POLICY if recorded is None else policy_from_dict(recorded)
+def crop_policy(preprocessing: Preprocessing) -> Policy:
+    """The crop policy a run was trained with (its preprocessing record's ``face_crop``), else
+    the default one."""
+    return preprocessing.face_crop or DEFAULT_POLICY
 
 
 @dataclass
@@ -153,7 +146,7 @@ def _scan(
     options: dict,
 ) -> Iterator[MediaFaces]:
     finder = default_finder(detector.device)
-    policy = crop_policy(detector.config)
+    policy = crop_policy(detector.preprocessing)
     total = len(items) if isinstance(items, Sequence) else None
     with tqdm(
         total=total,

@@ -14,12 +14,18 @@ from torch import nn
 from ..download import download_file
 from ..errors import WeightsError
 from .freeze import apply_policy, check_options
-from .preprocessing import STUDY_MEAN, STUDY_STD, Preprocessing, study_normalization
+from .preprocessing import (
+    NORMALIZATIONS,
+    STUDY_MEAN,
+    STUDY_STD,
+    Preprocessing,
+    study_normalization,
+)
 from .registry import ModelSpec, get_spec
 from .torchvision_weights import TORCHVISION_WEIGHTS, converted_file, torchvision_to_timm
 from .wheel_weights import wheel_weights_file
 
-__all__ = ["create", "load_error", "parameter_counts", "weights_file"]
+__all__ = ["create", "load_error", "parameter_counts", "set_preprocessing", "weights_file"]
 
 
 class MLPHead(nn.Sequential):
@@ -217,8 +223,10 @@ def create(
             fast mode); ``False`` only sets ``requires_grad=False``, as the study did.
 
     Returns:
-        A timm ``nn.Module`` with ``model.spec`` (:class:`ModelSpec`), ``model.preprocessing``
-        (:class:`Preprocessing`), ``model.transform`` (a torchvision transform for PIL images),
+        A timm ``nn.Module`` with ``model.spec``
+        ([`ModelSpec`][fakezoo.models.registry.ModelSpec]), ``model.preprocessing``
+        ([`Preprocessing`][fakezoo.models.preprocessing.Preprocessing], mirrored into timm's
+        ``model.pretrained_cfg``), ``model.transform`` (PIL image to input tensor),
         ``model.trainable`` (the trained module names) and ``model.finetune``.
 
     Example:
@@ -230,7 +238,7 @@ def create(
         ```
     """
     spec = get_spec(name)
-    if normalization not in {"study", "pretrained"}:
+    if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization='{normalization}': use 'study' or 'pretrained'.")
     check_options(weights, drop_rate)
     rate = spec.drop_rate if drop_rate is None else float(drop_rate)
@@ -264,12 +272,29 @@ def create(
     cfg = model.pretrained_cfg
     mean, std = (STUDY_MEAN, STUDY_STD) if normalization == "study" else (cfg["mean"], cfg["std"])
     mean, std = study_normalization(spec, weights, tuple(mean), tuple(std))
-    model.preprocessing = Preprocessing(size, tuple(mean), tuple(std))
-    model.transform = model.preprocessing.transform()
+    set_preprocessing(model, Preprocessing(size, normalization=normalization, mean=mean, std=std))
     model.trainable = names
     model.finetune = finetune if trainable is None else None
     model.weights = weights
     return model
+
+
+def set_preprocessing(model: nn.Module, preprocessing: Preprocessing) -> None:
+    """Give a zoo model its preprocessing record: ``model.preprocessing``, ``model.transform``
+    (PIL image to input tensor), and the same transform in timm's ``pretrained_cfg``, so that
+    ``timm.data.resolve_data_config({}, model=model)`` and ``timm.data.create_transform`` make
+    what fakezoo makes.
+
+    Example:
+        ```python
+        import fakezoo, timm
+        model = fakezoo.create("mobilenet_v2", pretrained=False, image_size=64)
+        timm.data.resolve_data_config({}, model=model)["input_size"]  # (3, 64, 64)
+        ```
+    """
+    model.preprocessing = preprocessing
+    model.transform = preprocessing.transform()
+    model.pretrained_cfg.update(preprocessing.timm_cfg())  # also model.default_cfg: one dict
 
 
 def parameter_counts(name: str, device: str = "meta") -> dict[str, int]:

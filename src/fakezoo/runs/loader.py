@@ -31,10 +31,10 @@ from safetensors import SafetensorError, safe_open
 from .._io import file_sha256, read_json
 from ..download import download_snapshot
 from ..errors import RunFormatError, UnknownModelError
-from ..models.build import create, load_error
-from ..models.preprocessing import Preprocessing, study_normalization
+from ..models.build import create, load_error, set_preprocessing
+from ..models.preprocessing import Preprocessing
 from ..models.registry import get_spec
-from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, check_three_floats
+from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig
 
 logger = logging.getLogger("fakezoo")
 
@@ -465,16 +465,13 @@ def fold_weights_file(folder: Path) -> Path:
 
 
 def _build(cfg: dict, where: str) -> torch.nn.Module:
-    """A fresh zoo model as the fold config describes it, with ``pretrained=False``."""
+    """A fresh zoo model as the fold config describes it, with ``pretrained=False`` and the
+    run's preprocessing record (its normalisation by name, checked against its numbers)."""
     fz = cfg["fakezoo"]
     spec = get_spec(fz["model"])
-    pre = fz["preprocessing"]
-    mean, std = check_three_floats(pre["mean"], where), check_three_floats(pre["std"], where)
+    pre = Preprocessing.from_dict(fz["preprocessing"], where)
+    weights = fz.get("weights", "timm")
     finetune, trainable = fz.get("finetune"), list(fz["trainable"])
-    study = sum(study_normalization(spec, fz.get("weights", "timm")), ())
-    study_norm = all(
-        math.isclose(a, b, abs_tol=1e-6) for a, b in zip(mean + std, study, strict=True)
-    )
     policy: dict[str, Any] = {"finetune": True, "trainable": trainable}
     if isinstance(finetune, bool) and trainable == list(spec.trainable(finetune)):
         policy = {"finetune": finetune, "trainable": None}
@@ -485,9 +482,9 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
                 spec.name,
                 pretrained=False,
                 num_classes=cfg.get("num_classes", 2),
-                image_size=pre["image_size"],
-                weights=fz.get("weights", "timm"),
-                normalization="study" if study_norm else "pretrained",
+                image_size=pre.image_size,
+                weights=weights,
+                normalization=pre.normalization,
                 **policy,
             )
     except UnknownModelError as err:
@@ -497,15 +494,15 @@ def _build(cfg: dict, where: str) -> torch.nn.Module:
     built = model.preprocessing
     if not all(
         math.isclose(a, b, abs_tol=1e-6)
-        for a, b in zip(built.mean + built.std, mean + std, strict=True)
+        for a, b in zip(built.mean + built.std, pre.mean + pre.std, strict=True)
     ):
         raise RunFormatError(
-            f"{where}: normalization mean={list(mean)} std={list(std)} is "
-            f"neither the study's 0.5/0.5 nor the weights' own "
-            f"({list(built.mean)}, {list(built.std)})."
+            f"{where}: its '{pre.normalization}' normalization is mean={list(pre.mean)} "
+            f"std={list(pre.std)}, but {spec.name} with {weights} weights normalizes as "
+            f"mean={list(built.mean)} std={list(built.std)}: the record was edited or comes "
+            f"from another fakezoo. Train the run again with this one."
         )
-    model.preprocessing = Preprocessing(built.image_size, mean, std)
-    model.transform = model.preprocessing.transform()
+    set_preprocessing(model, pre)
     return model
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RunFormatError, RunMismatchError
-from ..models.registry import MAX_IMAGE_SIZE
+from ..models.preprocessing import Preprocessing
 
 __all__ = [
     "FOLD_CONFIG",
@@ -48,11 +48,9 @@ __all__ = [
     "check_labels",
     "check_lr",
     "check_object",
-    "check_preprocessing",
     "check_results",
     "check_same",
     "check_schema_version",
-    "check_three_floats",
     "files_digest",
     "fold_name",
     "mismatch_message",
@@ -233,51 +231,6 @@ def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_o
 # -- validation helpers -------------------------------------------------------------------------
 
 
-def check_three_floats(value: Any, where: str) -> tuple[float, float, float]:
-    """Three finite numbers (a mean or std per colour), else a ``RunFormatError``."""
-    ok = (
-        isinstance(value, list | tuple)
-        and len(value) == 3
-        and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in value
-        )
-    )
-    if not ok:
-        raise RunFormatError(f"{where}: expected three finite numbers, got {value!r}.")
-    return tuple(float(v) for v in value)  # type: ignore[return-value]
-
-
-def check_preprocessing(pre: Any, where: str) -> dict:
-    """A complete preprocessing record: size, mean, std, bilinear square resize."""
-    if not isinstance(pre, dict):
-        raise RunFormatError(f"{where}: 'preprocessing' must be an object, got {pre!r}.")
-    size = pre.get("image_size")
-    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_IMAGE_SIZE:
-        raise RunFormatError(
-            f"{where}: preprocessing.image_size must be an integer in [1, {MAX_IMAGE_SIZE}], "
-            f"got {size!r}."
-        )
-    mean = check_three_floats(pre.get("mean"), f"{where}: preprocessing.mean")
-    std = check_three_floats(pre.get("std"), f"{where}: preprocessing.std")
-    if min(std) <= 0:
-        raise RunFormatError(f"{where}: preprocessing.std must be positive, got {list(std)}.")
-    for key, want in (("interpolation", "bilinear"), ("resize", "square")):
-        if pre.get(key) != want:
-            raise RunFormatError(
-                f"{where}: preprocessing.{key} must be '{want}' (the only "
-                f"resize fakezoo trains with), got {pre.get(key)!r}; the "
-                f"preprocessing record is incomplete or foreign."
-            )
-    return {
-        "image_size": size,
-        "mean": list(mean),
-        "std": list(std),
-        "interpolation": "bilinear",
-        "resize": "square",
-    }
-
-
 def check_schema_version(version: Any, where: str) -> int:
     """Exactly :data:`SCHEMA_VERSION`: a newer run needs a newer fakezoo, an older one (written
     by an unreleased checkout) is refused, to be trained again."""
@@ -433,7 +386,7 @@ class FoldConfig:
     architecture: str
     finetune: bool | None
     trainable: list[str]
-    preprocessing: dict
+    preprocessing: Preprocessing
     lr: float
     n_train: int
     n_val: int
@@ -452,11 +405,7 @@ class FoldConfig:
             "architecture": self.architecture,
             "num_classes": 2,
             "pretrained_cfg": {
-                "input_size": [3, pre["image_size"], pre["image_size"]],
-                "interpolation": "bilinear",
-                "mean": list(pre["mean"]),
-                "std": list(pre["std"]),
-                "crop_pct": 1.0,
+                **{k: _plain(v) for k, v in pre.timm_cfg().items()},
                 "num_classes": 2,
                 "label_names": list(self.labels),
             },
@@ -466,7 +415,7 @@ class FoldConfig:
                 "model": self.model,
                 "finetune": self.finetune,
                 "trainable": list(self.trainable),
-                "preprocessing": dict(pre),
+                "preprocessing": pre.to_dict(),
                 "labels": list(self.labels),
                 "fold": self.fold,
                 "lr": self.lr,
@@ -506,7 +455,7 @@ class FoldConfig:
             architecture=str(data.get("architecture", "")),
             finetune=finetune,
             trainable=check_trainable(fz.get("trainable"), where),
-            preprocessing=check_preprocessing(fz.get("preprocessing"), where),
+            preprocessing=Preprocessing.from_dict(fz.get("preprocessing"), where),
             lr=lr,
             n_train=_int(fz.get("n_train", 0), where, "n_train"),
             n_val=_int(fz.get("n_val", 0), where, "n_val"),
@@ -554,7 +503,7 @@ class RunConfig:
     architecture: str
     finetune: bool | None
     trainable: list[str]
-    preprocessing: dict
+    preprocessing: Preprocessing
     folds: list[str]
     lr: float
     complete: bool
@@ -582,7 +531,7 @@ class RunConfig:
             "weights": self.weights,
             "finetune": self.finetune,
             "trainable": list(self.trainable),
-            "preprocessing": dict(self.preprocessing),
+            "preprocessing": self.preprocessing.to_dict(),
             "labels": list(self.labels),
             "n_splits": len(self.folds),
             "split_seed": self.split_seed,
@@ -630,7 +579,7 @@ class RunConfig:
             architecture=str(data.get("architecture", "")),
             finetune=finetune,
             trainable=check_trainable(data.get("trainable"), where),
-            preprocessing=check_preprocessing(data.get("preprocessing"), where),
+            preprocessing=Preprocessing.from_dict(data.get("preprocessing"), where),
             folds=list(folds),
             lr=lr,
             complete=data.get("complete") is True,
@@ -656,8 +605,8 @@ class RunConfig:
             )
         if fold.preprocessing != self.preprocessing:
             raise RunFormatError(
-                f"{where}: preprocessing {fold.preprocessing} differs from "
-                f"the run's {self.preprocessing}; every fold of a run must "
+                f"{where}: preprocessing {fold.preprocessing.to_dict()} differs from "
+                f"the run's {self.preprocessing.to_dict()}; every fold of a run must "
                 f"share it."
             )
         if fold.labels != self.labels:

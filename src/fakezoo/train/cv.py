@@ -38,6 +38,7 @@ from ..metrics import binary_metrics
 from ..models.backends import choose_backend
 from ..models.build import create, weights_file
 from ..models.freeze import state_to_save
+from ..models.preprocessing import Preprocessing
 from ..models.registry import get_spec
 from ..models.stages import split_trunk_tail
 from ..models.torchvision_weights import weights_label
@@ -73,10 +74,13 @@ class RunDescription:
     Attributes:
         settings: the settings in words (``config.json``'s ``settings``, the report).
         fingerprint: everything that changes its numbers; equal fingerprints, same run.
+        preprocessing: how an image becomes the model's input, with the face-crop policy of
+            a ``fakezoo crop`` dataset (``config.json``'s ``preprocessing``).
     """
 
     settings: dict
     fingerprint: Fingerprint
+    preprocessing: Preprocessing
 
 
 FOLD_SETTINGS = (
@@ -413,7 +417,6 @@ class CrossValidator:
             device_type=self.device.type,
             **(search or {}),
         )
-        face_crop = recorded_policy(decoded.dataset.root)  # a dataset made by `fakezoo crop`
         settings = {
             "model": spec.name,
             "finetune": template.finetune,
@@ -426,9 +429,10 @@ class CrossValidator:
             "normalization": s.normalization,
             "weights": s.weights,
             "device": str(self.device),
-            **({"face_crop": face_crop} if face_crop else {}),
         }
-        return RunDescription(settings=settings, fingerprint=fingerprint)
+        # A dataset made by `fakezoo crop` says how its faces were cut; prediction cuts so too.
+        preprocessing = pre.with_face_crop(recorded_policy(decoded.dataset.root))
+        return RunDescription(settings, fingerprint, preprocessing)
 
     def _weights_source(self, template: torch.nn.Module) -> tuple[str, str | None]:
         s = self.settings
@@ -550,7 +554,7 @@ class CrossValidator:
         writer = None
         if out_dir is not None:
             writer = self.claim_run_dir(
-                Path(out_dir), fingerprint, template, settings, len(splits), overwrite=overwrite
+                Path(out_dir), described, template, len(splits), overwrite=overwrite
             )
 
         results: list[FoldResult] = []
@@ -571,7 +575,7 @@ class CrossValidator:
             hook = None if on_epoch is None else (lambda e, a, k=k: on_epoch(k, e, a))
             model, trained = self.fit_fold(template, decoded, train_idx, val_idx, lr, k, hook)
             if writer is not None:
-                self.save_fold(writer, model, settings, trained)
+                self.save_fold(writer, model, described, trained)
             results.append(trained)
             m = trained.metrics
             logger.info(
@@ -601,7 +605,7 @@ class CrossValidator:
             skipped=decoded.dataset.skipped_records(),
         )
         if writer is not None and fold is None:
-            self.finish_run_dir(writer, result, template)
+            self.finish_run_dir(writer, result, template, described)
         return result
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:
@@ -612,12 +616,12 @@ class CrossValidator:
     def _index(
         self,
         template: torch.nn.Module,
-        settings: dict,
-        fingerprint: Fingerprint,
+        run: RunDescription,
         n_folds: int,
         result: CVResult | None,
     ) -> RunConfig:
         spec = template.spec
+        settings = run.settings if result is None else result.settings
         return RunConfig(
             model=spec.name,
             architecture=spec.architecture,
@@ -626,12 +630,12 @@ class CrossValidator:
             else None,
             finetune=template.finetune,
             trainable=list(template.trainable),
-            preprocessing=template.preprocessing.to_dict(),
+            preprocessing=run.preprocessing,
             folds=[f"fold_{k}" for k in range(1, n_folds + 1)],
             lr=settings["lr"],
             complete=result is not None,
             settings=settings,
-            fingerprint=fingerprint,
+            fingerprint=run.fingerprint,
             split_seed=settings["seed"],
             fakezoo_version=__version__,
             metrics=result.mean if result is not None else None,
@@ -641,32 +645,30 @@ class CrossValidator:
     def claim_run_dir(
         self,
         out: Path,
-        fingerprint: Fingerprint,
+        run: RunDescription,
         template: torch.nn.Module,
-        settings: dict,
         n_folds: int,
         *,
         overwrite: bool = False,
         ways_out: str = WAYS_OUT,
     ) -> RunWriter:
         """Start a run directory, or check that an existing one holds this very run."""
-        writer = RunWriter(out, fingerprint, save_weights=self.save_weights, ways_out=ways_out)
-        writer.claim(
-            self._index(template, settings, fingerprint, n_folds, None), overwrite=overwrite
-        )
+        writer = RunWriter(out, run.fingerprint, save_weights=self.save_weights, ways_out=ways_out)
+        writer.claim(self._index(template, run, n_folds, None), overwrite=overwrite)
         return writer
 
     def save_fold(
-        self, writer: RunWriter, model: torch.nn.Module, settings: dict, fold: FoldResult
+        self, writer: RunWriter, model: torch.nn.Module, run: RunDescription, fold: FoldResult
     ) -> None:
         """Write ``fold_k/``: weights, predictions, then its config.json (the done marker)."""
+        settings = run.settings
         config = FoldConfig(
             fold=fold.fold,
             model=model.spec.name,
             architecture=model.spec.architecture,
             finetune=model.finetune,
             trainable=list(model.trainable),
-            preprocessing=model.preprocessing.to_dict(),
+            preprocessing=run.preprocessing,
             lr=fold.lr if fold.lr is not None else settings["lr"],
             n_train=fold.n_train,
             n_val=fold.n_val,
@@ -679,16 +681,11 @@ class CrossValidator:
         writer.write_fold(fold.fold, config, fold.to_dict(), _weights_writer(model))
 
     def finish_run_dir(
-        self, writer: RunWriter, result: CVResult, template: torch.nn.Module
+        self, writer: RunWriter, result: CVResult, template: torch.nn.Module, run: RunDescription
     ) -> None:
         """Write results.json, report.md, plots and the completed index config.json."""
         data = result.to_dict()
-        fingerprint = writer.fingerprint
-        writer.finish(
-            self._index(template, result.settings, fingerprint, len(result.folds), result),
-            data,
-            result.report(),
-        )
+        writer.finish(self._index(template, run, len(result.folds), result), data, result.report())
         out = writer.root
         try:
             plots.plot_confusion_matrix(data, out / "confusion_matrix.png")

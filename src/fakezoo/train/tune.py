@@ -20,7 +20,7 @@ import math
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from ..data.folds import make_folds as _make_folds
 from ..runs.folders import RUN, hold_folder, remove_owned
 from ..runs.schema import Fingerprint, check_same
 from ..runs.writer import RunWriter
-from .cv import CrossValidator
+from .cv import CrossValidator, RunDescription
 from .results import CVResult, FoldResult
 from .storage import (
     DEFAULT_GRACE_PERIOD,
@@ -503,7 +503,7 @@ def _lr_search(
         inner_splits=inner_splits if protocol == "nested" else None,
     )
     described = cv.describe(template, decoded, outer, None, search)
-    settings, fingerprint = described.settings, described.fingerprint
+    fingerprint = described.fingerprint
     _check_out_dir(out, fingerprint)
     options = dict(
         storage=storage,
@@ -551,7 +551,7 @@ def _lr_search(
             inner_splits,
             options,
             out,
-            settings,
+            described,
         )
     if out is not None:
         atomic_write_text(out / "trials.csv", found.trials_csv())
@@ -627,16 +627,15 @@ def _nested(
     inner_splits: int,
     options: dict,
     out: Path | None,
-    settings: dict,
+    described: RunDescription,
 ) -> LRSearchResult:
     fingerprint: Fingerprint = options["fingerprint"]
     # lr: a placeholder in the index until every outer fold has chosen its own
-    settings = {**settings, "protocol": "nested", "lr": 1.0}
+    settings = {**described.settings, "protocol": "nested", "lr": 1.0}
+    described = replace(described, settings=settings)
     writer = None
     if out is not None:  # claimed before any work; each outer fold is written when done
-        writer = cv.claim_run_dir(
-            out, fingerprint, template, settings, len(outer), ways_out=WAYS_OUT
-        )
+        writer = cv.claim_run_dir(out, described, template, len(outer), ways_out=WAYS_OUT)
     studies, lrs, trials, folds = [], [], [], []
     for k, (train_idx, val_idx) in enumerate(outer, start=1):
         inner = _inner_folds(decoded, train_idx, inner_splits, options["seed"])
@@ -654,7 +653,7 @@ def _nested(
             model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
             fold.lr = lr
             if writer is not None:
-                cv.save_fold(writer, model, {**settings, "lr": lr}, fold)
+                cv.save_fold(writer, model, described, fold)
         logger.info(
             "outer fold %d: lr %.3g chosen on its training part; accuracy %.4f",
             k,
@@ -680,7 +679,7 @@ def _nested(
         fingerprint=fingerprint.to_dict(),
     )
     if writer is not None:
-        cv.finish_run_dir(writer, result, template)
+        cv.finish_run_dir(writer, result, template, described)
     return LRSearchResult(
         best_lr=geo_lr,
         best_value=float(result.mean["accuracy"]),
