@@ -3,6 +3,8 @@ or removed unless fakezoo wrote it.
 
 * ``--overwrite`` removes only the files fakezoo's manifest names, in a folder its marker says
   fakezoo made; anything else is refused, naming one such file (item 1);
+* a fold trained at another learning rate is never reused (item 3);
+* an edited predictions file or swapped weights are refused on resume and on load (item 5);
 * a resumed run removes its own stale temporary files, and nothing else (item 6).
 """
 
@@ -14,7 +16,7 @@ import shutil
 import pytest
 
 import fakezoo
-from fakezoo.errors import FakezooError
+from fakezoo.errors import FakezooError, RunFormatError, RunMismatchError
 
 TINY = dict(  # the settings of the session's tiny_run (tests/conftest.py)
     n_splits=3,
@@ -187,3 +189,90 @@ def test_a_resumed_run_removes_its_stale_temporary_files(demo_dir, run_copy):
     assert [p.name for p in stale if p.exists()] == []
     assert all(p.read_text() == "mine" for p in mine)  # not named like fakezoo's temp files
     assert (run_copy / "fold_3" / "config.json").is_file()
+
+
+# -- item 3: a fold trained at another learning rate is never reused --------------------------
+
+
+@pytest.fixture(scope="module")
+def fold_at_3e3(demo_dir, tmp_path_factory):
+    """Fold 1 of the tiny run's folds, trained at 3e-3 (one job of a job array)."""
+    out = tmp_path_factory.mktemp("lr3e-3") / "run"
+    _tiny_cv().run("mobilenet_v2", demo_dir, finetune=False, lr=3e-3, out_dir=out, fold=1)
+    return out / "fold_1"
+
+
+def test_a_fold_trained_at_another_lr_is_never_reused(demo_dir, run_copy, fold_at_3e3):
+    shutil.rmtree(run_copy / "fold_1")
+    shutil.copytree(fold_at_3e3, run_copy / "fold_1")  # the index still says 1e-3
+    with pytest.raises(RunMismatchError, match=r"lr: 0\.003 → 0\.001") as info:
+        _tiny_cv().run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3, out_dir=run_copy)
+    assert "fold_1" in str(info.value)
+    with pytest.raises(RunFormatError, match=r"fold_1.*lr"):  # nor loaded as part of the run
+        fakezoo.load(run_copy, device="cpu")
+
+
+def test_a_nested_search_resumes_with_each_folds_own_lr(demo_dir, tmp_path, monkeypatch):
+    """The nested protocol trains each outer fold at its own lr, chosen on that fold's
+    training part: the run and its folds record lr=None, each fold its lr. A rerun reuses
+    every fold, and the run loads."""
+    out = tmp_path / "nested"
+    search = dict(
+        n_trials=2,
+        protocol="nested",
+        inner_splits=2,
+        pruner="none",
+        storage=tmp_path / "nested.db",
+        out_dir=out,
+    )
+    settings = {**TINY, "image_size": 32}
+    first = fakezoo.optuna_lr_search(
+        "mobilenet_v2", demo_dir, False, cv=fakezoo.CrossValidator(**settings), **search
+    )
+    monkeypatch.setattr(fakezoo.CrossValidator, "fit_fold", lambda *a, **k: pytest.fail("again"))
+    again = fakezoo.optuna_lr_search(
+        "mobilenet_v2", demo_dir, False, cv=fakezoo.CrossValidator(**settings), **search
+    )
+    assert again.fold_lrs == first.fold_lrs
+    configs = [json.loads((out / f"fold_{k}" / "config.json").read_text()) for k in (1, 2, 3)]
+    assert [c["fakezoo"]["lr"] for c in configs] == first.fold_lrs
+    assert all(c["fakezoo"]["fingerprint"]["lr"] is None for c in configs)
+    assert fakezoo.load(out, device="cpu").n_folds == 3
+
+
+# -- item 5: edited files are never reused -----------------------------------------------------
+
+
+def test_an_edited_predictions_file_is_refused_on_resume(demo_dir, run_copy):
+    path = run_copy / "fold_1" / "predictions.json"
+    predictions = json.loads(path.read_text())
+    predictions["metrics"]["accuracy"] = 1.0
+    path.write_text(json.dumps(predictions, indent=2) + "\n")
+    with pytest.raises(RunFormatError) as info:
+        _tiny_cv().run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3, out_dir=run_copy)
+    message = str(info.value)
+    assert "fold_1/predictions.json" in message and "SHA-256" in message
+    assert "--overwrite" in message and "\n" not in message
+
+
+def test_swapped_fold_weights_are_refused_on_load_and_on_resume(cli, demo_dir, run_copy):
+    first, second = (run_copy / f"fold_{k}" / "model.safetensors" for k in (1, 2))
+    one, two = first.read_bytes(), second.read_bytes()
+    first.write_bytes(two)
+    second.write_bytes(one)
+    with pytest.raises(RunFormatError, match=r"fold_1/model\.safetensors.*SHA-256"):
+        fakezoo.load(run_copy, device="cpu")
+    code, _, err = cli("-q", "predict", next((demo_dir / "real").iterdir()), "--model", run_copy)
+    assert code == 1 and "fold_1/model.safetensors" in err and "\n" not in err.strip(), err
+    with pytest.raises(RunFormatError, match=r"fold_1/model\.safetensors"):
+        _tiny_cv().run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3, out_dir=run_copy)
+
+
+def test_every_fold_records_the_digests_of_its_files(tiny_run):
+    from fakezoo._io import file_sha256
+
+    for k in (1, 2, 3):
+        folder = tiny_run / f"fold_{k}"
+        recorded = json.loads((folder / "config.json").read_text())["fakezoo"]
+        assert recorded["weights_sha256"] == file_sha256(folder / "model.safetensors")
+        assert recorded["predictions_sha256"] == file_sha256(folder / "predictions.json")

@@ -161,8 +161,15 @@ def test_fold_config_round_trips_and_checks_against_its_run():
     other.fingerprint = fingerprint(epochs=5)
     with pytest.raises(RunFormatError, match="differs from the run's in epochs"):
         run.check_fold(other, "fold_2", "x")
-    other.fingerprint = fingerprint(lr=0.5)  # nested search: a fold's own lr is fine
-    run.check_fold(other, "fold_2", "x")
+    other.fingerprint = fingerprint(lr=0.5)  # trained at another lr: not this run's fold
+    with pytest.raises(RunFormatError, match="differs from the run's in lr"):
+        run.check_fold(other, "fold_2", "x")
+    other.fingerprint, other.lr = fingerprint(), 0.5  # its fingerprint, another lr
+    with pytest.raises(RunFormatError, match="differs from the run's in lr"):
+        run.check_fold(other, "fold_2", "x")
+    nested = run_config(fingerprint=fingerprint(lr=None))  # a nested search: lr per fold
+    other.fingerprint = fingerprint(lr=None)
+    nested.check_fold(other, "fold_2", "x")
 
 
 def test_fold_config_refuses_swapped_labels():

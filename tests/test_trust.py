@@ -232,10 +232,11 @@ def test_predict_cache_follows_the_content_of_the_folds(copy_a, demo_dir):
     shutil.move(aside, config)  # fold 3 finishes later: the long-lived process sees it
     second = fakezoo.predict(image, model=copy_a, device="cpu")
     assert len(second.fold_probs) == 3 and second.fold_probs[:2] == first.fold_probs
-    # New weights for fold 1 (same file names, same index mtime) give new numbers.
+    # New weights for fold 1 (same file names, same index mtime) are seen, and refused: they
+    # are not the ones fold 1's config records.
     shutil.copy(copy_a / "fold_2" / "model.safetensors", copy_a / "fold_1" / "model.safetensors")
-    third = fakezoo.predict(image, model=copy_a, device="cpu")
-    assert third.fold_probs[0] == pytest.approx(second.fold_probs[1])
+    with pytest.raises(RunFormatError, match=r"fold_1/model\.safetensors.*SHA-256"):
+        fakezoo.predict(image, model=copy_a, device="cpu")
     clear_cache()
 
 

@@ -21,6 +21,7 @@ from ..runs.loader import (
     read_fold_config,
     read_run,
 )
+from ..runs.schema import check_digest
 from .card import model_card
 from .timm_folds import push_fold_branches, tag_commit
 
@@ -76,8 +77,9 @@ def _push_files(root: Path) -> tuple[dict, list[tuple[str, Path]]]:
     wanted += [(p.name, False) for p in sorted(root.glob("*.png"))]
     for fold in cfg["folds"]:
         folder = fold_folder(root, fold)
-        read_fold_config(root, fold, cfg)
+        recorded = read_fold_config(root, fold, cfg)["fakezoo"].get("weights_sha256")
         weights = fold_weights_file(folder)
+        check_digest(weights, recorded, str(folder / "config.json"), "Train the fold again.")
         try:
             from safetensors import safe_open
 

@@ -34,7 +34,7 @@ from ..errors import RunFormatError, UnknownModelError
 from ..models.build import create, load_error, set_preprocessing
 from ..models.preprocessing import Preprocessing
 from ..models.registry import get_spec
-from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig
+from .schema import FOLD_CONFIG, INDEX, WEIGHTS, FoldConfig, RunConfig, check_digest
 
 logger = logging.getLogger("fakezoo")
 
@@ -588,7 +588,14 @@ def load_fold(
     cfg = read_fold_config(root, fold, index)
     folder = fold_folder(root, fold)
     model = _build(cfg, str(folder / "config.json"))
-    _load_weights(model, fold_weights_file(folder))
+    weights = fold_weights_file(folder)
+    _load_weights(model, weights)
+    check_digest(
+        weights,
+        cfg["fakezoo"].get("weights_sha256"),
+        str(folder / FOLD_CONFIG),
+        "Train the fold again (or put back the file it wrote).",
+    )
     return FoldModel(fold=fold, model=model.eval().to(resolve_device(device)), config=cfg)
 
 

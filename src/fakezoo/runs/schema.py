@@ -27,8 +27,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .._io import file_sha256
 from ..errors import RunFormatError, RunMismatchError
 from ..models.preprocessing import Preprocessing
 
@@ -44,6 +46,7 @@ __all__ = [
     "Fingerprint",
     "FoldConfig",
     "RunConfig",
+    "check_digest",
     "check_fold_predictions",
     "check_labels",
     "check_lr",
@@ -52,6 +55,7 @@ __all__ = [
     "check_same",
     "check_schema_version",
     "files_digest",
+    "fold_differences",
     "fold_name",
     "mismatch_message",
 ]
@@ -267,6 +271,21 @@ def check_trainable(value: Any, where: str) -> list[str]:
     return list(value)
 
 
+def fold_differences(fold: FoldConfig, asked: Fingerprint | None) -> list[tuple[str, Any, Any]]:
+    """``(field, fold's, run's)`` where a fold's fingerprint (or, for a run at one learning
+    rate, the lr it was trained at) is not the run's fingerprint ``asked``; empty when the fold
+    belongs to the run. A nested search's run and folds record ``lr=None`` (each fold has its
+    own, chosen by the search); any other run has one lr, every fold's."""
+    if asked is None:
+        return []
+    if fold.fingerprint is None:
+        return [("fingerprint", None, asked.sha256)]
+    differences = fold.fingerprint.diff(asked)
+    if asked.lr is not None and fold.lr != asked.lr and not any(d[0] == "lr" for d in differences):
+        differences.append(("lr", fold.lr, asked.lr))
+    return differences
+
+
 def fold_number(name: Any, where: str) -> int:
     """``k`` of a ``fold_<k>`` name; anything else is refused (it could leave the run)."""
     match = _FOLD_RE.fullmatch(name) if isinstance(name, str) else None
@@ -396,6 +415,8 @@ class FoldConfig:
     fingerprint: Fingerprint | None
     version: str = ""
     labels: list[str] = field(default_factory=lambda: list(LABELS))
+    weights_sha256: str | None = None
+    predictions_sha256: str | None = None
 
     name = property(lambda self: fold_name(self.fold), doc="``fold_<k>``")
 
@@ -425,6 +446,8 @@ class FoldConfig:
                 "val_files_sha256": self.val_files_sha256,
                 "metrics": self.metrics,
                 "fingerprint": None if self.fingerprint is None else self.fingerprint.to_dict(),
+                "weights_sha256": self.weights_sha256,
+                "predictions_sha256": self.predictions_sha256,
             },
         }
 
@@ -465,6 +488,40 @@ class FoldConfig:
             fingerprint=_fingerprint_or_none(fz.get("fingerprint"), where),
             version=str(fz.get("version", "")),
             labels=labels,
+            weights_sha256=_sha256_or_none(fz.get("weights_sha256"), where, "weights_sha256"),
+            predictions_sha256=_sha256_or_none(
+                fz.get("predictions_sha256"), where, "predictions_sha256"
+            ),
+        )
+
+
+def _sha256_or_none(value: Any, where: str, name: str) -> str | None:
+    if value is None or (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value)):
+        return value
+    raise RunFormatError(f"{where}: '{name}' must be a SHA-256 in hex, got {value!r:.80}.")
+
+
+def check_digest(path: Path, recorded: str | None, where: str, ways_out: str) -> None:
+    """Refuse a file of a fold whose SHA-256 is not the one its ``config.json`` recorded when
+    fakezoo wrote it (an edited file, or one swapped in from another fold).
+
+    Example:
+        ```python
+        check_digest(Path("run/fold_1/model.safetensors"), cfg.weights_sha256,
+                     "run/fold_1/config.json", "Train the fold again.")
+        ```
+    """
+    if recorded is None:
+        raise RunFormatError(
+            f"{where} records no SHA-256 of '{path.name}': it was written by an older fakezoo "
+            f"checkout, and its files cannot be checked. {ways_out}"
+        )
+    actual = file_sha256(path)
+    if actual != recorded:
+        raise RunFormatError(
+            f"'{path}' is not the file fakezoo wrote: its SHA-256 {actual[:12]}… differs from "
+            f"the {recorded[:12]}… that {where} records, and fakezoo never uses an edited or "
+            f"swapped file. {ways_out}"
         )
 
 
@@ -483,6 +540,8 @@ _FOLD_OWN = frozenset(
         "val_files_sha256",
         "metrics",
         "fingerprint",
+        "weights_sha256",
+        "predictions_sha256",
     }
 )
 
@@ -611,15 +670,8 @@ class RunConfig:
             )
         if fold.labels != self.labels:
             raise RunFormatError(f"{where}: labels {fold.labels} differ from the run's.")
-        if (
-            self.fingerprint is not None
-            and fold.fingerprint is not None
-            and fold.fingerprint.replace(lr=self.fingerprint.lr) != self.fingerprint
-        ):
-            names = [
-                d[0]
-                for d in self.fingerprint.diff(fold.fingerprint.replace(lr=self.fingerprint.lr))
-            ]
+        names = [d[0] for d in fold_differences(fold, self.fingerprint)]
+        if names:
             raise RunFormatError(
                 f"{where}: its fingerprint differs from the run's in "
                 f"{', '.join(names)}; the fold comes from another run."

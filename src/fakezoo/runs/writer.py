@@ -13,13 +13,14 @@ lock and manifest): ``overwrite`` removes only what the manifest names.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write, atomic_write_text, read_json, write_json
+from .._io import atomic_write, atomic_write_text, file_sha256, read_json, write_json
 from .folders import RUN, remove_owned
 from .schema import (
     FOLD_CONFIG,
@@ -31,9 +32,13 @@ from .schema import (
     FoldConfig,
     RunConfig,
     RunFormatError,
+    RunMismatchError,
+    check_digest,
     check_fold_predictions,
     check_same,
+    fold_differences,
     fold_name,
+    mismatch_message,
 )
 
 logger = logging.getLogger("fakezoo")
@@ -104,17 +109,20 @@ class RunWriter:
             return None
         where = str(folder / FOLD_CONFIG)
         cfg = FoldConfig.from_dict(self._read(folder / FOLD_CONFIG), where)
-        stored = cfg.fingerprint
-        if stored is not None:  # the lr of a fold may differ from the run's (nested search)
-            stored = stored.replace(lr=self.fingerprint.lr)
-        check_same(stored, self.fingerprint, where, self.ways_out)
+        differences = fold_differences(cfg, self.fingerprint)  # the lr too: see its docstring
+        if differences:
+            raise RunMismatchError(mismatch_message(where, differences, self.ways_out), differences)
         if cfg.val_files_sha256 != expected_val_sha256:
             raise RunFormatError(
                 f"{where}: its validation files differ from fold {k} of this "
                 f"run; the folder was copied from another run. "
                 f"{self.ways_out}"
             )
+        again = f"Delete '{folder}' to train fold {k} again. {self.ways_out}"
+        if (folder / WEIGHTS).is_file():
+            check_digest(folder / WEIGHTS, cfg.weights_sha256, where, again)
         path = folder / PREDICTIONS
+        check_digest(path, cfg.predictions_sha256, where, again)
         return check_fold_predictions(self._read(path), f"'{path}' ({self.ways_out})")
 
     def _read(self, path: Path) -> Any:
@@ -130,14 +138,20 @@ class RunWriter:
         predictions: dict,
         write_weights: Callable[[Any], None] | None = None,
     ) -> None:
-        """Write ``fold_k/``: weights, predictions, then its config.json (the done marker).
+        """Write ``fold_k/``: weights, predictions, then its config.json (the done marker),
+        which records the SHA-256 of the other two.
 
         ``write_weights(handle)`` writes the safetensors bytes to an open file.
         """
         folder = self.fold_folder(k)
+        weights = None
         if self.save_weights and write_weights is not None:
             atomic_write(folder / WEIGHTS, write_weights)
+            weights = file_sha256(folder / WEIGHTS)
         write_json(folder / PREDICTIONS, predictions)
+        config = dataclasses.replace(
+            config, weights_sha256=weights, predictions_sha256=file_sha256(folder / PREDICTIONS)
+        )
         write_json(folder / FOLD_CONFIG, config.to_dict())  # written last
 
     # -- finishing --------------------------------------------------------------------------
