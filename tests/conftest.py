@@ -1,5 +1,6 @@
 """Test-wide settings: no network, an isolated Hugging Face cache, one build per model."""
 
+import contextlib
 import copy
 import functools
 import os
@@ -66,28 +67,34 @@ def demo_dir(tmp_path_factory):
     return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_per_class=12, seed=0, image_size=64)
 
 
-def _train_once(out, data, *, image_size: int, finetune: bool, lr: float, epochs: int):
-    """A 3-fold MobileNet-V2 run from random initial weights, batch 8, on one torch thread."""
+@contextlib.contextmanager
+def _torch_threads(n: int):
     import torch
 
-    import fakezoo
-
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
-        cv = fakezoo.CrossValidator(
-            n_splits=3,
-            epochs=epochs,
-            batch_size=8,
-            pretrained=False,
-            image_size=image_size,
-            device="cpu",
-            progress=False,
-            num_workers=1,
-        )
-        cv.run("mobilenet_v2", fakezoo.load_dataset(data), finetune=finetune, lr=lr, out_dir=out)
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def _train_once(out, data, *, image_size: int, finetune: bool, lr: float, epochs: int):
+    """A 3-fold MobileNet-V2 run from random initial weights, batch 8, on one torch thread."""
+    import fakezoo
+
+    cv = fakezoo.CrossValidator(
+        n_splits=3,
+        epochs=epochs,
+        batch_size=8,
+        pretrained=False,
+        image_size=image_size,
+        device="cpu",
+        progress=False,
+        num_workers=1,
+    )
+    with _torch_threads(1):
+        cv.run("mobilenet_v2", fakezoo.load_dataset(data), finetune=finetune, lr=lr, out_dir=out)
     return out
 
 
@@ -126,14 +133,10 @@ def tiny_study(demo_dir, tmp_path_factory):
     """The study's two MobileNet-V2 rows (head only, fine-tuned), 1 trial, 1 epoch, 32 px,
     batch 8, one torch thread; the same as ``fakezoo benchmark DEMO --models mobilenet_v2
     --trials 1 --epochs 1 --batch-size 8 --image-size 32 --no-pretrained --device cpu``."""
-    import torch
-
     from fakezoo.study import run_study
 
     out = tmp_path_factory.mktemp("tiny-study") / "study"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with _torch_threads(1):
         run_study(
             demo_dir,
             out,
@@ -146,8 +149,6 @@ def tiny_study(demo_dir, tmp_path_factory):
             device="cpu",
             progress=False,
         )
-    finally:
-        torch.set_num_threads(threads)
     return out
 
 
@@ -155,12 +156,15 @@ def tiny_study(demo_dir, tmp_path_factory):
 def one_torch_thread():
     """One torch thread for a module (``pytestmark = pytest.mark.usefixtures(...)``): tiny
     models and MTCNN's many small ops gain nothing from threads; on a busy machine they spin."""
-    import torch
+    with _torch_threads(1):
+        yield
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for a single test (``one_torch_thread`` is for a whole module)."""
+    with _torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ import pytest
 
 from fakezoo.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 TINY = [
     "--epochs",
     "1",

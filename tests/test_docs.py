@@ -98,17 +98,6 @@ def scratch(tmp_path_factory):
     return tmp_path_factory.mktemp("docs-examples")
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models gain nothing from threads; on a busy shared machine they only spin."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_every_example_file_has_runnable_code():
     for name in [
         "README.md",

@@ -9,6 +9,8 @@ from fakezoo.models.stages import split_trunk_tail
 from fakezoo.train.engine import compute_trunk, train_fold
 from fakezoo.train.settings import TrainSettings
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 
 def _easy_images(n: int, size: int, seed: int = 0):
     """Real = dark, fake = bright, with noise: learnable in a few steps."""

@@ -14,6 +14,8 @@ from fakezoo.inference.api import clear_cache, load, predict
 from fakezoo.inference.export import export_onnx, run_onnx
 from fakezoo.train.cv import CrossValidator
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 SIZE = 32
 
 

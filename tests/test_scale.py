@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from optuna.trial import TrialState
 
 from fakezoo.errors import StorageError
 from fakezoo.train.storage import WORKER, make_storage
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
 
 
 def retried_trial_number(trial: optuna.trial.FrozenTrial) -> int | None:
@@ -64,6 +67,11 @@ AT_ONCE = (
 )
 
 
+def _one_thread() -> dict:
+    """The environment for worker processes, which run side by side: one torch thread each."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def _start_together(*commands: list[str]) -> list[subprocess.Popen]:
     workers = [
         subprocess.Popen(
@@ -72,6 +80,7 @@ def _start_together(*commands: list[str]) -> list[subprocess.Popen]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=_one_thread(),
         )
         for c in commands
     ]
@@ -275,6 +284,7 @@ def _cli(*argv: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_one_thread(),
     )
 
 
@@ -327,11 +337,12 @@ def test_fold_out_of_range_or_with_overwrite(demo_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_workers_share_one_journal_file(demo_dir, tmp_path, capfd):
+def test_workers_share_one_journal_file(demo_dir, tmp_path, capfd, monkeypatch):
     """Two worker processes on one Journal file finish exactly the study's trials between
     them, each scored on every fold."""
     from fakezoo.cli import main
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers' environment
     out = tmp_path / "run"
     assert (
         main(

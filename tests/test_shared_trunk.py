@@ -7,6 +7,8 @@ import fakezoo
 from fakezoo.inference.ensemble import FoldEnsemble, plan_groups
 from fakezoo.models.stages import run_stages
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 MODELS = fakezoo.list_models()
 
 

@@ -8,6 +8,8 @@ import pytest
 import fakezoo.study
 from fakezoo.study import STUDY_ROWS, run_study
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 TINY = dict(  # tiny_study's settings (conftest.py)
     n_trials=1,
     epochs=1,

@@ -14,6 +14,8 @@ from fakezoo.models.torchvision_weights import (
     transform_input_normalization,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 CASES = {  # fakezoo name: timm architecture, input size
     "resnet50": ("resnet50", 32),
     "mobilenet_v2": ("mobilenetv2_100", 32),

@@ -16,6 +16,8 @@ import fakezoo
 from fakezoo.cli import EXIT_ERROR, EXIT_OK, main
 from fakezoo.errors import FolderError, RunDirectoryError, RunFormatError, RunMismatchError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 SETTINGS = dict(
     n_splits=3,
     epochs=1,

@@ -16,6 +16,8 @@ from fakezoo.errors import DatasetError
 from fakezoo.inference.detector import Detector
 from fakezoo.train.engine import amp_mode
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -12,6 +12,8 @@ from fakezoo.cli import EXIT_ERROR, EXIT_OK, main
 from fakezoo.errors import RunMismatchError
 from fakezoo.study import run_study
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 SETTINGS = dict(
     n_splits=3,
     epochs=1,

@@ -8,6 +8,8 @@ from fakezoo.train.cv import CrossValidator
 from fakezoo.train.storage import make_storage
 from fakezoo.train.tune import optuna_lr_search
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 SETTINGS = dict(
     n_splits=3,
     epochs=2,

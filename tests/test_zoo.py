@@ -12,6 +12,8 @@ import fakezoo
 from fakezoo.errors import UnknownModelError, WeightsError
 from fakezoo.models.stages import model_stages, split_trunk_tail
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
+
 # DESIGN.md's freeze-policy table, transcribed independently of zoo.py.
 POLICIES = {
     "resnet50": (["layer4", "fc"], ["fc"]),
