@@ -3,7 +3,10 @@ or removed unless fakezoo wrote it.
 
 * ``--overwrite`` removes only the files fakezoo's manifest names, in a folder its marker says
   fakezoo made; anything else is refused, naming one such file (item 1);
+* an output folder of another kind, inside another fakezoo folder or inside the data is
+  refused (item 2);
 * a fold trained at another learning rate is never reused (item 3);
+* a second live writer of a run directory or a SQLite study is refused (item 4);
 * an edited predictions file or swapped weights are refused on resume and on load (item 5);
 * a resumed run removes its own stale temporary files, and nothing else (item 6).
 """
@@ -11,12 +14,24 @@ or removed unless fakezoo wrote it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
 import fakezoo
-from fakezoo.errors import FakezooError, RunFormatError, RunMismatchError
+from fakezoo.errors import (
+    FacesError,
+    FakezooError,
+    FolderError,
+    RunFormatError,
+    RunMismatchError,
+)
 
 TINY = dict(  # the settings of the session's tiny_run (tests/conftest.py)
     n_splits=3,
@@ -276,3 +291,169 @@ def test_every_fold_records_the_digests_of_its_files(tiny_run):
         recorded = json.loads((folder / "config.json").read_text())["fakezoo"]
         assert recorded["weights_sha256"] == file_sha256(folder / "model.safetensors")
         assert recorded["predictions_sha256"] == file_sha256(folder / "predictions.json")
+
+
+# -- item 2: folders of different kinds are never mixed, nor written into the data -----------
+
+
+def test_a_run_never_goes_into_a_benchmark_study(cli, demo_dir, tiny_study):
+    before = _files(tiny_study)
+    code, _, err = cli("-q", "cv", demo_dir, *TINY_ARGS, "--out", tiny_study)
+    assert code == 1 and "is a fakezoo benchmark study, not a run directory" in err, err
+    assert _files(tiny_study) == before
+
+
+def test_a_study_never_goes_into_a_run(demo_dir, run_copy):
+    from fakezoo.study import run_study
+
+    before = _files(run_copy)
+    with pytest.raises(FolderError, match="is a fakezoo run directory, not a benchmark study"):
+        run_study(
+            demo_dir,
+            run_copy,
+            models=["mobilenet_v2"],
+            n_trials=1,
+            epochs=1,
+            image_size=32,
+            pretrained=False,
+            device="cpu",
+        )
+    assert _files(run_copy) == before
+
+
+def test_an_evaluation_never_goes_into_a_run(cli, tiny_run, demo_dir, run_copy):
+    before = _files(run_copy)
+    code, _, err = cli("-q", "evaluate", tiny_run, demo_dir, "--out", run_copy, "--bootstrap", "0")
+    assert code == 1 and "is a fakezoo run directory, not an evaluation folder" in err, err
+    assert _files(run_copy) == before
+
+
+def test_nothing_is_written_inside_another_fakezoo_folder(cli, demo_dir, run_copy):
+    inside = run_copy / "fold_1" / "again"
+    code, _, err = cli("-q", "cv", demo_dir, *TINY_ARGS, "--out", inside)
+    assert code == 1 and "lies inside the fakezoo run directory" in err, err
+    assert not inside.exists()
+
+
+def test_nothing_is_written_inside_the_data(cli, demo_dir, tmp_path):
+    data = shutil.copytree(demo_dir, tmp_path / "data")
+    before = _files(data)
+    search = ["--model", "mobilenet_v2", "--no-finetune", "--no-pretrained", "--trials", "1"]
+    small = ["--epochs", "1", "--image-size", "32", "--device", "cpu"]
+    benchmark = ["--models", "mobilenet_v2", "--trials", "1", "--no-pretrained", *small]
+    commands = [
+        ("cv", data, *TINY_ARGS, "--out", data / "real" / "run"),
+        ("cv", data, *TINY_ARGS, "--out", data),
+        ("tune", data, *search, *small, "--out", data / "fake" / "tuned"),
+        ("benchmark", data, *benchmark, "--out", data / "study"),
+    ]
+    for argv in commands:
+        code, _, err = cli("-q", *argv)
+        assert code == 1 and "lies inside the data" in err and "\n" not in err.strip(), err
+    assert _files(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(p.name for p in demo_dir.iterdir())
+
+
+def test_crop_never_writes_into_its_source_or_a_foreign_folder(demo_dir, tmp_path):
+    from fakezoo.faces import crop_dataset
+
+    source = shutil.copytree(demo_dir, tmp_path / "photos")
+    with pytest.raises(FacesError, match="lies inside the source"):
+        crop_dataset(source, source / "faces")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(FacesError, match=r"notes\.txt"):
+        crop_dataset(source, mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert not (source / "faces").exists()
+
+
+# -- item 4: one live writer per run directory and per SQLite study ---------------------------
+# Two real processes: the first is frozen (SIGSTOP) mid-run, so that it is certainly alive
+# and writing when the second one starts.
+
+
+def _fakezoo(*argv) -> subprocess.Popen:
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    command = [sys.executable, "-m", "fakezoo.cli", "-q", *map(str, argv)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _freeze_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"the first process ended early: {proc.stderr.read().decode()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("timed out waiting for the first process")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGSTOP)
+
+
+def _trial_states(db) -> list[str]:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as connection:
+            return [s for (s,) in connection.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.Error:
+        return []
+
+
+@pytest.mark.slow
+def test_a_second_cv_into_a_live_run_directory_is_refused(cli, demo_dir, tmp_path):
+    out = tmp_path / "run"
+    first = _fakezoo("cv", demo_dir, *TINY_ARGS, "--out", out)  # lr 1e-3
+    _freeze_when(first, lambda: (out / "config.json").is_file())
+    try:
+        other = [a if a != "1e-3" else "3e-3" for a in TINY_ARGS]
+        code, _, err = cli("-q", "cv", demo_dir, *other, "--out", out)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    line = err.strip()
+    assert code == 1 and "\n" not in line, err
+    assert f"'{out}' is in use by fakezoo process {first.pid}" in line and "--out" in line
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err.decode()
+    index = json.loads((out / "config.json").read_text())
+    assert index["complete"] is True and index["lr"] == 1e-3
+
+
+@pytest.mark.slow
+def test_a_second_tune_on_a_live_sqlite_study_is_refused(cli, demo_dir, tmp_path):
+    db = tmp_path / "search.db"
+    tune = [
+        "tune",
+        demo_dir,
+        "--model",
+        "mobilenet_v2",
+        "--no-finetune",
+        "--no-pretrained",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--device",
+        "cpu",
+        "--trials",
+        "2",
+        "--pruner",
+        "none",
+        "--storage",
+        db,
+    ]
+    first = _fakezoo(*tune, "--out", tmp_path / "first")
+    _freeze_when(first, lambda: "RUNNING" in _trial_states(db))
+    try:
+        code, _, err = cli("-q", *tune, "--out", tmp_path / "second")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    line = err.strip()
+    assert code == 1 and "\n" not in line, err
+    assert f"'{db}' is in use by fakezoo process {first.pid}" in line and "Journal" in line
+    assert not (tmp_path / "second").exists()  # refused before anything was written
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err.decode()
+    assert _trial_states(db) == ["COMPLETE", "COMPLETE"]  # none of its trials was failed

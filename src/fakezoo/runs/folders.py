@@ -98,6 +98,11 @@ class FolderKind:
     files: tuple[str, ...]
     folders: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def a(self) -> str:
+        """The kind in words, with its article (``"an evaluation folder"``)."""
+        return f"{'an' if self.what[0] in 'aeiou' else 'a'} {self.what}"
+
     def names(self, relpath: str) -> bool:
         """Whether fakezoo writes ``relpath`` here, or is writing it (its temporary file)."""
         folder, _, name = relpath.rpartition("/")
@@ -130,9 +135,11 @@ RUN = FolderKind(
         rf"{_FOLD}/(config\.json|predictions\.json|model\.safetensors)",
     ),
 )
+"""A run directory (``fakezoo cv``, ``fakezoo tune``, a study's row)."""
 STUDY = FolderKind(
     "study", "benchmark study", (r"study\.(md|csv|json|png)",), ((r"rows/[^/]+", "run"),)
 )
+"""A benchmark study (``fakezoo benchmark``): its tables, and its rows' run directories."""
 EVALUATION = FolderKind(
     "evaluation",
     "evaluation folder",
@@ -143,12 +150,14 @@ EVALUATION = FolderKind(
         r"(reliability|robustness)_[^/]+\.png",
     ),
 )
+"""An evaluation folder (``fakezoo evaluate --out``)."""
 PROTOCOL = FolderKind(
     "protocol",
     "protocol folder",
     (r"protocol\.json", r"results\.csv", r"table\.md", r"predictions/[^/]+\.json", r"crops/.+"),
     ((r"runs/[^/]+/[^/]+", "run"),),
 )
+"""A protocol folder (``fakezoo protocol --out``): its tables, crops, and one run per lr."""
 KINDS = {kind.name: kind for kind in (RUN, STUDY, EVALUATION, PROTOCOL)}
 """Every kind of folder fakezoo writes, by name."""
 
@@ -333,12 +342,12 @@ def _mark(root: Path, kind: FolderKind) -> bool:
         if found is None:
             raise FolderError(
                 f"'{root}' holds '{foreign}', which fakezoo did not write, and no {MARKER} "
-                f"marker: fakezoo writes a {kind.what} only into a new or empty folder, or "
+                f"marker: fakezoo writes {kind.a} only into a new or empty folder, or "
                 f"one it made itself. Nothing was changed; choose another --out / out_dir."
             )
     if found is not kind:
         raise FolderError(
-            f"'{root}' is a fakezoo {found.what}, not a {kind.what}: fakezoo keeps them "
+            f"'{root}' is a fakezoo {found.what}, not {kind.a}: fakezoo keeps them "
             f"apart, so that neither hides the other's results. Choose another --out / out_dir."
         )
     return False
