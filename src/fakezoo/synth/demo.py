@@ -1,5 +1,6 @@
 """A small procedural real/fake face set for demos and tests; the fakes are made with
-:func:`fakezoo.synth.blend.self_blend`.
+[`self_blend`][fakezoo.synth.blend.self_blend], their blended region rendered at a lower resolution
+as a face-swap pastes its generated face.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 _DEMO_POOL_MIN_IMAGES = 32
 
 
-_DEMO_VERSION = 1
+_DEMO_VERSION = 2  # 2: the blended region of a fake is upscaled from 1/2-1/4 size
 _DEMO_FILE_RE = re.compile(r"^(real|fake)_\d+\.jpg$")
 
 
@@ -190,10 +191,31 @@ def _procedural_face(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
+def _upscaled_inside(fake: np.ndarray, mask: np.ndarray, factor: float) -> np.ndarray:
+    """``fake`` with its blended region rendered at ``1 / factor`` of the size and upscaled
+    (bilinear), as a face-swap generator's smaller output is pasted into a larger frame.
+
+    The whole region is replaced, whatever the colour blend's ratio (the mask is scaled to a
+    peak of 1); where the mask is 0 the pixels stay exactly ``fake``'s.
+    """
+    peak = float(mask.max())
+    if peak <= 0.0:
+        return fake
+    height, width = fake.shape[:2]
+    small = (max(4, round(width / factor)), max(4, round(height / factor)))
+    coarse = Image.fromarray(fake).resize(small, Image.Resampling.BILINEAR)
+    coarse = np.asarray(coarse.resize((width, height), Image.Resampling.BILINEAR), np.float32)
+    out = fake + (mask / np.float32(peak))[..., None] * (coarse - fake)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def _demo_image(label: int, index: int, seed: int, image_size: int) -> np.ndarray:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(label, index)))
     base = _procedural_face(rng, image_size)
-    return base if label == 0 else self_blend(base, rng)[0]
+    if label == 0:
+        return base
+    fake, mask = self_blend(base, rng)
+    return _upscaled_inside(fake, mask, rng.uniform(2.0, 4.0))
 
 
 def _demo_name(label: int, index: int) -> str:
@@ -222,10 +244,13 @@ def make_demo_dataset(
     Real images are synthetic portraits with photo-like statistics (lit gradient background,
     soft shaded head, hair, eyes and mouth, 1/f texture, lens blur, sensor noise). Each fake is
     a *different* freshly generated portrait passed through
-    [`self_blend`][fakezoo.synth.blend.self_blend]. Files are `real/real_00000.jpg ...` and
-    `fake/fake_00000.jpg ...`; every image has its own seed derived from `seed`, so the output is
-    byte-identical for a seed whatever `num_workers`. A `demo.json` records the parameters: a later
-    call with the same parameters returns at once.
+    [`self_blend`][fakezoo.synth.blend.self_blend], whose blended region is then rendered at
+    1/2 to 1/4 of the size and upscaled, as a face-swap pastes a generator's smaller face
+    into a larger frame: inside the mask the fake loses the portrait's fine texture and sensor
+    noise, which an ImageNet network can see at 96 pixels and up. Files are
+    `real/real_00000.jpg ...` and `fake/fake_00000.jpg ...`; every image has its own seed
+    derived from `seed`, so the output is byte-identical for a seed whatever `num_workers`. A
+    `demo.json` records the parameters: a later call with the same parameters returns at once.
 
     Args:
         directory: Output folder; it must be new, empty, or an earlier demo set (which is
