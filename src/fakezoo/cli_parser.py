@@ -217,9 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmark", help="the whole study: 12 rows, LR search + CV each")
     p.add_argument(
-        "data", nargs="?", help="folder or CSV; omit for the 5-minute demo on synthetic data"
+        "data",
+        nargs="?",
+        help="folder or CSV; omit for the 5-minute demo on synthetic data (the 12 rows with "
+        "random weights, a pipeline check, and pretrained efficientnet_lite0, which learns)",
     )
-    p.add_argument("--models", nargs="+", help="only these models' rows")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        help="only these models' rows (efficientnet_lite0, not in the study, adds its two)",
+    )
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")

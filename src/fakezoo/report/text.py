@@ -309,11 +309,19 @@ def _acc_mean_std(row: dict[str, Any]) -> str:
     return f"{100 * acc:.2f} ± {100 * std:.2f}%"
 
 
+def _auc_mean_std(row: dict[str, Any]) -> str:
+    auc, std = row.get("roc_auc"), row.get("roc_auc_std")
+    if is_missing(auc) or is_missing(std):
+        return _f4(auc)
+    return f"{_f4(auc)} ± {_f4(std)}"
+
+
 def table_markdown(table: Sequence[dict[str, Any]]) -> str:
     """Render :func:`study_table` rows (or :data:`STUDY_NUMBERS`) as a Markdown table.
 
     Percentages with 2 decimals as in the study, the LR in scientific notation, ROC-AUC with 4
-    decimals, and accuracy as mean ± std across folds. Missing values show as ``n/a``.
+    decimals (± its std across folds where known), and accuracy as mean ± std across folds.
+    Missing values show as ``n/a``.
 
     Example:
         ```python
@@ -345,7 +353,7 @@ def table_markdown(table: Sequence[dict[str, Any]]) -> str:
             _pct(row.get("precision")),
             _pct(row.get("recall")),
             _pct(row.get("f1")),
-            _f4(row.get("roc_auc")),
+            _auc_mean_std(row),
             _acc_mean_std(row),
         ]
         lines.append("| " + " | ".join(cells) + " |")
