@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html.parser
 import importlib.util
 import io
 import os
@@ -326,6 +327,47 @@ def test_site_builds_strictly_with_every_page(site):
     for page in PAGES:
         html = site / ("index.html" if page == "index" else f"{page}/index.html")
         assert html.is_file(), f"the site has no {html.relative_to(site)}"
+
+
+# A role's leading colon may be gone from the page: in a Google-style "Returns:" line,
+# "One :class:`X` ..." is read as an item named "One" described as "class:`X` ...".
+_SPHINX_ROLE = re.compile(
+    r"(?<![\w-])(?:py:)?(?:class|func|meth|mod|attr|data|const|exc|obj|ref|doc|term|any):"
+    r"(?=[`~\w])"
+)
+
+
+class _PageText(html.parser.HTMLParser):
+    """The text a reader sees: everything outside tags, scripts and styles."""
+
+    def __init__(self):
+        super().__init__()
+        self.chunks: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.chunks.append(data)
+
+
+def test_site_shows_no_sphinx_roles(site):
+    """Cross-references are autorefs links; a Sphinx role would show as literal text."""
+    found = []
+    for page in sorted(site.rglob("*.html")):
+        reader = _PageText()
+        reader.feed(page.read_text(encoding="utf-8"))
+        text = "".join(reader.chunks)
+        for m in _SPHINX_ROLE.finditer(text):
+            found.append(f"{page.relative_to(site)}: {text[m.start() : m.end() + 40]!r}")
+    assert not found, "Sphinx roles shown as text (write [`Name`][fakezoo.module.Name]):\n" + (
+        "\n".join(found)
+    )
 
 
 def test_api_page_lists_every_public_name(site):

@@ -42,8 +42,8 @@ def amp_mode(device: torch.device | str, amp: bool = True) -> str:
 
 
 def autocast(device: torch.device, amp: bool = True) -> AbstractContextManager:
-    """bf16 autocast on CUDA GPUs that support it (fp16 on older ones, see :func:`amp_mode`);
-    nothing elsewhere."""
+    """bf16 autocast on CUDA GPUs that support it (fp16 on older ones, see
+    [`amp_mode`][fakezoo._device.amp_mode]); nothing elsewhere."""
     mode = amp_mode(device, amp)
     if mode == "off":
         return nullcontext()

@@ -34,8 +34,8 @@ _TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def temporary_of(name: str) -> str | None:
-    """The name of the file whose temporary file :func:`atomic_write` calls ``name``, else
-    ``None``: what a write killed before its rename leaves behind.
+    """The name of the file whose temporary file [`atomic_write`][fakezoo._io.atomic_write] calls
+    ``name``, else ``None``: what a write killed before its rename leaves behind.
 
     Example:
         ```python
@@ -112,7 +112,7 @@ def write_json(
     path: str | os.PathLike[str], data: Any, *, indent: int = 2, exclusive: bool = False
 ) -> bool:
     """Write ``data`` as JSON (and a final newline) to ``path`` atomically (``exclusive``: see
-    :func:`atomic_write`)."""
+    [`atomic_write`][fakezoo._io.atomic_write])."""
     text = (json.dumps(data, indent=indent) + "\n").encode("utf-8")
     return atomic_write(path, lambda handle: handle.write(text), exclusive=exclusive)
 

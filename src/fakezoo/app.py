@@ -93,7 +93,7 @@ class Analysis:
         error: The message for a file that could not be read, else ``None``.
         boxes: With faces: ``(photo or frame with numbered boxes, caption)`` per photo/sampled
             frame.
-        faces: With faces: a :data:`FACE_HEADERS` row per face.
+        faces: With faces: a [`FACE_HEADERS`][fakezoo.app.FACE_HEADERS] row per face.
     """
 
     summary: str
@@ -187,7 +187,8 @@ def _fit(image: np.ndarray, side: int = SHOWN_SIDE) -> np.ndarray:
 
 
 def _analyze_faces(detector: Detector, path: str | os.PathLike[str], explain: bool) -> Analysis:
-    """A photo's faces, or a video's sampled frames and their faces (see :func:`analyze`)."""
+    """A photo's faces, or a video's sampled frames and their faces (see
+    [`analyze`][fakezoo.app.analyze])."""
     from .explain import draw_faces, explain_media
     from .inference.faces import NO_FACE, media_faces, score_media
 
@@ -411,7 +412,7 @@ def launch(
         block: Serve until interrupted; ``False`` returns at once (the caller closes it
             with ``demo.close()``).
         quiet: Do not print the URL (one line on stdout).
-        faces: Find and score the faces of photos (see :func:`build_app`).
+        faces: Find and score the faces of photos (see [`build_app`][fakezoo.app.build_app]).
 
     Returns:
         The running ``gradio.Blocks``; its ``local_url`` is where it listens.

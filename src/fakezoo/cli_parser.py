@@ -1,6 +1,6 @@
 """The grammar of the ``fakezoo`` command: subcommands, arguments and their help.
 
-Kept apart from :mod:`fakezoo.cli` (which runs the commands) and free of heavy imports, so
+Kept apart from [`fakezoo.cli`][fakezoo.cli] (which runs the commands) and free of heavy imports, so
 that ``fakezoo --help`` and ``fakezoo COMMAND --help`` answer at once.
 """
 

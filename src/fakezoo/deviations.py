@@ -1,11 +1,11 @@
 """Every way a run departs from the study, in one short sentence with its expected effect.
 
-:func:`deviations` reads a run's settings (``CrossValidator.settings``) and returns the list
-that ``CVResult.deviations``, ``report.md``, ``study.md`` and the Hub card show. Two kinds of
-entries:
+[`deviations`][fakezoo.deviations.deviations] reads a run's settings (``CrossValidator.settings``)
+and returns the list that ``CVResult.deviations``, ``report.md``, ``study.md`` and the Hub card
+show. Two kinds of entries:
 
 - **departures**: fakezoo did something other than the study, and a switch puts it back
-  (:data:`DEPARTURES` names each switch);
+  ([`DEPARTURES`][fakezoo.deviations.DEPARTURES] names each switch);
 - **unstated**: the study does not say what it did (epochs, batch size, Adam's settings, its
   folds), so no run can match it; these start with ``"Unstated in the study:"``.
 
@@ -99,6 +99,7 @@ DEPARTURES: tuple[Departure, ...] = (
         "`trainable=None` with `finetune=True/False`",
     ),
 )
+"""Every switch whose non-study value is a departure, with what it changes and how to undo it."""
 
 
 def _unstated(settings: dict) -> list[str]:
@@ -122,7 +123,7 @@ def _unstated(settings: dict) -> list[str]:
 def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
     """How a run with ``settings`` (``CrossValidator.settings``) departs from the study.
 
-    ``spec`` is the model's :class:`~fakezoo.models.registry.ModelSpec`. Departures come
+    ``spec`` is the model's [`ModelSpec`][fakezoo.models.registry.ModelSpec]. Departures come
     first, then the facts the study leaves unstated.
 
     Example:

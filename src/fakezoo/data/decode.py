@@ -241,11 +241,12 @@ def decode_pil(img: Image.Image, image_size: int | None) -> np.ndarray:
 def image_to_array(
     img: Image.Image, image_size: int | None, path: str | os.PathLike[str] = PIL_NAME
 ) -> np.ndarray:
-    """The steps of :func:`decode_image` after a file is open, for an image already in memory.
+    """The steps of [`decode_image`][fakezoo.data.decode.decode_image] after a file is open, for an
+    image already in memory.
 
-    EXIF orientation, RGB conversion (see :func:`decode_image`), then a bilinear resize to
-    `(image_size, image_size)` (no resize for `image_size=None`); `path` only names the image in
-    messages.
+    EXIF orientation, RGB conversion (see [`decode_image`][fakezoo.data.decode.decode_image]), then
+    a bilinear resize to `(image_size, image_size)` (no resize for `image_size=None`); `path` only
+    names the image in messages.
 
     Example:
         ```python

@@ -35,7 +35,8 @@ _FOLDS_FORMAT_VERSION = 1
 
 
 class Folds(list):
-    """The ``(train_idx, val_idx)`` pairs of :func:`make_folds`, plus what it grouped.
+    """The ``(train_idx, val_idx)`` pairs of [`make_folds`][fakezoo.data.folds.make_folds], plus
+    what it grouped.
 
     Attributes:
         duplicates: files whose bytes equal another file's, kept in one fold with it (0 when
@@ -129,8 +130,8 @@ def make_folds(
         names: Names of the items for messages (e.g. `Dataset.relpaths()`).
 
     Returns:
-        A :class:`Folds` list: one `(train_idx, val_idx)` pair of sorted int64 index arrays per
-        fold. Every item is in exactly one validation set.
+        A [`Folds`][fakezoo.data.folds.Folds] list: one `(train_idx, val_idx)` pair of sorted int64
+        index arrays per fold. Every item is in exactly one validation set.
 
     Raises:
         DatasetError: If a class has fewer than `n_splits` items, there is one class only,

@@ -2,9 +2,9 @@
 
 One call decodes the data once, then for each run and each condition (clean, then every
 perturbation) makes one prediction pass through the run's
-:class:`~fakezoo.inference.detector.Detector`, which returns every fold model's P(fake) for a
-batch at once; the ensemble is their mean. The metrics are those of :mod:`fakezoo.metrics`, at
-two thresholds that never look at the test data:
+[`Detector`][fakezoo.inference.detector.Detector], which returns every fold model's P(fake) for a
+batch at once; the ensemble is their mean. The metrics are those of
+[`fakezoo.metrics`][fakezoo.metrics], at two thresholds that never look at the test data:
 
 * ``"0.5"``: the plain decision rule;
 * ``"cv_eer"``: the equal-error-rate threshold chosen on the run's own out-of-fold CV
@@ -309,7 +309,7 @@ def evaluate_many(
 
     The data is decoded once for all runs. A study directory (``fakezoo benchmark --out``)
     stands for all its rows; rows saved without weights are skipped and listed in
-    ``skipped_runs``. Arguments as in :func:`evaluate`.
+    ``skipped_runs``. Arguments as in [`evaluate`][fakezoo.evaluation.api.evaluate].
 
     Example:
         ```python

@@ -70,7 +70,8 @@ def decode_native(dataset: Dataset, num_workers: int | None = None) -> DecodedSe
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    """The last step of :func:`fakezoo.data.decode_image`: bilinear resize to ``size``²."""
+    """The last step of [`fakezoo.data.decode_image`][fakezoo.data.decode.decode_image]: bilinear
+    resize to ``size``²."""
     if image.shape[:2] == (size, size):
         return image
     return np.asarray(

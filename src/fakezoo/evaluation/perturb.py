@@ -29,13 +29,13 @@ from ..errors import PerturbationError
 
 __all__ = ["KINDS", "Perturbation", "parse_perturbations"]
 
-#: Perturbation kinds, each with what its strength means and the values it accepts.
 KINDS: dict[str, str] = {
     "jpeg": "JPEG quality, an integer in 1..95 (lower is stronger)",
     "blur": "Gaussian blur sigma in pixels, > 0 (higher is stronger)",
     "resize": "downscale factor in (0, 1) (lower is stronger)",
     "noise": "Gaussian noise std as a fraction of 255, in (0, 1] (higher is stronger)",
 }
+"""Perturbation kinds, each with what its strength means and the values it accepts."""
 
 
 @dataclass(frozen=True)

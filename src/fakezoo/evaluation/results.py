@@ -40,8 +40,8 @@ __all__ = [
 _NA = "n/a"
 _THRESHOLDS = ("0.5", "cv_eer")
 
-#: The name of the unperturbed condition.
 CLEAN = "clean"
+"""The name of the unperturbed condition."""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 files written by ``fakezoo export``.
 
 A run brings three things to an evaluation: its fold models (as a
-:class:`~fakezoo.inference.detector.Detector`, the prediction path of ``fakezoo predict``), its
+[`Detector`][fakezoo.inference.detector.Detector], the prediction path of ``fakezoo predict``), its
 out-of-fold cross-validation predictions (``results.json``: each image scored by the fold model
 that did not train on it), from which the operating threshold is chosen, and what identifies it
 (fingerprint, settings and CV summary) for the report.

@@ -1,5 +1,5 @@
-"""What evaluation adds to :mod:`fakezoo.metrics`: the EER threshold, bootstrap intervals,
-calibration and group (video-level) aggregation.
+"""What evaluation adds to [`fakezoo.metrics`][fakezoo.metrics]: the EER threshold, bootstrap
+intervals, calibration and group (video-level) aggregation.
 
 Label convention as everywhere in fakezoo: real = 0, fake = 1, scores are P(fake).
 """
@@ -23,8 +23,8 @@ __all__ = [
     "scored_metrics",
 ]
 
-#: Equal-width bins of P(fake) for the expected calibration error and the reliability diagram.
 ECE_BINS = 10
+"""Equal-width bins of P(fake) for the expected calibration error and the reliability diagram."""
 
 
 def eer_threshold(y_true: Any, y_prob: Any) -> float:
@@ -57,7 +57,8 @@ def eer_threshold(y_true: Any, y_prob: Any) -> float:
 
 
 def scored_metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float) -> dict:
-    """:func:`fakezoo.metrics.binary_metrics` at ``prob >= threshold``, plus the threshold."""
+    """[`fakezoo.metrics.binary_metrics`][fakezoo.metrics.binary_metrics] at ``prob >= threshold``,
+    plus the threshold."""
     y_pred = (np.asarray(y_prob) >= threshold).astype(np.int64)
     return {"threshold": float(threshold), **binary_metrics(y_true, y_pred, y_prob)}
 

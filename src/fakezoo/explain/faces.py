@@ -104,7 +104,8 @@ class FacesExplanation:
     Attributes:
         prediction: Equal to ``predict(..., faces=True)``'s; its ``error`` says why there is
             no map (``"no face found"``, an undecodable file).
-        faces: One :class:`FaceExplanation` per explained face, frame after frame.
+        faces: One [`FaceExplanation`][fakezoo.explain.faces.FaceExplanation] per explained face,
+            frame after frame.
         images: The photo (key ``None``) or each explained frame (key: frame index), upright
             RGB uint8 at its own size.
     """
@@ -135,7 +136,8 @@ class FacesExplanation:
 
     def save(self, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
         """Write ``NAME.<face>.cam.png`` (the crop's overlay) and ``.cam.npy`` (its map) per
-        face, and ``NAME[.fNNNNN].faces.png`` (:meth:`overview`) per photo/frame.
+        face, and ``NAME[.fNNNNN].faces.png``
+        ([`overview`][fakezoo.explain.faces.FacesExplanation.overview]) per photo/frame.
 
         Returns:
             The paths written (none when ``prediction.error`` is set).
@@ -223,9 +225,9 @@ def explain_media(
     frames: Sequence[int | None] | None = None,
     display_size: int = DISPLAY_SIZE,
 ) -> FacesExplanation:
-    """Explain the faces of one scanned photo/video (:func:`~fakezoo.inference.faces.
-    media_faces` with ``keep_images=True``) whose :func:`~fakezoo.inference.faces.score_media`
-    is ``prediction``.
+    """Explain the faces of one scanned photo/video
+    ([`media_faces`][fakezoo.inference.faces.media_faces] with ``keep_images=True``) whose
+    [`score_media`][fakezoo.inference.faces.score_media] is ``prediction``.
 
     Args:
         frames: Only these frames (``None``: every photo/frame with a face); the app explains

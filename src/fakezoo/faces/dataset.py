@@ -3,7 +3,8 @@
 Output, all under ``DST``:
 
 - ``[split/]real/*.png`` and ``[split/]fake/*.png``: one crop per kept face (lossless PNG, so
-  training decodes exactly the pixels that :func:`fakezoo.faces.crop` produced);
+  training decodes exactly the pixels that [`fakezoo.faces.crop`][fakezoo.faces.policy.crop]
+  produced);
 - ``manifest.csv``: one row per crop, ``path,label,group[,split],source,frame,face,x0,y0,x1,
   y1,score``; load it with ``load_dataset("DST/manifest.csv")`` (or ``fakezoo cv
   DST/manifest.csv``) to keep each video's frames, and each photo's faces, in one fold;
@@ -73,7 +74,8 @@ _REPORT_COLUMNS = [
 
 @dataclass
 class CropReport:
-    """What :func:`crop_dataset` did. Lists hold source paths relative to ``src``."""
+    """What [`crop_dataset`][fakezoo.faces.dataset.crop_dataset] did. Lists hold source paths
+    relative to ``src``."""
 
     dst: Path
     sources: int = 0

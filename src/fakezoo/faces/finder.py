@@ -60,7 +60,8 @@ class Face:
 
 
 class FaceFinder:
-    """MTCNN with fakezoo's conventions: RGB uint8 arrays in, :class:`Face` lists out.
+    """MTCNN with fakezoo's conventions: RGB uint8 arrays in, [`Face`][fakezoo.faces.finder.Face]
+    lists out.
 
     Images of the same size (video frames) go through MTCNN as one batch; images of different
     sizes are grouped by size. Faces come out sorted by area, largest first.
@@ -153,7 +154,8 @@ def _check_image(image: Any) -> None:
 
 
 def default_finder(device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE) -> FaceFinder:
-    """One shared :class:`FaceFinder` per (device, min_face_size) in this process."""
+    """One shared [`FaceFinder`][fakezoo.faces.finder.FaceFinder] per (device, min_face_size) in
+    this process."""
     import torch
 
     key = (str(torch.device(device)), int(min_face_size))
@@ -168,7 +170,7 @@ def find_faces(
     image: np.ndarray, device: Any = "cpu", min_face_size: int = DEFAULT_MIN_FACE_SIZE
 ) -> list[Face]:
     """Faces in one `(H, W, 3)` uint8 RGB image, largest first (shared MTCNN, see
-    :func:`default_finder`).
+    [`default_finder`][fakezoo.faces.finder.default_finder]).
 
     Example:
         ```python

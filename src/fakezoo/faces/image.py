@@ -12,7 +12,8 @@ __all__ = ["load_image"]
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode a whole photo: :func:`fakezoo.data.decode_image` without the final resize.
+    """Decode a whole photo: [`fakezoo.data.decode_image`][fakezoo.data.decode.decode_image] without
+    the final resize.
 
     PIL decode (first frame of an animated image), EXIF orientation, RGB conversion with the
     same rules as training, and the same decompression-bomb guard.

@@ -105,7 +105,8 @@ def faces_in_images(
     min_size: float = 0,
     min_score: float = 0.9,
 ) -> Iterator[list[tuple[int | None, np.ndarray, list[FaceCrop]]]]:
-    """:func:`face_crops` with each photo/frame's own pixels (to draw its faces on).
+    """[`face_crops`][fakezoo.faces.sources.face_crops] with each photo/frame's own pixels (to draw
+    its faces on).
 
     A video gives `frames` frames (default: the policy's, else 16), spaced by the policy's
     sampling; the policy's face rule, when it has one, replaces `all_faces`.
@@ -143,8 +144,8 @@ def face_crops(
     min_size: float = 0,
     min_score: float = 0.9,
 ) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
-    """For each batch of :func:`image_batches`: every photo/frame with its kept face crops
-    (an empty list when none passed).
+    """For each batch of [`image_batches`][fakezoo.faces.sources.image_batches]: every photo/frame
+    with its kept face crops (an empty list when none passed).
 
     Raises:
         fakezoo.errors.ImageDecodeError, fakezoo.errors.VideoDecodeError: the item cannot be

@@ -19,7 +19,8 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mov", ".mkv")
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:
-    """Whether `path` has a video extension (:data:`VIDEO_EXTENSIONS`)."""
+    """Whether `path` has a video extension
+    ([`VIDEO_EXTENSIONS`][fakezoo.faces.video.VIDEO_EXTENSIONS])."""
     return str(path).lower().endswith(VIDEO_EXTENSIONS)
 
 

@@ -39,7 +39,8 @@ PUSH_PATTERNS = [
     "fold_*/config.json",
     "fold_*/predictions.json",
 ]
-"""The only files :func:`push_to_hub` uploads from a run directory (plus ``README.md``)."""
+"""The only files [`push_to_hub`][fakezoo.hub.push.push_to_hub] uploads from a run directory (plus
+``README.md``)."""
 
 
 def _allowed_in_cache(path: Path, root: Path) -> bool:
@@ -158,11 +159,12 @@ def push_to_hub(
 
     Uploads only ``config.json``, ``results.json``, ``report.md``, the ``*.png`` plots and each
     fold's ``model.safetensors``, ``config.json`` and ``predictions.json``, plus a generated
-    ``README.md`` (:func:`model_card`). Refuses incomplete runs, runs holding pickled weights
-    and directories that are not fakezoo runs, before any network access.
+    ``README.md`` ([`model_card`][fakezoo.hub.card.model_card]). Refuses incomplete runs, runs
+    holding pickled weights and directories that are not fakezoo runs, before any network access.
 
     Args:
-        run_dir: the run directory written by :meth:`fakezoo.train.cv.CrossValidator.run`.
+        run_dir: the run directory written by
+            [`fakezoo.train.cv.CrossValidator.run`][fakezoo.train.cv.CrossValidator.run].
         repo_id: ``"org/name"``; the repo is created if needed (an existing repo keeps its
             visibility).
         private: create the repo private.
@@ -176,7 +178,8 @@ def push_to_hub(
         fold_branches: also put each fold at the root of a branch ``fold-<k>`` (tagged
             ``<tag>-fold-<k>`` with ``tag``), where plain timm loads it:
             ``timm.create_model("hf-hub:org/name@fold-2", pretrained=True)`` (see
-            :mod:`fakezoo.hub.timm_folds`; not for ``resnet50_mlp``, which timm cannot build).
+            [`fakezoo.hub.timm_folds`][fakezoo.hub.timm_folds]; not for ``resnet50_mlp``, which timm
+            cannot build).
         evaluations: ``fakezoo evaluate --out`` folders whose results for this run go into
             the card's model-index (under each evaluation dataset's name) and body.
 

@@ -1,8 +1,8 @@
 """Each pushed fold as a branch ``fold-<k>`` that plain timm loads from the Hub.
 
 timm's ``hf-hub:`` loader reads ``config.json`` and ``model.safetensors`` at the root of a
-revision, so :func:`fakezoo.hub.push_to_hub` also publishes every fold of a run on its own
-branch, with that fold's files at the root::
+revision, so [`fakezoo.hub.push_to_hub`][fakezoo.hub.push.push_to_hub] also publishes every fold of
+a run on its own branch, with that fold's files at the root::
 
     main        config.json (the run's index), README.md, fold_1/..., fold_2/..., ...
     fold-1      config.json (timm + fakezoo fields), model.safetensors, README.md

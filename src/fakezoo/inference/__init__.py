@@ -1,5 +1,5 @@
-"""Prediction with a trained run: results (:mod:`~fakezoo.inference.prediction`), the fold
-ensemble (:mod:`~fakezoo.inference.detector`), input dispatch and streaming
-(:mod:`~fakezoo.inference.stream`) and the one-liner with its process cache
-(:mod:`~fakezoo.inference.api`).
+"""Prediction with a trained run: results ([`prediction`][fakezoo.inference.prediction]), the fold
+ensemble ([`detector`][fakezoo.inference.detector]), input dispatch and streaming
+([`stream`][fakezoo.inference.stream]) and the one-liner with its process cache
+([`api`][fakezoo.inference.api]).
 """

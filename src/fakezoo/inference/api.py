@@ -21,7 +21,8 @@ __all__ = ["DEFAULT_MODEL", "MODEL_ENV", "clear_cache", "load", "predict"]
 
 
 DEFAULT_MODEL = "fakezoo/resnet50-deepfake"
-"""The Hub repo :func:`predict` uses when neither ``model=`` nor ``$FAKEZOO_MODEL`` is set."""
+"""The Hub repo [`predict`][fakezoo.inference.api.predict] uses when neither ``model=`` nor
+``$FAKEZOO_MODEL`` is set."""
 
 MODEL_ENV = "FAKEZOO_MODEL"
 """Environment variable naming the default model (a run directory or a Hub id)."""
@@ -152,7 +153,8 @@ def _cached_detector(
 
 
 def clear_cache() -> None:
-    """Forget the detectors that :func:`predict` keeps loaded (frees their memory).
+    """Forget the detectors that [`predict`][fakezoo.inference.api.predict] keeps loaded (frees
+    their memory).
 
     Example:
         ```python
@@ -183,14 +185,15 @@ def predict(
 
     Args:
         inputs: An image path, a folder, a list of paths, a PIL image or a tensor; see
-            :meth:`Detector.predict` for what each returns.
-        model: A :class:`Detector`, a local run directory, a Hub id ``"org/name"`` or
-            ``"hf-hub:org/name@revision"``, or an exported ``.onnx`` file. Default:
-            ``$FAKEZOO_MODEL`` if set, else :data:`DEFAULT_MODEL`. Loaded runs are kept in a
-            small process-wide cache keyed by (source, revision, device, folds) and, for a
-            local run or file, the content of its index and of every fold's config and
-            weights, so calling this in a loop loads the weights once and a fold finished
-            later is seen; :func:`clear_cache` empties it.
+            [`Detector.predict`][fakezoo.inference.detector.Detector.predict] for what each returns.
+        model: A [`Detector`][fakezoo.inference.detector.Detector], a local run directory, a Hub id
+            ``"org/name"`` or ``"hf-hub:org/name@revision"``, or an exported ``.onnx`` file.
+            Default: ``$FAKEZOO_MODEL`` if set, else
+            [`DEFAULT_MODEL`][fakezoo.inference.api.DEFAULT_MODEL]. Loaded runs are kept in a small
+            process-wide cache keyed by (source, revision, device, folds) and, for a local run or
+            file, the content of its index and of every fold's config and weights, so calling this
+            in a loop loads the weights once and a fold finished later is seen;
+            [`clear_cache`][fakezoo.inference.api.clear_cache] empties it.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ...; ignored when ``model`` is a
             Detector.
         batch_size: Images per forward pass.
@@ -200,14 +203,16 @@ def predict(
         revision: Hub branch, tag or commit to pin (ignored when ``model`` is a Detector).
         folds: ``"all"``, one fold number or a list of them (ignored when ``model`` is a
             Detector).
-        num_workers: Decoding threads (see :meth:`Detector.predict`).
+        num_workers: Decoding threads (see
+            [`Detector.predict`][fakezoo.inference.detector.Detector.predict]).
         allow_partial: predict with the finished folds of an unfinished run (see
-            :func:`load`).
-        faces: Detect and crop faces first; photos and videos (see :meth:`Detector.predict`).
+            [`load`][fakezoo.inference.api.load]).
+        faces: Detect and crop faces first; photos and videos (see
+            [`Detector.predict`][fakezoo.inference.detector.Detector.predict]).
         frames: With ``faces=True``, frames sampled per video (default 16).
 
     Returns:
-        One :class:`Prediction` for a single image, else a list.
+        One [`Prediction`][fakezoo.inference.prediction.Prediction] for a single image, else a list.
 
     Example:
         ```python

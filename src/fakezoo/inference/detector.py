@@ -73,7 +73,7 @@ class Detector:
 
     Args:
         models: One trained two-class model per fold (logit 1 is "fake").
-        preprocessing: The models' :class:`~fakezoo.models.preprocessing.Preprocessing`, or
+        preprocessing: The models' [`Preprocessing`][fakezoo.models.preprocessing.Preprocessing], or
             its dict form (``{"image_size", "mean", "std"}``, as in a run's ``config.json``).
         config: The run's index ``config.json`` (kept as ``detector.config``).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...; the models are
@@ -81,13 +81,14 @@ class Detector:
         threshold: ``prob_fake >= threshold`` is labelled ``"fake"``.
         amp: bf16 autocast on CUDA (fp16 without bf16); CPU runs fp32. channels_last always.
         forward_batch_size: Most images per forward pass of one fold model. ``None``: the
-            whole batch on a GPU, and :data:`CPU_FORWARD_BATCH` (8) on a CPU, where larger
-            batches only lose cache locality (up to twice slower for mobilenet_v2 at 224 px,
+            whole batch on a GPU, and
+            [`CPU_FORWARD_BATCH`][fakezoo.inference.detector.CPU_FORWARD_BATCH] (8) on a CPU, where
+            larger batches only lose cache locality (up to twice slower for mobilenet_v2 at 224 px,
             measured with ``benchmarks/predict_speed.py``).
         share_trunk: Run each trunk that folds share (equal weights, checked) once per
             batch; ``False`` runs each fold whole. Same probabilities.
         backend: What runs the trunks: ``"torch"``, ``"onnxruntime"`` or ``"auto"``
-            (:func:`~fakezoo.models.backends.choose_backend`).
+            ([`choose_backend`][fakezoo.models.backends.choose_backend]).
 
     Example:
         ```python

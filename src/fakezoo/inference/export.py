@@ -4,10 +4,10 @@ The file holds the whole ensemble as one graph: uint8 pixels in, the normalisati
 shared frozen trunk once, every fold's tail, and the fold and mean fake probabilities out.
 Everything needed to prepare an input is in the model's metadata (``metadata_props``):
 image size, resize filter, mean and std, labels, fold names and the decision threshold.
-:func:`export_onnx` runs the exported file with ONNX Runtime on check images and refuses to
-keep it unless its probabilities equal the Detector's within ``atol``. Given the run's
-``results.json``, the file also carries the run's out-of-fold CV predictions, so that
-``fakezoo evaluate`` can score the file alone.
+[`export_onnx`][fakezoo.inference.export.export_onnx] runs the exported file with ONNX Runtime on
+check images and refuses to keep it unless its probabilities equal the Detector's within ``atol``.
+Given the run's ``results.json``, the file also carries the run's out-of-fold CV predictions, so
+that ``fakezoo evaluate`` can score the file alone.
 [`OnnxDetector`][fakezoo.inference.export.OnnxDetector] reads it back: `fakezoo predict --model
 FILE` and `fakezoo.load(FILE)` predict with it.
 """
@@ -53,7 +53,7 @@ OUTPUT_NAMES = ("fold_probs", "prob_fake")
 
 @dataclass(frozen=True)
 class Exported:
-    """What :func:`export_onnx` wrote and how well it matched.
+    """What [`export_onnx`][fakezoo.inference.export.export_onnx] wrote and how well it matched.
 
     Attributes:
         path: the ``.onnx`` file.
@@ -321,7 +321,7 @@ def export_onnx(
     """Write the Detector's ensemble as one ONNX file and check it against the Detector.
 
     Args:
-        detector: a :class:`~fakezoo.inference.detector.Detector` (its folds, preprocessing,
+        detector: a [`Detector`][fakezoo.inference.detector.Detector] (its folds, preprocessing,
             labels and threshold go into the file).
         path: the ``.onnx`` file to write (its folder is created).
         opset: ONNX opset.
@@ -333,7 +333,8 @@ def export_onnx(
             (``fakezoo export`` passes it).
 
     Returns:
-        An :class:`Exported`: the path, the largest difference found, and more.
+        An [`Exported`][fakezoo.inference.export.Exported]: the path, the largest difference found,
+        and more.
 
     Raises:
         ExportCheckError: the file's probabilities differ from the Detector's by more than

@@ -1,9 +1,10 @@
 """``predict(..., faces=True)``: score every face of whole photos and sampled video frames.
 
-Each photo or frame goes through :func:`fakezoo.faces.sources.faces_in_images` (MTCNN, then
-the run's crop policy, the same code ``fakezoo crop`` uses to build datasets), and the crops go
-through the Detector's ordinary batched path, so each face is resized and normalised exactly
-like a training image.
+Each photo or frame goes through
+[`fakezoo.faces.sources.faces_in_images`][fakezoo.faces.sources.faces_in_images] (MTCNN, then the
+run's crop policy, the same code ``fakezoo crop`` uses to build datasets), and the crops go through
+the Detector's ordinary batched path, so each face is resized and normalised exactly like a training
+image.
 
 Scores:
 
@@ -12,7 +13,7 @@ Scores:
 * a video: the **mean** over the sampled frames that have a face (frames without a face are
   listed with ``prob_fake=None`` and left out of the mean).
 
-A photo or video without a face gives a :class:`~fakezoo.inference.prediction.Prediction`
+A photo or video without a face gives a [`Prediction`][fakezoo.inference.prediction.Prediction]
 with ``error`` ``"no face found"``; the other inputs are still scored.
 """
 
@@ -185,7 +186,8 @@ def predict_faces(
     min_score: float = 0.9,
     min_size: float = 20,
 ) -> Any:
-    """What :meth:`fakezoo.inference.detector.Detector.predict` does with ``faces=True``."""
+    """What [`Detector.predict`][fakezoo.inference.detector.Detector.predict] does with
+    ``faces=True``."""
     single, scanned = media_faces(
         detector, inputs, frames=frames, progress=progress, min_score=min_score, min_size=min_size
     )

@@ -1,13 +1,13 @@
 """Streaming inference: decode in parallel ahead of the model, in fixed-size batches.
 
-:func:`score_stream` takes any iterable of items, a *decode hook* that turns one item into one
-or more ``(S, S, 3)`` uint8 arrays, and a *forward* function on ``(B, 3, S, S)`` uint8 batches.
-A thread pool decodes the next items while the model computes the current batch; at most
-``prefetch`` batches of items are decoded or waiting at any time, so memory stays bounded
-whatever the number of items. Arrays from consecutive items fill batches of exactly
-``batch_size`` (the last one may be shorter), so one item may span two batches and an item
-that gives several arrays (the faces of a photo, the frames of a video segment) is scored in
-the same batches as the rest. Results come back one per item, in input order.
+[`score_stream`][fakezoo.inference.pipeline.score_stream] takes any iterable of items, a *decode
+hook* that turns one item into one or more ``(S, S, 3)`` uint8 arrays, and a *forward* function on
+``(B, 3, S, S)`` uint8 batches. A thread pool decodes the next items while the model computes the
+current batch; at most ``prefetch`` batches of items are decoded or waiting at any time, so memory
+stays bounded whatever the number of items. Arrays from consecutive items fill batches of exactly
+``batch_size`` (the last one may be shorter), so one item may span two batches and an item that
+gives several arrays (the faces of a photo, the frames of a video segment) is scored in the same
+batches as the rest. Results come back one per item, in input order.
 
 The decode hook is where other inputs plug in: a photo decoder returns one array; a face
 cropper returns one crop per face; a video reader returns the frames of one segment (split

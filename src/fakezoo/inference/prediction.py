@@ -21,12 +21,12 @@ class Prediction:
         error: Why the image could not be decoded (or, with ``faces=True``, ``"no face
             found"``), else ``None``.
         faces: With ``faces=True`` on a photo: one
-            :class:`~fakezoo.inference.faces.FacePrediction` per face (box, face score,
+            [`FacePrediction`][fakezoo.inference.faces.FacePrediction] per face (box, face score,
             prob_fake, label, fold_probs), largest first; ``prob_fake`` is then the
             **maximum** over the faces. ``None`` otherwise.
         frames: With ``faces=True`` on a video: one
-            :class:`~fakezoo.inference.faces.FramePrediction` per sampled frame (its faces
-            and the max over them); ``prob_fake`` is then the **mean** over the frames that
+            [`FramePrediction`][fakezoo.inference.faces.FramePrediction] per sampled frame (its
+            faces and the max over them); ``prob_fake`` is then the **mean** over the frames that
             have a face. ``None`` otherwise.
 
     Example:

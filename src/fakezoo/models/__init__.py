@@ -1,4 +1,4 @@
-"""The model zoo: the study's backbones (:mod:`~fakezoo.models.registry`), building them with
-weights (:mod:`~fakezoo.models.build`), freeze policies (:mod:`~fakezoo.models.freeze`) and
-their forward pass as steps (:mod:`~fakezoo.models.stages`).
+"""The model zoo: the study's backbones ([`registry`][fakezoo.models.registry]), building them with
+weights ([`build`][fakezoo.models.build]), freeze policies ([`freeze`][fakezoo.models.freeze]) and
+their forward pass as steps ([`stages`][fakezoo.models.stages]).
 """

@@ -3,8 +3,9 @@
 The frozen trunk is a fixed function of its input, so any engine that computes the same
 function may run it. On this project's CPU, ONNX Runtime runs the mobilenet_v2 trunk faster
 than eager PyTorch and the resnet50 trunk slower (numbers in docs/performance.md), so
-``backend="auto"`` picks ONNX Runtime only for the architectures in :data:`ORT_FASTER`, only
-on a CPU, and only when ``onnxruntime`` is installed (the ``onnx`` extra).
+``backend="auto"`` picks ONNX Runtime only for the architectures in
+[`ORT_FASTER`][fakezoo.models.backends.ORT_FASTER], only on a CPU, and only when ``onnxruntime`` is
+installed (the ``onnx`` extra).
 """
 
 from __future__ import annotations

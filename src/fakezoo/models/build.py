@@ -201,7 +201,7 @@ def create(
     """Build a zoo model with its freeze policy and preprocessing.
 
     Args:
-        name: one of :func:`list_models`.
+        name: one of [`list_models`][fakezoo.models.registry.list_models].
         finetune: ``True`` trains the study's "last N layers" (see the models page),
             ``False`` trains only the new classification head.
         pretrained: ``True`` loads ImageNet weights from the Hugging Face Hub (through the
@@ -212,13 +212,14 @@ def create(
         image_size: input size; defaults to the study's (224, or 299 for Inception).
         normalization: ``"study"`` for ``Normalize([0.5]*3, [0.5]*3)``, ``"pretrained"`` for the
             weights' own mean and std.
-        weights: ``"timm"`` (the :attr:`ModelSpec.weights` tag) or ``"torchvision"``: the
-            ImageNet weights the study loaded, converted to timm's module names (a local
-            ``pretrained`` file may then be in torchvision's names). Inception-v3 then also
-            gets torchvision's ``transform_input``, folded into the normalisation.
+        weights: ``"timm"`` (the [`ModelSpec.weights`][fakezoo.models.registry.ModelSpec]
+            tag) or ``"torchvision"``: the ImageNet weights the study loaded, converted to timm's
+            module names (a local ``pretrained`` file may then be in torchvision's names).
+            Inception-v3 then also gets torchvision's ``transform_input``, folded into the
+            normalisation.
         drop_rate: dropout before the trained layers; ``None`` is torchvision's value for the
-            model (:attr:`ModelSpec.drop_rate`: VGG-16 0.5, MobileNet-V2 0.2, Inception-v3
-            0.5, else 0).
+            model ([`ModelSpec.drop_rate`][fakezoo.models.registry.ModelSpec]: VGG-16 0.5,
+            MobileNet-V2 0.2, Inception-v3 0.5, else 0).
         freeze_batchnorm: ``True`` turns frozen BatchNorm layers into fixed ones (fakezoo's
             fast mode); ``False`` only sets ``requires_grad=False``, as the study did.
 

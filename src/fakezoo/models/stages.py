@@ -83,7 +83,7 @@ def _vit_stages(model: nn.Module) -> list[Stage]:
 
 
 def model_stages(model: nn.Module) -> list[Stage]:
-    """The forward pass of a zoo model as a flat list of :class:`Stage`.
+    """The forward pass of a zoo model as a flat list of [`Stage`][fakezoo.models.stages.Stage].
 
     Running the stages in order equals ``model(x)``; the engine cuts the list where the first
     trainable stage begins.

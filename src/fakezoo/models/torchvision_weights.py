@@ -16,13 +16,15 @@ starts from exactly the study's weights:
 
 The Hub tags are timm's ports of the same files (already in timm names, safetensors). For the two
 models timm has no port of, fakezoo downloads nothing itself: it never unpickles a downloaded
-file. :func:`convert_file` turns a ``.pth`` file that you obtained and trust (its SHA-256 prefix
-checked as torchvision does) into a timm-named safetensors file, once; fakezoo loads only that.
+file. [`convert_file`][fakezoo.models.torchvision_weights.convert_file] turns a ``.pth`` file that
+you obtained and trust (its SHA-256 prefix checked as torchvision does) into a timm-named
+safetensors file, once; fakezoo loads only that.
 
 Inception-v3: torchvision's model built with these weights has ``transform_input=True``. It
 re-normalises its input, on top of the study's ``Normalize(0.5)``, as if that input had been
-normalised with ImageNet's mean and std. :func:`transform_input_normalization` folds that
-affine map into the preprocessing's mean and std, so the same numbers reach the first
+normalised with ImageNet's mean and std.
+[`transform_input_normalization`][fakezoo.models.torchvision_weights.transform_input_normalization]
+folds that affine map into the preprocessing's mean and std, so the same numbers reach the first
 convolution without changing the network.
 """
 
@@ -304,7 +306,8 @@ def _cache_target(name: str) -> Path:
 
 def converted_file(name: str) -> Path:
     """The timm-named safetensors file converted from torchvision's weights of ``name`` by
-    :func:`convert_to_cache` (``fakezoo convert-weights``).
+    [`convert_to_cache`][fakezoo.models.torchvision_weights.convert_to_cache]
+    (``fakezoo convert-weights``).
 
     Raises:
         WeightsError: not converted yet; the message says what to download and what to run.

@@ -59,7 +59,7 @@ def plot_confusion_matrix(result: dict[str, Any], path: str | Path) -> Path:
         path: Where to write the PNG; parent folders are created.
 
     Returns:
-        The path written, as a :class:`~pathlib.Path`.
+        The path written, as a ``pathlib.Path``.
 
     Raises:
         ImportError: Without matplotlib (``pip install 'fakezoo[plots]'``).
@@ -154,12 +154,15 @@ def plot_roc(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Grouped bar chart of mean accuracy and F1 per :func:`study_table` row (PNG).
+    """Grouped bar chart of mean accuracy and F1 per
+    [`study_table`][fakezoo.report.text.study_table] row (PNG).
 
     Error bars show the std across folds (``accuracy_std``, ``f1_std``) where present.
 
     Args:
-        table: Rows from :func:`study_table` (or :data:`STUDY_NUMBERS`, which have no error bars).
+        table: Rows from [`study_table`][fakezoo.report.text.study_table] (or
+            [`STUDY_NUMBERS`][fakezoo.report.study_numbers.STUDY_NUMBERS], which have no error
+            bars).
         path: Where to write the PNG; parent folders are created.
 
     Returns:

@@ -33,8 +33,8 @@ def fine_tuning(finetune: bool | None, words: bool = False) -> str:
     return FINE_TUNING_WORDS[short] if words else short
 
 
-#: fakezoo model names -> the names the study uses in its final table (``ModelSpec``'s).
 DISPLAY_NAMES: dict[str, str] = {name: get_spec(name).display_name for name in list_models()}
+"""fakezoo model names -> the names the study uses in its final table (``ModelSpec``'s)."""
 
 
 def _study_row(
@@ -63,10 +63,6 @@ def _study_row(
     return row
 
 
-#: The study's final table "Performance For All Models", as printed (12 rows). Metrics are
-#: fractions (the study prints them as percentages with 2 decimals: 0.5943 is "59.43%"), and
-#: ``best_lr`` is the LR as printed in that table. ``note`` flags printed values that do not
-#: follow from the study's own fold confusion matrices.
 # fmt: off
 STUDY_NUMBERS: list[dict[str, Any]] = [
     _study_row(
@@ -96,6 +92,10 @@ STUDY_NUMBERS: list[dict[str, Any]] = [
     _study_row("vit_b_16", True, 0.000513470, 0.8079, 0.8247, 0.8079, 0.8051),
 ]
 # fmt: on
+"""The study's final table "Performance For All Models", as printed (12 rows). Metrics are
+fractions (the study prints them as percentages with 2 decimals: 0.5943 is "59.43%"), and
+``best_lr`` is the LR as printed in that table. ``note`` flags printed values that do not
+follow from the study's own fold confusion matrices."""
 
 
 def display_name(model: str) -> str:

@@ -1,6 +1,6 @@
 """Text reports: the study-style per-fold block, a run's ``report.md`` and the study tables.
 
-They work on the plain-dict shape described in :mod:`fakezoo.report`.
+They work on the plain-dict shape described in [`fakezoo.report`][fakezoo.report].
 """
 
 from __future__ import annotations
@@ -167,9 +167,9 @@ def _study_match(model: str, fine_tuning: str) -> dict[str, Any] | None:
 def cv_report(result: dict[str, Any]) -> str:
     """The full ``report.md`` for one cross-validation run.
 
-    Contains a title, the settings, :func:`fold_block`, the study's printed numbers for the same
-    model and fine-tuning (when the study has that row), and notes on the label convention and
-    on what each metric means.
+    Contains a title, the settings, [`fold_block`][fakezoo.report.text.fold_block], the study's
+    printed numbers for the same model and fine-tuning (when the study has that row), and notes on
+    the label convention and on what each metric means.
 
     Args:
         result: A CV result dict (``CVResult.to_dict()`` shape).
@@ -268,8 +268,9 @@ def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     Returns:
         A list of flat dicts with keys ``model`` (display name), ``fine_tuning``
         ("With"/"Without", or "Custom" when ``finetune`` is None), ``best_lr``, ``n_folds``,
-        the mean of every metric in :data:`fakezoo.metrics.METRIC_NAMES` (fractions, ``None``
-        when unavailable), ``<metric>_std`` for each, and ``model_id`` (the fakezoo name).
+        the mean of every metric in [`fakezoo.metrics.METRIC_NAMES`][fakezoo.metrics.METRIC_NAMES]
+        (fractions, ``None`` when unavailable), ``<metric>_std`` for each, and ``model_id`` (the
+        fakezoo name).
 
     Example:
         ```python
@@ -317,7 +318,8 @@ def _auc_mean_std(row: dict[str, Any]) -> str:
 
 
 def table_markdown(table: Sequence[dict[str, Any]]) -> str:
-    """Render :func:`study_table` rows (or :data:`STUDY_NUMBERS`) as a Markdown table.
+    """Render [`study_table`][fakezoo.report.text.study_table] rows (or
+    [`STUDY_NUMBERS`][fakezoo.report.study_numbers.STUDY_NUMBERS]) as a Markdown table.
 
     Percentages with 2 decimals as in the study, the LR in scientific notation, ROC-AUC with 4
     decimals (± its std across folds where known), and accuracy as mean ± std across folds.
@@ -387,7 +389,8 @@ def table_csv(table: Sequence[dict[str, Any]]) -> str:
 
 
 def study_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
-    """Put :func:`study_table` rows beside the study's printed final table.
+    """Put [`study_table`][fakezoo.report.text.study_table] rows beside the study's printed final
+    table.
 
     Rows are matched by display model name and fine-tuning; rows the study does not have show
     ``n/a`` on the study's side. Notes on known problems in the study's printed values follow

@@ -1,7 +1,8 @@
 """Reading, checking and loading run directories, local or pulled from the Hugging Face Hub.
 
-A run directory written by :meth:`fakezoo.train.cv.CrossValidator.run` is pushed as one commit with
-a generated model card, and pulled back at a pinned revision. Loading is deliberately narrow:
+A run directory written by
+[`fakezoo.train.cv.CrossValidator.run`][fakezoo.train.cv.CrossValidator.run] is pushed as one commit
+with a generated model card, and pulled back at a pinned revision. Loading is deliberately narrow:
 
 * only ``config.json``, ``results.json``, ``report.md``, ``README.md`` and each fold's
   ``config.json`` and ``model.safetensors`` are ever downloaded;
@@ -65,7 +66,7 @@ PULL_PATTERNS = [
     "fold_*/config.json",
     "fold_*/model.safetensors",
 ]
-"""The only files :func:`resolve_run` downloads from a Hub repo."""
+"""The only files [`resolve_run`][fakezoo.runs.loader.resolve_run] downloads from a Hub repo."""
 
 
 PICKLE_SUFFIXES = (
@@ -174,7 +175,8 @@ def fold_folder(root: Path, name: str) -> Path:
 
 
 def _check_model(cfg: dict, where: str) -> Any:
-    """The :class:`~fakezoo.models.registry.ModelSpec` a config names (and its architecture)."""
+    """The [`ModelSpec`][fakezoo.models.registry.ModelSpec] a config names (and its
+    architecture)."""
     name = cfg.get("model")
     if not isinstance(name, str):
         raise RunFormatError(f"{where}: 'model' must be a fakezoo model name, got {name!r}.")
@@ -230,7 +232,7 @@ def run_digest(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a local run's content: its index and every fold's config and weights.
 
     A fold finished later, or weights replaced, give another digest (weights are hashed once
-    per file version, see :func:`fakezoo._io.file_sha256`).
+    per file version).
     """
     root = Path(path)
     digest = hashlib.sha256()

@@ -226,7 +226,7 @@ def mismatch_message(what: str, differences: Sequence[tuple[str, Any, Any]], way
 
 
 def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_out: str) -> None:
-    """Raise :class:`RunMismatchError` unless ``stored == asked``."""
+    """Raise [`RunMismatchError`][fakezoo.errors.RunMismatchError] unless ``stored == asked``."""
     differences = [("fingerprint", None, asked.sha256)] if stored is None else stored.diff(asked)
     if differences:
         raise RunMismatchError(mismatch_message(what, differences, ways_out), differences)
@@ -236,8 +236,8 @@ def check_same(stored: Fingerprint | None, asked: Fingerprint, what: str, ways_o
 
 
 def check_schema_version(version: Any, where: str) -> int:
-    """Exactly :data:`SCHEMA_VERSION`: a newer run needs a newer fakezoo, an older one (written
-    by an unreleased checkout) is refused, to be trained again."""
+    """Exactly [`SCHEMA_VERSION`][fakezoo.runs.schema.SCHEMA_VERSION]: a newer run needs a newer
+    fakezoo, an older one (written by an unreleased checkout) is refused, to be trained again."""
     if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
         raise RunFormatError(
             f"{where}: schema_version {version!r} is newer than this "
@@ -554,8 +554,8 @@ class RunConfig:
         folds: the folds actually trained (``fold_<k>`` names), whatever ``n_splits`` was.
         complete: every fold in ``folds`` is finished and ``results.json`` is written.
         settings: the human-readable settings (epochs, optimizer, ...).
-        fingerprint: see :class:`Fingerprint`; ``None`` only for runs written before it
-            existed (they load, but never resume).
+        fingerprint: see [`Fingerprint`][fakezoo.runs.schema.Fingerprint]; ``None`` only for runs
+            written before it existed (they load, but never resume).
     """
 
     model: str

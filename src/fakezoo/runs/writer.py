@@ -1,10 +1,11 @@
 """Writing run directories: claim (or refuse), one fold at a time, then the finished index.
 
-:class:`RunWriter` is what :class:`~fakezoo.train.cv.CrossValidator` writes through. Every
-file is written atomically and a fold's ``config.json`` is written last, so a run killed at
-any point holds only whole files, and a fold folder with a config is finished.
+[`RunWriter`][fakezoo.runs.writer.RunWriter] is what
+[`CrossValidator`][fakezoo.train.cv.CrossValidator] writes through. Every file is written atomically
+and a fold's ``config.json`` is written last, so a run killed at any point holds only whole files,
+and a fold folder with a config is finished.
 
-A directory is resumed only when its stored :class:`~fakezoo.runs.schema.Fingerprint`
+A directory is resumed only when its stored [`Fingerprint`][fakezoo.runs.schema.Fingerprint]
 equals the one asked for; anything else is refused before any work with the differing
 fields named, unless ``overwrite=True`` removes the old run first. The directory is held
 with [`hold_folder`][fakezoo.runs.folders.hold_folder] while it is written (fakezoo's marker,

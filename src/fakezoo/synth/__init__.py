@@ -1,3 +1,3 @@
-"""Synthetic data: Self-Blended Images (:mod:`~fakezoo.synth.blend`) and procedural demo faces
-(:mod:`~fakezoo.synth.demo`).
+"""Synthetic data: Self-Blended Images ([`blend`][fakezoo.synth.blend]) and procedural demo faces
+([`demo`][fakezoo.synth.demo]).
 """

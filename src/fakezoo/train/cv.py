@@ -242,8 +242,9 @@ class CrossValidator:
     ) -> torch.nn.Module:
         """The model every fold trains, built once (seeded) and kept on the device.
 
-        Before each fold, :meth:`fit_fold` puts the tail's initial weights back; the frozen
-        trunk never changes, so no fold needs a copy of the whole network.
+        Before each fold, [`fit_fold`][fakezoo.train.cv.CrossValidator.fit_fold] puts the tail's
+        initial weights back; the frozen trunk never changes, so no fold needs a copy of the whole
+        network.
         """
         key = (model_name, finetune, tuple(trainable) if trainable is not None else None)
         s = self.settings
@@ -453,7 +454,7 @@ class CrossValidator:
         folds: str | Path | Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The folds a run trains: ``folds`` as given (a list or a save_folds file), else
-        :meth:`make_folds`."""
+        [`make_folds`][fakezoo.train.cv.CrossValidator.make_folds]."""
         if folds is None:
             return self.make_folds(decoded)
         if isinstance(folds, str | Path):
@@ -609,7 +610,8 @@ class CrossValidator:
         return result
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:
-        """How this run departs from the study (:func:`fakezoo.deviations.deviations`)."""
+        """How this run departs from the study
+        ([`fakezoo.deviations.deviations`][fakezoo.deviations.deviations])."""
         return deviations(settings, template.spec, custom=template.finetune is None)
 
     # -- run directory (written through fakezoo.runs) ----------------------------------------

@@ -78,8 +78,9 @@ def compute_trunk(
     The trunk is everything before the first stage with a trainable parameter. Its output is
     returned in ``dtype``, on the GPU when it fits in a third of the free memory, else on the
     CPU. ``backend`` picks what runs the trunk, as for prediction
-    (:func:`fakezoo.models.backends.choose_backend`: ``"auto"`` runs it with ONNX Runtime on
-    a CPU for the architectures where that was measured faster, else eager PyTorch).
+    ([`fakezoo.models.backends.choose_backend`][fakezoo.models.backends.choose_backend]: ``"auto"``
+    runs it with ONNX Runtime on a CPU for the architectures where that was measured faster, else
+    eager PyTorch).
 
     Example:
         ```python

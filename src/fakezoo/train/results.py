@@ -31,7 +31,8 @@ class FoldResult:
 
 @dataclass
 class CVResult:
-    """The outcome of :meth:`CrossValidator.run`: per-fold metrics and their summary.
+    """The outcome of [`CrossValidator.run`][fakezoo.train.cv.CrossValidator.run]: per-fold metrics
+    and their summary.
 
     Example:
         ```python

@@ -1,27 +1,29 @@
 """Optuna storages for the learning-rate search: files, databases, heartbeats, crash recovery.
 
-:func:`make_storage` turns a path or URL into an Optuna storage:
+[`make_storage`][fakezoo.train.storage.make_storage] turns a path or URL into an Optuna storage:
 
-- SQLite (``*.db``): one process at a time (:func:`single_writer` refuses a second one).
+- SQLite (``*.db``): one process at a time ([`single_writer`][fakezoo.train.storage.single_writer]
+  refuses a second one).
 - A Journal file (``*.log``): several worker processes on one machine.
 - PostgreSQL or MySQL (``postgresql://...``, ``mysql://...``): workers on many machines.
 
 Workers that share a study must survive each other's crashes. Every running trial sends a
 heartbeat every ``heartbeat_interval(grace_period)`` seconds; a trial whose last heartbeat is
 older than ``grace_period`` seconds is *stale*: its worker died. A stale trial is marked
-``FAIL`` and its learning rate is queued again (:func:`retry_trial`: Optuna's
-``RetryHeartbeatStaleTrialCallback``), so the next worker to ask for a trial, a survivor or a
-newly started one, runs the same learning rate again.
+``FAIL`` and its learning rate is queued again ([`retry_trial`][fakezoo.train.storage.retry_trial]:
+Optuna's ``RetryHeartbeatStaleTrialCallback``), so the next worker to ask for a trial, a survivor or
+a newly started one, runs the same learning rate again.
 
 - Databases use Optuna's own heartbeat (``RDBStorage(heartbeat_interval=..., grace_period=...,
   heartbeat_stale_trial_callback=retry_trial)``).
 - Journal files have no heartbeat in Optuna (``JournalStorage`` is no ``BaseHeartbeat``:
   ``fail_stale_trials`` does nothing there), so fakezoo keeps its own *lease*: a thread writes
   the time into the running trial's user attribute ``fakezoo_heartbeat``
-  (:func:`keep_alive`), and :func:`recover_stale_trials` fails trials whose lease has expired.
-  Writers take an ``flock`` on ``.NAME.flock`` next to the file, which the kernel releases when
-  its process dies: a worker killed while writing never stalls the others (Optuna's default
-  lock file would stay behind for 30 s, with warnings).
+  ([`keep_alive`][fakezoo.train.storage.keep_alive]), and
+  [`recover_stale_trials`][fakezoo.train.storage.recover_stale_trials] fails trials whose lease has
+  expired. Writers take an ``flock`` on ``.NAME.flock`` next to the file, which the kernel releases
+  when its process dies: a worker killed while writing never stalls the others (Optuna's
+  default lock file would stay behind for 30 s, with warnings).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ __all__ = [
 ]
 
 DEFAULT_GRACE_PERIOD = 60  # seconds without a heartbeat before a running trial is declared dead
-MAX_RETRIES = 3  # a learning rate whose trial keeps dying is retried this many times
+MAX_RETRIES = 3
+"""How many times a learning rate whose trial keeps dying is queued again."""
 HEARTBEAT = "fakezoo_heartbeat"  # Journal lease: time of the last heartbeat (user attribute)
 WORKER = "fakezoo_worker"  # host:pid of the worker that ran the trial
 EXTRAS = {"postgresql": "postgres", "mysql": "mysql"}  # fakezoo's extra for each database
@@ -127,7 +130,8 @@ def _journal_lock(path: Path) -> _FlockLock | None:
 class LeasedJournalStorage(JournalStorage):
     """A Journal storage whose running trials hold a lease (fakezoo's heartbeat).
 
-    Optuna's heartbeat exists only for databases; see :func:`keep_alive`.
+    Optuna's heartbeat exists only for databases; see
+    [`keep_alive`][fakezoo.train.storage.keep_alive].
     """
 
     def __init__(self, path: str | Path, grace_period: int = DEFAULT_GRACE_PERIOD):
@@ -185,7 +189,8 @@ def make_storage(
 
 def check_storage(storage: str | os.PathLike[str] | None) -> None:
     """Refuse a storage that names nothing fakezoo can open, before any data or model is
-    loaded. Nothing is created and no server is contacted (:func:`make_storage` does that).
+    loaded. Nothing is created and no server is contacted
+    ([`make_storage`][fakezoo.train.storage.make_storage] does that).
 
     Example:
         ```python
@@ -334,8 +339,9 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     Called with each trial that was failed as stale (Optuna calls it for databases, through
     ``heartbeat_stale_trial_callback``). Optuna's ``RetryHeartbeatStaleTrialCallback`` adds
     the new trial, with the same parameters and the chain of failed trials in its system
-    attributes (``retried_trial_number``, ``retry_history``); after :data:`MAX_RETRIES` the
-    learning rate is given up and the next trial samples a new one. fakezoo adds the warning.
+    attributes (``retried_trial_number``, ``retry_history``); after
+    [`MAX_RETRIES`][fakezoo.train.storage.MAX_RETRIES] the learning rate is given up and the next
+    trial samples a new one. fakezoo adds the warning.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -1,10 +1,11 @@
 """Asking a study for trials until it has ``n_trials`` finished ones, whatever crashes.
 
-:func:`run_until_finished` is the loop of every worker of a learning-rate search, alone or
-sharing a study with others (see :mod:`fakezoo.train.storage` for heartbeats and leases):
+[`run_until_finished`][fakezoo.train.trial_loop.run_until_finished] is the loop of every worker of a
+learning-rate search, alone or sharing a study with others (see
+[`fakezoo.train.storage`][fakezoo.train.storage] for heartbeats and leases):
 
 - before each trial, the running trials of dead workers are failed and their learning rates
-  queued again (:func:`~fakezoo.train.storage.recover_stale_trials`);
+  queued again ([`recover_stale_trials`][fakezoo.train.storage.recover_stale_trials]);
 - when the last trials run on other workers, it waits for them to finish, or for their
   heartbeats to stop, which queues their learning rates again, so the study ends with exactly
   ``n_trials`` finished (complete or pruned) trials;

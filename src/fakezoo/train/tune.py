@@ -8,7 +8,7 @@ Because the LR is chosen on the same folds that are reported, those numbers are 
 the outer training part only, and the outer fold is scored once, at the LR chosen for it.
 
 Trials train only the tail of the model; the frozen trunk runs once per image for the whole
-search (see :mod:`fakezoo.train.engine`).
+search (see [`fakezoo.train.engine`][fakezoo.train.engine]).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ logger = logging.getLogger("fakezoo")
 
 @dataclass
 class LRSearchResult:
-    """What :func:`optuna_lr_search` found.
+    """What [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search] found.
 
     Attributes:
         best_lr: the chosen learning rate (study protocol), or the geometric mean of the
