@@ -1,8 +1,9 @@
 """Every way a run departs from the study, in one short sentence with its expected effect.
 
-[`deviations`][fakezoo.deviations.deviations] reads a run's settings (``CrossValidator.settings``)
-and returns the list that ``CVResult.deviations``, ``report.md``, ``study.md`` and the Hub card
-show. Two kinds of entries:
+[`deviations`][fakezoo.deviations.deviations] reads a run's recorded settings (the ``settings``
+of its ``config.json``, [`RunDescription.settings`][fakezoo.train.cv.RunDescription]) and returns
+the list that ``CVResult.deviations``, ``report.md``, ``study.md`` and the Hub card show. Two kinds
+of entries:
 
 - **departures**: fakezoo did something other than the study, and a switch puts it back
   ([`DEPARTURES`][fakezoo.deviations.DEPARTURES] names each switch);
@@ -121,7 +122,7 @@ def _unstated(settings: dict) -> list[str]:
 
 
 def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
-    """How a run with ``settings`` (``CrossValidator.settings``) departs from the study.
+    """How a run with the recorded ``settings`` (``config.json``'s) departs from the study.
 
     ``spec`` is the model's [`ModelSpec`][fakezoo.models.registry.ModelSpec]. Departures come
     first, then the facts the study leaves unstated.

@@ -72,6 +72,7 @@ class DatasetError(FakezooError, ValueError):
 
     Example:
         ```python
+        from fakezoo import load_dataset
         try:
             ds = load_dataset("photos/")
         except DatasetError as err:
@@ -100,6 +101,7 @@ class ImageDecodeError(FileDecodeError):
 
     Example:
         ```python
+        from fakezoo.data import decode_image
         try:
             decode_image("broken.jpg", 224)
         except ImageDecodeError as err:

@@ -313,6 +313,7 @@ def evaluate_many(
 
     Example:
         ```python
+        import fakezoo
         suite = fakezoo.evaluate_many(["runs/a", "runs/b"], "other_faces/")
         suite.table()        # one row per run
         suite.save("eval/")

@@ -68,6 +68,7 @@ class EvalResult:
 
     Example:
         ```python
+        import fakezoo
         result = fakezoo.evaluate("runs/resnet50", "other_faces/", perturb="jpeg:50")
         result.metric("roc_auc"), result.metric("accuracy", condition="jpeg:50")
         result.save("eval/")   # evaluate.md, evaluate.json, CSVs and plots

@@ -369,6 +369,7 @@ class Detector:
 
         Example:
             ```python
+            import fakezoo
             det = fakezoo.load("runs/resnet50")
             det.predict("face.jpg").label           # 'real' or 'fake'
             rows = det.predict("photos/", batch_size=64)

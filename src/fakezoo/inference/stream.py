@@ -1,5 +1,7 @@
-"""Input dispatch for prediction: listing folders, decoding items, and streaming batches
-with the next batch decoded while the models run on the current one.
+"""The items prediction takes (paths and PIL images): checking and decoding one, stacking
+decoded arrays into a batch, the progress bar, and one warning for the items that could not be
+decoded. Streaming them through the models is
+[`fakezoo.inference.pipeline`][fakezoo.inference.pipeline].
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""``fakezoo protocol``: the command-line face of [`run_protocol`][fakezoo.protocol.run.
-run_protocol] (its arguments are in ``fakezoo.cli_parser``)."""
+"""``fakezoo protocol``: the command-line face of
+[`run_protocol`][fakezoo.protocol.run.run_protocol] (its arguments are in
+[`fakezoo.cli_parser`][fakezoo.cli_parser])."""
 
 from __future__ import annotations
 

@@ -554,8 +554,8 @@ class RunConfig:
         folds: the folds actually trained (``fold_<k>`` names), whatever ``n_splits`` was.
         complete: every fold in ``folds`` is finished and ``results.json`` is written.
         settings: the human-readable settings (epochs, optimizer, ...).
-        fingerprint: see [`Fingerprint`][fakezoo.runs.schema.Fingerprint]; ``None`` only for runs
-            written before it existed (they load, but never resume).
+        fingerprint: see [`Fingerprint`][fakezoo.runs.schema.Fingerprint]; ``None`` when the
+            config holds none (such a run loads, but never resumes).
     """
 
     model: str
