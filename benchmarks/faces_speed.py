@@ -109,7 +109,7 @@ def main() -> None:
         f"{torch.get_num_threads()}, torch {torch.__version__}"
     )
     det = FaceFinder()
-    mtcnn = det._mtcnn
+    mtcnn = det.mtcnn  # the same MTCNN, called the plain way
     policy = CropPolicy()
     tmp = Path(tempfile.mkdtemp(prefix="faces-speed-"))
     photos = write_photos(tmp, args.photos, np.random.default_rng(0))

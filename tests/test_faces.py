@@ -70,6 +70,19 @@ def test_offcentre_exif_rotated_face_is_found_where_it_was_placed(tmp_path, refe
     assert lx < rx and faces[0].box[1] < ly < faces[0].box[3]
 
 
+def test_finders_mtcnn_called_the_plain_way_gives_the_same_box(reference_box):
+    """FaceFinder.mtcnn is the MTCNN it runs (benchmarks/faces_speed.py times it plainly)."""
+    from facenet_pytorch import MTCNN
+
+    from fakezoo.faces.finder import default_finder
+
+    mtcnn = default_finder().mtcnn
+    assert isinstance(mtcnn, MTCNN) and not mtcnn.training
+    boxes, probs = mtcnn.detect(astronaut(SIDE))
+    assert len(boxes) == 1 and probs[0] > 0.95
+    assert np.allclose(boxes[0], reference_box, atol=1e-3)
+
+
 def test_two_faces_and_no_face():
     two = np.concatenate([placed(), placed()], axis=1)
     faces = find_faces(two)

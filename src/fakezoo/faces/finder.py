@@ -94,6 +94,12 @@ class FaceFinder:
         self.thresholds = tuple(float(t) for t in thresholds)
         self._mtcnn = load_mtcnn(self.device, self.min_face_size, self.thresholds)
 
+    @property
+    def mtcnn(self) -> Any:
+        """The facenet-pytorch ``MTCNN`` this finder runs (eval mode, its settings), for
+        calling it the plain way, e.g. ``finder.mtcnn.detect(image)``."""
+        return self._mtcnn
+
     def __repr__(self) -> str:
         return (
             f"FaceFinder(MTCNN, device={self.device}, min_face_size={self.min_face_size}, "
