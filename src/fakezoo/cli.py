@@ -118,6 +118,8 @@ def _cv(args) -> int:
         out_dir=args.out,
         **_given(args, "finetune lr overwrite fold"),
     )
+    if os.environ.get("RANK", "0") != "0":
+        return EXIT_OK  # under torchrun, rank 0 reports
     if args.fold is not None:
         m = result.folds[0].metrics
         print(f"fold {args.fold}/{args.folds}: accuracy {m['accuracy']:.4f}, F1 {m['f1']:.4f}")

@@ -111,7 +111,9 @@ class Fingerprint:
         it), augment, mode (``"fast"`` or ``"study"``), drop_rate.
     Numerics:
         cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"``, ``"fp16+scaler"``: what ran),
-        trunk_backend (what ran the cached trunk), device_type, numerics_version.
+        trunk_backend (what ran the cached trunk), device_type, numerics_version, world_size
+        (the ``torchrun`` processes that trained: their sums run in another order, so runs
+        on different numbers of processes agree within float tolerance, not bit for bit).
     Search (``None`` outside a search):
         lr_range, n_trials, protocol, sampler, pruner, inner_splits.
     """
@@ -147,6 +149,7 @@ class Fingerprint:
     inner_splits: int | None = None
     mode: str = "fast"
     drop_rate: float = 0.0
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         for name in ("folds", "trainable", "mean", "std", "lr_range"):

@@ -46,6 +46,7 @@ from ..report import plots
 from ..runs.folders import RUN, hold_folder
 from ..runs.schema import Fingerprint, FoldConfig, RunConfig, files_digest
 from ..runs.writer import RunWriter
+from .distributed import join_world
 from .engine import amp_mode, compute_trunk, resolve_device, train_fold
 from .results import CVResult, FoldResult
 from .settings import TrainSettings, callable_name
@@ -138,7 +139,8 @@ class CrossValidator:
         **changes: Any,
     ):
         self.settings = TrainSettings.build(settings, **changes)
-        self.device = resolve_device(self.settings.device)
+        # Under torchrun: the process group, and this process's GPU (cuda:LOCAL_RANK).
+        self.world, self.device = join_world(resolve_device(self.settings.device))
         choose_backend(self.settings.trunk_backend, self.device, None)  # e.g. ORT on CUDA
         s = self.settings
         if s.augment is not None and s.cache_trunk and s.mode == "fast":
@@ -212,13 +214,19 @@ class CrossValidator:
         if key not in self._decoded:
             dataset.check_for_cv(self.settings.n_splits)
             self._decoded = {k: v for k, v in self._decoded.items() if k[-1] != image_size}
-            self._decoded[key] = decode_dataset(
-                dataset,
-                image_size,
-                cache_dir=self.cache_dir,
-                num_workers=self.num_workers,
-                progress=self.progress,
-            )
+
+            def decode() -> DecodedImages:
+                return decode_dataset(
+                    dataset,
+                    image_size,
+                    cache_dir=self.cache_dir,
+                    num_workers=self.num_workers,
+                    progress=self.progress and self.world.main,
+                )
+
+            # Under torchrun rank 0 fills the decoded-image cache; the others then read it.
+            decoded = self.world.on_main(decode)
+            self._decoded[key] = decoded if self.world.main else decode()
         decoded = self._decoded[key]
         decoded.dataset.check_for_cv(self.settings.n_splits)
         return decoded
@@ -293,7 +301,7 @@ class CrossValidator:
             batch_size=max(self.settings.batch_size, 64),
             dtype=getattr(torch, self.settings.cache_dtype),
             amp=self.settings.amp,
-            progress=self.progress,
+            progress=self.progress if self.world.main else False,
             backend=self.settings.trunk_backend,
         )
         self.trunk_images += len(decoded.images)
@@ -398,6 +406,7 @@ class CrossValidator:
             cache_dtype=s.cache_dtype,
             cache_trunk=self.cache_trunk,
             amp=amp_mode(self.device, s.amp),
+            world_size=self.world.size,
             trunk_backend=(
                 choose_backend(s.trunk_backend, self.device, spec.architecture)
                 if self.cache_trunk
@@ -509,7 +518,9 @@ class CrossValidator:
             A [`CVResult`][fakezoo.train.results.CVResult].
         """
         get_spec(model_name)  # an unknown name fails before any folder is touched
-        with hold_folder(out_dir, RUN, shared=fold is not None, data=dataset):
+        # Under torchrun, rank 0 alone holds and writes the run directory.
+        hold = lambda: hold_folder(out_dir, RUN, shared=fold is not None, data=dataset)  # noqa: E731
+        with self.world.main_holds(hold):
             return self._run(
                 model_name,
                 dataset,
@@ -554,29 +565,35 @@ class CrossValidator:
         settings, fingerprint = described.settings, described.fingerprint
         writer = None
         if out_dir is not None:
-            writer = self.claim_run_dir(
-                Path(out_dir), described, template, len(splits), overwrite=overwrite
+            writer = self.world.on_main(
+                lambda: self.claim_run_dir(
+                    Path(out_dir), described, template, len(splits), overwrite=overwrite
+                )
             )
+        on_main = self.world.on_main
 
         results: list[FoldResult] = []
         for k, (train_idx, val_idx) in enumerate(splits, start=1):
             if fold is not None and k != fold:
                 continue
-            done = writer.finished_fold(k, fingerprint.folds[k - 1]) if writer else None
+            done = None
+            if out_dir is not None:
+                done = on_main(lambda k=k: writer.finished_fold(k, fingerprint.folds[k - 1]))
+            done = self.world.share(done)
             if done is not None:
                 logger.info(
                     "%s fold %d/%d: already done, loaded from %s",
                     model_name,
                     k,
                     len(splits),
-                    writer.fold_folder(k),
+                    Path(out_dir) / f"fold_{k}",
                 )
                 results.append(FoldResult(**done))
                 continue
             hook = None if on_epoch is None else (lambda e, a, k=k: on_epoch(k, e, a))
             model, trained = self.fit_fold(template, decoded, train_idx, val_idx, lr, k, hook)
-            if writer is not None:
-                self.save_fold(writer, model, described, trained)
+            if out_dir is not None:
+                on_main(lambda m=model, t=trained: self.save_fold(writer, m, described, t))
             results.append(trained)
             m = trained.metrics
             logger.info(
@@ -605,8 +622,8 @@ class CrossValidator:
             fingerprint=fingerprint.to_dict(),
             skipped=decoded.dataset.skipped_records(),
         )
-        if writer is not None and fold is None:
-            self.finish_run_dir(writer, result, template, described)
+        if out_dir is not None and fold is None:
+            on_main(lambda: self.finish_run_dir(writer, result, template, described))
         return result
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from timm.layers import convert_sync_batchnorm
 from timm.optim import create_optimizer_v2
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .._device import amp_mode, autocast, resolve_device
 from .._progress import tqdm_disable
 from ..models.backends import choose_backend, trunk_runner
 from ..models.stages import Stage, run_stages, split_trunk_tail
+from .distributed import world
 from .settings import TrainSettings
 
 __all__ = [
@@ -161,6 +164,37 @@ def _train_mode(model: nn.Module, trunk: Sequence[Stage], mode: str) -> None:
             stage.fn.eval()
 
 
+class Tail(nn.Module):
+    """The trainable tail of a model as one module, for ``DistributedDataParallel``."""
+
+    def __init__(self, model: nn.Module, stages: Sequence[Stage]):
+        super().__init__()
+        self.stages = list(stages)
+        modules, params = nn.ModuleList(), nn.ParameterList()
+        for name in (o for stage in stages for o in stage.owns):
+            part = getattr(
+                model.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2], None
+            )
+            if isinstance(part, nn.Module):
+                modules.append(part)
+            elif isinstance(part, nn.Parameter):
+                params.append(part)
+        self.owned_modules, self.owned_params = modules, params  # what DDP all-reduces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_stages(self.stages, x)
+
+
+def _training_batchnorms(module: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers that train (frozen ones are FrozenBatchNorm2d)."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """Rank 0 keeps the fold's seed (one process trains as before); the others get their own."""
+    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
 def train_fold(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -194,6 +228,12 @@ def train_fold(
         on_epoch: called with (epoch, validation accuracy) after each epoch; it may raise
             (Optuna's pruning does) to stop the fold.
 
+    Under ``torchrun`` ([`join_world`][fakezoo.train.distributed.join_world]) every process
+    draws the same batch order, trains on its share (``batch[rank::world_size]``) of each
+    global batch of ``settings.batch_size`` images, and ``DistributedDataParallel`` sums the
+    gradients, weighted so that they equal one process's; each process predicts its share of
+    the validation part and they gather the whole.
+
     Example:
         ```python
         import fakezoo, numpy as np, torch
@@ -221,7 +261,26 @@ def train_fold(
     trunk, tail = split_trunk_tail(model)
     if not tail:
         raise ValueError(f"{model.spec.name} has no trainable parameters: nothing to train.")
+    group = world()
+    if group.size > 1 and _training_batchnorms(model if full else Tail(model, tail)):
+        if device.type == "cuda":  # batch statistics over the global batch, as on one GPU
+            model = convert_sync_batchnorm(model)
+            trunk, tail = split_trunk_tail(model)
+        elif group.main:
+            logger.warning(
+                "%s: its trained BatchNorm layers normalise each process's share of a batch "
+                "(SyncBatchNorm needs GPUs), so on %d CPU processes the numbers differ from "
+                "one process's.",
+                model.spec.name,
+                group.size,
+            )
     forward = model if full else (lambda x: run_stages(tail, x))
+    train_forward = forward
+    if group.size > 1:
+        train_forward = DistributedDataParallel(
+            model if full else Tail(model, tail),
+            device_ids=[device] if device.type == "cuda" else None,
+        )
 
     def prepare(batch: torch.Tensor, train: bool) -> torch.Tensor:
         if full:
@@ -230,7 +289,7 @@ def train_fold(
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _optimizer(params, lr, settings)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(reduction="mean" if group.size == 1 else "sum")
     # fp16 autocast needs loss scaling, or small gradients underflow to zero (bf16 does not).
     scaler = (
         torch.amp.GradScaler("cuda") if amp_mode(device, settings.amp) == "fp16+scaler" else None
@@ -243,13 +302,29 @@ def train_fold(
 
     def predict() -> np.ndarray:
         model.eval()
-        probs = []
+        probs = [torch.empty(0)]
+        mine = val_idx[group.rank :: group.size]  # each process its share, gathered after
         with torch.inference_mode(), autocast(device, settings.amp):
-            for start in range(0, len(val_idx), settings.batch_size * 2):
-                idx = val_idx[start : start + settings.batch_size * 2]
+            for start in range(0, len(mine), settings.batch_size * 2):
+                idx = mine[start : start + settings.batch_size * 2]
                 logits = forward(prepare(inputs[idx], train=False)).float()
                 probs.append(logits.softmax(dim=1)[:, 1].cpu())
-        return torch.cat(probs).numpy()
+        return group.gather_strided(torch.cat(probs).numpy(), len(val_idx))
+
+    def step_loss(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's loss on its share of a global batch, and the global mean loss."""
+        idx = batch if group.size == 1 else batch[group.rank :: group.size]
+        with autocast(device, settings.amp):
+            loss = loss_fn(
+                train_forward(prepare(inputs[idx], train=True)).float(), labels[idx.to(device)]
+            )
+        if group.size == 1:
+            return loss, loss.detach()
+        # DDP averages the gradients over the processes: scaled so, they are the global mean's.
+        loss = loss * (group.size / len(batch))
+        total = loss.detach() / group.size
+        torch.distributed.all_reduce(total)  # every rank sees the same loss, and stops on it
+        return loss, total
 
     y_true = labels[val_idx.to(device)].cpu().numpy()
     steps = settings.epochs * -(-len(train_idx) // settings.batch_size)
@@ -257,25 +332,22 @@ def train_fold(
         total=steps,
         desc=f"{model.spec.name} fold {fold}",
         unit="step",
-        disable=tqdm_disable(progress),
+        disable=tqdm_disable(progress) or not group.main,
         leave=False,
     )
     history: list[float] = []
     # Dropout masks come from torch's global generator, seeded per fold and restored after.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(fold_seed)
+        torch.manual_seed(_rank_seed(fold_seed, group.rank))
         for epoch in range(settings.epochs):
             _train_mode(model, trunk, settings.mode)
             order = train_idx[torch.randperm(len(train_idx), generator=generator)]
             for start in range(0, len(order), settings.batch_size):
-                idx = order[start : start + settings.batch_size]
-                with autocast(device, settings.amp):
-                    loss = loss_fn(
-                        forward(prepare(inputs[idx], train=True)).float(), labels[idx.to(device)]
-                    )
-                if not torch.isfinite(loss):
+                loss, total = step_loss(order[start : start + settings.batch_size])
+                if not torch.isfinite(total):
                     raise FloatingPointError(
-                        f"{model.spec.name} fold {fold}: the loss became {loss.item()} at lr={lr:g}"
+                        f"{model.spec.name} fold {fold}: the loss became {total.item()} "
+                        f"at lr={lr:g}"
                         f" (epoch {epoch + 1}). The learning rate is too high for this model, or "
                         f"its inputs are out of range; try a lower lr."
                     )
