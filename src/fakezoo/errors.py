@@ -38,6 +38,7 @@ __all__ = [
     "ImageDecodeError",
     "PerturbationError",
     "ProtocolError",
+    "RankZeroError",
     "RunDirectoryError",
     "RunFormatError",
     "RunMismatchError",
@@ -194,6 +195,11 @@ class ProtocolError(FakezooError, RuntimeError):
     """The cross-dataset protocol cannot run as asked: a split it needs is missing, the data
     would not fit the memory budget, or the output folder holds a protocol run made with other
     settings. The message says what to do."""
+
+
+class RankZeroError(FakezooError, RuntimeError):
+    """Under ``torchrun``, rank 0 failed at a step it does alone (claiming the run directory,
+    writing a fold): the other ranks stop with its message instead of waiting for it."""
 
 
 class StorageError(FakezooError, RuntimeError):

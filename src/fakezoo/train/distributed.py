@@ -21,13 +21,11 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
-__all__ = ["RankZeroError", "World", "join_world", "world"]
+from ..errors import RankZeroError
+
+__all__ = ["World", "join_world", "world"]
 
 T = TypeVar("T")
-
-
-class RankZeroError(RuntimeError):
-    """Rank 0 failed at a step it does alone (such as claiming the run directory)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class World:
 
     def on_main(self, fn: Callable[[], T]) -> T | None:
         """Run ``fn`` on rank 0 alone and return its result there (``None`` elsewhere); when
-        it fails, every other rank raises [`RankZeroError`][fakezoo.train.distributed.RankZeroError]
+        it fails, every other rank raises [`RankZeroError`][fakezoo.errors.RankZeroError]
         with its message, so that none waits for a rank that has stopped."""
         if self.size == 1:
             return fn()
