@@ -22,33 +22,27 @@ from pathlib import Path, PurePosixPath
 from ..errors import DatasetError
 from .index import Problem, Video, VideoIndex, absent_note
 
-__all__ = ["LABEL_NAMES", "read_deepfakebench"]
+__all__ = ["FAKE_METHODS", "read_deepfakebench"]
 
-LABEL_NAMES: dict[str, tuple[int, str | None]] = {
-    "FF-real": (0, None),
-    "FF-DF": (1, "Deepfakes"),
-    "FF-F2F": (1, "Face2Face"),
-    "FF-FS": (1, "FaceSwap"),
-    "FF-NT": (1, "NeuralTextures"),
-    "FF-FH": (1, "FaceShifter"),
-    "FF-SH": (1, "FaceShifter"),
-    "DFD_real": (0, None),
-    "DFD_fake": (1, "DeepFakeDetection"),
-    "CelebDFv1_real": (0, None),
-    "CelebDFv1_fake": (1, "Celeb-synthesis"),
-    "CelebDFv2_real": (0, None),
-    "CelebDFv2_fake": (1, "Celeb-synthesis"),
-    "DFDCP_Real": (0, None),
-    "DFDCP_FakeA": (1, "method_A"),
-    "DFDCP_FakeB": (1, "method_B"),
-    "DFDC_Real": (0, None),
-    "DFDC_Fake": (1, "DFDC"),
-    "DF_real": (0, None),
-    "DF_fake": (1, "DeeperForensics-1.0"),
-    "UADFV_Real": (0, None),
-    "UADFV_Fake": (1, "UADFV"),
+FAKE_METHODS: dict[str, str] = {
+    "FF-DF": "Deepfakes",
+    "FF-F2F": "Face2Face",
+    "FF-FS": "FaceSwap",
+    "FF-NT": "NeuralTextures",
+    "FF-FH": "FaceShifter",
+    "FF-SH": "FaceShifter",
+    "DFD_fake": "DeepFakeDetection",
+    "CelebDFv1_fake": "Celeb-synthesis",
+    "CelebDFv2_fake": "Celeb-synthesis",
+    "DFDCP_FakeA": "method_A",
+    "DFDCP_FakeB": "method_B",
+    "DFDC_Fake": "DFDC",
+    "DF_fake": "DeeperForensics-1.0",
+    "UADFV_Fake": "UADFV",
 }
-"""DeepfakeBench's label names: ``(label, method)`` (its ``label_dict``, plus the method)."""
+"""The manipulation method each of DeepfakeBench's fake label names (its ``label_dict``)
+stands for. Every real label name holds ``real``, and a fake name not listed here holds
+``fake`` and is its own method."""
 
 _SPLITS = {"train": "train", "val": "validation", "test": "test"}
 _PRIORITY = ("test", "validation", "train")  # a video listed in several splits keeps the first
@@ -56,8 +50,8 @@ _COMPRESSIONS = ("raw", "c23", "c40")
 
 
 def _label(name: str) -> tuple[int, str | None] | None:
-    if name in LABEL_NAMES:
-        return LABEL_NAMES[name]
+    if name in FAKE_METHODS:
+        return 1, FAKE_METHODS[name]
     lower = name.lower()
     if "real" in lower:
         return 0, None

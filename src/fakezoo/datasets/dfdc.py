@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import DatasetError
 from .index import Problem, Video, VideoIndex, absent_note
@@ -30,11 +32,50 @@ _SPLITS = {"train": "train", "val": "validation", "validation": "validation", "t
 _LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
 
 
-def _video(folder: Path, name: str) -> Path | None:
-    for path in (folder / name, folder / "videos" / name):
-        if path.is_file() and path.stat().st_size > 0:
-            return path
-    return None
+def _video(*candidates: Path) -> Path | None:
+    """The first candidate that is a non-empty file (a video may sit in a ``videos/`` level)."""
+    return next((p for p in candidates if p.is_file() and p.stat().st_size > 0), None)
+
+
+def _in_folder(folder: Path, name: str) -> Path | None:
+    return _video(folder / name, folder / "videos" / name)
+
+
+def _note_left_out(
+    problems: list[Problem], where: Path, absent: list, bad: list, what: str
+) -> None:
+    """One problem line for the listed videos that are absent, one for the unusable entries."""
+    if absent:
+        problems.append(Problem(where, absent_note(absent)))
+    if bad:
+        problems.append(Problem(where, f"{len(bad)} {what}, e.g. {bad[0]}; left out"))
+
+
+def _listed(
+    meta: dict,
+    split_key: str,
+    default_split: str,
+    locate: Callable[[str], Path | None],
+    meta_path: Path,
+    problems: list[Problem],
+    what: str,
+) -> list[tuple[str, Path, int, str]]:
+    """``(name, path, label, split)`` of a metadata object's entries (``{name: {"label": ...,
+    split_key: ...}}``) whose label and split are known and whose video ``locate`` finds; the
+    others are left out with one problem line per kind (``what`` says what a bad entry lacks)."""
+    found, absent, bad = [], [], []
+    for name, entry in sorted(meta.items()):
+        fields: dict[str, Any] = entry if isinstance(entry, dict) else {}
+        label = _LABELS.get(str(fields.get("label", "")).lower())
+        split = _SPLITS.get(str(fields.get(split_key, default_split)).lower())
+        if label is None or split is None:
+            bad.append(name)
+        elif (path := locate(name)) is None:
+            absent.append(name)
+        else:
+            found.append((name, path, label, split))
+    _note_left_out(problems, meta_path, absent, bad, what)
+    return found
 
 
 def _train_parts(root: Path) -> list[Path]:
@@ -54,30 +95,19 @@ def _read_part(part: Path, problems: list[Problem]) -> list[Video]:
     except (ValueError, UnicodeDecodeError) as exc:
         problems.append(Problem(meta_path, f"unreadable ({exc}): this part is left out"))
         return []
-    videos, absent, bad = [], [], []
-    for name, entry in sorted(meta.items()):
-        label = _LABELS.get(str((entry or {}).get("label", "")).lower())
-        split = _SPLITS.get(str((entry or {}).get("split", "train")).lower())
-        if label is None or split is None:
-            bad.append(name)
-            continue
-        path = _video(part, name)
-        if path is None:
-            absent.append(name)
-            continue
-        videos.append(
-            Video(f"{part.name}/{Path(name).stem}", path, label, split, "DFDC" if label else None)
-        )
-    if absent:
-        problems.append(Problem(meta_path, absent_note(absent)))
-    if bad:
-        problems.append(
-            Problem(
-                meta_path,
-                f"{len(bad)} entries have no REAL/FAKE label or a split "
-                f"fakezoo does not know, e.g. {bad[0]}; left out",
-            )
-        )
+    entries = _listed(
+        meta,
+        "split",
+        "train",
+        lambda name: _in_folder(part, name),
+        meta_path,
+        problems,
+        "entries have no REAL/FAKE label or a split fakezoo does not know",
+    )
+    videos = [
+        Video(f"{part.name}/{Path(name).stem}", path, label, split, "DFDC" if label else None)
+        for name, path, label, split in entries
+    ]
     listed = {Path(n).stem for n in meta}
     stray = sorted(p.name for p in part.glob("*.mp4") if p.stem not in listed)
     if stray:
@@ -111,22 +141,15 @@ def _read_labelled(folder: Path, split: str, problems: list[Problem]) -> list[Vi
             if not name or label is None:
                 bad.append(name or f"line {reader.line_num}")
                 continue
-            path = _video(folder, name)
+            path = _in_folder(folder, name)
             if path is None:
                 absent.append(name)
                 continue
             method = "DFDC" if label else None
             videos.append(Video(f"{folder.name}/{Path(name).stem}", path, label, split, method))
-    if absent:
-        problems.append(Problem(csv_path, absent_note(absent)))
-    if bad:
-        problems.append(
-            Problem(
-                csv_path,
-                f"{len(bad)} rows have no filename or a label other than 0/1, "
-                f"e.g. {bad[0]}; left out",
-            )
-        )
+    _note_left_out(
+        problems, csv_path, absent, bad, "rows have no filename or a label other than 0/1"
+    )
     return videos
 
 
@@ -204,30 +227,27 @@ def read_dfdcp(root: str | Path) -> VideoIndex:
             raise ValueError("expected an object of path: {label, set}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{meta_path} is not DFDCP's dataset.json ({exc})") from exc
-    problems: list[Problem] = []
-    videos, absent, bad = [], [], []
-    for key, entry in sorted(meta.items()):
-        label = _LABELS.get(str((entry or {}).get("label", "")).lower())
-        split = _SPLITS.get(str((entry or {}).get("set", "")).lower())
-        if label is None or split is None:
-            bad.append(key)
-            continue
+
+    def locate(key: str) -> Path | None:
         first, _, rest = key.partition("/")
-        path = next((p for p in (root / key, root / first / "videos" / rest) if p.is_file()), None)
-        if path is None or path.stat().st_size == 0:
-            absent.append(key)
-            continue
-        videos.append(Video(key.removesuffix(".mp4"), path, label, split, first if label else None))
-    if absent:
-        problems.append(Problem(meta_path, absent_note(absent)))
-    if bad:
-        problems.append(
-            Problem(
-                meta_path,
-                f"{len(bad)} entries have no real/fake label or no train/test "
-                f"set, e.g. {bad[0]}; left out",
-            )
+        return _video(root / key, root / first / "videos" / rest)
+
+    problems: list[Problem] = []
+    entries = _listed(
+        meta,
+        "set",
+        "",
+        locate,
+        meta_path,
+        problems,
+        "entries have no real/fake label or no train/test set",
+    )
+    videos = [
+        Video(
+            key.removesuffix(".mp4"), path, label, split, key.partition("/")[0] if label else None
         )
+        for key, path, label, split in entries
+    ]
     if not videos:
         raise DatasetError(f"none of the {len(meta)} videos of {meta_path} was found")
     index = VideoIndex("dfdcp", root, videos, problems)
