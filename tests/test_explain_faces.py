@@ -19,7 +19,7 @@ from face_images import face_media
 import fakezoo
 from fakezoo.errors import VideoDecodeError
 from fakezoo.explain import BOX_COLOUR, draw_faces, explain, explain_faces
-from fakezoo.faces import face_crops
+from fakezoo.faces import faces_in_images
 from fakezoo.faces.finder import default_finder
 from fakezoo.inference.faces import NO_FACE, crop_policy
 
@@ -46,7 +46,7 @@ def test_each_face_of_a_photo_gets_its_own_map(det, media, tmp_path):
     assert [f.face.box for f in fx.faces] == [f.box for f in p.faces]
     # each map is Grad-CAM of that face's crop, the crop predict scored
     policy = crop_policy(det.preprocessing)
-    [[(_, crops)]] = list(face_crops(media["two"], default_finder(), policy))
+    [[(_, _, crops)]] = list(faces_in_images(media["two"], default_finder(), policy))
     for f, c in zip(fx.faces, crops, strict=True):
         alone = explain(det, Image.fromarray(c.pixels))
         np.testing.assert_allclose(f.heatmap, alone.heatmap, atol=1e-5)

@@ -27,7 +27,7 @@ from face_images import (
 
 import fakezoo
 from fakezoo.cli import EXIT_PARTIAL, main
-from fakezoo.faces import CropPolicy, face_crops, find_faces
+from fakezoo.faces import CropPolicy, faces_in_images, find_faces
 from fakezoo.faces.finder import default_finder
 from fakezoo.inference.faces import NO_FACE, crop_policy
 
@@ -127,7 +127,7 @@ def test_predict_faces_on_an_offcentre_rotated_photo(trained):
     assert policy == CropPolicy(size=64)
     row = next(r for r in trained["manifest"] if r["source"] == "real/photo.jpg")
     stored = np.asarray(Image.open(trained["dst"] / row["path"]))
-    [[(_, crops)]] = list(face_crops(photo, default_finder(), policy))
+    [[(_, _, crops)]] = list(faces_in_images(photo, default_finder(), policy))
     assert np.array_equal(crops[0].pixels, stored)
     plain = fakezoo.predict(trained["dst"] / row["path"], model=trained["run"])
     assert plain.prob_fake == pytest.approx(p.prob_fake, abs=1e-6)

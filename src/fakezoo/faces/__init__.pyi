@@ -11,7 +11,7 @@ from .policy import CropPolicy as CropPolicy
 from .policy import crop as crop
 from .policy import named_policy as named_policy
 from .sources import FaceCrop as FaceCrop
-from .sources import face_crops as face_crops
+from .sources import faces_in_images as faces_in_images
 from .sources import list_media as list_media
 from .video import VIDEO_EXTENSIONS as VIDEO_EXTENSIONS
 from .video import is_video as is_video
@@ -29,7 +29,7 @@ __all__ = [
     "FaceFinder",
     "crop",
     "crop_dataset",
-    "face_crops",
+    "faces_in_images",
     "find_faces",
     "is_video",
     "list_media",

@@ -36,7 +36,7 @@ from ..data.discovery import find_layout, load_dataset
 from ..errors import FacesError, FileDecodeError
 from .finder import FaceFinder, default_finder
 from .policy import DEFAULT_POLICY, SETTINGS_FILE, Policy, named_policy
-from .sources import DEFAULT_FRAMES, FaceCrop, face_crops, list_media
+from .sources import DEFAULT_FRAMES, FaceCrop, faces_in_images, list_media
 from .video import VIDEO_EXTENSIONS
 
 __all__ = ["CropReport", "crop_dataset"]
@@ -395,7 +395,7 @@ def _process(
     rows: list[dict[str, Any]] = []
     several = False
     try:
-        for batch in face_crops(
+        for batch in faces_in_images(
             source.path,
             finder,
             policy,
@@ -404,7 +404,7 @@ def _process(
             min_size=min_size,
             min_score=min_score,
         ):
-            for index, crops in batch:
+            for index, _, crops in batch:
                 status["frames"] += 1
                 status["frames_without_face"] += not crops
                 if crops:

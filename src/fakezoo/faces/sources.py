@@ -23,7 +23,6 @@ __all__ = [
     "DEFAULT_FRAMES",
     "FRAME_BATCH",
     "FaceCrop",
-    "face_crops",
     "faces_in_images",
     "image_batches",
     "list_media",
@@ -105,8 +104,8 @@ def faces_in_images(
     min_size: float = 0,
     min_score: float = 0.9,
 ) -> Iterator[list[tuple[int | None, np.ndarray, list[FaceCrop]]]]:
-    """[`face_crops`][fakezoo.faces.sources.face_crops] with each photo/frame's own pixels (to draw
-    its faces on).
+    """For each batch of [`image_batches`][fakezoo.faces.sources.image_batches]: every photo/frame
+    as ``(frame index or None, its pixels, its kept face crops)`` (no crop when none passed).
 
     A video gives `frames` frames (default: the policy's, else 16), spaced by the policy's
     sampling; the policy's face rule, when it has one, replaces `all_faces`.
@@ -132,32 +131,3 @@ def faces_in_images(
                 )
             )
         yield out
-
-
-def face_crops(
-    item: Any,
-    finder: FaceFinder,
-    policy: Policy,
-    *,
-    frames: int | None = None,
-    all_faces: bool = True,
-    min_size: float = 0,
-    min_score: float = 0.9,
-) -> Iterator[list[tuple[int | None, list[FaceCrop]]]]:
-    """For each batch of [`image_batches`][fakezoo.faces.sources.image_batches]: every photo/frame
-    with its kept face crops (an empty list when none passed).
-
-    Raises:
-        fakezoo.errors.ImageDecodeError, fakezoo.errors.VideoDecodeError: the item cannot be
-            decoded.
-    """
-    for batch in faces_in_images(
-        item,
-        finder,
-        policy,
-        frames=frames,
-        all_faces=all_faces,
-        min_size=min_size,
-        min_score=min_score,
-    ):
-        yield [(index, crops) for index, _, crops in batch]
