@@ -384,9 +384,31 @@ def _crop_source(src: str):
 
 
 def _protocol(args) -> int:
-    from .protocol.command import run_command
+    from .faces.policy import policy_with
+    from .protocol.run import DEFAULT_LRS, run_protocol
+    from .train.cv import CrossValidator
+    from .train.settings import TrainSettings
 
-    return run_command(args)
+    settings = TrainSettings(
+        n_splits=2, **_given(args, "epochs batch_size seed device pretrained image_size")
+    )
+    result = run_protocol(
+        args.train,
+        args.test,
+        cv=CrossValidator(settings, num_workers=args.workers),
+        out=args.out,
+        lrs=args.lr or DEFAULT_LRS,
+        policy=policy_with(args.policy, size=args.crop_size),
+        crop_dir=args.crops,
+        memory_budget_gb=args.memory_budget,
+        **_given(args, "models data_root finetune frames min_size c40 workers"),
+    )
+    print("Frame-level ROC-AUC\n")
+    print(result.table("frame"))
+    print("\nVideo-level ROC-AUC (a video's score: the mean of its frames' P(fake))\n")
+    print(result.table("video"))
+    print(f"\nwritten to {args.out}: protocol.json, results.csv, table.md")
+    return EXIT_OK
 
 
 def _evaluate(args) -> int:

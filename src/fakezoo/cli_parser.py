@@ -73,7 +73,7 @@ def _add_fidelity(p: argparse.ArgumentParser) -> None:
 
 
 def _add_protocol(sub: argparse._SubParsersAction) -> None:
-    """``fakezoo protocol`` (run by ``fakezoo.protocol.command``)."""
+    """``fakezoo protocol`` (``fakezoo.protocol.run_protocol``)."""
     p = sub.add_parser(
         "protocol",
         help="the field's cross-dataset benchmark: train on FF++ c23, choose on its "

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from ..metrics import METRIC_NAMES, is_missing
 from ..models.registry import get_spec
@@ -20,19 +21,10 @@ _DEMO_FILE = re.compile(r"(real|fake)/(real|fake)_\d{5}\.jpg")
 
 
 def _eval_results(results: dict, dataset: str) -> list:
-    from huggingface_hub import EvalResult
+    from .evals import card_result
 
-    def result(metric: str, value: float, split: str, name: str) -> EvalResult:
-        return EvalResult(
-            task_type="image-classification",
-            task_name="Deepfake detection",
-            dataset_type="custom",
-            dataset_name=dataset,
-            dataset_split=split,
-            metric_type=metric,
-            metric_value=float(value),
-            metric_name=f"{metric} ({name})",
-        )
+    def result(metric: str, value: float, split: str, name: str) -> Any:
+        return card_result(dataset, split, metric, value, f"{metric} ({name})")
 
     folds = results.get("folds") or []
     out = []

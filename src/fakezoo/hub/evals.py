@@ -160,15 +160,34 @@ def _read_protocol(path: Path, root: Path, cfg: dict) -> dict:
     }
 
 
+def card_result(
+    dataset: str, split: str, metric: str, value: Any, name: str, *, config: str | None = None
+) -> Any:
+    """One ``huggingface_hub.EvalResult`` of the card's model-index: fakezoo's task, a
+    ``custom`` dataset. The model-index groups results by config, so each cross-dataset test
+    set gives its name as ``config`` (two sets without one would merge)."""
+    from huggingface_hub import EvalResult
+
+    return EvalResult(
+        task_type="image-classification",
+        task_name="Deepfake detection",
+        dataset_type="custom",
+        dataset_name=dataset,
+        dataset_config=config,
+        dataset_split=split,
+        metric_type=metric,
+        metric_value=float(value),
+        metric_name=name,
+    )
+
+
 def eval_results(evaluations: Sequence[dict]) -> list:
     """``huggingface_hub.EvalResult`` entries: split ``test`` for the clean data, ``test,
     <perturbation>`` for each perturbed condition; the ensemble at the CV-EER threshold."""
-    from huggingface_hub import EvalResult
-
     out = []
     for ev in evaluations:
         if ev.get("kind") == "protocol":
-            out += _protocol_results(ev, EvalResult)
+            out += _protocol_results(ev)
             continue
         blocks = [("test", ev["clean"], _METRICS)]
         blocks += [(f"test, {name}", m, _PERTURBED_METRICS) for name, m in ev["perturbed"].items()]
@@ -176,16 +195,13 @@ def eval_results(evaluations: Sequence[dict]) -> list:
             for metric in names:
                 if not is_missing(metrics.get(metric)):
                     out.append(
-                        EvalResult(
-                            task_type="image-classification",
-                            task_name="Deepfake detection",
-                            dataset_type="custom",
-                            dataset_name=ev["dataset"],
-                            dataset_config=ev["dataset"],  # else two --eval sets merge
-                            dataset_split=split,
-                            metric_type=metric,
-                            metric_value=float(metrics[metric]),
-                            metric_name=f"{metric} (cross-dataset, ensemble, CV-EER threshold)",
+                        card_result(
+                            ev["dataset"],
+                            split,
+                            metric,
+                            metrics[metric],
+                            f"{metric} (cross-dataset, ensemble, CV-EER threshold)",
+                            config=ev["dataset"],
                         )
                     )
     return out
@@ -221,7 +237,7 @@ def card_rows(evaluations: Sequence[dict]) -> list[dict[str, str]]:
     return rows
 
 
-def _protocol_results(ev: dict, result_type: Any) -> list:
+def _protocol_results(ev: dict) -> list:
     out = []
     for r in ev["results"]:
         for level in ("frame", "video"):
@@ -229,17 +245,14 @@ def _protocol_results(ev: dict, result_type: Any) -> list:
                 value = r[level].get(metric)
                 if not is_missing(value):
                     out.append(
-                        result_type(
-                            task_type="image-classification",
-                            task_name="Deepfake detection",
-                            dataset_type="custom",
-                            dataset_name=r["dataset"],
-                            dataset_config=r["dataset"],  # model-index groups by config
-                            dataset_split=f"test ({level} level)",
-                            metric_type=metric,
-                            metric_value=float(value),
-                            metric_name=f"{metric} ({level} level, trained on {ev['train']}, "
+                        card_result(
+                            r["dataset"],
+                            f"test ({level} level)",
+                            metric,
+                            value,
+                            f"{metric} ({level} level, trained on {ev['train']}, "
                             "validation-split threshold)",
+                            config=r["dataset"],
                         )
                     )
     return out

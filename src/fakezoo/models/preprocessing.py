@@ -169,15 +169,8 @@ class Preprocessing:
                 f"got {crop!r}."
             )
         try:
-            return cls(
-                image_size=data["image_size"],
-                normalization=data["normalization"],
-                mean=data["mean"],
-                std=data["std"],
-                interpolation=data["interpolation"],
-                resize=data["resize"],
-                face_crop=None if crop is None else policy_from_dict(crop),
-            )
+            # exactly the record's fields (checked above), the crop policy as its object
+            return cls(**{**data, "face_crop": None if crop is None else policy_from_dict(crop)})
         except (ValueError, TypeError, KeyError) as err:
             raise RunFormatError(f"{where}: preprocessing: {err}.") from err
 

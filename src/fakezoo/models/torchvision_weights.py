@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ..errors import WeightsError
 
@@ -51,9 +52,6 @@ __all__ = [
     "transform_input_normalization",
     "weights_label",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -253,9 +251,9 @@ def transform_input_normalization(
     """
     new_mean = tuple(
         mu - (m - 0.5) * sd / s
-        for mu, sd, m, s in zip(mean, std, IMAGENET_MEAN, IMAGENET_STD, strict=True)
+        for mu, sd, m, s in zip(mean, std, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, strict=True)
     )
-    new_std = tuple(sd * 0.5 / s for sd, s in zip(std, IMAGENET_STD, strict=True))
+    new_std = tuple(sd * 0.5 / s for sd, s in zip(std, IMAGENET_DEFAULT_STD, strict=True))
     return new_mean, new_std
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["column_name", "markdown_table", "results_csv", "results_rows", "table_page"]
@@ -135,6 +136,20 @@ def results_csv(result: Any) -> str:
     return buffer.getvalue()
 
 
+_EVERY_NUMBER: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("Model", "model", str),
+    ("Test set", "dataset", str),
+    ("Subset", "subset", str),
+    ("Level", "level", str),
+    ("ROC-AUC", "roc_auc", _f),
+    ("AP", "average_precision", _f),
+    ("EER", "eer", _f),
+    ("Accuracy", "accuracy", _f),
+    ("Threshold", "threshold", _f),
+    ("n", "n", str),
+)  # table.md's last table: heading, results_rows key, how the value is shown
+
+
 def table_page(result: Any) -> str:
     """``table.md``: both tables, how they were made, and every number per set."""
     s = result.settings
@@ -155,15 +170,11 @@ def table_page(result: Any) -> str:
         "",
         "## Every number",
         "",
-        "| Model | Test set | Subset | Level | ROC-AUC | AP | EER | Accuracy | Threshold | n |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(heading for heading, _, _ in _EVERY_NUMBER) + " |",
+        "|" + "---|" * len(_EVERY_NUMBER),
     ]
     for row in results_rows(result):
-        lines.append(
-            f"| {row['model']} | {row['dataset']} | {row['subset']} | {row['level']} | "
-            f"{_f(row['roc_auc'])} | {_f(row['average_precision'])} | {_f(row['eer'])} | "
-            f"{_f(row['accuracy'])} | {_f(row['threshold'])} | {row['n']} |"
-        )
+        lines.append("| " + " | ".join(show(row[key]) for _, key, show in _EVERY_NUMBER) + " |")
     lines += ["", "## Models", ""]
     for m in result.models:
         tried = ", ".join(f"{t['lr']:g}: {_f(t['val_roc_auc'])}" for t in m["lrs"])

@@ -85,18 +85,9 @@ class CVResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> CVResult:
-        return cls(
-            model=data["model"],
-            finetune=data["finetune"],
-            trainable=data["trainable"],
-            lr=data["lr"],
-            settings=data["settings"],
-            folds=[FoldResult(**f) for f in data["folds"]],
-            timings=data.get("timings", {}),
-            deviations=data.get("deviations", []),
-            fingerprint=data.get("fingerprint"),
-            skipped=data.get("skipped", []),
-        )
+        """The result a ``to_dict`` wrote (its top-level copies of the settings are left out)."""
+        given = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        return cls(**{**given, "folds": [FoldResult(**f) for f in data["folds"]]})
 
     def report(self) -> str:
         """The run's ``report.md``: per-fold block, mean ± std and mean confusion matrix."""
