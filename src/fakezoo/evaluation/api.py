@@ -309,7 +309,26 @@ def evaluate_many(
 
     The data is decoded once for all runs. A study directory (``fakezoo benchmark --out``)
     stands for all its rows; rows saved without weights are skipped and listed in
-    ``skipped_runs``. Arguments as in [`evaluate`][fakezoo.evaluation.api.evaluate].
+    ``skipped_runs``; [`evaluate`][fakezoo.evaluation.api.evaluate] scores one run.
+
+    Args:
+        runs: Run directories, Hub repo ids, ``fakezoo export`` files or study directories
+            (see [`evaluate`][fakezoo.evaluation.api.evaluate]).
+        data: Any layout [`fakezoo.load_dataset`][fakezoo.load_dataset] reads (class folders, Kaggle
+            splits, a CSV), e.g. a face dataset written by ``fakezoo crop``, or a
+            [`Dataset`][fakezoo.data.Dataset].
+        perturb: Perturbations to re-score under, e.g. ``"jpeg:90,75,50 blur:1,2"`` or
+            ``["jpeg:50", "noise:0.02"]`` (see
+            [`fakezoo.evaluation.perturb`][fakezoo.evaluation.perturb]).
+        bootstrap: Resamples for the 95% intervals of ROC-AUC and accuracy (0: none).
+        seed: Seeds the bootstrap and the noise perturbation.
+        groups: Video or identity groups for video-level metrics: ``None`` uses the data's
+            own (a CSV ``group`` column), a string names another column of the data's CSV, or
+            a sequence gives one group per image in [`fakezoo.load_dataset`][fakezoo.load_dataset]'s
+            order.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        batch_size: Images per prediction batch.
+        num_workers: Decoding threads (default: all cores).
 
     Example:
         ```python
@@ -348,14 +367,7 @@ def evaluate_many(
 def evaluate(
     run: str | os.PathLike[str],
     data: str | os.PathLike[str] | Dataset,
-    *,
-    perturb: str | Sequence[str | Perturbation] | None = None,
-    bootstrap: int = 1000,
-    seed: int = 0,
-    groups: Any = None,
-    device: str = "auto",
-    batch_size: int = 32,
-    num_workers: int | None = None,
+    **options: Any,
 ) -> EvalResult:
     """Score a trained run on new labelled data (``fakezoo.evaluate``).
 
@@ -365,21 +377,11 @@ def evaluate(
             CPU). It must hold its out-of-fold CV predictions (``results.json``, or the
             export's metadata), on which the ``cv_eer`` threshold is chosen. For several runs
             or a study directory use [`evaluate_many`][fakezoo.evaluation.api.evaluate_many].
-        data: Any layout [`fakezoo.load_dataset`][fakezoo.load_dataset] reads (class folders, Kaggle
-            splits, a CSV), e.g. a face dataset written by ``fakezoo crop``, or a
+        data: Any layout [`fakezoo.load_dataset`][fakezoo.load_dataset] reads, or a
             [`Dataset`][fakezoo.data.Dataset].
-        perturb: Perturbations to re-score under, e.g. ``"jpeg:90,75,50 blur:1,2"`` or
-            ``["jpeg:50", "noise:0.02"]`` (see
-            [`fakezoo.evaluation.perturb`][fakezoo.evaluation.perturb]).
-        bootstrap: Resamples for the 95% intervals of ROC-AUC and accuracy (0: none).
-        seed: Seeds the bootstrap and the noise perturbation.
-        groups: Video or identity groups for video-level metrics: ``None`` uses the data's
-            own (a CSV ``group`` column), a string names another column of the data's CSV, or
-            a sequence gives one group per image in [`fakezoo.load_dataset`][fakezoo.load_dataset]'s
-            order.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        batch_size: Images per prediction batch.
-        num_workers: Decoding threads (default: all cores).
+        **options: ``perturb``, ``bootstrap``, ``seed``, ``groups``, ``device``,
+            ``batch_size`` and ``num_workers``, as in
+            [`evaluate_many`][fakezoo.evaluation.api.evaluate_many].
 
     Returns:
         An [`EvalResult`][fakezoo.evaluation.results.EvalResult].
@@ -402,15 +404,5 @@ def evaluate(
             f"'{run}' is a study directory: use fakezoo.evaluate_many([...]) "
             f"(or `fakezoo evaluate {run} DATA --out DIR`) to score its rows."
         )
-    suite = evaluate_many(
-        [run],
-        data,
-        perturb=perturb,
-        bootstrap=bootstrap,
-        seed=seed,
-        groups=groups,
-        device=device,
-        batch_size=batch_size,
-        num_workers=num_workers,
-    )
+    suite = evaluate_many([run], data, **options)
     return suite.results[0]
