@@ -272,7 +272,17 @@ def explain_faces_many(
 ) -> Iterator[FacesExplanation]:
     """Explain every face of photos and videos (a folder, a list), one file at a time; an
     unreadable file or one without a face gives an explanation with ``prediction.error`` set
-    and no maps, and the others go on."""
+    and no maps, and the others go on.
+
+    Args:
+        detector: The run's fold ensemble.
+        inputs: A photo or video, a folder of them, or a list.
+        target: The class explained: ``"fake"``, ``"real"`` or ``"predicted"``.
+        threshold: The decision threshold (default: the detector's).
+        frames: Frames sampled per video (default: the run's crop policy's).
+        batch_size: Face crops per Grad-CAM batch.
+        progress: A progress bar (default: tqdm's own rule).
+    """
     check_target(target)
     threshold = detector.threshold if threshold is None else float(threshold)
     _, scanned = media_faces(detector, inputs, frames=frames, progress=progress, keep_images=True)
@@ -283,16 +293,9 @@ def explain_faces_many(
         )
 
 
-def explain_faces(
-    detector: Detector,
-    item: Any,
-    *,
-    target: str = "fake",
-    threshold: float | None = None,
-    frames: int | None = None,
-    batch_size: int = 8,
-) -> FacesExplanation:
-    """Explain every face of one photo or video.
+def explain_faces(detector: Detector, item: Any, **options: Any) -> FacesExplanation:
+    """Explain every face of one photo or video (``options`` as in
+    [`explain_faces_many`][fakezoo.explain.faces.explain_faces_many]; no progress bar).
 
     Raises:
         FileNotFoundError, fakezoo.errors.ImageDecodeError, fakezoo.errors.VideoDecodeError:
@@ -306,42 +309,22 @@ def explain_faces(
             f"fakezoo.explain.explain_faces_many or fakezoo predict "
             f"--faces --explain DIR for folders"
         )
-    return next(
-        explain_faces_many(
-            detector,
-            item,
-            target=target,
-            threshold=threshold,
-            frames=frames,
-            batch_size=batch_size,
-            progress=False,
-        )
-    )
+    return next(explain_faces_many(detector, item, **{"progress": False, **options}))
 
 
 def explain_faces_to_folder(
     detector: Detector,
     inputs: list[str],
     out_dir: str | os.PathLike[str],
-    *,
-    target: str = "fake",
-    threshold: float | None = None,
-    frames: int | None = None,
-    batch_size: int = 8,
+    **options: Any,
 ) -> list[tuple[FacesExplanation, list[Path]]]:
     """``fakezoo predict --faces --explain DIR``:
     [`FacesExplanation.save`][fakezoo.explain.faces.FacesExplanation.save] per photo or video,
     named like [`explain_to_folder`][fakezoo.explain.gradcam.explain_to_folder] names images
-    (a folder's files keep their path below it)."""
+    (a folder's files keep their path below it); ``options`` as in
+    [`explain_faces_many`][fakezoo.explain.faces.explain_faces_many]."""
     named = output_names(list(inputs), list_media)
-    explained = explain_faces_many(
-        detector,
-        [p for p, _ in named],
-        target=target,
-        threshold=threshold,
-        frames=frames,
-        batch_size=batch_size,
-    )
+    explained = explain_faces_many(detector, [p for p, _ in named], **options)
     return [
         (fx, fx.save(out_dir, name) if fx.ok else [])
         for (_, name), fx in zip(named, explained, strict=True)
