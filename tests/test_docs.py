@@ -172,6 +172,47 @@ def test_every_example_imports_what_it_uses():
     assert not missing, "; ".join(missing)
 
 
+def _docstring_examples() -> list[tuple[str, str]]:
+    """``(where, code)`` of every ```python block in the docstrings of src/fakezoo."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "src" / "fakezoo").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef):
+                continue
+            doc = ast.get_docstring(node, clean=True) or ""
+            for code in re.findall(r"```python\n(.*?)```", doc, re.DOTALL):
+                where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 1)}"
+                found.append((where, textwrap.dedent(code)))
+    return found
+
+
+def test_docstring_examples_parse_and_import_what_exists():
+    """Every docstring example is Python, and each name it imports from fakezoo is there."""
+    import ast
+
+    examples = _docstring_examples()
+    assert len(examples) > 100
+    wrong = []
+    for where, code in examples:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as err:
+            wrong.append(f"{where}: {err}")
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fakezoo"):
+                module = importlib.import_module(node.module)
+                wrong += [
+                    f"{where}: {node.module} has no {a.name}"
+                    for a in node.names
+                    if not hasattr(module, a.name)
+                ]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_readme_extras_table_names_what_each_extra_installs():
     import tomllib
 
