@@ -10,6 +10,7 @@ validation predictions; rank 0 alone writes the run directory.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -129,6 +130,9 @@ def join_world(device: torch.device) -> tuple[World, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Left to the interpreter's exit, Gloo's threads can outlive the group and abort the
+        # process ("terminate called without an active exception") after the work is done.
+        atexit.register(dist.destroy_process_group)
         if dist.get_rank() != 0:  # rank 0 tells what happens; the others only warn
             logging.getLogger("fakezoo").setLevel(logging.WARNING)
     return world(), device
