@@ -465,6 +465,14 @@ def test_plots_without_matplotlib(tmp_path, study_results, monkeypatch):
     with pytest.raises(ImportError, match=re.escape("pip install 'fakezoo[plots]'")):
         report.plot_confusion_matrix(_resnet50_ft(study_results), tmp_path / "cm.png")
     assert not (tmp_path / "cm.png").exists()
+    search = {"protocol": "study", "best_lr": 1e-3, "trials": _trials()}
+    for draw in (
+        lambda: report.plot_roc_curves([prob_result()], tmp_path / "roc_curves.png"),
+        lambda: report.plot_lr_search(search, tmp_path / "lr_search.png"),
+    ):
+        with pytest.raises(ImportError, match=re.escape("pip install 'fakezoo[plots]'")):
+            draw()
+    assert not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------------------- docs

@@ -260,7 +260,6 @@ def roc_curves_figure(results: Sequence[dict[str, Any]]):
         assert len(fig.axes[0].lines) == 2
         ```
     """
-    from matplotlib.collections import LineCollection
     from sklearn.metrics import auc
 
     curves = []
@@ -269,13 +268,25 @@ def roc_curves_figure(results: Sequence[dict[str, Any]]):
         if len(set(y_true)) < 2:
             continue
         fpr, tpr, _ = roc_points(y_true, y_prob)
-        curves.append((result_title(result), fpr, tpr, float(auc(fpr, tpr)), len(y_true)))
+        curves.append((result, fpr, tpr, float(auc(fpr, tpr)), len(y_true)))
     if not curves:
         raise ValueError("no row has y_true/y_prob with both classes; cannot plot ROC curves")
-    fig = new_figure((6.4, 5.2))
+    fig = new_figure((6.4, 5.2))  # first: without matplotlib, its ImportError says what to install
+    from matplotlib import colormaps
+    from matplotlib.collections import LineCollection
+
     ax = fig.add_subplot()
-    for title, fpr, tpr, area, n in curves:
-        ax.plot(fpr, tpr, linewidth=1.4, label=f"{title} (AUC {area:.3f}, n={n})")
+    models = list(dict.fromkeys(str(r.get("model")) for r, *_ in curves))
+    colours = colormaps["tab20" if len(models) > 10 else "tab10"]
+    for result, fpr, tpr, area, n in curves:  # a colour per model; head-only rows dotted
+        ax.plot(
+            fpr,
+            tpr,
+            linewidth=1.4,
+            color=colours(models.index(str(result.get("model")))),
+            linestyle=":" if result.get("finetune") is False else "-",
+            label=f"{result_title(result)} (AUC {area:.3f}, n={n})",
+        )
     ax.add_collection(
         LineCollection([[(0, 0), (1, 1)]], colors="grey", linestyles="--", label="chance")
     )
