@@ -30,7 +30,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from ..inference.detector import Detector
 from ..inference.prediction import Prediction
 from ..inference.stream import decode_item
 from ..report.plots import new_figure, note_no_matplotlib, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "DISPLAY_SIZE",
@@ -122,7 +125,7 @@ class Explanation:
             return f"{text} · mean of {n} folds"
         return f"fold {fold} of {n} · P(fake) {p.fold_probs[fold - 1]:.3f} (ensemble: {text})"
 
-    def figure(self, fold: int | None = None, alpha: float = 0.5):
+    def figure(self, fold: int | None = None, alpha: float = 0.5) -> Figure:
         """The heatmap over the image as a matplotlib Figure, with a caption (label, P(fake),
         the folds shown) and a colour bar (needs the ``plots`` extra).
 

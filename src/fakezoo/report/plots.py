@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._optional import install_hint, missing_once
 from ..metrics import is_missing, roc_points
 from .text import count_text, result_summary, result_title
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger("fakezoo")
 
@@ -33,7 +36,7 @@ def note_no_matplotlib() -> None:
         logger.info("matplotlib is not installed: no plots (%s).", install_hint("matplotlib"))
 
 
-def new_figure(figsize: tuple[float, float]):
+def new_figure(figsize: tuple[float, float]) -> Figure:
     """A matplotlib Figure on its own Agg canvas: no pyplot figure, the global backend untouched."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -233,7 +236,7 @@ def pooled_predictions(result: dict[str, Any]) -> tuple[list[int], list[float]]:
     return y_true, y_prob
 
 
-def roc_curves_figure(results: Sequence[dict[str, Any]]):
+def roc_curves_figure(results: Sequence[dict[str, Any]]) -> Figure:
     """One ROC curve per result (a study's rows) on one Figure, from its pooled out-of-fold
     predictions; the legend gives each row's AUC.
 
@@ -337,7 +340,7 @@ def _best_points(search: dict[str, Any], scored: list[dict]) -> list[tuple[float
     return points
 
 
-def lr_search_figure(search: Any):
+def lr_search_figure(search: Any) -> Figure:
     """Mean validation accuracy against learning rate, one point per trial, on a log x axis,
     with the chosen LR marked.
 
