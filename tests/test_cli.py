@@ -159,6 +159,9 @@ def test_tune_writes_trials(capsys, demo_dir, tmp_path):
     assert code == EXIT_OK and "best lr" in out
     rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
     assert len(rows) == 2 and all(r["state"] == "COMPLETE" for r in rows)
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "lr_search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "lr_search.png" in out
 
 
 def test_predict_formats_and_partial_failure(capsys, cv_run, demo_dir, tmp_path):

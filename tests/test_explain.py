@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +79,39 @@ def test_heatmap_mass_sits_on_the_marked_corner(corner_run, det):
 def test_save_writes_the_overlay_and_the_raw_map(corner_run, det, tmp_path):
     image = Image.open(sorted((corner_run / "data" / "fake").glob("*.png"))[0])
     e = explain(det, image, target="predicted")
-    png, npy = e.save(tmp_path / "out", "face")
+    png, npy = e.save(tmp_path / "out", "face", caption=False)
     assert np.array_equal(np.load(npy), e.heatmap)
     shown = np.asarray(Image.open(png))
     assert shown.shape == (256, 256, 3) and shown.dtype == np.uint8
+    assert np.array_equal(shown, e.overlay())  # without its caption: the overlay alone
     assert e.image.shape == (256, 256, 3)
     assert e.target == e.prediction.label
+
+
+def test_saved_overlays_carry_a_caption_and_a_colour_bar(corner_run, det, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    e = explain(det, sorted((corner_run / "data" / "fake").glob("*.png"))[0])
+    p = e.prediction
+    fig = e.figure()
+    image_ax, bar_ax = fig.axes
+    assert bar_ax.get_label() == "<colorbar>" and image_ax.images
+    assert bar_ax.get_ylim() == (0.0, 1.0)
+    caption = image_ax.get_title()
+    assert p.label in caption and f"P(fake) {p.prob_fake:.3f}" in caption
+    assert "mean of 3 folds" in caption
+    one = e.figure(fold=2)  # fold 2's own map, with fold 2's probability
+    caption = one.axes[0].get_title()
+    assert "fold 2 of 3" in caption and f"P(fake) {p.fold_probs[1]:.3f}" in caption
+    np.testing.assert_allclose(one.axes[0].images[1].get_array(), e.fold_heatmaps[1])
+    with pytest.raises(ValueError, match="fold=4"):
+        e.figure(fold=4)
+    png, _ = e.save(tmp_path, "face")
+    with Image.open(png) as img:  # the captioned figure: larger than the 256 px overlay
+        assert img.format == "PNG" and img.size[0] > 256 and img.size[1] > 256
+    # without matplotlib the overlay is saved as before, without its caption
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    png, _ = e.save(tmp_path / "bare", "face")
+    assert np.array_equal(np.asarray(Image.open(png)), e.overlay())
 
 
 def test_explain_many_reports_bad_files_and_goes_on(corner_run, det, tmp_path):

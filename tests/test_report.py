@@ -14,7 +14,13 @@ import pytest
 from study_data import STUDY_FINAL_TABLE, STUDY_RUNS
 
 from fakezoo import report
-from fakezoo.metrics import METRIC_NAMES, binary_metrics, metrics_from_confusion, summarize_folds
+from fakezoo.metrics import (
+    METRIC_NAMES,
+    binary_metrics,
+    metrics_from_confusion,
+    roc_points,
+    summarize_folds,
+)
 from fakezoo.report import (
     DISPLAY_NAMES,
     STUDY_NUMBERS,
@@ -366,6 +372,86 @@ def test_plot_study(tmp_path, study_results):
         report.plot_study([], tmp_path / "none.png")
 
 
+def _assert_image(path, min_side: int = 300) -> None:
+    """A PNG that PIL opens, of a sensible size."""
+    from PIL import Image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(path) as img:
+        img.verify()
+    with Image.open(path) as img:
+        assert img.format == "PNG" and min(img.size) >= min_side and max(img.size) < 3000
+
+
+def test_roc_curves_draw_one_line_per_row_from_its_pooled_predictions(tmp_path, study_results):
+    pytest.importorskip("matplotlib")
+    rows = [prob_result(), prob_result(), prob_result()]
+    rows[1]["model"], rows[2]["finetune"] = "resnet50", False
+    for i, row in enumerate(rows[1:], start=1):  # other predictions per row
+        row["folds"] = [_probs_fold(k + 1, seed=10 * i + k) for k in range(3)]
+    del rows[0]["folds"][1]["y_prob"]  # a fold without predictions is left out of the pool
+    fig = report.roc_curves_figure(rows)
+    [ax] = fig.axes
+    assert len(ax.lines) == len(rows)
+    for line, row in zip(ax.lines, rows, strict=True):
+        folds = [f for f in row["folds"] if "y_prob" in f]
+        y_true = [y for f in folds for y in f["y_true"]]
+        y_prob = [p for f in folds for p in f["y_prob"]]
+        fpr, tpr, _ = roc_points(y_true, y_prob)
+        np.testing.assert_allclose(line.get_xdata(), fpr)
+        np.testing.assert_allclose(line.get_ydata(), tpr)
+        area = binary_metrics(y_true, [int(p >= 0.5) for p in y_prob], y_prob)["roc_auc"]
+        assert f"AUC {area:.3f}" in line.get_label()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == [line.get_label() for line in ax.lines]
+    assert "VIT" in labels[0] and "ResNet-50" in labels[1] and "without" in labels[2]
+    # a row that stores no predictions (the study's printed numbers) gets no curve
+    assert len(report.roc_curves_figure([*rows, study_results[0]]).axes[0].lines) == 3
+    with pytest.raises(ValueError, match="y_prob"):
+        report.roc_curves_figure(study_results)
+    out = report.plot_roc_curves(rows, tmp_path / "f" / "roc_curves.png")
+    assert out == tmp_path / "f" / "roc_curves.png"
+    _assert_image(out)
+
+
+def _trials() -> list[dict]:
+    lrs = [3e-5, 1e-3, 2e-4, 8e-3, 5e-4]
+    values = [0.55, 0.8, 0.7, 0.5, 0.8]  # a tie: the lower trial number is the best
+    rows = [
+        {"study": "s", "number": i, "lr": lr, "value": v, "state": "COMPLETE"}
+        for i, (lr, v) in enumerate(zip(lrs, values, strict=True))
+    ]
+    rows.append({"study": "s", "number": 5, "lr": 6e-5, "value": None, "state": "PRUNED"})
+    return rows
+
+
+def test_lr_search_plots_accuracy_against_lr_on_a_log_axis(tmp_path):
+    pytest.importorskip("matplotlib")
+    search = {"protocol": "study", "best_lr": 1e-3, "best_value": 0.8, "trials": _trials()}
+    fig = report.lr_search_figure(search)
+    [ax] = fig.axes
+    assert ax.get_xscale() == "log"
+    trials, best = ax.lines
+    assert list(trials.get_xdata()) == [3e-5, 1e-3, 2e-4, 8e-3, 5e-4]  # one point per trial
+    np.testing.assert_allclose(trials.get_ydata(), [55.0, 80.0, 70.0, 50.0, 80.0])
+    assert trials.get_linestyle() == "None"
+    assert list(best.get_xdata()) == [1e-3] and list(best.get_ydata()) == [80.0]
+    assert "best" in best.get_label() and "1.00e-03" in best.get_label()
+    assert "1 pruned" in ax.get_title()
+    out = report.plot_lr_search(search, tmp_path / "lr_search.png")
+    _assert_image(out)
+    # nested: the trials of each outer fold, and the LR each fold chose marked
+    nested = [dict(t, outer_fold=k) for k in (1, 2) for t in _trials()[:3]]
+    fig = report.lr_search_figure(
+        {"protocol": "nested", "best_lr": 4e-4, "fold_lrs": [1e-3, 1e-3], "trials": nested}
+    )
+    lines = fig.axes[0].lines
+    assert [line.get_label() for line in lines[:2]] == ["outer fold 1", "outer fold 2"]
+    assert list(lines[2].get_xdata()) == [1e-3, 1e-3]
+    with pytest.raises(ValueError, match="no trial"):
+        report.lr_search_figure({"protocol": "study", "best_lr": 1e-3, "trials": _trials()[5:]})
+
+
 def test_plots_do_not_switch_the_global_backend(tmp_path, study_results):
     mpl = pytest.importorskip("matplotlib")
     before = mpl.get_backend()
@@ -379,6 +465,14 @@ def test_plots_without_matplotlib(tmp_path, study_results, monkeypatch):
     with pytest.raises(ImportError, match=re.escape("pip install 'fakezoo[plots]'")):
         report.plot_confusion_matrix(_resnet50_ft(study_results), tmp_path / "cm.png")
     assert not (tmp_path / "cm.png").exists()
+    search = {"protocol": "study", "best_lr": 1e-3, "trials": _trials()}
+    for draw in (
+        lambda: report.plot_roc_curves([prob_result()], tmp_path / "roc_curves.png"),
+        lambda: report.plot_lr_search(search, tmp_path / "lr_search.png"),
+    ):
+        with pytest.raises(ImportError, match=re.escape("pip install 'fakezoo[plots]'")):
+            draw()
+    assert not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------------------- docs

@@ -49,6 +49,27 @@ def test_study_writes_study_style_tables(demo_dir, tmp_path, tiny_study):
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_study_plots_the_roc_curves_of_its_rows(demo_dir, tmp_path, tiny_study):
+    from PIL import Image
+
+    from fakezoo.report import roc_curves_figure
+
+    pytest.importorskip("matplotlib")
+    shutil.copytree(tiny_study, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "roc_curves.png").unlink(missing_ok=True)
+    run_study(demo_dir, tmp_path, models=["mobilenet_v2"], **TINY)  # resumes: only the tables
+    with Image.open(tmp_path / "roc_curves.png") as img:
+        assert img.format == "PNG" and min(img.size) >= 300
+    assert "![ROC curves of the rows](roc_curves.png)" in (tmp_path / "study.md").read_text()
+    results = [
+        json.loads((tmp_path / "rows" / key / "results.json").read_text())
+        for key in ("mobilenet_v2-head", "mobilenet_v2-finetune")
+    ]
+    [ax] = roc_curves_figure(results).axes
+    assert len(ax.lines) == 2  # one curve per row, from its pooled out-of-fold predictions
+    assert [len(line.get_xdata()) > 2 for line in ax.lines] == [True, True]
+
+
 def test_unknown_model_in_study_is_refused(demo_dir, tmp_path):
     with pytest.raises(KeyError, match="Valid names"):
         run_study(demo_dir, tmp_path, models=["resnet51"], **TINY)

@@ -1,3 +1,6 @@
+import json
+import sys
+
 import numpy as np
 import optuna
 import pytest
@@ -54,6 +57,34 @@ def test_study_protocol_runs_the_trunk_once_for_the_whole_search(demo_dir, monke
     assert found.cv_result.mean["accuracy"] == pytest.approx(best["value"])
     assert (tmp_path / "trials.csv").read_text().count("\n") == 5
     assert (tmp_path / "fold_3" / "model.safetensors").exists()
+
+
+def test_a_search_plots_accuracy_against_lr_into_its_folder(demo_dir, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from fakezoo.report import lr_search_figure, plot_lr_search
+
+    pytest.importorskip("matplotlib")
+    cv = CrossValidator(**{**SETTINGS, "epochs": 1})
+    run = tmp_path / "run"
+    found = optuna_lr_search(
+        "mobilenet_v2", demo_dir, finetune=False, n_trials=3, cv=cv, pruner="none", out_dir=run
+    )
+    with Image.open(run / "lr_search.png") as img:
+        assert img.format == "PNG" and min(img.size) >= 300
+    lrs = [t["lr"] for t in found.trials]
+    stored = json.loads((run / "search.json").read_text())
+    for search in (found, stored):  # the API draws it from the result or from search.json
+        trials, best = lr_search_figure(search).axes[0].lines
+        assert sorted(trials.get_xdata()) == sorted(lrs) and len(lrs) == 3
+        assert list(best.get_xdata()) == [found.best_lr]
+        assert list(best.get_ydata()) == [pytest.approx(100 * found.best_value)]
+    assert plot_lr_search(found, tmp_path / "again.png").stat().st_size > 5000
+    # without matplotlib the search still runs and writes its tables, only the plot is missing
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    bare = tmp_path / "bare"
+    optuna_lr_search("mobilenet_v2", demo_dir, finetune=False, n_trials=1, cv=cv, out_dir=bare)
+    assert (bare / "trials.csv").exists() and not (bare / "lr_search.png").exists()
 
 
 def test_same_seed_same_search_and_the_given_cv_is_left_as_it_was(demo_dir):

@@ -162,7 +162,9 @@ def _tune(args) -> int:
     print(found.cv_result.report())
     lrs = ", ".join(f"{lr:.3g}" for lr in found.fold_lrs)
     print(f"\nbest lr: {found.best_lr:.4g}" + (f" (per outer fold: {lrs})" if lrs else ""))
-    print(f"run directory: {args.out} (trials in {Path(args.out) / 'trials.csv'})")
+    plot = Path(args.out) / "lr_search.png"
+    shown = f", accuracy against lr in {plot}" if plot.exists() else ""
+    print(f"run directory: {args.out} (trials in {Path(args.out) / 'trials.csv'}{shown})")
     return EXIT_OK
 
 

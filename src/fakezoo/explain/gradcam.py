@@ -30,7 +30,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,10 @@ from ..errors import ImageDecodeError
 from ..inference.detector import Detector
 from ..inference.prediction import Prediction
 from ..inference.stream import decode_item
+from ..report.plots import new_figure, note_no_matplotlib, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "DISPLAY_SIZE",
@@ -112,8 +116,64 @@ class Explanation:
             raise ValueError(f"no overlay: {self.prediction.path}: {self.prediction.error}")
         return overlay(self.image, self.heatmap, alpha=alpha)
 
-    def save(self, out_dir: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+    def caption(self, fold: int | None = None) -> str:
+        """The figure's caption: label, P(fake) and which folds' map it shows."""
+        p = self.prediction
+        n = len(p.fold_probs or [])
+        text = f"{p.label} · P(fake) {p.prob_fake:.3f}"
+        if fold is None:
+            return f"{text} · mean of {n} folds"
+        return f"fold {fold} of {n} · P(fake) {p.fold_probs[fold - 1]:.3f} (ensemble: {text})"
+
+    def figure(self, fold: int | None = None, alpha: float = 0.5) -> Figure:
+        """The heatmap over the image as a matplotlib Figure, with a caption (label, P(fake),
+        the folds shown) and a colour bar (needs the ``plots`` extra).
+
+        Args:
+            fold: ``None`` for the mean map of the folds, or ``1..n_folds`` for that fold's own
+                map and probability.
+            alpha: Weight of the heatmap against the image, in [0, 1].
+
+        Returns:
+            A Figure on its own Agg canvas: ``axes[0]`` the image (``images[1]`` the map, at
+            the model's input size), ``axes[1]`` the colour bar.
+
+        Raises:
+            ImportError: Without matplotlib (``pip install 'fakezoo[plots]'``).
+        """
+        if not self.ok:
+            raise ValueError(f"no figure: {self.prediction.path}: {self.prediction.error}")
+        n = len(self.fold_heatmaps)
+        if fold is not None and not 1 <= fold <= n:
+            raise ValueError(f"fold={fold}: this explanation has folds 1 to {n}.")
+        heat = self.heatmap if fold is None else self.fold_heatmaps[fold - 1]
+        side = self.image.shape[0]
+        fig = new_figure((4.4, 4.0))
+        ax = fig.add_subplot()
+        ax.imshow(self.image)
+        shown = ax.imshow(
+            heat,
+            cmap="jet",
+            vmin=0.0,
+            vmax=1.0,
+            alpha=alpha,
+            interpolation="bilinear",
+            extent=(-0.5, side - 0.5, side - 0.5, -0.5),
+        )
+        ax.set_axis_off()
+        ax.set_title(self.caption(fold), fontsize=8)
+        bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+        bar.set_label(f"Grad-CAM, {self.target} class", fontsize=8)
+        return fig
+
+    def save(
+        self, out_dir: str | os.PathLike[str], name: str, caption: bool = True
+    ) -> tuple[Path, Path]:
         """Write ``out_dir/name.png`` (the overlay) and ``out_dir/name.npy`` (``heatmap``).
+
+        With ``caption`` and the ``plots`` extra the PNG is
+        [`figure()`][fakezoo.explain.gradcam.Explanation.figure] (caption and colour bar);
+        without matplotlib, or with ``caption=False``, it is ``overlay()`` alone, pixel for pixel.
 
         Returns:
             The two paths. Folders are created as needed.
@@ -121,7 +181,16 @@ class Explanation:
         folder = Path(out_dir)
         png, npy = folder / f"{name}.png", folder / f"{name}.npy"
         png.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.overlay()).save(png)
+        figure = None
+        if caption:
+            try:
+                figure = self.figure()
+            except ImportError:
+                note_no_matplotlib()
+        if figure is None:
+            Image.fromarray(self.overlay()).save(png)
+        else:
+            save_figure(figure, png)
         np.save(npy, self.heatmap.astype(np.float32), allow_pickle=False)
         return png, npy
 

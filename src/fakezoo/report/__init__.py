@@ -14,10 +14,20 @@ Everything here works on plain dicts: the ``CVResult.to_dict()`` shape::
 Plots need the optional ``plots`` extra (``pip install 'fakezoo[plots]'``). Matplotlib is imported
 only inside the plotting functions, and figures are drawn on their own Agg canvas (scikit-learn's
 ``ConfusionMatrixDisplay`` and ``RocCurveDisplay`` draw onto those axes), never as pyplot
-figures, so the caller's matplotlib backend and global figure state are left alone.
+figures, so the caller's matplotlib backend and global figure state are left alone. The
+``*_figure`` functions return the Figure itself (to inspect or restyle); the ``plot_*`` functions
+write it as a PNG.
 """
 
-from .plots import plot_confusion_matrix, plot_roc, plot_study
+from .plots import (
+    lr_search_figure,
+    plot_confusion_matrix,
+    plot_lr_search,
+    plot_roc,
+    plot_roc_curves,
+    plot_study,
+    roc_curves_figure,
+)
 from .study_numbers import DISPLAY_NAMES, STUDY_NUMBERS, display_name
 from .text import (
     cv_report,
@@ -34,9 +44,13 @@ __all__ = [
     "cv_report",
     "display_name",
     "fold_block",
+    "lr_search_figure",
     "plot_confusion_matrix",
+    "plot_lr_search",
     "plot_roc",
+    "plot_roc_curves",
     "plot_study",
+    "roc_curves_figure",
     "study_comparison_markdown",
     "study_table",
     "table_csv",

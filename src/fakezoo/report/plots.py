@@ -5,20 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._optional import install_hint, missing_once
 from ..metrics import is_missing, roc_points
 from .text import count_text, result_summary, result_title
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 logger = logging.getLogger("fakezoo")
 
 __all__ = [
+    "lr_search_figure",
     "new_figure",
     "note_no_matplotlib",
     "plot_confusion_matrix",
+    "plot_lr_search",
     "plot_roc",
+    "plot_roc_curves",
     "plot_study",
+    "roc_curves_figure",
     "save_figure",
 ]
 
@@ -29,7 +36,7 @@ def note_no_matplotlib() -> None:
         logger.info("matplotlib is not installed: no plots (%s).", install_hint("matplotlib"))
 
 
-def new_figure(figsize: tuple[float, float]):
+def new_figure(figsize: tuple[float, float]) -> Figure:
     """A matplotlib Figure on its own Agg canvas: no pyplot figure, the global backend untouched."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -216,3 +223,218 @@ def plot_study(table: Sequence[dict[str, Any]], path: str | Path) -> Path:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)
+
+
+def pooled_predictions(result: dict[str, Any]) -> tuple[list[int], list[float]]:
+    """A result's out-of-fold ``y_true`` and ``y_prob``, pooled over the folds that store them."""
+    y_true: list[int] = []
+    y_prob: list[float] = []
+    for fold in result.get("folds") or []:
+        if fold.get("y_true") is not None and fold.get("y_prob") is not None:
+            y_true += list(fold["y_true"])
+            y_prob += list(fold["y_prob"])
+    return y_true, y_prob
+
+
+def roc_curves_figure(results: Sequence[dict[str, Any]]) -> Figure:
+    """One ROC curve per result (a study's rows) on one Figure, from its pooled out-of-fold
+    predictions; the legend gives each row's AUC.
+
+    Rows whose folds store no ``y_true`` / ``y_prob``, or only one class, get no curve, so
+    ``fig.axes[0].lines`` holds exactly one line per drawn row (chance is a dashed collection).
+
+    Args:
+        results: CV result dicts (``results.json`` / ``CVResult.to_dict()``).
+
+    Returns:
+        The matplotlib Figure, on its own Agg canvas.
+
+    Raises:
+        ValueError: If no result has usable ``y_true`` / ``y_prob``.
+        ImportError: Without matplotlib (``pip install 'fakezoo[plots]'``).
+
+    Example:
+        ```python
+        from fakezoo.report import roc_curves_figure
+
+        row = {"model": "resnet50", "finetune": True,
+               "folds": [{"fold": 1, "y_true": [0, 0, 1, 1], "y_prob": [0.1, 0.6, 0.4, 0.9]}]}
+        fig = roc_curves_figure([row, dict(row, finetune=False)])
+        assert len(fig.axes[0].lines) == 2
+        ```
+    """
+    from sklearn.metrics import auc
+
+    curves = []
+    for result in results:
+        y_true, y_prob = pooled_predictions(result)
+        if len(set(y_true)) < 2:
+            continue
+        fpr, tpr, _ = roc_points(y_true, y_prob)
+        curves.append((result, fpr, tpr, float(auc(fpr, tpr)), len(y_true)))
+    if not curves:
+        raise ValueError("no row has y_true/y_prob with both classes; cannot plot ROC curves")
+    fig = new_figure((6.4, 5.2))  # first: without matplotlib, its ImportError says what to install
+    from matplotlib import colormaps
+    from matplotlib.collections import LineCollection
+
+    ax = fig.add_subplot()
+    models = list(dict.fromkeys(str(r.get("model")) for r, *_ in curves))
+    colours = colormaps["tab20" if len(models) > 10 else "tab10"]
+    for result, fpr, tpr, area, n in curves:  # a colour per model; head-only rows dotted
+        ax.plot(
+            fpr,
+            tpr,
+            linewidth=1.4,
+            color=colours(models.index(str(result.get("model")))),
+            linestyle=":" if result.get("finetune") is False else "-",
+            label=f"{result_title(result)} (AUC {area:.3f}, n={n})",
+        )
+    ax.add_collection(
+        LineCollection([[(0, 0), (1, 1)]], colors="grey", linestyles="--", label="chance")
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate (real called fake)")
+    ax.set_ylabel("true positive rate (fake detected)")
+    ax.set_title("ROC of every row (out-of-fold predictions, pooled over the folds)", fontsize=10)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_roc_curves(results: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Write [`roc_curves_figure`][fakezoo.report.plots.roc_curves_figure] as a PNG.
+
+    Example:
+        ```python
+        import tempfile
+        from fakezoo.report import plot_roc_curves
+
+        row = {"model": "resnet50", "finetune": True,
+               "folds": [{"fold": 1, "y_true": [0, 0, 1, 1], "y_prob": [0.1, 0.6, 0.4, 0.9]}]}
+        with tempfile.TemporaryDirectory() as d:
+            assert plot_roc_curves([row], f"{d}/roc_curves.png").stat().st_size > 1000
+        ```
+    """
+    return save_figure(roc_curves_figure(results), path)
+
+
+def _search_dict(search: Any) -> dict[str, Any]:
+    """An ``LRSearchResult`` or its ``to_dict()`` / ``search.json`` as a dict."""
+    return search.to_dict() if hasattr(search, "to_dict") else dict(search)
+
+
+def _best_points(search: dict[str, Any], scored: list[dict]) -> list[tuple[float, float]]:
+    """The chosen LR and its trial's accuracy: once (study protocol) or per outer fold."""
+    if search.get("protocol") != "nested":
+        value = search.get("best_value")
+        if value is None:
+            value = max((t["value"] for t in scored if t["lr"] == search["best_lr"]), default=None)
+        return [] if value is None else [(float(search["best_lr"]), float(value))]
+    points = []
+    for k, lr in enumerate(search.get("fold_lrs") or [], start=1):
+        values = [t["value"] for t in scored if t.get("outer_fold") == k and t["lr"] == lr]
+        if values:
+            points.append((float(lr), max(values)))
+    return points
+
+
+def lr_search_figure(search: Any) -> Figure:
+    """Mean validation accuracy against learning rate, one point per trial, on a log x axis,
+    with the chosen LR marked.
+
+    The nested protocol gets one series per outer fold and each fold's chosen LR marked.
+    Pruned and failed trials (no value) are counted in the title, not drawn.
+
+    Args:
+        search: An [`LRSearchResult`][fakezoo.train.tune.LRSearchResult], its ``to_dict()``, or
+            a run's ``search.json``.
+
+    Returns:
+        The matplotlib Figure, on its own Agg canvas: ``fig.axes[0].lines`` holds the trials
+        (one line per outer fold for the nested protocol), then the chosen LR.
+
+    Raises:
+        ValueError: If no trial has a value.
+        ImportError: Without matplotlib (``pip install 'fakezoo[plots]'``).
+
+    Example:
+        ```python
+        from fakezoo.report import lr_search_figure
+
+        trials = [{"number": i, "lr": lr, "value": v, "state": "COMPLETE"}
+                  for i, (lr, v) in enumerate([(1e-4, 0.6), (1e-3, 0.8), (1e-2, 0.5)])]
+        fig = lr_search_figure({"protocol": "study", "best_lr": 1e-3, "trials": trials})
+        assert list(fig.axes[0].lines[0].get_xdata()) == [1e-4, 1e-3, 1e-2]
+        ```
+    """
+    search = _search_dict(search)
+    trials = search.get("trials") or []
+    scored = [t for t in trials if not is_missing(t.get("value")) and t.get("lr")]
+    if not scored:
+        raise ValueError("no trial has a value (all pruned or failed); nothing to plot")
+    nested = search.get("protocol") == "nested"
+    groups: dict[Any, list[dict]] = {}
+    for t in scored:
+        groups.setdefault(t.get("outer_fold") if nested else None, []).append(t)
+    fig = new_figure((6.0, 4.2))
+    ax = fig.add_subplot()
+    for key, rows in groups.items():
+        ax.plot(
+            [t["lr"] for t in rows],
+            [100 * t["value"] for t in rows],
+            marker="o",
+            linestyle="None",
+            alpha=0.75,
+            label="trials" if key is None else f"outer fold {key}",
+        )
+    best = _best_points(search, scored)
+    if best:
+        label = (
+            f"best: lr {best[0][0]:.2e} ({best[0][1]:.1%})"
+            if not nested
+            else "LR chosen per outer fold"
+        )
+        ax.plot(
+            [lr for lr, _ in best],
+            [100 * v for _, v in best],
+            marker="*",
+            markersize=16,
+            linestyle="None",
+            color="crimson",
+            label=label,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("mean validation accuracy (%)")
+    missing = len(trials) - len(scored)
+    cv = search.get("cv")
+    name = f"{result_title(cv)}, " if cv else ""
+    extra = f" ({missing} pruned or failed, not shown)" if missing else ""
+    ax.set_title(
+        f"Learning-rate search, {name}{search.get('protocol', 'study')} protocol: "
+        f"{len(trials)} trials{extra}",
+        fontsize=9,
+    )
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def plot_lr_search(search: Any, path: str | Path) -> Path:
+    """Write [`lr_search_figure`][fakezoo.report.plots.lr_search_figure] as a PNG
+    (``fakezoo tune`` writes ``lr_search.png`` into its output folder).
+
+    Example:
+        ```python
+        import tempfile
+        from fakezoo.report import plot_lr_search
+
+        trials = [{"number": 0, "lr": 1e-4, "value": 0.6}, {"number": 1, "lr": 1e-3, "value": 0.8}]
+        with tempfile.TemporaryDirectory() as d:
+            out = plot_lr_search({"best_lr": 1e-3, "trials": trials}, f"{d}/lr_search.png")
+            assert out.stat().st_size > 1000
+        ```
+    """
+    return save_figure(lr_search_figure(search), path)

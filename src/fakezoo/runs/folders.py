@@ -128,6 +128,7 @@ RUN = FolderKind(
         r"roc\.png",
         r"trials\.csv",  # fakezoo tune
         r"search\.json",
+        r"lr_search\.png",
         r"search\.db(-journal)?",  # a benchmark row's SQLite study, and its lock
         r"\.search\.db\.flock",
         r"study\.log",  # the Journal file of `fakezoo tune --workers N`, and its lock
@@ -137,7 +138,10 @@ RUN = FolderKind(
 )
 """A run directory (``fakezoo cv``, ``fakezoo tune``, a study's row)."""
 STUDY = FolderKind(
-    "study", "benchmark study", (r"study\.(md|csv|json|png)",), ((r"rows/[^/]+", "run"),)
+    "study",
+    "benchmark study",
+    (r"study\.(md|csv|json|png)", r"roc_curves\.png"),
+    ((r"rows/[^/]+", "run"),),
 )
 """A benchmark study (``fakezoo benchmark``): its tables, and its rows' run directories."""
 EVALUATION = FolderKind(

@@ -32,6 +32,7 @@ from .._io import atomic_write_text, write_json
 from ..data.cache import DecodedImages
 from ..data.dataset import Dataset
 from ..data.folds import make_folds as _make_folds
+from ..report import plots
 from ..runs.folders import RUN, hold_folder, remove_owned
 from ..runs.schema import Fingerprint, check_same
 from ..runs.writer import RunWriter
@@ -399,7 +400,9 @@ def optuna_lr_search(
         cv: the CrossValidator to train with (its decoded images and trunk output are reused
             when ``changes`` is empty).
         out_dir: write the best run's directory (study protocol: the CV at the best LR; nested:
-            the outer folds) and ``trials.csv`` here.
+            the outer folds), ``trials.csv``, ``search.json`` and, with the ``plots`` extra,
+            ``lr_search.png`` (accuracy against LR, see
+            [`lr_search_figure`][fakezoo.report.plots.lr_search_figure]) here.
         inner_splits: inner folds of the nested protocol (default: the settings' ``n_splits``).
         trainable: a custom freeze policy.
         overwrite: delete the stored study (and the run in ``out_dir``) first. Without it, a
@@ -556,6 +559,12 @@ def _lr_search(
     if out is not None:
         atomic_write_text(out / "trials.csv", found.trials_csv())
         write_json(out / "search.json", {k: v for k, v in found.to_dict().items() if k != "cv"})
+        try:
+            plots.plot_lr_search(found, out / "lr_search.png")
+        except ImportError:
+            plots.note_no_matplotlib()
+        except ValueError as err:  # every trial pruned or failed
+            logger.warning("No lr_search.png in %s: %s", out, err)
     return found
 
 
