@@ -233,6 +233,49 @@ def test_grad_cam_layer_exists_and_gets_a_gradient(built, name):
     assert out.grad is not None and out.grad.abs().sum() > 0
 
 
+def test_study_runner_and_benchmark_accept_the_new_names():
+    from fakezoo.study import ADDED_ROWS, DEMO_ROWS, STUDY_ROWS, _row_size, _rows
+
+    keys = [r.key for r in _rows(["resnet50", "clip_vit_l14", "xception"], demo=False)]
+    assert keys == [
+        "resnet50-head",
+        "resnet50-finetune",
+        "xception-head",
+        "xception-finetune",
+        "clip_vit_l14-head",
+        "clip_vit_l14-finetune",
+    ]
+    assert {r.model for r in ADDED_ROWS} >= set(DETECTORS)
+    # The defaults are unchanged: the study's 12 rows; the demo adds only the wheel's model.
+    assert _rows(None, demo=False) == list(STUDY_ROWS) and len(STUDY_ROWS) == 12
+    assert {r.model for r in _rows(None, demo=True)} - {r.model for r in STUDY_ROWS} == {
+        "efficientnet_lite0"
+    }
+    assert {r.model for r in DEMO_ROWS} == {"efficientnet_lite0"}
+    assert _row_size("clip_vit_l14", 64) == 70 and _row_size("xception", 64) == 64
+    with pytest.raises(UnknownModelError, match="Did you mean 'xception'"):
+        _rows(["xceptoin"], demo=False)
+
+
+def test_benchmark_demo_runs_a_new_entry_by_name(tmp_path, monkeypatch, cli):
+    """`fakezoo benchmark --models xception` on the demo: its two rows, random weights."""
+    import fakezoo.study
+
+    monkeypatch.setenv("FAKEZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(fakezoo.study.DEMO, "n_per_class", 6)
+    monkeypatch.setitem(fakezoo.study.DEMO, "demo_image_size", 48)
+    monkeypatch.setitem(fakezoo.study.DEMO, "image_size", 32)
+    monkeypatch.setitem(fakezoo.study.DEMO, "n_trials", 1)
+    monkeypatch.setitem(fakezoo.study.DEMO, "epochs", 1)
+    code, out, _ = cli(
+        "benchmark", "--models", "xception", "--out", tmp_path / "out", "--device", "cpu"
+    )
+    assert code == 0
+    assert "Xception" in out and "Pipeline check" in out and "Pretrained:" not in out
+    rows = sorted(p.name for p in (tmp_path / "out" / "rows").iterdir())
+    assert rows == ["xception-finetune", "xception-head"]
+
+
 def test_fakezoo_models_lists_the_new_entries_with_their_policies(cli):
     import json
 
