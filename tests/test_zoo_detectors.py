@@ -6,6 +6,9 @@ each is built for real once, at a small input, for its forward pass and its stag
 at random init costs about 1.2 GB, so it is built once for the module.
 """
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import timm
 import torch
@@ -296,10 +299,48 @@ def test_fakezoo_models_lists_the_new_entries_with_their_policies(cli):
 
 
 def test_the_models_page_quotes_the_papers_numbers_as_theirs():
-    from pathlib import Path
-
     page = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text("utf-8")
     section = page[page.index("## The detectors of recent papers") :]
     for number in ("0.93", "0.74", "about 0.96"):
         assert number in section
     assert "not measured by fakezoo" in section and "has not measured" in section
+
+
+@pytest.mark.parametrize(("name", "finetune"), [("xception", False), ("efficientnet_b4", True)])
+def test_cv_predict_evaluate_export_on_tiny_inputs(demo_dir, tmp_path, name, finetune):
+    """A cached-trunk policy (Xception's head) and a no-trunk one (B4's whole network) run
+    end to end with random weights; the exported file predicts what the run predicts.
+    (CLIP ViT-L/14 is left out: its folds and ONNX file would be gigabytes.)"""
+    from fakezoo.data.decode import decode_image
+    from fakezoo.evaluation import evaluate
+    from fakezoo.inference.api import clear_cache, predict
+    from fakezoo.inference.export import export_onnx, run_onnx
+    from fakezoo.train.cv import CrossValidator
+
+    cv = CrossValidator(
+        n_splits=2,
+        epochs=1,
+        batch_size=8,
+        image_size=32,
+        pretrained=False,
+        device="cpu",
+        progress=False,
+    )
+    out = tmp_path / "run"
+    result = cv.run(name, demo_dir, finetune=finetune, lr=1e-3, out_dir=out)
+    assert result.model == name and len(result.folds) == 2
+    clear_cache()
+    preds = predict(demo_dir, model=out, device="cpu")
+    assert len(preds) == 24 and all(0 <= p.prob_fake <= 1 for p in preds)
+    want = np.array([p.fold_probs for p in preds])
+    scored = evaluate(out, demo_dir, bootstrap=0, num_workers=1)
+    relative = [str(Path(p.path).relative_to(demo_dir)) for p in preds]
+    assert scored.predictions["paths"] == relative
+    assert np.abs(np.array(scored.predictions["fold_probs"]["clean"]) - want).max() <= 1e-4
+    detector = fakezoo.load(out)
+    onnx_file = tmp_path / "detector.onnx"
+    export_onnx(detector, onnx_file)
+    files = [p.path for p in preds]
+    pixels = np.stack([decode_image(f, 32) for f in files]).transpose(0, 3, 1, 2)
+    got = run_onnx(onnx_file, np.ascontiguousarray(pixels))
+    assert got.shape == want.shape == (24, 2) and np.abs(got - want).max() <= 1e-4
