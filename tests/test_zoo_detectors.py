@@ -122,6 +122,13 @@ def test_xception_pretrained_says_how_to_get_its_weights():
     assert "weights_only=True" in message and "pretrained='xception.safetensors'" in message
 
 
+@pytest.mark.parametrize("name", DETECTORS)
+def test_torchvision_weights_are_refused_in_one_line(name):
+    with pytest.raises(WeightsError, match=r"torchvision has no .* weights for") as info:
+        fakezoo.create(name, pretrained=True, weights="torchvision")
+    assert "weights='timm'" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_clip_is_openais_network_with_quickgelu_and_clips_normalisation():
     spec = fakezoo.get_spec("clip_vit_l14")
     assert spec.hf_hub_id == "timm/vit_large_patch14_clip_224.openai"

