@@ -244,7 +244,10 @@ def test_grad_cam_layer_exists_and_gets_a_gradient(built, name):
 
 
 def test_study_runner_and_benchmark_accept_the_new_names():
-    from fakezoo.study import ADDED_ROWS, DEMO_ROWS, STUDY_ROWS, _row_size, _rows
+    import fakezoo.study
+    from fakezoo.study import ADDED_ROWS, DEMO_ROWS, STUDY_ROWS
+
+    _rows, _row_size = fakezoo.study._rows, fakezoo.study._row_size  # as test_study.py does
 
     keys = [r.key for r in _rows(["resnet50", "clip_vit_l14", "xception"], demo=False)]
     assert keys == [
