@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import fakezoo
 from fakezoo.metrics import binary_metrics
 from fakezoo.models.stages import split_trunk_tail
 from fakezoo.train.engine import compute_trunk, train_fold
@@ -21,12 +22,28 @@ def _easy_images(n: int, size: int, seed: int = 0):
     return (base + noise).clamp(0, 255).to(torch.uint8), labels
 
 
-@pytest.mark.parametrize(("name", "finetune"), [("mobilenet_v2", True), ("vgg16", False)])
-def test_tail_training_equals_full_model_training(build, name, finetune):
-    images, labels = _easy_images(24, 32)
+def _template(build, name: str, finetune: bool, size: int):
+    if name != "clip_vit_l14":
+        return build(name, finetune, image_size=size)
+    # ViT-L/14 holds 1.2 GB at random init: built for this test only, not kept for the session.
+    torch.manual_seed(0)
+    return fakezoo.create(name, finetune=finetune, pretrained=False, image_size=size)
+
+
+@pytest.mark.parametrize(
+    ("name", "finetune", "size"),
+    [
+        ("mobilenet_v2", True, 32),
+        ("vgg16", False, 32),
+        ("xception", True, 32),  # the exit flow over the cached entry and middle flows
+        ("clip_vit_l14", False, 28),  # the linear probe over the cached CLIP encoder
+    ],
+)
+def test_tail_training_equals_full_model_training(build, name, finetune, size):
+    images, labels = _easy_images(24, size)
     train_idx, val_idx = np.arange(16), np.arange(16, 24)
     settings = TrainSettings(epochs=2, batch_size=4, seed=3, cache_dtype=torch.float32)
-    template = build(name, finetune, image_size=32)
+    template = _template(build, name, finetune, size)
 
     full_model = copy.deepcopy(template)
     full = train_fold(

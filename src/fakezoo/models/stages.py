@@ -107,7 +107,8 @@ def model_stages(model: nn.Module) -> list[Stage]:
     classifier = model.pretrained_cfg["classifier"]
     for name, child in model.named_children():
         if name == classifier and _functional_dropout(model):
-            # ResNet, MobileNet and EfficientNet apply F.dropout(drop_rate) before the classifier.
+            # ResNet, MobileNet, EfficientNet and Xception apply F.dropout(drop_rate) before the
+            # classifier.
             stages.append(
                 Stage(
                     "head_drop",
@@ -131,7 +132,9 @@ def _functional_dropout(model: nn.Module) -> bool:
     return (
         bool(rate)
         and not isinstance(getattr(model, "head_drop", None), nn.Module)
-        and (model.spec.architecture.startswith(("resnet", "mobilenetv2", "tf_efficientnet")))
+        and model.spec.architecture.startswith(
+            ("resnet", "mobilenetv2", "tf_efficientnet", "legacy_xception")
+        )
     )
 
 
