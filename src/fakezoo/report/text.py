@@ -157,6 +157,14 @@ def fold_block(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+RANDOM_INIT_NOTE = (
+    "Random initial weights (pretrained=False): a pipeline check of decoding, training and "
+    "reporting, not a result. Its numbers are not set beside the study's, whose models "
+    "started from ImageNet weights."
+)
+"""What a report says of a run from random initial weights, in place of the study's numbers."""
+
+
 def _study_match(model: str, fine_tuning: str) -> dict[str, Any] | None:
     for row in STUDY_NUMBERS:
         if row["model"] == model and row["fine_tuning"] == fine_tuning:
@@ -168,8 +176,9 @@ def cv_report(result: dict[str, Any]) -> str:
     """The full ``report.md`` for one cross-validation run.
 
     Contains a title, the settings, [`fold_block`][fakezoo.report.text.fold_block], the study's
-    printed numbers for the same model and fine-tuning (when the study has that row), and notes on
-    the label convention and on what each metric means.
+    printed numbers for the same model and fine-tuning (when the study has that row and the run
+    did not start from random weights, a pipeline check), and notes on the label convention and
+    on what each metric means.
 
     Args:
         result: A CV result dict (``CVResult.to_dict()`` shape).
@@ -220,7 +229,7 @@ def cv_report(result: dict[str, Any]) -> str:
         lines += [""]
 
     printed = _study_match(display_name(model), _fine_tuning(result))
-    if printed is not None:
+    if printed is not None and result.get("pretrained") is not False:
         mean = summary["mean"]
         keys = ("accuracy", "precision", "recall", "f1")
         lines += [
@@ -251,9 +260,10 @@ def cv_report(result: dict[str, Any]) -> str:
         "- AP: average precision of the fake class over all thresholds.",
         "- mean ± std: across folds; std is the population standard deviation (ddof=0).",
         "- Confusion matrix: rows are the true class (real, fake), columns the predicted class.",
-        "",
     ]
-    return "\n".join(lines)
+    if result.get("pretrained") is False:
+        lines += [f"- {RANDOM_INIT_NOTE}"]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- study table
