@@ -119,6 +119,7 @@ class RunSource:
             "model": cfg.get("model"),
             "finetune": cfg.get("finetune"),
             "lr": cfg.get("lr"),
+            "lr_per_fold": settings.get("lr_per_fold"),
             "image_size": (cfg.get("preprocessing") or {}).get("image_size"),
             "folds": list(self.detector.fold_names),
             "fingerprint": self.fingerprint,

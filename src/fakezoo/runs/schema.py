@@ -555,6 +555,8 @@ class RunConfig:
 
     Attributes:
         folds: the folds actually trained (``fold_<k>`` names), whatever ``n_splits`` was.
+        lr: the run's learning rate; ``None`` for a nested search (``settings["protocol"]``
+            is ``"nested"``), whose folds each record their own.
         complete: every fold in ``folds`` is finished and ``results.json`` is written.
         settings: the human-readable settings (epochs, optimizer, ...).
         fingerprint: see [`Fingerprint`][fakezoo.runs.schema.Fingerprint]; ``None`` when the
@@ -567,7 +569,7 @@ class RunConfig:
     trainable: list[str]
     preprocessing: Preprocessing
     folds: list[str]
-    lr: float
+    lr: float | None
     complete: bool
     settings: dict
     fingerprint: Fingerprint | None
@@ -635,7 +637,9 @@ class RunConfig:
         finetune = data.get("finetune")
         if finetune not in (True, False, None):
             raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
-        lr = check_lr(data.get("lr"), where)
+        settings = dict(check_object(data.get("settings"), where, "settings") or {})
+        nested = settings.get("protocol") == "nested"  # no run lr: each fold has its own
+        lr = None if nested and data.get("lr") is None else check_lr(data.get("lr"), where)
         return cls(
             model=data["model"],
             architecture=str(data.get("architecture", "")),
@@ -645,7 +649,7 @@ class RunConfig:
             folds=list(folds),
             lr=lr,
             complete=data.get("complete") is True,
-            settings=dict(check_object(data.get("settings"), where, "settings") or {}),
+            settings=settings,
             fingerprint=_fingerprint_or_none(data.get("fingerprint"), where),
             weights=data.get("weights"),
             split_seed=data.get("split_seed"),

@@ -440,6 +440,8 @@ class CrossValidator:
             "weights": s.weights,
             "device": str(self.device),
         }
+        if search is not None:  # how the lr was chosen, for the reports
+            settings["search"] = {**search, "lr_range": list(search["lr_range"])}
         # A dataset made by `fakezoo crop` says how its faces were cut; prediction cuts so too.
         preprocessing = pre.with_face_crop(recorded_policy(decoded.dataset.root))
         return RunDescription(settings, fingerprint, preprocessing)

@@ -45,7 +45,7 @@ class CVResult:
     model: str
     finetune: bool | None
     trainable: list[str]
-    lr: float
+    lr: float | None  # None for a nested search: each fold has its own (FoldResult.lr)
     settings: dict
     folds: list[FoldResult]
     timings: dict = field(default_factory=dict)
