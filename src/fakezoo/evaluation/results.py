@@ -390,6 +390,19 @@ def _lr_text(run: dict) -> str:
     return f"lr {run.get('lr')}"
 
 
+def _shared_text(run: dict) -> str:
+    """How many images of the data the run trained on (compared by file content)."""
+    shared = run["trained_on"].get("shared")
+    if shared is None:
+        return "the run records no hashes of its training files, so none was compared"
+    if not shared["n"]:
+        return f"none of the {shared['of']} images here was among them (by file content)"
+    return (
+        f"**{shared['n']} of {shared['of']} images were in the run's training data** (the "
+        f"same file contents; listed in evaluate.json): on them its scores do not test new data"
+    )
+
+
 def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
     run, clean, th = res.run, res.conditions[0], res.thresholds
     fp = run["fingerprint"]
@@ -403,7 +416,7 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         f"({fine_tuning(run.get('finetune'))} fine-tuning), {_lr_text(run)}, input "
         f"{run.get('image_size')} px, {len(run['folds'])} fold models",
         f"- fingerprint: {_fingerprint_text(fp)}",
-        f"- trained on {run['trained_on'].get('n_images')} images",
+        f"- trained on {run['trained_on'].get('n_images')} images; {_shared_text(run)}",
     ]
     if run.get("deviations"):
         lines.append("- deviations from the study:")

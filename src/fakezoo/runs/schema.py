@@ -322,8 +322,8 @@ def check_object(value: Any, where: str, name: str) -> dict | None:
 
 def check_results(data: Any, where: str) -> dict:
     """A run's ``results.json`` (or the part an export carries): an object whose ``folds`` is
-    a list of objects with ``y_true``/``y_prob`` lists, ``summary`` and ``settings`` objects
-    and a ``deviations`` list, each of them optional.
+    a list of objects with ``y_true``/``y_prob`` lists, ``summary`` and ``settings`` objects,
+    a ``deviations`` list and a ``train_files_sha256`` list of strings, each of them optional.
 
     Example:
         ```python
@@ -350,6 +350,11 @@ def check_results(data: Any, where: str) -> dict:
     deviations = data.get("deviations", [])
     if not isinstance(deviations, list):
         raise RunFormatError(f"{where}: 'deviations' must be a list, got {deviations!r:.60}.")
+    hashes = data.get("train_files_sha256", [])
+    if not (isinstance(hashes, list) and all(isinstance(h, str) for h in hashes)):
+        raise RunFormatError(
+            f"{where}: 'train_files_sha256' must be a list of SHA-256 strings, got {hashes!r:.60}."
+        )
     return data
 
 

@@ -676,6 +676,7 @@ def _nested(
         deviations=cv.deviations(template, settings),
         timings={"trunk_images": cv.trunk_images},
         fingerprint=fingerprint.to_dict(),
+        train_files_sha256=cv.trained_on(decoded, outer),
     )
     if writer is not None:
         cv.finish_run_dir(writer, result, template, described)
