@@ -137,3 +137,15 @@ def test_a_random_init_run_is_a_pipeline_check_not_compared_with_the_study(head_
     study = (tiny_study / "study.md").read_text()
     beside = study.split("## Beside the study's table")[1].split("## Per-fold results")[0]
     assert "70.39%" not in beside and "pipeline check" in beside
+
+
+def test_search_settings_read_from_a_run_file_never_break_a_report():
+    """settings.search comes back from results.json: a malformed range is left out."""
+    from fakezoo.report.text import search_text
+
+    good = {"protocol": "nested", "n_trials": 1, "lr_range": [1e-4, 1e-2], "inner_splits": 2}
+    assert search_text(good) == (
+        "protocol `nested`, 1 trial per outer fold, log-uniform lr range 0.0001 to 0.01, "
+        "2 inner folds"
+    )
+    assert search_text({"protocol": "study", "lr_range": ["a", None]}) == "protocol `study`"

@@ -82,7 +82,11 @@ def search_text(search: dict[str, Any]) -> str:
     if n is not None:
         parts.append(f"{n} trial{'' if n == 1 else 's'}" + (" per outer fold" if nested else ""))
     span = search.get("lr_range")
-    if isinstance(span, list | tuple) and len(span) == 2:
+    if (
+        isinstance(span, list | tuple)
+        and len(span) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in span)
+    ):
         parts.append(f"log-uniform lr range {span[0]:g} to {span[1]:g}")
     parts += [f"{key} `{search[key]}`" for key in ("sampler", "pruner") if search.get(key)]
     if nested and search.get("inner_splits"):
