@@ -144,6 +144,7 @@ def _tune(args) -> int:
     from .train.storage import check_storage
 
     check_storage(args.storage)  # a bad --storage fails now, not after loading the data
+    from .report.text import lrs_text
     from .runs.folders import RUN, hold_folder
     from .train.tune import optuna_lr_search
 
@@ -167,8 +168,10 @@ def _tune(args) -> int:
         print(f"worker done: the study has its {args.trials} finished trials")
         return EXIT_OK
     print(found.cv_result.report())
-    lrs = ", ".join(f"{lr:.3g}" for lr in found.fold_lrs)
-    print(f"\nbest lr: {found.best_lr:.4g}" + (f" (per outer fold: {lrs})" if lrs else ""))
+    if found.protocol == "nested":
+        print(f"\nnested protocol, lr per outer fold: {lrs_text(found.fold_lrs)}")
+    else:
+        print(f"\nbest lr: {found.best_lr:.4g} (study protocol: chosen on the reported folds)")
     plot = Path(args.out) / "lr_search.png"
     shown = f", accuracy against lr in {plot}" if plot.exists() else ""
     print(f"run directory: {args.out} (trials in {Path(args.out) / 'trials.csv'}{shown})")

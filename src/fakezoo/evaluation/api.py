@@ -356,11 +356,24 @@ def evaluate_many(
             data_info["source"],
         )
     results = []
+    hashes = None  # the data's file SHA-256, read when a run records its training files'
     for source in sources:
         run = open_run(source, device=device)
-        results.append(
-            _score_run(run, decoded, data_info, perturbations, bootstrap, seed, batch_size)
-        )
+        if hashes is None and run.results.get("train_files_sha256"):
+            hashes = decoded.dataset.sha256()
+        shared = None if hashes is None else run.shared_files(decoded.dataset, hashes)
+        if shared and shared["n"]:
+            logger.warning(
+                "%s: %d of %d images were in the run's training data (the same file "
+                "contents, e.g. %s): on them its scores do not test new data",
+                run.name,
+                shared["n"],
+                shared["of"],
+                shared["paths"][0],
+            )
+        result = _score_run(run, decoded, data_info, perturbations, bootstrap, seed, batch_size)
+        result.run["trained_on"]["shared"] = shared
+        results.append(result)
     return EvalSuite(results, skipped)
 
 

@@ -19,6 +19,7 @@ from .._io import atomic_write_text
 from ..metrics import METRIC_NAMES
 from ..report.plots import new_figure, note_no_matplotlib, save_figure
 from ..report.study_numbers import display_name, fine_tuning
+from ..report.text import lrs_text
 from ..runs.folders import EVALUATION, hold_folder
 
 logger = logging.getLogger("fakezoo")
@@ -383,6 +384,25 @@ def _robustness_md(res: EvalResult) -> str:
     return _table(header, rows)
 
 
+def _lr_text(run: dict) -> str:
+    if run.get("lr") is None and run.get("lr_per_fold"):
+        return f"lr per fold (nested protocol) {lrs_text(run['lr_per_fold'])}"
+    return f"lr {run.get('lr')}"
+
+
+def _shared_text(run: dict) -> str:
+    """How many images of the data the run trained on (compared by file content)."""
+    shared = run["trained_on"].get("shared")
+    if shared is None:
+        return "the run records no hashes of its training files, so none was compared"
+    if not shared["n"]:
+        return f"none of the {shared['of']} images here was among them (by file content)"
+    return (
+        f"**{shared['n']} of {shared['of']} images were in the run's training data** (the "
+        f"same file contents; listed in evaluate.json): on them its scores do not test new data"
+    )
+
+
 def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
     run, clean, th = res.run, res.conditions[0], res.thresholds
     fp = run["fingerprint"]
@@ -393,10 +413,10 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         f"- source: `{run['source']}`"
         + (f" at `{run['revision']}`" if run.get("revision") else ""),
         f"- model: {display_name(run.get('model') or '')} "
-        f"({fine_tuning(run.get('finetune'))} fine-tuning), lr {run.get('lr')}, input "
+        f"({fine_tuning(run.get('finetune'))} fine-tuning), {_lr_text(run)}, input "
         f"{run.get('image_size')} px, {len(run['folds'])} fold models",
         f"- fingerprint: {_fingerprint_text(fp)}",
-        f"- trained on {run['trained_on'].get('n_images')} images",
+        f"- trained on {run['trained_on'].get('n_images')} images; {_shared_text(run)}",
     ]
     if run.get("deviations"):
         lines.append("- deviations from the study:")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fakezoo.data.dataset import Dataset, printable_path
 from fakezoo.inference.detector import Detector
 from fakezoo.inference.export import OnnxDetector
 from fakezoo.runs.loader import load_run, read_run, read_run_file, resolve_run
@@ -107,6 +109,19 @@ class RunSource:
             "n_cv_predictions": len(y_all),
         }
 
+    def shared_files(self, dataset: Dataset, hashes: Sequence[str]) -> dict | None:
+        """The files of ``dataset`` (their SHA-256 in ``hashes``) that the run trained on,
+        compared by content: ``{"n", "of", "paths"}``; ``None`` when the run records no
+        hashes of its training files."""
+        trained = self.results.get("train_files_sha256")
+        if not trained:
+            return None
+        known = set(trained)
+        paths = [
+            printable_path(p) for p, h in zip(dataset.relpaths(), hashes, strict=True) if h in known
+        ]
+        return {"n": len(paths), "of": len(hashes), "paths": paths}
+
     def info(self) -> dict:
         """The run as the report shows it: source, model, fingerprint, CV summary."""
         cfg, settings = self.config, self.settings
@@ -119,6 +134,7 @@ class RunSource:
             "model": cfg.get("model"),
             "finetune": cfg.get("finetune"),
             "lr": cfg.get("lr"),
+            "lr_per_fold": settings.get("lr_per_fold"),
             "image_size": (cfg.get("preprocessing") or {}).get("image_size"),
             "folds": list(self.detector.fold_names),
             "fingerprint": self.fingerprint,

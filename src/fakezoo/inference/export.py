@@ -116,7 +116,11 @@ def _cv_part(results: dict) -> dict:
     ]
     return {
         "folds": folds,
-        **{k: results[k] for k in ("summary", "settings", "deviations") if k in results},
+        **{
+            k: results[k]
+            for k in ("summary", "settings", "deviations", "train_files_sha256")
+            if k in results
+        },
     }
 
 

@@ -38,6 +38,62 @@ def _lr(x: Any) -> str:
     return _NA if is_missing(x) else f"{float(x):.2e}"
 
 
+def fold_lrs(result: dict[str, Any]) -> list[float] | None:
+    """Each fold's own learning rate when the run has none of its own (a nested search),
+    else ``None``."""
+    if not is_missing(result.get("lr")):
+        return None
+    lrs = [f.get("lr") for f in result.get("folds") or []]
+    if not lrs or any(is_missing(v) for v in lrs):
+        lrs = (result.get("settings") or {}).get("lr_per_fold") or []
+    return [float(v) for v in lrs] or None
+
+
+def lrs_text(lrs: Sequence[float]) -> str:
+    """``"0.000178, 0.000443"``: per-fold learning rates, 3 significant digits."""
+    return ", ".join(f"{float(v):.3g}" for v in lrs)
+
+
+def _protocol(result: dict[str, Any]) -> str | None:
+    settings = result.get("settings") or {}
+    return (settings.get("search") or {}).get("protocol") or settings.get("protocol")
+
+
+PROTOCOL_NOTES = {
+    "study": (
+        "The learning rate was chosen on the same folds that are reported (the study's "
+        "protocol), so these numbers are optimistic: the best of several noisy scores is "
+        "biased upwards."
+    ),
+    "nested": (
+        "Each outer fold's learning rate was chosen by an inner cross-validation on that "
+        "fold's training part alone (the nested protocol), and the fold was scored once, at "
+        "its own rate; no single rate stands for the run."
+    ),
+}
+"""What each LR-search protocol means for the numbers it reports."""
+
+
+def search_text(search: dict[str, Any]) -> str:
+    """One line of an LR search's settings: protocol, trials, range, sampler, pruner."""
+    nested = search.get("protocol") == "nested"
+    parts = [f"protocol `{search.get('protocol')}`"]
+    n = search.get("n_trials")
+    if n is not None:
+        parts.append(f"{n} trial{'' if n == 1 else 's'}" + (" per outer fold" if nested else ""))
+    span = search.get("lr_range")
+    if (
+        isinstance(span, list | tuple)
+        and len(span) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in span)
+    ):
+        parts.append(f"log-uniform lr range {span[0]:g} to {span[1]:g}")
+    parts += [f"{key} `{search[key]}`" for key in ("sampler", "pruner") if search.get(key)]
+    if nested and search.get("inner_splits"):
+        parts.append(f"{search['inner_splits']} inner folds")
+    return ", ".join(parts)
+
+
 def count_text(x: float) -> str:
     """Integers as integers, fractional means with 2 decimals."""
     return f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.2f}"
@@ -110,8 +166,12 @@ def fold_block(result: dict[str, Any]) -> str:
     summary = result_summary(result)
     folds = result.get("folds") or []
     lines = [f"### {result_title(result)}", ""]
-    lr = result.get("lr")
-    lines += [f"Learning rate: {_NA if is_missing(lr) else f'{float(lr):.6g}'}", ""]
+    lr, lrs = result.get("lr"), fold_lrs(result)
+    if lrs is not None:
+        nested = " (nested protocol)" if _protocol(result) == "nested" else ""
+        lines += [f"Learning rate: each fold its own{nested}, in the lr column.", ""]
+    else:
+        lines += [f"Learning rate: {_NA if is_missing(lr) else f'{float(lr):.6g}'}", ""]
 
     present = [
         (key, label)
@@ -119,19 +179,22 @@ def fold_block(result: dict[str, Any]) -> str:
         if any(not is_missing(f.get("metrics", {}).get(key)) for f in folds)
         or not is_missing(summary["mean"].get(key))
     ]
-    header = ["fold", "n", *(label for _, label in present), "confusion matrix"]
+    own = [] if lrs is None or len(lrs) != len(folds) else lrs  # an lr column
+    header = ["fold", "n", *(["lr"] if own else []), *(label for _, label in present)]
+    header.append("confusion matrix")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for i, fold in enumerate(folds):
         m = fold.get("metrics", {})
         n = m.get("n", fold.get("n_val"))
         cells = [str(fold.get("fold", i + 1)), _NA if n is None else str(n)]
+        cells += [f"{own[i]:.3g}"] if own else []
         cells += [_f4(m.get(key)) for key, _ in present]
         cm = m.get("confusion_matrix")
         cells.append(_matrix_inline(cm) if cm is not None else _NA)
         lines.append("| " + " | ".join(cells) + " |")
     mean, std = summary["mean"], summary["std"]
-    cells = ["mean ± std", ""]
+    cells = ["mean ± std", "", *([""] if own else [])]
     for key, _ in present:
         cells.append(_NA if is_missing(mean.get(key)) else f"{_f4(mean[key])} ± {_f4(std[key])}")
     cells.append(_matrix_inline(summary["confusion_matrix_mean"]))
@@ -157,6 +220,14 @@ def fold_block(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+RANDOM_INIT_NOTE = (
+    "Random initial weights (pretrained=False): a pipeline check of decoding, training and "
+    "reporting, not a result. Its numbers are not set beside the study's, whose models "
+    "started from ImageNet weights."
+)
+"""What a report says of a run from random initial weights, in place of the study's numbers."""
+
+
 def _study_match(model: str, fine_tuning: str) -> dict[str, Any] | None:
     for row in STUDY_NUMBERS:
         if row["model"] == model and row["fine_tuning"] == fine_tuning:
@@ -168,8 +239,9 @@ def cv_report(result: dict[str, Any]) -> str:
     """The full ``report.md`` for one cross-validation run.
 
     Contains a title, the settings, [`fold_block`][fakezoo.report.text.fold_block], the study's
-    printed numbers for the same model and fine-tuning (when the study has that row), and notes on
-    the label convention and on what each metric means.
+    printed numbers for the same model and fine-tuning (when the study has that row and the run
+    did not start from random weights, a pipeline check), and notes on the label convention and
+    on what each metric means.
 
     Args:
         result: A CV result dict (``CVResult.to_dict()`` shape).
@@ -190,6 +262,14 @@ def cv_report(result: dict[str, Any]) -> str:
     """
     summary = result_summary(result)
     model = str(result.get("model", "model"))
+    lr, lrs = result.get("lr"), fold_lrs(result)
+    protocol = _protocol(result)
+    if lrs is not None:
+        whose = "each outer fold its own (nested protocol)" if protocol == "nested" else "per fold"
+        lr_cell = f"{whose}: {lrs_text(lrs)}"
+    else:
+        lr_cell = _NA if is_missing(lr) else f"{float(lr):.6g}"
+    search = (result.get("settings") or {}).get("search")
     settings = [
         ("model", f"`{model}` ({display_name(model)})"),
         (
@@ -197,7 +277,8 @@ def cv_report(result: dict[str, Any]) -> str:
             FINE_TUNING_WORDS[_fine_tuning(result)],
         ),
         ("trainable modules", ", ".join(f"`{t}`" for t in result.get("trainable") or []) or None),
-        ("learning rate", _NA if is_missing(result.get("lr")) else f"{float(result['lr']):.6g}"),
+        ("learning rate", lr_cell),
+        ("learning-rate search", search_text(search) if isinstance(search, dict) else None),
         ("epochs", result.get("epochs")),
         ("folds", result.get("n_splits", summary["n_folds"])),
         ("seed", result.get("seed")),
@@ -210,6 +291,8 @@ def cv_report(result: dict[str, Any]) -> str:
     lines = [f"# {result_title(result)}", "", "Cross-validation report written by fakezoo.", ""]
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in settings if v is not None]
+    if protocol in PROTOCOL_NOTES and isinstance(search, dict):
+        lines += ["", PROTOCOL_NOTES[protocol]]
     lines += ["", "## Results", "", fold_block(result).rstrip("\n"), ""]
     skipped = result.get("skipped") or []
     if skipped:
@@ -220,7 +303,7 @@ def cv_report(result: dict[str, Any]) -> str:
         lines += [""]
 
     printed = _study_match(display_name(model), _fine_tuning(result))
-    if printed is not None:
+    if printed is not None and result.get("pretrained") is not False:
         mean = summary["mean"]
         keys = ("accuracy", "precision", "recall", "f1")
         lines += [
@@ -251,9 +334,10 @@ def cv_report(result: dict[str, Any]) -> str:
         "- AP: average precision of the fake class over all thresholds.",
         "- mean ± std: across folds; std is the population standard deviation (ddof=0).",
         "- Confusion matrix: rows are the true class (real, fake), columns the predicted class.",
-        "",
     ]
-    return "\n".join(lines)
+    if result.get("pretrained") is False:
+        lines += [f"- {RANDOM_INIT_NOTE}"]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- study table
@@ -267,7 +351,8 @@ def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Returns:
         A list of flat dicts with keys ``model`` (display name), ``fine_tuning``
-        ("With"/"Without", or "Custom" when ``finetune`` is None), ``best_lr``, ``n_folds``,
+        ("With"/"Without", or "Custom" when ``finetune`` is None), ``best_lr`` (``None`` for a
+        nested search, whose rows add ``lr_per_fold``), ``n_folds``,
         the mean of every metric in [`fakezoo.metrics.METRIC_NAMES`][fakezoo.metrics.METRIC_NAMES]
         (fractions, ``None`` when unavailable), ``<metric>_std`` for each, and ``model_id`` (the
         fakezoo name).
@@ -294,11 +379,22 @@ def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "best_lr": result.get("lr"),
             "n_folds": summary["n_folds"],
         }
+        lrs = fold_lrs(result)
+        if lrs is not None:
+            row["lr_per_fold"] = lrs
         row.update({name: summary["mean"].get(name) for name in METRIC_NAMES})
         row.update({f"{name}_std": summary["std"].get(name) for name in METRIC_NAMES})
         row["model_id"] = model
         table.append(row)
     return table
+
+
+def _lr_cell(row: dict[str, Any]) -> str:
+    """A table row's learning rate, or each fold's own (a nested search)."""
+    lrs = row.get("lr_per_fold")
+    if is_missing(row.get("best_lr")) and lrs:
+        return "per fold " + ", ".join(_lr(v) for v in lrs)
+    return _lr(row.get("best_lr"))
 
 
 def _acc_mean_std(row: dict[str, Any]) -> str:
@@ -350,7 +446,7 @@ def table_markdown(table: Sequence[dict[str, Any]]) -> str:
         cells = [
             str(row.get("model", "")),
             str(row.get("fine_tuning", "")),
-            _lr(row.get("best_lr")),
+            _lr_cell(row),
             _pct(row.get("accuracy")),
             _pct(row.get("precision")),
             _pct(row.get("recall")),
@@ -366,7 +462,7 @@ def table_csv(table: Sequence[dict[str, Any]]) -> str:
     """Render table rows as CSV (header = union of keys, in first-seen order).
 
     Numbers are written at full precision (they round-trip through ``float``); ``None`` is an
-    empty cell.
+    empty cell, and a list (``lr_per_fold``) its items joined by spaces.
 
     Example:
         ```python
@@ -384,8 +480,14 @@ def table_csv(table: Sequence[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in table:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
+        writer.writerow({k: _csv_cell(row.get(k)) for k in fields})
     return buf.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return " ".join(map(str, value)) if isinstance(value, list) else value
 
 
 def study_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
@@ -418,7 +520,7 @@ def study_comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
         cells = [
             str(row.get("model", "")),
             str(row.get("fine_tuning", "")),
-            f"{_lr(row.get('best_lr'))} / {_lr(s.get('best_lr'))}",
+            f"{_lr_cell(row)} / {_lr(s.get('best_lr'))}",
         ]
         for key in ("accuracy", "precision", "recall", "f1"):
             cells += [_pct(row.get(key)), _pct(s.get(key))]

@@ -322,8 +322,8 @@ def check_object(value: Any, where: str, name: str) -> dict | None:
 
 def check_results(data: Any, where: str) -> dict:
     """A run's ``results.json`` (or the part an export carries): an object whose ``folds`` is
-    a list of objects with ``y_true``/``y_prob`` lists, ``summary`` and ``settings`` objects
-    and a ``deviations`` list, each of them optional.
+    a list of objects with ``y_true``/``y_prob`` lists, ``summary`` and ``settings`` objects,
+    a ``deviations`` list and a ``train_files_sha256`` list of strings, each of them optional.
 
     Example:
         ```python
@@ -350,6 +350,11 @@ def check_results(data: Any, where: str) -> dict:
     deviations = data.get("deviations", [])
     if not isinstance(deviations, list):
         raise RunFormatError(f"{where}: 'deviations' must be a list, got {deviations!r:.60}.")
+    hashes = data.get("train_files_sha256", [])
+    if not (isinstance(hashes, list) and all(isinstance(h, str) for h in hashes)):
+        raise RunFormatError(
+            f"{where}: 'train_files_sha256' must be a list of SHA-256 strings, got {hashes!r:.60}."
+        )
     return data
 
 
@@ -555,6 +560,8 @@ class RunConfig:
 
     Attributes:
         folds: the folds actually trained (``fold_<k>`` names), whatever ``n_splits`` was.
+        lr: the run's learning rate; ``None`` for a nested search (``settings["protocol"]``
+            is ``"nested"``), whose folds each record their own.
         complete: every fold in ``folds`` is finished and ``results.json`` is written.
         settings: the human-readable settings (epochs, optimizer, ...).
         fingerprint: see [`Fingerprint`][fakezoo.runs.schema.Fingerprint]; ``None`` when the
@@ -567,7 +574,7 @@ class RunConfig:
     trainable: list[str]
     preprocessing: Preprocessing
     folds: list[str]
-    lr: float
+    lr: float | None
     complete: bool
     settings: dict
     fingerprint: Fingerprint | None
@@ -635,7 +642,9 @@ class RunConfig:
         finetune = data.get("finetune")
         if finetune not in (True, False, None):
             raise RunFormatError(f"{where}: 'finetune' must be true, false or null.")
-        lr = check_lr(data.get("lr"), where)
+        settings = dict(check_object(data.get("settings"), where, "settings") or {})
+        nested = settings.get("protocol") == "nested"  # no run lr: each fold has its own
+        lr = None if nested and data.get("lr") is None else check_lr(data.get("lr"), where)
         return cls(
             model=data["model"],
             architecture=str(data.get("architecture", "")),
@@ -645,7 +654,7 @@ class RunConfig:
             folds=list(folds),
             lr=lr,
             complete=data.get("complete") is True,
-            settings=dict(check_object(data.get("settings"), where, "settings") or {}),
+            settings=settings,
             fingerprint=_fingerprint_or_none(data.get("fingerprint"), where),
             weights=data.get("weights"),
             split_seed=data.get("split_seed"),

@@ -440,6 +440,8 @@ class CrossValidator:
             "weights": s.weights,
             "device": str(self.device),
         }
+        if search is not None:  # how the lr was chosen, for the reports
+            settings["search"] = {**search, "lr_range": list(search["lr_range"])}
         # A dataset made by `fakezoo crop` says how its faces were cut; prediction cuts so too.
         preprocessing = pre.with_face_crop(recorded_policy(decoded.dataset.root))
         return RunDescription(settings, fingerprint, preprocessing)
@@ -621,10 +623,19 @@ class CrossValidator:
             },
             fingerprint=fingerprint.to_dict(),
             skipped=decoded.dataset.skipped_records(),
+            train_files_sha256=self.trained_on(decoded, splits),
         )
         if out_dir is not None and fold is None:
             on_main(lambda: self.finish_run_dir(writer, result, template, described))
         return result
+
+    @staticmethod
+    def trained_on(
+        decoded: DecodedImages, folds: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> list[str]:
+        """The sorted, unique SHA-256 of the files that some fold trained on."""
+        hashes = decoded.dataset.sha256()  # remembered per file: the fingerprint read them
+        return sorted({hashes[i] for train_idx, _ in folds for i in train_idx.tolist()})
 
     def deviations(self, template: torch.nn.Module, settings: dict) -> list[str]:
         """How this run departs from the study

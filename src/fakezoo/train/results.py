@@ -45,13 +45,16 @@ class CVResult:
     model: str
     finetune: bool | None
     trainable: list[str]
-    lr: float
+    lr: float | None  # None for a nested search: each fold has its own (FoldResult.lr)
     settings: dict
     folds: list[FoldResult]
     timings: dict = field(default_factory=dict)
     deviations: list[str] = field(default_factory=list)
     fingerprint: dict | None = None  # Fingerprint.to_dict(): what these numbers depend on
     skipped: list[dict] = field(default_factory=list)  # files left out: {"path", "reason"}
+    # SHA-256 of every file a fold model trained on (sorted, unique): `fakezoo evaluate`
+    # counts the images it shares with them
+    train_files_sha256: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 import os
 import socket
 from collections.abc import Sequence
@@ -60,8 +59,9 @@ class LRSearchResult:
     """What [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search] found.
 
     Attributes:
-        best_lr: the chosen learning rate (study protocol), or the geometric mean of the
-            per-fold choices (nested protocol).
+        best_lr: the chosen learning rate (study protocol); ``None`` for the nested
+            protocol, where each outer fold has its own (``fold_lrs``) and no one rate
+            stands for the run.
         best_value: the best trial's mean validation accuracy (study protocol), or the outer
             folds' mean accuracy (nested).
         trials: one dict per trial: number, lr, value, state, fold accuracies (and the outer
@@ -73,7 +73,7 @@ class LRSearchResult:
         fold_lrs: the LR chosen for each outer fold (nested protocol only).
     """
 
-    best_lr: float
+    best_lr: float | None
     best_value: float
     trials: list[dict]
     cv_result: CVResult | None
@@ -614,7 +614,7 @@ def _search_only(
         lrs.append(float(_best(study).params["lr"]))
         trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
     return LRSearchResult(
-        best_lr=float(math.exp(np.mean(np.log(lrs)))),
+        best_lr=None,
         best_value=float("nan"),
         trials=trials,
         cv_result=None,
@@ -639,8 +639,8 @@ def _nested(
     described: RunDescription,
 ) -> LRSearchResult:
     fingerprint: Fingerprint = options["fingerprint"]
-    # lr: a placeholder in the index until every outer fold has chosen its own
-    settings = {**described.settings, "protocol": "nested", "lr": 1.0}
+    # No lr for the run: each outer fold has its own (its config.json, lr_per_fold)
+    settings = {**described.settings, "protocol": "nested", "lr": None}
     described = replace(described, settings=settings)
     writer = None
     if out is not None:  # claimed before any work; each outer fold is written when done
@@ -674,23 +674,23 @@ def _nested(
             studies.append(study)
             trials += [dict(row, outer_fold=k) for row in _trial_rows(study)]
         folds.append(fold)
-    geo_lr = float(math.exp(np.mean(np.log(lrs))))
-    settings.update(lr=geo_lr, lr_per_fold=lrs)
+    settings.update(lr_per_fold=lrs)
     result = CVResult(
         model=model_name,
         finetune=template.finetune,
         trainable=list(template.trainable),
-        lr=geo_lr,
+        lr=None,
         settings=settings,
         folds=folds,
         deviations=cv.deviations(template, settings),
         timings={"trunk_images": cv.trunk_images},
         fingerprint=fingerprint.to_dict(),
+        train_files_sha256=cv.trained_on(decoded, outer),
     )
     if writer is not None:
         cv.finish_run_dir(writer, result, template, described)
     return LRSearchResult(
-        best_lr=geo_lr,
+        best_lr=None,
         best_value=float(result.mean["accuracy"]),
         trials=trials,
         cv_result=result,
