@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .cli_parser import build_parser
+from .cli_parser import parse_args
 from .errors import FakezooError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -171,19 +171,8 @@ def _tune_workers(args) -> None:
     from .train.tune import start_over, study_names
     from .train.workers import run_workers
 
-    if args.workers < 1:
-        raise ValueError(f"--workers {args.workers}: need at least 1.")
-    if args.storage is None:
+    if args.storage is None:  # --workers with SQLite is refused by the parser
         args.storage = str(Path(args.out) / "study.log")
-    elif str(args.storage).startswith("sqlite") or Path(args.storage).suffix in {
-        ".db",
-        ".sqlite",
-        ".sqlite3",
-    }:
-        raise ValueError(
-            f"--storage {args.storage}: SQLite serves one process at a time; "
-            f"--workers needs a Journal file (.log) or a postgresql:// URL."
-        )
     if args.overwrite:  # once, here: a worker that overwrote would delete the others' trials
         start_over(
             args.out,
@@ -522,12 +511,8 @@ def _pull(args) -> int:
 def _app(args) -> int:
     from .app import launch
 
-    size = int(args.max_file_size) if args.max_file_size.isdigit() else args.max_file_size
-    launch(
-        _model_source(args),
-        max_file_size=size,
-        **_given(args, "host port queue_size revision device faces"),  # -q: the URL still
-    )
+    options = _given(args, "host port max_file_size queue_size revision device faces")
+    launch(_model_source(args), **options)  # even with -q, the URL is printed
     return EXIT_OK
 
 
@@ -604,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     the full traceback instead.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     args.argv = argv  # `tune --workers N` starts workers with this same command
     worker = os.environ.get("FAKEZOO_WORKER") if getattr(args, "search_only", False) else None
     debug = args.debug or os.environ.get("FAKEZOO_DEBUG", "").lower() not in ("", "0", "false")
