@@ -248,3 +248,31 @@ def test_a_busy_port_keeps_the_api_wording_in_python(tmp_path):
         with pytest.raises(OSError, match="port=") as info:
             launch(Path(tmp_path / "no-run"), port=port, block=False, quiet=True)
     assert "server_port" not in str(info.value)
+
+
+def test_cli_words_apply_only_where_the_command_has_the_flag(cli, head_run, monkeypatch):
+    """`protocol` has --no-pretrained but neither --weights nor --folds; `push` no --token."""
+    from argparse import Namespace
+
+    from fakezoo.cli import cli_words
+
+    hint = (
+        "Download it (e.g. `hf download timm/x model.safetensors`) and pass "
+        "pretrained='path/to/model.safetensors', or use pretrained=False."
+    )
+    protocol = Namespace(pretrained=True, out="o")
+    assert cli_words(hint, protocol) == (
+        "Download it (e.g. `hf download timm/x model.safetensors`), or use --no-pretrained."
+    )
+    assert cli_words("n_splits=2; lower n_splits", protocol) == "n_splits=2; lower n_splits"
+    cv = Namespace(pretrained=True, weights=None, folds=3, out="o", overwrite=False)
+    assert "pass --weights path/to/model.safetensors, or use --no-pretrained" in cli_words(hint, cv)
+    assert cli_words(
+        "Use another --out / out_dir, or --overwrite / overwrite=True to remove it.", cv
+    ) == ("Use another --out, or --overwrite to remove it.")
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    code, _, err = cli("push", head_run, "org/name")
+    assert code == 1 and "hf auth login" in err, err
+    assert "token=" not in err, err

@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -534,6 +535,61 @@ COMMANDS = {
 }
 
 
+# The Python API's words in messages, and the command line's: (pattern, replacement, the
+# options a command must have for the replacement to apply, by their argparse dest).
+CLI_WORDS = [
+    (
+        r"and pass pretrained='path/to/model\.safetensors', or use pretrained=False",
+        "and pass --weights path/to/model.safetensors, or use --no-pretrained",
+        ("weights", "pretrained"),
+    ),
+    (  # `fakezoo protocol` has --no-pretrained but no --weights
+        r" and pass pretrained='path/to/model\.safetensors', or use pretrained=False",
+        ", or use --no-pretrained",
+        ("pretrained",),
+    ),
+    (r"use pretrained=False", "use --no-pretrained", ("pretrained",)),
+    (r"pretrained='([^']*)'", r"--weights \1", ("weights",)),
+    (r"weights='(timm|torchvision)'", r"--weights-source \1", ("weights_source",)),
+    (r"n_splits=(\d+)", r"--folds \1", ("folds",)),
+    (r"lower n_splits", "lower --folds", ("folds",)),
+    (
+        r"Run the same CrossValidator settings again with out_dir='([^']*)'",
+        r"Run the same `fakezoo cv` (or `fakezoo tune`) command again with --out \1",
+        ("run_dir",),
+    ),
+    (r", or pass token=\.\.\.", "", ("run_dir",)),  # `fakezoo push` has no --token
+    (
+        r"pass another port=, or port=None for a free one from \d+ up",
+        "pass another --port",
+        ("port",),
+    ),
+    (r"storage='([^']*)'", r"--storage \1", ("storage",)),
+    (r"pruner='none'", "--pruner none", ("pruner",)),
+    (r"allow_partial=True \(--allow-partial\)", "--allow-partial", ("allow_partial",)),
+    (r"--out / out_dir", "--out", ("out",)),
+    (r"--overwrite / overwrite=True", "--overwrite", ("overwrite",)),
+]
+
+
+def cli_words(message: str, args) -> str:
+    """``message`` with the Python API's argument names replaced by the flags of the command
+    that ``args`` holds (a replacement applies only where the command has those flags).
+
+    Example:
+        ```python
+        from argparse import Namespace
+        from fakezoo.cli import cli_words
+        cli_words("fewer than n_splits=5; lower n_splits", Namespace(folds=5))
+        # 'fewer than --folds 5; lower --folds'
+        ```
+    """
+    for pattern, replacement, dests in CLI_WORDS:
+        if all(hasattr(args, dest) for dest in dests):
+            message = re.sub(pattern, replacement, message)
+    return message
+
+
 def _user_message(err: BaseException) -> str | None:
     """The one-line message for an expected failure, or None for a bug (shown in full)."""
     from ._optional import install_hint
@@ -617,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = None if debug else _user_message(err)
         if message is None:
             raise
-        print(f"fakezoo {args.command}: error: {message}", file=sys.stderr)
+        print(f"fakezoo {args.command}: error: {cli_words(message, args)}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         logger.setLevel(level)
