@@ -106,7 +106,7 @@ def _argv(command, bad, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("command", "bad", "flag"), BAD, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+    ("command", "bad", "flag"), BAD, ids=[f"{c[0]} {' '.join(b)}" for c, b, _ in BAD]
 )
 def test_a_bad_value_is_a_usage_error_naming_its_flag(cli, tmp_path, command, bad, flag):
     (tmp_path / "data").mkdir()  # DATA exists: only the bad value is wrong
@@ -169,14 +169,15 @@ def test_a_bad_value_fails_before_heavy_imports(tmp_path):
     assert not out.exists()
 
 
-def test_lr_nan_does_not_poison_out(cli, demo_dir, tmp_path):
-    """The refused `--lr nan` leaves --out as it was: a valid run there afterwards is not
-    refused for NaN in its index (the run is not trained here: the folder is checked)."""
-    out = tmp_path / "out"
-    for bad in ("nan", "inf", "0"):
+def test_a_refused_lr_leaves_an_existing_run_untouched(cli, head_run, demo_dir, tmp_path):
+    """`--lr nan` / `inf` wrote NaN/Infinity into --out's index before failing, so that the
+    next valid run there was refused: now --out is not touched at all."""
+    out = shutil.copytree(head_run, tmp_path / "out")
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    for bad in ("nan", "inf", "-inf", "0"):
         code, _, err = cli(*CV[:1], demo_dir, *CV[2:5], bad, "--out", out)
-        assert code == EXIT_USAGE, err
-    assert not out.exists()
+        assert code == EXIT_USAGE and "argument --lr:" in err, err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
 
 
 # Item 21: messages reached from the command line name the flags.
