@@ -148,6 +148,7 @@ def test_max_file_size_takes_units(text, size):
     from fakezoo.cli_parser import parse_args
 
     assert parse_args([*APP, "--max-file-size", text]).max_file_size == size
+    assert parse_args(APP).max_file_size == 20 * 2**20  # the default, "20mb"
 
 
 def test_a_bad_value_fails_before_heavy_imports(tmp_path):
