@@ -95,7 +95,7 @@ def test_unknown_storage_scheme_names_the_argument(demo_dir, tmp_path):
         *TINY,
     )
     line = one_line_error(proc)
-    assert "storage=" in line and "postgresql://" in line
+    assert "--storage redis://localhost/x" in line and "postgresql://" in line
     assert "decoded" not in proc.stderr and not (tmp_path / "o").exists()  # before any work
 
 

@@ -386,6 +386,32 @@ def build_app(
     return demo
 
 
+def _port_taken(host: str, port: int) -> OSError:
+    return OSError(
+        f"port {port} on {host} is in use or not allowed: pass another port=, or port=None "
+        f"for a free one from {DEFAULT_PORT} up."
+    )
+
+
+def _check_port(host: str, port: int | None) -> None:
+    """Refuse a port that cannot be listened on, the way Gradio tries it, before any work."""
+    import errno
+    import socket
+
+    if port is None:
+        return
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port={port!r}: use a port from 1 to 65535, or None for a free one.")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host if host != "0.0.0.0" else "127.0.0.1", port))
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise _port_taken(host, port) from err
+            raise
+
+
 def launch(
     model: Detector | str | os.PathLike[str],
     *,
@@ -417,19 +443,25 @@ def launch(
     Returns:
         The running ``gradio.Blocks``; its ``local_url`` is where it listens.
     """
+    _check_port(host, port)  # before the models load
     demo = build_app(model, revision=revision, device=device, faces=faces)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        max_file_size=max_file_size,
-        prevent_thread_lock=True,
-        quiet=True,  # Gradio's lines give advice for its own API (`share=True` in `launch()`)
-        ssr_mode=False,
-        share=False,
-        show_error=False,
-        footer_links=["api"],
-    )
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            max_file_size=max_file_size,
+            prevent_thread_lock=True,
+            quiet=True,  # Gradio's lines give advice for its own API (`share=True` in `launch()`)
+            ssr_mode=False,
+            share=False,
+            show_error=False,
+            footer_links=["api"],
+        )
+    except OSError as err:  # taken since the check; Gradio's advice names its own parameter
+        if port is None or "Cannot find empty port" not in str(err):
+            raise
+        raise _port_taken(host, port) from err
     if not quiet:
         print(f"fakezoo app: serving at {demo.local_url} (Ctrl-C stops it)", flush=True)
     if block:

@@ -13,12 +13,13 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .cli_parser import build_parser
+from .cli_parser import parse_args
 from .errors import FakezooError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -183,19 +184,8 @@ def _tune_workers(args) -> None:
     from .train.tune import start_over, study_names
     from .train.workers import run_workers
 
-    if args.workers < 1:
-        raise ValueError(f"--workers {args.workers}: need at least 1.")
-    if args.storage is None:
+    if args.storage is None:  # --workers with SQLite is refused by the parser
         args.storage = str(Path(args.out) / "study.log")
-    elif str(args.storage).startswith("sqlite") or Path(args.storage).suffix in {
-        ".db",
-        ".sqlite",
-        ".sqlite3",
-    }:
-        raise ValueError(
-            f"--storage {args.storage}: SQLite serves one process at a time; "
-            f"--workers needs a Journal file (.log) or a postgresql:// URL."
-        )
     if args.overwrite:  # once, here: a worker that overwrote would delete the others' trials
         start_over(
             args.out,
@@ -534,12 +524,8 @@ def _pull(args) -> int:
 def _app(args) -> int:
     from .app import launch
 
-    size = int(args.max_file_size) if args.max_file_size.isdigit() else args.max_file_size
-    launch(
-        _model_source(args),
-        max_file_size=size,
-        **_given(args, "host port queue_size revision device faces"),  # -q: the URL still
-    )
+    options = _given(args, "host port max_file_size queue_size revision device faces")
+    launch(_model_source(args), **options)  # even with -q, the URL is printed
     return EXIT_OK
 
 
@@ -559,6 +545,61 @@ COMMANDS = {
     "pull": _pull,
     "convert-weights": _convert_weights,
 }
+
+
+# The Python API's words in messages, and the command line's: (pattern, replacement, the
+# options a command must have for the replacement to apply, by their argparse dest).
+CLI_WORDS = [
+    (
+        r"and pass pretrained='path/to/model\.safetensors', or use pretrained=False",
+        "and pass --weights path/to/model.safetensors, or use --no-pretrained",
+        ("weights", "pretrained"),
+    ),
+    (  # `fakezoo protocol` has --no-pretrained but no --weights
+        r" and pass pretrained='path/to/model\.safetensors', or use pretrained=False",
+        ", or use --no-pretrained",
+        ("pretrained",),
+    ),
+    (r"use pretrained=False", "use --no-pretrained", ("pretrained",)),
+    (r"pretrained='([^']*)'", r"--weights \1", ("weights",)),
+    (r"weights='(timm|torchvision)'", r"--weights-source \1", ("weights_source",)),
+    (r"n_splits=(\d+)", r"--folds \1", ("folds",)),
+    (r"lower n_splits", "lower --folds", ("folds",)),
+    (
+        r"Run the same CrossValidator settings again with out_dir='([^']*)'",
+        r"Run the same `fakezoo cv` (or `fakezoo tune`) command again with --out \1",
+        ("run_dir",),
+    ),
+    (r", or pass token=\.\.\.", "", ("run_dir",)),  # `fakezoo push` has no --token
+    (
+        r"pass another port=, or port=None for a free one from \d+ up",
+        "pass another --port",
+        ("port",),
+    ),
+    (r"storage='([^']*)'", r"--storage \1", ("storage",)),
+    (r"pruner='none'", "--pruner none", ("pruner",)),
+    (r"allow_partial=True \(--allow-partial\)", "--allow-partial", ("allow_partial",)),
+    (r"--out / out_dir", "--out", ("out",)),
+    (r"--overwrite / overwrite=True", "--overwrite", ("overwrite",)),
+]
+
+
+def cli_words(message: str, args) -> str:
+    """``message`` with the Python API's argument names replaced by the flags of the command
+    that ``args`` holds (a replacement applies only where the command has those flags).
+
+    Example:
+        ```python
+        from argparse import Namespace
+        from fakezoo.cli import cli_words
+        cli_words("fewer than n_splits=5; lower n_splits", Namespace(folds=5))
+        # 'fewer than --folds 5; lower --folds'
+        ```
+    """
+    for pattern, replacement, dests in CLI_WORDS:
+        if all(hasattr(args, dest) for dest in dests):
+            message = re.sub(pattern, replacement, message)
+    return message
 
 
 def _user_message(err: BaseException) -> str | None:
@@ -616,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     the full traceback instead.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     args.argv = argv  # `tune --workers N` starts workers with this same command
     worker = os.environ.get("FAKEZOO_WORKER") if getattr(args, "search_only", False) else None
     debug = args.debug or os.environ.get("FAKEZOO_DEBUG", "").lower() not in ("", "0", "false")
@@ -644,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = None if debug else _user_message(err)
         if message is None:
             raise
-        print(f"fakezoo {args.command}: error: {message}", file=sys.stderr)
+        print(f"fakezoo {args.command}: error: {cli_words(message, args)}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         logger.setLevel(level)

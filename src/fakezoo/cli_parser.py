@@ -7,6 +7,100 @@ that ``fakezoo --help`` and ``fakezoo COMMAND --help`` answer at once.
 from __future__ import annotations
 
 import argparse
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from .models.registry import MAX_IMAGE_SIZE, get_spec, list_models
+
+
+class Number:
+    """An argparse ``type``: an integer (``kind=int``) or a finite float within bounds, so that
+    a bad value is argparse's one ``error: argument --FLAG: ...`` line and exit code 2.
+
+    ``low``/``high`` are inclusive bounds, ``above``/``below`` exclusive ones.
+
+    Example:
+        ```python
+        from fakezoo.cli_parser import Number
+        Number(int, 1, 4096)("224")  # 224; "0" raises argparse.ArgumentTypeError
+        ```
+    """
+
+    def __init__(self, kind=float, low=None, high=None, *, above=None, below=None) -> None:
+        self.kind, self.low, self.high, self.above, self.below = kind, low, high, above, below
+        bounds = {
+            (True, True, False, False): f"from {low} to {high}",
+            (True, False, False, False): f"of at least {low}",
+            (False, False, True, False): f"above {above}",
+            (True, False, False, True): f"from {low} to below {below}",
+        }[(low is not None, high is not None, above is not None, below is not None)]
+        self.rule = f"{'an integer' if kind is int else 'a finite number'} {bounds}"
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: use {self.rule}") from None
+        if not math.isfinite(value) or not self._fits(value):
+            raise argparse.ArgumentTypeError(f"{text}: use {self.rule}")
+        return value
+
+    def _fits(self, value) -> bool:
+        return not (
+            (self.low is not None and value < self.low)
+            or (self.high is not None and value > self.high)
+            or (self.above is not None and value <= self.above)
+            or (self.below is not None and value >= self.below)
+        )
+
+    def __repr__(self) -> str:  # argparse names the type in some messages
+        return self.rule
+
+
+LR = Number(float, above=0)
+COUNT = Number(int, 1)
+SEED = Number(int, 0, 2**32 - 1)  # what numpy's generators take
+SIDE = Number(int, 1, MAX_IMAGE_SIZE)  # the loader's cap
+FOLDS = Number(int, 2)
+PIXELS = Number(float, 0)
+PROBABILITY = Number(float, 0, 1)
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
+
+
+def file_size(text: str) -> int:
+    """An argparse ``type``: ``20mb``, ``512KB`` or a number of bytes, as bytes (Gradio's
+    units: 1 kb is 1024 bytes).
+
+    Example:
+        ```python
+        from fakezoo.cli_parser import file_size
+        file_size("20mb")  # 20971520
+        ```
+    """
+    found = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    unit = found and found[2].lower()
+    if not found or unit not in _SIZE_UNITS or int(found[1]) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a positive number of bytes, or one with a unit: b, kb, mb, gb or tb "
+            f"(e.g. 20mb)"
+        )
+    return int(found[1]) * _SIZE_UNITS[unit]
+
+
+def safetensors_file(text: str) -> str:
+    """An argparse ``type``: an existing ``.safetensors`` file (pickles can run code)."""
+    path = Path(text)
+    if path.suffix != ".safetensors":
+        raise argparse.ArgumentTypeError(
+            f"{text}: use a .safetensors file (pickled .pth/.bin files can run code; convert "
+            f"one with safetensors.torch.save_file(torch.load(f, weights_only=True), ...))"
+        )
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
 
 
 def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
@@ -19,11 +113,11 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
         help="train only the new head (the study's 'without fine-tune' rows)",
     )
     if lr:
-        p.add_argument("--lr", type=float, required=True, help="learning rate")
-    p.add_argument("--epochs", type=int, default=3, help="epochs per fold (default 3)")
-    p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0, help="seeds folds, init and batch order")
+        p.add_argument("--lr", type=LR, required=True, help="learning rate (above 0)")
+    p.add_argument("--epochs", type=COUNT, default=3, help="epochs per fold (default 3)")
+    p.add_argument("--folds", type=FOLDS, default=3, help="CV folds (default 3)")
+    p.add_argument("--batch-size", type=COUNT, default=32)
+    p.add_argument("--seed", type=SEED, default=0, help="seeds folds, init and batch order")
     p.add_argument(
         "--out",
         required=True,
@@ -42,9 +136,16 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
         action="store_false",
         help="random initialisation instead of ImageNet weights",
     )
-    p.add_argument("--weights", help="local .safetensors ImageNet weights instead of the Hub")
     p.add_argument(
-        "--image-size", type=int, help="override the study's input size (recorded as a deviation)"
+        "--weights",
+        type=safetensors_file,
+        help="local .safetensors ImageNet weights instead of the Hub",
+    )
+    p.add_argument(
+        "--image-size",
+        type=SIDE,
+        help="override the study's input size (recorded as a deviation; the model's rule, "
+        f"at most {MAX_IMAGE_SIZE})",
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
     _add_fidelity(p)
@@ -67,7 +168,7 @@ def _add_fidelity(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--drop-rate",
-        type=float,
+        type=Number(float, 0, below=1),
         help="dropout before the trained layers (default: torchvision's per model)",
     )
 
@@ -98,28 +199,26 @@ def _add_protocol(sub: argparse._SubParsersAction) -> None:
         choices=["deepfakebench", "sbi", "fakezoo"],
         help="crop policy (default deepfakebench)",
     )
-    p.add_argument("--frames", type=int, help="frames per video (default: the policy's, 32)")
-    p.add_argument("--crop-size", type=int, help="crop side in px (default: the policy's)")
-    p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
-    p.add_argument(
-        "--lr", type=float, nargs="+", help="learning rates tried (default 1e-4 3e-4 1e-3)"
-    )
+    p.add_argument("--frames", type=COUNT, help="frames per video (default: the policy's, 32)")
+    p.add_argument("--crop-size", type=SIDE, help="crop side in px (default: the policy's)")
+    p.add_argument("--min-size", type=PIXELS, default=40, help="smallest face side in px")
+    p.add_argument("--lr", type=LR, nargs="+", help="learning rates tried (default 1e-4 3e-4 1e-3)")
     p.add_argument(
         "--no-finetune",
         dest="finetune",
         action="store_false",
         help="train only the new head",
     )
-    p.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=COUNT, default=3, help="epochs (default 3)")
+    p.add_argument("--batch-size", type=COUNT, default=32)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument(
         "--no-pretrained",
         dest="pretrained",
         action="store_false",
         help="random initialisation instead of ImageNet weights",
     )
-    p.add_argument("--image-size", type=int, help="model input side (default: the model's)")
+    p.add_argument("--image-size", type=SIDE, help="model input side (default: the model's)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
     p.add_argument(
         "--no-c40", dest="c40", action="store_false", help="do not also test FF++ at c40"
@@ -127,10 +226,10 @@ def _add_protocol(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops", help="crop folder, shared between protocol runs (default OUT/crops)")
     p.add_argument(
         "--memory-budget",
-        type=float,
+        type=Number(float, above=0),
         help="GB of decoded images held at once (default: half the machine's memory)",
     )
-    p.add_argument("--workers", type=int, help="decoding and cropping threads")
+    p.add_argument("--workers", type=COUNT, help="decoding and cropping threads")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +241,70 @@ def build_parser() -> argparse.ArgumentParser:
         args = build_parser().parse_args(["models", "--format", "json"])
         ```
     """
+    return _build()[0]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``fakezoo ARGV`` parsed, each value checked alone and with the others (``--fold`` within
+    ``--folds``, ``--lr-range`` in order, ``--image-size`` for each model); a bad one is a
+    usage error: one line, exit code 2, before anything is imported or written.
+
+    Example:
+        ```python
+        from fakezoo.cli_parser import parse_args
+        parse_args(["app", "--max-file-size", "2mb"]).max_file_size  # 2097152
+        ```
+    """
+    parser, commands = _build()
+    args = parser.parse_args(argv)
+    problem = _together(args)
+    if problem:
+        commands[args.command].error(problem)
+    return args
+
+
+def _together(args: argparse.Namespace) -> str | None:
+    """What is wrong with the values of ``args`` taken together, or None."""
+    fold = getattr(args, "fold", None)
+    if fold is not None and fold > args.folds:
+        return f"argument --fold: {fold}: use a fold from 1 to --folds ({args.folds})"
+    if getattr(args, "lr_range", None) is not None and args.lr_range[0] >= args.lr_range[1]:
+        low, high = args.lr_range
+        return f"argument --lr-range: {low:g} {high:g}: LOW must be below HIGH"
+    if args.command == "tune" and args.workers > 1 and _is_sqlite(args.storage):
+        return (
+            f"argument --storage: {args.storage}: SQLite serves one process at a time; "
+            f"--workers needs a Journal file (.log) or a postgresql:// URL"
+        )
+    if args.command in ("cv", "tune"):
+        flag, names = "--model", [args.model]
+    elif args.command in ("benchmark", "protocol"):
+        flag, names = "--models", args.models or list_models()
+    else:
+        return None
+    try:
+        specs = [get_spec(name) for name in names]
+    except KeyError as err:
+        return f"argument {flag}: {err}"
+    for spec in specs if args.image_size is not None else ():
+        size = args.image_size
+        if args.command == "benchmark":  # each row raises it to its model's minimum
+            size = max(size, spec.min_image_size)
+        try:
+            spec.check_image_size(size, argument="--image-size")
+        except ValueError as err:
+            return str(err)
+    return None
+
+
+def _is_sqlite(storage: str | None) -> bool:
+    return storage is not None and (
+        storage.startswith("sqlite") or Path(storage).suffix in {".db", ".sqlite", ".sqlite3"}
+    )
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and its subcommands' parsers by name."""
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -161,15 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-data", help="write the synthetic demo dataset (no download)")
     p.add_argument("dir", help="output folder (real/ and fake/ are created)")
-    p.add_argument("--n-per-class", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--n-per-class", type=COUNT, default=500)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--image-size", type=Number(int, 16, MAX_IMAGE_SIZE), default=256)
 
     p = sub.add_parser("cv", help="cross-validate one model at one learning rate")
     _add_training(p, lr=True)
     p.add_argument(
         "--fold",
-        type=int,
+        type=COUNT,
         metavar="K",
         help="train only fold K (1..FOLDS) into --out, e.g. one job of a job array; "
         "the same command without --fold then collects the folds",
@@ -177,14 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tune", help="Optuna LR search, then CV at the best LR")
     _add_training(p)
-    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--trials", type=COUNT, default=20)
     p.add_argument(
         "--protocol",
         choices=["study", "nested"],
         default="study",
         help="study: LR chosen on the reported folds (optimistic); nested: unbiased",
     )
-    p.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1e-2), metavar=("LOW", "HIGH"))
+    p.add_argument(
+        "--lr-range",
+        type=LR,
+        nargs=2,
+        default=(1e-5, 1e-2),
+        metavar=("LOW", "HIGH"),
+        help="learning rates searched, log-uniform (default 1e-5 1e-2)",
+    )
     p.add_argument(
         "--storage",
         help="study.db (SQLite), study.log (Journal, several local "
@@ -194,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pruner", choices=["median", "none"], default="median")
     p.add_argument(
         "--grace-period",
-        type=int,
+        type=COUNT,
         default=60,
         metavar="SECONDS",
         help="a shared study's trial without a heartbeat for this long is declared "
@@ -202,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=COUNT,
         default=1,
         metavar="N",
         help="start N local worker processes on one study (a Journal file in --out "
@@ -228,9 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these models' rows; fakezoo's additions (efficientnet_lite0, "
         "efficientnet_b4, xception, clip_vit_l14) add their two each (default: the study's 12)",
     )
-    p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--folds", type=int, default=3, help="CV folds (default 3)")
+    p.add_argument("--trials", type=COUNT, default=20)
+    p.add_argument("--epochs", type=COUNT, default=3)
+    p.add_argument("--folds", type=FOLDS, default=3, help="CV folds (default 3)")
     p.add_argument("--protocol", choices=["study", "nested"], default="study")
     p.add_argument(
         "--out",
@@ -243,10 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove the old study in --out first, instead of refusing one made "
         "with other data or settings",
     )
-    p.add_argument("--image-size", type=int)
+    p.add_argument("--image-size", type=SIDE)
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=COUNT, default=32)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--save-weights",
@@ -280,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--frames",
-        type=int,
+        type=COUNT,
         help="with --faces: frames per video (default: the run's crop policy's, else 16)",
     )
     p.add_argument(
@@ -290,8 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threshold", type=PROBABILITY, default=0.5)
+    p.add_argument("--batch-size", type=COUNT, default=32)
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--explain",
@@ -326,20 +496,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--frames",
-        type=int,
+        type=COUNT,
         help="evenly spaced frames per video (default: the policy's, else 16)",
     )
     p.add_argument("--all-faces", action="store_true", help="every face, not only the largest")
-    p.add_argument("--min-size", type=float, default=40, help="smallest face side in px")
+    p.add_argument("--min-size", type=PIXELS, default=40, help="smallest face side in px")
     p.add_argument(
-        "--min-score", type=float, default=0.9, help="smallest face score (MTCNN's confidence)"
+        "--min-score",
+        type=PROBABILITY,
+        default=0.9,
+        help="smallest face score (MTCNN's confidence)",
     )
     p.add_argument(
         "--margin",
-        type=float,
+        type=Number(float, 0),
         help="box policies: context around the face box, as a fraction of its side",
     )
-    p.add_argument("--size", type=int, help="output crop side in px (default: the policy's)")
+    p.add_argument("--size", type=SIDE, help="output crop side in px (default: the policy's)")
     p.add_argument(
         "--no-square",
         dest="square",
@@ -347,8 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
         const=False,
         help="box policies: keep the box's aspect before resizing",
     )
-    p.add_argument("--scale", type=float, help="deepfakebench policy: crop scale (1.3)")
-    p.add_argument("--workers", type=int, help="sources processed at once")
+    p.add_argument(
+        "--scale", type=Number(float, above=0), help="deepfakebench policy: crop scale (1.3)"
+    )
+    p.add_argument("--workers", type=COUNT, help="sources processed at once")
     p.add_argument("--device", default="cpu", help="face finder device (cpu, cuda, ...)")
     _add_protocol(sub)
     p = sub.add_parser(
@@ -365,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--atol",
-        type=float,
+        type=Number(float, 0),
         default=1e-4,
         help="largest accepted probability difference (default 1e-4)",
     )
@@ -392,18 +567,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=Number(int, 0),
         default=1000,
         help="resamples for the 95%% intervals of ROC-AUC and accuracy (0: none)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seeds the bootstrap and the noise")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the bootstrap and the noise")
     p.add_argument(
         "--groups",
         metavar="COLUMN",
         help="CSV column with video/identity ids for video-level metrics "
         "(default: the CSV's group column, if any)",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=COUNT, default=32)
     p.add_argument("--device", default="auto")
 
     p = sub.add_parser("push", help="upload a run directory to the Hub as one commit")
@@ -440,15 +615,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to serve on (default 127.0.0.1: this machine only)",
     )
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=Number(int, 1, 65535), default=7860, help="port (default 7860)")
     p.add_argument(
         "--max-file-size",
+        type=file_size,
         default="20mb",
         help="largest upload, e.g. 20mb (default) or a number of bytes",
     )
     p.add_argument(
         "--queue-size",
-        type=int,
+        type=COUNT,
         default=32,
         help="requests that may wait for the models (default 32)",
     )
@@ -460,4 +636,4 @@ def build_parser() -> argparse.ArgumentParser:
         "run was trained on fakezoo crop faces); videos always go by faces",
     )
     p.add_argument("--device", default="auto")
-    return parser
+    return parser, dict(sub.choices)
