@@ -390,27 +390,14 @@ def test_workers_round_robin_over_visible_gpus(monkeypatch):
     assert _visible_gpus("cpu") == [] and _visible_gpus("cuda:1") == []
 
 
-def test_workers_refuse_sqlite(capsys, tmp_path):
-    from fakezoo.cli import EXIT_ERROR, main
-
-    assert (
-        main(
-            [
-                "tune",
-                "data",
-                "--model",
-                "mobilenet_v2",
-                "--workers",
-                "2",
-                "--storage",
-                str(tmp_path / "s.db"),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == EXIT_ERROR
-    )
-    assert "--workers needs a Journal file" in capsys.readouterr().err
+def test_workers_refuse_sqlite(cli, tmp_path):
+    code, _, err = cli(
+        "tune", "data", "--model", "mobilenet_v2", "--workers", "2",
+        "--storage", tmp_path / "s.db", "--out", tmp_path / "o",
+    )  # fmt: skip
+    assert code == 2  # a usage error, found by the parser before any work
+    assert "--workers needs a Journal file" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_worker_declared_dead_drops_its_result_and_goes_on(tmp_path, caplog):
