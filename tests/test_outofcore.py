@@ -244,3 +244,39 @@ def test_a_batch_whose_log_line_a_kill_cut_short_is_not_done(tmp_path):
     array = again.finish()
     assert torch.equal(array[:10], torch.from_numpy(rows))
     assert sorted(p.name for p in folder.iterdir()) == ["complete.json", "data.bin"]
+
+
+def test_float16_overflow_midway_widens_the_file_as_in_memory_and_resumes(build, tmp_path):
+    """Batches 2 and 3 overflow float16: in memory the earlier ones are widened to float32;
+    on disk the file is widened the same way, and a pass killed after it resumes in float32."""
+    from fakezoo.train.engine import Spill, compute_trunk
+
+    model = build("mobilenet_v2", finetune=False, image_size=32)
+    modules = [s.fn for s in split_trunk_tail(model)[0] if isinstance(s.fn, torch.nn.Module)]
+    bright, calls = [], []
+
+    def look(module, inputs):
+        bright.append(bool(inputs[0].mean() > 0))
+        calls.append(len(inputs[0]))
+        if len(calls) == fail_at[0]:
+            raise KeyboardInterrupt("killed mid-pass")
+
+    modules[0].register_forward_pre_hook(look)
+    modules[-1].register_forward_hook(lambda m, i, out: out * 1e6 if bright[-1] else out)
+    dark = torch.randint(0, 10, (8, 3, 32, 32), dtype=torch.uint8)
+    images = torch.cat([dark, dark, 255 - dark, 255 - dark[:3]])  # batches of 8, 8, 8, 3
+    run = dict(device="cpu", batch_size=8, backend="torch")
+
+    fail_at = [0]
+    expected = compute_trunk(model, images, **run)
+    assert expected.dtype == torch.float32 and expected.abs().max() > 65504
+    spill = Spill(tmp_path / "trunk", budget=0)
+    calls.clear()
+    fail_at = [4]  # killed in batch 3, after the widening in batch 2
+    with pytest.raises(KeyboardInterrupt):
+        compute_trunk(model, images, **run, spill=spill)
+    calls.clear()
+    fail_at = [0]
+    resumed = compute_trunk(model, images, **run, spill=spill)
+    assert calls == [3] and resumed.dtype == torch.float32
+    assert torch.equal(resumed[np.arange(27)], expected)
