@@ -162,8 +162,8 @@ def check_space(folder: Path, need: int, what: str) -> None:
     free = shutil.disk_usage(existing).free
     if need > free:
         raise CacheSpaceError(
-            f"the {what} past the memory budget needs {format_size(need)} in {folder} but "
-            f"only {format_size(free)} is free there: free space, point cache_dir (or "
+            f"{what} past the memory budget: the cache needs {format_size(need)} in {folder} "
+            f"but only {format_size(free)} is free there; free space, point cache_dir (or "
             "$FAKEZOO_CACHE) at a larger disk, or raise the memory budget (--memory-budget)"
         )
 
