@@ -99,7 +99,7 @@ def child(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     n = sum(f.n_val for f in result.folds)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
-    print(json.dumps({"n": n, "way": way, "peak_mb": peak_kb / 1024, "images_s": n / seconds}))
+    print(json.dumps({"n": n, "way": way, "peak_mib": peak_kb / 1024, "images_s": n / seconds}))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     kind = "fine-tune" if args.finetune else "head only"
     print(f"model {args.model}, {kind}, {args.image_size} px, {args.epochs} epoch(s), 2 folds, "
           f"{args.threads} thread(s)")  # fmt: skip
-    print(f"{'N':>7} {'way':>7} {'peak RSS MB':>12} {'images/s':>9}")
+    print(f"{'N':>7} {'way':>7} {'peak RSS MiB':>13} {'images/s':>9}")
     with tempfile.TemporaryDirectory(prefix="fakezoo-scale-") as tmp:
         for n in args.sizes:
             data = make_images(Path(tmp) / f"data-{n}", n, args.image_size)
@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     sys.exit(f"N={n} {way} failed:\n{done.stderr[-2000:]}")
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 rows.append(row)
-                print(f"{n:>7} {way:>7} {row['peak_mb']:>12.0f} {row['images_s']:>9.0f}")
+                print(f"{n:>7} {way:>7} {row['peak_mib']:>13.0f} {row['images_s']:>9.0f}")
     for way in args.ways:
-        peaks = [r["peak_mb"] for r in rows if r["way"] == way]
+        peaks = [r["peak_mib"] for r in rows if r["way"] == way]
         if len(peaks) > 1:
             print(f"{way}: peak RSS at N={args.sizes[-1]} is {peaks[-1] / peaks[0]:.2f}x "
                   f"that at N={args.sizes[0]}")  # fmt: skip
