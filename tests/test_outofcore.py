@@ -280,3 +280,54 @@ def test_float16_overflow_midway_widens_the_file_as_in_memory_and_resumes(build,
     resumed = compute_trunk(model, images, **run, spill=spill)
     assert calls == [3] and resumed.dtype == torch.float32
     assert torch.equal(resumed[np.arange(27)], expected)
+
+
+KILLED_PASS = """
+import os, signal, sys
+import torch
+import fakezoo
+from fakezoo.models.stages import split_trunk_tail
+from fakezoo.train.settings import TrainSettings
+
+torch.set_num_threads(1)
+data, cache = sys.argv[1], sys.argv[2]
+settings = TrainSettings(**{settings}, memory_budget="1KB")
+cv = fakezoo.CrossValidator(settings, cache_dir=cache, progress=False, num_workers=1)
+template = cv.template("mobilenet_v2", False)
+first = next(s.fn for s in split_trunk_tail(template)[0] if isinstance(s.fn, torch.nn.Module))
+calls = []
+
+def hook(module, inputs):
+    calls.append(1)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind
+
+first.register_forward_pre_hook(hook)
+cv.trunk_output(template, cv.decode(data, 32))
+"""
+
+
+def test_a_trunk_pass_killed_with_sigkill_resumes(many_dir, tmp_path):
+    import os
+    import signal
+    import sys
+
+    cache = tmp_path / "cache"
+    script = KILLED_PASS.replace("{settings}", repr(SETTINGS))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(many_dir), str(cache)], env=env, capture_output=True
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    (log,) = (cache / "trunk").glob("*/done.log")
+    assert log.read_text() == "0\n1\n"
+
+    rerun = _cv(cache, TINY)
+    template, calls, _ = _count_trunk_batches(rerun, "mobilenet_v2", False)
+    features = rerun.trunk_output(template, rerun.decode(many_dir, 32))
+    assert calls == [64, 8]
+    reference = _cv(None, LARGE)
+    expected = reference.trunk_output(
+        reference.template("mobilenet_v2", False), reference.decode(many_dir, 32)
+    )
+    assert torch.equal(features[np.arange(200)], expected)
