@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -331,3 +332,30 @@ def test_a_trunk_pass_killed_with_sigkill_resumes(many_dir, tmp_path):
         reference.template("mobilenet_v2", False), reference.decode(many_dir, 32)
     )
     assert torch.equal(features[np.arange(200)], expected)
+
+
+def _resident_kb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_reading_a_mapped_array_keeps_resident_memory_flat(tmp_path):
+    from fakezoo.data.outofcore import BatchWriter
+
+    rows, width = 128, 2**20  # 128 MB of uint8 rows of 1 MB
+    writer = BatchWriter.start(tmp_path / "big", (rows, width), "uint8", 8, "test array")
+    chunk = np.full((8, width), 7, dtype=np.uint8)
+    for batch, start in enumerate(range(0, rows, 8)):
+        writer.write(start, chunk)
+        writer.mark_done(batch)
+    array = writer.finish()
+    before, peak = _resident_kb(), 0
+    order = np.random.default_rng(0).permutation(rows)
+    for _epoch in range(2):
+        for start in range(0, rows, 4):
+            batch = array[torch.as_tensor(order[start : start + 4])]
+            assert int(batch[0, 0]) == 7
+            del batch
+            peak = max(peak, _resident_kb() - before)
+    assert peak < 48 * 1024, f"resident memory grew by {peak} kB reading a 128 MB file"

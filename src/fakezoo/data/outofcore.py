@@ -51,7 +51,7 @@ DATA, MARK, PARTIAL, PLAN, DONE, LOCK = (
     "done.log",
     ".lock",
 )
-_RELEASE_EVERY = 32 * 2**20  # bytes read between dropping the mapped pages from this process
+_RELEASE_EVERY = 16 * 2**20  # bytes read between dropping the mapped pages from this process
 _STORED = {"bfloat16": "int16"}  # numpy has no bfloat16: its bits are kept as int16
 
 
@@ -85,7 +85,7 @@ class MappedArray:
 
     ``array[idx]`` (a slice, integers, a numpy or torch index) copies those rows into a new
     tensor, as indexing a tensor does. The pages read are dropped from this process every
-    32 MB read, so its resident memory stays flat however large the file (the kernel's page
+    16 MB read, so its resident memory stays flat however large the file (the kernel's page
     cache keeps them while memory is free).
 
     Example:
