@@ -52,6 +52,7 @@ DATA, MARK, PARTIAL, PLAN, DONE, LOCK = (
     ".lock",
 )
 _RELEASE_EVERY = 16 * 2**20  # bytes read between dropping the mapped pages from this process
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _STORED = {"bfloat16": "int16"}  # numpy has no bfloat16: its bits are kept as int16
 
 
@@ -78,6 +79,20 @@ def _torch_dtype(name: str):
 
 def _row_bytes(shape: tuple[int, ...], dtype: str) -> int:
     return int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(_STORED.get(dtype, dtype)).itemsize
+
+
+def _pwrite(fd: int, data: memoryview, offset: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows: one writer per file (see locked)
+    return os.write(fd, data)
+
+
+def _pread(fd: int, n: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, n)
 
 
 class MappedArray:
@@ -206,7 +221,7 @@ class BatchWriter:
         self.shape = tuple(plan["shape"])
         self.dtype = plan["dtype"]
         self.row_bytes = _row_bytes(self.shape, self.dtype)
-        self._fd = os.open(folder / PARTIAL, os.O_RDWR)
+        self._fd = os.open(folder / PARTIAL, os.O_RDWR | _BINARY)
         self._log = open(folder / DONE, "a", encoding="ascii")  # noqa: SIM115 (closed in finish)
 
     @classmethod
@@ -236,7 +251,7 @@ class BatchWriter:
         folder.mkdir(parents=True, exist_ok=True)
         for name in (DATA, MARK, PLAN, DONE, PARTIAL):
             (folder / name).unlink(missing_ok=True)
-        fd = os.open(folder / PARTIAL, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(folder / PARTIAL, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _BINARY, 0o644)
         try:
             if hasattr(os, "posix_fallocate"):
                 os.posix_fallocate(fd, 0, need)  # the space is ours: no full disk midway
@@ -258,12 +273,12 @@ class BatchWriter:
             raise ValueError(f"rows of {data.dtype}, the array holds {self.dtype}")
         view, offset = memoryview(data).cast("B"), first_row * self.row_bytes
         while view:
-            written = os.pwrite(self._fd, view, offset)
+            written = _pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
 
     def read(self, first_row: int, n_rows: int) -> np.ndarray:
         """Rows already written, as a new array."""
-        data = os.pread(self._fd, n_rows * self.row_bytes, first_row * self.row_bytes)
+        data = _pread(self._fd, n_rows * self.row_bytes, first_row * self.row_bytes)
         stored = np.dtype(_STORED.get(self.dtype, self.dtype))
         return np.frombuffer(data, dtype=stored).reshape((n_rows, *self.shape[1:])).copy()
 
