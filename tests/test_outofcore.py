@@ -359,3 +359,20 @@ def test_reading_a_mapped_array_keeps_resident_memory_flat(tmp_path):
             del batch
             peak = max(peak, _resident_kb() - before)
     assert peak < 48 * 1024, f"resident memory grew by {peak} kB reading a 128 MB file"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+def test_every_cache_dtype_is_stored_exactly(build, tmp_path, dtype):
+    from fakezoo.train.engine import Spill, compute_trunk
+
+    model = build("mobilenet_v2", finetune=True, image_size=32)
+    images = torch.randint(0, 256, (19, 3, 32, 32), dtype=torch.uint8)
+    run = dict(device="cpu", batch_size=8, backend="torch", dtype=dtype)
+    expected = compute_trunk(model, images, **run)
+    mapped = compute_trunk(model, images, **run, spill=Spill(tmp_path / "t", budget=0))
+    assert isinstance(mapped, MappedArray) and mapped.dtype == expected.dtype == dtype
+    assert torch.equal(mapped[torch.arange(19)], expected) and torch.equal(
+        mapped[5:9], expected[5:9]
+    )
+    reopened = compute_trunk(model, images, **run, spill=Spill(tmp_path / "t", budget=0))
+    assert reopened.path == mapped.path and torch.equal(reopened[:19], expected)
