@@ -376,3 +376,15 @@ def test_every_cache_dtype_is_stored_exactly(build, tmp_path, dtype):
     )
     reopened = compute_trunk(model, images, **run, spill=Spill(tmp_path / "t", budget=0))
     assert reopened.path == mapped.path and torch.equal(reopened[:19], expected)
+
+
+def test_the_space_of_an_unfinished_file_counts_as_free(small_disk):
+    from fakezoo.data.outofcore import BatchWriter
+
+    folder = small_disk / "array"
+    BatchWriter.start(folder, (6, 100_000), "uint8", 6, "test array").close()  # 600 kB, left
+    again = BatchWriter.start(folder, (7, 100_000), "uint8", 7, "test array")  # 700 kB of 1 MB
+    again.write(0, np.ones((7, 100_000), dtype=np.uint8))
+    assert again.finish()[6:7].sum() == 100_000
+    with pytest.raises(CacheSpaceError, match=r"needs 1\.1 MB in"):
+        BatchWriter.start(small_disk / "other", (11, 100_000), "uint8", 11, "test array")

@@ -168,13 +168,14 @@ def open_complete(folder: Path) -> tuple[MappedArray, dict] | None:
         return None
 
 
-def check_space(folder: Path, need: int, what: str) -> None:
+def check_space(folder: Path, need: int, what: str, freed: int = 0) -> None:
     """Refuse, before anything is written, an array of ``need`` bytes that would not fit on
-    ``folder``'s disk (with ``CacheSpaceError``, saying how much and where)."""
+    ``folder``'s disk once ``freed`` bytes are removed (with ``CacheSpaceError``, saying how
+    much and where)."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent  # nothing is created before the check
-    free = shutil.disk_usage(existing).free
+    free = shutil.disk_usage(existing).free + freed
     if need > free:
         raise CacheSpaceError(
             f"{what} past the memory budget: the cache needs {format_size(need)} in {folder} "
@@ -247,7 +248,11 @@ class BatchWriter:
         """A new, empty array of ``shape`` and ``dtype`` (a torch dtype's name) in ``folder``,
         after checking that it fits on the disk."""
         need = int(shape[0]) * _row_bytes(shape, dtype)
-        check_space(folder, need, what)
+        try:  # an unfinished file left by a stopped run is replaced: its space counts as free
+            stale = (folder / PARTIAL).stat().st_blocks * 512
+        except (OSError, AttributeError):
+            stale = 0
+        check_space(folder, need, what, stale)
         folder.mkdir(parents=True, exist_ok=True)
         for name in (DATA, MARK, PLAN, DONE, PARTIAL):
             (folder / name).unlink(missing_ok=True)
