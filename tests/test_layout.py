@@ -245,6 +245,7 @@ def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
         "PerturbationError": ValueError,
         "FolderError": ValueError,
         "FolderInUseError": RuntimeError,
+        "CacheSpaceError": OSError,
     }
     assert set(errors.__all__) == {"FakezooError", *builtin}
     for name, parent in builtin.items():
