@@ -112,3 +112,12 @@ def test_trunk_cache_speed_smoke(capsys):
     )
     assert speed, out
     assert float(speed.group(1)) > 0 and float(speed.group(2)) < 1e-4
+
+
+def test_scale_smoke(capsys):
+    rows = _main(SCRIPT.with_name("scale.py"))(["--sizes", "40", "80", "--ways", "disk"])
+    out = capsys.readouterr().out
+    assert [(r["n"], r["way"]) for r in rows] == [(40, "disk"), (80, "disk")]
+    assert all(r["peak_mib"] > 0 and r["images_s"] > 0 for r in rows)
+    assert re.search(rf"^ +80 +disk +{NUMBER} +{NUMBER}$", out, re.MULTILINE), out
+    assert re.search(rf"^disk: peak RSS at N=80 is {NUMBER}x that at N=40$", out, re.MULTILINE)

@@ -32,7 +32,7 @@ DESIGN = PACKAGE.parents[1] / "docs" / "design.md"
 # package root (fakezoo/__init__.py and its stub) is the facade above them all.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "_version", "_optional"),
-    ("_io", "_device", "_progress", "download"),
+    ("_io", "_device", "_progress", "download", "memory"),
     ("data",),
     ("faces", "datasets", "synth", "metrics"),
     ("models",),
@@ -245,6 +245,7 @@ def test_every_exception_derives_from_the_base_and_keeps_its_builtin_parent():
         "PerturbationError": ValueError,
         "FolderError": ValueError,
         "FolderInUseError": RuntimeError,
+        "CacheSpaceError": OSError,
     }
     assert set(errors.__all__) == {"FakezooError", *builtin}
     for name, parent in builtin.items():

@@ -42,6 +42,7 @@ SAME_NUMBERS_HERE = {
     "device": "cpu",  # "auto" is the CPU on this machine
     "amp": False,  # autocast is for CUDA
     "weights": "torchvision",  # which ImageNet file loads: none does with pretrained=False
+    "memory_budget": "1KB",  # out of core, with the same numbers (tests/test_outofcore.py)
 }
 
 

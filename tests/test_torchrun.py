@@ -169,3 +169,25 @@ def test_killed_rank_fails_the_job_and_a_rerun_resumes(killed_and_resumed):
     assert "fold 1/2: already done, loaded from" in run["resumed"]
     assert (run["out"] / "fold_1" / "model.safetensors").read_bytes() == run["fold_1"]
     assert (run["out"] / "results.json").exists()
+
+
+def test_two_processes_out_of_core_share_one_cache_and_train_one_process_weights(
+    demo_dir, one_process, tmp_path
+):
+    """Past the memory budget both ranks use the same memory-mapped caches: one writes each
+    (the other waits on its lock, then maps it), and the weights are one process's."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    argv = [*_argv(demo_dir, out), "--memory-budget", "1KB"]
+    job = subprocess.Popen(
+        [TORCHRUN, "--nproc-per-node", "2", "-m", "fakezoo", *argv],
+        env={**_env(), "FAKEZOO_CACHE": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    log = job.communicate(timeout=300)[0]
+    assert job.returncode == 0, log
+    _assert_same_weights(out, one_process)
+    for kind in ("decoded", "trunk"):
+        assert len(list((cache / kind).glob("*/complete.json"))) == 1, kind
+        assert not list((cache / kind).glob("*/data.partial")), kind

@@ -109,7 +109,7 @@ def _settings(args):
         n_splits=args.folds,
         pretrained=getattr(args, "weights", None) or args.pretrained,
         weights=args.weights_source,
-        **_given(args, "epochs batch_size seed device image_size mode drop_rate"),
+        **_given(args, "epochs batch_size seed device image_size mode drop_rate memory_budget"),
     )
 
 

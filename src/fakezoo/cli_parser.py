@@ -102,6 +102,8 @@ def safetensors_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text}: no such file")
     return text
 
+from .memory import parse_size
+
 
 def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     p.add_argument("data", help="folder with real/ and fake/ (or Kaggle splits), or a CSV")
@@ -149,6 +151,23 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
     _add_fidelity(p)
+    _add_memory(p)
+
+
+def _memory_size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_memory(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--memory-budget",
+        type=_memory_size,
+        help="decoded images and trunk output held in memory, e.g. 2GB or 512MB; past it "
+        "they live in memory-mapped files in the cache (default: half the available memory)",
+    )
 
 
 def _add_fidelity(p: argparse.ArgumentParser) -> None:
@@ -425,6 +444,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         help="write every row's fold weights (default: yes with DATA, no for the demo)",
     )
     _add_fidelity(p)
+    _add_memory(p)
 
     p = sub.add_parser(
         "convert-weights",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CacheSpaceError",
     "DatasetError",
     "EvalRunError",
     "ExportCheckError",
@@ -200,6 +201,11 @@ class ProtocolError(FakezooError, RuntimeError):
 class RankZeroError(FakezooError, RuntimeError):
     """Under ``torchrun``, rank 0 failed at a step it does alone (claiming the run directory,
     writing a fold): the other ranks stop with its message instead of waiting for it."""
+
+
+class CacheSpaceError(FakezooError, OSError):
+    """An out-of-core cache (decoded images or trunk output past the memory budget) would not
+    fit on its disk; raised before anything is written, saying how much it needs and where."""
 
 
 class StorageError(FakezooError, RuntimeError):

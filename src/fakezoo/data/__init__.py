@@ -4,7 +4,8 @@ This subpackage is the upstream end of fakezoo: it imports nothing else from the
 its foundation modules (errors, atomic files, progress bars), and every other module consumes
 what it returns. One concept per module: `discovery` (folders and CSV files), `dataset` (the
 [`Dataset`][fakezoo.data.dataset.Dataset]), `decode` (one image), `cache` (a whole dataset, in
-parallel, cached on disk) and `folds`. The demo faces and Self-Blended Images are in
+parallel, cached on disk), `outofcore` (arrays past the memory budget, memory-mapped in
+fakezoo's cache) and `folds`. The demo faces and Self-Blended Images are in
 [`fakezoo.synth`][fakezoo.synth]; errors are in [`fakezoo.errors`][fakezoo.errors].
 
 * [`load_dataset`][fakezoo.data.discovery.load_dataset] finds images in a `real/` + `fake/` folder
@@ -33,6 +34,7 @@ from .dataset import IMAGE_EXTENSIONS, LABEL_NAMES, Dataset, SkippedFile
 from .decode import DECODER_VERSION, DEFAULT_MAX_PIXELS, decode_image, image_to_array
 from .discovery import load_dataset
 from .folds import load_folds, make_folds, save_folds
+from .outofcore import MappedArray
 
 __all__ = [
     "DECODER_VERSION",
@@ -41,6 +43,7 @@ __all__ = [
     "LABEL_NAMES",
     "Dataset",
     "DecodedImages",
+    "MappedArray",
     "SkippedFile",
     "decode_dataset",
     "decode_image",

@@ -1,5 +1,6 @@
 """Decoding a whole dataset once, in parallel, into one uint8 tensor, skipping (never
-crashing on) broken files, with an optional on-disk cache of decoded images.
+crashing on) broken files, with an optional on-disk cache of decoded images; past the memory
+budget, into one memory-mapped file in fakezoo's cache instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_write
 from .._progress import tqdm_disable
 from ..errors import DatasetError, ImageDecodeError
+from ..memory import default_memory_budget, format_size, parse_size
 from .dataset import Dataset, SkippedFile, log_skipped
 from .decode import (
     DECODER_VERSION,
@@ -31,6 +33,7 @@ from .decode import (
     decode_image_bytes,
     read_image_bytes,
 )
+from .outofcore import BatchWriter, MappedArray, cache_home, key_of, locked, open_complete
 
 if TYPE_CHECKING:  # torch is imported lazily so that decode worker processes start fast
     import torch
@@ -49,7 +52,9 @@ class DecodedImages:
     """A dataset decoded into memory, ready for the model.
 
     Attributes:
-        images: `(N, 3, S, S)` uint8 tensor, channels first, contiguous.
+        images: `(N, 3, S, S)` uint8 tensor, channels first, contiguous; past the memory
+            budget a [`MappedArray`][fakezoo.data.outofcore.MappedArray] of that shape, whose
+            `images[idx]` reads those rows from disk as a tensor.
         labels: `(N,)` int64 tensor.
         dataset: The dataset restricted to the images that decoded, in the same order as
             `images`; its `skipped` list also holds the files that failed to decode.
@@ -63,7 +68,7 @@ class DecodedImages:
         ```
     """
 
-    images: torch.Tensor
+    images: torch.Tensor | MappedArray
     labels: torch.Tensor
     dataset: Dataset
     image_size: int
@@ -71,6 +76,11 @@ class DecodedImages:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def in_memory_bytes(self) -> int:
+        """Bytes of decoded images held in memory (0 when they are on disk)."""
+        return 0 if isinstance(self.images, MappedArray) else self.images.numel()
 
     @cached_property
     def data_sha256(self) -> str:
@@ -202,6 +212,7 @@ def decode_dataset(
     num_workers: int | None = None,
     progress: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    memory_budget: int | str | None = None,
 ) -> DecodedImages:
     """Decode every image of `dataset` once with [`decode_image`][fakezoo.data.decode.decode_image].
 
@@ -216,6 +227,13 @@ def decode_dataset(
     path to the same bytes) loads instead of decoding; a changed file gets a new key and is decoded
     again.
 
+    When the decoded images would take more than `memory_budget` bytes, they are written into
+    one memory-mapped file under `cache_dir` (default: fakezoo's cache, `$FAKEZOO_CACHE` or
+    `~/.cache/fakezoo`), keyed by the files' content in order, the size and the decoder, and
+    `images` reads them batch by batch; a later call with the same key maps that file again.
+    The disk is checked first: a file that would not fit fails at once with
+    [`CacheSpaceError`][fakezoo.errors.CacheSpaceError].
+
     Args:
         dataset: The images to decode.
         image_size: Output side `S` in pixels.
@@ -224,6 +242,9 @@ def decode_dataset(
         progress: Show a progress bar; `None` shows one only when stderr is a terminal
             (`$TQDM_DISABLE=1` hides it).
         max_pixels: Largest accepted `width * height` (see `decode_image`).
+        memory_budget: Bytes (or a size such as `"2GB"`) of decoded images held in memory;
+            default: half the memory available (see
+            [`default_memory_budget`][fakezoo.memory.default_memory_budget]).
 
     Returns:
         The decoded images, labels and the dataset restricted to the files that decoded.
@@ -244,6 +265,9 @@ def decode_dataset(
     n = len(dataset)
     if n == 0:
         raise DatasetError(f"nothing to decode: the dataset from {dataset.root} is empty")
+    budget = default_memory_budget() if memory_budget is None else parse_size(memory_budget)
+    if n * 3 * image_size * image_size > budget:
+        return _decode_to_disk(dataset, image_size, cache_dir, num_workers, progress, max_pixels)
     cache = None
     if cache_dir is not None:
         cache_path = _cache_folder(cache_dir, image_size)
@@ -258,18 +282,43 @@ def decode_dataset(
             raise ValueError(f"cache_dir {cache_path} is not writable; pass another cache_dir")
         cache = str(cache_path)
 
+    out = np.empty((n, 3, image_size, image_size), dtype=np.uint8)
+
+    def put(i: int, arr: np.ndarray) -> None:
+        out[i] = arr.transpose(2, 0, 1)
+
+    start = time.perf_counter()
+    kept, reasons, n_decoded = _decode_into(
+        put, dataset, image_size, cache, num_workers, progress, max_pixels
+    )
+    for j, i in enumerate(kept):  # compact in place: no second copy of the whole array
+        if i != j:
+            out[j] = out[i]
+    images = torch.from_numpy(out[: kept.size])
+    return _decoded(dataset, images, kept, reasons, image_size, n_decoded, start)
+
+
+def _decode_into(
+    put: Callable[[int, np.ndarray], None],
+    dataset: Dataset,
+    image_size: int,
+    cache: str | None,
+    num_workers: int | None,
+    progress: bool | None,
+    max_pixels: int,
+) -> tuple[np.ndarray, dict[int, str], int]:
+    """Decode every file, ``put(i, hwc_array)`` each image; return the indices that decoded,
+    the reasons of the others and how many were decoded now (not read from the cache)."""
+    n = len(dataset)
     workers = decode_workers(num_workers)
     if n < _POOL_MIN_FILES:
         workers = 1
     jobs = [(i, str(p)) for i, p in enumerate(dataset.paths)]
     chunk_size = 16 if workers <= 1 else max(1, min(64, math.ceil(n / (workers * 8))))
     chunks = [jobs[i : i + chunk_size] for i in range(0, n, chunk_size)]
-
-    out = np.empty((n, 3, image_size, image_size), dtype=np.uint8)
     ok = np.zeros(n, dtype=bool)
     reasons: dict[int, str] = {}
     n_decoded = 0
-    start = time.perf_counter()
     with tqdm(
         total=n, desc="decode", unit="img", disable=tqdm_disable(progress), leave=False
     ) as bar:
@@ -279,22 +328,35 @@ def decode_dataset(
                 if arr is None:
                     reasons[i] = reason or "unknown error"
                 else:
-                    out[i] = arr.transpose(2, 0, 1)
+                    put(i, arr)
                     ok[i] = True
                     n_decoded += int(fresh)
             bar.update(len(chunk))
-
     kept = np.flatnonzero(ok)
+    if kept.size == 0:
+        examples = "; ".join(f"{dataset.paths[i]}: {r}" for i, r in sorted(reasons.items())[:3])
+        log_skipped(
+            [SkippedFile(dataset.paths[i], reasons[i]) for i in sorted(reasons)],
+            f"of {n} files that could not be decoded",
+        )
+        raise DatasetError(f"none of the {n} files could be decoded ({examples})")
+    return kept, reasons, n_decoded
+
+
+def _decoded(
+    dataset: Dataset,
+    images: torch.Tensor | MappedArray,
+    kept: np.ndarray,
+    reasons: dict[int, str],
+    image_size: int,
+    n_decoded: int,
+    start: float,
+) -> DecodedImages:
+    import torch
+
     new_skipped = [SkippedFile(dataset.paths[i], reasons[i]) for i in sorted(reasons)]
     if new_skipped:
-        log_skipped(new_skipped, f"of {n} files that could not be decoded")
-    if kept.size == 0:
-        examples = "; ".join(f"{s.path}: {s.reason}" for s in new_skipped[:3])
-        raise DatasetError(f"none of the {n} files could be decoded ({examples})")
-    for j, i in enumerate(kept):  # compact in place: no second copy of the whole array
-        if i != j:
-            out[j] = out[i]
-    images = torch.from_numpy(out[: kept.size])
+        log_skipped(new_skipped, f"of {len(dataset)} files that could not be decoded")
     subset = dataset.subset(kept)
     subset.skipped = [*dataset.skipped, *new_skipped]
     logger.info(
@@ -312,3 +374,58 @@ def decode_dataset(
         image_size=image_size,
         n_decoded=n_decoded,
     )
+
+
+def _decode_to_disk(
+    dataset: Dataset,
+    image_size: int,
+    cache_dir: str | os.PathLike[str] | None,
+    num_workers: int | None,
+    progress: bool | None,
+    max_pixels: int,
+) -> DecodedImages:
+    """``decode_dataset`` past the memory budget: the images go into one memory-mapped file,
+    written under a temporary name and renamed with its completion marker when whole."""
+    n, start = len(dataset), time.perf_counter()
+    root = cache_home() if cache_dir is None else Path(cache_dir).expanduser()
+    parts = {
+        "kind": "decoded",
+        "decoder": DECODER_VERSION,
+        "image_size": image_size,
+        "max_pixels": max_pixels,
+        "files": hashlib.sha256("\n".join(dataset.sha256()).encode()).hexdigest(),
+    }
+    folder = root / "decoded" / key_of(parts)
+    with locked(folder):
+        found = open_complete(folder)
+        if found is not None:
+            images, extra = found
+            reasons = {int(i): r for i, r in extra.get("reasons", {}).items()}
+            kept = np.asarray(extra["kept"], dtype=np.int64)
+            logger.info("decoded images of %d files mapped from %s", n, folder)
+            return _decoded(dataset, images, kept, reasons, image_size, 0, start)
+        shape = (n, 3, image_size, image_size)
+        writer = BatchWriter.start(folder, shape, "uint8", n, "decoded images")
+        logger.info(
+            "%d decoded images (%s) exceed the memory budget: writing them to %s",
+            n,
+            format_size(writer.row_bytes * n),
+            folder,
+        )
+
+        def put(i: int, arr: np.ndarray) -> None:
+            writer.write(i, arr.transpose(2, 0, 1)[None])
+
+        try:
+            kept, reasons, n_decoded = _decode_into(
+                put, dataset, image_size, None, num_workers, progress, max_pixels
+            )
+            for j, i in enumerate(kept):  # compact: the skipped files' rows are dropped
+                if i != j:
+                    writer.write(j, writer.read(int(i), 1))
+            extra = {"kept": kept.tolist(), "reasons": {str(i): r for i, r in reasons.items()}}
+            images = writer.finish(kept.size, extra)
+        except BaseException:
+            writer.close()
+            raise
+    return _decoded(dataset, images, kept, reasons, image_size, n_decoded, start)

@@ -342,7 +342,9 @@ def _run_protocol(
         "lrs": [float(v) for v in lrs],
         "finetune": finetune,
         "training": {
-            k: v for k, v in cv.settings.to_dict().items() if k not in {"n_splits", "device"}
+            k: v
+            for k, v in cv.settings.to_dict().items()
+            if k not in {"n_splits", "device", "memory_budget"}
         },
         "selection": "lr: best ROC-AUC on the official validation split; thresholds: its EER "
         "point, at frame and at video level",

@@ -17,6 +17,7 @@ where it stopped and gives the same results as an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,10 +31,20 @@ from safetensors.torch import save
 
 from .._io import file_sha256
 from .._version import __version__
-from ..data import Dataset, DecodedImages, decode_dataset, load_dataset, load_folds
+from ..data import (
+    DECODER_VERSION,
+    Dataset,
+    DecodedImages,
+    MappedArray,
+    decode_dataset,
+    load_dataset,
+    load_folds,
+)
 from ..data import make_folds as _make_folds
+from ..data.outofcore import cache_home, key_of
 from ..deviations import deviations
 from ..faces.policy import recorded_policy
+from ..memory import default_memory_budget
 from ..metrics import binary_metrics
 from ..models.backends import choose_backend
 from ..models.build import create, weights_file
@@ -47,7 +58,7 @@ from ..runs.folders import RUN, hold_folder
 from ..runs.schema import Fingerprint, FoldConfig, RunConfig, files_digest
 from ..runs.writer import RunWriter
 from .distributed import join_world
-from .engine import amp_mode, compute_trunk, resolve_device, train_fold
+from .engine import Spill, amp_mode, compute_trunk, resolve_device, train_fold
 from .results import CVResult, FoldResult
 from .settings import TrainSettings, callable_name
 
@@ -222,6 +233,7 @@ class CrossValidator:
                     cache_dir=self.cache_dir,
                     num_workers=self.num_workers,
                     progress=self.progress and self.world.main,
+                    memory_budget=self.memory_budget(),
                 )
 
             # Under torchrun rank 0 fills the decoded-image cache; the others then read it.
@@ -287,22 +299,39 @@ class CrossValidator:
                 return
         raise ValueError("fit_fold needs a model made by this CrossValidator's template().")
 
-    def trunk_output(self, template: torch.nn.Module, decoded: DecodedImages) -> torch.Tensor:
-        """The frozen trunk's output for every image, computed once and kept."""
+    def memory_budget(self) -> int:
+        """Bytes of decoded images and trunk output this run holds in memory: the settings'
+        ``memory_budget``, else half the memory available now."""
+        budget = self.settings.memory_budget
+        return default_memory_budget() if budget is None else budget
+
+    def trunk_output(
+        self, template: torch.nn.Module, decoded: DecodedImages
+    ) -> torch.Tensor | MappedArray:
+        """The frozen trunk's output for every image, computed once and kept: in memory, or
+        past the memory budget (what the decoded images leave of it) in a resumable
+        memory-mapped file in the cache, keyed by the trunk's weights, the images and how the
+        pass runs."""
         cached = self._trunk
         if cached is not None and cached[0] is template and cached[1] is decoded:
             return cached[2]
         self._trunk = None  # free the previous model's cache first
         start = time.perf_counter()
+        s = self.settings
+        batch_size = max(s.batch_size, 64)
+        root = cache_home() if self.cache_dir is None else Path(self.cache_dir).expanduser()
+        budget = max(0, self.memory_budget() - decoded.in_memory_bytes)
+        key = self._trunk_key(template, decoded, batch_size)
         features = compute_trunk(
             template,
             decoded.images,
             device=self.device,
-            batch_size=max(self.settings.batch_size, 64),
-            dtype=getattr(torch, self.settings.cache_dtype),
-            amp=self.settings.amp,
+            batch_size=batch_size,
+            dtype=getattr(torch, s.cache_dtype),
+            amp=s.amp,
             progress=self.progress if self.world.main else False,
-            backend=self.settings.trunk_backend,
+            backend=s.trunk_backend,
+            spill=Spill(root / "trunk" / key, budget),
         )
         self.trunk_images += len(decoded.images)
         logger.info(
@@ -313,6 +342,37 @@ class CrossValidator:
         )
         self._trunk = (template, decoded, features)
         return features
+
+    def _trunk_key(self, template: torch.nn.Module, decoded: DecodedImages, batch: int) -> str:
+        """What the trunk's output depends on: its weights, the images in order, the pass."""
+        s, pre = self.settings, template.preprocessing
+        owned = tuple(o for stage in split_trunk_tail(template)[0] for o in stage.owns)
+        weights = hashlib.sha256()
+        for name, value in sorted(template.state_dict().items()):
+            if any(name == o or name.startswith(o + ".") for o in owned):
+                weights.update(name.encode())
+                flat = value.detach().cpu().contiguous().reshape(-1)
+                weights.update(flat.view(torch.uint8).numpy().tobytes())
+        return key_of(
+            {
+                "kind": "trunk",
+                "model": template.spec.name,
+                "trainable": list(template.trainable),
+                "weights": weights.hexdigest(),
+                "images": hashlib.sha256("\n".join(decoded.dataset.sha256()).encode()).hexdigest(),
+                "image_size": decoded.image_size,
+                "input_size": pre.image_size,
+                "mean": list(pre.mean),
+                "std": list(pre.std),
+                "decoder": DECODER_VERSION,
+                "dtype": s.cache_dtype,
+                "amp": amp_mode(self.device, s.amp),
+                "device": self.device.type,
+                "backend": choose_backend(s.trunk_backend, self.device, template.spec.architecture),
+                "batch_size": batch,
+                "torch": torch.__version__,
+            }
+        )
 
     # -- one fold -------------------------------------------------------------------------
     def fit_fold(

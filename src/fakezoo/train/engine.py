@@ -10,9 +10,11 @@ that cache for every epoch. With augmentation (or in study mode) the cache no lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +26,8 @@ from tqdm.auto import tqdm
 
 from .._device import amp_mode, autocast, resolve_device
 from .._progress import tqdm_disable
+from ..data.outofcore import PLAN, BatchWriter, MappedArray, locked, open_complete
+from ..memory import format_size
 from ..models.backends import choose_backend, trunk_runner
 from ..models.stages import Stage, run_stages, split_trunk_tail
 from .distributed import world
@@ -31,6 +35,7 @@ from .settings import TrainSettings
 
 __all__ = [
     "FoldOutput",
+    "Spill",
     "amp_mode",
     "compute_trunk",
     "resolve_device",
@@ -64,9 +69,18 @@ def _to_model_input(
     return x.contiguous(memory_format=torch.channels_last)
 
 
+@dataclass(frozen=True)
+class Spill:
+    """Where [`compute_trunk`][fakezoo.train.engine.compute_trunk] keeps its output when it
+    would take more than ``budget`` bytes: a resumable memory-mapped array in ``folder``."""
+
+    folder: Path
+    budget: int
+
+
 def compute_trunk(
     model: nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | MappedArray,
     *,
     device: str | torch.device = "auto",
     batch_size: int = 64,
@@ -75,7 +89,8 @@ def compute_trunk(
     progress: bool | None = None,
     keep_on_device: bool | None = None,
     backend: str = "auto",
-) -> torch.Tensor:
+    spill: Spill | None = None,
+) -> torch.Tensor | MappedArray:
     """Run a model's frozen trunk once over uint8 images (N, 3, S, S) and return its output.
 
     The trunk is everything before the first stage with a trainable parameter. Its output is
@@ -84,6 +99,11 @@ def compute_trunk(
     ([`fakezoo.models.backends.choose_backend`][fakezoo.models.backends.choose_backend]: ``"auto"``
     runs it with ONNX Runtime on a CPU for the architectures where that was measured faster, else
     eager PyTorch).
+
+    With ``spill``, an output larger than ``spill.budget`` bytes is written batch by batch into
+    a memory-mapped file in ``spill.folder`` (after checking the disk) and returned as a
+    [`MappedArray`][fakezoo.data.outofcore.MappedArray] with the same values; a pass stopped
+    midway continues from its last finished batch, and a finished one is only opened.
 
     Example:
         ```python
@@ -94,6 +114,37 @@ def compute_trunk(
         compute_trunk(model, images, device="cpu").shape  # torch.Size([4, 2048])
         ```
     """
+    with contextlib.ExitStack() as stack:
+        return _trunk_pass(model, images, device, batch_size, dtype, amp, progress,
+                           keep_on_device, backend, spill, stack)  # fmt: skip
+
+
+def _trunk_pass(
+    model: nn.Module,
+    images: torch.Tensor | MappedArray,
+    device: str | torch.device,
+    batch_size: int,
+    dtype: torch.dtype,
+    amp: bool,
+    progress: bool | None,
+    keep_on_device: bool | None,
+    backend: str,
+    spill: Spill | None,
+    stack: contextlib.ExitStack,
+) -> torch.Tensor | MappedArray:
+    if spill is not None:
+        found = open_complete(spill.folder)
+        if found is not None:
+            return found[0]
+
+    def claim() -> tuple[BatchWriter | None, MappedArray | None]:
+        """Take the folder's lock; then the finished array, or the unfinished one to go on."""
+        stack.enter_context(locked(spill.folder))
+        found = open_complete(spill.folder)
+        if found is not None:
+            return None, found[0]
+        return BatchWriter.resume(spill.folder, batch_size), None
+
     device = resolve_device(device)
     trunk, _ = split_trunk_tail(model)
     model.eval().to(device, memory_format=torch.channels_last)
@@ -106,36 +157,97 @@ def compute_trunk(
         if len(images)
         else None
     )
+    n = len(images)
+    writer = None
+    if spill is not None and (spill.folder / PLAN).exists():  # a pass that stopped midway
+        writer, found = claim()
+        if found is not None:
+            return found
+    if writer is not None:
+        dtype = getattr(torch, writer.dtype)  # float32 if float16 overflowed before the stop
+        logger.info(
+            "%s: resuming the frozen trunk pass in %s (%d of %d batches done)",
+            model.spec.name,
+            spill.folder,
+            len(writer.done),
+            -(-n // batch_size),
+        )
     outputs: list[torch.Tensor] = []
     bar = tqdm(
-        total=len(images),
+        total=n,
         desc=f"{model.spec.name}: frozen trunk",
         unit="img",
         disable=tqdm_disable(progress),
         leave=False,
     )
     store = torch.device("cpu")
-    with torch.inference_mode(), autocast(device, amp):
-        for start in range(0, len(images), batch_size):
-            x = _to_model_input(model, images[start : start + batch_size], device)
-            out = runner(x) if runner is not None else run_stages(trunk, x)
-            if dtype == torch.float16 and out.abs().max() > torch.finfo(torch.float16).max:
-                # e.g. randomly initialised networks: keep the cache exact rather than inf.
-                logger.warning(
-                    "%s: trunk outputs exceed the float16 range; caching them in float32 instead.",
-                    model.spec.name,
-                )
-                dtype = torch.float32
-                outputs = [o.to(dtype) for o in outputs]
-            out = out.to(dtype)
-            if not outputs and device.type == "cuda":
-                free, _ = torch.cuda.mem_get_info(device)
-                need = out[0].numel() * out.element_size() * len(images)
-                fits = need < free / 3 if keep_on_device is None else keep_on_device
-                store = device if fits else store
-            outputs.append(out.to(store).contiguous())
-            bar.update(len(x))
-    bar.close()
+    try:
+        with torch.inference_mode(), autocast(device, amp):
+            for batch, start in enumerate(range(0, n, batch_size)):
+                if writer is not None and batch in writer.done:
+                    bar.update(min(batch_size, n - start))
+                    continue
+                x = _to_model_input(model, images[start : start + batch_size], device)
+                out = runner(x) if runner is not None else run_stages(trunk, x)
+                if dtype == torch.float16 and out.abs().max() > torch.finfo(torch.float16).max:
+                    # e.g. randomly initialised networks: keep the cache exact rather than inf.
+                    logger.warning(
+                        "%s: trunk outputs exceed the float16 range; caching them in float32 "
+                        "instead.",
+                        model.spec.name,
+                    )
+                    dtype = torch.float32
+                    outputs = [o.to(dtype) for o in outputs]
+                    if writer is not None:
+                        writer.widen("float32")
+                out = out.to(dtype)
+                if batch == 0 and spill is not None and writer is None:
+                    need = out[0].numel() * out.element_size() * n
+                    if need > spill.budget:
+                        writer, found = claim()
+                        if found is not None:  # another process finished it meanwhile
+                            return found
+                        if writer is not None and writer.dtype != str(dtype).removeprefix("torch."):
+                            writer.close()
+                            writer = None
+                    if need > spill.budget and writer is None:
+                        writer = BatchWriter.start(
+                            spill.folder,
+                            (n, *out.shape[1:]),
+                            str(dtype).removeprefix("torch."),
+                            batch_size,
+                            f"{model.spec.name} trunk output",
+                        )
+                        logger.info(
+                            "%s: the trunk output (%s) exceeds the memory budget: writing it to %s",
+                            model.spec.name,
+                            format_size(need),
+                            spill.folder,
+                        )
+                if writer is not None:
+                    if batch not in writer.done:  # (another process may have written it)
+                        rows = out.cpu().contiguous()
+                        if rows.dtype == torch.bfloat16:
+                            rows = rows.view(torch.int16)
+                        writer.write(start, rows.numpy())
+                        writer.mark_done(batch)
+                    bar.update(len(x))
+                    continue
+                if not outputs and device.type == "cuda":
+                    free, _ = torch.cuda.mem_get_info(device)
+                    need = out[0].numel() * out.element_size() * n
+                    fits = need < free / 3 if keep_on_device is None else keep_on_device
+                    store = device if fits else store
+                outputs.append(out.to(store).contiguous())
+                bar.update(len(x))
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
+    finally:
+        bar.close()
+    if writer is not None:
+        return writer.finish()
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..memory import parse_size
 from ..models.backends import BACKENDS
 from ..models.freeze import check_options
 
@@ -75,6 +76,10 @@ class TrainSettings:
         trunk_backend: what runs the cached trunk pass: ``"auto"`` (ONNX Runtime on a CPU for
             the architectures where it was measured faster, with the ``onnx`` extra; else
             PyTorch), ``"torch"`` or ``"onnxruntime"``.
+        memory_budget: bytes (or a size such as ``"2GB"``) of decoded images and cached trunk
+            output held in memory; past it they live in memory-mapped files in the cache and
+            are read batch by batch, with the same numbers. ``None``: half the memory available
+            when the run starts. It changes no number, so it is not in the fingerprint.
 
     Example:
         ```python
@@ -104,6 +109,7 @@ class TrainSettings:
     cache_trunk: bool = True
     cache_dtype: str = "float16"
     trunk_backend: str = "auto"
+    memory_budget: int | str | None = None
 
     def __post_init__(self) -> None:
         def whole(name: str, low: int) -> None:
@@ -137,6 +143,8 @@ class TrainSettings:
         if dtype not in CACHE_DTYPES:
             raise ValueError(f"cache_dtype={self.cache_dtype!r}: use one of {CACHE_DTYPES}.")
         object.__setattr__(self, "cache_dtype", dtype)
+        if self.memory_budget is not None:
+            object.__setattr__(self, "memory_budget", parse_size(self.memory_budget))
         if isinstance(self.pretrained, Path):
             object.__setattr__(self, "pretrained", str(self.pretrained))
         if self.pretrained is None:
