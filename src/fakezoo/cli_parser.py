@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from .memory import parse_size
 from .models.registry import MAX_IMAGE_SIZE, get_spec, list_models
 
 
@@ -101,8 +102,6 @@ def safetensors_file(text: str) -> str:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
     return text
-
-from .memory import parse_size
 
 
 def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
