@@ -1,6 +1,6 @@
-"""Data-parallel cross-validation on the real ``torchrun`` with Gloo on this CPU: two processes,
-and two "nodes" on loopback, train to one process's weights; a killed rank fails the job and a
-rerun resumes."""
+"""Data-parallel training on the real ``torchrun`` with Gloo on this CPU: two processes, and two
+"nodes" on loopback, train to one process's weights; a killed rank fails the job and a rerun
+resumes; ``tune`` runs each trial on both processes, rank 0 alone talking to Optuna."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import fakezoo
+from fakezoo.cli import main as cli_main
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 FOLDS = 2
@@ -169,3 +170,54 @@ def test_killed_rank_fails_the_job_and_a_rerun_resumes(killed_and_resumed):
     assert "fold 1/2: already done, loaded from" in run["resumed"]
     assert (run["out"] / "fold_1" / "model.safetensors").read_bytes() == run["fold_1"]
     assert (run["out"] / "results.json").exists()
+
+
+# tune: 2 trials x 2 folds x 2 epochs, then the CV at the best lr; SQLite in the run folder.
+TUNE_FLAGS = dict(epochs=2, batch_size=5, seed=3, drop_rate=0.0, image_size=32, trials=2)
+
+
+def _tune_argv(data: Path, out: Path) -> list[str]:
+    argv = ["tune", str(data), "--model", "mobilenet_v2", "--no-finetune", "--pruner", "none"]
+    argv += ["--folds", str(FOLDS), "--no-pretrained", "--device", "cpu", "--out", str(out)]
+    argv += ["--storage", str(out / "search.db"), "--lr-range", "1e-4", "1e-2"]
+    for name, value in TUNE_FLAGS.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+@pytest.fixture(scope="module")
+def tuned(demo_dir, tmp_path_factory):
+    """``fakezoo tune`` on one process (in this process, one thread) and on two (torchrun)."""
+    one = tmp_path_factory.mktemp("tune1") / "study"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main(_tune_argv(demo_dir, one)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    two = tmp_path_factory.mktemp("tune2") / "study"
+    log, _ = _torchrun("--nproc-per-node", "2", argv=_tune_argv(demo_dir, two)).communicate(
+        timeout=300
+    )
+    return one, two, log
+
+
+def test_tune_trains_each_trial_on_two_processes(tuned):
+    one, two, log = tuned
+    assert (two / "results.json").exists(), log
+    assert log.count("run directory:") == 1  # rank 0 reports, once
+    assert log.count("trial 0 complete") == 1 and log.count("trial 1 complete") == 1, log
+    want, got = (json.loads((d / "search.json").read_text()) for d in (one, two))
+    assert got["best_lr"] == pytest.approx(want["best_lr"], rel=1e-12)
+    assert [t["lr"] for t in got["trials"]] == pytest.approx([t["lr"] for t in want["trials"]])
+    for g, w in zip(got["trials"], want["trials"], strict=True):
+        assert g["state"] == w["state"] == "COMPLETE"
+        assert g["fold_accuracies"] == pytest.approx(w["fold_accuracies"], abs=1e-6)
+    assert (two / "trials.csv").read_text().count("\n") == 3  # a header and the 2 trials
+    config = json.loads((two / "config.json").read_text())
+    assert config["complete"] and config["fingerprint"]["world_size"] == 2
+    _assert_same_weights(two, one)
+    for k in range(1, FOLDS + 1):
+        w, g = (json.loads((d / f"fold_{k}" / "predictions.json").read_text()) for d in (one, two))
+        assert g["val_files"] == w["val_files"]
+        assert g["y_prob"] == pytest.approx(w["y_prob"], abs=1e-5)
