@@ -221,3 +221,33 @@ def test_tune_trains_each_trial_on_two_processes(tuned):
         w, g = (json.loads((d / f"fold_{k}" / "predictions.json").read_text()) for d in (one, two))
         assert g["val_files"] == w["val_files"]
         assert g["y_prob"] == pytest.approx(w["y_prob"], abs=1e-5)
+
+
+def _benchmark_argv(data: Path, out: Path) -> list[str]:
+    argv = ["benchmark", str(data), "--models", "mobilenet_v2", "--trials", "1", "--epochs", "1"]
+    argv += ["--folds", str(FOLDS), "--no-pretrained", "--device", "cpu", "--out", str(out)]
+    return [*argv, "--batch-size", "6", "--image-size", "32", "--drop-rate", "0", "--seed", "3"]
+
+
+def test_benchmark_rows_train_on_two_processes(demo_dir, tmp_path):
+    """mobilenet_v2's two rows: one study.md; the head-only row has one process's numbers (the
+    fine-tune row trains BatchNorm, which on CPUs normalises each process's share: warned)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main(_benchmark_argv(demo_dir, one)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    job = _torchrun("--nproc-per-node", "2", argv=_benchmark_argv(demo_dir, two))
+    log, _ = job.communicate(timeout=300)
+    assert job.returncode == 0, log
+    assert log.count("full report:") == 1 and (two / "study.md").exists()
+    want, got = (json.loads((d / "study.json").read_text())["rows"] for d in (one, two))
+    assert [r["fingerprint"]["world_size"] for r in got] == [2, 2]
+    assert [r["fine_tuning"] for r in got] == [r["fine_tuning"] for r in want]
+    assert sorted(r["fine_tuning"] for r in got) == ["With", "Without"]
+    assert "trained BatchNorm layers normalise each process's share" in log
+    (g,), (w,) = ([r for r in rows if r["fine_tuning"] == "Without"] for rows in (got, want))
+    for key in ("best_lr", "accuracy", "f1", "roc_auc"):
+        assert g[key] == pytest.approx(w[key], abs=1e-6), key

@@ -240,6 +240,8 @@ def _benchmark(args) -> int:
         settings=_settings(args),
         **_given(args, "models protocol save_weights overwrite"),
     )
+    if os.environ.get("RANK", "0") != "0":
+        return EXIT_OK  # under torchrun, rank 0 reports
     if args.data is None:
         print("DEMONSTRATION on synthetic data: these numbers say nothing about real deepfakes.\n")
     print(tables_markdown(table, demo=args.data is None))
