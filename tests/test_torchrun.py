@@ -252,3 +252,37 @@ def test_benchmark_rows_train_on_two_processes(demo_dir, tmp_path):
     (g,), (w,) = ([r for r in rows if r["fine_tuning"] == "Without"] for rows in (got, want))
     for key in ("best_lr", "accuracy", "f1", "roc_auc"):
         assert g[key] == pytest.approx(w[key], abs=1e-6), key
+
+
+def test_nested_tune_on_two_processes_equals_one(demo_dir, tmp_path):
+    """The nested protocol: inner searches and the outer folds, every fold on both processes."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main([*_tune_argv(demo_dir, one), "--protocol", "nested"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    job = _torchrun(
+        "--nproc-per-node", "2", argv=[*_tune_argv(demo_dir, two), "--protocol", "nested"]
+    )
+    log, _ = job.communicate(timeout=300)
+    assert job.returncode == 0, log
+    want, got = (json.loads((d / "search.json").read_text()) for d in (one, two))
+    assert got["protocol"] == "nested" and len(got["fold_lrs"]) == FOLDS
+    assert got["fold_lrs"] == pytest.approx(want["fold_lrs"], rel=1e-12)
+    assert [t["fold_accuracies"] for t in got["trials"]] == [
+        pytest.approx(t["fold_accuracies"], abs=1e-6) for t in want["trials"]
+    ]
+    assert json.loads((two / "config.json").read_text())["fingerprint"]["world_size"] == 2
+    _assert_same_weights(two, one)
+
+
+def test_tune_workers_under_torchrun_is_refused(demo_dir, tmp_path):
+    job = _torchrun(
+        "--nproc-per-node", "2", argv=[*_tune_argv(demo_dir, tmp_path), "--workers", "2"]
+    )
+    log, _ = job.communicate(timeout=300)
+    assert job.returncode != 0
+    assert "fakezoo tune: error: --workers 2 under torchrun: each trial already trains" in log, log
+    assert not (tmp_path / "search.db").exists()
