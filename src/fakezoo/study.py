@@ -184,6 +184,9 @@ def run_study(
 ) -> list[dict]:
     """Run the study (or some of its rows) and write the tables.
 
+    Under ``torchrun`` every row's trials and CV train data-parallel on all the processes, and
+    rank 0 alone writes ``out_dir`` (as [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
+
     Args:
         data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
             generated synthetic data (see [`DEMO`][fakezoo.study.DEMO] and

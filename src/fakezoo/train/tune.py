@@ -69,7 +69,8 @@ class LRSearchResult:
             fold, for the nested protocol).
         cv_result: the CV at the best LR (study protocol) or the outer folds, each scored once
             (nested); ``None`` with ``search_only``.
-        study: the Optuna study (study protocol) or the list of per-fold studies (nested).
+        study: the Optuna study (study protocol) or the list of per-fold studies (nested);
+            ``None`` on the ``torchrun`` ranks other than 0, which never talk to Optuna.
         protocol: ``"study"`` or ``"nested"``.
         fold_lrs: the LR chosen for each outer fold (nested protocol only).
     """
@@ -387,6 +388,10 @@ def optuna_lr_search(
     copy: ``cv`` itself is never changed. Without ``cv``, a
     [`CrossValidator`][fakezoo.train.cv.CrossValidator] is built from ``changes``. Their seed
     also seeds the TPE sampler.
+
+    Under ``torchrun`` every trial's folds train data-parallel on all the processes; rank 0 alone
+    talks to Optuna and its storage and writes ``out_dir``, and every rank returns its result
+    (see [`fakezoo.train.trial_ranks`][fakezoo.train.trial_ranks]).
 
     Args:
         model_name: one of [`list_models`][fakezoo.models.registry.list_models].
