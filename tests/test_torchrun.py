@@ -286,3 +286,36 @@ def test_tune_workers_under_torchrun_is_refused(demo_dir, tmp_path):
     assert job.returncode != 0
     assert "fakezoo tune: error: --workers 2 under torchrun: each trial already trains" in log, log
     assert not (tmp_path / "search.db").exists()
+
+
+def test_killed_tune_resumes_on_two_processes(demo_dir, tmp_path):
+    """Rank 1 killed after trial 0: the job fails; the rerun keeps trial 0, runs the interrupted
+    trial's lr again, and ends with one process's complete trials (rank 0's SQLite study)."""
+    flags = ["--epochs", "10", "--trials", "3"]  # after _tune_argv's: the last ones win
+    one, two = tmp_path / "one", tmp_path / "two"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main([*_tune_argv(demo_dir, one), *flags]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    argv = [*_tune_argv(demo_dir, two), *flags]
+    job = _torchrun("--nproc-per-node", "2", argv=argv)
+    rank1, seen = _rank_pid(job, 1), []
+    for line in job.stdout:
+        seen.append(line)
+        if "trial 0 complete" in line:
+            os.kill(rank1, signal.SIGKILL)
+            break
+    killed = "".join(seen) + job.communicate(timeout=120)[0]
+    assert job.returncode != 0 and not (two / "results.json").exists(), killed
+    rerun = _torchrun("--nproc-per-node", "2", argv=argv)
+    log, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, log
+    # Trial 1 failed when its collective lost rank 1 (or, were rank 0 stopped first, the
+    # rerun fails it as interrupted); either way its lr is drawn again for the next trial.
+    assert "trial 0 complete" not in log and "trial 1 complete" not in log, log
+    rows = [json.loads((d / "search.json").read_text())["trials"] for d in (one, two)]
+    done = [[t["lr"] for t in trials if t["state"] == "COMPLETE"] for trials in rows]
+    assert len(done[1]) == 3 and done[1] == pytest.approx(done[0], rel=1e-12)
+    assert [t["state"] for t in rows[1]].count("FAIL") == 1
