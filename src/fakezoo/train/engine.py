@@ -307,6 +307,9 @@ def _rank_seed(seed: int, rank: int) -> int:
     return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
+_WARNED_BATCHNORM: set[str] = set()  # models warned about CPU BatchNorm under torchrun
+
+
 def train_fold(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -378,7 +381,8 @@ def train_fold(
         if device.type == "cuda":  # batch statistics over the global batch, as on one GPU
             model = convert_sync_batchnorm(model)
             trunk, tail = split_trunk_tail(model)
-        elif group.main:
+        elif group.main and model.spec.name not in _WARNED_BATCHNORM:
+            _WARNED_BATCHNORM.add(model.spec.name)  # once per model, not every fold and trial
             logger.warning(
                 "%s: its trained BatchNorm layers normalise each process's share of a batch "
                 "(SyncBatchNorm needs GPUs), so on %d CPU processes the numbers differ from "

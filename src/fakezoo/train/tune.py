@@ -47,6 +47,7 @@ from .storage import (
 )
 from .trial_loop import FINISHED as _FINISHED
 from .trial_loop import SurplusTrial, quiet_optuna, run_until_finished
+from .trial_ranks import Leader, follow, leading
 
 __all__ = ["LRSearchResult", "optuna_lr_search"]
 
@@ -68,7 +69,8 @@ class LRSearchResult:
             fold, for the nested protocol).
         cv_result: the CV at the best LR (study protocol) or the outer folds, each scored once
             (nested); ``None`` with ``search_only``.
-        study: the Optuna study (study protocol) or the list of per-fold studies (nested).
+        study: the Optuna study (study protocol) or the list of per-fold studies (nested);
+            ``None`` on the ``torchrun`` ranks other than 0, which never talk to Optuna.
         protocol: ``"study"`` or ``"nested"``.
         fold_lrs: the LR chosen for each outer fold (nested protocol only).
     """
@@ -199,10 +201,12 @@ def _search(
     seed: int,
     pruner,
     fingerprint: Fingerprint,
+    leader: Leader,
 ) -> optuna.Study:
     """Run (or join, or resume) one study until it has ``n_trials`` finished trials.
 
     A stored study is resumed (or joined) only when its fingerprint equals ``fingerprint``.
+    Each fold trains on every ``torchrun`` rank (``leader``).
     """
     # One process (memory or SQLite) is reproducible; workers sharing a Journal file or a
     # database draw per trial number, or they would all propose the same LRs.
@@ -234,7 +238,9 @@ def _search(
                         raise optuna.TrialPruned(f"fold {k + 1}, epoch {epoch + 1}: {accuracy:.3f}")
 
                 try:
-                    _, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, k + 1, report)
+                    _, fold = leader.fit_fold(
+                        template, decoded, train_idx, val_idx, lr, k + 1, report
+                    )
                 except FloatingPointError as err:
                     trial.set_user_attr("diverged", str(err))  # finished, as failed: not retried
                     raise
@@ -383,6 +389,10 @@ def optuna_lr_search(
     [`CrossValidator`][fakezoo.train.cv.CrossValidator] is built from ``changes``. Their seed
     also seeds the TPE sampler.
 
+    Under ``torchrun`` every trial's folds train data-parallel on all the processes; rank 0 alone
+    talks to Optuna and its storage and writes ``out_dir``, and every rank returns its result
+    (see [`fakezoo.train.trial_ranks`][fakezoo.train.trial_ranks]).
+
     Args:
         model_name: one of [`list_models`][fakezoo.models.registry.list_models].
         dataset: a folder or CSV path, a Dataset, or decoded images.
@@ -429,8 +439,17 @@ def optuna_lr_search(
         found.best_lr, found.cv_result.mean["accuracy"]
         ```
     """
-    # The run directory and a SQLite study are this process's alone while it searches.
-    with hold_folder(None if search_only else out_dir, RUN, data=dataset), single_writer(storage):
+    if protocol not in {"study", "nested"}:
+        raise ValueError(f"protocol='{protocol}': use 'study' or 'nested'.")
+    if not 0 < lr_range[0] < lr_range[1]:
+        raise ValueError(f"lr_range={lr_range}: need 0 < low < high.")
+    if n_trials < 1:
+        raise ValueError(f"n_trials={n_trials}: need at least one trial.")
+    cv = CrossValidator(**changes) if cv is None else cv.replace(**changes) if changes else cv
+    # The run directory and a SQLite study are this process's alone while it searches (under
+    # torchrun: rank 0's, the one that talks to Optuna).
+    hold = lambda: hold_folder(None if search_only else out_dir, RUN, data=dataset)  # noqa: E731
+    with cv.world.main_holds(hold), cv.world.main_holds(lambda: single_writer(storage)):
         return _lr_search(
             model_name,
             dataset,
@@ -448,7 +467,6 @@ def optuna_lr_search(
             overwrite=overwrite,
             grace_period=grace_period,
             search_only=search_only,
-            changes=changes,
         )
 
 
@@ -463,24 +481,18 @@ def _lr_search(
     storage: str | Path | optuna.storages.BaseStorage | None,
     study_name: str | None,
     pruner: str | optuna.pruners.BasePruner | None,
-    cv: CrossValidator | None,
+    cv: CrossValidator,
     out_dir: str | Path | None,
     inner_splits: int | None,
     trainable: Sequence[str] | None,
     overwrite: bool,
     grace_period: int,
     search_only: bool,
-    changes: dict[str, Any],
 ) -> LRSearchResult:
-    if protocol not in {"study", "nested"}:
-        raise ValueError(f"protocol='{protocol}': use 'study' or 'nested'.")
     low, high = lr_range
-    if not 0 < low < high:
-        raise ValueError(f"lr_range={lr_range}: need 0 < low < high.")
-    if n_trials < 1:
-        raise ValueError(f"n_trials={n_trials}: need at least one trial.")
-    cv = CrossValidator(**changes) if cv is None else cv.replace(**changes) if changes else cv
-    given, storage = storage, make_storage(storage, grace_period=grace_period)  # fails fast
+    on_main = cv.world.on_main  # Optuna's storage and the files: rank 0's alone
+    given = storage
+    storage = on_main(lambda: make_storage(given, grace_period=grace_period))  # fails fast
     seed = cv.settings.seed
     policy = "custom" if trainable is not None else ("finetune" if finetune else "head")
     study_name = study_name or f"{model_name}-{policy}-{protocol}"
@@ -490,13 +502,9 @@ def _lr_search(
     inner_splits = inner_splits or cv.settings.n_splits
     out = Path(out_dir) if out_dir is not None else None
     if overwrite:
-        start_over(
-            out,
-            given,
-            study_names(model_name, finetune, trainable, protocol, study_name, len(outer)),
-            grace_period,
-        )
-        storage = make_storage(given, grace_period=grace_period)  # its file may be gone
+        names = study_names(model_name, finetune, trainable, protocol, study_name, len(outer))
+        on_main(lambda: start_over(out, given, names, grace_period))
+        storage = on_main(lambda: make_storage(given, grace_period=grace_period))  # file gone
     search = dict(
         lr_range=(low, high),
         n_trials=n_trials,
@@ -507,7 +515,7 @@ def _lr_search(
     )
     described = cv.describe(template, decoded, outer, None, search)
     fingerprint = described.fingerprint
-    _check_out_dir(out, fingerprint)
+    on_main(lambda: _check_out_dir(out, fingerprint))
     options = dict(
         storage=storage,
         n_trials=n_trials,
@@ -516,56 +524,76 @@ def _lr_search(
         pruner=pruner,
         fingerprint=fingerprint,
     )
-    if search_only:
-        return _search_only(
-            cv, template, decoded, outer, study_name, protocol, inner_splits, options
-        )
-    if protocol == "study":
-        study = _search(cv, template, decoded, outer, study_name=study_name, **options)
-        best = _best(study)
-        lr = float(best.params["lr"])
-        logger.info(
-            "%s: best lr %.3g (mean accuracy %.4f); cross-validating at it",
-            study_name,
-            lr,
-            best.value,
-        )
-        result = cv.run(
+
+    def final(lr: float) -> CVResult:  # the study protocol's CV at the best lr
+        return cv.run(
             model_name, decoded, finetune, lr, out, trainable=trainable, folds=outer, search=search
         )
-        found = LRSearchResult(
-            best_lr=lr,
-            best_value=float(best.value),
-            trials=_trial_rows(study),
-            cv_result=result,
-            study=study,
-            protocol="study",
-        )
-    else:
-        found = _nested(
-            cv,
-            model_name,
-            finetune,
-            trainable,
-            template,
-            decoded,
-            outer,
-            study_name,
-            inner_splits,
-            options,
-            out,
-            described,
-        )
-    if out is not None:
-        atomic_write_text(out / "trials.csv", found.trials_csv())
-        write_json(out / "search.json", {k: v for k, v in found.to_dict().items() if k != "cv"})
-        try:
-            plots.plot_lr_search(found, out / "lr_search.png")
-        except ImportError:
-            plots.note_no_matplotlib()
-        except ValueError as err:  # every trial pruned or failed
-            logger.warning("No lr_search.png in %s: %s", out, err)
+
+    if not cv.world.main:  # under torchrun: train rank 0's jobs, get its result
+        return follow(cv, template, decoded, final)
+    with leading(cv) as leader:
+        options["leader"] = leader
+        if search_only:
+            found = _search_only(
+                cv, template, decoded, outer, study_name, protocol, inner_splits, options
+            )
+        elif protocol == "study":
+            found = _study_protocol(cv, template, decoded, outer, study_name, options, final)
+        else:
+            found = _nested(
+                cv,
+                model_name,
+                finetune,
+                trainable,
+                template,
+                decoded,
+                outer,
+                study_name,
+                inner_splits,
+                options,
+                out,
+                described,
+            )
+        if out is not None and not search_only:
+            _write_search(out, found)
+        leader.tell("done", replace(found, study=None))  # the Optuna study stays on rank 0
     return found
+
+
+def _study_protocol(
+    cv: CrossValidator, template, decoded, outer, study_name: str, options: dict, final
+) -> LRSearchResult:
+    """The study's protocol: the search on the reported folds, then their CV at the best lr."""
+    study = _search(cv, template, decoded, outer, study_name=study_name, **options)
+    best = _best(study)
+    lr = float(best.params["lr"])
+    logger.info(
+        "%s: best lr %.3g (mean accuracy %.4f); cross-validating at it",
+        study_name,
+        lr,
+        best.value,
+    )
+    return LRSearchResult(
+        best_lr=lr,
+        best_value=float(best.value),
+        trials=_trial_rows(study),
+        cv_result=options["leader"].run(final, lr),
+        study=study,
+        protocol="study",
+    )
+
+
+def _write_search(out: Path, found: LRSearchResult) -> None:
+    """``trials.csv``, ``search.json`` and ``lr_search.png`` beside the run."""
+    atomic_write_text(out / "trials.csv", found.trials_csv())
+    write_json(out / "search.json", {k: v for k, v in found.to_dict().items() if k != "cv"})
+    try:
+        plots.plot_lr_search(found, out / "lr_search.png")
+    except ImportError:
+        plots.note_no_matplotlib()
+    except ValueError as err:  # every trial pruned or failed
+        logger.warning("No lr_search.png in %s: %s", out, err)
 
 
 def _inner_folds(
@@ -659,7 +687,9 @@ def _nested(
             lr = float(fold.lr)
         else:
             lr = float(_best(study).params["lr"])
-            model, fold = cv.fit_fold(template, decoded, train_idx, val_idx, lr, fold=k)
+            model, fold = options["leader"].fit_fold(
+                template, decoded, train_idx, val_idx, lr, fold=k
+            )
             fold.lr = lr
             if writer is not None:
                 cv.save_fold(writer, model, described, fold)
