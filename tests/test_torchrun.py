@@ -301,13 +301,13 @@ def test_nested_tune_on_two_processes_equals_one(demo_dir, tmp_path):
 
 
 def test_tune_workers_under_torchrun_is_refused(demo_dir, tmp_path):
-    job = _torchrun(
-        "--nproc-per-node", "2", argv=[*_tune_argv(demo_dir, tmp_path), "--workers", "2"]
-    )
+    journal = tmp_path / "search.log"  # --workers with SQLite is already the parser's error
+    argv = [*_tune_argv(demo_dir, tmp_path), "--workers", "2", "--storage", str(journal)]
+    job = _torchrun("--nproc-per-node", "2", argv=argv)
     log, _ = job.communicate(timeout=300)
     assert job.returncode != 0
     assert "fakezoo tune: error: --workers 2 under torchrun: each trial already trains" in log, log
-    assert not (tmp_path / "search.db").exists()
+    assert not journal.exists()
 
 
 def test_killed_tune_resumes_on_two_processes(demo_dir, tmp_path):
