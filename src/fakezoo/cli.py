@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import json
 import logging
 import os
@@ -158,7 +159,8 @@ def _tune(args) -> int:
         )
     # This process writes --out from before its workers start until the final CV is written
     # (under torchrun: rank 0).
-    hold = lambda: hold_folder(None if args.search_only else args.out, RUN, data=args.data)  # noqa: E731
+    out = None if args.search_only else args.out
+    hold = functools.partial(hold_folder, out, RUN, data=args.data)
     with cv.world.main_holds(hold):
         if args.workers != 1:
             _tune_workers(args)
