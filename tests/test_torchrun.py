@@ -73,28 +73,39 @@ def one_process(demo_dir, tmp_path_factory):
     return out
 
 
-def _torchrun(*launch: str, argv: list[str], **kw) -> subprocess.Popen:
+def _torchrun(*launch: str, argv: list[str], cache: Path | None = None) -> subprocess.Popen:
+    env = _env() if cache is None else {**_env(), "FAKEZOO_CACHE": str(cache)}
     return subprocess.Popen(
         [TORCHRUN, *launch, "-m", "fakezoo", *argv],
-        env=_env(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        **kw,
     )
 
 
-def test_two_nodes_on_loopback_train_one_process_weights(demo_dir, one_process, tmp_path):
-    out = tmp_path / "run"
+def test_two_nodes_on_loopback_out_of_core_train_one_process_weights(
+    demo_dir, one_process, tmp_path
+):
+    """Two nodes of one process each, past the memory budget: both use the same memory-mapped
+    caches (one writes each, the other waits on its lock, then maps it), and the weights are
+    one process's."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    argv = [*_argv(demo_dir, out), "--memory-budget", "1KB"]
     rdzv = ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}"]
     nodes = [
-        _torchrun("--nnodes", "2", "--nproc-per-node", "1", *rdzv, argv=_argv(demo_dir, out))
+        _torchrun(
+            "--nnodes", "2", "--nproc-per-node", "1", *rdzv, argv=argv, cache=cache
+        )
         for _ in range(2)
-    ]
+    ]  # fmt: skip
     logs = [node.communicate(timeout=300)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], logs
     _assert_same_weights(out, one_process)
     assert sum(log.count("run directory:") for log in logs) == 1
+    for kind in ("decoded", "trunk"):
+        assert len(list((cache / kind).glob("*/complete.json"))) == 1, kind
+        assert not list((cache / kind).glob("*/data.partial")), kind
 
 
 def _rank_pid(agent: subprocess.Popen, rank: int, timeout: float = 120) -> int:
@@ -170,28 +181,6 @@ def test_killed_rank_fails_the_job_and_a_rerun_resumes(killed_and_resumed):
     assert "fold 1/2: already done, loaded from" in run["resumed"]
     assert (run["out"] / "fold_1" / "model.safetensors").read_bytes() == run["fold_1"]
     assert (run["out"] / "results.json").exists()
-
-
-def test_two_processes_out_of_core_share_one_cache_and_train_one_process_weights(
-    demo_dir, one_process, tmp_path
-):
-    """Past the memory budget both ranks use the same memory-mapped caches: one writes each
-    (the other waits on its lock, then maps it), and the weights are one process's."""
-    out, cache = tmp_path / "run", tmp_path / "cache"
-    argv = [*_argv(demo_dir, out), "--memory-budget", "1KB"]
-    job = subprocess.Popen(
-        [TORCHRUN, "--nproc-per-node", "2", "-m", "fakezoo", *argv],
-        env={**_env(), "FAKEZOO_CACHE": str(cache)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    log = job.communicate(timeout=300)[0]
-    assert job.returncode == 0, log
-    _assert_same_weights(out, one_process)
-    for kind in ("decoded", "trunk"):
-        assert len(list((cache / kind).glob("*/complete.json"))) == 1, kind
-        assert not list((cache / kind).glob("*/data.partial")), kind
 
 
 # tune: 2 trials x 2 folds x 2 epochs, then the CV at the best lr; SQLite in the run folder.
@@ -300,14 +289,15 @@ def test_nested_tune_on_two_processes_equals_one(demo_dir, tmp_path):
     _assert_same_weights(two, one)
 
 
-def test_tune_workers_under_torchrun_is_refused(demo_dir, tmp_path):
+def test_tune_workers_under_torchrun_is_refused(demo_dir, tmp_path, monkeypatch, capsys):
+    """Found from torchrun's environment before any process group or storage is made."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
     journal = tmp_path / "search.log"  # --workers with SQLite is already the parser's error
     argv = [*_tune_argv(demo_dir, tmp_path), "--workers", "2", "--storage", str(journal)]
-    job = _torchrun("--nproc-per-node", "2", argv=argv)
-    log, _ = job.communicate(timeout=300)
-    assert job.returncode != 0
-    assert "fakezoo tune: error: --workers 2 under torchrun: each trial already trains" in log, log
-    assert not journal.exists()
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "fakezoo tune: error: --workers 2 under torchrun: each trial already trains" in err
+    assert not journal.exists() and not torch.distributed.is_initialized()
 
 
 def test_killed_tune_resumes_on_two_processes(demo_dir, tmp_path):

@@ -150,13 +150,14 @@ def _tune(args) -> int:
     from .runs.folders import RUN, hold_folder
     from .train.tune import optuna_lr_search
 
-    cv = _validator(args)  # under torchrun: joins the other ranks
-    if cv.world.size > 1 and args.workers != 1:
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's, before joining it
+    if processes > 1 and args.workers != 1:
         raise ValueError(
             f"--workers {args.workers} under torchrun: each trial already trains on the "
-            f"{cv.world.size} processes; leave out --workers (or spread trials with workers "
+            f"{processes} processes; leave out --workers (or spread trials with workers "
             f"on one --storage, without torchrun)."
         )
+    cv = _validator(args)  # under torchrun: joins the other ranks
     # This process writes --out from before its workers start until the final CV is written
     # (under torchrun: rank 0).
     out = None if args.search_only else args.out
