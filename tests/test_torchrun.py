@@ -20,6 +20,9 @@ from safetensors.torch import load_file
 import fakezoo
 from fakezoo.cli import main as cli_main
 
+# The runs in this process use one torch thread, as each torchrun worker (OMP_NUM_THREADS=1).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 FOLDS = 2
 # 24 images, 2 folds: 12 training images a fold in global batches of 5, 5 and 2 (a share of 1
@@ -58,18 +61,13 @@ def _assert_same_weights(run: Path, reference: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def one_process(demo_dir, tmp_path_factory):
+def one_process(demo_dir, tmp_path_factory, one_torch_thread):
     """The same run on one process, in this process (one torch thread, as the workers)."""
     out = tmp_path_factory.mktemp("one") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cv = fakezoo.CrossValidator(
-            n_splits=FOLDS, pretrained=False, device="cpu", progress=False, **FLAGS
-        )
-        cv.run("mobilenet_v2", demo_dir, finetune=False, lr=3e-3, out_dir=out)
-    finally:
-        torch.set_num_threads(threads)
+    cv = fakezoo.CrossValidator(
+        n_splits=FOLDS, pretrained=False, device="cpu", progress=False, **FLAGS
+    )
+    cv.run("mobilenet_v2", demo_dir, finetune=False, lr=3e-3, out_dir=out)
     return out
 
 
@@ -197,15 +195,10 @@ def _tune_argv(data: Path, out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tuned(demo_dir, tmp_path_factory):
+def tuned(demo_dir, tmp_path_factory, one_torch_thread):
     """``fakezoo tune`` on one process (in this process, one thread) and on two (torchrun)."""
     one = tmp_path_factory.mktemp("tune1") / "study"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(_tune_argv(demo_dir, one)) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert cli_main(_tune_argv(demo_dir, one)) == 0
     two = tmp_path_factory.mktemp("tune2") / "study"
     log, _ = _torchrun("--nproc-per-node", "2", argv=_tune_argv(demo_dir, two)).communicate(
         timeout=300
@@ -244,12 +237,7 @@ def test_benchmark_rows_train_on_two_processes(demo_dir, tmp_path):
     """mobilenet_v2's two rows: one study.md; the head-only row has one process's numbers (the
     fine-tune row trains BatchNorm, which on CPUs normalises each process's share: warned)."""
     one, two = tmp_path / "one", tmp_path / "two"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(_benchmark_argv(demo_dir, one)) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert cli_main(_benchmark_argv(demo_dir, one)) == 0
     job = _torchrun("--nproc-per-node", "2", argv=_benchmark_argv(demo_dir, two))
     log, _ = job.communicate(timeout=300)
     assert job.returncode == 0, log
@@ -268,12 +256,7 @@ def test_benchmark_rows_train_on_two_processes(demo_dir, tmp_path):
 def test_nested_tune_on_two_processes_equals_one(demo_dir, tmp_path):
     """The nested protocol: inner searches and the outer folds, every fold on both processes."""
     one, two = tmp_path / "one", tmp_path / "two"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main([*_tune_argv(demo_dir, one), "--protocol", "nested"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert cli_main([*_tune_argv(demo_dir, one), "--protocol", "nested"]) == 0
     job = _torchrun(
         "--nproc-per-node", "2", argv=[*_tune_argv(demo_dir, two), "--protocol", "nested"]
     )
@@ -305,12 +288,7 @@ def test_killed_tune_resumes_on_two_processes(demo_dir, tmp_path):
     trial's lr again, and ends with one process's complete trials (rank 0's SQLite study)."""
     flags = ["--epochs", "10", "--trials", "3"]  # after _tune_argv's: the last ones win
     one, two = tmp_path / "one", tmp_path / "two"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main([*_tune_argv(demo_dir, one), *flags]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert cli_main([*_tune_argv(demo_dir, one), *flags]) == 0
     argv = [*_tune_argv(demo_dir, two), *flags]
     job = _torchrun("--nproc-per-node", "2", argv=argv)
     rank1, seen = _rank_pid(job, 1), []
