@@ -111,6 +111,7 @@ def _settings(args):
         pretrained=getattr(args, "weights", None) or args.pretrained,
         weights=args.weights_source,
         **_given(args, "epochs batch_size seed device image_size mode drop_rate memory_budget"),
+        **{k: getattr(args, k) for k in ("fakes", "blend_mode", "blends_per_image") if k in args},
     )
 
 

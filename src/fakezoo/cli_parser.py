@@ -151,6 +151,30 @@ def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1...")
     _add_fidelity(p)
     _add_memory(p)
+    _add_fakes(p)
+
+
+def _add_fakes(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fakes",
+        choices=["dataset", "self-blend"],
+        default="dataset",
+        help="dataset (default): its own fake images; self-blend: real images only, with "
+        "fakes made from them by Self-Blended Images, each face and a fake of it in a batch",
+    )
+    p.add_argument(
+        "--blend-mode",
+        choices=["cached", "online"],
+        default="cached",
+        help="with --fakes self-blend: cached (default; fixed fakes drawn once, the frozen "
+        "trunk runs once per image) or online (a fresh fake every epoch, whole model)",
+    )
+    p.add_argument(
+        "--blends-per-image",
+        type=COUNT,
+        default=4,
+        help="with --fakes self-blend --blend-mode cached: fixed fakes per face (default 4)",
+    )
 
 
 def _memory_size(text: str) -> int:

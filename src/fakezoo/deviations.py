@@ -94,6 +94,13 @@ DEPARTURES: tuple[Departure, ...] = (
         "`augment=None`",
     ),
     Departure(
+        "fakes",
+        "Fakes self-blended from the real images (the study trained on a dataset's fakes)",
+        "learns blending artefacts rather than one manipulation; the SBI paper reports better "
+        "cross-dataset generalisation",
+        '`fakes="dataset"`, `--fakes dataset`',
+    ),
+    Departure(
         "policy",
         "A custom set of trained modules",
         "depends on the modules",
@@ -207,6 +214,11 @@ def deviations(settings: dict, spec, custom: bool = False) -> list[str]:
         )
     if settings.get("augment"):
         notes.append("Random augmentation (the study had none); usually better generalisation.")
+    if settings.get("fakes", "dataset") != "dataset":
+        notes.append(
+            f"Fakes: {settings['fakes']}, made from the real images (the study trained on "
+            f"a dataset's fakes); each real face and a fake of it in every batch."
+        )
     if custom:
         notes.append(
             f"Custom policy: trains {', '.join(settings['trainable'])} instead of "

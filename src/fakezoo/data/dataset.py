@@ -88,9 +88,15 @@ def check_cv(
     present = [name for name, c in zip(LABEL_NAMES, counts, strict=True) if c]
     if len(present) < 2:
         absent = next(name for name, c in zip(LABEL_NAMES, counts, strict=True) if not c)
+        hint = (
+            ", or train with fakes='self-blend' (--fakes self-blend), which makes them "
+            "from the real ones"
+            if absent == "fake"
+            else ""
+        )
         raise DatasetError(
             f"the dataset{where} has only {present[0]} images ({len(labels)}); "
-            f"cross-validation needs both classes: add {absent} images"
+            f"cross-validation needs both classes: add {absent} images{hint}"
         )
     for name, count in zip(LABEL_NAMES, counts, strict=True):
         if count < n_splits:
@@ -148,6 +154,8 @@ class Dataset:
         splits: The original split (`"train"`, `"validation"` or `"test"`) of each item when the
             source had split folders, else `None`.
         skipped: Files that were listed or found but left out, each with a reason.
+        content: The SHA-256 of each item when it is not a file's bytes (fakes that fakezoo
+            made, hashed by their pixels), else `None`: `sha256()` reads the files.
 
     Example:
         ```python
@@ -163,6 +171,7 @@ class Dataset:
     groups: np.ndarray | None = None
     splits: list[str] | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
+    content: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -191,6 +200,13 @@ class Dataset:
                     f"for {len(self.paths)} paths"
                 )
         self.skipped = list(self.skipped)
+        if self.content is not None:
+            self.content = list(self.content)
+            if len(self.content) != len(self.paths):
+                raise ValueError(
+                    f"content must have one SHA-256 per path: got {len(self.content)} "
+                    f"for {len(self.paths)} paths"
+                )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -288,6 +304,8 @@ class Dataset:
         """
         from .._io import file_sha256
 
+        if self.content is not None:
+            return list(self.content)
         return [file_sha256(p) for p in self.paths]
 
     def digest(self) -> str:
@@ -355,6 +373,7 @@ class Dataset:
             groups=None if self.groups is None else self.groups[idx],
             splits=None if self.splits is None else [self.splits[i] for i in idx],
             skipped=list(self.skipped),
+            content=None if self.content is None else [self.content[i] for i in idx],
         )
 
     def subsample(self, n_per_class: int, seed: int = 0) -> Dataset:

@@ -108,7 +108,8 @@ class Fingerprint:
         or ``"file:<name>"``), weights_sha256, image_size, mean, std.
     Training (from [`TrainSettings`][fakezoo.train.settings.TrainSettings]):
         epochs, batch_size, optimizer, weight_decay, seed, lr (``None`` when a search picks
-        it), augment, mode (``"fast"`` or ``"study"``), drop_rate.
+        it), augment, mode (``"fast"`` or ``"study"``), drop_rate, fakes (``"dataset"``, or
+        the self-blend recipe in words).
     Numerics:
         cache_dtype, cache_trunk, amp (``"off"``, ``"bf16"``, ``"fp16+scaler"``: what ran),
         trunk_backend (what ran the cached trunk), device_type, numerics_version, world_size
@@ -150,6 +151,7 @@ class Fingerprint:
     mode: str = "fast"
     drop_rate: float = 0.0
     world_size: int = 1
+    fakes: str = "dataset"
 
     def __post_init__(self) -> None:
         for name in ("folds", "trainable", "mean", "std", "lr_range"):

@@ -57,6 +57,7 @@ from ..report import plots
 from ..runs.folders import RUN, hold_folder
 from ..runs.schema import Fingerprint, FoldConfig, RunConfig, files_digest
 from ..runs.writer import RunWriter
+from ..synth.recipe import BlendedImages, check_real_only, self_blended
 from .distributed import join_world
 from .engine import Spill, amp_mode, compute_trunk, resolve_device, train_fold
 from .results import CVResult, FoldResult
@@ -173,9 +174,11 @@ class CrossValidator:
 
     @property
     def cache_trunk(self) -> bool:
-        """Whether the frozen trunk's output is cached: asked for, no augmentation, fast mode."""
+        """Whether the frozen trunk's output is cached: asked for, no augmentation, fast mode,
+        and no fresh self-blended fakes every epoch."""
         s = self.settings
-        return s.cache_trunk and s.augment is None and s.mode == "fast"
+        online = s.fakes == "self-blend" and s.blend_mode == "online"
+        return s.cache_trunk and s.augment is None and s.mode == "fast" and not online
 
     def replace(self, **changes: Any) -> CrossValidator:
         """A new CrossValidator with some settings changed (this one is left as it is); it
@@ -203,7 +206,12 @@ class CrossValidator:
     def decode(
         self, dataset: str | Path | Dataset | DecodedImages, image_size: int
     ) -> DecodedImages:
-        """Load and decode a dataset once per image size; later calls reuse the result."""
+        """Load and decode a dataset once per image size; later calls reuse the result.
+
+        With ``fakes="self-blend"`` the dataset holds real images only, and the result is
+        [`BlendedImages`][fakezoo.synth.recipe.BlendedImages]: those images and the fakes
+        self-blended from them.
+        """
         if isinstance(dataset, DecodedImages):
             if dataset.image_size != image_size:
                 raise ValueError(
@@ -214,16 +222,24 @@ class CrossValidator:
         if not isinstance(dataset, Dataset):
             dataset = load_dataset(dataset)
         dataset = dataset.usable()  # before any file is read: a named pipe would block
-        # The files' content, names and labels, and the size: the same data decodes the same.
+        s = self.settings
+        blend = s.fakes == "self-blend"
+        recipe = (s.seed, s.blend_mode, s.blends_per_image) if blend else None
+        # The files' content, names and labels, the fakes' recipe and the size: the same data
+        # decodes the same.
         key = (
             str(dataset.root),
             tuple(dataset.relpaths()),
             tuple(dataset.sha256()),
             tuple(dataset.labels.tolist()),
+            recipe,
             image_size,
         )
         if key not in self._decoded:
-            dataset.check_for_cv(self.settings.n_splits)
+            if blend:
+                check_real_only(dataset, s.n_splits)
+            else:
+                dataset.check_for_cv(s.n_splits)
             self._decoded = {k: v for k, v in self._decoded.items() if k[-1] != image_size}
 
             def decode() -> DecodedImages:
@@ -238,10 +254,30 @@ class CrossValidator:
 
             # Under torchrun rank 0 fills the decoded-image cache; the others then read it.
             decoded = self.world.on_main(decode)
-            self._decoded[key] = decoded if self.world.main else decode()
+            decoded = decoded if self.world.main else decode()
+            if blend:
+                decoded = self._self_blended(decoded)
+            self._decoded[key] = decoded
         decoded = self._decoded[key]
         decoded.dataset.check_for_cv(self.settings.n_splits)
         return decoded
+
+    def _self_blended(self, decoded: DecodedImages) -> BlendedImages:
+        try:  # TEMPORARY until lm30 lands
+            from ..faces.landmarks import read_landmarks
+        except ImportError:
+            read_landmarks = lambda ds: None  # noqa: E731
+
+        s = self.settings
+        check_real_only(decoded.dataset, s.n_splits)  # some files may not have decoded
+        return self_blended(
+            decoded,
+            blends=s.blends_per_image,
+            seed=s.seed,
+            online=s.blend_mode == "online",
+            landmarks=read_landmarks(decoded.dataset),
+            progress=self.progress and self.world.main,
+        )
 
     def make_folds(self, decoded: DecodedImages) -> list[tuple[np.ndarray, np.ndarray]]:
         """The seeded stratified (group) folds of the decoded images; files with identical
@@ -392,6 +428,9 @@ class CrossValidator:
         and the fold's result.
         """
         start = time.perf_counter()
+        pairs = decoded if isinstance(decoded, BlendedImages) else None
+        if pairs is not None:  # each held-out face and its first fake
+            val_idx = pairs.validation_rows(val_idx)
         inputs = decoded.images if not self.cache_trunk else self.trunk_output(template, decoded)
         self._reset_tail(template)
         model = template
@@ -408,6 +447,7 @@ class CrossValidator:
             full=not self.cache_trunk,
             progress=self.progress,
             on_epoch=on_epoch,
+            pairs=pairs,
         )
         relpaths = decoded.dataset.relpaths()
         result = FoldResult(
@@ -461,6 +501,7 @@ class CrossValidator:
             weight_decay=s.weight_decay,
             seed=s.seed,
             augment=callable_name(s.augment),
+            fakes=decoded.recipe if isinstance(decoded, BlendedImages) else "dataset",
             mode=s.mode,
             drop_rate=float(spec.drop_rate if s.drop_rate is None else s.drop_rate),
             cache_dtype=s.cache_dtype,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from ..models.backends import choose_backend, trunk_runner
 from ..models.stages import Stage, run_stages, split_trunk_tail
 from .distributed import world
 from .settings import TrainSettings
+
+if TYPE_CHECKING:
+    from ..synth.recipe import BlendedImages
 
 __all__ = [
     "FoldOutput",
@@ -324,6 +328,7 @@ def train_fold(
     full: bool = False,
     progress: bool | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    pairs: BlendedImages | None = None,
 ) -> FoldOutput:
     """Train one fold and predict its validation part.
 
@@ -342,6 +347,11 @@ def train_fold(
         progress: a progress bar; ``None`` shows it on a terminal only.
         on_epoch: called with (epoch, validation accuracy) after each epoch; it may raise
             (Optuna's pruning does) to stop the fold.
+        pairs: the self-blended images that ``inputs`` come from
+            ([`BlendedImages`][fakezoo.synth.recipe.BlendedImages]): each step then trains on
+            ``batch_size // 2`` real faces of ``train_idx`` and one fake of each, in the same
+            batch (their fixed fake for the epoch, or with ``pairs.online`` and ``full=True``
+            a fresh one).
 
     Under ``torchrun`` ([`join_world`][fakezoo.train.distributed.join_world]) every process
     draws the same batch order, trains on its share (``batch[rank::world_size]``) of each
@@ -371,6 +381,8 @@ def train_fold(
             "mode='study' needs full=True: BatchNorm in train mode makes the "
             "trunk's output depend on the batch, so it cannot be cached."
         )
+    if pairs is not None and pairs.online and not full:
+        raise ValueError("online self-blending needs full=True: fresh fakes change every epoch.")
     device = resolve_device(device)
     model.to(device, memory_format=torch.channels_last)
     trunk, tail = split_trunk_tail(model)
@@ -413,6 +425,9 @@ def train_fold(
     fold_seed = settings.seed * 1000 + fold
     generator = torch.Generator().manual_seed(fold_seed)
     labels = labels.to(device)
+    if pairs is not None:  # the real faces drive the epoch; each brings a fake along
+        train_idx = pairs.real_rows(train_idx)
+    per_step = settings.batch_size if pairs is None else max(1, settings.batch_size // 2)
     train_idx = torch.as_tensor(train_idx, dtype=torch.long)
     val_idx = torch.as_tensor(val_idx, dtype=torch.long)
 
@@ -427,23 +442,32 @@ def train_fold(
                 probs.append(logits.softmax(dim=1)[:, 1].cpu())
         return group.gather_strided(torch.cat(probs).numpy(), len(val_idx))
 
-    def step_loss(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch_of(rows: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model input and labels of a step: ``rows``, with their fakes when paired."""
+        if pairs is not None and pairs.online:
+            fakes = pairs.fresh_fakes(inputs, rows.numpy(), epoch, fold)
+            y = torch.cat([labels[rows.to(device)], torch.ones(len(rows), dtype=torch.long)])
+            return prepare(torch.cat([inputs[rows], fakes]), train=True), y.to(device)
+        if pairs is not None:
+            rows = torch.cat([rows, torch.as_tensor(pairs.partner_rows(rows.numpy(), epoch))])
+        return prepare(inputs[rows], train=True), labels[rows.to(device)]
+
+    def step_loss(batch: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's loss on its share of a global batch, and the global mean loss."""
         idx = batch if group.size == 1 else batch[group.rank :: group.size]
+        x, y = batch_of(idx, epoch)
         with autocast(device, settings.amp):
-            loss = loss_fn(
-                train_forward(prepare(inputs[idx], train=True)).float(), labels[idx.to(device)]
-            )
+            loss = loss_fn(train_forward(x).float(), y)
         if group.size == 1:
             return loss, loss.detach()
         # DDP averages the gradients over the processes: scaled so, they are the global mean's.
-        loss = loss * (group.size / len(batch))
+        loss = loss * (group.size / (len(batch) * (1 if pairs is None else 2)))
         total = loss.detach() / group.size
         torch.distributed.all_reduce(total)  # every rank sees the same loss, and stops on it
         return loss, total
 
     y_true = labels[val_idx.to(device)].cpu().numpy()
-    steps = settings.epochs * -(-len(train_idx) // settings.batch_size)
+    steps = settings.epochs * -(-len(train_idx) // per_step)
     bar = tqdm(
         total=steps,
         desc=f"{model.spec.name} fold {fold}",
@@ -458,8 +482,8 @@ def train_fold(
         for epoch in range(settings.epochs):
             _train_mode(model, trunk, settings.mode)
             order = train_idx[torch.randperm(len(train_idx), generator=generator)]
-            for start in range(0, len(order), settings.batch_size):
-                loss, total = step_loss(order[start : start + settings.batch_size])
+            for start in range(0, len(order), per_step):
+                loss, total = step_loss(order[start : start + per_step], epoch)
                 if not torch.isfinite(total):
                     raise FloatingPointError(
                         f"{model.spec.name} fold {fold}: the loss became {total.item()} "

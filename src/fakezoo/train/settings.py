@@ -20,7 +20,15 @@ from ..memory import parse_size
 from ..models.backends import BACKENDS
 from ..models.freeze import check_options
 
-__all__ = ["CACHE_DTYPES", "MODES", "OPTIMIZERS", "TrainSettings", "callable_name"]
+__all__ = [
+    "BLEND_MODES",
+    "CACHE_DTYPES",
+    "FAKES",
+    "MODES",
+    "OPTIMIZERS",
+    "TrainSettings",
+    "callable_name",
+]
 
 MODES = ("fast", "study")
 """``"fast"``: frozen BatchNorm, the frozen trunk run once and cached; ``"study"``: the study's
@@ -31,6 +39,12 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 
 CACHE_DTYPES = ("float16", "bfloat16", "float32")
 """Storage types of the cached trunk output."""
+
+FAKES = ("dataset", "self-blend")
+"""Where a run's fake images come from: the dataset's own, or self-blended from its reals."""
+
+BLEND_MODES = ("cached", "online")
+"""How self-blended fakes are drawn: fixed once per face, or fresh every epoch."""
 
 
 def callable_name(fn: Callable | None) -> str | None:
@@ -80,6 +94,14 @@ class TrainSettings:
             output held in memory; past it they live in memory-mapped files in the cache and
             are read batch by batch, with the same numbers. ``None``: half the memory available
             when the run starts. It changes no number, so it is not in the fingerprint.
+        fakes: ``"dataset"``: the dataset's own fake images; ``"self-blend"``: real images
+            only, with fakes made from them by Self-Blended Images (see
+            [`fakezoo.synth.recipe`][fakezoo.synth.recipe]), each real face and one of its
+            fakes in every batch.
+        blend_mode: with ``fakes="self-blend"``: ``"cached"`` (``blends_per_image`` fixed
+            fakes per face, drawn once; the frozen trunk still runs once per image) or
+            ``"online"`` (a fresh fake every epoch, the whole model every step: the paper's).
+        blends_per_image: fixed fakes per real face in ``"cached"`` mode.
 
     Example:
         ```python
@@ -110,6 +132,9 @@ class TrainSettings:
     cache_dtype: str = "float16"
     trunk_backend: str = "auto"
     memory_budget: int | str | None = None
+    fakes: str = "dataset"
+    blend_mode: str = "cached"
+    blends_per_image: int = 4
 
     def __post_init__(self) -> None:
         def whole(name: str, low: int) -> None:
@@ -121,6 +146,17 @@ class TrainSettings:
         whole("epochs", 1)
         whole("batch_size", 1)
         whole("seed", 0)
+        whole("blends_per_image", 1)
+        if self.fakes not in FAKES:
+            raise ValueError(
+                f"fakes={self.fakes!r}: use 'dataset' (the dataset's own fake images) or "
+                f"'self-blend' (fakes made from the real images)."
+            )
+        if self.blend_mode not in BLEND_MODES:
+            raise ValueError(
+                f"blend_mode={self.blend_mode!r}: use 'cached' (fixed fakes, drawn once) or "
+                f"'online' (fresh fakes every epoch)."
+            )
         if self.image_size is not None:
             whole("image_size", 1)
         if self.mode not in MODES:
