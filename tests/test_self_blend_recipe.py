@@ -156,7 +156,7 @@ def test_a_dataset_with_fakes_is_refused_for_self_blending(demo_dir):
 
 def test_real_images_alone_without_self_blending_point_to_it(real_dir):
     cv = validator(fakes="dataset")
-    with pytest.raises(DatasetError, match="only real images.*--fakes self-blend"):
+    with pytest.raises(DatasetError, match=r"only real images.*--fakes self-blend"):
         cv.run("mobilenet_v2", real_dir, finetune=False, lr=1e-3)
 
 
@@ -174,7 +174,7 @@ def test_bad_recipe_settings_are_refused(change, message):
 
 
 def test_the_cli_trains_on_real_faces_with_self_blend(cli, real_dir, tmp_path):
-    code, out, err = cli(
+    code, _, err = cli(
         "cv", real_dir, "--model", "mobilenet_v2", "--no-finetune", "--lr", "1e-3",
         "--epochs", "1", "--image-size", SIZE, "--no-pretrained", "--device", "cpu",
         "--fakes", "self-blend", "--blends-per-image", "1", "--out", tmp_path / "run",
