@@ -25,6 +25,9 @@ TRAIN = {
 }
 
 
+SELF_BLEND = {"epochs": 10, "lr": 5e-2, "blends_per_image": 4}  # head only, cached fakes
+
+
 def make_data(root: Path, seed: int) -> tuple[Path, Path]:
     """A training set and a held-out set (other images: another generator seed)."""
     from fakezoo.synth.demo import make_demo_dataset
@@ -60,6 +63,47 @@ def train(data, finetune: bool, seed: int, out: Path | None, mode: str = "fast")
     return cv.run(
         "efficientnet_lite0", data, finetune=finetune, lr=TRAIN[finetune]["lr"], out_dir=out
     )
+
+
+def train_self_blend(data, seed: int, out: Path | None):
+    """Cross-validate pretrained efficientnet_lite0, head only, on the real faces of ``data``
+    alone with ``fakes="self-blend"`` (cached fakes) at the fixed settings above."""
+    import fakezoo
+
+    cv = fakezoo.CrossValidator(
+        epochs=SELF_BLEND["epochs"],
+        batch_size=16,
+        seed=seed,
+        image_size=IMAGE_SIZE,
+        device="cpu",
+        progress=False,
+        save_weights=out is not None,
+        num_workers=1,
+        fakes="self-blend",
+        blends_per_image=SELF_BLEND["blends_per_image"],
+    )
+    reals = data.subset(np.flatnonzero(data.labels == 0))
+    return cv.run("efficientnet_lite0", reals, finetune=False, lr=SELF_BLEND["lr"], out_dir=out)
+
+
+def blended_held_out(held_out: Path, seed: int, out: Path) -> Path:
+    """``out/real``: the held-out real faces; ``out/fake``: one self-blended fake of each,
+    drawn with another seed than training's."""
+    from PIL import Image
+
+    import fakezoo
+    from fakezoo.data import decode_dataset
+    from fakezoo.synth.recipe import self_blended
+
+    reals = fakezoo.load_dataset(held_out)
+    reals = reals.subset(np.flatnonzero(reals.labels == 0))
+    made = self_blended(decode_dataset(reals, IMAGE_SIZE, num_workers=1), blends=1, seed=seed + 77)
+    for label in ("real", "fake"):
+        (out / label).mkdir(parents=True, exist_ok=True)
+    for row, image in enumerate(made.images):
+        label = "fake" if made.labels[row] else "real"
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(out / label / f"{row:03d}.png")
+    return out
 
 
 def predict_scores(run: Path, held_out: Path) -> dict[str, float]:
@@ -116,6 +160,21 @@ def measure(seed: int, root: Path) -> dict[str, float]:
         shuffled_run = root / f"{name}-shuffled-{seed}"
         for key, value in predict_scores(shuffled_run, held_out).items():
             numbers[f"{name} shuffled predict {key}"] = value
+    numbers.update(measure_self_blend(seed, root))
+    return numbers
+
+
+def measure_self_blend(seed: int, root: Path) -> dict[str, float]:
+    """The numbers the self-blend learning tests assert on, for one seed."""
+    import fakezoo
+
+    train_dir, held_out = make_data(root, seed)
+    run = root / f"self-blend-{seed}"
+    result = train_self_blend(fakezoo.load_dataset(train_dir), seed, run)
+    numbers = {f"self-blend {k}": result.mean[k] for k in ("accuracy", "roc_auc")}
+    blended = blended_held_out(held_out, seed, root / f"blended-held-out-{seed}")
+    for key, value in predict_scores(run, blended).items():
+        numbers[f"self-blend predict {key}"] = value
     return numbers
 
 
@@ -125,11 +184,12 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--self-blend", action="store_true", help="the self-blend runs only")
     args = parser.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            rows[seed] = measure(seed, Path(tmp))
+            rows[seed] = (measure_self_blend if args.self_blend else measure)(seed, Path(tmp))
             print(seed, json.dumps({k: round(v, 3) for k, v in rows[seed].items()}), flush=True)
     for key in rows[args.seeds[0]]:
         values = [rows[s][key] for s in args.seeds]

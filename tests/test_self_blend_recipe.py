@@ -139,6 +139,10 @@ def test_a_real_only_dataset_trains_and_records_the_recipe(real_dir, tmp_path):
     assert sum(len(h) for h in held_out) == 12 and set.union(*held_out) == {
         p for p in fakezoo.load_dataset(real_dir).relpaths()
     }
+    from fakezoo.hub import model_card
+
+    card = model_card(out, "tester/sbi")
+    assert "**Fakes**: made from the real training faces by self-blend (cached, 2 per face" in card
     # it predicts like any other run
     detector = fakezoo.load(out, device="cpu")
     assert 0.0 <= detector.predict(real_dir / "real" / "real_00000.jpg").prob_fake <= 1.0

@@ -154,6 +154,7 @@ def model_card(
         split_seed=cfg.get("split_seed"),
         mode=settings.get("mode", "fast"),
         drop_rate=settings.get("drop_rate", 0),
+        fakes=settings.get("fakes", "dataset"),
         search=search
         and {
             "n_trials": len(search.get("trials") or []),
