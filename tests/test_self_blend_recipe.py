@@ -153,6 +153,26 @@ def test_a_real_only_dataset_trains_and_records_the_recipe(real_dir, tmp_path):
         )
 
 
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"blend_mode": "online"}, {"fakes", "cache_trunk"}),  # the same fixed fakes
+        ({"blends_per_image": 2}, {"fakes", "data_sha256", "n_images", "folds"}),
+        ({"seed": 1}, {"seed", "data_sha256", "folds"}),  # other fakes, other folds
+    ],
+)
+def test_the_recipe_is_in_the_fingerprint_and_the_record(real_dir, change, fields):
+    def describe(cv):
+        template = cv.template("mobilenet_v2", finetune=False)
+        decoded = cv.decode(real_dir, SIZE)
+        return cv.describe(template, decoded, cv.make_folds(decoded), 1e-3)
+
+    base = validator(blends_per_image=1, trunk_backend="torch")
+    before, after = describe(base), describe(base.replace(**change))
+    assert {d[0] for d in before.fingerprint.diff(after.fingerprint)} == fields
+    assert before.settings != after.settings
+
+
 def test_a_dataset_with_fakes_is_refused_for_self_blending(demo_dir):
     with pytest.raises(DatasetError, match=r"has 12 fake images.*fakes=.dataset."):
         validator().run("mobilenet_v2", demo_dir, finetune=False, lr=1e-3)
