@@ -213,7 +213,9 @@ def test_landmarks_in_crop_are_where_the_crop_shows_them(policy):
     assert policy.landmarks_in_crop(Face(face.box, 0.99, None), canvas) is None
 
 
-def test_crop_writes_the_crops_landmarks_and_keeps_them_on_resume(tmp_path, one_torch_thread):
+def test_crop_writes_the_crops_landmarks_and_keeps_them_on_resume(
+    tmp_path, one_torch_thread, caplog
+):
     pytest.importorskip("facenet_pytorch")
     pytest.importorskip("skimage.data")
     from face_images import astronaut, placed
@@ -247,3 +249,9 @@ def test_crop_writes_the_crops_landmarks_and_keeps_them_on_resume(tmp_path, one_
     rows = list(csv.reader(report.landmarks.open(newline="")))[1:]
     assert sorted(r[0] for r in rows) == sorted(ds.relpaths())
     assert np.allclose(read_landmarks(load_dataset(dst / "manifest.csv")), points, atol=1e-6)
+    # a folder cropped before crops had landmarks: resumed without them, and said so
+    report.landmarks.unlink()
+    (dst / "report.csv").write_text("\n".join(report_rows[:-1]) + "\n")
+    with caplog.at_level("WARNING", logger="fakezoo"):
+        assert crop_dataset(src, dst, min_size=30, policy=CropPolicy(size=64)).crops == 1
+    assert not report.landmarks.exists() and "no landmarks.csv" in caplog.text

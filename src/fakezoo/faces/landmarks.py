@@ -1,9 +1,10 @@
 """Five face landmarks per image, stored next to a dataset: ``landmarks.csv``.
 
 One row per image, ``path,x1,y1,x2,y2,x3,y3,x4,y4,x5,y5``: the image's path relative to the
-dataset's root with forward slashes (as [`Dataset.relpaths`][fakezoo.data.Dataset.relpaths]
-gives it), then the left eye, right eye, nose tip, left and right mouth corner (MTCNN's order,
-as [`Face.landmarks`][fakezoo.faces.finder.Face]), each as fractions of the image's width and
+dataset's root with forward slashes (as
+[`Dataset.relpaths`][fakezoo.data.dataset.Dataset.relpaths] gives it), then the left eye,
+right eye, nose tip, left and right mouth corner (MTCNN's order, as
+[`Face.landmarks`][fakezoo.faces.finder.Face]), each as fractions of the image's width and
 height measured from its left and top edges: the centre of pixel column ``i`` of a ``W`` pixel
 wide image is ``(i + 0.5) / W``. Fractions hold at any decode size, since fakezoo decodes an
 image by resizing the whole of it to a square. They may lie a little outside the image (a face

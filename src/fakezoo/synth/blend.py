@@ -1,5 +1,11 @@
 """Self-Blended Images: a fake made from a real face by blending a transformed copy of it
-into itself.
+into itself, inside a mask that follows the face's five landmarks when they are given.
+
+Example:
+    ```python
+    from fakezoo.synth.blend import self_blend
+    fake, mask = self_blend(image, rng=0, landmarks=face.landmarks)  # a Face of fakezoo.faces
+    ```
 """
 
 from __future__ import annotations
