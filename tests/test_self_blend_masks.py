@@ -59,6 +59,13 @@ def test_mask_lies_inside_the_face_and_covers_its_centre():
         for corner in (mask[:24, :24], mask[:24, -24:], mask[-24:, :24], mask[-24:, -24:]):
             assert not corner.any(), seed
         assert np.abs(_centroid(mask) - FACE[2]).max() < 0.5 * EYES, seed
+    # points of a mirrored image whose left and right were not swapped: still the face
+    swapped = FACE[[1, 0, 2, 4, 3]]
+    for seed in range(4):
+        _, mask = self_blend(image, seed, swapped)
+        ys, _ = np.nonzero(mask)
+        assert (ys - eye_centre[1]).min() >= -1.8 * MOUTH and _at(mask, FACE[2:3])[0] > 0
+        assert (ys - eye_centre[1]).max() <= 2.7 * MOUTH, seed
     # without landmarks the region is around the image's centre, which this face is not
     _, centred = self_blend(image, 0)
     assert np.abs(_centroid(centred) - SIZE / 2).max() < 0.1 * SIZE

@@ -147,8 +147,10 @@ def _face_geometry(landmarks: Any, height: int, width: int) -> _Face | None:
     line = right_eye - left_eye
     eyes = float(np.hypot(*line))
     across = line / eyes if eyes > 1e-6 else np.array([1.0, 0.0])
-    down = np.array([-across[1], across[0]])  # across turned a quarter, towards the chin
+    down = np.array([-across[1], across[0]])  # across turned a quarter
     mouth = float(np.dot(mouth_centre - eye_centre, down))
+    if mouth < 0:  # towards the chin: left and right swapped (a mirrored image's points)
+        down, mouth = -down, -mouth
     scale = max(eyes, abs(mouth), 1.0)
     eyes, mouth = max(eyes, 0.5 * scale), max(mouth, 0.5 * scale)  # profiles, odd points
     face = _Face(points, eye_centre, across, down, eyes, mouth, 2.4 * max(eyes, mouth))
