@@ -21,6 +21,7 @@ SIZE = 256
 # an upright face in the upper left quarter: eyes 40 px apart, mouth 45 px below them
 FACE = np.array([[60.0, 70.0], [100.0, 70.0], [80.0, 92.0], [66.0, 115.0], [94.0, 115.0]])
 EYES, MOUTH = 40.0, 45.0
+FOREHEAD_CHIN = np.array([[80.0, 70.0 - 0.25 * MOUTH], [80.0, 115.0 + 0.3 * MOUTH]])
 
 
 def _image(size: int = SIZE, seed: int = 0) -> np.ndarray:
@@ -56,6 +57,7 @@ def test_mask_lies_inside_the_face_and_covers_its_centre():
         assert (mask > 0).mean() < 0.25  # a face's worth, not the centre region of the image
         # the nose and the middle of eyes and mouth are blended; the image corners never
         assert (_at(mask, np.vstack([FACE[2], FACE.mean(axis=0)])) > 0).all(), seed
+        assert (_at(mask, FOREHEAD_CHIN) > 0).all(), seed  # above the eyes, below the mouth
         for corner in (mask[:24, :24], mask[:24, -24:], mask[-24:, :24], mask[-24:, -24:]):
             assert not corner.any(), seed
         assert np.abs(_centroid(mask) - FACE[2]).max() < 0.5 * EYES, seed
@@ -65,6 +67,7 @@ def test_mask_lies_inside_the_face_and_covers_its_centre():
         _, mask = self_blend(image, seed, swapped)
         ys, _ = np.nonzero(mask)
         assert (ys - eye_centre[1]).min() >= -1.8 * MOUTH and _at(mask, FACE[2:3])[0] > 0
+        assert (_at(mask, FOREHEAD_CHIN) > 0).all(), seed
         assert (ys - eye_centre[1]).max() <= 2.7 * MOUTH, seed
     # without landmarks the region is around the image's centre, which this face is not
     _, centred = self_blend(image, 0)
