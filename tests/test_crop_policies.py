@@ -295,5 +295,7 @@ def test_cropping_resumes_after_a_kill_and_never_redoes_a_finished_video(
             return sorted(tuple(r.values()) for r in csv.DictReader(handle))
 
     assert rows(dst) == rows(whole)  # the same crops as a run that was never killed
+    landmarks = [sorted((f / "landmarks.csv").read_text().splitlines()) for f in (dst, whole)]
+    assert landmarks[0] == landmarks[1] and len(landmarks[0]) == len(rows(whole)) + 1
     for path in whole.rglob("*.png"):
         assert (dst / path.relative_to(whole)).read_bytes() == path.read_bytes()

@@ -15,7 +15,10 @@ whole photos and videos into such crops:
 - [`sample_frames`][fakezoo.faces.video.sample_frames] decodes evenly spaced video frames with PyAV,
   one at a time.
 - [`crop_dataset`][fakezoo.faces.dataset.crop_dataset] (``fakezoo crop SRC DST``) builds a face
-  dataset from photos and videos.
+  dataset from photos and videos, with each crop's landmarks in ``landmarks.csv``;
+  [`read_landmarks`][fakezoo.faces.landmarks.read_landmarks] and
+  [`write_landmarks`][fakezoo.faces.landmarks.write_landmarks] read and write such a file
+  (no extra needed).
 
 Needs the ``faces`` extra: ``pip install "fakezoo[faces]"``. Importing this package is cheap:
 the names below load their modules (and torch, facenet-pytorch, PyAV) on first use.

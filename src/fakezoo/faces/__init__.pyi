@@ -4,6 +4,9 @@ from .finder import Face as Face
 from .finder import FaceFinder as FaceFinder
 from .finder import find_faces as find_faces
 from .image import load_image as load_image
+from .landmarks import LANDMARKS_FILE as LANDMARKS_FILE
+from .landmarks import read_landmarks as read_landmarks
+from .landmarks import write_landmarks as write_landmarks
 from .policy import DEFAULT_POLICY as DEFAULT_POLICY
 from .policy import POLICIES as POLICIES
 from .policy import AlignedCropPolicy as AlignedCropPolicy
@@ -19,6 +22,7 @@ from .video import sample_frames as sample_frames
 
 __all__ = [
     "DEFAULT_POLICY",
+    "LANDMARKS_FILE",
     "POLICIES",
     "VIDEO_EXTENSIONS",
     "AlignedCropPolicy",
@@ -35,5 +39,7 @@ __all__ = [
     "list_media",
     "load_image",
     "named_policy",
+    "read_landmarks",
     "sample_frames",
+    "write_landmarks",
 ]

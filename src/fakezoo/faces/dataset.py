@@ -10,8 +10,13 @@ Output, all under ``DST``:
   DST/manifest.csv``) to keep each video's frames, and each photo's faces, in one fold;
 - ``report.csv``: one row per source, ``source,label,status,faces,frames,frames_without_face,
   crops,detail`` with status ``ok``, ``several_faces``, ``no_face`` or ``undecodable``;
+- ``landmarks.csv``: one row per crop whose face has landmarks, ``path,x1,y1,...,x5,y5``: the
+  face's five MTCNN landmarks (eyes, nose tip, mouth corners) in the crop, as fractions of its
+  side (see [`fakezoo.faces.landmarks`][fakezoo.faces.landmarks]); read it with
+  [`read_landmarks`][fakezoo.faces.landmarks.read_landmarks];
 - ``crop.json``: the crop policy and settings. A second run with the same settings resumes:
-  sources already in ``report.csv`` are skipped. Other settings are refused.
+  sources already in ``report.csv`` are skipped, and the crops, manifest rows and landmarks of
+  those are kept. Other settings are refused.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ..data.dataset import IMAGE_EXTENSIONS, LABEL_NAMES, Dataset
 from ..data.discovery import find_layout, load_dataset
 from ..errors import FacesError, FileDecodeError
 from .finder import FaceFinder, default_finder
+from .landmarks import LANDMARK_COLUMNS, LANDMARKS_FILE, landmarks_row
 from .policy import DEFAULT_POLICY, SETTINGS_FILE, Policy, named_policy
 from .sources import DEFAULT_FRAMES, FaceCrop, faces_in_images, list_media
 from .video import VIDEO_EXTENSIONS
@@ -88,6 +94,12 @@ class CropReport:
     @property
     def manifest(self) -> Path:
         return self.dst / MANIFEST_FILE
+
+    @property
+    def landmarks(self) -> Path:
+        """The crops' landmarks file (absent when a run resumed a folder cropped before fakezoo
+        wrote one)."""
+        return self.dst / LANDMARKS_FILE
 
     def summary(self) -> str:
         return (
@@ -188,7 +200,7 @@ def crop_dataset(
         "min_score": min_score,
         "face_finder": "mtcnn (facenet-pytorch)",
     }
-    done = _prepare(out, settings)
+    done, with_landmarks = _prepare(out, settings)
     finder = finder or default_finder(device)
     report = CropReport(dst=out, sources=len(sources) + len(missing))
     todo = [s for s in sources if s.rel not in done]
@@ -196,7 +208,7 @@ def crop_dataset(
     has_split = any(s.split for s in sources)
     n_workers = max(1, decode_workers(workers, most=4))
     with (
-        _Writers(out, has_split) as writers,
+        _Writers(out, has_split, with_landmarks) as writers,
         ThreadPoolExecutor(n_workers) as pool,
         tqdm(total=len(todo), unit="file", desc="crop", disable=tqdm_disable(progress)) as bar,
     ):
@@ -288,8 +300,9 @@ def _discover(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
     return sources, []
 
 
-def _prepare(out: Path, settings: dict[str, Any]) -> set[str]:
-    """Create `out` or check that it holds a run with the same settings; the finished sources."""
+def _prepare(out: Path, settings: dict[str, Any]) -> tuple[set[str], bool]:
+    """Create `out` or check that it holds a run with the same settings; the finished sources,
+    and whether to write landmarks (not into crops of a fakezoo that wrote none)."""
     settings_path = out / SETTINGS_FILE
     if out.is_dir() and not settings_path.exists():
         foreign = sorted(p.name for p in out.iterdir())
@@ -319,12 +332,28 @@ def _prepare(out: Path, settings: dict[str, Any]) -> set[str]:
         with report_path.open(newline="", encoding="utf-8") as handle:
             done = {row["source"] for row in csv.DictReader(handle)}
     manifest = out / MANIFEST_FILE
+    kept: set[str] = set()
     if manifest.exists():  # drop crops of sources that did not finish (resume after a crash)
         with manifest.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             rows = [r for r in reader if r["source"] in done]
         _write_csv(manifest, list(reader.fieldnames or _MANIFEST_COLUMNS), rows)
-    return done
+        kept = {r["path"] for r in rows}
+    landmarks = out / LANDMARKS_FILE
+    if landmarks.exists():  # and their landmarks
+        with landmarks.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = [r for r in reader if r.get("path") in kept]
+        _write_csv(landmarks, list(LANDMARK_COLUMNS), rows)
+    elif kept:
+        logger.warning(
+            "crop: %s holds crops but no %s (cropped by an older fakezoo): the resumed run "
+            "writes none; crop into a new folder for the crops' landmarks",
+            out,
+            LANDMARKS_FILE,
+        )
+        return done, False
+    return done, True
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
@@ -337,15 +366,20 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
 
 
 class _Writers:
-    """Appends manifest rows, then the source's report row (so a report row means done)."""
+    """Appends manifest rows and their landmarks, then the source's report row (so a report row
+    means done)."""
 
-    def __init__(self, out: Path, has_split: bool) -> None:
+    def __init__(self, out: Path, has_split: bool, with_landmarks: bool = True) -> None:
         self.out = out
         self.columns = [c for c in _MANIFEST_COLUMNS if has_split or c != "split"]
+        self.with_landmarks = with_landmarks
 
     def __enter__(self) -> _Writers:
         self._files, self._writers = [], []
-        for name, columns in ((MANIFEST_FILE, self.columns), (REPORT_FILE, _REPORT_COLUMNS)):
+        files = [(MANIFEST_FILE, self.columns), (REPORT_FILE, _REPORT_COLUMNS)]
+        if self.with_landmarks:
+            files.append((LANDMARKS_FILE, list(LANDMARK_COLUMNS)))
+        for name, columns in files:
             path = self.out / name
             new = not path.exists()
             handle = path.open("a", newline="", encoding="utf-8")
@@ -363,6 +397,12 @@ class _Writers:
     def write(self, rows: list[dict[str, Any]], status: dict[str, Any]) -> None:
         self._writers[0].writerows(rows)
         self._files[0].flush()
+        if self.with_landmarks:
+            marks = [landmarks_row(r["path"], r.get("landmarks")) for r in rows]
+            self._writers[2].writerows(
+                dict(zip(LANDMARK_COLUMNS, m, strict=True)) for m in marks if m is not None
+            )
+            self._files[2].flush()
         self.report(status)
 
     def __exit__(self, *exc: object) -> None:
@@ -404,7 +444,7 @@ def _process(
             min_size=min_size,
             min_score=min_score,
         ):
-            for index, _, crops in batch:
+            for index, image, crops in batch:
                 status["frames"] += 1
                 status["frames_without_face"] += not crops
                 if crops:
@@ -418,7 +458,11 @@ def _process(
                     )
                     folder.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(c.pixels).save(folder / name)
-                    rows.append(_manifest_row(out, folder / name, label, source, c))
+                    row = _manifest_row(out, folder / name, label, source, c)
+                    row["landmarks"] = policy.landmarks_in_crop(
+                        c.face, (image.shape[1], image.shape[0])
+                    )
+                    rows.append(row)
     except FileDecodeError as exc:
         status.update(status="undecodable", detail=getattr(exc, "reason", str(exc)))
         return [], status

@@ -161,6 +161,23 @@ class CropPolicy:
         """The region of `face` in an image of `image_size` `(width, height)`."""
         return self.region(face.box, image_size)
 
+    def landmarks_in_crop(self, face: Face, image_size: tuple[int, int]) -> np.ndarray | None:
+        """Where `face`'s five landmarks lie in its crop from an image of `image_size`
+        `(width, height)`: a `(5, 2)` array of fractions of the crop's side (a landmarks file's
+        convention, see [`fakezoo.faces.landmarks`][fakezoo.faces.landmarks]); `None` for a face
+        without landmarks.
+
+        Example:
+            ```python
+            CropPolicy(margin=0.0).landmarks_in_crop(face, (640, 480))[0]  # left eye, in [0, 1]
+            ```
+        """
+        if face.landmarks is None:
+            return None
+        left, top, right, bottom = self.region(face.box, image_size)
+        points = np.asarray(face.landmarks, np.float64)
+        return (points + 0.5 - (left, top)) / (right - left, bottom - top)
+
     def cut(self, image: np.ndarray, face: Face | tuple[float, float, float, float]) -> np.ndarray:
         """The `(size, size, 3)` uint8 crop of one face (or box)."""
         box = face.box if isinstance(face, Face) else face
@@ -234,6 +251,24 @@ class AlignedCropPolicy:
         x0, y0 = np.floor(xy.min(axis=0)).astype(int)
         x1, y1 = np.ceil(xy.max(axis=0)).astype(int) + 1
         return int(x0), int(y0), int(x1), int(y1)
+
+    def landmarks_in_crop(self, face: Face, image_size: tuple[int, int]) -> np.ndarray | None:
+        """Where `face`'s five landmarks lie in its aligned crop: a `(5, 2)` array of fractions
+        of the crop's side (a landmarks file's convention, see
+        [`fakezoo.faces.landmarks`][fakezoo.faces.landmarks]); `None` for a face without
+        landmarks. `image_size` is unused (the same call as
+        [`CropPolicy.landmarks_in_crop`][fakezoo.faces.policy.CropPolicy.landmarks_in_crop]).
+
+        Example:
+            ```python
+            AlignedCropPolicy().landmarks_in_crop(face, (640, 480))  # about template() / size
+            ```
+        """
+        if face.landmarks is None:
+            return None
+        matrix = self.matrix(face)
+        points = np.asarray(face.landmarks, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+        return (points + 0.5) / self.size
 
     def cut(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The `(size, size, 3)` uint8 aligned crop of one face."""
