@@ -134,9 +134,10 @@ def test_the_hub_card_names_the_wheel_not_a_timm_base_model(runs):
 
 # Self-Blended Images, head only, on the 40 real training faces alone (cached fakes, 4 per
 # face); held out: the 30 other real faces and a fake of each, self-blended with another seed.
-# Measured [min, max] over seeds 0-4: SELF_BLEND_MEASURED. With lr=1e-9 (nothing learnt)
-# seed 0 gives a CV AUC of 0.447 and a held-out AUC of 0.448.
-SELF_BLEND_MARGIN = {"roc_auc": 0.65, "held_out_roc_auc": 0.65}
+# Measured [min, max] over seeds 0-4 (2-core VM, 2026-12-06): CV AUC [0.685, 0.808], held-out
+# AUC through fakezoo.predict [0.662, 0.782] (seed 0: 0.740 and 0.782). With lr=1e-9 (nothing
+# learnt) seed 0 gives a CV AUC of 0.447 and a held-out AUC of 0.448.
+SELF_BLEND_MARGIN = {"roc_auc": 0.62, "held_out_roc_auc": 0.60}
 
 
 def test_self_blend_on_real_faces_alone_separates_held_out_fakes(learning_data):

@@ -69,6 +69,28 @@ def test_a_faces_fakes_do_not_depend_on_the_other_faces(real_dir):
         )
 
 
+def test_the_masks_follow_a_landmarks_file_in_the_dataset(real_dir, tmp_path):
+    from fakezoo.faces import write_landmarks
+
+    faces = tmp_path / "faces"
+    shutil.copytree(real_dir, faces)
+    # every face small, in the top-left corner: eyes, nose, mouth corners as fractions
+    corner = np.array([[0.12, 0.12], [0.28, 0.12], [0.2, 0.2], [0.14, 0.28], [0.26, 0.28]])
+    names = fakezoo.load_dataset(faces).relpaths()
+    write_landmarks(faces / "landmarks.csv", {name: corner for name in names})
+    made = validator(blends_per_image=1).decode(faces, SIZE)
+    changed = torch.stack(
+        [(made.images[made.partners[i, 0]] != made.images[i]).any(0) for i in range(12)]
+    )
+    assert changed[:, : SIZE // 2, : SIZE // 2].any(dim=(1, 2)).all()  # every fake, up there
+    assert not changed[:, SIZE // 2 :, :].any() and not changed[:, :, SIZE // 2 :].any()
+    centred = validator(blends_per_image=1).decode(real_dir, SIZE)  # no file: the centre
+    moved = torch.stack(
+        [(centred.images[centred.partners[i, 0]] != centred.images[i]).any(0) for i in range(12)]
+    )
+    assert moved[:, SIZE // 2 :, SIZE // 2 :].any()
+
+
 def test_online_mode_draws_new_fakes_every_epoch(real_dir):
     made = blended(real_dir, blends=3, seed=0, online=True)
     assert made.partners.shape == (24, 1)  # one fixed fake per face, for validation

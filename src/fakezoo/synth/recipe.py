@@ -30,6 +30,7 @@ from .._progress import tqdm_disable
 from ..data.cache import DecodedImages
 from ..data.dataset import Dataset
 from ..errors import DatasetError
+from ..faces.landmarks import landmarks_to_pixels
 from .blend import self_blend
 
 __all__ = ["BlendedImages", "check_real_only", "self_blended"]
@@ -111,10 +112,7 @@ class BlendedImages(DecodedImages):
     def _blend(self, image: torch.Tensor, row: int, rng: np.random.Generator) -> torch.Tensor:
         hwc = image.permute(1, 2, 0).numpy()
         points = None if self.landmarks is None else self.landmarks[row]
-        if points is not None and np.isfinite(points).all():
-            fake, _ = self_blend(hwc, rng, landmarks=points)
-        else:
-            fake, _ = self_blend(hwc, rng)
+        fake, _ = self_blend(hwc, rng, landmarks=points)  # NaN points: no landmarks
         return torch.from_numpy(np.ascontiguousarray(fake.transpose(2, 0, 1)))
 
 
@@ -191,7 +189,8 @@ def self_blended(
         points = np.asarray(landmarks, dtype=np.float64)
         if points.shape != (n, 5, 2):
             raise ValueError(f"landmarks must have shape ({n}, 5, 2), got {points.shape}")
-        points = np.concatenate([points * size, np.full((n * blends, 5, 2), np.nan)])
+        points = landmarks_to_pixels(points, size, size)
+        points = np.concatenate([points, np.full((n * blends, 5, 2), np.nan)])
     partners = np.full((n * (1 + blends), blends), -1, dtype=np.int64)
     partners[:n] = n + np.arange(n)[:, None] * blends + np.arange(blends)[None, :]
     made = BlendedImages(

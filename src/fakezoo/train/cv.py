@@ -43,6 +43,7 @@ from ..data import (
 from ..data import make_folds as _make_folds
 from ..data.outofcore import cache_home, key_of
 from ..deviations import deviations
+from ..faces.landmarks import read_landmarks
 from ..faces.policy import recorded_policy
 from ..memory import default_memory_budget
 from ..metrics import binary_metrics
@@ -263,11 +264,6 @@ class CrossValidator:
         return decoded
 
     def _self_blended(self, decoded: DecodedImages) -> BlendedImages:
-        try:  # TEMPORARY until lm30 lands
-            from ..faces.landmarks import read_landmarks
-        except ImportError:
-            read_landmarks = lambda ds: None  # noqa: E731
-
         s = self.settings
         check_real_only(decoded.dataset, s.n_splits)  # some files may not have decoded
         return self_blended(
