@@ -57,6 +57,7 @@ class DetectorLayout:
             state dict.
         mean, std: the input normalisation the original code feeds the network,
             ``(x / 255 - mean) / std``.
+        release: where the authors publish their trained files.
     """
 
     name: str
@@ -66,26 +67,29 @@ class DetectorLayout:
     entry: str | None
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    release: str
 
 
 LAYOUTS: dict[str, DetectorLayout] = {
     "sbi": DetectorLayout(
         "sbi",
         "efficientnet_b4",
-        "Self-Blended Images' EfficientNet-B4 (efficientnet_pytorch)",
+        "Self-Blended Images (EfficientNet-B4 of efficientnet_pytorch)",
         "net.",
         "model",
         (0.0, 0.0, 0.0),  # SBI's inference: pixels / 255, no mean or std
         (1.0, 1.0, 1.0),
+        "the links in github.com/mapooon/SelfBlendedImages's README (FFraw.tar, FFc23.tar)",
     ),
     "deepfakebench": DetectorLayout(
         "deepfakebench",
         "xception",
-        "DeepfakeBench's Xception detector",
+        "DeepfakeBench Xception",
         "backbone.",
         None,
         (0.5, 0.5, 0.5),  # DeepfakeBench's xception.yaml
         (0.5, 0.5, 0.5),
+        "github.com/SCLBD/DeepfakeBench/releases/tag/v1.0.1 (xception_best.pth)",
     ),
 }
 
@@ -174,11 +178,18 @@ _RENAMERS: dict[str, Callable] = {"sbi": _sbi_names, "deepfakebench": _deepfakeb
 _UNUSED = {"sbi": (), "deepfakebench": ("adjust_channel.",)}
 
 
-def _which_layout(keys: list[str]) -> str | None:
-    for layout in LAYOUTS.values():
-        if keys and all(k.removeprefix("module.").startswith(layout.prefix) for k in keys):
-            return layout.name
-    return None
+def _state_of(saved: object, layout: DetectorLayout) -> dict[str, torch.Tensor] | None:
+    """The state dict where ``layout``'s code saves it, its network prefix (and a
+    DataParallel ``module.``) removed; ``None`` if ``saved`` is not such a checkpoint."""
+    state = saved.get(layout.entry) if layout.entry and isinstance(saved, dict) else saved
+    if not isinstance(state, dict) or not state:
+        return None
+    keys = [k.removeprefix("module.") if isinstance(k, str) else "" for k in state]
+    if not all(k.startswith(layout.prefix) for k in keys) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        return None
+    return {k.removeprefix(layout.prefix): v for k, v in zip(keys, state.values(), strict=True)}
 
 
 def check_sha256(text: str) -> str:
@@ -213,36 +224,32 @@ def read_checkpoint(
     if got != want:
         raise WeightsError(
             f"'{path}' has SHA-256 {got}, not the {want} you gave: another or a damaged file. "
-            f"Fetch it again from {info.title}'s release, or check the hash you meant."
+            f"Fetch it again from {info.release}, or check the hash you gave."
         )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError for code, RuntimeError/EOFError for a bad file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise WeightsError(
-            f"'{path}' is not a checkpoint torch.load(weights_only=True) reads ({first}); "
-            f"fakezoo never unpickles anything else. Use {info.title}'s released file."
+            f"'{path}' is not a checkpoint that torch.load(weights_only=True) reads ({first}); "
+            f"fakezoo never unpickles anything else. Use the file from {info.release}."
         ) from err
-    state = saved.get(info.entry) if info.entry and isinstance(saved, dict) else saved
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        where = f"a dict with a '{info.entry}' state dict" if info.entry else "a bare state dict"
-        raise WeightsError(
-            f"'{path}' is not a {info.title} checkpoint ({where}, as its code saves it). "
-            f"Check the file, or --from / layout=."
-        )
-    keys = [k.removeprefix("module.") for k in state]
-    if not all(k.startswith(info.prefix) for k in keys):
-        other = _which_layout(list(state))
+    state = _state_of(saved, info)
+    if state is None:
+        others = [o for o in LAYOUTS.values() if o is not info and _state_of(saved, o)]
         hint = (
-            f"it looks like a '{other}' checkpoint of {LAYOUTS[other].model}: convert it with "
-            f"layout='{other}' (--from {other})"
-            if other
-            else f"its tensors are not under '{info.prefix}'"
+            f"it is a {others[0].title} checkpoint: convert it to {others[0].model} with "
+            f"layout='{others[0].name}'"
+            if others
+            else f"its code saves {_where(info)}. Use the file from {info.release}"
         )
         raise WeightsError(f"'{path}' is not a {info.title} checkpoint: {hint}.")
-    return {k.removeprefix(info.prefix): v for k, v in zip(keys, state.values(), strict=True)}
+    return state
+
+
+def _where(info: DetectorLayout) -> str:
+    saved = f"a dict with the state dict under '{info.entry}'" if info.entry else "a state dict"
+    return f"{saved}, its tensors named '{info.prefix}*'"
 
 
 def _layout(layout: str) -> DetectorLayout:
@@ -305,7 +312,7 @@ def convert_state(
     if problems:
         raise WeightsError(
             f"{where} does not convert to {info.model} as {info.title}: {'; '.join(problems)}. "
-            f"Use the released file unchanged (a 2-class detector), or check --from / layout=."
+            f"Use the file from {info.release} unchanged (a 2-class detector)."
         )
     return out
 
