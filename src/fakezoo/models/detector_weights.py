@@ -323,9 +323,11 @@ def _some(keys: list[str]) -> str:
 
 
 def _empty_model(name: str) -> torch.nn.Module:
+    """Zoo model ``name`` on the meta device: its names, shapes and dtypes, no numbers (the
+    checkpoint's fill it, so a random initialisation would be time lost)."""
     from .build import create
 
-    with torch.random.fork_rng(devices=[]):  # the caller's random state stays untouched
+    with torch.device("meta"):
         # Plain BatchNorm (not fast mode's frozen one): the original's every buffer has a place.
         return create(name, pretrained=False, freeze_batchnorm=False)
 
@@ -436,11 +438,13 @@ def load_detector(
         )
     model = _empty_model(layout.model)
     try:
-        model.load_state_dict(load_file(str(path)), strict=True)
+        model.load_state_dict(load_file(str(path)), strict=True, assign=True)
     except RuntimeError as err:
         from .build import load_error
 
         raise WeightsError(f"'{path}' does not fit {layout.model}: {load_error(err)}") from err
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # not one left empty
+        raise WeightsError(f"'{path}' does not fill every tensor of {layout.model}.")
     spec = model.spec
     pre = Preprocessing(
         spec.image_size,
