@@ -92,6 +92,8 @@ LAYOUTS: dict[str, DetectorLayout] = {
         "github.com/SCLBD/DeepfakeBench/releases/tag/v1.0.1 (xception_best.pth)",
     ),
 }
+"""The checkpoint layouts fakezoo converts, by name (``layout=``, ``--from``); any other is
+refused, never guessed."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -192,7 +194,7 @@ def _state_of(saved: object, layout: DetectorLayout) -> dict[str, torch.Tensor] 
     return {k.removeprefix(layout.prefix): v for k, v in zip(keys, state.values(), strict=True)}
 
 
-def check_sha256(text: str) -> str:
+def _check_sha256(text: str) -> str:
     """``text`` as a SHA-256 in lower-case hex (64 digits), else ``ValueError``."""
     digest = text.strip().lower()
     if not _SHA256.fullmatch(digest):
@@ -220,7 +222,7 @@ def read_checkpoint(
     path = Path(source)
     if not path.is_file():
         raise WeightsError(f"'{path}': no such file.")
-    want, got = check_sha256(sha256), file_sha256(path)
+    want, got = _check_sha256(sha256), file_sha256(path)
     if got != want:
         raise WeightsError(
             f"'{path}' has SHA-256 {got}, not the {want} you gave: another or a damaged file. "
@@ -229,7 +231,13 @@ def read_checkpoint(
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError for code, RuntimeError/EOFError for a bad file
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        # torch's text for code suggests weights_only=False: show only what it refused.
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        first = (
+            f"it would import {found[1]}"
+            if found
+            else (str(err).strip().splitlines() or [type(err).__name__])[0]
+        )
         raise WeightsError(
             f"'{path}' is not a checkpoint that torch.load(weights_only=True) reads ({first}); "
             f"fakezoo never unpickles anything else. Use the file from {info.release}."
@@ -386,7 +394,7 @@ def convert_checkpoint(
         "fakezoo_model": spec.name,
         "layout": layout,
         "source": Path(source).name,
-        "source_sha256": check_sha256(sha256),
+        "source_sha256": _check_sha256(sha256),
         "input_mean": ",".join(str(v) for v in info.mean),
         "input_std": ",".join(str(v) for v in info.std),
     }
