@@ -24,6 +24,7 @@ PREDICT = ["predict", "DATA", "--model", "OUT"]
 CROP = ["crop", "DATA", "OUT"]
 EVALUATE = ["evaluate", "RUN", "DATA", "--out", "OUT"]
 APP = ["app", "--model", "RUN"]
+CONVERT = ["convert-weights", "efficientnet_b4", "FFc23.tar", "--from", "sbi", "-o", "OUT"]
 
 # (command, the bad flag and value(s), the flag named in the message)
 BAD = [
@@ -97,6 +98,11 @@ BAD = [
     (APP, ["--max-file-size", "0"], "--max-file-size"),
     (APP, ["--max-file-size", "20 parsecs"], "--max-file-size"),
     (APP, ["--queue-size", "0"], "--queue-size"),
+    (CONVERT, [], "--sha256"),  # required with --from sbi
+    (CONVERT, ["--sha256", "abc"], "--sha256"),
+    (CONVERT, ["--sha256", "0" * 64], "--out"),  # OUT is not a .safetensors file
+    (CONVERT, ["--sha256", "0" * 64, "--from", "deepfakebench"], "model"),  # not xception
+    (CONVERT, ["--from", "timm"], "--from"),
 ]
 
 

@@ -95,9 +95,24 @@ def _demo_data(args) -> int:
 
 def _convert_weights(args) -> int:
     from .models.registry import get_spec
+
+    name = get_spec(args.model).name
+    if args.layout != "torchvision":
+        from .models.detector_weights import convert_checkpoint
+
+        target = convert_checkpoint(
+            name, args.pth, args.out, layout=args.layout, sha256=args.sha256
+        )
+        print(
+            f"wrote {target} ({name}, the whole {args.layout} detector with its head; "
+            f"SHA-256 of {os.path.basename(args.pth)} and the layout in its metadata). Score with "
+            f"it in Python: fakezoo.models.detector_weights.load_detector('{target}'); "
+            f"fine-tune from it: fakezoo cv DATA --model {name} --weights {target} ..."
+        )
+        return EXIT_OK
     from .models.torchvision_weights import convert_to_cache
 
-    target = convert_to_cache(get_spec(args.model).name, args.pth)
+    target = convert_to_cache(name, args.pth)
     print(f"wrote {target}; --weights-source torchvision now uses it")
     return EXIT_OK
 
@@ -597,6 +612,7 @@ CLI_WORDS = [
     (r"pruner='none'", "--pruner none", ("pruner",)),
     (r"allow_partial=True \(--allow-partial\)", "--allow-partial", ("allow_partial",)),
     (r"--out / out_dir", "--out", ("out",)),
+    (r"layout='(\w+)'", r"--from \1", ("layout",)),
     (r"--overwrite / overwrite=True", "--overwrite", ("overwrite",)),
 ]
 

@@ -15,6 +15,10 @@ from pathlib import Path
 from .memory import parse_size
 from .models.registry import MAX_IMAGE_SIZE, get_spec, list_models
 
+# convert-weights --from: each original checkpoint layout and the zoo model it converts to (the
+# same as fakezoo.models.detector_weights.LAYOUTS, which imports torch; tests check they agree).
+DETECTOR_LAYOUTS = {"sbi": "efficientnet_b4", "deepfakebench": "xception"}
+
 
 class Number:
     """An argparse ``type``: an integer (``kind=int``) or a finite float within bounds, so that
@@ -102,6 +106,23 @@ def safetensors_file(text: str) -> str:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
     return text
+
+
+def sha256_hex(text: str) -> str:
+    """An argparse ``type``: a whole SHA-256, 64 hex digits (``sha256sum FILE``), lower-cased.
+
+    Example:
+        ```python
+        from fakezoo.cli_parser import sha256_hex
+        sha256_hex("AB" * 32)  # 'abab...ab'; "abc" raises argparse.ArgumentTypeError
+        ```
+    """
+    digest = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use the file's whole SHA-256, 64 hex digits (`sha256sum FILE`)"
+        )
+    return digest
 
 
 def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:
@@ -305,6 +326,37 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def _convert_problem(args: argparse.Namespace) -> str | None:
+    """``convert-weights``: the flags that go with ``--from``, and the model it converts to."""
+    if args.layout == "torchvision":
+        for flag, value in (("--sha256", args.sha256), ("--out", args.out)):
+            if value is not None:
+                return (
+                    f"argument {flag}: goes with --from sbi or --from deepfakebench (torchvision's "
+                    f"files are checked by the hash prefix in their names, and converted into "
+                    f"fakezoo's cache)"
+                )
+        return None
+    model = DETECTOR_LAYOUTS[args.layout]
+    try:
+        name = get_spec(args.model).name
+    except KeyError as err:
+        return f"argument model: {err.args[0]}"
+    if name != model:
+        return (
+            f"argument model: {args.model}: --from {args.layout} checkpoints convert to "
+            f"{model} only"
+        )
+    if args.sha256 is None:
+        return (
+            f"argument --sha256: required with --from {args.layout}: give the file's SHA-256 "
+            f"(its publisher's, or `sha256sum {args.pth}` on a copy you trust)"
+        )
+    if args.out is None or Path(args.out).suffix != ".safetensors":
+        return f"argument --out: {args.out or 'missing'}: give the .safetensors file to write"
+    return None
+
+
 def _together(args: argparse.Namespace) -> str | None:
     """What is wrong with the values of ``args`` taken together, or None."""
     fold = getattr(args, "fold", None)
@@ -318,6 +370,8 @@ def _together(args: argparse.Namespace) -> str | None:
             f"argument --storage: {args.storage}: SQLite serves one process at a time; "
             f"--workers needs a Journal file (.log) or a postgresql:// URL"
         )
+    if args.command == "convert-weights":
+        return _convert_problem(args)
     if args.command in ("cv", "tune"):
         flag, names = "--model", [args.model]
     elif args.command in ("benchmark", "protocol"):
@@ -471,17 +525,40 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
 
     p = sub.add_parser(
         "convert-weights",
-        help="convert your copy of torchvision's .pth "
-        "ImageNet weights for --weights-source torchvision",
+        help="convert a file you fetched: torchvision's .pth ImageNet weights (for "
+        "--weights-source torchvision), or a trained detector's original checkpoint "
+        "(--from sbi, --from deepfakebench)",
     )
     p.add_argument(
         "model",
-        help="zoo model: mobilenet_v2 or vit_b_16 (the others' torchvision "
-        "weights come from the Hub as safetensors)",
+        help="zoo model: mobilenet_v2 or vit_b_16 for torchvision's weights (the others' come "
+        "from the Hub as safetensors); efficientnet_b4 for --from sbi, xception for "
+        "--from deepfakebench",
     )
     p.add_argument(
         "pth",
-        help="torchvision's file, e.g. mobilenet_v2-b0353104.pth (its SHA-256 prefix is checked)",
+        metavar="FILE",
+        help="the file: torchvision's, e.g. mobilenet_v2-b0353104.pth (its SHA-256 prefix is "
+        "checked), or the detector's checkpoint, e.g. SBI's FFc23.tar",
+    )
+    p.add_argument(
+        "--from",
+        dest="layout",
+        choices=["torchvision", *DETECTOR_LAYOUTS],
+        default="torchvision",
+        help="whose file: torchvision (default), sbi (Self-Blended Images' EfficientNet-B4) "
+        "or deepfakebench (DeepfakeBench's Xception detector)",
+    )
+    p.add_argument(
+        "--sha256",
+        type=sha256_hex,
+        help="with --from sbi/deepfakebench: the file's SHA-256 (64 hex digits) as its "
+        "publisher gives it, or as you recorded it; checked before the file is read",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        help="with --from sbi/deepfakebench: the .safetensors file to write",
     )
 
     p = sub.add_parser("predict", help="real or fake? for images, folders or lists")

@@ -58,7 +58,7 @@ def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str =
             f"on no Hub repo, only as a pickle ({spec.weights_url}). Download it, convert it "
             f"with safetensors.torch.save_file(torch.load(f, weights_only=True), "
             f"'{spec.name}.safetensors') and pass pretrained='{spec.name}.safetensors', or use "
-            f"pretrained=False."
+            f"pretrained=False.{_detector_hint(spec.name)}"
         )
     if pretrained is True:
         hint = (
@@ -85,6 +85,20 @@ def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str =
     if not path.is_file():
         raise WeightsError(f"pretrained='{path}': no such file.")
     return path
+
+
+def _detector_hint(name: str) -> str:
+    """Where a trained detector of the field converts to ``name``: `fakezoo convert-weights`."""
+    from .detector_weights import LAYOUTS
+
+    for layout in LAYOUTS.values():
+        if layout.model == name:
+            return (
+                f" (For {layout.title}'s trained detector, convert your copy of its checkpoint "
+                f"with `fakezoo convert-weights {name} FILE --from {layout.name} --sha256 HEX "
+                f"-o {name}_{layout.name}.safetensors`.)"
+            )
+    return ""
 
 
 def weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str = "timm") -> Path:
