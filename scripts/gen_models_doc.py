@@ -23,6 +23,7 @@ from pathlib import Path
 
 import fakezoo
 from fakezoo.models.build import parameter_counts
+from fakezoo.models.registry import policy_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "models.md"
@@ -68,8 +69,11 @@ Every model has two policies, matching the two kinds of rows in the study's tabl
 - `finetune=True` ("with fine-tune"): the study's "last N layers" and the new head train.
 - `finetune=False` ("without fine-tune"): only the new head trains.
 
-An addition names its two policies in its own words (the **policies** column): for
-`clip_vit_l14`, `finetune=True` is LayerNorm tuning and `finetune=False` the linear probe.
+The study's models keep its "Fine-Tuning" words, With and Without; an addition names its two
+policies in its own words (the **policies** column): for `clip_vit_l14`, `finetune=True` is
+LayerNorm tuning and `finetune=False` the linear probe. Every report, table, model card and
+`fakezoo models` listing uses these names
+([`policy_name`](api.md#fakezoo.models.registry.policy_name)).
 
 The study describes its trained layers in words ("last two layers", "last five blocks"); the
 **study wording** and **fakezoo's reading** columns say how each phrase was turned into module
@@ -119,7 +123,8 @@ def _policy_table(rows: list[tuple]) -> list[str]:
     for spec, _ in rows:
         lines.append(
             f"| {_name(spec)} | {spec.study_wording} | {spec.policy_note} | "
-            f"{' / '.join(spec.policies)} | {_modules(spec.finetune)} | {_modules(spec.head)} |"
+            f"{policy_name(spec, True)} / {policy_name(spec, False)} | "
+            f"{_modules(spec.finetune)} | {_modules(spec.head)} |"
         )
     return lines
 
@@ -156,9 +161,9 @@ def _model_section(spec, counts: dict[str, int]) -> list[str]:
         + (f", a multiple of {spec.patch_size}" if spec.patch_size > 1 else "")
         + ")",
         wording,
-        f"- `finetune=True` ({spec.policies[0]}) trains {_modules(spec.finetune)}: "
+        f"- `finetune=True` ({policy_name(spec, True)}) trains {_modules(spec.finetune)}: "
         f"{_n(counts['finetune'])} of {_n(counts['total'])} weights",
-        f"- `finetune=False` ({spec.policies[1]}) trains {_modules(spec.head)}: "
+        f"- `finetune=False` ({policy_name(spec, False)}) trains {_modules(spec.head)}: "
         f"{_n(counts['head'])} of {_n(counts['total'])} weights",
         f"- Grad-CAM layer: `{spec.cam_layer}`",
     ]

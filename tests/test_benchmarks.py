@@ -58,6 +58,10 @@ def test_cv_speed_smoke(tmp_path, capsys):
     ratio = re.search(rf"^ratio:\s+{NUMBER}x", out, re.MULTILINE)
     assert ratio, out
     assert float(ratio.group(1)) > 0
+    # The trunk once per image against, for each of 2 trials, 1 epoch over each training image
+    # and 1 pass over each validation image of 2 folds: 2 x (1 + 1) = 4.
+    passes = re.search(rf"^trunk passes per image: fakezoo {NUMBER} \| plain {NUMBER} ", out, re.M)
+    assert passes and passes.groups() == ("1", "4"), out
 
     mean = re.search(
         rf"^accuracy, mean over trials: fakezoo {NUMBER}\s+plain {NUMBER}", out, re.MULTILINE
@@ -83,6 +87,7 @@ def test_cv_speed_smoke(tmp_path, capsys):
     assert abs(report["step_seconds"]["whole"] - float(step.group(1))) <= 5e-4
     assert report["step_seconds"]["tail"] > 0
     assert report["ratio"] > 0
+    assert report["trunk_passes_per_image"] == {"fakezoo": 1.0, "plain": 4.0}
     assert set(report["median_seconds"]) == {"fakezoo", "plain"}
     assert abs(report["accuracy"]["plain"]["mean"] - float(mean.group(2))) < 1e-4
     assert len(report["lrs"]) == 2

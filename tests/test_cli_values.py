@@ -73,6 +73,7 @@ BAD = [
     (PROTOCOL, ["--crop-size", "0"], "--crop-size"),
     (PROTOCOL, ["--min-size", "inf"], "--min-size"),
     (PROTOCOL, ["--memory-budget", "0"], "--memory-budget"),
+    (PROTOCOL, ["--memory-budget", "lots"], "--memory-budget"),
     (PROTOCOL, ["--workers", "0"], "--workers"),
     (PROTOCOL, ["--image-size", "5000"], "--image-size"),
     (PREDICT, ["--threshold", "1.5"], "--threshold"),
@@ -155,6 +156,41 @@ def test_max_file_size_takes_units(text, size):
 
     assert parse_args([*APP, "--max-file-size", text]).max_file_size == size
     assert parse_args(APP).max_file_size == 20 * 2**20  # the default, "20mb"
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "value"),
+    [
+        # fakezoo cv's --memory-budget: bytes, decimal units, a bare number is GB
+        (CV, "3", 3 * 10**9),
+        (CV, "1KB", 1000),
+        (CV, "512MiB", 512 * 2**20),
+        # the protocol's --memory-budget: GB, a bare number as before, units read the same way
+        (PROTOCOL, "4", 4.0),
+        (PROTOCOL, "0.5", 0.5),
+        (PROTOCOL, "512MB", 0.512),
+    ],
+)
+def test_memory_budgets_keep_their_meanings_through_one_parser(command, text, value):
+    from fakezoo.cli_parser import parse_args
+
+    args = parse_args([*command, "--memory-budget", text])
+    assert args.memory_budget == pytest.approx(value, rel=1e-12)
+
+
+def test_one_size_parser_serves_both_kinds_of_flag():
+    """--max-file-size (Gradio's: 1 kb is 1024 bytes, a bare number is bytes) and
+    --memory-budget (1 kB is 1000 bytes, a bare number is GB) come from one parser."""
+    from fakezoo.cli_parser import file_size
+    from fakezoo.memory import parse_size
+
+    assert file_size("2mb") == parse_size("2mb", bare="B", units="binary") == 2 * 2**20
+    assert parse_size("2mb") == 2 * 10**6 and parse_size("2MiB", units="binary") == 2 * 2**20
+    assert parse_size("1000", bare="B", units="binary") == 1000
+    with pytest.raises(ValueError, match=r"^file size '20 parsecs': give a size such as 20mb"):
+        parse_size("20 parsecs", bare="B", units="binary", what="file size")
+    with pytest.raises(ValueError, match="units='metric'"):
+        parse_size("2GB", units="metric")
 
 
 def test_a_bad_value_fails_before_heavy_imports(tmp_path):

@@ -506,3 +506,29 @@ def test_custom_trainable_list_and_cv_shape():
     assert "| trainable modules | `layer4`, `fc` |" in text
     assert "Compared with the study" not in text
     assert study_table([result])[0]["fine_tuning"] == "Custom"
+
+
+@pytest.mark.parametrize(
+    ("finetune", "name"), [(False, "linear probe"), (True, "LayerNorm tuning")]
+)
+def test_an_additions_reports_use_its_own_policy_names(study_results, finetune, name):
+    """clip_vit_l14's policies are named as its zoo entry names them, in the report's title and
+    settings, the per-fold block, the study table and its Markdown; the study's models keep
+    its "With"/"Without" in the same table."""
+    clip = dict(prob_result(), model="clip_vit_l14", finetune=finetune)
+    text = cv_report(clip)
+    assert text.startswith(f"# CLIP ViT-L/14 {name}\n")
+    assert re.search(rf"^\| fine-tuning \| {name} \((trains|only)", text, re.MULTILINE), text
+    assert fold_block(clip).startswith(f"### CLIP ViT-L/14 {name}\n")
+    assert "With" not in text and "Without" not in text
+    resnet_head = next(r for r in study_results if r["model"] == "resnet50" and not r["finetune"])
+    rows = study_table([clip, _resnet50_ft(study_results), resnet_head])
+    assert [(r["model"], r["fine_tuning"]) for r in rows] == [
+        ("CLIP ViT-L/14", name),
+        ("ResNet-50", "With"),
+        ("ResNet-50", "Without"),
+    ]
+    md = table_markdown(rows)
+    assert f"| CLIP ViT-L/14 | {name} |" in md
+    assert "| ResNet-50 | With |" in md and "| ResNet-50 | Without |" in md
+    assert f"| CLIP ViT-L/14 | {name} |" in study_comparison_markdown(rows)

@@ -112,8 +112,8 @@ def test_demo_adds_the_pretrained_rows_of_the_zoos_addition(tmp_path, monkeypatc
         None, tmp_path / "out", models=["efficientnet_lite0"], device="cpu", progress=False
     )
     assert [(r["model"], r["fine_tuning"]) for r in table] == [
-        ("EfficientNet-Lite0", "Without"),
-        ("EfficientNet-Lite0", "With"),
+        ("EfficientNet-Lite0", "head only"),  # an addition's own policy names, not the study's
+        ("EfficientNet-Lite0", "fine-tune"),
     ]
     stored = json.loads((tmp_path / "out" / "study.json").read_text())
     fingerprint = stored["rows"][0]["fingerprint"]

@@ -300,6 +300,7 @@ def test_fakezoo_models_lists_the_new_entries_with_their_policies(cli):
     assert clip["finetune_trains"] == ["kind:layernorm", "head"] and clip["head_trains"] == ["head"]
     assert (clip["trainable_finetune"], clip["trainable_head"]) == (104_450, 2050)
     assert rows["efficientnet_b4"]["policies"]["finetune"] == "whole network"
+    assert rows["resnet50"]["policies"] == {"finetune": "With", "head": "Without"}  # the study's
     assert rows["xception"]["input_size"] == 256 and not rows["xception"]["in_study"]
     code, out, _ = cli("models")
     assert "clip_vit_l14 *" in out

@@ -33,7 +33,7 @@ def _given(args, names: str) -> dict:
 
 
 def _models(args) -> int:
-    from .models.registry import get_spec, list_models
+    from .models.registry import get_spec, list_models, policy_name
 
     rows = []
     for name in list_models():
@@ -47,7 +47,7 @@ def _models(args) -> int:
                 "weights": spec.pretrained_tag,
                 "in_study": spec.in_study,
                 "input_size": spec.image_size,
-                "policies": {"finetune": spec.policies[0], "head": spec.policies[1]},
+                "policies": {"finetune": policy_name(spec, True), "head": policy_name(spec, False)},
                 "finetune_trains": list(spec.finetune),
                 "head_trains": list(spec.head),
                 "trainable_finetune": counts["finetune"],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,12 +71,10 @@ FOLDS = Number(int, 2)
 PIXELS = Number(float, 0)
 PROBABILITY = Number(float, 0, 1)
 
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
-
 
 def file_size(text: str) -> int:
     """An argparse ``type``: ``20mb``, ``512KB`` or a number of bytes, as bytes (Gradio's
-    units: 1 kb is 1024 bytes).
+    units: 1 kb is 1024 bytes; [`parse_size`][fakezoo.memory.parse_size] reads it).
 
     Example:
         ```python
@@ -85,14 +82,10 @@ def file_size(text: str) -> int:
         file_size("20mb")  # 20971520
         ```
     """
-    found = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
-    unit = found and found[2].lower()
-    if not found or unit not in _SIZE_UNITS or int(found[1]) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: use a positive number of bytes, or one with a unit: b, kb, mb, gb or tb "
-            f"(e.g. 20mb)"
-        )
-    return int(found[1]) * _SIZE_UNITS[unit]
+    try:
+        return parse_size(text, bare="B", units="binary", what="file size")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def safetensors_file(text: str) -> str:
@@ -205,6 +198,12 @@ def _memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _gigabytes(text: str) -> float:
+    """The protocol's ``--memory-budget``: GB (a bare number, as before), read by the same
+    parser as ``fakezoo cv``'s, so that ``512MB`` works too."""
+    return _memory_size(text) / 1e9
+
+
 def _add_memory(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--memory-budget",
@@ -289,8 +288,9 @@ def _add_protocol(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops", help="crop folder, shared between protocol runs (default OUT/crops)")
     p.add_argument(
         "--memory-budget",
-        type=Number(float, above=0),
-        help="GB of decoded images held at once (default: half the machine's memory)",
+        type=_gigabytes,
+        help="decoded images held at once, e.g. 4 (GB) or 512MB (default: half the machine's "
+        "memory)",
     )
     p.add_argument("--workers", type=COUNT, help="decoding and cropping threads")
 

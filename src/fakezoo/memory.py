@@ -10,56 +10,82 @@ import os
 import re
 
 __all__ = [
+    "SIZE_UNITS",
     "available_memory",
     "default_memory_budget",
     "format_size",
     "parse_size",
 ]
 
-_UNITS = {
-    "": 10**9,  # a bare number is gigabytes, as the protocol's --memory-budget
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
+_PREFIXES = {"k": 1, "m": 2, "g": 3, "t": 4}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
+
+SIZE_UNITS = ("decimal", "binary")
+"""What ``kB``/``MB``/``GB``/``TB`` (and ``k``/``m``/``g``/``t``) mean to
+[`parse_size`][fakezoo.memory.parse_size]: powers of 1000 (``"decimal"``), or of 1024
+(``"binary"``, Gradio's upload limits). ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 in
+both."""
 
 BUDGET_FRACTION = 0.5
 """The default budget's share of the memory available when a run starts."""
 
 
-def parse_size(value: str | int | float) -> int:
-    """Bytes from ``"2GB"``, ``"512MiB"``, ``"1.5 g"`` (a bare number in text is GB); a
-    number given from Python is bytes.
+def parse_size(
+    value: str | int | float,
+    *,
+    bare: str = "GB",
+    units: str = "decimal",
+    what: str = "memory budget",
+) -> int:
+    """Bytes from a size written with a unit: ``"2GB"``, ``"512MiB"``, ``"1.5 g"``; a number
+    given from Python is bytes.
+
+    One parser for every size flag, each keeping its own documented meaning: ``--memory-budget``
+    (the defaults: decimal units, a bare number is GB) and ``fakezoo app --max-file-size``
+    (``bare="B", units="binary"``: Gradio's, where 1 kb is 1024 bytes).
+
+    Args:
+        value: the text (or a number of bytes).
+        bare: the unit of a number written without one (``"GB"``, ``"B"``...).
+        units: ``"decimal"`` or ``"binary"`` ([`SIZE_UNITS`][fakezoo.memory.SIZE_UNITS]).
+        what: what the size is, for the error.
 
     Example:
         ```python
         from fakezoo.memory import parse_size
         parse_size("2GB"), parse_size("1MiB"), parse_size(4096)  # (2000000000, 1048576, 4096)
+        parse_size("20mb", bare="B", units="binary")  # 20971520
         ```
     """
+    if units not in SIZE_UNITS:
+        raise ValueError(f"units={units!r}: use one of {', '.join(SIZE_UNITS)}")
+    base = 1000 if units == "decimal" else 1024
+    example = "20mb, or a number of bytes"
+    if bare.lower() != "b":
+        example = f"2GB or 512MB (a bare number is {bare})"
     if isinstance(value, bool):
-        raise ValueError(f"memory budget {value!r}: give a size such as 2GB or 512MB")
+        raise ValueError(f"{what} {value!r}: give a size such as {example}")
     if isinstance(value, int | float):
         size = value
     else:
         match = _SIZE.fullmatch(str(value).lower())
-        if match is None or match.group(2) not in _UNITS:
-            raise ValueError(f"memory budget {value!r}: give a size such as 2GB or 512MB")
-        size = float(match.group(1)) * _UNITS[match.group(2)]
+        scale = match and _scale(match.group(2) or bare.lower(), base)
+        if not scale:
+            raise ValueError(f"{what} {value!r}: give a size such as {example}")
+        size = float(match.group(1)) * scale
     if not size >= 1:
-        raise ValueError(f"memory budget {value!r}: give a positive size such as 2GB")
+        raise ValueError(f"{what} {value!r}: give a positive size such as {example}")
     return int(size)
+
+
+def _scale(unit: str, base: int) -> int | None:
+    """Bytes in one ``unit`` (``b``, ``k``, ``kb``, ``kib``...), or None for no such unit."""
+    if unit == "b":
+        return 1
+    prefix, rest = unit[:1], unit[1:]
+    if prefix not in _PREFIXES or rest not in ("", "b", "ib"):
+        return None
+    return (1024 if rest == "ib" else base) ** _PREFIXES[prefix]
 
 
 def format_size(n_bytes: int) -> str:

@@ -34,7 +34,7 @@ from ._device import resolve_device
 from ._io import atomic_write_text, write_json
 from .data import Dataset, load_dataset
 from .errors import RunMismatchError
-from .models.registry import get_spec, list_models
+from .models.registry import get_spec, list_models, policy_name
 from .report import plots
 from .report import text as tables
 from .report.study_numbers import STUDY_NUMBERS
@@ -401,11 +401,11 @@ def _beside_the_study(table: list[dict], results: list[CVResult]) -> str:
     initial weights is a pipeline check, named but never compared."""
     random = [r.settings.get("pretrained") is False for r in results]
     beside = [row for row, rand in zip(table, random, strict=True) if not rand]
-    checks = [row for row, rand in zip(table, random, strict=True) if rand]
+    checks = [(row, r) for row, r, rand in zip(table, results, random, strict=True) if rand]
     parts = [tables.study_comparison_markdown(beside).rstrip("\n")] if beside else []
     if checks:
         names = ", ".join(
-            f"{row['model']} {row['fine_tuning'].lower()} fine-tuning" for row in checks
+            f"{row['model']} {policy_name(r.model, r.finetune, 'phrase')}" for row, r in checks
         )
         parts.append(
             f"Not set beside the study: {names}. These rows started from random initial "

@@ -17,8 +17,9 @@ from typing import Any
 
 from .._io import atomic_write_text
 from ..metrics import METRIC_NAMES
+from ..models.registry import policy_name
 from ..report.plots import new_figure, note_no_matplotlib, save_figure
-from ..report.study_numbers import display_name, fine_tuning
+from ..report.study_numbers import display_name
 from ..report.text import lrs_text
 from ..runs.folders import EVALUATION, hold_folder
 
@@ -210,7 +211,7 @@ def comparison_table(suite: EvalSuite) -> list[dict]:
         row = {
             "run": res.run["name"],
             "model": display_name(res.run.get("model") or ""),
-            "fine_tuning": fine_tuning(res.run.get("finetune")),
+            "fine_tuning": policy_name(res.run.get("model") or "", res.run.get("finetune")),
             "cv_accuracy": cv.get("accuracy"),
             "cv_roc_auc": cv.get("roc_auc"),
             "threshold_cv_eer": res.thresholds["cv_eer"],
@@ -413,7 +414,8 @@ def _run_md(res: EvalResult, file_name: str, plots: list[str]) -> str:
         f"- source: `{run['source']}`"
         + (f" at `{run['revision']}`" if run.get("revision") else ""),
         f"- model: {display_name(run.get('model') or '')} "
-        f"({fine_tuning(run.get('finetune'))} fine-tuning), {_lr_text(run)}, input "
+        f"({policy_name(run.get('model') or '', run.get('finetune'), 'phrase')}), "
+        f"{_lr_text(run)}, input "
         f"{run.get('image_size')} px, {len(run['folds'])} fold models",
         f"- fingerprint: {_fingerprint_text(fp)}",
         f"- trained on {run['trained_on'].get('n_images')} images; {_shared_text(run)}",

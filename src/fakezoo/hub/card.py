@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import METRIC_NAMES, is_missing
-from ..models.registry import get_spec
+from ..models.registry import get_spec, policy_name
 from ..runs.loader import read_run, read_run_file
 from .timm_folds import timm_loadable
 
@@ -136,7 +136,7 @@ def model_card(
         template_path=str(files(__package__) / "model_card.md"),
         repo_id=repo_id,
         display=study_numbers.display_name(cfg["model"]),
-        policy=study_numbers.fine_tuning(cfg.get("finetune"), words=True),
+        policy=policy_name(spec, cfg.get("finetune"), "words"),
         architecture=spec.architecture,
         n_folds=len(results.get("folds") or []),
         labels=cfg["labels"],

@@ -13,7 +13,7 @@ from safetensors import SafetensorError
 from .._version import __version__
 from ..errors import HubAuthError, HubUnavailableError, RunFormatError
 from ..metrics import is_missing
-from ..report.study_numbers import fine_tuning
+from ..models.registry import policy_name
 from ..runs.loader import (
     PICKLE_SUFFIXES,
     fold_folder,
@@ -224,7 +224,7 @@ def push_to_hub(
         )
     mean = cfg.get("metrics") or {}
     message = commit_message or (
-        f"fakezoo: {cfg['model']} {fine_tuning(cfg.get('finetune'), words=True)}, "
+        f"fakezoo: {cfg['model']} {policy_name(cfg['model'], cfg.get('finetune'), 'words')}, "
         f"{len(cfg['folds'])}-fold CV"
         + (f" (accuracy {mean['accuracy']:.4f})" if not is_missing(mean.get("accuracy")) else "")
     )

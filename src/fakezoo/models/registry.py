@@ -18,7 +18,15 @@ from importlib import resources
 
 from ..errors import UnknownModelError
 
-__all__ = ["MAX_IMAGE_SIZE", "ModelSpec", "get_spec", "list_models"]
+__all__ = [
+    "FINE_TUNING_WORDS",
+    "MAX_IMAGE_SIZE",
+    "POLICY_FORMS",
+    "ModelSpec",
+    "get_spec",
+    "list_models",
+    "policy_name",
+]
 
 MAX_IMAGE_SIZE = 4096
 """The largest input side a run may have (a run's preprocessing above it is refused)."""
@@ -172,3 +180,55 @@ def get_spec(name: str) -> ModelSpec:
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise UnknownModelError(f"Unknown model '{name}'.{hint} Valid names: {', '.join(_SPECS)}.")
     return _SPECS[name]
+
+
+FINE_TUNING_WORDS = {
+    "With": "with (the last layers train too)",
+    "Without": "without (only the classifier head trains)",
+    "Custom": "custom (a user-given list of trainable modules)",
+}
+"""What each value of the study's "Fine-Tuning" column means, in words."""
+
+
+POLICY_FORMS = ("column", "words", "phrase")
+"""The forms [`policy_name`][fakezoo.models.registry.policy_name] gives a policy in."""
+
+
+def policy_name(model: str | ModelSpec | None, finetune: bool | None, form: str = "column") -> str:
+    """How every report, table and card names a model's freeze policy.
+
+    The study's seven (and names not in the zoo) keep the study's "Fine-Tuning" column:
+    ``"With"`` (``finetune=True``), ``"Without"`` (``False``); fakezoo's additions use their
+    entry's own names ([`ModelSpec.policies`][fakezoo.models.registry.ModelSpec], e.g.
+    ``"LayerNorm tuning"`` and ``"linear probe"`` for ``clip_vit_l14``). ``finetune=None``
+    (a user-given trainable list) is ``"Custom"`` for every model.
+
+    Args:
+        model: a zoo name or its spec.
+        finetune: the policy.
+        form: ``"column"``, the table cell (``"With"``, ``"linear probe"``); ``"words"``,
+            what it means ([`FINE_TUNING_WORDS`][fakezoo.models.registry.FINE_TUNING_WORDS]
+            for the study's); ``"phrase"``, what follows the model's name in a title
+            (``"with fine-tuning"``, ``"linear probe"``).
+
+    Example:
+        ```python
+        from fakezoo.models.registry import policy_name
+        policy_name("resnet50", True), policy_name("clip_vit_l14", False, form="phrase")
+        # ('With', 'linear probe')
+        ```
+    """
+    if form not in POLICY_FORMS:
+        raise ValueError(f"form={form!r}: use one of {', '.join(POLICY_FORMS)}.")
+    if isinstance(model, str):
+        model = _SPECS.get(model)
+    if model is None or model.in_study or finetune is None:
+        short = "Custom" if finetune is None else "With" if finetune else "Without"
+        if form == "column":
+            return short
+        return FINE_TUNING_WORDS[short] if form == "words" else f"{short.lower()} fine-tuning"
+    name = model.policies[0] if finetune else model.policies[1]
+    if form != "words":
+        return name
+    trains = f"trains {model.policy_note}" if finetune else "only the classifier head trains"
+    return f"{name} ({trains})"

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..models.registry import policy_name
+
 __all__ = ["column_name", "markdown_table", "results_csv", "results_rows", "table_page"]
 
 _COLUMNS = {
@@ -95,7 +97,7 @@ def markdown_table(result: Any, level: str = "frame", metric: str = "roc_auc") -
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in result.models:
         name = m["model"]
-        policy = "fine-tune" if m.get("finetune", True) else "head only"
+        policy = policy_name(name, m.get("finetune", True), "phrase")
         row = [f"{name} ({policy})", m.get("architecture", "")]
         row += [_f(values.get((name, c))) for c in inside]
         row += [_f(_mean([values.get((name, c)) for c in inside])), str(top_in[name])]

@@ -4,34 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models.registry import get_spec, list_models
+from ..models.registry import get_spec, list_models, policy_name
 
-__all__ = ["DISPLAY_NAMES", "FINE_TUNING_WORDS", "STUDY_NUMBERS", "display_name", "fine_tuning"]
-
-FINE_TUNING_WORDS = {
-    "With": "with (the last layers train too)",
-    "Without": "without (only the classifier head trains)",
-    "Custom": "custom (a user-given list of trainable modules)",
-}
-"""What each value of the study's "Fine-Tuning" column means, in words."""
-
-
-def fine_tuning(finetune: bool | None, words: bool = False) -> str:
-    """A freeze policy as the study's "Fine-Tuning" column says it: ``"With"`` (``True``),
-    ``"Without"`` (``False``), ``"Custom"`` (``None``: a user-given trainable list); with
-    ``words``, what that means
-    ([`FINE_TUNING_WORDS`][fakezoo.report.study_numbers.FINE_TUNING_WORDS]).
-
-    Example:
-        ```python
-        from fakezoo.report.study_numbers import fine_tuning
-        fine_tuning(True), fine_tuning(None, words=True)
-        # ('With', 'custom (a user-given list of trainable modules)')
-        ```
-    """
-    short = "Custom" if finetune is None else "With" if finetune else "Without"
-    return FINE_TUNING_WORDS[short] if words else short
-
+__all__ = ["DISPLAY_NAMES", "STUDY_NUMBERS", "display_name"]
 
 DISPLAY_NAMES: dict[str, str] = {name: get_spec(name).display_name for name in list_models()}
 """fakezoo model names -> the names the study uses in its final table (``ModelSpec``'s)."""
@@ -49,7 +24,7 @@ def _study_row(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "model": DISPLAY_NAMES[model_id],
-        "fine_tuning": fine_tuning(finetune),
+        "fine_tuning": policy_name(model_id, finetune),
         "best_lr": lr,
         "accuracy": acc,
         "precision": prec,

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..metrics import METRIC_NAMES, is_missing, summarize_folds
-from .study_numbers import FINE_TUNING_WORDS, STUDY_NUMBERS, display_name, fine_tuning
+from ..models.registry import policy_name
+from .study_numbers import STUDY_NUMBERS, display_name
 
 __all__ = [
     "cv_report",
@@ -114,15 +115,17 @@ def result_summary(result: dict[str, Any]) -> dict[str, Any]:
     return summarize_folds([f["metrics"] for f in folds])
 
 
-def _fine_tuning(result: dict[str, Any]) -> str:
-    """The "Fine-Tuning" column of a result dict (``"Without"`` when it says nothing)."""
-    return fine_tuning(result.get("finetune", False))
+def _fine_tuning(result: dict[str, Any], form: str = "column") -> str:
+    """A result dict's policy, as [`policy_name`][fakezoo.models.registry.policy_name] names
+    it (``finetune`` missing is ``False``)."""
+    return policy_name(str(result.get("model", "")), result.get("finetune", False), form)
 
 
 def result_title(result: dict[str, Any]) -> str:
-    """``"ResNet-50 with fine-tuning"``: the study's name of a result's model and policy."""
+    """``"ResNet-50 with fine-tuning"``, ``"CLIP ViT-L/14 linear probe"``: a result's model
+    and policy."""
     name = display_name(str(result.get("model", "model")))
-    return f"{name} {_fine_tuning(result).lower()} fine-tuning"
+    return f"{name} {_fine_tuning(result, 'phrase')}"
 
 
 # --------------------------------------------------------------------------- text reports
@@ -272,10 +275,7 @@ def cv_report(result: dict[str, Any]) -> str:
     search = (result.get("settings") or {}).get("search")
     settings = [
         ("model", f"`{model}` ({display_name(model)})"),
-        (
-            "fine-tuning",
-            FINE_TUNING_WORDS[_fine_tuning(result)],
-        ),
+        ("fine-tuning", _fine_tuning(result, "words")),
         ("trainable modules", ", ".join(f"`{t}`" for t in result.get("trainable") or []) or None),
         ("learning rate", lr_cell),
         ("learning-rate search", search_text(search) if isinstance(search, dict) else None),
@@ -351,7 +351,9 @@ def study_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Returns:
         A list of flat dicts with keys ``model`` (display name), ``fine_tuning``
-        ("With"/"Without", or "Custom" when ``finetune`` is None), ``best_lr`` (``None`` for a
+        (the study's "With"/"Without", an addition's own policy name such as "linear probe",
+        or "Custom" when ``finetune`` is None; see
+        [`policy_name`][fakezoo.models.registry.policy_name]), ``best_lr`` (``None`` for a
         nested search, whose rows add ``lr_per_fold``), ``n_folds``,
         the mean of every metric in [`fakezoo.metrics.METRIC_NAMES`][fakezoo.metrics.METRIC_NAMES]
         (fractions, ``None`` when unavailable), ``<metric>_std`` for each, and ``model_id`` (the
