@@ -8,7 +8,9 @@ Each is saved as its project saves it, converted, and must give the same logits.
 """
 
 import hashlib
+import json
 
+import numpy as np
 import pytest
 import torch
 from efficientnet_pytorch import EfficientNet
@@ -18,6 +20,7 @@ from torch import nn
 
 import fakezoo
 from fakezoo.errors import WeightsError
+from fakezoo.faces.policy import named_policy
 from fakezoo.models.detector_weights import (
     LAYOUTS,
     convert_checkpoint,
@@ -290,7 +293,7 @@ def test_convert_weights_command_exit_codes(cli, sbi, tmp_path):
     assert not out.exists()
     code, stdout, _ = cli(*base, "--sha256", digest, "-o", out)
     assert code == 0
-    assert f"wrote {out}" in stdout and f"load_detector('{out}')" in stdout
+    assert f"wrote {out}" in stdout and f"fakezoo predict IMAGE --model {out}" in stdout
     assert f"--model efficientnet_b4 --weights {out}" in stdout
     assert load_detector(out).spec.name == "efficientnet_b4"
 
@@ -308,3 +311,31 @@ def test_load_detector_refuses_a_file_it_did_not_write(tmp_path):
     save_file({"w": torch.zeros(1)}, str(path))
     with pytest.raises(WeightsError, match=r"not written by fakezoo's convert_checkpoint"):
         load_detector(path)
+
+
+def test_a_converted_detector_predicts_through_fakezoo_load_and_the_cli(sbi, tmp_path, cli):
+    from PIL import Image
+
+    from fakezoo.data import decode_image
+
+    _, path = sbi
+    out = convert_checkpoint(
+        "efficientnet_b4", path, tmp_path / "sbi.safetensors", layout="sbi", sha256=_sha256(path)
+    )
+    image = tmp_path / "face.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(image)
+    detector = fakezoo.load(out, device="cpu")
+    assert detector.preprocessing.face_crop.to_dict() == named_policy("sbi").to_dict()
+    got = detector.predict(image).prob_fake
+    # what the original code computes: the 380-px image as pixels / 255, softmax's fake column
+    model = load_detector(out)
+    x = torch.from_numpy(decode_image(image, 380)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        want = model(x).softmax(dim=1)[0, 1].item()
+    assert got == pytest.approx(want, abs=1e-4)
+    code, text, err = cli("predict", image, "--model", out, "--device", "cpu", "--format", "json")
+    assert code == 0, err
+    assert json.loads(text)[0]["prob_fake"] == pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match="one converted detector"):
+        fakezoo.load(out, folds=1)

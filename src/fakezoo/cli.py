@@ -106,7 +106,7 @@ def _convert_weights(args) -> int:
         print(
             f"wrote {target} ({name}, the whole {args.layout} detector with its head; "
             f"SHA-256 of {os.path.basename(args.pth)} and the layout in its metadata). Score with "
-            f"it in Python: fakezoo.models.detector_weights.load_detector('{target}'); "
+            f"it: fakezoo predict IMAGE --model {target} (in Python: fakezoo.load('{target}')); "
             f"fine-tune from it: fakezoo cv DATA --model {name} --weights {target} ..."
         )
         return EXIT_OK

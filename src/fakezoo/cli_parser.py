@@ -576,8 +576,9 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     p.add_argument(
         "--model",
-        help="run directory, Hub repo id or hf-hub:org/name@rev "
-        "(default: $FAKEZOO_MODEL, else the library's default repo)",
+        help="run directory, Hub repo id, hf-hub:org/name@rev, an exported .onnx file or a "
+        "detector that convert-weights --from wrote (default: $FAKEZOO_MODEL, else the "
+        "library's default repo)",
     )
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -727,8 +728,9 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     p = sub.add_parser("app", help="a web page to try a run in the browser (fakezoo[app])")
     p.add_argument(
         "--model",
-        help="run directory, Hub repo id or hf-hub:org/name@rev "
-        "(default: $FAKEZOO_MODEL, else the library's default repo)",
+        help="run directory, Hub repo id, hf-hub:org/name@rev, an exported .onnx file or a "
+        "detector that convert-weights --from wrote (default: $FAKEZOO_MODEL, else the "
+        "library's default repo)",
     )
     p.add_argument("--revision", help="Hub revision (commit, tag or branch)")
     p.add_argument(

@@ -12,6 +12,7 @@ import torch
 
 from .._device import resolve_device
 from .._io import file_sha256
+from ..models.detector_weights import is_detector_file, load_detector
 from ..runs import loader
 from .detector import Detector
 from .export import OnnxDetector
@@ -46,10 +47,13 @@ def load(
 
     Args:
         source: A local run directory, a Hub repo id ``"org/name"`` or
-            ``"hf-hub:org/name@revision"``, or a file written by ``fakezoo export RUN
+            ``"hf-hub:org/name@revision"``, a file written by ``fakezoo export RUN
             --format onnx`` (an [`OnnxDetector`][fakezoo.inference.export.OnnxDetector]: the
-            run's predictions with ONNX Runtime on the CPU). A path that does not exist is a
-            ``FileNotFoundError``; only ``org/name`` is taken for a Hub id.
+            run's predictions with ONNX Runtime on the CPU), or a detector converted from its
+            authors' checkpoint by ``fakezoo convert-weights ... --from sbi|deepfakebench``
+            (see [`load_detector`][fakezoo.models.detector_weights.load_detector]). A path
+            that does not exist is a ``FileNotFoundError``; only ``org/name`` is taken for a
+            Hub id.
         revision: Hub branch, tag or commit to pin.
         folds: ``"all"``, one fold number or a list of them.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
@@ -77,6 +81,16 @@ def load(
     if export is not None:
         _check_export_options(export, revision, folds, device)
         return OnnxDetector(export, threshold=threshold)
+    if not isinstance(source, Detector) and is_detector_file(os.fspath(source)):
+        path = Path(os.fspath(source)).expanduser()
+        if revision is not None or folds != "all":
+            raise ValueError(
+                f"'{path}' is one converted detector: revision= and folds= apply to runs."
+            )
+        model = load_detector(path, device=resolve_device(device))
+        return Detector(
+            [model], model.preprocessing, device=device, threshold=threshold, fold_names=[path.stem]
+        )
     run = loader.load_run(
         source, revision=revision, folds=folds, device=device, allow_partial=allow_partial
     )

@@ -33,12 +33,14 @@ import torch
 
 from .._io import file_sha256
 from ..errors import WeightsError
+from ..faces.policy import named_policy
 
 __all__ = [
     "LAYOUTS",
     "DetectorLayout",
     "convert_checkpoint",
     "convert_state",
+    "is_detector_file",
     "load_detector",
     "read_checkpoint",
 ]
@@ -58,6 +60,8 @@ class DetectorLayout:
         mean, std: the input normalisation the original code feeds the network,
             ``(x / 255 - mean) / std``.
         release: where the authors publish their trained files.
+        crop: the [face-crop policy][fakezoo.faces.policy.POLICIES] closest to the original
+            code's, which ``fakezoo.predict(..., faces=True)`` cuts faces with.
     """
 
     name: str
@@ -68,6 +72,7 @@ class DetectorLayout:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     release: str
+    crop: str
 
 
 LAYOUTS: dict[str, DetectorLayout] = {
@@ -80,6 +85,7 @@ LAYOUTS: dict[str, DetectorLayout] = {
         (0.0, 0.0, 0.0),  # SBI's inference: pixels / 255, no mean or std
         (1.0, 1.0, 1.0),
         "the links in github.com/mapooon/SelfBlendedImages's README (FFraw.tar, FFc23.tar)",
+        "sbi",
     ),
     "deepfakebench": DetectorLayout(
         "deepfakebench",
@@ -90,6 +96,7 @@ LAYOUTS: dict[str, DetectorLayout] = {
         (0.5, 0.5, 0.5),  # DeepfakeBench's xception.yaml
         (0.5, 0.5, 0.5),
         "github.com/SCLBD/DeepfakeBench/releases/tag/v1.0.1 (xception_best.pth)",
+        "deepfakebench",
     ),
 }
 """The checkpoint layouts fakezoo converts, by name (``layout=``, ``--from``); any other is
@@ -413,8 +420,10 @@ def load_detector(
     tensor (the head too) loaded strictly, in eval mode.
 
     Its ``model.preprocessing`` normalises as the original code did (SBI: ``x / 255`` only,
-    recorded as ``normalization="pretrained"``: these weights' own numbers), so
-    ``fakezoo.Detector([model], model.preprocessing)`` scores images as the original would.
+    recorded as ``normalization="pretrained"``: these weights' own numbers) and cuts faces with
+    the crop policy closest to the original's (``"sbi"``, ``"deepfakebench"``), so
+    ``fakezoo.load(path)`` (or ``fakezoo.Detector([model], model.preprocessing)``) scores
+    images as the original would.
 
     Example:
         ```python
@@ -460,5 +469,28 @@ def load_detector(
         mean=layout.mean,
         std=layout.std,
     )
-    set_preprocessing(model, pre)
+    set_preprocessing(model, pre.with_face_crop(named_policy(layout.crop)))
     return model.eval().to(device)
+
+
+def is_detector_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a ``.safetensors`` file that
+    [`convert_checkpoint`][fakezoo.models.detector_weights.convert_checkpoint] wrote (read from
+    its metadata; nothing else is loaded).
+
+    Example:
+        ```python
+        from fakezoo.models.detector_weights import is_detector_file
+        is_detector_file("sbi_ffc23.safetensors")  # True
+        ```
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return (handle.metadata() or {}).get("layout") in LAYOUTS
+    except (SafetensorError, OSError):
+        return False
