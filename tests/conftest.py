@@ -18,6 +18,22 @@ import pytest
 SMALL = {"vit_b_16": 32, "inception_v3": 75}  # smallest sizes each network accepts
 
 
+def tiny_flags(*more: str, image_size: int = 32, batch_size: int | None = 8) -> list[str]:
+    """The command-line flags of a tiny CPU run: 1 epoch, random weights, small images (and
+    batches of ``batch_size`` unless None), then ``more``. Test modules import it.
+
+    Example:
+        ```python
+        from conftest import tiny_flags
+        argv = ["cv", "data", "--model", "mobilenet_v2", *tiny_flags("--no-finetune")]
+        ```
+    """
+    flags = ["--epochs", "1", "--no-pretrained", "--image-size", str(image_size)]
+    if batch_size is not None:
+        flags += ["--batch-size", str(batch_size)]
+    return [*flags, "--device", "cpu", *more]
+
+
 @functools.cache
 def _built(name: str, finetune: bool, image_size: int):
     import torch

@@ -6,22 +6,13 @@ import subprocess
 import time
 
 import pytest
+from conftest import tiny_flags
 
 from fakezoo.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
 
-TINY = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--no-pretrained",
-    "--image-size",
-    "32",
-    "--device",
-    "cpu",
-]
+TINY = tiny_flags()
 
 
 def run(capsys, *argv):

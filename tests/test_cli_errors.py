@@ -11,18 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import tiny_flags
 
-TINY = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--no-pretrained",
-    "--image-size",
-    "32",
-    "--device",
-    "cpu",
-]
+TINY = tiny_flags()
 
 
 def fakezoo(*argv: str, env: dict | None = None, timeout: float = 300):

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_flags
 from hubserver import FakeHub, connect
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TINY = ["--epochs", "1", "--image-size", "32", "--no-pretrained", "--device", "cpu"]
+TINY = tiny_flags(batch_size=None)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

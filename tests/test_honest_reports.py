@@ -16,24 +16,14 @@ import logging
 import shutil
 
 import pytest
+from conftest import tiny_flags
 
 import fakezoo
 from fakezoo import hub
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread (conftest)
 
-TINY_ARGS = [
-    "--no-finetune",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--no-pretrained",
-    "--image-size",
-    "32",
-    "--device",
-    "cpu",
-]
+TINY_ARGS = tiny_flags("--no-finetune")
 
 
 # -- item 14: the nested protocol's report --------------------------------------------------------

@@ -19,23 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import tiny_flags
 
 from fakezoo.cli import EXIT_OK, main
 from fakezoo.train.cv import CrossValidator
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-TINY = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--no-pretrained",
-    "--image-size",
-    "32",
-    "--device",
-    "cpu",
-]
+TINY = tiny_flags()
 
 
 def _start(argv: list[str]) -> subprocess.Popen:

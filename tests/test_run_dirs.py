@@ -23,6 +23,7 @@ import sys
 import time
 
 import pytest
+from conftest import tiny_flags
 
 import fakezoo
 from fakezoo.errors import (
@@ -47,19 +48,11 @@ TINY_ARGS = [
     "--model",
     "mobilenet_v2",
     "--no-finetune",
-    "--no-pretrained",
     "--lr",
     "1e-3",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--image-size",
-    "64",
     "--folds",
     "3",
-    "--device",
-    "cpu",
+    *tiny_flags(image_size=64),
 ]
 
 

@@ -20,6 +20,7 @@ import warnings
 
 import optuna
 import pytest
+from conftest import tiny_flags
 from optuna.trial import TrialState
 
 from fakezoo.errors import StorageError
@@ -36,22 +37,7 @@ def retried_trial_number(trial: optuna.trial.FrozenTrial) -> int | None:
 
 
 GRACE = 3  # seconds: short, so that the crash tests wait little for a dead worker
-TRAINING = [
-    "--model",
-    "mobilenet_v2",
-    "--no-finetune",
-    "--epochs",
-    "1",
-    "--folds",
-    "3",
-    "--batch-size",
-    "8",
-    "--image-size",
-    "32",
-    "--no-pretrained",
-    "--device",
-    "cpu",
-]
+TRAINING = ["--model", "mobilenet_v2", "--no-finetune", "--folds", "3", *tiny_flags()]
 
 # Workers that start at the same instant, whatever their import times: each imports, says
 # "ready" and reads the start time from stdin; `_start_together` sends it once all are ready.
