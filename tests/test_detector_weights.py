@@ -22,7 +22,6 @@ import fakezoo
 from fakezoo.errors import WeightsError
 from fakezoo.faces.policy import named_policy
 from fakezoo.models.detector_weights import (
-    LAYOUTS,
     convert_checkpoint,
     convert_state,
     load_detector,
@@ -296,12 +295,6 @@ def test_convert_weights_command_exit_codes(cli, sbi, tmp_path):
     assert f"wrote {out}" in stdout and f"fakezoo predict IMAGE --model {out}" in stdout
     assert f"--model efficientnet_b4 --weights {out}" in stdout
     assert load_detector(out).spec.name == "efficientnet_b4"
-
-
-def test_the_parser_knows_the_same_layouts():
-    from fakezoo.cli_parser import DETECTOR_LAYOUTS
-
-    assert {name: layout.model for name, layout in LAYOUTS.items()} == DETECTOR_LAYOUTS
 
 
 def test_load_detector_refuses_a_file_it_did_not_write(tmp_path):

@@ -78,7 +78,9 @@ def test_a_bad_memory_budget_flag_is_a_usage_error(cli, demo_dir, tmp_path):
     code, _, err = cli("cv", demo_dir, "--model", "mobilenet_v2", "--lr", "1e-3", "--out",
                        tmp_path / "run", "--memory-budget", "lots")  # fmt: skip
     last = err.strip().splitlines()[-1]
-    assert code == 2 and last.endswith("memory budget 'lots': give a size such as 2GB or 512MB")
+    assert code == 2 and last.endswith(
+        "memory budget 'lots': give a size such as 2GB or 512MB (a bare number is GB)"
+    )
 
 
 def test_decoded_images_past_the_budget_are_mapped_and_equal(demo_dir, tmp_path):

@@ -13,11 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .memory import parse_size
+from .models.detector_layouts import LAYOUTS
 from .models.registry import MAX_IMAGE_SIZE, get_spec, list_models
-
-# convert-weights --from: each original checkpoint layout and the zoo model it converts to (the
-# same as fakezoo.models.detector_weights.LAYOUTS, which imports torch; tests check they agree).
-DETECTOR_LAYOUTS = {"sbi": "efficientnet_b4", "deepfakebench": "xception"}
 
 
 class Number:
@@ -338,7 +335,7 @@ def _convert_problem(args: argparse.Namespace) -> str | None:
                     f"fakezoo's cache)"
                 )
         return None
-    model = DETECTOR_LAYOUTS[args.layout]
+    model = LAYOUTS[args.layout].model
     try:
         name = get_spec(args.model).name
     except KeyError as err:
@@ -545,7 +542,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     p.add_argument(
         "--from",
         dest="layout",
-        choices=["torchvision", *DETECTOR_LAYOUTS],
+        choices=["torchvision", *LAYOUTS],
         default="torchvision",
         help="whose file: torchvision (default), sbi (Self-Blended Images' EfficientNet-B4) "
         "or deepfakebench (DeepfakeBench's Xception detector)",

@@ -89,7 +89,7 @@ def _weights_file(spec: ModelSpec, pretrained: bool | str | Path, weights: str =
 
 def _detector_hint(name: str) -> str:
     """Where a trained detector of the field converts to ``name``: `fakezoo convert-weights`."""
-    from .detector_weights import LAYOUTS
+    from .detector_layouts import LAYOUTS
 
     for layout in LAYOUTS.values():
         if layout.model == name:

@@ -30,7 +30,6 @@ from .._progress import tqdm_disable
 from ..data.cache import DecodedImages
 from ..data.dataset import Dataset
 from ..errors import DatasetError
-from ..faces.landmarks import landmarks_to_pixels
 from .blend import self_blend
 
 __all__ = ["BlendedImages", "check_real_only", "self_blended"]
@@ -105,15 +104,19 @@ class BlendedImages(DecodedImages):
         content = self.dataset.sha256()
         out = []
         for row in np.asarray(real, dtype=np.int64).tolist():
+            points = None if self.landmarks is None else self.landmarks[row]
             rng = _rng(self.seed, content[row], 1 + fold, 1 + epoch)
-            out.append(self._blend(images[row], row, rng))
+            out.append(_blend(images[row], points, rng))
         return torch.stack(out)
 
-    def _blend(self, image: torch.Tensor, row: int, rng: np.random.Generator) -> torch.Tensor:
-        hwc = image.permute(1, 2, 0).numpy()
-        points = None if self.landmarks is None else self.landmarks[row]
-        fake, _ = self_blend(hwc, rng, landmarks=points)  # NaN points: no landmarks
-        return torch.from_numpy(np.ascontiguousarray(fake.transpose(2, 0, 1)))
+
+def _blend(
+    image: torch.Tensor, points: np.ndarray | None, rng: np.random.Generator
+) -> torch.Tensor:
+    """One fake of a ``(3, S, S)`` uint8 image, its mask following ``points`` (pixels; NaN or
+    ``None``: none)."""
+    fake, _ = self_blend(image.permute(1, 2, 0).numpy(), rng, landmarks=points)
+    return torch.from_numpy(np.ascontiguousarray(fake.transpose(2, 0, 1)))
 
 
 def _rng(seed: int, sha256: str, *more: int) -> np.random.Generator:
@@ -162,9 +165,10 @@ def self_blended(
             image's bytes only, not on the other images or their order.
         online: training draws fresh fakes every epoch (see
             [`BlendedImages.fresh_fakes`][fakezoo.synth.recipe.BlendedImages.fresh_fakes]).
-        landmarks: ``(N, 5, 2)`` landmarks of the images as fractions of their width and height
-            (NaN rows where unknown), e.g. from ``fakezoo.faces.read_landmarks``; without them
-            the masks lie around the image's centre.
+        landmarks: ``(N, 5, 2)`` pixel coordinates of each image's five landmarks at its
+            decoded size (NaN rows where unknown; a landmarks file's fractions become pixels
+            with ``fakezoo.faces.landmarks.landmarks_to_pixels``); without them the masks lie
+            around the image's centre.
         progress: a progress bar; ``None`` shows it on a terminal only.
 
     Returns:
@@ -189,14 +193,19 @@ def self_blended(
         points = np.asarray(landmarks, dtype=np.float64)
         if points.shape != (n, 5, 2):
             raise ValueError(f"landmarks must have shape ({n}, 5, 2), got {points.shape}")
-        points = landmarks_to_pixels(points, size, size)
         points = np.concatenate([points, np.full((n * blends, 5, 2), np.nan)])
+    content = decoded.dataset.sha256()
+    fakes = torch.empty((n * blends, 3, size, size), dtype=torch.uint8)
+    for i in tqdm(range(n), desc="self-blending", unit="face", disable=tqdm_disable(progress)):
+        face = None if points is None else points[i]
+        for j in range(blends):
+            fakes[i * blends + j] = _blend(real[i], face, _rng(seed, content[i], 0, j))
     partners = np.full((n * (1 + blends), blends), -1, dtype=np.int64)
     partners[:n] = n + np.arange(n)[:, None] * blends + np.arange(blends)[None, :]
-    made = BlendedImages(
-        images=real,
-        labels=torch.zeros(n, dtype=torch.int64),
-        dataset=decoded.dataset,
+    return BlendedImages(
+        images=torch.cat([real, fakes]),
+        labels=torch.cat([decoded.labels, torch.ones(n * blends, dtype=torch.int64)]),
+        dataset=_with_fakes(decoded.dataset, fakes, blends),
         image_size=size,
         n_decoded=decoded.n_decoded,
         partners=partners,
@@ -204,15 +213,6 @@ def self_blended(
         seed=seed,
         landmarks=points,
     )
-    content = decoded.dataset.sha256()
-    fakes = torch.empty((n * blends, 3, size, size), dtype=torch.uint8)
-    for i in tqdm(range(n), desc="self-blending", unit="face", disable=tqdm_disable(progress)):
-        for j in range(blends):
-            fakes[i * blends + j] = made._blend(real[i], i, _rng(seed, content[i], 0, j))
-    made.images = torch.cat([real, fakes])
-    made.labels = torch.cat([decoded.labels, torch.ones(n * blends, dtype=torch.int64)])
-    made.dataset = _with_fakes(decoded.dataset, fakes, blends)
-    return made
 
 
 def _with_fakes(real: Dataset, fakes: torch.Tensor, blends: int) -> Dataset:

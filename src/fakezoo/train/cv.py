@@ -43,7 +43,7 @@ from ..data import (
 from ..data import make_folds as _make_folds
 from ..data.outofcore import cache_home, key_of
 from ..deviations import deviations
-from ..faces.landmarks import read_landmarks
+from ..faces.landmarks import landmarks_to_pixels, read_landmarks
 from ..faces.policy import recorded_policy
 from ..memory import default_memory_budget
 from ..metrics import binary_metrics
@@ -264,14 +264,15 @@ class CrossValidator:
         return decoded
 
     def _self_blended(self, decoded: DecodedImages) -> BlendedImages:
-        s = self.settings
+        s, size = self.settings, decoded.image_size
         check_real_only(decoded.dataset, s.n_splits)  # some files may not have decoded
+        fractions = read_landmarks(decoded.dataset)
         return self_blended(
             decoded,
             blends=s.blends_per_image,
             seed=s.seed,
             online=s.blend_mode == "online",
-            landmarks=read_landmarks(decoded.dataset),
+            landmarks=None if fractions is None else landmarks_to_pixels(fractions, size, size),
             progress=self.progress and self.world.main,
         )
 
