@@ -306,7 +306,7 @@ def convert_checkpoint(
         source: the checkpoint you fetched from the detector's release.
         target: the ``.safetensors`` file to write.
         layout: ``"sbi"`` or ``"deepfakebench"``
-            ([`LAYOUTS`][fakezoo.models.detector_weights.LAYOUTS]).
+            ([`LAYOUTS`][fakezoo.models.detector_layouts.LAYOUTS]).
         sha256: the file's expected SHA-256, checked before it is read.
 
     Returns:
