@@ -446,8 +446,9 @@ def train_fold(
         """The model input and labels of a step: ``rows``, with their fakes when paired."""
         if pairs is not None and pairs.online:
             fakes = pairs.fresh_fakes(inputs, rows.numpy(), epoch, fold)
-            y = torch.cat([labels[rows.to(device)], torch.ones(len(rows), dtype=torch.long)])
-            return prepare(torch.cat([inputs[rows], fakes]), train=True), y.to(device)
+            fake = torch.ones(len(rows), dtype=torch.long, device=device)
+            y = torch.cat([labels[rows.to(device)], fake])
+            return prepare(torch.cat([inputs[rows], fakes]), train=True), y
         if pairs is not None:
             rows = torch.cat([rows, torch.as_tensor(pairs.partner_rows(rows.numpy(), epoch))])
         return prepare(inputs[rows], train=True), labels[rows.to(device)]
