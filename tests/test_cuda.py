@@ -84,3 +84,22 @@ def test_channels_last_and_shared_trunk_prediction(build):
     )
     assert per_fold.ensemble.trunk_passes == 3
     torch.testing.assert_close(per_fold.predict_tensor(images), expected, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["cached", "online"])
+def test_self_blend_trains_on_the_gpu(tmp_path, mode):
+    """Both recipes on CUDA: the cached fakes' trunk output and the online fakes' labels live
+    on the device beside the real faces'."""
+    import shutil
+
+    import fakezoo
+
+    root = fakezoo.make_demo_dataset(tmp_path / "faces", n_per_class=6, image_size=48)
+    shutil.rmtree(root / "fake")
+    cv = fakezoo.CrossValidator(
+        epochs=1, pretrained=False, image_size=32, device="cuda", progress=False,
+        fakes="self-blend", blend_mode=mode, blends_per_image=1, batch_size=4,
+    )  # fmt: skip
+    result = cv.run("mobilenet_v2", root, finetune=False, lr=1e-3)
+    assert result.fingerprint["fakes"].startswith(f"self-blend ({mode}")
+    assert all(np.isfinite(f.y_prob).all() for f in result.folds)
