@@ -24,6 +24,7 @@ from fakezoo.faces.policy import named_policy
 from fakezoo.models.detector_weights import (
     convert_checkpoint,
     convert_state,
+    is_detector_file,
     load_detector,
     read_checkpoint,
 )
@@ -332,3 +333,16 @@ def test_a_converted_detector_predicts_through_fakezoo_load_and_the_cli(sbi, tmp
     assert json.loads(text)[0]["prob_fake"] == pytest.approx(want, abs=1e-4)
     with pytest.raises(ValueError, match="one converted detector"):
         fakezoo.load(out, folds=1)
+
+
+def test_converting_onto_a_file_fakezoo_did_not_write_is_refused(sbi, tmp_path):
+    _, path = sbi
+    mine = tmp_path / "notes.safetensors"
+    mine.write_bytes(b"the user's own file")
+    with pytest.raises(FileExistsError, match="not a detector that convert-weights wrote"):
+        convert_checkpoint("efficientnet_b4", path, mine, layout="sbi", sha256=_sha256(path))
+    assert mine.read_bytes() == b"the user's own file"
+    out = tmp_path / "sbi.safetensors"  # its own earlier output is replaced
+    for _ in range(2):
+        convert_checkpoint("efficientnet_b4", path, out, layout="sbi", sha256=_sha256(path))
+    assert is_detector_file(out)

@@ -311,7 +311,8 @@ def convert_checkpoint(
 
     Returns:
         ``target``; its metadata records the layout, the zoo model, the source file's name and
-        SHA-256 and the original input normalisation.
+        SHA-256 and the original input normalisation. An existing ``target`` is replaced only
+        when it is a file this function wrote; any other file there is refused.
 
     Example:
         ```python
@@ -335,6 +336,11 @@ def convert_checkpoint(
     target = Path(target)
     if target.suffix != ".safetensors":
         raise ValueError(f"'{target}': the converted file must end in .safetensors.")
+    if (target.exists() or target.is_symlink()) and not is_detector_file(target):
+        raise FileExistsError(
+            f"'{target}' exists and is not a detector that convert-weights wrote; nothing was "
+            f"changed. Choose another --out / target, or move that file away."
+        )
     state = read_checkpoint(source, layout, sha256=sha256)
     own = _empty_model(spec.name).state_dict()
     converted = convert_state(layout, state, own, where=f"'{source}'")
