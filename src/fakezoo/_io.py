@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "file_sha256",
+    "parse_sha256",
     "read_json",
     "temporary_of",
     "write_json",
@@ -144,3 +145,20 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
                 digest.update(block)
         _DIGESTS[key] = digest.hexdigest()
     return _DIGESTS[key]
+
+
+def parse_sha256(text: str) -> str:
+    """``text`` as a whole SHA-256 in lower-case hex (what ``sha256sum FILE`` prints), else a
+    ``ValueError`` saying so.
+
+    Example:
+        ```python
+        parse_sha256("AB" * 32)  # 'abab...ab'; "abc" raises ValueError
+        ```
+    """
+    digest = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(
+            f"{text!r}: use the file's whole SHA-256, 64 hex digits (`sha256sum FILE`)"
+        )
+    return digest

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._io import parse_sha256
 from .memory import parse_size
 from .models.detector_layouts import LAYOUTS
 from .models.registry import MAX_IMAGE_SIZE, get_spec, list_models
@@ -108,12 +108,10 @@ def sha256_hex(text: str) -> str:
         sha256_hex("AB" * 32)  # 'abab...ab'; "abc" raises argparse.ArgumentTypeError
         ```
     """
-    digest = text.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: use the file's whole SHA-256, 64 hex digits (`sha256sum FILE`)"
-        )
-    return digest
+    try:
+        return parse_sha256(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_training(p: argparse.ArgumentParser, lr: bool = False) -> None:

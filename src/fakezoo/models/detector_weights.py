@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from .._io import file_sha256
+from .._io import file_sha256, parse_sha256
 from ..errors import WeightsError
 from ..faces.policy import named_policy
 from .detector_layouts import LAYOUTS, DetectorLayout
@@ -43,8 +43,6 @@ __all__ = [
     "read_checkpoint",
 ]
 
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 # efficientnet_pytorch's names -> timm's. Top level:
 _EFFNET_TOP = {
@@ -143,16 +141,6 @@ def _state_of(saved: object, layout: DetectorLayout) -> dict[str, torch.Tensor] 
     return {k.removeprefix(layout.prefix): v for k, v in zip(keys, state.values(), strict=True)}
 
 
-def _check_sha256(text: str) -> str:
-    """``text`` as a SHA-256 in lower-case hex (64 digits), else ``ValueError``."""
-    digest = text.strip().lower()
-    if not _SHA256.fullmatch(digest):
-        raise ValueError(
-            f"sha256={text!r}: give the file's whole SHA-256, 64 hex digits (`sha256sum FILE`)."
-        )
-    return digest
-
-
 def read_checkpoint(
     source: str | os.PathLike[str], layout: str, *, sha256: str
 ) -> dict[str, torch.Tensor]:
@@ -171,7 +159,7 @@ def read_checkpoint(
     path = Path(source)
     if not path.is_file():
         raise WeightsError(f"'{path}': no such file.")
-    want, got = _check_sha256(sha256), file_sha256(path)
+    want, got = parse_sha256(sha256), file_sha256(path)
     if got != want:
         raise WeightsError(
             f"'{path}' has SHA-256 {got}, not the {want} you gave: another or a damaged file. "
@@ -349,7 +337,7 @@ def convert_checkpoint(
         "fakezoo_model": spec.name,
         "layout": layout,
         "source": Path(source).name,
-        "source_sha256": _check_sha256(sha256),
+        "source_sha256": parse_sha256(sha256),
         "input_mean": ",".join(str(v) for v in info.mean),
         "input_std": ",".join(str(v) for v in info.std),
     }
