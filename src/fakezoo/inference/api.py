@@ -139,7 +139,7 @@ def _cache_key(
             folds_key,
             allow_partial,
         )
-    if local.is_file():  # an exported .onnx file, keyed on its content
+    if local.is_file():  # an exported .onnx file or a converted detector, keyed on its content
         return ("file", str(local.resolve()), file_sha256(local), str(device), folds_key)
     return ("hub", text, revision, str(device), folds_key, allow_partial)
 

@@ -101,7 +101,7 @@ class BlendedImages(DecodedImages):
     ) -> torch.Tensor:
         """New fakes of the real rows ``real`` for ``epoch`` of ``fold`` (online mode): uint8
         ``(len(real), 3, S, S)``, seeded by the seed, fold, epoch and each image's bytes."""
-        content = self.dataset.sha256()
+        content = self.dataset.content  # the fakes' dataset always holds every row's SHA-256
         out = []
         for row in np.asarray(real, dtype=np.int64).tolist():
             points = None if self.landmarks is None else self.landmarks[row]

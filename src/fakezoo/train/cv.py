@@ -265,7 +265,6 @@ class CrossValidator:
 
     def _self_blended(self, decoded: DecodedImages) -> BlendedImages:
         s, size = self.settings, decoded.image_size
-        check_real_only(decoded.dataset, s.n_splits)  # some files may not have decoded
         fractions = read_landmarks(decoded.dataset)
         return self_blended(
             decoded,

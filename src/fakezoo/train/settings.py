@@ -142,30 +142,36 @@ class TrainSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r}: use an integer of at least {low}.")
 
+        def one_of(name: str, allowed: tuple[str, ...], hint: str) -> None:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r}: {hint}")
+
         whole("n_splits", 2)
         whole("epochs", 1)
         whole("batch_size", 1)
         whole("seed", 0)
         whole("blends_per_image", 1)
-        if self.fakes not in FAKES:
-            raise ValueError(
-                f"fakes={self.fakes!r}: use 'dataset' (the dataset's own fake images) or "
-                f"'self-blend' (fakes made from the real images)."
-            )
-        if self.blend_mode not in BLEND_MODES:
-            raise ValueError(
-                f"blend_mode={self.blend_mode!r}: use 'cached' (fixed fakes, drawn once) or "
-                f"'online' (fresh fakes every epoch)."
-            )
+        one_of(
+            "fakes",
+            FAKES,
+            "use 'dataset' (the dataset's own fake images) or 'self-blend' (fakes made from "
+            "the real images).",
+        )
+        one_of(
+            "blend_mode",
+            BLEND_MODES,
+            "use 'cached' (fixed fakes, drawn once) or 'online' (fresh fakes every epoch).",
+        )
         if self.image_size is not None:
             whole("image_size", 1)
-        if self.mode not in MODES:
-            raise ValueError(
-                f"mode={self.mode!r}: use 'fast' (frozen BatchNorm, cached trunk) "
-                f"or 'study' (the study's plain train() loop)."
-            )
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r}: use 'adam', 'adamw' or 'sgd'.")
+        one_of(
+            "mode",
+            MODES,
+            "use 'fast' (frozen BatchNorm, cached trunk) or 'study' (the study's plain "
+            "train() loop).",
+        )
+        one_of("optimizer", OPTIMIZERS, "use 'adam', 'adamw' or 'sgd'.")
         if self.normalization not in ("study", "pretrained"):
             raise ValueError(
                 f"normalization={self.normalization!r}: use 'study' (0.5/0.5) or 'pretrained'."
